@@ -1,0 +1,132 @@
+"""One error root for the whole product.
+
+The class docstring is the message template; the class owns its exit code; only
+``apps.cli.main`` turns exceptions into exit codes.  Two families must never be
+confused: *verification failed* (the evidence is not what it should be) and
+*could not check* (storage, database or file unavailable).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Error(Exception):
+    """Error: {}"""
+
+    exit_code = 2
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.args = args
+
+    def get_message(self) -> str:
+        return (type(self).__doc__ or "{}").format(*self.args)
+
+    def __str__(self) -> str:
+        return self.get_message()
+
+
+# --- usage and configuration -------------------------------------------------
+
+
+class UsageError(Error):
+    """{}"""
+
+    exit_code = 2
+
+
+class ConfigError(Error):
+    """Configuration error in {}: key '{}': {}"""
+
+    exit_code = 2
+
+
+class NotFound(Error):
+    """Not found: {}"""
+
+    exit_code = 6
+
+
+# --- keys ---------------------------------------------------------------------
+
+
+class KeyError_(Error):
+    """Key problem: {}"""
+
+    exit_code = 5
+
+
+class KeyPermissionError(KeyError_):
+    """Refusing private key {}: mode {} lets group or others read it; run: chmod 600 {}"""
+
+
+# --- verification failed: the evidence is not what it should be ---------------
+
+
+class VerificationFailed(Error):
+    """Verification failed: {}"""
+
+    exit_code = 3
+
+
+class IntegrityFailure(VerificationFailed):
+    """Integrity failure for {}: expected sha256 {}, found {}"""
+
+
+class SignatureInvalid(VerificationFailed):
+    """Signature does not verify for {}: {}"""
+
+
+class CustodyChainBroken(VerificationFailed):
+    """Custody chain broken at event {}: {}"""
+
+
+# --- could not check: something needed is unavailable -------------------------
+
+
+class CouldNotCheck(Error):
+    """Could not check: {}"""
+
+    exit_code = 4
+
+
+class StorageUnavailable(CouldNotCheck):
+    """Object storage unavailable: {}"""
+
+
+class StorageRejected(Error):
+    """Object storage refused the request (not retried): {}"""
+
+    exit_code = 4
+
+
+class DatabaseUnavailable(CouldNotCheck):
+    """Database unavailable: {}"""
+
+
+# --- ingest -------------------------------------------------------------------
+
+
+class SourceChanged(Error):
+    """Source file changed while it was being read: {} ({})"""
+
+    exit_code = 1
+
+
+class SourceUnavailable(Error):
+    """Source file unavailable: {} ({})"""
+
+    exit_code = 1
+
+
+class UnsafePath(Error):
+    """Refusing {}: {}"""
+
+    exit_code = 1
+
+
+class IngestIncomplete(Error):
+    """{} of {} file(s) could not be fully processed; see 'recorder-sync status' and 'recorder-sync flags'"""
+
+    exit_code = 1

@@ -1,0 +1,141 @@
+"""Domain values: immutable, free of I/O."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class Kind(enum.StrEnum):
+    VIDEO = "video"
+    AUDIO = "audio"
+    PHOTO = "photo"
+    OTHER = "other"
+
+
+class SightingState(enum.StrEnum):
+    """A file seen on a dock, before and after it became a recording."""
+
+    DISCOVERED = "discovered"
+    STABLE = "stable"
+    HASHED = "hashed"  # linked to a recording (new or duplicate)
+    RELEASED = "released"  # dock copy deleted after the stored copy was verified
+    KEPT = "kept"  # release policy 'keep': stored copy verified, dock copy left alone
+    GONE = "gone"  # vanished from the dock before it could be hashed
+    REJECTED = "rejected"  # never ingested (symbolic link, not a regular file)
+
+    @property
+    def final(self) -> bool:
+        return self in _FINAL_SIGHTING
+
+
+_FINAL_SIGHTING = frozenset(
+    {SightingState.RELEASED, SightingState.KEPT, SightingState.GONE, SightingState.REJECTED}
+)
+
+
+class RecordingState(enum.StrEnum):
+    """Pipeline of one recording (one distinct content), in order."""
+
+    HASHED = "hashed"
+    PROBED = "probed"
+    SIGNED = "signed"
+    STORED = "stored"
+    VERIFIED = "verified"
+    RELEASED = "released"
+
+    @property
+    def rank(self) -> int:
+        return _RECORDING_ORDER.index(self)
+
+    def at_least(self, other: RecordingState) -> bool:
+        return self.rank >= other.rank
+
+
+_RECORDING_ORDER = list(RecordingState)
+
+
+class Severity(enum.StrEnum):
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class FlagState(enum.StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    RESOLVED_LATE = "resolved-late"
+
+
+class ReleasePolicy(enum.StrEnum):
+    DELETE = "delete"
+    KEEP = "keep"
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """A metadata value and where it came from (filename, sidecar, container, mtime, manual)."""
+
+    value: Any
+    source: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"value": self.value, "source": self.source}
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What a file was when we read it; compared before and after each read and before release."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+
+    def same_as(self, other: FileIdentity) -> bool:
+        return self == other
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    kind: Kind
+    readable: bool
+    duration_ms: int | None = None
+    creation_time: datetime | None = None
+    format_name: str | None = None
+    codecs: tuple[str, ...] = ()
+    width: int | None = None
+    height: int | None = None
+    error: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """A stored copy as the object store reports it. The evidence hash is ours, never an ETag."""
+
+    key: str
+    uri: str
+    size: int
+    version_id: str | None = None
+    lock_mode: str | None = None
+    retain_until: datetime | None = None
+    legal_hold: bool | None = None
+
+
+@dataclass(frozen=True)
+class Flag:
+    kind: str
+    severity: Severity
+    subject: str
+    detail: str
+    state: FlagState = FlagState.OPEN
+    recording_id: str | None = None
+    due: datetime | None = None
+    raised_at: datetime | None = None
+    id: int | None = None
