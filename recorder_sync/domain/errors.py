@@ -8,6 +8,8 @@ confused: *verification failed* (the evidence is not what it should be) and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -46,6 +48,41 @@ class NotFound(Error):
     """Not found: {}"""
 
     exit_code = 6
+
+
+class ImportRejected(Error):
+    """Import of {} rejected, nothing imported; {} problem(s):\n{}"""
+
+    exit_code = 2
+
+    @dataclass(frozen=True)
+    class Problem:
+        """One thing wrong with an import file.
+
+        ``row`` counts data records from 1 (the header is not a record; JSON: list
+        index + 1); ``line`` is the CSV line where the record starts (header = line 1).
+        Both are None for whole-file problems such as a missing column.
+        """
+
+        row: int | None
+        column: str | None
+        value: str | None
+        why: str
+        line: int | None = None
+
+        def __str__(self) -> str:
+            where = "file" if self.row is None else f"row {self.row}"
+            if self.line is not None:
+                where += f" (line {self.line})"
+            if self.column is not None:
+                where += f", column '{self.column}'"
+            shown = "" if self.value is None else f" (value {self.value!r})"
+            return f"{where}: {self.why}{shown}"
+
+    def __init__(self, source: str, problems: Sequence[ImportRejected.Problem]) -> None:
+        self.source = source
+        self.problems: tuple[ImportRejected.Problem, ...] = tuple(problems)
+        super().__init__(source, len(self.problems), "\n".join(f"  {p}" for p in self.problems))
 
 
 # --- keys ---------------------------------------------------------------------

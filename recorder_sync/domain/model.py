@@ -139,3 +139,57 @@ class Flag:
     due: datetime | None = None
     raised_at: datetime | None = None
     id: int | None = None
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One file seen at one dock path."""
+
+    id: int
+    dock: str
+    relpath: str
+    identity: FileIdentity
+    state: SightingState
+    first_seen: datetime
+    last_change: datetime
+    recording_id: str | None = None
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Recording:
+    id: str
+    sha256: str
+    size: int
+    kind: Kind
+    state: RecordingState
+    station: str
+    dock: str
+    original_name: str
+    ingested_at: datetime
+    device: str | None = None
+    officer: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    important: bool = False
+    duration_ms: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    media: dict[str, Any] = field(default_factory=dict)
+    manifest: bytes | None = None
+    signature: bytes | None = None
+    key_id: str | None = None
+    storage_uri: str | None = None
+    version_id: str | None = None
+    stored_at: datetime | None = None
+    verified_at: datetime | None = None
+    released_at: datetime | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
+    sidecar: str | None = None
+
+
+def recording_id_for(sha256: str) -> str:
+    """Content-derived, so every station names the same bytes the same way."""
+    return "rec-" + sha256[:16]

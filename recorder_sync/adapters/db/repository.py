@@ -1,0 +1,738 @@
+"""The catalog: every state change and its custody event in one transaction.
+
+Rows never leave this module; callers get domain values. Custody events are only
+ever inserted, each linked to the previous one (see ``domain.custody``); appends are
+serialized (SQLite's write lock, a PostgreSQL advisory lock) so that several
+processes or stations sharing one database still build one unbroken chain.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from recorder_sync.adapters.db.schema import (
+    CustodyEventRow,
+    FlagRow,
+    RecordingRow,
+    SightingRow,
+    StationKeyRow,
+)
+from recorder_sync.domain.custody import GENESIS, Action, CustodyEvent, make_event
+from recorder_sync.domain.errors import DatabaseUnavailable, NotFound
+from recorder_sync.domain.manifest import iso
+from recorder_sync.domain.model import (
+    FileIdentity,
+    Flag,
+    FlagState,
+    Kind,
+    ProbeResult,
+    Recording,
+    RecordingState,
+    Severity,
+    Sighting,
+    SightingState,
+    Sourced,
+    StoredObject,
+    recording_id_for,
+)
+
+_CUSTODY_LOCK = 0x7265635F73796E63  # "rec_sync": PostgreSQL advisory lock id for appends
+_FINAL = [s.value for s in SightingState if s.final]
+
+
+@dataclass(frozen=True)
+class RecordingFilter:
+    state: str | None = None
+    device: str | None = None
+    officer: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int | None = None
+
+
+class Catalog:
+    def __init__(self, engine: Engine, *, station: str, actor: str) -> None:
+        self.engine = engine
+        self.station = station
+        self.actor = actor
+        self._pg = engine.dialect.name == "postgresql"
+
+    # --- plumbing -------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        try:
+            with Session(self.engine, expire_on_commit=False) as s, s.begin():
+                yield s
+        except OperationalError as e:
+            raise DatabaseUnavailable(str(e.orig)) from e
+
+    def _event(
+        self,
+        s: Session,
+        action: Action,
+        at: datetime,
+        *,
+        recording_id: str | None = None,
+        subject: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> CustodyEvent:
+        if self._pg:
+            s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CUSTODY_LOCK})
+        last = s.execute(
+            select(CustodyEventRow.seq, CustodyEventRow.leaf_hash).order_by(CustodyEventRow.seq.desc()).limit(1)
+        ).first()
+        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        ev = make_event(
+            seq=seq,
+            prev_hash=prev,
+            at=at,
+            action=action,
+            actor=actor or self.actor,
+            station=self.station,
+            recording_id=recording_id,
+            subject=subject,
+            details=details,
+            reason=reason,
+        )
+        s.add(
+            CustodyEventRow(
+                seq=ev.seq, at=at, action=action.value, recording_id=recording_id, body=ev.body, leaf_hash=ev.leaf_hash
+            )
+        )
+        s.flush()
+        return ev
+
+    def _flag(self, s: Session, flag: Flag, at: datetime) -> None:
+        """Raise a flag once per (kind, subject) while it is not resolved."""
+        existing = s.scalar(
+            select(FlagRow).where(
+                FlagRow.kind == flag.kind,
+                FlagRow.subject == flag.subject,
+                FlagRow.state.in_([FlagState.OPEN.value, FlagState.ACKNOWLEDGED.value]),
+            )
+        )
+        if existing is not None:
+            return
+        s.add(
+            FlagRow(
+                kind=flag.kind,
+                severity=flag.severity.value,
+                subject=flag.subject,
+                recording_id=flag.recording_id,
+                detail=flag.detail,
+                due=flag.due,
+                state=FlagState.OPEN.value,
+                raised_at=at,
+                updated_at=at,
+            )
+        )
+        self._event(
+            s,
+            Action.FLAGGED,
+            at,
+            recording_id=flag.recording_id,
+            subject=flag.subject,
+            details={"kind": flag.kind, "severity": flag.severity.value, "detail": flag.detail},
+        )
+
+    # --- sightings --------------------------------------------------------------
+
+    def observe(self, dock: str, relpath: str, ident: FileIdentity, now: datetime) -> Sighting:
+        """Record that a file is at a dock path; a new file (or a replaced one) starts a sighting."""
+        with self._tx() as s:
+            row = s.scalar(
+                select(SightingRow)
+                .where(SightingRow.dock == dock, SightingRow.relpath == relpath, SightingRow.state.not_in(_FINAL))
+                .order_by(SightingRow.id.desc())
+                .limit(1)
+            )
+            if row is not None and row.state in (SightingState.DISCOVERED, SightingState.STABLE):
+                if _identity(row) != ident:
+                    _set_identity(row, ident)
+                    row.state = SightingState.DISCOVERED.value
+                    row.last_change = now
+                    row.updated_at = now
+                return _sighting(row)
+            if row is not None and _identity(row) == ident:
+                return _sighting(row)
+            if row is None:
+                # a file we already released or kept, seen again unchanged: not new evidence
+                done = s.scalar(
+                    select(SightingRow)
+                    .where(SightingRow.dock == dock, SightingRow.relpath == relpath)
+                    .order_by(SightingRow.id.desc())
+                    .limit(1)
+                )
+                if done is not None and done.state == SightingState.KEPT and _identity(done) == ident:
+                    return _sighting(done)
+            row = SightingRow(
+                dock=dock,
+                relpath=relpath,
+                state=SightingState.DISCOVERED.value,
+                first_seen=now,
+                last_change=now,
+                updated_at=now,
+                attempts=0,
+            )
+            _set_identity(row, ident)
+            s.add(row)
+            s.flush()
+            self._event(
+                s,
+                Action.DISCOVERED,
+                now,
+                subject=_subject(dock, relpath),
+                details={"size": ident.size, "mtime_ns": ident.mtime_ns, "inode": ident.inode},
+            )
+            return _sighting(row)
+
+    def reject(self, dock: str, relpath: str, reason: str, now: datetime) -> bool:
+        """Record a refused entry (link, special file) once; True when it is new."""
+        with self._tx() as s:
+            seen = s.scalar(
+                select(SightingRow.id).where(
+                    SightingRow.dock == dock,
+                    SightingRow.relpath == relpath,
+                    SightingRow.state == SightingState.REJECTED.value,
+                )
+            )
+            if seen is not None:
+                return False
+            row = SightingRow(
+                dock=dock,
+                relpath=relpath,
+                size=0,
+                mtime_ns=0,
+                inode=0,
+                devno=0,
+                state=SightingState.REJECTED.value,
+                first_seen=now,
+                last_change=now,
+                updated_at=now,
+                attempts=0,
+                last_error=reason,
+            )
+            s.add(row)
+            s.flush()
+            subject = _subject(dock, relpath)
+            self._event(s, Action.REJECTED, now, subject=subject, reason=reason)
+            self._flag(s, Flag("rejected-file", Severity.MEDIUM, subject, reason), now)
+            return True
+
+    def sighting(self, sighting_id: int) -> Sighting:
+        with self._tx() as s:
+            row = s.get(SightingRow, sighting_id)
+            if row is None:
+                raise NotFound(f"sighting {sighting_id}")
+            return _sighting(row)
+
+    def pending_sightings(self, dock: str | None = None) -> list[Sighting]:
+        with self._tx() as s:
+            q = select(SightingRow).where(SightingRow.state.not_in(_FINAL)).order_by(SightingRow.id)
+            if dock is not None:
+                q = q.where(SightingRow.dock == dock)
+            return [_sighting(r) for r in s.scalars(q)]
+
+    def sightings_of(self, recording_id: str) -> list[Sighting]:
+        with self._tx() as s:
+            q = select(SightingRow).where(SightingRow.recording_id == recording_id).order_by(SightingRow.id)
+            return [_sighting(r) for r in s.scalars(q)]
+
+    def sighting_changed(self, sighting_id: int, ident: FileIdentity, now: datetime, error: str) -> None:
+        with self._tx() as s:
+            row = _get(s, SightingRow, sighting_id)
+            _set_identity(row, ident)
+            row.state = SightingState.DISCOVERED.value
+            row.last_change = now
+            row.updated_at = now
+            row.attempts += 1
+            row.last_error = error
+
+    def sighting_error(self, sighting_id: int, error: str, now: datetime) -> None:
+        with self._tx() as s:
+            row = _get(s, SightingRow, sighting_id)
+            row.attempts += 1
+            row.last_error = error
+            row.updated_at = now
+
+    def mark_stable(self, sighting_id: int, now: datetime) -> None:
+        with self._tx() as s:
+            row = _get(s, SightingRow, sighting_id)
+            if row.state != SightingState.DISCOVERED:
+                return
+            row.state = SightingState.STABLE.value
+            row.updated_at = now
+            self._event(s, Action.STABLE, now, subject=_subject(row.dock, row.relpath), details={"size": row.size})
+
+    def mark_gone(self, sighting_id: int, now: datetime) -> None:
+        with self._tx() as s:
+            row = _get(s, SightingRow, sighting_id)
+            if SightingState(row.state).final:
+                return
+            row.state = SightingState.GONE.value
+            row.updated_at = now
+            subject = _subject(row.dock, row.relpath)
+            self._event(s, Action.GONE, now, recording_id=row.recording_id, subject=subject)
+            if row.recording_id is None:
+                self._flag(
+                    s,
+                    Flag(
+                        "file-vanished",
+                        Severity.HIGH,
+                        subject,
+                        "file left the dock before it could be hashed; it was never ingested",
+                    ),
+                    now,
+                )
+
+    def attach_hash(
+        self,
+        sighting_id: int,
+        *,
+        sha256: str,
+        ident: FileIdentity,
+        kind_hint: Kind,
+        sidecar: str | None,
+        now: datetime,
+    ) -> tuple[Recording, bool]:
+        """Link a sighting to the recording of its bytes; True when those bytes were already known."""
+        with self._tx() as s:
+            row = _get(s, SightingRow, sighting_id)
+            subject = _subject(row.dock, row.relpath)
+            rec = s.scalar(select(RecordingRow).where(RecordingRow.sha256 == sha256))
+            duplicate = rec is not None
+            if rec is None:
+                rec = RecordingRow(
+                    id=recording_id_for(sha256),
+                    sha256=sha256,
+                    size=ident.size,
+                    kind=kind_hint.value,
+                    state=RecordingState.HASHED.value,
+                    station=self.station,
+                    dock=row.dock,
+                    original_name=row.relpath,
+                    ingested_at=now,
+                    updated_at=now,
+                    sidecar=sidecar,
+                    attempts=0,
+                    important=False,
+                    metadata_json="{}",
+                    media_json="{}",
+                )
+                s.add(rec)
+                s.flush()
+            row.recording_id = rec.id
+            row.state = SightingState.HASHED.value
+            row.updated_at = now
+            row.last_error = None
+            _set_identity(row, ident)
+            self._event(
+                s,
+                Action.DUPLICATE_SEEN if duplicate else Action.HASHED,
+                now,
+                recording_id=rec.id,
+                subject=subject,
+                details={"sha256": sha256, "size": ident.size},
+            )
+            return _recording(rec), duplicate
+
+    def release(self, sighting_id: int, outcome: SightingState, now: datetime, reason: str) -> None:
+        with self._tx() as s:
+            row = _get(s, SightingRow, sighting_id)
+            if SightingState(row.state).final:
+                return
+            row.state = outcome.value
+            row.updated_at = now
+            row.last_error = None
+            action = Action.RELEASED if outcome == SightingState.RELEASED else Action.KEPT
+            self._event(
+                s, action, now, recording_id=row.recording_id, subject=_subject(row.dock, row.relpath), reason=reason
+            )
+            if outcome == SightingState.RELEASED and row.recording_id is not None:
+                rec = _get(s, RecordingRow, row.recording_id)
+                if rec.state == RecordingState.VERIFIED:
+                    rec.state = RecordingState.RELEASED.value
+                    rec.released_at = now
+                    rec.updated_at = now
+
+    # --- recordings -------------------------------------------------------------
+
+    def pending_recordings(self, now: datetime | None = None) -> list[Recording]:
+        with self._tx() as s:
+            q = (
+                select(RecordingRow)
+                .where(RecordingRow.state.in_([st.value for st in RecordingState if st.rank < 4]))
+                .order_by(RecordingRow.ingested_at)
+            )
+            if now is not None:
+                q = q.where((RecordingRow.next_attempt_at.is_(None)) | (RecordingRow.next_attempt_at <= now))
+            return [_recording(r) for r in s.scalars(q)]
+
+    def recording(self, ref: str) -> Recording:
+        """By recording id, or by SHA-256 (or a unique prefix of either, at least 8 characters)."""
+        with self._tx() as s:
+            row = s.get(RecordingRow, ref)
+            if row is None and len(ref) >= 8:
+                rows = s.scalars(
+                    select(RecordingRow)
+                    .where(RecordingRow.id.startswith(ref) | RecordingRow.sha256.startswith(ref.lower()))
+                    .limit(2)
+                ).all()
+                row = rows[0] if len(rows) == 1 else None
+            if row is None:
+                raise NotFound(f"recording {ref!r}")
+            return _recording(row)
+
+    def list_recordings(self, f: RecordingFilter = RecordingFilter()) -> list[Recording]:
+        with self._tx() as s:
+            q = select(RecordingRow).order_by(RecordingRow.start.is_(None), RecordingRow.start, RecordingRow.id)
+            if f.state:
+                q = q.where(RecordingRow.state == f.state)
+            if f.device:
+                q = q.where(RecordingRow.device == f.device)
+            if f.officer:
+                q = q.where(RecordingRow.officer == f.officer)
+            if f.since:
+                q = q.where(RecordingRow.end >= f.since)
+            if f.until:
+                q = q.where(RecordingRow.start <= f.until)
+            if f.limit:
+                q = q.limit(f.limit)
+            return [_recording(r) for r in s.scalars(q)]
+
+    def record_probe(
+        self, recording_id: str, probe: ProbeResult, metadata: Mapping[str, Sourced], now: datetime
+    ) -> Recording:
+        with self._tx() as s:
+            rec = _get(s, RecordingRow, recording_id)
+            if RecordingState(rec.state).at_least(RecordingState.PROBED):
+                return _recording(rec)
+            rec.kind = probe.kind.value
+            rec.duration_ms = probe.duration_ms
+            rec.media_json = json.dumps(_media(probe), sort_keys=True)
+            rec.metadata_json = json.dumps({k: _sourced_json(v) for k, v in metadata.items()}, sort_keys=True)
+            rec.device = _str_or_none(metadata.get("device"))
+            rec.officer = _str_or_none(metadata.get("officer"))
+            rec.start = _time_or_none(metadata.get("start"))
+            rec.end = _time_or_none(metadata.get("end"))
+            rec.important = bool(metadata["important"].value) if "important" in metadata else False
+            rec.state = RecordingState.PROBED.value
+            rec.updated_at = now
+            rec.last_error = None
+            self._event(
+                s,
+                Action.PROBED,
+                now,
+                recording_id=rec.id,
+                details={"kind": probe.kind.value, "readable": probe.readable, "duration_ms": probe.duration_ms},
+            )
+            if not probe.readable:
+                self._flag(
+                    s,
+                    Flag(
+                        "unreadable-media",
+                        Severity.HIGH,
+                        f"recording:{rec.id}",
+                        f"{rec.original_name}: {probe.error or 'ffprobe could not read it'}; preserved as is",
+                        recording_id=rec.id,
+                    ),
+                    now,
+                )
+            return _recording(rec)
+
+    def record_signature(
+        self, recording_id: str, manifest: bytes, signature: bytes, key_id: str, public_pem: bytes, now: datetime
+    ) -> None:
+        with self._tx() as s:
+            rec = _get(s, RecordingRow, recording_id)
+            if RecordingState(rec.state).at_least(RecordingState.SIGNED):
+                return
+            if s.get(StationKeyRow, key_id) is None:
+                s.add(StationKeyRow(key_id=key_id, station=self.station, public_pem=public_pem, first_used=now))
+            rec.manifest = manifest
+            rec.signature = signature
+            rec.key_id = key_id
+            rec.state = RecordingState.SIGNED.value
+            rec.updated_at = now
+            self._event(s, Action.SIGNED, now, recording_id=rec.id, details={"key_id": key_id})
+
+    def record_stored(self, recording_id: str, stored: StoredObject, now: datetime) -> None:
+        with self._tx() as s:
+            rec = _get(s, RecordingRow, recording_id)
+            if RecordingState(rec.state).at_least(RecordingState.STORED):
+                return
+            rec.storage_uri = stored.uri
+            rec.version_id = stored.version_id
+            rec.stored_at = now
+            rec.state = RecordingState.STORED.value
+            rec.updated_at = now
+            rec.attempts = 0
+            rec.last_error = None
+            rec.next_attempt_at = None
+            self._event(s, Action.STORED, now, recording_id=rec.id, details=_stored_details(stored))
+
+    def record_verified(self, recording_id: str, stored: StoredObject, now: datetime) -> None:
+        with self._tx() as s:
+            rec = _get(s, RecordingRow, recording_id)
+            if RecordingState(rec.state).at_least(RecordingState.VERIFIED):
+                return
+            rec.verified_at = now
+            rec.state = RecordingState.VERIFIED.value
+            rec.updated_at = now
+            rec.attempts = 0
+            rec.last_error = None
+            rec.next_attempt_at = None
+            self._event(s, Action.VERIFIED, now, recording_id=rec.id, details=_stored_details(stored))
+
+    def recording_error(
+        self, recording_id: str, error: str, now: datetime, retry_at: datetime | None, flag: Flag | None = None
+    ) -> int:
+        """Note a failed step; returns the number of failed attempts so far."""
+        with self._tx() as s:
+            rec = _get(s, RecordingRow, recording_id)
+            rec.attempts += 1
+            rec.last_error = error
+            rec.next_attempt_at = retry_at
+            rec.updated_at = now
+            if flag is not None:
+                self._flag(s, flag, now)
+            return rec.attempts
+
+    # --- flags, events, status -------------------------------------------------
+
+    def raise_flag(self, flag: Flag, now: datetime) -> None:
+        with self._tx() as s:
+            self._flag(s, flag, now)
+
+    def resolve_flags(self, kind: str, subject: str, now: datetime, by: str, reason: str) -> int:
+        with self._tx() as s:
+            rows = s.scalars(
+                select(FlagRow).where(
+                    FlagRow.kind == kind,
+                    FlagRow.subject == subject,
+                    FlagRow.state.in_([FlagState.OPEN.value, FlagState.ACKNOWLEDGED.value]),
+                )
+            ).all()
+            for row in rows:
+                row.state = FlagState.RESOLVED.value
+                row.resolved_at = now
+                row.resolved_by = by
+                row.reason = reason
+                row.updated_at = now
+                self._event(
+                    s,
+                    Action.FLAG_RESOLVED,
+                    now,
+                    recording_id=row.recording_id,
+                    subject=subject,
+                    details={"kind": kind, "flag_id": row.id},
+                    reason=reason,
+                    actor=by,
+                )
+            return len(rows)
+
+    def flags(self, *, state: str | None = None, recording_id: str | None = None) -> list[Flag]:
+        with self._tx() as s:
+            q = select(FlagRow).order_by(FlagRow.id)
+            if state == "unresolved":
+                q = q.where(FlagRow.state.in_([FlagState.OPEN.value, FlagState.ACKNOWLEDGED.value]))
+            elif state:
+                q = q.where(FlagRow.state == state)
+            if recording_id:
+                q = q.where(FlagRow.recording_id == recording_id)
+            return [_flag(r) for r in s.scalars(q)]
+
+    def events(self, recording_id: str | None = None, after_seq: int = 0) -> list[CustodyEvent]:
+        with self._tx() as s:
+            q = select(CustodyEventRow).where(CustodyEventRow.seq > after_seq).order_by(CustodyEventRow.seq)
+            if recording_id is not None:
+                q = q.where(CustodyEventRow.recording_id == recording_id)
+            return [CustodyEvent(seq=r.seq, body=r.body, leaf_hash=r.leaf_hash) for r in s.scalars(q)]
+
+    def public_key(self, key_id: str) -> bytes:
+        with self._tx() as s:
+            row = s.get(StationKeyRow, key_id)
+            if row is None:
+                raise NotFound(f"public key {key_id}")
+            return row.public_pem
+
+    def status(self) -> dict[str, Any]:
+        with self._tx() as s:
+            sightings = dict(
+                s.execute(select(SightingRow.state, func.count()).group_by(SightingRow.state)).tuples().all()
+            )
+            recordings = dict(
+                s.execute(select(RecordingRow.state, func.count()).group_by(RecordingRow.state)).tuples().all()
+            )
+            pending_states = [st.value for st in RecordingState if st.rank < 4]
+            oldest_rec = s.scalar(select(func.min(RecordingRow.ingested_at)).where(RecordingRow.state.in_(pending_states)))
+            oldest_sighting = s.scalar(select(func.min(SightingRow.first_seen)).where(SightingRow.state.not_in(_FINAL)))
+            last_error = s.execute(
+                select(RecordingRow.id, RecordingRow.last_error, RecordingRow.updated_at)
+                .where(RecordingRow.last_error.is_not(None))
+                .order_by(RecordingRow.updated_at.desc())
+                .limit(1)
+            ).first()
+            open_flags = dict(
+                s.execute(
+                    select(FlagRow.severity, func.count())
+                    .where(FlagRow.state.in_([FlagState.OPEN.value, FlagState.ACKNOWLEDGED.value]))
+                    .group_by(FlagRow.severity)
+                )
+                .tuples()
+                .all()
+            )
+            events = s.scalar(select(func.count()).select_from(CustodyEventRow)) or 0
+        oldest = [t for t in (oldest_rec, oldest_sighting) if t is not None]
+        return {
+            "sightings": sightings,
+            "recordings": recordings,
+            "backlog": sum(n for st, n in recordings.items() if st in pending_states)
+            + sum(n for st, n in sightings.items() if st in ("discovered", "stable")),
+            "oldest_pending": iso(min(oldest)) if oldest else None,
+            "last_error": (
+                {"recording_id": last_error[0], "error": last_error[1], "at": iso(last_error[2])} if last_error else None
+            ),
+            "open_flags": open_flags,
+            "custody_events": events,
+        }
+
+    def touch_recording(self, recording_id: str, now: datetime) -> None:
+        with self._tx() as s:
+            s.execute(update(RecordingRow).where(RecordingRow.id == recording_id).values(updated_at=now))
+
+
+# --- row ↔ domain conversion ------------------------------------------------------
+
+
+def _subject(dock: str, relpath: str) -> str:
+    return f"dock:{dock}/{relpath}"
+
+
+def _get(s: Session, model: Any, key: Any) -> Any:
+    row = s.get(model, key, with_for_update=s.bind.dialect.name == "postgresql" if s.bind else False)
+    if row is None:
+        raise NotFound(f"{model.__tablename__} {key}")
+    return row
+
+
+def _identity(row: SightingRow) -> FileIdentity:
+    return FileIdentity(size=row.size, mtime_ns=row.mtime_ns, inode=row.inode, device=row.devno)
+
+
+def _set_identity(row: SightingRow, ident: FileIdentity) -> None:
+    row.size, row.mtime_ns, row.inode, row.devno = ident.size, ident.mtime_ns, ident.inode, ident.device
+
+
+def _sighting(row: SightingRow) -> Sighting:
+    return Sighting(
+        id=row.id,
+        dock=row.dock,
+        relpath=row.relpath,
+        identity=_identity(row),
+        state=SightingState(row.state),
+        first_seen=row.first_seen,
+        last_change=row.last_change,
+        recording_id=row.recording_id,
+        attempts=row.attempts,
+        last_error=row.last_error,
+    )
+
+
+def _recording(row: RecordingRow) -> Recording:
+    return Recording(
+        id=row.id,
+        sha256=row.sha256,
+        size=row.size,
+        kind=Kind(row.kind),
+        state=RecordingState(row.state),
+        station=row.station,
+        dock=row.dock,
+        original_name=row.original_name,
+        ingested_at=row.ingested_at,
+        device=row.device,
+        officer=row.officer,
+        start=row.start,
+        end=row.end,
+        important=row.important,
+        duration_ms=row.duration_ms,
+        metadata=json.loads(row.metadata_json or "{}"),
+        media=json.loads(row.media_json or "{}"),
+        manifest=row.manifest,
+        signature=row.signature,
+        key_id=row.key_id,
+        storage_uri=row.storage_uri,
+        version_id=row.version_id,
+        stored_at=row.stored_at,
+        verified_at=row.verified_at,
+        released_at=row.released_at,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        next_attempt_at=row.next_attempt_at,
+        sidecar=row.sidecar,
+    )
+
+
+def _flag(row: FlagRow) -> Flag:
+    return Flag(
+        id=row.id,
+        kind=row.kind,
+        severity=Severity(row.severity),
+        subject=row.subject,
+        detail=row.detail,
+        state=FlagState(row.state),
+        recording_id=row.recording_id,
+        due=row.due,
+        raised_at=row.raised_at,
+    )
+
+
+def _media(p: ProbeResult) -> dict[str, Any]:
+    return {
+        "readable": p.readable,
+        "format": p.format_name,
+        "codecs": list(p.codecs),
+        "width": p.width,
+        "height": p.height,
+        "duration_ms": p.duration_ms,
+        "error": p.error,
+    }
+
+
+def _sourced_json(v: Sourced) -> dict[str, Any]:
+    value = iso(v.value) if isinstance(v.value, datetime) else v.value
+    return {"value": value, "source": v.source}
+
+
+def _str_or_none(v: Sourced | None) -> str | None:
+    return None if v is None or v.value is None else str(v.value)
+
+
+def _time_or_none(v: Sourced | None) -> datetime | None:
+    return v.value if v is not None and isinstance(v.value, datetime) else None
+
+
+def _stored_details(o: StoredObject) -> dict[str, Any]:
+    d: dict[str, Any] = {"uri": o.uri, "size": o.size}
+    if o.version_id:
+        d["version_id"] = o.version_id
+    if o.lock_mode:
+        d["lock_mode"] = o.lock_mode
+    if o.retain_until:
+        d["retain_until"] = iso(o.retain_until)
+    return d
+
+

@@ -1,0 +1,142 @@
+"""SQLAlchemy 2 typed tables. Only ``repository.py`` turns these rows into domain values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no offset of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SightingRow(Base):
+    __tablename__ = "sightings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dock: Mapped[str] = mapped_column(String(200))
+    relpath: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    inode: Mapped[int] = mapped_column(BigInteger)
+    devno: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    recording_id: Mapped[str | None] = mapped_column(ForeignKey("recordings.id"), index=True)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_change: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_sightings_dock_relpath", "dock", "relpath"),)
+
+
+class RecordingRow(Base):
+    __tablename__ = "recordings"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    station: Mapped[str] = mapped_column(String(200))
+    dock: Mapped[str] = mapped_column(String(200))
+    original_name: Mapped[str] = mapped_column(Text)
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    device: Mapped[str | None] = mapped_column(String(100))
+    officer: Mapped[str | None] = mapped_column(String(100))
+    start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    end: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    important: Mapped[bool] = mapped_column(Boolean, default=False)
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    metadata_json: Mapped[str] = mapped_column(Text, default="{}")
+    media_json: Mapped[str] = mapped_column(Text, default="{}")
+    sidecar: Mapped[str | None] = mapped_column(Text)
+    manifest: Mapped[bytes | None] = mapped_column(LargeBinary)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_id: Mapped[str | None] = mapped_column(String(100))
+    storage_uri: Mapped[str | None] = mapped_column(Text)
+    version_id: Mapped[str | None] = mapped_column(String(200))
+    stored_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_recordings_officer_start", "officer", "start"),
+        Index("ix_recordings_device_start", "device", "start"),
+    )
+
+
+class CustodyEventRow(Base):
+    """Append-only: the repository only ever inserts here. ``seq`` is the log position."""
+
+    __tablename__ = "custody_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    action: Mapped[str] = mapped_column(String(40))
+    recording_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    leaf_hash: Mapped[str] = mapped_column(String(64))
+
+
+class FlagRow(Base):
+    __tablename__ = "flags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(10))
+    subject: Mapped[str] = mapped_column(Text)
+    recording_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    detail: Mapped[str] = mapped_column(Text)
+    due: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_flags_kind_subject", "kind", "subject"),)
+
+
+class StationKeyRow(Base):
+    """Public keys that signed manifests, so auditors can fetch them with the evidence."""
+
+    __tablename__ = "station_keys"
+
+    key_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    station: Mapped[str] = mapped_column(String(200))
+    public_pem: Mapped[bytes] = mapped_column(LargeBinary)
+    first_used: Mapped[datetime] = mapped_column(UTCDateTime())
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

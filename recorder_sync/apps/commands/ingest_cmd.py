@@ -1,0 +1,109 @@
+"""``ingest PATH…``: take the given files or dock folders all the way through, then exit."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from recorder_sync.apps.config import DockConfig, Settings
+from recorder_sync.apps.output import progress
+from recorder_sync.apps.wiring import open_app
+from recorder_sync.domain.errors import IngestIncomplete, UsageError
+from recorder_sync.domain.model import RecordingState, SightingState
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("ingest", help="process files or dock folders to the end, then exit")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders (a folder is a dock)")
+    p.add_argument("--stable-seconds", type=float, help="how long size and mtime must hold still (default: config)")
+    p.add_argument("--timeout", type=float, default=600.0, help="give up waiting after this many seconds (600)")
+    p.add_argument("--max-attempts", type=int, default=4, help="failed attempts per file before giving up (4)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_ingest)
+
+
+def targets(paths: list[Path], settings: Settings, stable: float | None) -> dict[str, tuple[DockConfig, set[str] | None]]:
+    """Map each path to a dock (configured, or an ad-hoc one for the folder) and the files wanted."""
+    configured = {d.path.resolve(): d for d in settings.docks}
+    out: dict[str, tuple[DockConfig, set[str] | None]] = {}
+    for p in paths:
+        if p.is_symlink():
+            raise UsageError(f"{p}: is a symbolic link; give the real folder or file")
+        if not p.exists():
+            raise UsageError(f"{p}: no such file or folder")
+        folder, name = (p, None) if p.is_dir() else (p.parent, p.name)
+        folder = folder.resolve()
+        dock = configured.get(folder) or DockConfig(
+            name=str(folder), path=folder, timezone=settings.timezone, stable_seconds=settings.stable_seconds
+        )
+        if stable is not None:
+            dock = DockConfig(dock.name, dock.path, dock.naming_profile, dock.timezone, dock.observer, stable)
+        prev = out.get(dock.name)
+        wanted: set[str] | None
+        if name is None or (prev is not None and prev[1] is None):
+            wanted = None
+        else:
+            wanted = (prev[1] if prev else set()) | {name}  # type: ignore[operator]
+        out[dock.name] = (dock, wanted)
+    return out
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    wanted = targets(args.paths, settings, args.stable_seconds)
+    app = open_app(settings, actor=f"recorder-sync ingest@{settings.station_id}")
+    svc = app.ingest_service([d for d, _ in wanted.values()], notify=None if args.quiet else progress)
+    sightings: set[int] = set()
+    refused: list[str] = []
+    deadline = time.monotonic() + args.timeout
+    while True:
+        for name, (_, only) in wanted.items():
+            scan = svc.scan(name, only)
+            sightings |= scan.sightings
+            refused = scan.refused
+        report = svc.run_once()
+        pending, given_up = _pending(app.catalog, sightings, args.max_attempts)
+        if not pending or time.monotonic() > deadline:
+            break
+        if report.progressed == 0:
+            if pending <= given_up:
+                break
+            time.sleep(0.2)
+    failed = _summarise(app.catalog, sightings, refused, args.quiet)
+    if failed:
+        raise IngestIncomplete(failed, len(sightings) + len(refused))
+    return 0
+
+
+def _pending(catalog: Any, sightings: set[int], max_attempts: int) -> tuple[set[int], set[int]]:
+    pending: set[int] = set()
+    given_up: set[int] = set()
+    for sid in sightings:
+        s = catalog.sighting(sid)
+        if s.state.final:
+            continue
+        pending.add(sid)
+        if s.attempts >= max_attempts:
+            given_up.add(sid)
+        elif s.recording_id is not None and catalog.recording(s.recording_id).attempts >= max_attempts:
+            given_up.add(sid)
+    return pending, given_up
+
+
+def _summarise(catalog: Any, sightings: set[int], refused: list[str], quiet: bool) -> int:
+    failed = len(refused)
+    for line in refused:
+        progress("REFUSED", line)
+    for sid in sorted(sightings):
+        s = catalog.sighting(sid)
+        rec = catalog.recording(s.recording_id) if s.recording_id else None
+        done = s.state in (SightingState.RELEASED, SightingState.KEPT) and rec is not None
+        done = done and rec.state.at_least(RecordingState.VERIFIED)
+        if not done:
+            failed += 1
+            why = (rec.last_error if rec else None) or s.last_error or f"stopped at state {s.state.value}"
+            progress("FAILED", f"{s.dock}/{s.relpath}: {why}")
+        elif not quiet:
+            progress("done", f"{s.dock}/{s.relpath} → {rec.id if rec else '?'} ({rec.state.value if rec else ''})")
+    return failed

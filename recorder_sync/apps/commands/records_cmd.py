@@ -1,0 +1,185 @@
+"""Read-only views: ``status``, ``list``, ``show``, ``manifest``, ``flags``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from recorder_sync.adapters.db.repository import Catalog, RecordingFilter
+from recorder_sync.apps.config import Settings
+from recorder_sync.apps.output import emit_json, table
+from recorder_sync.apps.wiring import open_app
+from recorder_sync.domain.manifest import iso
+from recorder_sync.domain.model import Flag, Recording
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("status", help="counts by state, backlog, oldest pending, open flags")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("list", help="recordings")
+    p.add_argument("--state")
+    p.add_argument("--device")
+    p.add_argument("--officer")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("show", help="one recording: manifest, stored copy, custody events, flags")
+    p.add_argument("id", help="recording id or SHA-256 (a unique prefix of 8+ characters is enough)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("manifest", help="write manifest.json, manifest.sig and station.pub.pem for openssl")
+    p.add_argument("id")
+    p.add_argument("--out", type=Path, required=True, help="folder to write into (created if missing)")
+    p.set_defaults(func=cmd_manifest)
+
+    p = sub.add_parser("flags", help="flags raised (default: open and acknowledged)")
+    p.add_argument("--all", action="store_true", help="include resolved flags")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_flags)
+
+
+def _catalog(settings: Settings) -> Catalog:
+    return open_app(settings, actor="recorder-sync cli").catalog
+
+
+def recording_json(rec: Recording, flags: list[Flag]) -> dict[str, Any]:
+    return {
+        "id": rec.id,
+        "sha256": rec.sha256,
+        "size": rec.size,
+        "kind": rec.kind.value,
+        "state": rec.state.value,
+        "device": rec.device,
+        "officer": rec.officer,
+        "start": iso(rec.start) if rec.start else None,
+        "end": iso(rec.end) if rec.end else None,
+        "important": rec.important,
+        "duration_ms": rec.duration_ms,
+        "station": rec.station,
+        "dock": rec.dock,
+        "source_path": rec.original_name,
+        "storage_uri": rec.storage_uri,
+        "ingested_at": iso(rec.ingested_at),
+        "verified_at": iso(rec.verified_at) if rec.verified_at else None,
+        "released_at": iso(rec.released_at) if rec.released_at else None,
+        "key_id": rec.key_id,
+        "last_error": rec.last_error,
+        "flags": [f.kind for f in flags],
+    }
+
+
+def flag_json(f: Flag) -> dict[str, Any]:
+    d = {k: v for k, v in asdict(f).items()}
+    d["severity"], d["state"] = f.severity.value, f.state.value
+    for k in ("due", "raised_at"):
+        d[k] = iso(d[k]) if d[k] else None
+    return d
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    status = _catalog(settings).status()
+    status["station"] = settings.station_id
+    status["store"] = settings.s3.endpoint if settings.s3 else str(settings.vault_path)
+    if args.json:
+        emit_json(status)
+        return 0
+    print(f"station {status['station']}   store {status['store']}")
+    print("recordings: " + (", ".join(f"{k} {v}" for k, v in sorted(status["recordings"].items())) or "none"))
+    print("dock files: " + (", ".join(f"{k} {v}" for k, v in sorted(status["sightings"].items())) or "none"))
+    print(f"backlog: {status['backlog']}   oldest pending since: {status['oldest_pending'] or '-'}")
+    if status["last_error"]:
+        e = status["last_error"]
+        print(f"last error: {e['recording_id']} at {e['at']}: {e['error']}")
+    print("open flags: " + (", ".join(f"{k} {v}" for k, v in sorted(status["open_flags"].items())) or "none"))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    catalog = _catalog(settings)
+    recs = catalog.list_recordings(
+        RecordingFilter(state=args.state, device=args.device, officer=args.officer, limit=args.limit)
+    )
+    by_rec: dict[str, list[Flag]] = {}
+    for f in catalog.flags(state="unresolved"):
+        if f.recording_id:
+            by_rec.setdefault(f.recording_id, []).append(f)
+    rows = [recording_json(r, by_rec.get(r.id, [])) for r in recs]
+    if args.json:
+        emit_json(rows)
+    else:
+        for row in rows:
+            row["flags"] = ",".join(row["flags"])
+        table(rows, ["id", "state", "kind", "device", "officer", "start", "size", "flags", "source_path"])
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    catalog = _catalog(settings)
+    rec = catalog.recording(args.id)
+    flags = catalog.flags(recording_id=rec.id)
+    events = [e.fields | {"leaf_hash": e.leaf_hash} for e in catalog.events(rec.id)]
+    doc = recording_json(rec, [f for f in flags if f.state.value in ("open", "acknowledged")])
+    doc["manifest"] = json.loads(rec.manifest) if rec.manifest else None
+    doc["metadata"] = rec.metadata
+    doc["sightings"] = [
+        {"dock": s.dock, "path": s.relpath, "state": s.state.value} for s in catalog.sightings_of(rec.id)
+    ]
+    doc["custody_events"] = events
+    doc["all_flags"] = [flag_json(f) for f in flags]
+    if args.json:
+        emit_json(doc)
+        return 0
+    for key in ("id", "sha256", "size", "kind", "state", "device", "officer", "start", "end", "important",
+                "storage_uri", "key_id", "last_error"):  # fmt: skip
+        print(f"{key:>12}: {doc[key]}")
+    print("   metadata:")
+    for name, v in sorted(rec.metadata.items()):
+        print(f"      {name}: {v['value']}  (from {v['source']})")
+    print("  dock files:")
+    for s in doc["sightings"]:
+        print(f"      {s['state']:<9} {s['dock']}/{s['path']!r}")
+    print("    custody:")
+    for e in events:
+        extra = e.get("subject") or json.dumps(e.get("details", {}), ensure_ascii=False)
+        print(f"      #{e['seq']:<5} {e['at']}  {e['action']:<15} {e['actor']}  {extra}")
+    if flags:
+        print("      flags:")
+        for f in flags:
+            print(f"      {f.state.value:<12} {f.severity.value:<8} {f.kind}: {f.detail}")
+    return 0
+
+
+def cmd_manifest(args: argparse.Namespace, settings: Settings) -> int:
+    catalog = _catalog(settings)
+    rec = catalog.recording(args.id)
+    if rec.manifest is None or rec.signature is None or rec.key_id is None:
+        from recorder_sync.domain.errors import NotFound
+
+        raise NotFound(f"signed manifest of {rec.id} (state {rec.state.value}; not signed yet)")
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").write_bytes(rec.manifest)
+    (out / "manifest.sig").write_bytes(rec.signature)
+    (out / "station.pub.pem").write_bytes(catalog.public_key(rec.key_id))
+    print(f"wrote {out / 'manifest.json'}, manifest.sig, station.pub.pem ({rec.key_id})")
+    print(
+        "verify: openssl pkeyutl -verify -pubin -inkey station.pub.pem -rawin -in manifest.json -sigfile manifest.sig"
+    )
+    return 0
+
+
+def cmd_flags(args: argparse.Namespace, settings: Settings) -> int:
+    flags = _catalog(settings).flags(state=None if args.all else "unresolved")
+    rows = [flag_json(f) for f in flags]
+    if args.json:
+        emit_json(rows)
+    else:
+        table(rows, ["id", "state", "severity", "kind", "subject", "detail"])
+    return 0

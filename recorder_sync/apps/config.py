@@ -1,0 +1,251 @@
+"""Configuration: one TOML file, overridden by ``RECORDER_SYNC_*`` environment variables.
+
+With no file at all everything lives under one data folder (``RECORDER_SYNC_HOME``,
+default: the per-user data folder): the SQLite database, the vault and the station key.
+A bad value fails at start naming the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import platformdirs
+
+from recorder_sync.domain.errors import ConfigError
+from recorder_sync.domain.model import ReleasePolicy
+from recorder_sync.domain.naming import BUILTIN_PROFILES, NamingProfile
+
+ENV = "RECORDER_SYNC_"
+DEFAULT_TZ = "Asia/Shanghai"
+OBSERVERS = ("inotify", "polling")
+
+
+@dataclass(frozen=True)
+class DockConfig:
+    name: str
+    path: Path
+    naming_profile: str = "default"
+    timezone: str = DEFAULT_TZ
+    observer: str = "inotify"
+    stable_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class S3Config:
+    endpoint: str
+    bucket: str
+    access_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+    region: str = "us-east-1"
+    ca_bundle: str | None = None
+    create_bucket: bool = True
+    part_size_mib: int = 64
+    parallel_uploads: int = 4
+    retention_days: Mapping[str, int] = field(default_factory=lambda: {"ordinary": 180, "evidence": 3650})
+    retention_class: str = "ordinary"
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: str
+    home: Path
+    station_id: str
+    database_url: str
+    vault_path: Path
+    key_path: Path
+    release_policy: ReleasePolicy
+    docks: tuple[DockConfig, ...]
+    naming_profiles: Mapping[str, NamingProfile]
+    reconcile_seconds: float = 60.0
+    stable_seconds: float = 5.0
+    timezone: str = DEFAULT_TZ
+    s3: S3Config | None = None
+    deadlines: Mapping[str, Any] = field(default_factory=dict)
+    policy: Mapping[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("recorder-sync", appauthor=False))
+
+
+def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    if path is None and env.get(ENV + "CONFIG"):
+        path = Path(env[ENV + "CONFIG"])
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except FileNotFoundError:
+            raise ConfigError(source, "-", "the configuration file does not exist") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(source, "-", f"not valid TOML: {e}") from None
+    return _build(data, env, source)
+
+
+def _get(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], source: str, where: str) -> Any:
+    value = data.get(key)
+    if value is not None and not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ConfigError(source, where + key, f"expected {names}, got {value!r}")
+    return value
+
+
+def _tz(name: str, source: str, key: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(source, key, f"expected an IANA time zone such as 'Asia/Shanghai', got {name!r}") from None
+    return name
+
+
+def _number(raw: str, source: str, key: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(source, key, f"expected a number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(source, key, f"expected a number ≥ 0, got {raw!r}")
+    return value
+
+
+def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Settings:
+    known = {"station_id", "home", "database_url", "vault_path", "key_path", "release_policy", "timezone",
+             "stable_seconds", "reconcile_seconds", "docks", "naming_profiles", "s3", "deadlines", "policy",
+             "alerts"}  # fmt: skip
+    for key in data:
+        if key not in known:
+            raise ConfigError(source, key, f"unknown key; expected one of {', '.join(sorted(known))}")
+
+    def setting(key: str, kind: type | tuple[type, ...]) -> Any:
+        if ENV + key.upper() in env:
+            return env[ENV + key.upper()]
+        return _get(data, key, kind, source, "")
+
+    home = Path(setting("home", str) or default_home()).expanduser()
+    station_id = setting("station_id", str) or socket.gethostname()
+    database_url = setting("database_url", str) or f"sqlite:///{home / 'recorder-sync.db'}"
+    vault_path = Path(setting("vault_path", str) or home / "vault").expanduser()
+    key_path = Path(setting("key_path", str) or home / "keys" / "station.key").expanduser()
+    policy_text = setting("release_policy", str) or ReleasePolicy.DELETE.value
+    try:
+        release_policy = ReleasePolicy(policy_text)
+    except ValueError:
+        raise ConfigError(source, "release_policy", f"expected 'delete' or 'keep', got {policy_text!r}") from None
+    timezone = _tz(setting("timezone", str) or DEFAULT_TZ, source, "timezone")
+    stable = setting("stable_seconds", (int, float))
+    stable_seconds = _number(str(stable), source, "stable_seconds") if stable is not None else 5.0
+    reconcile = setting("reconcile_seconds", (int, float))
+    reconcile_seconds = _number(str(reconcile), source, "reconcile_seconds") if reconcile is not None else 60.0
+
+    profiles = dict(BUILTIN_PROFILES)
+    for name, spec in (_get(data, "naming_profiles", dict, source, "") or {}).items():
+        where = f"naming_profiles.{name}"
+        if not isinstance(spec, dict) or not isinstance(spec.get("pattern"), str):
+            raise ConfigError(source, where + ".pattern", "expected a regular expression with named groups")
+        try:
+            NamingProfile(name, spec["pattern"]).compiled()
+        except Exception as e:
+            raise ConfigError(source, where + ".pattern", f"not a valid regular expression: {e}") from None
+        profiles[name] = NamingProfile(name, spec["pattern"])
+
+    docks: list[DockConfig] = []
+    for i, d in enumerate(_get(data, "docks", list, source, "") or []):
+        where = f"docks[{i}]."
+        if not isinstance(d, dict):
+            raise ConfigError(source, f"docks[{i}]", "expected a table with at least 'path'")
+        path = _get(d, "path", str, source, where)
+        if not path:
+            raise ConfigError(source, where + "path", "expected the dock's folder (mount point)")
+        docks.append(
+            DockConfig(
+                name=_get(d, "name", str, source, where) or Path(path).name or f"dock{i}",
+                path=Path(path),
+                naming_profile=_get(d, "naming_profile", str, source, where) or "default",
+                timezone=_tz(_get(d, "timezone", str, source, where) or timezone, source, where + "timezone"),
+                observer=_get(d, "observer", str, source, where) or "inotify",
+                stable_seconds=float(_get(d, "stable_seconds", (int, float), source, where) or stable_seconds),
+            )
+        )
+    if ENV + "DOCKS" in env:
+        docks = [
+            DockConfig(name=Path(p).name or p, path=Path(p), timezone=timezone, stable_seconds=stable_seconds)
+            for p in env[ENV + "DOCKS"].split(os.pathsep)
+            if p
+        ]
+    names: set[str] = set()
+    for i, dock in enumerate(docks):
+        if dock.naming_profile not in profiles:
+            raise ConfigError(
+                source, f"docks[{i}].naming_profile", f"expected one of {', '.join(sorted(profiles))}, got {dock.naming_profile!r}"
+            )
+        if dock.observer not in OBSERVERS:
+            raise ConfigError(source, f"docks[{i}].observer", f"expected 'inotify' or 'polling', got {dock.observer!r}")
+        if dock.name in names:
+            raise ConfigError(source, f"docks[{i}].name", f"dock name {dock.name!r} is used twice")
+        names.add(dock.name)
+
+    return Settings(
+        source=source,
+        home=home,
+        station_id=station_id,
+        database_url=database_url,
+        vault_path=vault_path,
+        key_path=key_path,
+        release_policy=release_policy,
+        docks=tuple(docks),
+        naming_profiles=profiles,
+        reconcile_seconds=reconcile_seconds,
+        stable_seconds=stable_seconds,
+        timezone=timezone,
+        s3=_s3(data, env, source),
+        deadlines=_get(data, "deadlines", dict, source, "") or {},
+        policy=_get(data, "policy", dict, source, "") or {},
+        raw=data,
+    )
+
+
+def _s3(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> S3Config | None:
+    section = dict(_get(data, "s3", dict, source, "") or {})
+    for key in ("endpoint", "bucket", "access_key", "secret_key", "region", "ca_bundle"):
+        if ENV + "S3_" + key.upper() in env:
+            section[key] = env[ENV + "S3_" + key.upper()]
+    secret_file = section.pop("secret_key_file", None) or env.get(ENV + "S3_SECRET_KEY_FILE")
+    if secret_file:
+        # systemd LoadCredential= puts secrets in files; read, never log
+        try:
+            section["secret_key"] = Path(secret_file).read_text().strip()
+        except OSError as e:
+            raise ConfigError(source, "s3.secret_key_file", f"cannot read {secret_file}: {e.strerror}") from None
+    if not section.get("endpoint"):
+        return None
+    for key in ("bucket", "access_key", "secret_key"):
+        if not section.get(key):
+            raise ConfigError(source, f"s3.{key}", "required when s3.endpoint is set")
+    if not str(section["endpoint"]).startswith(("http://", "https://")):
+        raise ConfigError(source, "s3.endpoint", f"expected http://HOST:PORT or https://…, got {section['endpoint']!r}")
+    retention = section.get("retention_days") or {"ordinary": 180, "evidence": 3650}
+    return S3Config(
+        endpoint=section["endpoint"],
+        bucket=section["bucket"],
+        access_key=section["access_key"],
+        secret_key=section["secret_key"],
+        region=section.get("region") or "us-east-1",
+        ca_bundle=section.get("ca_bundle"),
+        create_bucket=bool(section.get("create_bucket", True)),
+        part_size_mib=int(section.get("part_size_mib", 64)),
+        parallel_uploads=int(section.get("parallel_uploads", 4)),
+        retention_days=retention,
+        retention_class=section.get("retention_class", "ordinary"),
+    )

@@ -1,0 +1,112 @@
+"""The custody log: append-only events, each one hash-linked to the one before.
+
+Each event is canonical JSON (``body``), stored as produced. Its leaf hash follows
+RFC 9162 (``SHA-256(0x00 || body)``) so the same hashes feed the Merkle tree and
+signed checkpoints; ``prev`` inside the body links it to the previous leaf hash,
+so deleting, reordering or editing any event breaks the chain at that point.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from recorder_sync.domain.canonical import canonical_bytes, parse
+from recorder_sync.domain.errors import CustodyChainBroken
+from recorder_sync.domain.manifest import iso
+
+GENESIS = "0" * 64
+
+
+class Action(enum.StrEnum):
+    DISCOVERED = "discovered"
+    STABLE = "stable"
+    HASHED = "hashed"
+    DUPLICATE_SEEN = "duplicate-seen"
+    PROBED = "probed"
+    SIGNED = "signed"
+    STORED = "stored"
+    VERIFIED = "verified"
+    RELEASED = "released"
+    KEPT = "kept"
+    REJECTED = "rejected"
+    GONE = "gone"
+    FAILED = "failed"
+    FLAGGED = "flagged"
+    FLAG_RESOLVED = "flag-resolved"
+    LINKED = "linked"
+    UNLINKED = "unlinked"
+    ACCESSED = "accessed"
+    EXPORTED = "exported"
+
+
+@dataclass(frozen=True)
+class CustodyEvent:
+    seq: int
+    body: bytes
+    leaf_hash: str
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        value: dict[str, Any] = parse(self.body)
+        return value
+
+    @property
+    def prev(self) -> str:
+        return str(self.fields["prev"])
+
+
+def leaf_hash(body: bytes) -> str:
+    return hashlib.sha256(b"\x00" + body).hexdigest()
+
+
+def make_event(
+    *,
+    seq: int,
+    prev_hash: str,
+    at: datetime,
+    action: Action,
+    actor: str,
+    station: str,
+    recording_id: str | None = None,
+    subject: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+) -> CustodyEvent:
+    doc: dict[str, Any] = {
+        "seq": seq,
+        "prev": prev_hash,
+        "at": iso(at),
+        "action": action.value,
+        "actor": actor,
+        "station": station,
+    }
+    if recording_id is not None:
+        doc["recording_id"] = recording_id
+    if subject is not None:
+        doc["subject"] = subject
+    if details:
+        doc["details"] = dict(details)
+    if reason is not None:
+        doc["reason"] = reason
+    body = canonical_bytes(doc)
+    return CustodyEvent(seq=seq, body=body, leaf_hash=leaf_hash(body))
+
+
+def verify_chain(events: Iterable[CustodyEvent], *, start_seq: int = 1, start_prev: str = GENESIS) -> int:
+    """Check a run of events in order; returns how many were checked."""
+    expected_seq, expected_prev, count = start_seq, start_prev, 0
+    for ev in events:
+        if leaf_hash(ev.body) != ev.leaf_hash:
+            raise CustodyChainBroken(ev.seq, "stored hash does not match the event's bytes")
+        fields = ev.fields
+        if fields.get("seq") != ev.seq or ev.seq != expected_seq:
+            raise CustodyChainBroken(ev.seq, f"expected sequence number {expected_seq}")
+        if fields.get("prev") != expected_prev:
+            raise CustodyChainBroken(ev.seq, "does not link to the previous event (deleted or reordered)")
+        expected_seq, expected_prev, count = ev.seq + 1, ev.leaf_hash, count + 1
+    return count

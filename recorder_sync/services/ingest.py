@@ -1,0 +1,394 @@
+"""The ingest pipeline: a persisted state machine driven one idempotent step at a time.
+
+Sightings (files on docks) go discovered → stable → hashed → released/kept; the
+recording they carry goes hashed → probed → signed → stored → verified → released.
+Every step reads the persisted state, does its work, and records the outcome with
+its custody event in one transaction, so a process killed anywhere resumes from the
+last recorded state and redoes at most the step it was in (which is idempotent:
+the object store ignores a second put of the same key, the catalog ignores a
+second transition to a state already reached).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from recorder_sync.domain import layout, naming
+from recorder_sync.domain.errors import (
+    CouldNotCheck,
+    Error,
+    IntegrityFailure,
+    SourceChanged,
+    SourceUnavailable,
+    StorageRejected,
+    UnsafePath,
+)
+from recorder_sync.domain.hashing import sha256_stream
+from recorder_sync.domain.manifest import ManifestInput, build_manifest
+from recorder_sync.domain.model import (
+    Flag,
+    Kind,
+    Recording,
+    RecordingState,
+    ReleasePolicy,
+    Severity,
+    Sighting,
+    SightingState,
+    Sourced,
+)
+from recorder_sync.domain.ports import Catalog, Clock, DockReader, ObjectStore, Prober, Signer
+from recorder_sync.domain.retry import next_attempt
+
+log = logging.getLogger(__name__)
+
+SIDECAR_LIMIT = 64 * 1024
+_EXT_KIND = {
+    **dict.fromkeys(("mp4", "mov", "avi", "mkv", "ts", "m4v", "3gp"), Kind.VIDEO),
+    **dict.fromkeys(("wav", "mp3", "aac", "amr", "m4a", "ogg", "opus"), Kind.AUDIO),
+    **dict.fromkeys(("jpg", "jpeg", "png", "heic", "bmp"), Kind.PHOTO),
+}
+
+
+def kind_from_name(relpath: str) -> Kind:
+    return _EXT_KIND.get(relpath.rsplit(".", 1)[-1].lower() if "." in relpath else "", Kind.OTHER)
+
+
+@dataclass(frozen=True)
+class Dock:
+    reader: DockReader
+    profile: naming.NamingProfile
+    tz: ZoneInfo
+    stable_window: timedelta
+
+
+@dataclass
+class Scan:
+    sightings: set[int] = field(default_factory=set)
+    refused: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """What one pass did, for progress output and exit codes."""
+
+    progressed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+Notify = Callable[[str, str], None]
+"""(what happened, about which file or recording) — progress lines for the CLI."""
+
+
+class IngestService:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        store: ObjectStore,
+        signer: Signer,
+        prober: Prober,
+        docks: Mapping[str, Dock],
+        station: str,
+        release_policy: ReleasePolicy,
+        clock: Clock,
+        software: str,
+        retention_class: str | None = None,
+        notify: Notify | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.signer = signer
+        self.prober = prober
+        self.docks = dict(docks)
+        self.station = station
+        self.release_policy = release_policy
+        self.clock = clock
+        self.software = software
+        self.retention_class = retention_class
+        self.notify = notify or (lambda what, subject: None)
+        self.jitter = jitter
+
+    # --- discovery ------------------------------------------------------------
+
+    def scan(self, dock_name: str, only: set[str] | None = None) -> Scan:
+        """Walk a dock: every file becomes (or updates) a sighting; refused entries are recorded.
+
+        Sightings whose file disappeared are settled. ``only`` limits it to those paths."""
+        dock = self.docks[dock_name]
+        now = self.clock()
+        result = Scan()
+        for relpath, ident, refusal in dock.reader.walk():
+            if only is not None and relpath not in only:
+                continue
+            if refusal is not None:
+                result.refused.append(f"{dock_name}/{relpath}: {refusal}")
+                if self.catalog.reject(dock_name, relpath, refusal, now):
+                    self.notify("rejected", f"{dock_name}/{relpath}: {refusal}")
+                continue
+            assert ident is not None
+            result.sightings.add(self.catalog.observe(dock_name, relpath, ident, now).id)
+        for s in self.catalog.pending_sightings(dock_name):
+            if s.id not in result.sightings and (only is None or s.relpath in only):
+                self._check_presence(dock, s)
+        return result
+
+    def _check_presence(self, dock: Dock, s: Sighting) -> None:
+        try:
+            ident = dock.reader.stat(s.relpath)
+        except UnsafePath:
+            ident = None
+        if ident is None:
+            self.catalog.mark_gone(s.id, self.clock())
+            self.notify("gone", f"{s.dock}/{s.relpath}")
+
+    # --- the state machine ----------------------------------------------------
+
+    def run_once(self) -> Report:
+        """One pass over everything pending; safe to call again at any time."""
+        report = Report()
+        for s in self.catalog.pending_sightings():
+            if s.dock in self.docks:
+                self._guard(report, f"{s.dock}/{s.relpath}", lambda s=s: self.step_sighting(s))
+        for rec in self.catalog.pending_recordings(self.clock()):
+            self._guard(report, rec.id, lambda rec=rec: self.step_recording(rec))
+        for s in self.catalog.pending_sightings():
+            if s.dock in self.docks and s.state == SightingState.HASHED:
+                self._guard(report, f"{s.dock}/{s.relpath}", lambda s=s: self.step_sighting(s))
+        return report
+
+    def _guard(self, report: Report, subject: str, step: Callable[[], bool]) -> None:
+        try:
+            if step():
+                report.progressed += 1
+        except Error as e:
+            log.warning("%s: %s", subject, e)
+            report.errors.append(f"{subject}: {e}")
+
+    def step_sighting(self, s: Sighting) -> bool:
+        dock = self.docks[s.dock]
+        now = self.clock()
+        if s.state == SightingState.DISCOVERED:
+            ident = dock.reader.stat(s.relpath)
+            if ident is None:
+                self.catalog.mark_gone(s.id, now)
+                return True
+            if ident != s.identity:
+                self.catalog.observe(s.dock, s.relpath, ident, now)
+                return False
+            if now - s.last_change < dock.stable_window:
+                return False
+            self.catalog.mark_stable(s.id, now)
+            s = self.catalog.sighting(s.id)
+        if s.state == SightingState.STABLE:
+            return self._hash(dock, s, now)
+        if s.state == SightingState.HASHED:
+            return self._release(dock, s)
+        return False
+
+    def _hash(self, dock: Dock, s: Sighting, now: datetime) -> bool:
+        try:
+            f, before = dock.reader.open(s.relpath)
+        except SourceUnavailable:
+            self.catalog.mark_gone(s.id, now)
+            return True
+        with f:
+            if before != s.identity:
+                self.catalog.sighting_changed(s.id, before, now, "changed after it looked stable")
+                return False
+            self.notify("hashing", f"{s.dock}/{s.relpath} ({before.size} bytes)")
+            digest, nbytes = sha256_stream(f)
+        after = dock.reader.stat(s.relpath)
+        if after != before or nbytes != before.size:
+            self.catalog.sighting_changed(
+                s.id, after or before, self.clock(), f"changed while being read ({nbytes} of {before.size} bytes)"
+            )
+            self.notify("changed", f"{s.dock}/{s.relpath}")
+            return False
+        sidecar = self._sidecar(dock, s.relpath)
+        rec, duplicate = self.catalog.attach_hash(
+            s.id, sha256=digest, ident=before, kind_hint=kind_from_name(s.relpath), sidecar=sidecar, now=self.clock()
+        )
+        self.notify("duplicate" if duplicate else "hashed", f"{s.dock}/{s.relpath} sha256={digest[:16]}… {rec.id}")
+        return True
+
+    @staticmethod
+    def _sidecar(dock: Dock, relpath: str) -> str | None:
+        stem, dot, ext = relpath.rpartition(".")
+        if not dot or ext.lower() == "json":
+            return None
+        data = dock.reader.read_small(stem + ".json", SIDECAR_LIMIT)
+        if data is None:
+            return None
+        return data.decode("utf-8", errors="replace")
+
+    def _release(self, dock: Dock, s: Sighting) -> bool:
+        assert s.recording_id is not None
+        rec = self.catalog.recording(s.recording_id)
+        now = self.clock()
+        if not rec.state.at_least(RecordingState.VERIFIED):
+            if dock.reader.stat(s.relpath) != s.identity:
+                # undocked or overwritten before the stored copy was verified: the recording
+                # waits for another source; a replaced file is picked up as a new sighting
+                self.catalog.mark_gone(s.id, now)
+                return True
+            return False
+        if self.release_policy == ReleasePolicy.KEEP:
+            self.catalog.release(s.id, SightingState.KEPT, now, "release policy 'keep'")
+            self.notify("kept", f"{s.dock}/{s.relpath}")
+            return True
+        if dock.reader.remove(s.relpath, s.identity):
+            self.catalog.release(s.id, SightingState.RELEASED, now, f"stored copy verified: {rec.storage_uri}")
+            self.notify("released", f"{s.dock}/{s.relpath}")
+        else:
+            self.catalog.release(
+                s.id, SightingState.KEPT, now, "dock file changed since it was hashed; left in place, re-examined"
+            )
+            self.notify("kept", f"{s.dock}/{s.relpath} (changed since hashing)")
+        return True
+
+    def step_recording(self, rec: Recording) -> bool:
+        try:
+            if rec.state == RecordingState.HASHED:
+                return self._probe(rec)
+            if rec.state == RecordingState.PROBED:
+                return self._sign(rec)
+            if rec.state == RecordingState.SIGNED:
+                return self._store(rec)
+            if rec.state == RecordingState.STORED:
+                return self._verify(rec)
+        except IntegrityFailure as e:
+            self._failed(rec, e, Flag("integrity-failure", Severity.CRITICAL, f"recording:{rec.id}", str(e), recording_id=rec.id))
+            raise
+        except StorageRejected as e:
+            self._failed(rec, e, Flag("storage-rejected", Severity.HIGH, f"recording:{rec.id}", str(e), recording_id=rec.id))
+            raise
+        except CouldNotCheck as e:
+            self._failed(rec, e, None)
+            raise
+        return False
+
+    def _failed(self, rec: Recording, e: Error, flag: Flag | None) -> None:
+        now = self.clock()
+        self.catalog.recording_error(rec.id, str(e), now, next_attempt(now, rec.attempts + 1, jitter=self.jitter()), flag)
+
+    def _source(self, rec: Recording) -> tuple[Dock, Sighting] | None:
+        """A dock file that still holds exactly the recording's bytes as hashed."""
+        for s in self.catalog.sightings_of(rec.id):
+            if s.state == SightingState.HASHED and s.dock in self.docks:
+                dock = self.docks[s.dock]
+                if dock.reader.stat(s.relpath) == s.identity:
+                    return dock, s
+        return None
+
+    def _no_source(self, rec: Recording) -> bool:
+        now = self.clock()
+        self.catalog.recording_error(
+            rec.id,
+            "no dock holds this recording's file any more; waiting for the camera to be docked again",
+            now,
+            next_attempt(now, rec.attempts + 1, cap=600.0, jitter=self.jitter()),
+            Flag(
+                "source-unavailable",
+                Severity.HIGH,
+                f"recording:{rec.id}",
+                f"{rec.original_name} left the dock before it was stored; re-dock device to finish",
+                recording_id=rec.id,
+            ),
+        )
+        return False
+
+    def _probe(self, rec: Recording) -> bool:
+        src = self._source(rec)
+        if src is None:
+            return self._no_source(rec)
+        dock, s = src
+        probe = self.prober.probe(dock.reader.local_path(s.relpath))
+        sidecar_values: dict[str, Sourced] = {}
+        if rec.sidecar is not None:
+            sidecar_values, problem = naming.from_sidecar(rec.sidecar, dock.tz)
+            if problem:
+                self.catalog.raise_flag(
+                    Flag("bad-sidecar", Severity.LOW, f"recording:{rec.id}", problem, recording_id=rec.id), self.clock()
+                )
+        mtime = datetime.fromtimestamp(s.identity.mtime_ns / 1e9, tz=self.clock().tzinfo)
+        metadata = naming.merge(
+            sidecar_values,
+            naming.from_filename(dock.profile, s.relpath, dock.tz),
+            naming.from_container(probe),
+            duration_ms=probe.duration_ms,
+            fallback_start=Sourced(mtime, "file-mtime"),
+        )
+        self.catalog.record_probe(rec.id, probe, metadata, self.clock())
+        self.notify("probed", f"{rec.id} {probe.kind.value}{'' if probe.readable else ' (unreadable: flagged)'}")
+        return True
+
+    def _sign(self, rec: Recording) -> bool:
+        metadata = {k: Sourced(v["value"], v["source"]) for k, v in rec.metadata.items()}
+        media: dict[str, Any] = {"kind": rec.kind.value, **rec.media}
+        manifest = build_manifest(
+            ManifestInput(
+                recording_id=rec.id,
+                sha256=rec.sha256,
+                size=rec.size,
+                original_name=rec.original_name,
+                station=self.station,
+                dock=rec.dock,
+                ingested_at=rec.ingested_at,
+                software=self.software,
+                key_id=self.signer.key_id,
+                media=media,
+                metadata=metadata,
+                sidecar_sha256=hashlib.sha256(rec.sidecar.encode("utf-8")).hexdigest() if rec.sidecar else None,
+            )
+        )
+        signature = self.signer.sign(manifest)
+        self.catalog.record_signature(
+            rec.id, manifest, signature, self.signer.key_id, self.signer.public_key_pem(), self.clock()
+        )
+        self.notify("signed", f"{rec.id} key={self.signer.key_id}")
+        return True
+
+    def _store(self, rec: Recording) -> bool:
+        assert rec.manifest is not None and rec.signature is not None
+        src = self._source(rec)
+        if src is None:
+            return self._no_source(rec)
+        dock, s = src
+        meta = {"sha256": rec.sha256, "recording-id": rec.id, "station": self.station}
+        f, ident = dock.reader.open(s.relpath)
+        try:
+            with f:
+                if ident != s.identity:
+                    raise SourceChanged(f"{s.dock}/{s.relpath}", "identity differs from when it was hashed")
+                self.notify("storing", f"{rec.id} ({rec.size} bytes)")
+                stored = self.store.put_stream(
+                    layout.media_key(rec.sha256), f, rec.size, rec.sha256, meta, retention_class=self.retention_class
+                )
+        except SourceChanged as e:
+            # this dock file no longer holds the recording's bytes: nothing was stored from it;
+            # the recording waits for another source and the new content is examined afresh
+            now = self.clock()
+            self.catalog.mark_gone(s.id, now)
+            self.catalog.raise_flag(
+                Flag("source-changed", Severity.HIGH, f"{s.dock}/{s.relpath}", str(e), recording_id=rec.id), now
+            )
+            raise
+        self.store.put_bytes(layout.manifest_key(rec.sha256), rec.manifest, meta)
+        self.store.put_bytes(layout.signature_key(rec.sha256), rec.signature, meta)
+        self.catalog.record_stored(rec.id, stored, self.clock())
+        self.notify("stored", f"{rec.id} {stored.uri}")
+        return True
+
+    def _verify(self, rec: Recording) -> bool:
+        stored = self.store.verify(layout.media_key(rec.sha256), rec.sha256, rec.size)
+        self.catalog.record_verified(rec.id, stored, self.clock())
+        self.notify("verified", f"{rec.id}")
+        return True

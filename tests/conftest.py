@@ -1,0 +1,63 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL), real sample media, isolated homes.
+
+Every test that takes ``db_url`` runs once on SQLite and once on PostgreSQL. The
+PostgreSQL server comes from ``RECORDER_SYNC_TEST_PG_URL`` or is started with the
+project's own ``scripts/pg-server-start``; it is never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+BACKENDS = [b for b in os.environ.get("RECORDER_SYNC_TEST_DBS", "sqlite,postgresql").split(",") if b]
+
+
+def _start(script: str) -> dict[str, str]:
+    out = subprocess.run([str(ROOT / "scripts" / script)], check=True, capture_output=True, text=True, timeout=300)
+    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    url = os.environ.get("RECORDER_SYNC_TEST_PG_URL")
+    if not url:
+        url = _start("pg-server-start")["DATABASE_URL"]
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalog.db'}"
+        return
+    base: str = request.getfixturevalue("pg_server_url")
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    yield base.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated RECORDER_SYNC_HOME with no other RECORDER_SYNC_* settings leaking in."""
+    for key in list(os.environ):
+        if key.startswith("RECORDER_SYNC_") and not key.startswith("RECORDER_SYNC_TEST"):
+            monkeypatch.delenv(key)
+    h = tmp_path / "home"
+    monkeypatch.setenv("RECORDER_SYNC_HOME", str(h))
+    return h

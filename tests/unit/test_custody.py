@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from recorder_sync.domain.custody import GENESIS, Action, CustodyEvent, leaf_hash, make_event, verify_chain
+from recorder_sync.domain.errors import CustodyChainBroken
+
+T = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+
+
+def chain(n: int) -> list[CustodyEvent]:
+    events: list[CustodyEvent] = []
+    prev = GENESIS
+    for i in range(1, n + 1):
+        ev = make_event(seq=i, prev_hash=prev, at=T, action=Action.HASHED, actor="a", station="s", recording_id=f"r{i}")
+        events.append(ev)
+        prev = ev.leaf_hash
+    return events
+
+
+def test_intact_chain_verifies() -> None:
+    assert verify_chain(chain(5)) == 5
+
+
+def test_leaf_hash_is_rfc9162_leaf() -> None:
+    ev = chain(1)[0]
+    import hashlib
+
+    assert ev.leaf_hash == hashlib.sha256(b"\x00" + ev.body).hexdigest() == leaf_hash(ev.body)
+
+
+def test_body_is_canonical_json_with_fields() -> None:
+    ev = chain(1)[0]
+    assert ev.body.startswith(b'{"action":"hashed","actor":"a","at":"2026-11-27T01:00:00+00:00"')
+    assert ev.fields["prev"] == GENESIS and ev.fields["recording_id"] == "r1"
+
+
+def test_edited_event_is_detected() -> None:
+    events = chain(3)
+    forged = CustodyEvent(seq=2, body=events[1].body.replace(b'"r2"', b'"rX"'), leaf_hash=events[1].leaf_hash)
+    with pytest.raises(CustodyChainBroken, match="event 2: stored hash"):
+        verify_chain([events[0], forged, events[2]])
+
+
+def test_rehashed_edit_breaks_the_link() -> None:
+    events = chain(3)
+    body = events[1].body.replace(b'"r2"', b'"rX"')
+    forged = CustodyEvent(seq=2, body=body, leaf_hash=leaf_hash(body))
+    with pytest.raises(CustodyChainBroken, match="event 3: does not link"):
+        verify_chain([events[0], forged, events[2]])
+
+
+def test_deleted_and_reordered_events_are_detected() -> None:
+    events = chain(4)
+    with pytest.raises(CustodyChainBroken, match="event 3"):
+        verify_chain([events[0], events[2], events[3]])
+    with pytest.raises(CustodyChainBroken):
+        verify_chain([events[1], events[0]])
