@@ -571,12 +571,8 @@ class Catalog:
 
     def status(self) -> dict[str, Any]:
         with self._tx() as s:
-            sightings = dict(
-                s.execute(select(SightingRow.state, func.count()).group_by(SightingRow.state)).tuples().all()
-            )
-            recordings = dict(
-                s.execute(select(RecordingRow.state, func.count()).group_by(RecordingRow.state)).tuples().all()
-            )
+            sightings = _counts(s, select(SightingRow.state, func.count()).group_by(SightingRow.state))
+            recordings = _counts(s, select(RecordingRow.state, func.count()).group_by(RecordingRow.state))
             pending_states = [st.value for st in RecordingState if st.rank < 4]
             oldest_rec = s.scalar(select(func.min(RecordingRow.ingested_at)).where(RecordingRow.state.in_(pending_states)))
             oldest_sighting = s.scalar(select(func.min(SightingRow.first_seen)).where(SightingRow.state.not_in(_FINAL)))
@@ -586,14 +582,11 @@ class Catalog:
                 .order_by(RecordingRow.updated_at.desc())
                 .limit(1)
             ).first()
-            open_flags = dict(
-                s.execute(
-                    select(FlagRow.severity, func.count())
-                    .where(FlagRow.state.in_([FlagState.OPEN.value, FlagState.ACKNOWLEDGED.value]))
-                    .group_by(FlagRow.severity)
-                )
-                .tuples()
-                .all()
+            open_flags = _counts(
+                s,
+                select(FlagRow.severity, func.count())
+                .where(FlagRow.state.in_([FlagState.OPEN.value, FlagState.ACKNOWLEDGED.value]))
+                .group_by(FlagRow.severity),
             )
             events = s.scalar(select(func.count()).select_from(CustodyEventRow)) or 0
         oldest = [t for t in (oldest_rec, oldest_sighting) if t is not None]
@@ -616,6 +609,10 @@ class Catalog:
 
 
 # --- row ↔ domain conversion ------------------------------------------------------
+
+
+def _counts(s: Session, query: Any) -> dict[str, int]:
+    return {str(k): int(n) for k, n in s.execute(query)}
 
 
 def _subject(dock: str, relpath: str) -> str:

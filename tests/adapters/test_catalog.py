@@ -1,0 +1,134 @@
+"""The catalog on real SQLite and real PostgreSQL: transitions, idempotence, an unbroken custody chain."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import UTC, datetime, timedelta
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from recorder_sync.adapters.db.engine import make_engine, upgrade
+from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.schema import Base
+from recorder_sync.domain.custody import verify_chain
+from recorder_sync.domain.model import (
+    FileIdentity,
+    Flag,
+    FlagState,
+    Kind,
+    ProbeResult,
+    RecordingState,
+    Severity,
+    SightingState,
+    Sourced,
+    StoredObject,
+)
+
+T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+ID1 = FileIdentity(size=10, mtime_ns=1, inode=11, device=1)
+SHA = "c" * 64
+
+
+def catalog(url: str) -> Catalog:
+    engine = make_engine(url)
+    upgrade(engine)
+    return Catalog(engine, station="st-1", actor="test")
+
+
+def test_migrations_match_the_models(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    upgrade(engine)  # a second upgrade is a no-op
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_full_lifecycle_with_custody_chain(db_url: str) -> None:
+    c = catalog(db_url)
+    s = c.observe("dock1", "a.mp4", ID1, T0)
+    assert s.state == SightingState.DISCOVERED
+    assert c.observe("dock1", "a.mp4", ID1, T0 + timedelta(seconds=1)).id == s.id  # same file: same sighting
+    c.mark_stable(s.id, T0)
+    c.mark_stable(s.id, T0)  # idempotent
+    rec, dup = c.attach_hash(s.id, sha256=SHA, ident=ID1, kind_hint=Kind.VIDEO, sidecar=None, now=T0)
+    assert not dup and rec.state == RecordingState.HASHED
+    probe = ProbeResult(kind=Kind.VIDEO, readable=True, duration_ms=5000, codecs=("h264",))
+    meta = {"device": Sourced("D1", "filename:default"), "start": Sourced(T0, "filename:default"),
+            "end": Sourced(T0 + timedelta(seconds=5), "filename:default+duration")}  # fmt: skip
+    c.record_probe(rec.id, probe, meta, T0)
+    c.record_signature(rec.id, b"{}", b"s" * 64, "ed25519:1", b"PEM", T0)
+    stored = StoredObject(key="k", uri="file:///v/k", size=10)
+    c.record_stored(rec.id, stored, T0)
+    c.record_verified(rec.id, stored, T0)
+    c.record_verified(rec.id, stored, T0)  # idempotent: no second event
+    c.release(s.id, SightingState.RELEASED, T0, "verified")
+    got = c.recording(rec.id)
+    assert got.state == RecordingState.RELEASED and got.device == "D1" and got.start == T0
+    assert got.end == T0 + timedelta(seconds=5) and got.start.tzinfo is not None
+    assert c.recording(SHA[:12]).id == rec.id
+    events = c.events()
+    actions = [e.fields["action"] for e in events]
+    assert actions == ["discovered", "stable", "hashed", "probed", "signed", "stored", "verified", "released"]
+    assert verify_chain(events) == 8
+    assert c.public_key("ed25519:1") == b"PEM"
+
+
+def test_duplicate_content_is_one_recording(db_url: str) -> None:
+    c = catalog(db_url)
+    a = c.observe("d", "a.mp4", ID1, T0)
+    b = c.observe("d", "b.mp4", FileIdentity(10, 2, 12, 1), T0)
+    r1, d1 = c.attach_hash(a.id, sha256=SHA, ident=ID1, kind_hint=Kind.VIDEO, sidecar=None, now=T0)
+    r2, d2 = c.attach_hash(b.id, sha256=SHA, ident=FileIdentity(10, 2, 12, 1), kind_hint=Kind.VIDEO, sidecar=None, now=T0)
+    assert (d1, d2) == (False, True) and r1.id == r2.id
+    assert [e.fields["action"] for e in c.events(r1.id)] == ["hashed", "duplicate-seen"]
+    assert len(c.sightings_of(r1.id)) == 2
+
+
+def test_changed_file_restarts_stability(db_url: str) -> None:
+    c = catalog(db_url)
+    s = c.observe("d", "a.mp4", ID1, T0)
+    grown = FileIdentity(size=20, mtime_ns=2, inode=11, device=1)
+    s2 = c.observe("d", "a.mp4", grown, T0 + timedelta(seconds=3))
+    assert s2.id == s.id and s2.identity == grown and s2.last_change == T0 + timedelta(seconds=3)
+
+
+def test_flags_raise_once_and_resolve(db_url: str) -> None:
+    c = catalog(db_url)
+    f = Flag("unreadable-media", Severity.HIGH, "recording:r1", "bad", recording_id=None)
+    c.raise_flag(f, T0)
+    c.raise_flag(f, T0)
+    assert len(c.flags(state="unresolved")) == 1
+    assert c.resolve_flags("unreadable-media", "recording:r1", T0, "supervisor 7", "checked by hand") == 1
+    assert c.flags(state="unresolved") == []
+    assert c.flags()[0].state == FlagState.RESOLVED
+    assert verify_chain(c.events()) == 2
+
+
+def test_rejected_entry_recorded_once_with_flag(db_url: str) -> None:
+    c = catalog(db_url)
+    assert c.reject("d", "link.mp4", "symbolic link not followed", T0) is True
+    assert c.reject("d", "link.mp4", "symbolic link not followed", T0) is False
+    assert [f.kind for f in c.flags()] == ["rejected-file"]
+    assert c.status()["sightings"] == {"rejected": 1}
+
+
+def _append_many(url: str, worker: int, n: int) -> None:
+    c = Catalog(make_engine(url), station=f"st-{worker}", actor=f"w{worker}")
+    for i in range(n):
+        c.observe("d", f"w{worker}-{i}.mp4", FileIdentity(1, i, worker * 1000 + i, 1), T0)
+
+
+def test_concurrent_writers_keep_one_unbroken_chain(db_url: str) -> None:
+    catalog(db_url)  # migrate once
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append_many, args=(db_url, w, 25)) for w in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    events = catalog(db_url).events()
+    assert len(events) == 75
+    assert verify_chain(events) == 75

@@ -1,0 +1,49 @@
+"""Real watchdog observers (inotify and polling) on real folders."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from recorder_sync.adapters.watcher import DirtyDocks, DockWatcher
+
+
+@pytest.mark.parametrize("mode", ["inotify", "polling"])
+def test_new_file_marks_its_dock_dirty(tmp_path: Path, mode: str) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    dirty = DirtyDocks()
+    watcher = DockWatcher(dirty, poll_interval=0.2)
+    watcher.start([("A", a, mode), ("B", b, mode)])
+    try:
+        time.sleep(0.3)
+        (b / "sub").mkdir()
+        (b / "sub" / "clip.mp4").write_bytes(b"x" * 100)
+        assert dirty.wake.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        seen: set[str] = set()
+        while time.monotonic() < deadline and "B" not in seen:
+            seen |= dirty.take()
+            time.sleep(0.1)
+        assert seen == {"B"}
+    finally:
+        watcher.stop()
+
+
+def test_missing_dock_does_not_stop_the_others(tmp_path: Path) -> None:
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    dirty = DirtyDocks()
+    watcher = DockWatcher(dirty)
+    watcher.start([("gone", tmp_path / "not-mounted", "inotify"), ("ok", ok, "inotify")])
+    try:
+        time.sleep(0.2)
+        (ok / "f").write_bytes(b"1")
+        assert dirty.wake.wait(timeout=10)
+        time.sleep(0.2)
+        assert dirty.take() == {"ok"}
+    finally:
+        watcher.stop()
