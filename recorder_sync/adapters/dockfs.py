@@ -51,7 +51,9 @@ class DockFolder:
             except OSError as e:
                 os.close(fd)
                 if e.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise UnsafePath("/".join(parts), f"folder {part!r} is a symbolic link or not a folder") from e
+                    raise UnsafePath(
+                        "/".join(parts), f"folder {part!r} is a symbolic link or not a folder"
+                    ) from e
                 raise SourceUnavailable("/".join(parts), e.strerror or str(e)) from e
             os.close(fd)
             fd = nfd

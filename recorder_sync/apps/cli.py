@@ -3,13 +3,14 @@
 Exit codes: 0 done; 1 some file could not be fully processed; 2 usage or
 configuration error; 3 verification failed (evidence is not what it should be);
 4 could not check (storage, database unavailable); 5 key problem; 6 not found;
-130 interrupted.
+70 internal error (a bug); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,10 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose + 1, 2),
+        level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.verbose < 2:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = config.load(args.config)
         code: int = args.func(args, settings)
@@ -53,6 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader (e.g. `| head`) went away: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception:
+        log.exception("internal error (a bug: please report it with this trace)")
+        return 70
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ OBSERVERS = ("inotify", "polling")
 class DockConfig:
     name: str
     path: Path
-    naming_profile: str = "default"
+    naming_profile: str = "auto"  # every known profile, first match wins
     timezone: str = DEFAULT_TZ
     observer: str = "inotify"
     stable_seconds: float = 5.0
@@ -106,7 +106,9 @@ def _tz(name: str, source: str, key: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(source, key, f"expected an IANA time zone such as 'Asia/Shanghai', got {name!r}") from None
+        raise ConfigError(
+            source, key, f"expected an IANA time zone such as 'Asia/Shanghai', got {name!r}"
+        ) from None
     return name
 
 
@@ -121,9 +123,23 @@ def _number(raw: str, source: str, key: str) -> float:
 
 
 def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Settings:
-    known = {"station_id", "home", "database_url", "vault_path", "key_path", "release_policy", "timezone",
-             "stable_seconds", "reconcile_seconds", "docks", "naming_profiles", "s3", "deadlines", "policy",
-             "alerts"}  # fmt: skip
+    known = {
+        "station_id",
+        "home",
+        "database_url",
+        "vault_path",
+        "key_path",
+        "release_policy",
+        "timezone",
+        "stable_seconds",
+        "reconcile_seconds",
+        "docks",
+        "naming_profiles",
+        "s3",
+        "deadlines",
+        "policy",
+        "alerts",
+    }
     for key in data:
         if key not in known:
             raise ConfigError(source, key, f"unknown key; expected one of {', '.join(sorted(known))}")
@@ -142,12 +158,16 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
     try:
         release_policy = ReleasePolicy(policy_text)
     except ValueError:
-        raise ConfigError(source, "release_policy", f"expected 'delete' or 'keep', got {policy_text!r}") from None
+        raise ConfigError(
+            source, "release_policy", f"expected 'delete' or 'keep', got {policy_text!r}"
+        ) from None
     timezone = _tz(setting("timezone", str) or DEFAULT_TZ, source, "timezone")
     stable = setting("stable_seconds", (int, float))
     stable_seconds = _number(str(stable), source, "stable_seconds") if stable is not None else 5.0
     reconcile = setting("reconcile_seconds", (int, float))
-    reconcile_seconds = _number(str(reconcile), source, "reconcile_seconds") if reconcile is not None else 60.0
+    reconcile_seconds = (
+        _number(str(reconcile), source, "reconcile_seconds") if reconcile is not None else 60.0
+    )
 
     profiles = dict(BUILTIN_PROFILES)
     for name, spec in (_get(data, "naming_profiles", dict, source, "") or {}).items():
@@ -172,10 +192,12 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
             DockConfig(
                 name=_get(d, "name", str, source, where) or Path(path).name or f"dock{i}",
                 path=Path(path),
-                naming_profile=_get(d, "naming_profile", str, source, where) or "default",
+                naming_profile=_get(d, "naming_profile", str, source, where) or "auto",
                 timezone=_tz(_get(d, "timezone", str, source, where) or timezone, source, where + "timezone"),
                 observer=_get(d, "observer", str, source, where) or "inotify",
-                stable_seconds=float(_get(d, "stable_seconds", (int, float), source, where) or stable_seconds),
+                stable_seconds=float(
+                    _get(d, "stable_seconds", (int, float), source, where) or stable_seconds
+                ),
             )
         )
     if ENV + "DOCKS" in env:
@@ -186,12 +208,17 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         ]
     names: set[str] = set()
     for i, dock in enumerate(docks):
-        if dock.naming_profile not in profiles:
+        if dock.naming_profile != "auto" and dock.naming_profile not in profiles:
+            choices = ", ".join(["auto", *sorted(profiles)])
             raise ConfigError(
-                source, f"docks[{i}].naming_profile", f"expected one of {', '.join(sorted(profiles))}, got {dock.naming_profile!r}"
+                source,
+                f"docks[{i}].naming_profile",
+                f"expected one of {choices}, got {dock.naming_profile!r}",
             )
         if dock.observer not in OBSERVERS:
-            raise ConfigError(source, f"docks[{i}].observer", f"expected 'inotify' or 'polling', got {dock.observer!r}")
+            raise ConfigError(
+                source, f"docks[{i}].observer", f"expected 'inotify' or 'polling', got {dock.observer!r}"
+            )
         if dock.name in names:
             raise ConfigError(source, f"docks[{i}].name", f"dock name {dock.name!r} is used twice")
         names.add(dock.name)
@@ -227,14 +254,18 @@ def _s3(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> S3Confi
         try:
             section["secret_key"] = Path(secret_file).read_text().strip()
         except OSError as e:
-            raise ConfigError(source, "s3.secret_key_file", f"cannot read {secret_file}: {e.strerror}") from None
+            raise ConfigError(
+                source, "s3.secret_key_file", f"cannot read {secret_file}: {e.strerror}"
+            ) from None
     if not section.get("endpoint"):
         return None
     for key in ("bucket", "access_key", "secret_key"):
         if not section.get(key):
             raise ConfigError(source, f"s3.{key}", "required when s3.endpoint is set")
     if not str(section["endpoint"]).startswith(("http://", "https://")):
-        raise ConfigError(source, "s3.endpoint", f"expected http://HOST:PORT or https://…, got {section['endpoint']!r}")
+        raise ConfigError(
+            source, "s3.endpoint", f"expected http://HOST:PORT or https://…, got {section['endpoint']!r}"
+        )
     retention = section.get("retention_days") or {"ordinary": 180, "evidence": 3650}
     return S3Config(
         endpoint=section["endpoint"],

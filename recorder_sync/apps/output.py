@@ -15,8 +15,7 @@ def emit_json(value: Any) -> None:
 
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
     def cell(v: Any) -> str:
-        text = "" if v is None else str(v)
-        return text.replace("\n", "\\n")
+        return "" if v is None else printable(str(v))
 
     cells = [[cell(r.get(c)) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
@@ -25,5 +24,10 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
+def printable(text: str) -> str:
+    """File names from cameras may hold newlines or control characters: show them escaped."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 def progress(what: str, subject: str) -> None:
-    print(f"{what:>10}  {subject}", file=sys.stderr, flush=True)
+    print(f"{what:>10}  {printable(subject)}", file=sys.stderr, flush=True)

@@ -77,7 +77,11 @@ class App:
 def make_dock(settings: Settings, d: DockConfig) -> Dock:
     return Dock(
         reader=DockFolder(d.name, d.path),
-        profile=settings.naming_profiles[d.naming_profile],
+        profiles=(
+            tuple(settings.naming_profiles.values())
+            if d.naming_profile == "auto"
+            else (settings.naming_profiles[d.naming_profile],)
+        ),
         tz=ZoneInfo(d.timezone),
         stable_window=timedelta(seconds=d.stable_seconds),
     )

@@ -6,9 +6,9 @@ with ``openssl pkeyutl -verify -rawin`` and nothing of ours.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from collections.abc import Mapping
 from typing import Any
 
 from recorder_sync.domain.canonical import canonical_bytes

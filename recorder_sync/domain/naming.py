@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -61,10 +61,16 @@ def _local(text: str, fmt: str, tz: ZoneInfo) -> datetime | None:
         return None
 
 
-def from_filename(profile: NamingProfile, relpath: str, tz: ZoneInfo) -> dict[str, Sourced]:
-    m = profile.compiled().fullmatch(relpath)
-    if not m:
-        return {}
+def from_filename(profiles: Sequence[NamingProfile], relpath: str, tz: ZoneInfo) -> dict[str, Sourced]:
+    """Values from the first profile (in order) whose pattern matches the whole path."""
+    for profile in profiles:
+        m = profile.compiled().fullmatch(relpath)
+        if m:
+            return _values(profile, m, tz)
+    return {}
+
+
+def _values(profile: NamingProfile, m: re.Match[str], tz: ZoneInfo) -> dict[str, Sourced]:
     source = f"filename:{profile.name}"
     groups = {k: v for k, v in m.groupdict().items() if v is not None}
     out: dict[str, Sourced] = {}
@@ -135,6 +141,8 @@ def merge(
     start = merged.get("start")
     if "end" not in merged and start is not None:
         length = timedelta(milliseconds=duration_ms or 0)
-        merged["end"] = Sourced(start.value + length, f"{start.source}+duration" if duration_ms else start.source)
+        merged["end"] = Sourced(
+            start.value + length, f"{start.source}+duration" if duration_ms else start.source
+        )
     merged.setdefault("important", Sourced(False, "default"))
     return merged

@@ -134,7 +134,14 @@ class Catalog(Protocol):
     def mark_stable(self, sighting_id: int, now: datetime) -> None: ...
     def mark_gone(self, sighting_id: int, now: datetime) -> None: ...
     def attach_hash(
-        self, sighting_id: int, *, sha256: str, ident: FileIdentity, kind_hint: Kind, sidecar: str | None, now: datetime
+        self,
+        sighting_id: int,
+        *,
+        sha256: str,
+        ident: FileIdentity,
+        kind_hint: Kind,
+        sidecar: str | None,
+        now: datetime,
     ) -> tuple[Recording, bool]: ...
     def release(self, sighting_id: int, outcome: SightingState, now: datetime, reason: str) -> None: ...
     def pending_recordings(self, now: datetime | None = None) -> list[Recording]: ...
@@ -143,11 +150,22 @@ class Catalog(Protocol):
         self, recording_id: str, probe: ProbeResult, metadata: Mapping[str, Sourced], now: datetime
     ) -> Recording: ...
     def record_signature(
-        self, recording_id: str, manifest: bytes, signature: bytes, key_id: str, public_pem: bytes, now: datetime
+        self,
+        recording_id: str,
+        manifest: bytes,
+        signature: bytes,
+        key_id: str,
+        public_pem: bytes,
+        now: datetime,
     ) -> None: ...
     def record_stored(self, recording_id: str, stored: StoredObject, now: datetime) -> None: ...
     def record_verified(self, recording_id: str, stored: StoredObject, now: datetime) -> None: ...
     def recording_error(
-        self, recording_id: str, error: str, now: datetime, retry_at: datetime | None, flag: Flag | None = None
+        self,
+        recording_id: str,
+        error: str,
+        now: datetime,
+        retry_at: datetime | None,
+        flag: Flag | None = None,
     ) -> int: ...
     def raise_flag(self, flag: Flag, now: datetime) -> None: ...

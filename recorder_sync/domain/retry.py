@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 
-def next_attempt(now: datetime, attempts: int, *, base: float = 2.0, cap: float = 300.0, jitter: float = 0.5) -> datetime:
+def next_attempt(
+    now: datetime, attempts: int, *, base: float = 2.0, cap: float = 300.0, jitter: float = 0.5
+) -> datetime:
     """``jitter`` in [0, 1) is supplied by the caller (random in production, fixed in tests)."""
     delay = min(cap, base * (2 ** max(0, attempts - 1)))
     return now + timedelta(seconds=delay * (0.5 + jitter))

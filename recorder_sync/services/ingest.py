@@ -17,7 +17,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from recorder_sync.domain import layout, naming
@@ -30,7 +30,7 @@ from recorder_sync.domain.errors import (
     StorageRejected,
     UnsafePath,
 )
-from recorder_sync.domain.hashing import sha256_stream
+from recorder_sync.domain.hashing import sha256_file
 from recorder_sync.domain.manifest import ManifestInput, build_manifest
 from recorder_sync.domain.model import (
     Flag,
@@ -47,6 +47,7 @@ from recorder_sync.domain.ports import Catalog, Clock, DockReader, ObjectStore, 
 from recorder_sync.domain.retry import next_attempt
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SIDECAR_LIMIT = 64 * 1024
 _EXT_KIND = {
@@ -63,7 +64,7 @@ def kind_from_name(relpath: str) -> Kind:
 @dataclass(frozen=True)
 class Dock:
     reader: DockReader
-    profile: naming.NamingProfile
+    profiles: tuple[naming.NamingProfile, ...]
     tz: ZoneInfo
     stable_window: timedelta
 
@@ -156,17 +157,17 @@ class IngestService:
         report = Report()
         for s in self.catalog.pending_sightings():
             if s.dock in self.docks:
-                self._guard(report, f"{s.dock}/{s.relpath}", lambda s=s: self.step_sighting(s))
+                self._guard(report, f"{s.dock}/{s.relpath}", self.step_sighting, s)
         for rec in self.catalog.pending_recordings(self.clock()):
-            self._guard(report, rec.id, lambda rec=rec: self.step_recording(rec))
+            self._guard(report, rec.id, self.step_recording, rec)
         for s in self.catalog.pending_sightings():
             if s.dock in self.docks and s.state == SightingState.HASHED:
-                self._guard(report, f"{s.dock}/{s.relpath}", lambda s=s: self.step_sighting(s))
+                self._guard(report, f"{s.dock}/{s.relpath}", self.step_sighting, s)
         return report
 
-    def _guard(self, report: Report, subject: str, step: Callable[[], bool]) -> None:
+    def _guard(self, report: Report, subject: str, step: Callable[[T], bool], item: T) -> None:
         try:
-            if step():
+            if step(item):
                 report.progressed += 1
         except Error as e:
             log.warning("%s: %s", subject, e)
@@ -204,19 +205,29 @@ class IngestService:
                 self.catalog.sighting_changed(s.id, before, now, "changed after it looked stable")
                 return False
             self.notify("hashing", f"{s.dock}/{s.relpath} ({before.size} bytes)")
-            digest, nbytes = sha256_stream(f)
+            digest, nbytes = sha256_file(f)
         after = dock.reader.stat(s.relpath)
         if after != before or nbytes != before.size:
             self.catalog.sighting_changed(
-                s.id, after or before, self.clock(), f"changed while being read ({nbytes} of {before.size} bytes)"
+                s.id,
+                after or before,
+                self.clock(),
+                f"changed while being read ({nbytes} of {before.size} bytes)",
             )
             self.notify("changed", f"{s.dock}/{s.relpath}")
             return False
         sidecar = self._sidecar(dock, s.relpath)
         rec, duplicate = self.catalog.attach_hash(
-            s.id, sha256=digest, ident=before, kind_hint=kind_from_name(s.relpath), sidecar=sidecar, now=self.clock()
+            s.id,
+            sha256=digest,
+            ident=before,
+            kind_hint=kind_from_name(s.relpath),
+            sidecar=sidecar,
+            now=self.clock(),
         )
-        self.notify("duplicate" if duplicate else "hashed", f"{s.dock}/{s.relpath} sha256={digest[:16]}… {rec.id}")
+        self.notify(
+            "duplicate" if duplicate else "hashed", f"{s.dock}/{s.relpath} sha256={digest[:16]}… {rec.id}"
+        )
         return True
 
     @staticmethod
@@ -245,11 +256,16 @@ class IngestService:
             self.notify("kept", f"{s.dock}/{s.relpath}")
             return True
         if dock.reader.remove(s.relpath, s.identity):
-            self.catalog.release(s.id, SightingState.RELEASED, now, f"stored copy verified: {rec.storage_uri}")
+            self.catalog.release(
+                s.id, SightingState.RELEASED, now, f"stored copy verified: {rec.storage_uri}"
+            )
             self.notify("released", f"{s.dock}/{s.relpath}")
         else:
             self.catalog.release(
-                s.id, SightingState.KEPT, now, "dock file changed since it was hashed; left in place, re-examined"
+                s.id,
+                SightingState.KEPT,
+                now,
+                "dock file changed since it was hashed; left in place, re-examined",
             )
             self.notify("kept", f"{s.dock}/{s.relpath} (changed since hashing)")
         return True
@@ -265,10 +281,20 @@ class IngestService:
             if rec.state == RecordingState.STORED:
                 return self._verify(rec)
         except IntegrityFailure as e:
-            self._failed(rec, e, Flag("integrity-failure", Severity.CRITICAL, f"recording:{rec.id}", str(e), recording_id=rec.id))
+            self._failed(
+                rec,
+                e,
+                Flag(
+                    "integrity-failure", Severity.CRITICAL, f"recording:{rec.id}", str(e), recording_id=rec.id
+                ),
+            )
             raise
         except StorageRejected as e:
-            self._failed(rec, e, Flag("storage-rejected", Severity.HIGH, f"recording:{rec.id}", str(e), recording_id=rec.id))
+            self._failed(
+                rec,
+                e,
+                Flag("storage-rejected", Severity.HIGH, f"recording:{rec.id}", str(e), recording_id=rec.id),
+            )
             raise
         except CouldNotCheck as e:
             self._failed(rec, e, None)
@@ -277,7 +303,9 @@ class IngestService:
 
     def _failed(self, rec: Recording, e: Error, flag: Flag | None) -> None:
         now = self.clock()
-        self.catalog.recording_error(rec.id, str(e), now, next_attempt(now, rec.attempts + 1, jitter=self.jitter()), flag)
+        self.catalog.recording_error(
+            rec.id, str(e), now, next_attempt(now, rec.attempts + 1, jitter=self.jitter()), flag
+        )
 
     def _source(self, rec: Recording) -> tuple[Dock, Sighting] | None:
         """A dock file that still holds exactly the recording's bytes as hashed."""
@@ -316,18 +344,21 @@ class IngestService:
             sidecar_values, problem = naming.from_sidecar(rec.sidecar, dock.tz)
             if problem:
                 self.catalog.raise_flag(
-                    Flag("bad-sidecar", Severity.LOW, f"recording:{rec.id}", problem, recording_id=rec.id), self.clock()
+                    Flag("bad-sidecar", Severity.LOW, f"recording:{rec.id}", problem, recording_id=rec.id),
+                    self.clock(),
                 )
         mtime = datetime.fromtimestamp(s.identity.mtime_ns / 1e9, tz=self.clock().tzinfo)
         metadata = naming.merge(
             sidecar_values,
-            naming.from_filename(dock.profile, s.relpath, dock.tz),
+            naming.from_filename(dock.profiles, s.relpath, dock.tz),
             naming.from_container(probe),
             duration_ms=probe.duration_ms,
             fallback_start=Sourced(mtime, "file-mtime"),
         )
         self.catalog.record_probe(rec.id, probe, metadata, self.clock())
-        self.notify("probed", f"{rec.id} {probe.kind.value}{'' if probe.readable else ' (unreadable: flagged)'}")
+        self.notify(
+            "probed", f"{rec.id} {probe.kind.value}{'' if probe.readable else ' (unreadable: flagged)'}"
+        )
         return True
 
     def _sign(self, rec: Recording) -> bool:
@@ -346,7 +377,9 @@ class IngestService:
                 key_id=self.signer.key_id,
                 media=media,
                 metadata=metadata,
-                sidecar_sha256=hashlib.sha256(rec.sidecar.encode("utf-8")).hexdigest() if rec.sidecar else None,
+                sidecar_sha256=hashlib.sha256(rec.sidecar.encode("utf-8")).hexdigest()
+                if rec.sidecar
+                else None,
             )
         )
         signature = self.signer.sign(manifest)
@@ -370,7 +403,12 @@ class IngestService:
                     raise SourceChanged(f"{s.dock}/{s.relpath}", "identity differs from when it was hashed")
                 self.notify("storing", f"{rec.id} ({rec.size} bytes)")
                 stored = self.store.put_stream(
-                    layout.media_key(rec.sha256), f, rec.size, rec.sha256, meta, retention_class=self.retention_class
+                    layout.media_key(rec.sha256),
+                    f,
+                    rec.size,
+                    rec.sha256,
+                    meta,
+                    retention_class=self.retention_class,
                 )
         except SourceChanged as e:
             # this dock file no longer holds the recording's bytes: nothing was stored from it;
@@ -378,7 +416,8 @@ class IngestService:
             now = self.clock()
             self.catalog.mark_gone(s.id, now)
             self.catalog.raise_flag(
-                Flag("source-changed", Severity.HIGH, f"{s.dock}/{s.relpath}", str(e), recording_id=rec.id), now
+                Flag("source-changed", Severity.HIGH, f"{s.dock}/{s.relpath}", str(e), recording_id=rec.id),
+                now,
             )
             raise
         self.store.put_bytes(layout.manifest_key(rec.sha256), rec.manifest, meta)

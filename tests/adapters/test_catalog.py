@@ -55,8 +55,11 @@ def test_full_lifecycle_with_custody_chain(db_url: str) -> None:
     rec, dup = c.attach_hash(s.id, sha256=SHA, ident=ID1, kind_hint=Kind.VIDEO, sidecar=None, now=T0)
     assert not dup and rec.state == RecordingState.HASHED
     probe = ProbeResult(kind=Kind.VIDEO, readable=True, duration_ms=5000, codecs=("h264",))
-    meta = {"device": Sourced("D1", "filename:default"), "start": Sourced(T0, "filename:default"),
-            "end": Sourced(T0 + timedelta(seconds=5), "filename:default+duration")}  # fmt: skip
+    meta = {
+        "device": Sourced("D1", "filename:default"),
+        "start": Sourced(T0, "filename:default"),
+        "end": Sourced(T0 + timedelta(seconds=5), "filename:default+duration"),
+    }
     c.record_probe(rec.id, probe, meta, T0)
     c.record_signature(rec.id, b"{}", b"s" * 64, "ed25519:1", b"PEM", T0)
     stored = StoredObject(key="k", uri="file:///v/k", size=10)
@@ -80,7 +83,9 @@ def test_duplicate_content_is_one_recording(db_url: str) -> None:
     a = c.observe("d", "a.mp4", ID1, T0)
     b = c.observe("d", "b.mp4", FileIdentity(10, 2, 12, 1), T0)
     r1, d1 = c.attach_hash(a.id, sha256=SHA, ident=ID1, kind_hint=Kind.VIDEO, sidecar=None, now=T0)
-    r2, d2 = c.attach_hash(b.id, sha256=SHA, ident=FileIdentity(10, 2, 12, 1), kind_hint=Kind.VIDEO, sidecar=None, now=T0)
+    r2, d2 = c.attach_hash(
+        b.id, sha256=SHA, ident=FileIdentity(10, 2, 12, 1), kind_hint=Kind.VIDEO, sidecar=None, now=T0
+    )
     assert (d1, d2) == (False, True) and r1.id == r2.id
     assert [e.fields["action"] for e in c.events(r1.id)] == ["hashed", "duplicate-seen"]
     assert len(c.sightings_of(r1.id)) == 2

@@ -200,9 +200,17 @@ def test_make_video_without_creation_time_and_naive_start(tmp_path: Path) -> Non
 def test_bad_case_names(bad: tuple[Path, dict[str, Path]]) -> None:
     dest, cases = bad
     assert set(cases) == {
-        "truncated_mp4", "zero_byte", "random_mp4", "spaces_name", "chinese_name", "newline_name",
-        "symlink_out", "duplicate_a", "duplicate_b", "unknown_ext",
-    }  # fmt: skip
+        "truncated_mp4",
+        "zero_byte",
+        "random_mp4",
+        "spaces_name",
+        "chinese_name",
+        "newline_name",
+        "symlink_out",
+        "duplicate_a",
+        "duplicate_b",
+        "unknown_ext",
+    }
     for path in cases.values():
         assert path.parent == dest
         assert path.is_symlink() or path.is_file()

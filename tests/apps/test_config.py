@@ -28,8 +28,14 @@ def test_shipped_example_loads() -> None:
 def test_environment_overrides_file(tmp_path: Path) -> None:
     f = tmp_path / "c.toml"
     f.write_text('station_id = "a"\nrelease_policy = "delete"\n')
-    s = config.load(f, env={"RECORDER_SYNC_STATION_ID": "b", "RECORDER_SYNC_RELEASE_POLICY": "keep",
-                            "RECORDER_SYNC_DOCKS": "/m/d1:/m/d2"})  # fmt: skip
+    s = config.load(
+        f,
+        env={
+            "RECORDER_SYNC_STATION_ID": "b",
+            "RECORDER_SYNC_RELEASE_POLICY": "keep",
+            "RECORDER_SYNC_DOCKS": "/m/d1:/m/d2",
+        },
+    )
     assert s.station_id == "b" and s.release_policy == ReleasePolicy.KEEP
     assert [d.name for d in s.docks] == ["d1", "d2"]
 
@@ -45,11 +51,13 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         ('[[docks]]\npath = "/m"\nnaming_profile = "nope"', "docks[0].naming_profile", "expected one of"),
         ('[naming_profiles.p]\npattern = "(unclosed"', "naming_profiles.p.pattern", "not a valid regular"),
         ('[s3]\nendpoint = "http://x"', "s3.bucket", "required"),
-        ('bogus = 1', "bogus", "unknown key"),
+        ("bogus = 1", "bogus", "unknown key"),
         ("station_id = 5", "station_id", "expected str"),
     ],
 )
-def test_bad_config_names_file_key_and_expectation(tmp_path: Path, text: str, key: str, expected: str) -> None:
+def test_bad_config_names_file_key_and_expectation(
+    tmp_path: Path, text: str, key: str, expected: str
+) -> None:
     f = tmp_path / "bad.toml"
     f.write_text(text + "\n")
     with pytest.raises(ConfigError) as e:
@@ -70,7 +78,12 @@ def test_unparseable_and_missing_file(tmp_path: Path) -> None:
 def test_s3_from_environment_and_secret_file(tmp_path: Path) -> None:
     secret = tmp_path / "secret"
     secret.write_text("s3cr3t\n")
-    s = config.load(None, env={"RECORDER_SYNC_S3_ENDPOINT": "http://127.0.0.1:7480", "RECORDER_SYNC_S3_BUCKET": "b",
-                               "RECORDER_SYNC_S3_ACCESS_KEY": "ak", "RECORDER_SYNC_S3_SECRET_KEY_FILE": str(secret)})  # fmt: skip
+    env = {
+        "RECORDER_SYNC_S3_ENDPOINT": "http://127.0.0.1:7480",
+        "RECORDER_SYNC_S3_BUCKET": "b",
+        "RECORDER_SYNC_S3_ACCESS_KEY": "ak",
+        "RECORDER_SYNC_S3_SECRET_KEY_FILE": str(secret),
+    }
+    s = config.load(None, env=env)
     assert s.s3 is not None and s.s3.secret_key == "s3cr3t" and s.s3.bucket == "b"
     assert "s3cr3t" not in repr(s.s3)

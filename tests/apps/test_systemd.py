@@ -24,7 +24,12 @@ def test_unit_verifies_cleanly(tmp_path: Path) -> None:
 
 def test_unit_runs_unprivileged_and_hardened() -> None:
     text = (ROOT / "systemd" / "recorder-sync.service").read_text()
-    for line in ("User=recorder-sync", "NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet="):
+    for line in (
+        "User=recorder-sync",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "CapabilityBoundingSet=",
+    ):
         assert f"\n{line}\n" in text
 
 

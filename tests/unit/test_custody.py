@@ -14,7 +14,9 @@ def chain(n: int) -> list[CustodyEvent]:
     events: list[CustodyEvent] = []
     prev = GENESIS
     for i in range(1, n + 1):
-        ev = make_event(seq=i, prev_hash=prev, at=T, action=Action.HASHED, actor="a", station="s", recording_id=f"r{i}")
+        ev = make_event(
+            seq=i, prev_hash=prev, at=T, action=Action.HASHED, actor="a", station="s", recording_id=f"r{i}"
+        )
         events.append(ev)
         prev = ev.leaf_hash
     return events

@@ -22,8 +22,10 @@ def make(**kw: object) -> bytes:
         software="recorder_sync 0.1.0",
         key_id="ed25519:0011223344556677",
         media={"kind": "video", "codecs": ["h264", "aac"], "duration_ms": 5000, "width": None},
-        metadata={"start": Sourced(datetime(2026, 11, 27, 0, 30, 15, tzinfo=UTC), "filename:default"),
-                  "officer": Sourced("031245", "sidecar")},  # fmt: skip
+        metadata={
+            "start": Sourced(datetime(2026, 11, 27, 0, 30, 15, tzinfo=UTC), "filename:default"),
+            "officer": Sourced("031245", "sidecar"),
+        },
     )
     base.update(kw)
     return build_manifest(ManifestInput(**base))  # type: ignore[arg-type]

@@ -10,7 +10,9 @@ SH = ZoneInfo("Asia/Shanghai")
 
 
 def test_default_profile_reads_device_officer_local_start() -> None:
-    got = naming.from_filename(naming.BUILTIN_PROFILES["default"], "DSJ-A1B2C3_031245_20261127083015_0001.MP4", SH)
+    got = naming.from_filename(
+        [naming.BUILTIN_PROFILES["default"]], "DSJ-A1B2C3_031245_20261127083015_0001.MP4", SH
+    )
     assert got["device"] == Sourced("DSJ-A1B2C3", "filename:default")
     assert got["officer"].value == "031245" and got["seq"].value == "0001"
     assert got["start"].value == datetime(2026, 11, 27, 0, 30, 15, tzinfo=UTC)  # 08:30:15 +08:00
@@ -19,28 +21,32 @@ def test_default_profile_reads_device_officer_local_start() -> None:
 
 def test_important_mark_and_subfolder() -> None:
     got = naming.from_filename(
-        naming.BUILTIN_PROFILES["default"], "DCIM/DSJ-A1B2C3_031245_20261127083015_0002_IMP.MP4", SH
+        [naming.BUILTIN_PROFILES["default"]], "DCIM/DSJ-A1B2C3_031245_20261127083015_0002_IMP.MP4", SH
     )
     assert got["important"].value is True
 
 
 def test_folders_profile_crosses_midnight_utc() -> None:
-    got = naming.from_filename(naming.BUILTIN_PROFILES["folders"], "DSJ-77Q1/20261127/031246_075840_0003.MP4", SH)
+    got = naming.from_filename(
+        [naming.BUILTIN_PROFILES["folders"]], "DSJ-77Q1/20261127/031246_075840_0003.MP4", SH
+    )
     assert got["device"].value == "DSJ-77Q1" and got["officer"].value == "031246"
     assert got["start"].value == datetime(2026, 11, 26, 23, 58, 40, tzinfo=UTC)
 
 
 def test_non_matching_and_invalid_dates_give_nothing_wrong() -> None:
-    assert naming.from_filename(naming.BUILTIN_PROFILES["default"], "holiday.mp4", SH) == {}
-    bad = naming.from_filename(naming.BUILTIN_PROFILES["default"], "D_1_20261399083015_0001.MP4", SH)
+    assert naming.from_filename([naming.BUILTIN_PROFILES["default"]], "holiday.mp4", SH) == {}
+    bad = naming.from_filename([naming.BUILTIN_PROFILES["default"]], "D_1_20261399083015_0001.MP4", SH)
     assert "start" not in bad and bad["device"].value == "D"
 
 
 def test_sidecar_wins_over_filename_and_container() -> None:
     side, problem = naming.from_sidecar('{"officer": "999", "start": "2026-11-27T08:30:20+08:00"}', SH)
     assert problem is None
-    name = naming.from_filename(naming.BUILTIN_PROFILES["default"], "D1_031245_20261127083015_0001.MP4", SH)
-    probe = ProbeResult(kind=Kind.VIDEO, readable=True, creation_time=datetime(2026, 11, 27, 0, 0, tzinfo=UTC))
+    name = naming.from_filename([naming.BUILTIN_PROFILES["default"]], "D1_031245_20261127083015_0001.MP4", SH)
+    probe = ProbeResult(
+        kind=Kind.VIDEO, readable=True, creation_time=datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
+    )
     merged = naming.merge(side, name, naming.from_container(probe), duration_ms=5000, fallback_start=None)
     assert merged["officer"] == Sourced("999", "sidecar")
     assert merged["device"].source == "filename:default"
@@ -59,3 +65,11 @@ def test_fallback_start_from_mtime_and_naive_sidecar_time_is_local() -> None:
     assert naming.merge({}, duration_ms=None, fallback_start=fb)["start"] == fb
     side, _ = naming.from_sidecar('{"start": "2026-11-27T08:00:00"}', SH)
     assert side["start"].value == datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
+
+
+def test_auto_takes_the_first_profile_that_matches() -> None:
+    both = list(naming.BUILTIN_PROFILES.values())
+    got = naming.from_filename(both, "DSJ-77Q1/20261127/031246_075840_0003.MP4", SH)
+    assert got["device"] == Sourced("DSJ-77Q1", "filename:folders")
+    got = naming.from_filename(both, "DSJ-A1_031245_20261127083015_0001.MP4", SH)
+    assert got["device"] == Sourced("DSJ-A1", "filename:default")

@@ -66,4 +66,6 @@ def require_schema(engine: Engine) -> None:
     except OperationalError as e:
         raise DatabaseUnavailable(f"{engine.url.render_as_string()}: {e.orig}") from e
     if "alembic_version" not in tables:
-        raise UsageError(f"database {engine.url.render_as_string()} has no schema; run: recorder-sync db upgrade")
+        raise UsageError(
+            f"database {engine.url.render_as_string()} has no schema; run: recorder-sync db upgrade"
+        )

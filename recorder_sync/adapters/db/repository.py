@@ -92,7 +92,9 @@ class Catalog:
         if self._pg:
             s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CUSTODY_LOCK})
         last = s.execute(
-            select(CustodyEventRow.seq, CustodyEventRow.leaf_hash).order_by(CustodyEventRow.seq.desc()).limit(1)
+            select(CustodyEventRow.seq, CustodyEventRow.leaf_hash)
+            .order_by(CustodyEventRow.seq.desc())
+            .limit(1)
         ).first()
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
         ev = make_event(
@@ -109,7 +111,12 @@ class Catalog:
         )
         s.add(
             CustodyEventRow(
-                seq=ev.seq, at=at, action=action.value, recording_id=recording_id, body=ev.body, leaf_hash=ev.leaf_hash
+                seq=ev.seq,
+                at=at,
+                action=action.value,
+                recording_id=recording_id,
+                body=ev.body,
+                leaf_hash=ev.leaf_hash,
             )
         )
         s.flush()
@@ -155,7 +162,9 @@ class Catalog:
         with self._tx() as s:
             row = s.scalar(
                 select(SightingRow)
-                .where(SightingRow.dock == dock, SightingRow.relpath == relpath, SightingRow.state.not_in(_FINAL))
+                .where(
+                    SightingRow.dock == dock, SightingRow.relpath == relpath, SightingRow.state.not_in(_FINAL)
+                )
                 .order_by(SightingRow.id.desc())
                 .limit(1)
             )
@@ -195,7 +204,7 @@ class Catalog:
                 Action.DISCOVERED,
                 now,
                 subject=_subject(dock, relpath),
-                details={"size": ident.size, "mtime_ns": ident.mtime_ns, "inode": ident.inode},
+                details={"size": ident.size, "mtime_ns": str(ident.mtime_ns), "inode": str(ident.inode)},
             )
             return _sighting(row)
 
@@ -275,7 +284,9 @@ class Catalog:
                 return
             row.state = SightingState.STABLE.value
             row.updated_at = now
-            self._event(s, Action.STABLE, now, subject=_subject(row.dock, row.relpath), details={"size": row.size})
+            self._event(
+                s, Action.STABLE, now, subject=_subject(row.dock, row.relpath), details={"size": row.size}
+            )
 
     def mark_gone(self, sighting_id: int, now: datetime) -> None:
         with self._tx() as s:
@@ -359,7 +370,12 @@ class Catalog:
             row.last_error = None
             action = Action.RELEASED if outcome == SightingState.RELEASED else Action.KEPT
             self._event(
-                s, action, now, recording_id=row.recording_id, subject=_subject(row.dock, row.relpath), reason=reason
+                s,
+                action,
+                now,
+                recording_id=row.recording_id,
+                subject=_subject(row.dock, row.relpath),
+                reason=reason,
             )
             if outcome == SightingState.RELEASED and row.recording_id is not None:
                 rec = _get(s, RecordingRow, row.recording_id)
@@ -398,7 +414,9 @@ class Catalog:
 
     def list_recordings(self, f: RecordingFilter = RecordingFilter()) -> list[Recording]:
         with self._tx() as s:
-            q = select(RecordingRow).order_by(RecordingRow.start.is_(None), RecordingRow.start, RecordingRow.id)
+            q = select(RecordingRow).order_by(
+                RecordingRow.start.is_(None), RecordingRow.start, RecordingRow.id
+            )
             if f.state:
                 q = q.where(RecordingRow.state == f.state)
             if f.device:
@@ -437,9 +455,14 @@ class Catalog:
                 Action.PROBED,
                 now,
                 recording_id=rec.id,
-                details={"kind": probe.kind.value, "readable": probe.readable, "duration_ms": probe.duration_ms},
+                details={
+                    "kind": probe.kind.value,
+                    "readable": probe.readable,
+                    "duration_ms": probe.duration_ms,
+                },
             )
-            if not probe.readable:
+            if not probe.readable and probe.kind != Kind.OTHER:
+                # a file named as media that ffprobe cannot read; other files are kept without a flag
                 self._flag(
                     s,
                     Flag(
@@ -454,14 +477,22 @@ class Catalog:
             return _recording(rec)
 
     def record_signature(
-        self, recording_id: str, manifest: bytes, signature: bytes, key_id: str, public_pem: bytes, now: datetime
+        self,
+        recording_id: str,
+        manifest: bytes,
+        signature: bytes,
+        key_id: str,
+        public_pem: bytes,
+        now: datetime,
     ) -> None:
         with self._tx() as s:
             rec = _get(s, RecordingRow, recording_id)
             if RecordingState(rec.state).at_least(RecordingState.SIGNED):
                 return
             if s.get(StationKeyRow, key_id) is None:
-                s.add(StationKeyRow(key_id=key_id, station=self.station, public_pem=public_pem, first_used=now))
+                s.add(
+                    StationKeyRow(key_id=key_id, station=self.station, public_pem=public_pem, first_used=now)
+                )
             rec.manifest = manifest
             rec.signature = signature
             rec.key_id = key_id
@@ -498,7 +529,12 @@ class Catalog:
             self._event(s, Action.VERIFIED, now, recording_id=rec.id, details=_stored_details(stored))
 
     def recording_error(
-        self, recording_id: str, error: str, now: datetime, retry_at: datetime | None, flag: Flag | None = None
+        self,
+        recording_id: str,
+        error: str,
+        now: datetime,
+        retry_at: datetime | None,
+        flag: Flag | None = None,
     ) -> int:
         """Note a failed step; returns the number of failed attempts so far."""
         with self._tx() as s:
@@ -509,7 +545,8 @@ class Catalog:
             rec.updated_at = now
             if flag is not None:
                 self._flag(s, flag, now)
-            return rec.attempts
+            attempts: int = rec.attempts
+            return attempts
 
     # --- flags, events, status -------------------------------------------------
 
@@ -574,8 +611,12 @@ class Catalog:
             sightings = _counts(s, select(SightingRow.state, func.count()).group_by(SightingRow.state))
             recordings = _counts(s, select(RecordingRow.state, func.count()).group_by(RecordingRow.state))
             pending_states = [st.value for st in RecordingState if st.rank < 4]
-            oldest_rec = s.scalar(select(func.min(RecordingRow.ingested_at)).where(RecordingRow.state.in_(pending_states)))
-            oldest_sighting = s.scalar(select(func.min(SightingRow.first_seen)).where(SightingRow.state.not_in(_FINAL)))
+            oldest_rec = s.scalar(
+                select(func.min(RecordingRow.ingested_at)).where(RecordingRow.state.in_(pending_states))
+            )
+            oldest_sighting = s.scalar(
+                select(func.min(SightingRow.first_seen)).where(SightingRow.state.not_in(_FINAL))
+            )
             last_error = s.execute(
                 select(RecordingRow.id, RecordingRow.last_error, RecordingRow.updated_at)
                 .where(RecordingRow.last_error.is_not(None))
@@ -597,7 +638,9 @@ class Catalog:
             + sum(n for st, n in sightings.items() if st in ("discovered", "stable")),
             "oldest_pending": iso(min(oldest)) if oldest else None,
             "last_error": (
-                {"recording_id": last_error[0], "error": last_error[1], "at": iso(last_error[2])} if last_error else None
+                {"recording_id": last_error[0], "error": last_error[1], "at": iso(last_error[2])}
+                if last_error
+                else None
             ),
             "open_flags": open_flags,
             "custody_events": events,
@@ -731,5 +774,3 @@ def _stored_details(o: StoredObject) -> dict[str, Any]:
     if o.retain_until:
         d["retain_until"] = iso(o.retain_until)
     return d
-
-

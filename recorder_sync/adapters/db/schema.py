@@ -102,7 +102,9 @@ class CustodyEventRow(Base):
 
     __tablename__ = "custody_events"
 
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     action: Mapped[str] = mapped_column(String(40))
     recording_id: Mapped[str | None] = mapped_column(String(40), index=True)

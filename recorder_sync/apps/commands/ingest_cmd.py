@@ -16,15 +16,25 @@ from recorder_sync.domain.model import RecordingState, SightingState
 
 def register(sub: Any) -> None:
     p = sub.add_parser("ingest", help="process files or dock folders to the end, then exit")
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders (a folder is a dock)")
-    p.add_argument("--stable-seconds", type=float, help="how long size and mtime must hold still (default: config)")
-    p.add_argument("--timeout", type=float, default=600.0, help="give up waiting after this many seconds (600)")
-    p.add_argument("--max-attempts", type=int, default=4, help="failed attempts per file before giving up (4)")
+    p.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="files or folders (a folder is a dock)"
+    )
+    p.add_argument(
+        "--stable-seconds", type=float, help="how long size and mtime must hold still (default: config)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=600.0, help="give up waiting after this many seconds (600)"
+    )
+    p.add_argument(
+        "--max-attempts", type=int, default=4, help="failed attempts per file before giving up (4)"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_ingest)
 
 
-def targets(paths: list[Path], settings: Settings, stable: float | None) -> dict[str, tuple[DockConfig, set[str] | None]]:
+def targets(
+    paths: list[Path], settings: Settings, stable: float | None
+) -> dict[str, tuple[DockConfig, set[str] | None]]:
     """Map each path to a dock (configured, or an ad-hoc one for the folder) and the files wanted."""
     configured = {d.path.resolve(): d for d in settings.docks}
     out: dict[str, tuple[DockConfig, set[str] | None]] = {}
@@ -84,9 +94,8 @@ def _pending(catalog: Any, sightings: set[int], max_attempts: int) -> tuple[set[
         if s.state.final:
             continue
         pending.add(sid)
-        if s.attempts >= max_attempts:
-            given_up.add(sid)
-        elif s.recording_id is not None and catalog.recording(s.recording_id).attempts >= max_attempts:
+        rec_attempts = catalog.recording(s.recording_id).attempts if s.recording_id else 0
+        if max(s.attempts, rec_attempts) >= max_attempts:
             given_up.add(sid)
     return pending, given_up
 
@@ -98,12 +107,11 @@ def _summarise(catalog: Any, sightings: set[int], refused: list[str], quiet: boo
     for sid in sorted(sightings):
         s = catalog.sighting(sid)
         rec = catalog.recording(s.recording_id) if s.recording_id else None
-        done = s.state in (SightingState.RELEASED, SightingState.KEPT) and rec is not None
-        done = done and rec.state.at_least(RecordingState.VERIFIED)
-        if not done:
+        done = s.state in (SightingState.RELEASED, SightingState.KEPT)
+        if rec is None or not done or not rec.state.at_least(RecordingState.VERIFIED):
             failed += 1
             why = (rec.last_error if rec else None) or s.last_error or f"stopped at state {s.state.value}"
             progress("FAILED", f"{s.dock}/{s.relpath}: {why}")
         elif not quiet:
-            progress("done", f"{s.dock}/{s.relpath} → {rec.id if rec else '?'} ({rec.state.value if rec else ''})")
+            progress("done", f"{s.dock}/{s.relpath} → {rec.id} ({rec.state.value})")
     return failed

@@ -10,7 +10,7 @@ from typing import Any
 
 from recorder_sync.adapters.db.repository import Catalog, RecordingFilter
 from recorder_sync.apps.config import Settings
-from recorder_sync.apps.output import emit_json, table
+from recorder_sync.apps.output import emit_json, printable, table
 from recorder_sync.apps.wiring import open_app
 from recorder_sync.domain.manifest import iso
 from recorder_sync.domain.model import Flag, Recording
@@ -136,15 +136,28 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         emit_json(doc)
         return 0
-    for key in ("id", "sha256", "size", "kind", "state", "device", "officer", "start", "end", "important",
-                "storage_uri", "key_id", "last_error"):  # fmt: skip
+    for key in (
+        "id",
+        "sha256",
+        "size",
+        "kind",
+        "state",
+        "device",
+        "officer",
+        "start",
+        "end",
+        "important",
+        "storage_uri",
+        "key_id",
+        "last_error",
+    ):
         print(f"{key:>12}: {doc[key]}")
     print("   metadata:")
     for name, v in sorted(rec.metadata.items()):
         print(f"      {name}: {v['value']}  (from {v['source']})")
     print("  dock files:")
     for s in doc["sightings"]:
-        print(f"      {s['state']:<9} {s['dock']}/{s['path']!r}")
+        print(f"      {s['state']:<9} {printable(s['dock'] + '/' + s['path'])}")
     print("    custody:")
     for e in events:
         extra = e.get("subject") or json.dumps(e.get("details", {}), ensure_ascii=False)
@@ -169,9 +182,8 @@ def cmd_manifest(args: argparse.Namespace, settings: Settings) -> int:
     (out / "manifest.sig").write_bytes(rec.signature)
     (out / "station.pub.pem").write_bytes(catalog.public_key(rec.key_id))
     print(f"wrote {out / 'manifest.json'}, manifest.sig, station.pub.pem ({rec.key_id})")
-    print(
-        "verify: openssl pkeyutl -verify -pubin -inkey station.pub.pem -rawin -in manifest.json -sigfile manifest.sig"
-    )
+    print("verify: openssl pkeyutl -verify -pubin -inkey station.pub.pem -rawin \\")
+    print("          -in manifest.json -sigfile manifest.sig")
     return 0
 
 

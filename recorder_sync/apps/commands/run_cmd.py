@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run the daemon in the foreground")
-    p.add_argument("--dock", type=Path, action="append", default=[], help="watch this folder too (repeatable)")
+    p.add_argument(
+        "--dock", type=Path, action="append", default=[], help="watch this folder too (repeatable)"
+    )
     p.add_argument("--stable-seconds", type=float, help="override every dock's stability window")
     p.set_defaults(func=cmd_run)
 
@@ -36,12 +38,23 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     for path in args.dock:
         if not path.is_dir():
             raise UsageError(f"{path}: not a folder")
-        docks.append(DockConfig(name=path.resolve().name, path=path.resolve(), timezone=settings.timezone,
-                                stable_seconds=settings.stable_seconds))  # fmt: skip
+        docks.append(
+            DockConfig(
+                name=path.resolve().name,
+                path=path.resolve(),
+                timezone=settings.timezone,
+                stable_seconds=settings.stable_seconds,
+            )
+        )
     if args.stable_seconds is not None:
-        docks = [DockConfig(d.name, d.path, d.naming_profile, d.timezone, d.observer, args.stable_seconds) for d in docks]
+        docks = [
+            DockConfig(d.name, d.path, d.naming_profile, d.timezone, d.observer, args.stable_seconds)
+            for d in docks
+        ]
     if not docks:
-        raise UsageError("no docks configured: add [[docks]] to the config, set RECORDER_SYNC_DOCKS, or pass --dock")
+        raise UsageError(
+            "no docks configured: add [[docks]] to the config, set RECORDER_SYNC_DOCKS, or pass --dock"
+        )
 
     stop = threading.Event()
     dirty = DirtyDocks()
@@ -58,8 +71,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     svc = app.ingest_service(docks, notify=lambda what, subject: log.info("%s %s", what, subject))
     watcher = DockWatcher(dirty)
     watcher.start((d.name, d.path, d.observer) for d in docks)
-    log.info("station %s watching %d dock(s); store %s", settings.station_id, len(docks),
-             settings.s3.endpoint if settings.s3 else settings.vault_path)  # fmt: skip
+    log.info(
+        "station %s watching %d dock(s); store %s",
+        settings.station_id,
+        len(docks),
+        settings.s3.endpoint if settings.s3 else settings.vault_path,
+    )
     last_full = float("-inf")
     try:
         while not stop.is_set():

@@ -1,0 +1,157 @@
+"""The station's Ed25519 signing key, kept in a PKCS#8 PEM file only its owner can read.
+
+The file is never world- or group-accessible, not even for an instant: it is
+written to a fresh name opened with ``O_EXCL`` and mode 0600, synced, then
+hard-linked to its final name (which refuses to replace an existing key), so a
+crash leaves either no key or a whole one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+)
+
+from recorder_sync.domain.errors import KeyError_, KeyPermissionError
+from recorder_sync.domain.signatures import key_id
+
+INIT_HINT = "run: recorder-sync keys init"
+
+_KEY_MODE = 0o600
+_DIR_MODE = 0o700
+_MAX_KEY_FILE = 64 * 1024
+
+
+class FileSigner:
+    """``Signer`` holding the private key in memory; ``path`` is where it was read from."""
+
+    def __init__(self, private_key: Ed25519PrivateKey, path: Path) -> None:
+        self._private_key = private_key
+        self.path = path
+        self.key_id: str = key_id(private_key.public_key())
+
+    def sign(self, data: bytes) -> bytes:
+        """The 64-byte raw Ed25519 signature of ``data``."""
+        return self._private_key.sign(data)
+
+    def public_key_pem(self) -> bytes:
+        return self._private_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+
+    def __repr__(self) -> str:
+        return f"FileSigner(key_id={self.key_id!r}, path={str(self.path)!r})"
+
+
+def create_key(path: Path) -> FileSigner:
+    """Generate a key and write it to ``path`` (mode 0600); never overwrites.
+
+    A missing folder is created with mode 0700; an existing one is left as it is.
+    """
+    folder = path.parent
+    if not folder.exists():
+        try:
+            folder.mkdir(parents=True, mode=_DIR_MODE)
+            os.chmod(folder, _DIR_MODE)  # mkdir's mode is cut by the umask
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise KeyError_(f"cannot create folder {folder}: {exc.strerror or exc}") from exc
+    private_key = Ed25519PrivateKey.generate()
+    pem = private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    tmp = folder / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, _KEY_MODE)
+    except OSError as exc:
+        raise KeyError_(f"cannot write a key in {folder}: {exc.strerror or exc}") from exc
+    try:
+        try:
+            os.fchmod(fd, _KEY_MODE)
+            view = memoryview(pem)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, path)
+    except FileExistsError:
+        raise KeyError_(f"{path} already exists; refusing to overwrite a signing key") from None
+    except OSError as exc:
+        raise KeyError_(f"cannot write key {path}: {exc.strerror or exc}") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    _fsync_dir(folder)
+    return FileSigner(private_key, path)
+
+
+def load_key(path: Path) -> FileSigner:
+    """Read the key at ``path``; refuse it when group or others have any access to it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise KeyError_(f"no signing key at {path}; {INIT_HINT}") from None
+    except OSError as exc:
+        raise KeyError_(f"cannot read key {path}: {exc.strerror or exc}") from exc
+    try:
+        # Check the file we opened, not the name: it cannot be swapped in between.
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise KeyError_(f"{path} is not a regular file")
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o077:
+            raise KeyPermissionError(path, oct(mode), path)
+        with os.fdopen(os.dup(fd), "rb") as f:
+            pem = f.read(_MAX_KEY_FILE + 1)
+    except OSError as exc:
+        raise KeyError_(f"cannot read key {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    if len(pem) > _MAX_KEY_FILE:
+        raise KeyError_(f"{path} is too large to be a key file; {INIT_HINT}")
+    try:
+        private_key = load_pem_private_key(pem, password=None)
+    except TypeError:
+        raise KeyError_(f"{path} is encrypted; the station key must be unencrypted PKCS#8 PEM") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise KeyError_(f"{path} is not a readable PEM private key (damaged?); {INIT_HINT}") from None
+    if not isinstance(private_key, Ed25519PrivateKey):
+        raise KeyError_(f"{path} holds a {type(private_key).__name__}, not an Ed25519 key; {INIT_HINT}")
+    return FileSigner(private_key, path)
+
+
+def load_or_create(path: Path) -> FileSigner:
+    if path.exists():
+        return load_key(path)
+    try:
+        return create_key(path)
+    except KeyError_:
+        # Lost a race with another process creating the same key: use theirs.
+        if path.exists():
+            return load_key(path)
+        raise
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF):
+            raise KeyError_(f"cannot sync folder {folder}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
