@@ -24,7 +24,9 @@ BACKENDS = [b for b in os.environ.get("RECORDER_SYNC_TEST_DBS", "sqlite,postgres
 
 
 def _start(script: str) -> dict[str, str]:
-    out = subprocess.run([str(ROOT / "scripts" / script)], check=True, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [str(ROOT / "scripts" / script)], check=True, capture_output=True, text=True, timeout=300
+    )
     return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
 
 
@@ -43,7 +45,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     base: str = request.getfixturevalue("pg_server_url")
     name = "t_" + uuid.uuid4().hex[:12]
-    admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        base.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
     yield base.rsplit("/", 1)[0] + "/" + name

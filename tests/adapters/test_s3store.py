@@ -1,0 +1,598 @@
+"""S3Store against a real Ceph RGW (started by tests/s3server.py; never skipped)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import socket
+import sys
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import cast
+
+import pytest
+import urllib3
+from minio import Minio
+from minio.commonconfig import COMPLIANCE
+from minio.error import S3Error, ServerError
+from minio.retention import Retention
+from urllib3 import HTTPResponse
+
+from recorder_sync.adapters.s3store import S3Settings, S3Store, parse_s3_datetime, translate
+from recorder_sync.domain.errors import (
+    IntegrityFailure,
+    NotFound,
+    SourceChanged,
+    StorageRejected,
+    StorageUnavailable,
+)
+from recorder_sync.domain.layout import manifest_key, media_key
+from recorder_sync.domain.model import StoredObject
+
+try:  # tests/ is on sys.path when pytest loaded tests/conftest.py
+    from s3server import S3Server, S3User, new_bucket_name, s3_server_fixture
+except ModuleNotFoundError:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from s3server import S3Server, S3User, new_bucket_name, s3_server_fixture
+
+__all__ = ["s3_server_fixture"]  # the session fixture 's3_server'
+
+MiB = 1024 * 1024
+POLICY_FILE = Path(__file__).resolve().parents[2] / "config" / "s3-policy.json"
+META = {"recording-id": "rec-0001", "station": "station-7"}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+MakeStore = Callable[..., S3Store]
+
+
+@pytest.fixture
+def bucket() -> str:
+    return new_bucket_name()
+
+
+@pytest.fixture
+def make_store(s3_server: S3Server, bucket: str) -> MakeStore:
+    """Stores on this test's fresh bucket; the first one creates it."""
+
+    def make(
+        user: S3User | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        open_bucket: bool = True,
+        **overrides: object,
+    ) -> S3Store:
+        user = user or s3_server.owner
+        options: dict[str, object] = {
+            "endpoint": s3_server.endpoint,
+            "bucket": bucket,
+            "access_key": user.access_key,
+            "secret_key": user.secret_key,
+            "create_bucket": True,
+            "part_size": 5 * MiB,
+            "parallel_uploads": 3,
+            "retries": 1,
+        }
+        options.update(overrides)
+        store = S3Store(S3Settings(**options), clock)  # type: ignore[arg-type]
+        if open_bucket:
+            store.open_bucket()
+        return store
+
+    return make
+
+
+@pytest.fixture
+def store(make_store: MakeStore) -> S3Store:
+    return make_store()
+
+
+@pytest.fixture
+def owner(s3_server: S3Server) -> Minio:
+    return s3_server.client()
+
+
+def versions(client: Minio, bucket: str, key: str) -> list[str]:
+    return [
+        str(o.version_id)
+        for o in client.list_objects(bucket, prefix=key, include_version=True)
+        if o.object_name == key
+    ]
+
+
+def headers(client: Minio, bucket: str, key: str, version_id: str | None = None) -> Mapping[str, str]:
+    """What a plain HEAD returns, read around the store."""
+    found = client.stat_object(bucket, key, version_id=version_id).metadata
+    assert found is not None
+    return found
+
+
+def incomplete_uploads(client: Minio, bucket: str) -> list[str]:
+    return [u.object_name for u in client._list_multipart_uploads(bucket).uploads]
+
+
+def assert_locked(obj: StoredObject, days: int) -> None:
+    assert obj.lock_mode == "COMPLIANCE"
+    assert obj.retain_until is not None
+    expected = utcnow() + timedelta(days=days)
+    assert abs(obj.retain_until - expected) < timedelta(minutes=5), obj.retain_until
+
+
+# --- round trip ------------------------------------------------------------------------
+
+
+def test_put_stat_verify_round_trip(store: S3Store, owner: Minio, bucket: str) -> None:
+    data = os.urandom(3_000_000)
+    digest = sha(data)
+    key = media_key(digest)
+    seen: list[int] = []
+
+    stored = store.put_stream(key, io.BytesIO(data), len(data), digest, META, progress=seen.append)
+
+    assert sum(seen) == len(data)
+    assert stored.key == key and stored.size == len(data)
+    assert stored.version_id
+    assert stored.uri == f"s3://{bucket}/{key}?versionId={stored.version_id}"
+    assert_locked(stored, 180)
+    assert store.stat(key) == stored
+    assert store.stat(media_key(sha(b"nothing here"))) is None
+
+    checked: list[int] = []
+    assert store.verify(key, digest, len(data), progress=checked.append) == stored
+    assert sum(checked) == len(data)
+    assert store.get_bytes(key) == data
+    with store.open(key) as reader:
+        assert reader.read(10) == data[:10]
+        assert reader.read() == data[10:]
+
+    stored_headers = headers(owner, bucket, key)
+    assert stored_headers["x-amz-meta-sha256"] == digest
+    assert stored_headers["x-amz-meta-recording-id"] == "rec-0001"
+    assert stored_headers["x-amz-meta-station"] == "station-7"
+
+
+def test_put_bytes_for_manifest_beside_media_with_same_retention(store: S3Store) -> None:
+    manifest = b'{"sha256":"...","size":1}'
+    key = manifest_key(sha(b"media"))
+    stored = store.put_bytes(key, manifest, {"recording-id": "rec-0002"}, retention_class="evidence")
+    assert_locked(stored, 3650)
+    assert store.get_bytes(key) == manifest
+    assert store.verify(key, sha(manifest), len(manifest)).version_id == stored.version_id
+    with pytest.raises(NotFound):
+        store.get_bytes(manifest_key(sha(b"other")))
+
+
+def test_reput_of_same_bytes_is_a_no_op(store: S3Store, owner: Minio, bucket: str) -> None:
+    data = os.urandom(1_000_000)
+    key = media_key(sha(data))
+    first = store.put_stream(key, io.BytesIO(data), len(data), sha(data), META)
+    again = store.put_stream(key, io.BytesIO(data), len(data), sha(data), META)
+    assert again == first
+    assert versions(owner, bucket, key) == [first.version_id]
+
+
+def test_reput_as_evidence_extends_retention_without_new_version(
+    store: S3Store, owner: Minio, bucket: str
+) -> None:
+    data = os.urandom(100_000)
+    key = media_key(sha(data))
+    first = store.put_stream(key, io.BytesIO(data), len(data), sha(data), META)
+    upgraded = store.put_stream(key, io.BytesIO(data), len(data), sha(data), META, retention_class="evidence")
+    assert upgraded.version_id == first.version_id
+    assert_locked(upgraded, 3650)
+    assert versions(owner, bucket, key) == [first.version_id]
+
+
+# --- nothing wrong is stored ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [1_000_000, 12 * MiB], ids=["single-put", "multipart"])
+def test_hash_mismatch_raises_source_changed_and_stores_nothing(
+    store: S3Store, owner: Minio, bucket: str, size: int
+) -> None:
+    expected = os.urandom(size)
+    key = media_key(sha(expected))
+    changed = bytearray(expected)
+    changed[-1] ^= 0xFF  # the last byte: a multipart upload has sent every part by then
+
+    with pytest.raises(SourceChanged) as caught:
+        store.put_stream(key, io.BytesIO(bytes(changed)), size, sha(expected), META)
+
+    assert sha(bytes(changed)) in str(caught.value)
+    assert store.stat(key) is None
+    assert versions(owner, bucket, key) == []
+    assert incomplete_uploads(owner, bucket) == []
+
+
+def test_short_stream_raises_source_changed_and_stores_nothing(
+    store: S3Store, owner: Minio, bucket: str
+) -> None:
+    data = os.urandom(11 * MiB)
+    key = media_key(sha(data))
+    with pytest.raises(SourceChanged, match="ended after"):
+        store.put_stream(key, io.BytesIO(data[: 7 * MiB]), len(data), sha(data), META)
+    assert versions(owner, bucket, key) == []
+    assert incomplete_uploads(owner, bucket) == []
+
+
+# --- multipart ----------------------------------------------------------------------------------
+
+
+def write_random_file(path: Path, size: int) -> str:
+    digest = hashlib.sha256()
+    with path.open("wb") as out:
+        left = size
+        while left:
+            chunk = os.urandom(min(left, 8 * MiB))
+            digest.update(chunk)
+            out.write(chunk)
+            left -= len(chunk)
+    return digest.hexdigest()
+
+
+def test_multipart_300mb_uploads_in_parts_verifies_and_is_locked(
+    make_store: MakeStore, owner: Minio, bucket: str, tmp_path: Path
+) -> None:
+    size = 300 * 1000 * 1000
+    path = tmp_path / "big.mp4"
+    digest = write_random_file(path, size)
+    key = media_key(digest)
+    store = make_store(part_size=16 * MiB, parallel_uploads=4)
+    uploaded: list[int] = []
+
+    with path.open("rb") as stream:
+        stored = store.put_stream(
+            key, stream, size, digest, META, retention_class="evidence", progress=uploaded.append
+        )
+
+    parts = math.ceil(size / (16 * MiB))
+    assert len(uploaded) == parts and sum(uploaded) == size
+    assert stored.size == size
+    assert_locked(stored, 3650)
+    # A multipart ETag ends in "-<number of parts>"; it is checked here only as proof of
+    # the upload's shape, never as an evidence hash.
+    assert str(owner.stat_object(bucket, key).etag).endswith(f"-{parts}")
+    assert headers(owner, bucket, key)["x-amz-meta-sha256"] == digest
+    assert store.verify(key, digest, size) == stored
+    assert incomplete_uploads(owner, bucket) == []
+
+
+# --- write-once ----------------------------------------------------------------------------------
+
+
+def test_compliance_object_cannot_be_deleted_nor_its_retention_shortened(
+    store: S3Store, owner: Minio, bucket: str
+) -> None:
+    data = os.urandom(200_000)
+    key = media_key(sha(data))
+    stored = store.put_stream(key, io.BytesIO(data), len(data), sha(data), META)
+    assert stored.retain_until is not None
+
+    with pytest.raises(S3Error) as deleted:
+        owner.remove_object(bucket, key, version_id=stored.version_id)
+    assert deleted.value.code == "AccessDenied"
+
+    # COMPLIANCE ignores the governance bypass.
+    with pytest.raises(S3Error) as bypassed:
+        owner._execute(
+            "DELETE",
+            bucket,
+            key,
+            query_params={"versionId": str(stored.version_id)},
+            headers={"x-amz-bypass-governance-retention": "true"},
+        )
+    assert bypassed.value.code == "AccessDenied"
+
+    shorter = Retention(COMPLIANCE, stored.retain_until - timedelta(days=30))
+    with pytest.raises(S3Error) as shortened:
+        owner.set_object_retention(bucket, key, shorter, version_id=stored.version_id)
+    assert shortened.value.code == "AccessDenied"
+
+    # A delete without a version only stacks a delete marker: the locked version stays.
+    owner.remove_object(bucket, key)
+    assert store.stat(key) is None
+    owner.stat_object(bucket, key, version_id=stored.version_id)
+    assert stored.version_id in versions(owner, bucket, key)
+    after = headers(owner, bucket, key, stored.version_id)
+    assert parse_s3_datetime(after["x-amz-object-lock-retain-until-date"]) == stored.retain_until
+
+
+def test_legal_hold_on_and_off(store: S3Store) -> None:
+    data = os.urandom(10_000)
+    key = media_key(sha(data))
+    store.put_stream(key, io.BytesIO(data), len(data), sha(data), META)
+    assert store.legal_hold(key) is False
+
+    held = store.set_legal_hold(key, True)
+    assert held.legal_hold is True
+    assert store.legal_hold(key) is True
+    stat = store.stat(key)
+    assert stat is not None and stat.legal_hold is True
+
+    released = store.set_legal_hold(key, False)
+    assert released.legal_hold is not True
+    assert store.legal_hold(key) is False
+    with pytest.raises(NotFound):
+        store.set_legal_hold(media_key(sha(b"absent")), True)
+
+
+# --- verification failed vs could not check ---------------------------------------------------------
+
+
+def test_tampered_object_fails_verification(store: S3Store, owner: Minio, bucket: str) -> None:
+    data = os.urandom(500_000)
+    digest = sha(data)
+    key = media_key(digest)
+    store.put_stream(key, io.BytesIO(data), len(data), digest, META)
+
+    forged = os.urandom(len(data))  # same size, other bytes, even the sha256 metadata copied
+    owner.put_object(bucket, key, io.BytesIO(forged), len(forged), metadata={"sha256": digest})
+
+    with pytest.raises(IntegrityFailure) as caught:
+        store.verify(key, digest, len(data))
+    assert digest in str(caught.value) and sha(forged) in str(caught.value)
+    assert len(versions(owner, bucket, key)) == 2  # the original stays, locked, as an older version
+
+
+def test_verify_reports_missing_object_and_wrong_size_as_integrity_failures(store: S3Store) -> None:
+    data = os.urandom(20_000)
+    key = media_key(sha(data))
+    with pytest.raises(IntegrityFailure, match="no stored object"):
+        store.verify(key, sha(data), len(data))
+    store.put_stream(key, io.BytesIO(data), len(data), sha(data), META)
+    with pytest.raises(IntegrityFailure, match="20000 bytes instead of 20001"):
+        store.verify(key, sha(data), len(data) + 1)
+
+
+def test_verify_reports_object_without_lock_as_integrity_failure(
+    s3_server: S3Server, owner: Minio, bucket: str
+) -> None:
+    # A versioned bucket with Object Lock but no default rule, written around the store.
+    owner.make_bucket(bucket, object_lock=True)
+    data = os.urandom(1000)
+    key = media_key(sha(data))
+    owner.put_object(bucket, key, io.BytesIO(data), len(data))
+    settings = S3Settings(
+        endpoint=s3_server.endpoint,
+        bucket=bucket,
+        access_key=s3_server.owner.access_key,
+        secret_key=s3_server.owner.secret_key,
+    )
+    store = S3Store(settings, utcnow)
+    store.check()
+    with pytest.raises(IntegrityFailure, match="without COMPLIANCE retention"):
+        store.verify(key, sha(data), len(data))
+
+
+def test_server_down_is_storage_unavailable_and_objects_survive_restart(
+    s3_server: S3Server, store: S3Store
+) -> None:
+    data = os.urandom(2 * MiB)
+    digest = sha(data)
+    key = media_key(digest)
+    stored = store.put_stream(key, io.BytesIO(data), len(data), digest, META)
+    other = os.urandom(7 * MiB)
+
+    s3_server.stop_rgw()
+    try:
+        with pytest.raises(StorageUnavailable):
+            store.verify(key, digest, len(data))
+        with pytest.raises(StorageUnavailable):
+            store.stat(key)
+        with pytest.raises(StorageUnavailable):
+            store.put_stream(media_key(sha(other)), io.BytesIO(other), len(other), sha(other), META)
+        with pytest.raises(StorageUnavailable):
+            store.open_bucket()
+    finally:
+        s3_server.start_rgw()
+
+    assert store.verify(key, digest, len(data)) == stored
+    assert store.get_bytes(key) == data
+
+
+def test_server_stopped_mid_upload_leaves_no_object_and_stale_upload_is_cleaned(
+    s3_server: S3Server, make_store: MakeStore, owner: Minio, bucket: str
+) -> None:
+    store = make_store(parallel_uploads=1)
+    data = os.urandom(30 * MiB)  # six parts of 5 MiB
+    key = media_key(sha(data))
+    stopped: list[int] = []
+
+    def stop_after_first_part(n: int) -> None:
+        if not stopped:
+            stopped.append(n)
+            s3_server.stop_rgw()
+
+    try:
+        with pytest.raises(StorageUnavailable):
+            store.put_stream(
+                key, io.BytesIO(data), len(data), sha(data), META, progress=stop_after_first_part
+            )
+    finally:
+        s3_server.start_rgw()
+
+    assert stopped and store.stat(key) is None
+    # The abort could not reach the server; the next start-up cleans what is left.
+    store.abort_stale_uploads(timedelta(0))
+    assert incomplete_uploads(owner, bucket) == []
+    assert store.put_stream(key, io.BytesIO(data), len(data), sha(data), META).size == len(data)
+
+
+def test_nothing_listening_is_storage_unavailable(make_store: MakeStore) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = make_store(endpoint=f"http://127.0.0.1:{port}", open_bucket=False)
+    with pytest.raises(StorageUnavailable, match="refused"):
+        store.open_bucket()
+
+
+def test_server_that_never_answers_is_storage_unavailable(make_store: MakeStore) -> None:
+    with socket.socket() as silent:  # accepts connections (backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        store = make_store(
+            endpoint=f"http://127.0.0.1:{port}", open_bucket=False, read_timeout=0.3, retries=0
+        )
+        with pytest.raises(StorageUnavailable, match="timed out"):
+            store.stat(media_key(sha(b"x")))
+
+
+NO_POOL = cast(urllib3.HTTPConnectionPool, None)
+
+
+def _s3_error(code: str, status: int) -> S3Error:
+    return S3Error(HTTPResponse(status=status), code, "message", "/bucket/key", "req", "host")
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (_s3_error("SlowDown", 503), StorageUnavailable),
+        (_s3_error("InternalError", 500), StorageUnavailable),
+        (_s3_error("RequestTimeout", 400), StorageUnavailable),
+        (_s3_error("AccessDenied", 403), StorageRejected),
+        (_s3_error("InvalidAccessKeyId", 403), StorageRejected),
+        (_s3_error("NoSuchBucket", 404), StorageRejected),
+        (ServerError("bad gateway", 502), StorageUnavailable),
+        (urllib3.exceptions.ReadTimeoutError(NO_POOL, "/", "read timed out"), StorageUnavailable),
+        (
+            urllib3.exceptions.MaxRetryError(NO_POOL, "/", urllib3.exceptions.SSLError("cert")),
+            StorageRejected,
+        ),
+        (ConnectionResetError("reset"), StorageUnavailable),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else v.__name__,
+)
+def test_foreign_errors_are_translated(error: BaseException, expected: type[Exception]) -> None:
+    assert type(translate(error, "doing it")) is expected
+
+
+# --- start-up checks ----------------------------------------------------------------------------------
+
+
+def test_bucket_without_object_lock_is_rejected(make_store: MakeStore, owner: Minio, bucket: str) -> None:
+    owner.make_bucket(bucket)  # no Object Lock
+    store = make_store(open_bucket=False)
+    with pytest.raises(StorageRejected) as caught:
+        store.open_bucket()
+    message = str(caught.value)
+    assert bucket in message and "Object Lock" in message
+    with pytest.raises(StorageRejected, match="Object Lock"):
+        store.check()
+
+
+def test_missing_bucket_is_rejected_when_creation_is_not_allowed(make_store: MakeStore, bucket: str) -> None:
+    store = make_store(open_bucket=False, create_bucket=False)
+    with pytest.raises(StorageRejected, match=f"bucket '{bucket}' does not exist"):
+        store.open_bucket()
+
+
+def test_bad_credentials_are_rejected(make_store: MakeStore, store: S3Store) -> None:
+    wrong_secret = S3User("nobody", store.settings.access_key, "x" * 40)
+    unknown_key = S3User("nobody", "NOSUCHACCESSKEY00000", "x" * 40)
+    for user in (wrong_secret, unknown_key):
+        bad = make_store(user=user, open_bucket=False)
+        with pytest.raises(StorageRejected, match="access key") as caught:
+            bad.open_bucket()
+        assert "secret_key" not in repr(bad.settings) and user.secret_key not in str(caught.value)
+        with pytest.raises(StorageRejected):
+            bad.put_bytes(manifest_key(sha(b"m")), b"m", {})
+
+
+def test_abort_stale_uploads(make_store: MakeStore, owner: Minio, bucket: str) -> None:
+    store = make_store()
+    for name in ("stale-a", "stale-b"):
+        owner._create_multipart_upload(bucket, name, {})
+    assert sorted(incomplete_uploads(owner, bucket)) == ["stale-a", "stale-b"]
+
+    assert store.abort_stale_uploads(timedelta(hours=1)) == 0  # too young: maybe still in flight
+    assert len(incomplete_uploads(owner, bucket)) == 2
+
+    later = make_store(clock=lambda: utcnow() + timedelta(hours=2), open_bucket=False)
+    assert later.abort_stale_uploads(timedelta(hours=1)) == 2
+    assert incomplete_uploads(owner, bucket) == []
+
+
+# --- least privilege -----------------------------------------------------------------------------------
+
+
+def station_policy(bucket: str, station: S3User) -> str:
+    text = POLICY_FILE.read_text()
+    text = text.replace("arn:aws:iam:::user/recorder-sync-station", station.arn)
+    text = text.replace("arn:aws:s3:::recorder-sync-evidence", f"arn:aws:s3:::{bucket}")
+    json.loads(text)
+    return text
+
+
+def test_least_privilege_policy_is_enough_and_forbids_delete(
+    s3_server: S3Server, make_store: MakeStore, owner: Minio, bucket: str
+) -> None:
+    make_store()  # the owner creates the bucket with Object Lock and its default rule
+    station = s3_server.create_user("station")
+    owner.set_bucket_policy(bucket, station_policy(bucket, station))
+    store = make_store(user=station, create_bucket=False)  # open_bucket with the station's rights
+
+    data = os.urandom(6 * MiB)  # multipart with 5 MiB parts
+    digest = sha(data)
+    key = media_key(digest)
+    stored = store.put_stream(key, io.BytesIO(data), len(data), digest, META)
+    assert_locked(stored, 180)
+    assert store.put_stream(key, io.BytesIO(data), len(data), digest, META) == stored
+    assert store.verify(key, digest, len(data)) == stored
+    assert store.stat(media_key(sha(b"absent"))) is None
+    manifest = store.put_bytes(manifest_key(digest), b"{}", {"recording-id": "rec-3"})
+    assert_locked(manifest, 180)
+    assert store.set_legal_hold(key, True).legal_hold is True
+    assert store.legal_hold(key) is True
+    store.set_legal_hold(key, False)
+    wanted = os.urandom(len(data))
+    with pytest.raises(SourceChanged):  # aborting its own failed multipart upload is allowed
+        store.put_stream(media_key(sha(wanted)), io.BytesIO(data), len(data), sha(wanted), META)
+    assert incomplete_uploads(owner, bucket) == []
+    assert store.abort_stale_uploads(timedelta(0)) == 0
+
+    client = s3_server.client(station)
+    for version in (None, stored.version_id):
+        with pytest.raises(S3Error) as denied:
+            client.remove_object(bucket, key, version_id=version)
+        assert denied.value.code == "AccessDenied"
+    with pytest.raises(S3Error) as denied:
+        client.delete_bucket_policy(bucket)
+    assert denied.value.code == "AccessDenied"
+    with pytest.raises(S3Error) as denied:
+        client.make_bucket(new_bucket_name())
+    assert denied.value.code in ("AccessDenied", "TooManyBuckets")
+    assert versions(owner, bucket, key) == [stored.version_id]
+
+
+def test_station_without_policy_is_rejected(s3_server: S3Server, make_store: MakeStore) -> None:
+    make_store()
+    station = s3_server.create_user("station")
+    store = make_store(user=station, create_bucket=False, open_bucket=False)
+    with pytest.raises(StorageRejected, match="denied"):
+        store.open_bucket()
+
+
+# --- pure helpers ----------------------------------------------------------------------------------------
+
+
+def test_parse_s3_datetime_tolerates_nine_digit_fractions() -> None:
+    assert parse_s3_datetime("2026-11-30T04:13:05.210000000Z") == datetime(
+        2026, 11, 30, 4, 13, 5, 210000, tzinfo=UTC
+    )
+    assert parse_s3_datetime("2026-11-30T04:13:05Z") == datetime(2026, 11, 30, 4, 13, 5, tzinfo=UTC)
+    assert parse_s3_datetime("2026-11-30T06:13:05.5+02:00") == datetime(
+        2026, 11, 30, 4, 13, 5, 500000, tzinfo=UTC
+    )

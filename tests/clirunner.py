@@ -1,0 +1,31 @@
+"""Run the real ``recorder-sync`` console script as a separate process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+EXE = str(Path(sys.executable).with_name("recorder-sync"))
+
+
+def env_for(home: Path, db_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECORDER_SYNC_")}
+    env.update(
+        RECORDER_SYNC_HOME=str(home), RECORDER_SYNC_DATABASE_URL=db_url, RECORDER_SYNC_STATION_ID="st-test"
+    )
+    env.update(extra)
+    return env
+
+
+def run(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([EXE, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_json(env: dict[str, str], *args: str) -> Any:
+    r = run(env, *args, "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
