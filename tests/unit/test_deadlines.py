@@ -697,3 +697,27 @@ def test_settings_from_config() -> None:
     for bad, key in cases:
         with pytest.raises(ConfigError, match=f"key '{key}'"):
             settings_from_config(bad)
+
+
+def test_a_sweep_over_one_neighbourhood_agrees_with_the_full_sweep() -> None:
+    """What makes incremental sweeps safe: an action's flags need only the action, its
+    linked recordings and the ledger; a recording's only itself and its links."""
+    office = FieldOffice()
+    full = office.evaluate(EVENING_AFTER)
+    for action in office.actions:
+        rids = {rid for rid, aid in office.links if aid == action.action_id}
+        part = run(
+            EVENING_AFTER,
+            [r for r in office.recordings if r.id in rids],
+            [action],
+            [(rid, aid) for rid, aid in office.links if aid == action.action_id],
+            office.checkouts,
+            office.docked,
+        )
+        prefix = f"action:{action.action_id}"
+        assert [f for f in part if f.subject.startswith(prefix)] == [
+            f for f in full if f.subject == prefix or f.subject.startswith(prefix + ":")
+        ]
+    pending = [r for r in office.recordings if r.id == "R8"]
+    part = run(EVENING_AFTER, pending, office.actions, [("R8", "A4")])
+    assert [f for f in part if f.recording_id] == [f for f in full if f.recording_id]
