@@ -69,8 +69,10 @@ def sh(*cmd: str) -> None:
 
 def row(label: str, ours: float, base: float, size: int, aim: str) -> None:
     mbps = lambda t: size / t / 1e6  # noqa: E731
-    print(f"{label:<34} ours {ours:7.2f} s ({mbps(ours):6.0f} MB/s)   baseline {base:7.2f} s "
-          f"({mbps(base):6.0f} MB/s)   ratio {ours / base:5.2f}×   aim {aim}")  # fmt: skip
+    print(
+        f"{label:<34} ours {ours:7.2f} s ({mbps(ours):6.0f} MB/s)   baseline {base:7.2f} s "
+        f"({mbps(base):6.0f} MB/s)   ratio {ours / base:5.2f}×   aim {aim}"
+    )
 
 
 def bench_hash(work: Path, size_gib: float) -> None:
@@ -120,8 +122,14 @@ def service(work: Path, dock_dir: Path, totals: dict[str, float], db_url: str | 
         store=Timed(Vault(home / "vault"), totals, "store+verify"),  # type: ignore[arg-type]
         signer=keys.load_or_create(home / "keys" / "station.key"),
         prober=Timed(FfprobeProber(), totals, "ffprobe"),  # type: ignore[arg-type]
-        docks={"d": Dock(DockFolder("d", dock_dir), tuple(BUILTIN_PROFILES.values()), ZoneInfo("Asia/Shanghai"),
-                         timedelta(0))},  # fmt: skip
+        docks={
+            "d": Dock(
+                DockFolder("d", dock_dir),
+                tuple(BUILTIN_PROFILES.values()),
+                ZoneInfo("Asia/Shanghai"),
+                timedelta(0),
+            )
+        },
         station="bench",
         release_policy=ReleasePolicy.KEEP,
         clock=lambda: datetime.now(UTC),
@@ -160,8 +168,8 @@ def bench_ingest(work: Path, size_gib: float) -> None:
     t_ours = best_of(3, ours)
     t_cp = best_of(3, baseline)
     t_sync = best_of(3, durable_baseline)
-    print(f"whole ingest of a {size / GIB:.1f} GiB cached file into the vault (hash, probe, sign, store with fsync,")
-    print("re-hash the stored copy), best of 3:")
+    print(f"whole ingest of a {size / GIB:.1f} GiB cached file into the vault, best of 3")
+    print("(hash, probe, sign, store with fsync, re-hash the stored copy):")
     row("ingest vs cp + openssl dgst", t_ours, t_cp, size, "≤ 1.2×")
     row("ingest vs cp + sync + openssl dgst", t_ours, t_sync, size, "(durable baseline)")
     totals: dict[str, float] = {}
@@ -169,7 +177,9 @@ def bench_ingest(work: Path, size_gib: float) -> None:
     drain(service(work, dock, totals))
     total = time.perf_counter() - t
     parts = ", ".join(f"{k} {v:.2f} s" for k, v in sorted(totals.items()))
-    print(f"{'':<34} one run {total:.2f} s: {parts}; hashing and the rest {total - sum(totals.values()):.2f} s")
+    print(
+        f"{'':<34} one run {total:.2f} s: {parts}; hashing and the rest {total - sum(totals.values()):.2f} s"
+    )
     shutil.rmtree(work / "home", ignore_errors=True)
     (work / "copy.bin").unlink(missing_ok=True)
 
@@ -180,7 +190,11 @@ def bench_rss(work: Path, sizes: list[float]) -> None:
         dock = work / f"rss-{gib}"
         dock.mkdir(exist_ok=True)
         make_file(dock / "DSJ-RSS_000001_20261127083015_0001.MP4", int(gib * GIB))
-        env = {**os.environ, "RECORDER_SYNC_HOME": str(work / f"rss-home-{gib}"), "RECORDER_SYNC_RELEASE_POLICY": "keep"}
+        env = {
+            **os.environ,
+            "RECORDER_SYNC_HOME": str(work / f"rss-home-{gib}"),
+            "RECORDER_SYNC_RELEASE_POLICY": "keep",
+        }
         t = time.perf_counter()
         proc = subprocess.Popen([EXE, "ingest", "-q", str(dock), "--stable-seconds", "0"], env=env)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -206,8 +220,11 @@ def bench_small(work: Path, n: int, db_url: str | None) -> None:
     elapsed = time.perf_counter() - t
     db = totals.get("database", 0.0)
     print(f"{n} small files (4 KiB, unreadable as media → each probed and flagged) on {db_url or 'SQLite'}:")
-    print(f"  {n / elapsed:7.1f} files/s ({elapsed:.1f} s); database {db:.1f} s = {100 * db / elapsed:.0f} % of the time; "
-          f"ffprobe {totals.get('ffprobe', 0):.1f} s; store+verify {totals.get('store+verify', 0):.1f} s")  # fmt: skip
+    print(
+        f"  {n / elapsed:7.1f} files/s ({elapsed:.1f} s); database {db:.1f} s = {100 * db / elapsed:.0f} % "
+        f"of the time; ffprobe {totals.get('ffprobe', 0):.1f} s; "
+        f"store+verify {totals.get('store+verify', 0):.1f} s"
+    )
     shutil.rmtree(dock, ignore_errors=True)
 
 
