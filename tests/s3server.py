@@ -7,7 +7,9 @@ server instead, set::
 
     RECORDER_SYNC_TEST_S3_ENDPOINT, RECORDER_SYNC_TEST_S3_ACCESS_KEY, RECORDER_SYNC_TEST_S3_SECRET_KEY
     RECORDER_SYNC_TEST_S3_DIR   the server's s3-server-start folder (needed by the tests that
-                                stop radosgw or create a second user with radosgw-admin)
+                                stop radosgw or create a second user with radosgw-admin);
+                                by default the start script's folder (RECORDER_SYNC_S3_DIR or
+                                /tmp/recorder-sync-ceph) when it serves that endpoint
 
 The tests never skip: a server that cannot be started fails them, with the reason.
 """
@@ -22,6 +24,7 @@ import socket
 import string
 import subprocess
 import tempfile
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,7 +35,8 @@ from minio import Minio
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
-START_TIMEOUT = 180  # seconds; a cold start takes ~2-3 s
+START_TIMEOUT = 180  # seconds; a cold start takes ~2 s
+DEFAULT_STATE_DIR = "/tmp/recorder-sync-ceph"  # scripts/s3-server-start's default folder
 
 
 class S3ServerError(RuntimeError):
@@ -66,7 +70,8 @@ class S3Server:
         if self.state_dir is None:
             raise S3ServerError(
                 f"{why} needs the server's state folder: set RECORDER_SYNC_TEST_S3_DIR "
-                "(the folder scripts/s3-server-start manages) along with RECORDER_SYNC_TEST_S3_ENDPOINT"
+                "(the folder scripts/s3-server-start manages) along with RECORDER_SYNC_TEST_S3_ENDPOINT, "
+                "or unset RECORDER_SYNC_TEST_S3_ENDPOINT to let the tests start their own server"
             )
         return self.state_dir
 
@@ -119,6 +124,20 @@ def _run(command: list[str], state_dir: Path) -> str:
     return done.stdout
 
 
+def _state_dir_of(endpoint: str) -> Path | None:
+    """The s3-server-start folder of an external endpoint: given, or the script's default."""
+    given = os.environ.get("RECORDER_SYNC_TEST_S3_DIR")
+    if given:
+        return Path(given)
+    folder = Path(os.environ.get("RECORDER_SYNC_S3_DIR") or DEFAULT_STATE_DIR)
+    url = urllib.parse.urlsplit(endpoint)
+    with contextlib.suppress(OSError, ValueError):
+        saved = (folder / "server.env").read_text().split()
+        if url.hostname in ("127.0.0.1", "localhost") and f"SAVED_PORT={url.port}" in saved:
+            return folder
+    return None
+
+
 def _log_tail(state_dir: Path, lines: int = 15) -> str:
     out = []
     for log in sorted((state_dir / "log").glob("*.out")):
@@ -153,8 +172,8 @@ def running_server() -> Iterator[S3Server]:
             )
         except KeyError as exc:
             raise S3ServerError(f"RECORDER_SYNC_TEST_S3_ENDPOINT is set but {exc.args[0]} is not") from exc
-        state = env.get("RECORDER_SYNC_TEST_S3_DIR")
-        yield S3Server(env["RECORDER_SYNC_TEST_S3_ENDPOINT"], owner, Path(state) if state else None)
+        endpoint = env["RECORDER_SYNC_TEST_S3_ENDPOINT"]
+        yield S3Server(endpoint, owner, _state_dir_of(endpoint))
         return
 
     # Short path: the daemons' admin sockets live below it (Unix socket paths are limited).

@@ -70,14 +70,14 @@ class Catalog:
     # --- plumbing -------------------------------------------------------------
 
     @contextmanager
-    def _tx(self) -> Iterator[Session]:
+    def transaction(self) -> Iterator[Session]:
         try:
             with Session(self.engine, expire_on_commit=False) as s, s.begin():
                 yield s
         except OperationalError as e:
             raise DatabaseUnavailable(str(e.orig)) from e
 
-    def _event(
+    def append_event(
         self,
         s: Session,
         action: Action,
@@ -122,7 +122,7 @@ class Catalog:
         s.flush()
         return ev
 
-    def _flag(self, s: Session, flag: Flag, at: datetime) -> None:
+    def flag_in(self, s: Session, flag: Flag, at: datetime) -> None:
         """Raise a flag once per (kind, subject) while it is not resolved."""
         existing = s.scalar(
             select(FlagRow).where(
@@ -146,7 +146,7 @@ class Catalog:
                 updated_at=at,
             )
         )
-        self._event(
+        self.append_event(
             s,
             Action.FLAGGED,
             at,
@@ -159,7 +159,7 @@ class Catalog:
 
     def observe(self, dock: str, relpath: str, ident: FileIdentity, now: datetime) -> Sighting:
         """Record that a file is at a dock path; a new file (or a replaced one) starts a sighting."""
-        with self._tx() as s:
+        with self.transaction() as s:
             row = s.scalar(
                 select(SightingRow)
                 .where(
@@ -199,7 +199,7 @@ class Catalog:
             _set_identity(row, ident)
             s.add(row)
             s.flush()
-            self._event(
+            self.append_event(
                 s,
                 Action.DISCOVERED,
                 now,
@@ -210,7 +210,7 @@ class Catalog:
 
     def reject(self, dock: str, relpath: str, reason: str, now: datetime) -> bool:
         """Record a refused entry (link, special file) once; True when it is new."""
-        with self._tx() as s:
+        with self.transaction() as s:
             seen = s.scalar(
                 select(SightingRow.id).where(
                     SightingRow.dock == dock,
@@ -237,31 +237,31 @@ class Catalog:
             s.add(row)
             s.flush()
             subject = _subject(dock, relpath)
-            self._event(s, Action.REJECTED, now, subject=subject, reason=reason)
-            self._flag(s, Flag("rejected-file", Severity.MEDIUM, subject, reason), now)
+            self.append_event(s, Action.REJECTED, now, subject=subject, reason=reason)
+            self.flag_in(s, Flag("rejected-file", Severity.MEDIUM, subject, reason), now)
             return True
 
     def sighting(self, sighting_id: int) -> Sighting:
-        with self._tx() as s:
+        with self.transaction() as s:
             row = s.get(SightingRow, sighting_id)
             if row is None:
                 raise NotFound(f"sighting {sighting_id}")
             return _sighting(row)
 
     def pending_sightings(self, dock: str | None = None) -> list[Sighting]:
-        with self._tx() as s:
+        with self.transaction() as s:
             q = select(SightingRow).where(SightingRow.state.not_in(_FINAL)).order_by(SightingRow.id)
             if dock is not None:
                 q = q.where(SightingRow.dock == dock)
             return [_sighting(r) for r in s.scalars(q)]
 
     def sightings_of(self, recording_id: str) -> list[Sighting]:
-        with self._tx() as s:
+        with self.transaction() as s:
             q = select(SightingRow).where(SightingRow.recording_id == recording_id).order_by(SightingRow.id)
             return [_sighting(r) for r in s.scalars(q)]
 
     def sighting_changed(self, sighting_id: int, ident: FileIdentity, now: datetime, error: str) -> None:
-        with self._tx() as s:
+        with self.transaction() as s:
             row = _get(s, SightingRow, sighting_id)
             _set_identity(row, ident)
             row.state = SightingState.DISCOVERED.value
@@ -271,32 +271,32 @@ class Catalog:
             row.last_error = error
 
     def sighting_error(self, sighting_id: int, error: str, now: datetime) -> None:
-        with self._tx() as s:
+        with self.transaction() as s:
             row = _get(s, SightingRow, sighting_id)
             row.attempts += 1
             row.last_error = error
             row.updated_at = now
 
     def mark_stable(self, sighting_id: int, now: datetime) -> None:
-        with self._tx() as s:
+        with self.transaction() as s:
             row = _get(s, SightingRow, sighting_id)
             if row.state != SightingState.DISCOVERED:
                 return
             row.state = SightingState.STABLE.value
             row.updated_at = now
-            self._event(
+            self.append_event(
                 s, Action.STABLE, now, subject=_subject(row.dock, row.relpath), details={"size": row.size}
             )
 
     def mark_gone(self, sighting_id: int, now: datetime) -> None:
-        with self._tx() as s:
+        with self.transaction() as s:
             row = _get(s, SightingRow, sighting_id)
             if SightingState(row.state).final:
                 return
             row.state = SightingState.GONE.value
             row.updated_at = now
             subject = _subject(row.dock, row.relpath)
-            self._event(s, Action.GONE, now, recording_id=row.recording_id, subject=subject)
+            self.append_event(s, Action.GONE, now, recording_id=row.recording_id, subject=subject)
             if row.recording_id is None:
                 self._flag(
                     s,
@@ -320,7 +320,7 @@ class Catalog:
         now: datetime,
     ) -> tuple[Recording, bool]:
         """Link a sighting to the recording of its bytes; True when those bytes were already known."""
-        with self._tx() as s:
+        with self.transaction() as s:
             row = _get(s, SightingRow, sighting_id)
             subject = _subject(row.dock, row.relpath)
             rec = s.scalar(select(RecordingRow).where(RecordingRow.sha256 == sha256))
@@ -350,7 +350,7 @@ class Catalog:
             row.updated_at = now
             row.last_error = None
             _set_identity(row, ident)
-            self._event(
+            self.append_event(
                 s,
                 Action.DUPLICATE_SEEN if duplicate else Action.HASHED,
                 now,
@@ -361,7 +361,7 @@ class Catalog:
             return _recording(rec), duplicate
 
     def release(self, sighting_id: int, outcome: SightingState, now: datetime, reason: str) -> None:
-        with self._tx() as s:
+        with self.transaction() as s:
             row = _get(s, SightingRow, sighting_id)
             if SightingState(row.state).final:
                 return
@@ -369,7 +369,7 @@ class Catalog:
             row.updated_at = now
             row.last_error = None
             action = Action.RELEASED if outcome == SightingState.RELEASED else Action.KEPT
-            self._event(
+            self.append_event(
                 s,
                 action,
                 now,
@@ -387,7 +387,7 @@ class Catalog:
     # --- recordings -------------------------------------------------------------
 
     def pending_recordings(self, now: datetime | None = None) -> list[Recording]:
-        with self._tx() as s:
+        with self.transaction() as s:
             q = (
                 select(RecordingRow)
                 .where(RecordingRow.state.in_([st.value for st in RecordingState if st.rank < 4]))
@@ -399,7 +399,7 @@ class Catalog:
 
     def recording(self, ref: str) -> Recording:
         """By recording id, or by SHA-256 (or a unique prefix of either, at least 8 characters)."""
-        with self._tx() as s:
+        with self.transaction() as s:
             row = s.get(RecordingRow, ref)
             if row is None and len(ref) >= 8:
                 rows = s.scalars(
@@ -413,7 +413,7 @@ class Catalog:
             return _recording(row)
 
     def list_recordings(self, f: RecordingFilter = RecordingFilter()) -> list[Recording]:
-        with self._tx() as s:
+        with self.transaction() as s:
             q = select(RecordingRow).order_by(
                 RecordingRow.start.is_(None), RecordingRow.start, RecordingRow.id
             )
@@ -434,7 +434,7 @@ class Catalog:
     def record_probe(
         self, recording_id: str, probe: ProbeResult, metadata: Mapping[str, Sourced], now: datetime
     ) -> Recording:
-        with self._tx() as s:
+        with self.transaction() as s:
             rec = _get(s, RecordingRow, recording_id)
             if RecordingState(rec.state).at_least(RecordingState.PROBED):
                 return _recording(rec)
@@ -450,7 +450,7 @@ class Catalog:
             rec.state = RecordingState.PROBED.value
             rec.updated_at = now
             rec.last_error = None
-            self._event(
+            self.append_event(
                 s,
                 Action.PROBED,
                 now,
@@ -485,7 +485,7 @@ class Catalog:
         public_pem: bytes,
         now: datetime,
     ) -> None:
-        with self._tx() as s:
+        with self.transaction() as s:
             rec = _get(s, RecordingRow, recording_id)
             if RecordingState(rec.state).at_least(RecordingState.SIGNED):
                 return
@@ -498,10 +498,10 @@ class Catalog:
             rec.key_id = key_id
             rec.state = RecordingState.SIGNED.value
             rec.updated_at = now
-            self._event(s, Action.SIGNED, now, recording_id=rec.id, details={"key_id": key_id})
+            self.append_event(s, Action.SIGNED, now, recording_id=rec.id, details={"key_id": key_id})
 
     def record_stored(self, recording_id: str, stored: StoredObject, now: datetime) -> None:
-        with self._tx() as s:
+        with self.transaction() as s:
             rec = _get(s, RecordingRow, recording_id)
             if RecordingState(rec.state).at_least(RecordingState.STORED):
                 return
@@ -513,10 +513,10 @@ class Catalog:
             rec.attempts = 0
             rec.last_error = None
             rec.next_attempt_at = None
-            self._event(s, Action.STORED, now, recording_id=rec.id, details=_stored_details(stored))
+            self.append_event(s, Action.STORED, now, recording_id=rec.id, details=_stored_details(stored))
 
     def record_verified(self, recording_id: str, stored: StoredObject, now: datetime) -> None:
-        with self._tx() as s:
+        with self.transaction() as s:
             rec = _get(s, RecordingRow, recording_id)
             if RecordingState(rec.state).at_least(RecordingState.VERIFIED):
                 return
@@ -526,7 +526,7 @@ class Catalog:
             rec.attempts = 0
             rec.last_error = None
             rec.next_attempt_at = None
-            self._event(s, Action.VERIFIED, now, recording_id=rec.id, details=_stored_details(stored))
+            self.append_event(s, Action.VERIFIED, now, recording_id=rec.id, details=_stored_details(stored))
 
     def recording_error(
         self,
@@ -537,25 +537,25 @@ class Catalog:
         flag: Flag | None = None,
     ) -> int:
         """Note a failed step; returns the number of failed attempts so far."""
-        with self._tx() as s:
+        with self.transaction() as s:
             rec = _get(s, RecordingRow, recording_id)
             rec.attempts += 1
             rec.last_error = error
             rec.next_attempt_at = retry_at
             rec.updated_at = now
             if flag is not None:
-                self._flag(s, flag, now)
+                self.flag_in(s, flag, now)
             attempts: int = rec.attempts
             return attempts
 
     # --- flags, events, status -------------------------------------------------
 
     def raise_flag(self, flag: Flag, now: datetime) -> None:
-        with self._tx() as s:
-            self._flag(s, flag, now)
+        with self.transaction() as s:
+            self.flag_in(s, flag, now)
 
     def resolve_flags(self, kind: str, subject: str, now: datetime, by: str, reason: str) -> int:
-        with self._tx() as s:
+        with self.transaction() as s:
             rows = s.scalars(
                 select(FlagRow).where(
                     FlagRow.kind == kind,
@@ -569,7 +569,7 @@ class Catalog:
                 row.resolved_by = by
                 row.reason = reason
                 row.updated_at = now
-                self._event(
+                self.append_event(
                     s,
                     Action.FLAG_RESOLVED,
                     now,
@@ -582,7 +582,7 @@ class Catalog:
             return len(rows)
 
     def flags(self, *, state: str | None = None, recording_id: str | None = None) -> list[Flag]:
-        with self._tx() as s:
+        with self.transaction() as s:
             q = select(FlagRow).order_by(FlagRow.id)
             if state == "unresolved":
                 q = q.where(FlagRow.state.in_([FlagState.OPEN.value, FlagState.ACKNOWLEDGED.value]))
@@ -593,21 +593,21 @@ class Catalog:
             return [_flag(r) for r in s.scalars(q)]
 
     def events(self, recording_id: str | None = None, after_seq: int = 0) -> list[CustodyEvent]:
-        with self._tx() as s:
+        with self.transaction() as s:
             q = select(CustodyEventRow).where(CustodyEventRow.seq > after_seq).order_by(CustodyEventRow.seq)
             if recording_id is not None:
                 q = q.where(CustodyEventRow.recording_id == recording_id)
             return [CustodyEvent(seq=r.seq, body=r.body, leaf_hash=r.leaf_hash) for r in s.scalars(q)]
 
     def public_key(self, key_id: str) -> bytes:
-        with self._tx() as s:
+        with self.transaction() as s:
             row = s.get(StationKeyRow, key_id)
             if row is None:
                 raise NotFound(f"public key {key_id}")
             return row.public_pem
 
     def status(self) -> dict[str, Any]:
-        with self._tx() as s:
+        with self.transaction() as s:
             sightings = _counts(s, select(SightingRow.state, func.count()).group_by(SightingRow.state))
             recordings = _counts(s, select(RecordingRow.state, func.count()).group_by(RecordingRow.state))
             pending_states = [st.value for st in RecordingState if st.rank < 4]
@@ -647,7 +647,7 @@ class Catalog:
         }
 
     def touch_recording(self, recording_id: str, now: datetime) -> None:
-        with self._tx() as s:
+        with self.transaction() as s:
             s.execute(update(RecordingRow).where(RecordingRow.id == recording_id).values(updated_at=now))
 
 
