@@ -24,6 +24,7 @@ from urllib3 import HTTPResponse
 
 from recorder_sync.adapters.s3store import S3Settings, S3Store, parse_s3_datetime, translate
 from recorder_sync.domain.errors import (
+    ConfigError,
     IntegrityFailure,
     NotFound,
     SourceChanged,
@@ -44,6 +45,8 @@ __all__ = ["s3_server_fixture"]  # the session fixture 's3_server'
 MiB = 1024 * 1024
 POLICY_FILE = Path(__file__).resolve().parents[2] / "config" / "s3-policy.json"
 META = {"recording-id": "rec-0001", "station": "station-7"}
+CLASSES = {"ordinary": 1, "evidence": 2}
+ORDINARY, EVIDENCE = CLASSES["ordinary"], CLASSES["evidence"]
 
 
 def utcnow() -> datetime:
@@ -82,6 +85,8 @@ def make_store(s3_server: S3Server, bucket: str) -> MakeStore:
             "part_size": 5 * MiB,
             "parallel_uploads": 3,
             "retries": 1,
+            # Short classes: a shared test cluster can drop these objects after a day or two.
+            "retention_days": CLASSES,
         }
         options.update(overrides)
         store = S3Store(S3Settings(**options), clock)  # type: ignore[arg-type]
@@ -143,7 +148,7 @@ def test_put_stat_verify_round_trip(store: S3Store, owner: Minio, bucket: str) -
     assert stored.key == key and stored.size == len(data)
     assert stored.version_id
     assert stored.uri == f"s3://{bucket}/{key}?versionId={stored.version_id}"
-    assert_locked(stored, 180)
+    assert_locked(stored, ORDINARY)
     assert store.stat(key) == stored
     assert store.stat(media_key(sha(b"nothing here"))) is None
 
@@ -165,7 +170,7 @@ def test_put_bytes_for_manifest_beside_media_with_same_retention(store: S3Store)
     manifest = b'{"sha256":"...","size":1}'
     key = manifest_key(sha(b"media"))
     stored = store.put_bytes(key, manifest, {"recording-id": "rec-0002"}, retention_class="evidence")
-    assert_locked(stored, 3650)
+    assert_locked(stored, EVIDENCE)
     assert store.get_bytes(key) == manifest
     assert store.verify(key, sha(manifest), len(manifest)).version_id == stored.version_id
     with pytest.raises(NotFound):
@@ -189,7 +194,7 @@ def test_reput_as_evidence_extends_retention_without_new_version(
     first = store.put_stream(key, io.BytesIO(data), len(data), sha(data), META)
     upgraded = store.put_stream(key, io.BytesIO(data), len(data), sha(data), META, retention_class="evidence")
     assert upgraded.version_id == first.version_id
-    assert_locked(upgraded, 3650)
+    assert_locked(upgraded, EVIDENCE)
     assert versions(owner, bucket, key) == [first.version_id]
 
 
@@ -258,7 +263,7 @@ def test_multipart_300mb_uploads_in_parts_verifies_and_is_locked(
     parts = math.ceil(size / (16 * MiB))
     assert len(uploaded) == parts and sum(uploaded) == size
     assert stored.size == size
-    assert_locked(stored, 3650)
+    assert_locked(stored, EVIDENCE)
     # A multipart ETag ends in "-<number of parts>"; it is checked here only as proof of
     # the upload's shape, never as an evidence hash.
     assert str(owner.stat_object(bucket, key).etag).endswith(f"-{parts}")
@@ -548,12 +553,12 @@ def test_least_privilege_policy_is_enough_and_forbids_delete(
     digest = sha(data)
     key = media_key(digest)
     stored = store.put_stream(key, io.BytesIO(data), len(data), digest, META)
-    assert_locked(stored, 180)
+    assert_locked(stored, ORDINARY)
     assert store.put_stream(key, io.BytesIO(data), len(data), digest, META) == stored
     assert store.verify(key, digest, len(data)) == stored
     assert store.stat(media_key(sha(b"absent"))) is None
     manifest = store.put_bytes(manifest_key(digest), b"{}", {"recording-id": "rec-3"})
-    assert_locked(manifest, 180)
+    assert_locked(manifest, ORDINARY)
     assert store.set_legal_hold(key, True).legal_hold is True
     assert store.legal_hold(key) is True
     store.set_legal_hold(key, False)
@@ -586,6 +591,31 @@ def test_station_without_policy_is_rejected(s3_server: S3Server, make_store: Mak
 
 
 # --- pure helpers ----------------------------------------------------------------------------------------
+
+
+def test_settings_defaults_and_validation() -> None:
+    settings = S3Settings(
+        endpoint="https://s3.example.org", bucket="evidence", access_key="a", secret_key="s"
+    )
+    assert settings.secure and settings.host == "s3.example.org"
+    assert settings.part_size == 64 * MiB and settings.parallel_uploads == 4
+    assert dict(settings.retention_days) == {"ordinary": 180, "evidence": 3650}
+    assert settings.days_for(None) == 180 and settings.days_for("evidence") == 3650
+    assert "s" not in repr(settings).split("secret")[0] and "secret_key" not in repr(settings)
+    plain = S3Settings(endpoint="http://127.0.0.1:7480", bucket="evidence", access_key="a", secret_key="s")
+    assert not plain.secure and plain.host == "127.0.0.1:7480"
+    with pytest.raises(ConfigError, match="part_size"):
+        S3Settings(endpoint="http://h", bucket="evidence", access_key="a", secret_key="s", part_size=MiB)
+    with pytest.raises(ConfigError, match="endpoint"):
+        S3Settings(endpoint="127.0.0.1:7480", bucket="evidence", access_key="a", secret_key="s")
+    with pytest.raises(ConfigError, match="ca_bundle"):
+        S3Settings(endpoint="http://h", bucket="evidence", access_key="a", secret_key="s", ca_bundle="ca.pem")
+    with pytest.raises(ConfigError, match="default_retention_class"):
+        S3Settings(
+            endpoint="http://h", bucket="b-1", access_key="a", secret_key="s", default_retention_class="x"
+        )
+    with pytest.raises(ConfigError, match="unknown retention class"):
+        settings.days_for("forever")
 
 
 def test_parse_s3_datetime_tolerates_nine_digit_fractions() -> None:

@@ -298,7 +298,7 @@ class Catalog:
             subject = _subject(row.dock, row.relpath)
             self.append_event(s, Action.GONE, now, recording_id=row.recording_id, subject=subject)
             if row.recording_id is None:
-                self._flag(
+                self.flag_in(
                     s,
                     Flag(
                         "file-vanished",
@@ -463,7 +463,7 @@ class Catalog:
             )
             if not probe.readable and probe.kind != Kind.OTHER:
                 # a file named as media that ffprobe cannot read; other files are kept without a flag
-                self._flag(
+                self.flag_in(
                     s,
                     Flag(
                         "unreadable-media",
