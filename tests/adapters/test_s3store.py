@@ -298,7 +298,7 @@ def test_compliance_object_cannot_be_deleted_nor_its_retention_shortened(
         )
     assert bypassed.value.code == "AccessDenied"
 
-    shorter = Retention(COMPLIANCE, stored.retain_until - timedelta(days=30))
+    shorter = Retention(COMPLIANCE, stored.retain_until - timedelta(hours=1))
     with pytest.raises(S3Error) as shortened:
         owner.set_object_retention(bucket, key, shorter, version_id=stored.version_id)
     assert shortened.value.code == "AccessDenied"
@@ -601,7 +601,7 @@ def test_settings_defaults_and_validation() -> None:
     assert settings.part_size == 64 * MiB and settings.parallel_uploads == 4
     assert dict(settings.retention_days) == {"ordinary": 180, "evidence": 3650}
     assert settings.days_for(None) == 180 and settings.days_for("evidence") == 3650
-    assert "s" not in repr(settings).split("secret")[0] and "secret_key" not in repr(settings)
+    assert "secret_key" not in repr(settings) and "access_key" not in repr(settings)
     plain = S3Settings(endpoint="http://127.0.0.1:7480", bucket="evidence", access_key="a", secret_key="s")
     assert not plain.secure and plain.host == "127.0.0.1:7480"
     with pytest.raises(ConfigError, match="part_size"):

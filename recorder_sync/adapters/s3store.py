@@ -1,0 +1,815 @@
+"""S3 object storage with write-once (Object Lock COMPLIANCE) retention, through the minio SDK.
+
+Tested against Ceph RGW; written for any S3 server with Object Lock (MinIO, RGW, AWS).
+
+What this adapter guarantees, and how:
+
+* **Nothing wrong is stored.** ``put_stream`` hashes the bytes as it reads them from the
+  source (the dock is read once) and decides before the object exists: a single PUT is
+  not sent, and a multipart upload is aborted instead of completed, when the bytes do not
+  hash to the expected SHA-256.  Multipart is driven here rather than by
+  ``Minio.put_object`` so that this decision sits between the last part and
+  CompleteMultipartUpload, memory stays bounded (``parallel_uploads`` parts), no
+  worker thread outlives a failed upload, and progress counts bytes the server accepted.
+* **Write-once.** Every object gets a COMPLIANCE retain-until date of *stored time +
+  retention-class days*, set explicitly after the upload: RGW ignores Object Lock headers
+  on CreateMultipartUpload, although it applies the bucket's default rule, which we also
+  set when we create the bucket.  Retention is only ever extended, never shortened.
+* **Our hash is the evidence hash.** The SHA-256 travels as ``x-amz-meta-sha256``;
+  ``verify`` re-reads the stored bytes and recomputes it.  ETags are never used.
+* **Two error families.**  Wrong bytes, a wrong size, a missing object or a missing lock
+  raise ``IntegrityFailure``; an unreachable, overloaded or failing server raises
+  ``StorageUnavailable`` (retry later); a refusal that a retry cannot fix (credentials,
+  permissions, missing bucket, bucket without Object Lock) raises ``StorageRejected``.
+  No minio or urllib3 exception leaves this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import re
+import string
+import urllib.parse
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from types import MappingProxyType
+from typing import Any, BinaryIO, Final, NoReturn
+
+import certifi
+import urllib3
+from minio import Minio
+from minio.commonconfig import COMPLIANCE
+from minio.datatypes import Part
+from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
+from minio.objectlockconfig import DAYS, ObjectLockConfig
+from minio.retention import Retention
+from urllib3.util import Retry, Timeout
+
+from recorder_sync.domain.errors import (
+    ConfigError,
+    Error,
+    IntegrityFailure,
+    NotFound,
+    SourceChanged,
+    SourceUnavailable,
+    StorageRejected,
+    StorageUnavailable,
+)
+from recorder_sync.domain.model import StoredObject
+from recorder_sync.domain.ports import Clock, Progress
+
+log = logging.getLogger(__name__)
+
+MiB: Final = 1024 * 1024
+MIN_PART_SIZE: Final = 5 * MiB  # S3's lower limit for every part but the last
+MAX_PART_SIZE: Final = 5 * 1024 * MiB
+MAX_PARTS: Final = 10_000
+SHA256_META: Final = "sha256"
+_READ_CHUNK: Final = 1 * MiB
+_SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
+_META_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# Header values must be visible ASCII; anything else (and '%') is percent-encoded as UTF-8.
+_META_SAFE: Final = "".join(sorted(set(string.printable) - set(string.whitespace) - {"%"})) + " "
+
+# S3 error codes that mean "try again later"; any other refusal is final.
+_RETRYABLE_CODES: Final = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequests",
+        "ServiceUnavailable",
+        "InternalError",
+        "RequestTimeout",
+        "OperationAborted",
+        "XMinioServerNotInitialized",
+    }
+)
+_NOT_FOUND_CODES: Final = frozenset({"NoSuchKey", "NoSuchVersion", "ResourceNotFound"})
+_NO_LOCK_CONFIG_CODES: Final = frozenset(
+    {
+        "NoSuchObjectLockConfiguration",
+        "ObjectLockConfigurationNotFoundError",
+        "ObjectLockConfigurationNotFound",
+    }
+)
+_CREDENTIAL_CODES: Final = frozenset(
+    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
+)
+
+
+# --- settings ---------------------------------------------------------------------------
+
+
+def _default_classes() -> Mapping[str, int]:
+    return {"ordinary": 180, "evidence": 3650}
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where and how to store; validated on construction (``ConfigError``)."""
+
+    endpoint: str  # URL with scheme: http://127.0.0.1:7480, https://s3.example.org
+    bucket: str
+    access_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+    region: str = "us-east-1"
+    ca_bundle: str | None = None  # PEM file of the CA that signed the server's certificate
+    part_size: int = 64 * MiB
+    parallel_uploads: int = 4
+    retention_days: Mapping[str, int] = field(default_factory=_default_classes)  # class -> days
+    default_retention_class: str = "ordinary"
+    create_bucket: bool = False
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0
+    retries: int = 3  # per HTTP request, for connection errors and 5xx answers
+
+    def __post_init__(self) -> None:
+        def bad(key: str, why: str) -> NoReturn:
+            raise ConfigError("S3 settings", key, why)
+
+        url = urllib.parse.urlsplit(self.endpoint)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            bad("endpoint", f"{self.endpoint!r} is not an http:// or https:// URL")
+        if url.path not in ("", "/") or url.query or url.fragment or url.username:
+            bad("endpoint", f"{self.endpoint!r}: give scheme, host and port only")
+        if self.ca_bundle is not None and url.scheme != "https":
+            bad("ca_bundle", "a CA bundle needs an https:// endpoint")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", self.bucket) or ".." in self.bucket:
+            bad("bucket", f"{self.bucket!r} is not a valid S3 bucket name")
+        if not self.access_key or not self.secret_key:
+            bad("access_key", "access key and secret key are both required")
+        if not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
+            bad("part_size", f"{self.part_size} is outside {MIN_PART_SIZE}..{MAX_PART_SIZE} bytes")
+        if not 1 <= self.parallel_uploads <= 64:
+            bad("parallel_uploads", f"{self.parallel_uploads} is outside 1..64")
+        if not self.retention_days:
+            bad("retention_days", "at least one retention class is needed")
+        for name, days in self.retention_days.items():
+            if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 36500:
+                bad("retention_days", f"class {name!r}: {days!r} is not a number of days in 1..36500")
+        if self.default_retention_class not in self.retention_days:
+            bad("default_retention_class", f"{self.default_retention_class!r} is not a retention class")
+        if self.retries < 0:
+            bad("retries", "must not be negative")
+        object.__setattr__(self, "retention_days", MappingProxyType(dict(self.retention_days)))
+
+    @property
+    def secure(self) -> bool:
+        return urllib.parse.urlsplit(self.endpoint).scheme == "https"
+
+    @property
+    def host(self) -> str:
+        """host[:port], as minio wants it."""
+        return urllib.parse.urlsplit(self.endpoint).netloc
+
+    def days_for(self, retention_class: str | None) -> int:
+        name = retention_class or self.default_retention_class
+        try:
+            return self.retention_days[name]
+        except KeyError:
+            raise ConfigError("S3 settings", "retention_days", f"unknown retention class {name!r}") from None
+
+
+# --- error translation ----------------------------------------------------------------
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, S3Error):
+        return f"{exc.code}: {exc.message}" if exc.message else str(exc.code)
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        return _describe(exc.reason)
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    return isinstance(reason, urllib3.exceptions.SSLError)
+
+
+def translate(exc: BaseException, what: str) -> Error:
+    """Our error for a foreign one: retryable (``StorageUnavailable``) or final (``StorageRejected``)."""
+    if isinstance(exc, Error):
+        return exc
+    detail = f"{what}: {_describe(exc)}"
+    if isinstance(exc, S3Error):
+        status = exc.response.status if exc.response is not None else 0
+        if exc.code in _RETRYABLE_CODES or status >= 500 or status == 429:
+            return StorageUnavailable(detail)
+        if exc.code in _CREDENTIAL_CODES:
+            return StorageRejected(f"{detail} (check the access key and secret key)")
+        return StorageRejected(detail)
+    if isinstance(exc, ServerError):
+        if exc.status_code >= 500 or exc.status_code == 429:
+            return StorageUnavailable(detail)
+        return StorageRejected(detail)
+    if isinstance(exc, InvalidResponseError):
+        # A non-XML answer usually comes from a proxy or load balancer in front of the store.
+        code = exc._code
+        return StorageUnavailable(detail) if code >= 500 or code == 429 else StorageRejected(detail)
+    if _is_tls_failure(exc):
+        return StorageRejected(f"{detail} (TLS: check the endpoint and the CA bundle)")
+    if isinstance(exc, urllib3.exceptions.HTTPError | OSError | TimeoutError | MinioException):
+        return StorageUnavailable(detail)
+    if isinstance(exc, ValueError):
+        return StorageRejected(detail)
+    return StorageUnavailable(detail)
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    try:
+        yield
+    except Error:
+        raise
+    except Exception as exc:  # every foreign error becomes ours
+        raise translate(exc, what) from exc
+
+
+def _is_not_found(exc: BaseException) -> bool:
+    return isinstance(exc, S3Error) and exc.code in _NOT_FOUND_CODES
+
+
+# --- small helpers ----------------------------------------------------------------------
+
+_ISO_RE: Final = re.compile(
+    r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:[.,](\d+))?(Z|[+-]\d\d:?\d\d)?$", re.IGNORECASE
+)
+
+
+def parse_s3_datetime(text: str) -> datetime:
+    """ISO 8601 as S3 servers write it, with any number of fraction digits (RGW writes 9)."""
+    m = _ISO_RE.match(text.strip())
+    if not m:
+        raise ValueError(f"not an ISO 8601 date-time: {text!r}")
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    micro = int((m.group(7) or "0")[:6].ljust(6, "0"))
+    tz = m.group(8)
+    offset = timedelta(0)
+    if tz and tz.upper() != "Z":
+        sign = -1 if tz[0] == "-" else 1
+        digits = tz[1:].replace(":", "")
+        offset = sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=timezone(offset)).astimezone(UTC)
+
+
+def _encode_meta_value(value: str) -> str:
+    return urllib.parse.quote(value, safe=_META_SAFE)
+
+
+def _metadata_headers(metadata: Mapping[str, str], sha256: str) -> dict[str, str]:
+    headers = {f"x-amz-meta-{SHA256_META}": sha256}
+    for name, value in metadata.items():
+        low = name.lower()
+        if not _META_NAME_RE.match(low) or low == SHA256_META:
+            raise ValueError(f"metadata name {name!r} is reserved or not of [a-z0-9-]")
+        headers[f"x-amz-meta-{low}"] = _encode_meta_value(value)
+    return headers
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    want = name.lower()
+    for key, value in headers.items():
+        if key.lower() == want:
+            return value
+    return None
+
+
+@dataclass(frozen=True)
+class _Head:
+    obj: StoredObject
+    sha256: str | None  # our x-amz-meta-sha256, if the object carries one
+    last_modified: datetime | None
+
+
+class _SourceReader:
+    """Reads exactly ``size`` bytes from the source, hashing them on the way."""
+
+    def __init__(self, stream: BinaryIO, size: int, label: str) -> None:
+        self._stream = stream
+        self._remaining = size
+        self._size = size
+        self._label = label
+        self._hash = hashlib.sha256()
+
+    def read_exactly(self, n: int) -> bytes:
+        if n > self._remaining:
+            raise ValueError("read past the announced size")
+        data = self._read(n)  # a regular file returns all n bytes at once: no copy
+        if len(data) < n:
+            buf = bytearray(data)
+            while len(buf) < n:
+                chunk = self._read(n - len(buf))
+                if not chunk:
+                    got = self._size - self._remaining + len(buf)
+                    raise SourceChanged(self._label, f"ended after {got} of {self._size} bytes")
+                buf += chunk
+            data = bytes(buf)
+        self._hash.update(data)
+        self._remaining -= n
+        return data
+
+    def _read(self, n: int) -> bytes:
+        try:
+            return self._stream.read(n)
+        except OSError as exc:
+            raise SourceUnavailable(self._label, str(exc)) from exc
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+class _ObjectReader(io.RawIOBase):
+    """A stored object's bytes as a file; read errors become ``StorageUnavailable``."""
+
+    def __init__(self, response: urllib3.BaseHTTPResponse, what: str) -> None:
+        self._response = response
+        self._what = what
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        with _translated(self._what):
+            data = self._response.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._response.close()
+            self._response.release_conn()
+        super().close()
+
+
+# --- the store ----------------------------------------------------------------------------
+
+
+class S3Store:
+    """``ObjectStore`` on an S3 bucket with Object Lock; see the module docstring."""
+
+    def __init__(self, settings: S3Settings, clock: Clock, *, client: Minio | None = None) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._bucket = settings.bucket
+        self._client = client or self._make_client(settings)
+
+    @staticmethod
+    def _make_client(settings: S3Settings) -> Minio:
+        http = urllib3.PoolManager(
+            timeout=Timeout(connect=settings.connect_timeout, read=settings.read_timeout),
+            maxsize=settings.parallel_uploads + 2,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=settings.ca_bundle or certifi.where(),
+            retries=Retry(
+                total=settings.retries,
+                backoff_factor=0.2,
+                status_forcelist=[500, 502, 503, 504],
+                raise_on_status=False,  # let minio read the S3 error body of the last answer
+            ),
+        )
+        return Minio(
+            settings.host,
+            access_key=settings.access_key,
+            secret_key=settings.secret_key,
+            secure=settings.secure,
+            region=settings.region,
+            http_client=http,
+        )
+
+    def __repr__(self) -> str:
+        return f"S3Store(endpoint={self.settings.endpoint!r}, bucket={self._bucket!r})"
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    def uri(self, key: str, version_id: str | None) -> str:
+        base = f"s3://{self._bucket}/{key}"
+        return f"{base}?versionId={urllib.parse.quote(version_id, safe='')}" if version_id else base
+
+    # --- start-up ---------------------------------------------------------------------------
+
+    def open_bucket(self, abort_uploads_older_than: timedelta | None = timedelta(days=1)) -> None:
+        """Make sure the bucket is usable for evidence; create it when missing and allowed.
+
+        A bucket that does not exist is created with Object Lock and a default COMPLIANCE
+        rule of the default retention class.  Multipart uploads left behind by a crash and
+        older than ``abort_uploads_older_than`` are aborted (other stations sharing the
+        bucket may have younger ones in flight)."""
+        if not self._bucket_exists():
+            if not self.settings.create_bucket:
+                raise StorageRejected(
+                    f"bucket {self._bucket!r} does not exist at {self.settings.endpoint} "
+                    "(create it with Object Lock enabled, or allow create_bucket)"
+                )
+            self._create_bucket()
+        self._check_object_lock()
+        if abort_uploads_older_than is not None:
+            self.abort_stale_uploads(abort_uploads_older_than)
+
+    def check(self) -> None:
+        """Read-only start-up check: credentials work, the bucket exists and has Object Lock."""
+        if not self._bucket_exists():
+            raise StorageRejected(f"bucket {self._bucket!r} does not exist at {self.settings.endpoint}")
+        self._check_object_lock()
+
+    def _bucket_exists(self) -> bool:
+        try:
+            return bool(self._client.bucket_exists(self._bucket))
+        except S3Error as exc:
+            if exc.code == "AccessDenied":
+                # HEAD answers carry no error body: bad keys and a refusing policy look alike.
+                raise StorageRejected(
+                    f"access to bucket {self._bucket!r} at {self.settings.endpoint} denied: wrong access "
+                    "key or secret key, or no permission (s3:ListBucket) on the bucket"
+                ) from exc
+            raise translate(exc, f"looking up bucket {self._bucket!r}") from exc
+        except Exception as exc:
+            raise translate(exc, f"looking up bucket {self._bucket!r} at {self.settings.endpoint}") from exc
+
+    def _create_bucket(self) -> None:
+        days = self.settings.days_for(None)
+        log.info("creating bucket %s with Object Lock (default COMPLIANCE, %d days)", self._bucket, days)
+        try:
+            self._client.make_bucket(self._bucket, object_lock=True)
+        except S3Error as exc:
+            if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise translate(exc, f"creating bucket {self._bucket!r}") from exc
+        except Exception as exc:
+            raise translate(exc, f"creating bucket {self._bucket!r}") from exc
+        with _translated(f"setting the default retention of bucket {self._bucket!r}"):
+            self._client.set_object_lock_config(self._bucket, ObjectLockConfig(COMPLIANCE, days, DAYS))
+
+    def _check_object_lock(self) -> None:
+        try:
+            config = self._client.get_object_lock_config(self._bucket)
+        except S3Error as exc:
+            if exc.code in _NO_LOCK_CONFIG_CODES:
+                raise StorageRejected(
+                    f"bucket {self._bucket!r} does not have S3 Object Lock enabled, so stored evidence "
+                    "could be deleted or overwritten; use a bucket created with Object Lock"
+                ) from exc
+            raise translate(exc, f"reading the Object Lock configuration of bucket {self._bucket!r}") from exc
+        except Exception as exc:
+            raise translate(exc, f"reading the Object Lock configuration of bucket {self._bucket!r}") from exc
+        if config.mode != COMPLIANCE:
+            # Still safe: every object gets its own COMPLIANCE date right after upload.
+            log.warning(
+                "bucket %s has Object Lock but no default COMPLIANCE rule (mode %s); "
+                "objects are locked explicitly after upload",
+                self._bucket,
+                config.mode,
+            )
+
+    def abort_stale_uploads(self, older_than: timedelta) -> int:
+        """Abort the bucket's incomplete multipart uploads started more than ``older_than`` ago."""
+        cutoff = self._clock() - older_than
+        aborted = 0
+        key_marker: str | None = None
+        upload_marker: str | None = None
+        while True:
+            with _translated(f"listing incomplete uploads in bucket {self._bucket!r}"):
+                page = self._client._list_multipart_uploads(
+                    self._bucket, key_marker=key_marker, upload_id_marker=upload_marker
+                )
+            for upload in page.uploads:
+                started = upload.initiated_time
+                if upload.upload_id is None or (started is not None and started > cutoff):
+                    continue
+                log.info(
+                    "aborting stale upload %s of %s (started %s)",
+                    upload.upload_id,
+                    upload.object_name,
+                    started,
+                )
+                try:
+                    self._client._abort_multipart_upload(self._bucket, upload.object_name, upload.upload_id)
+                except S3Error as exc:
+                    if exc.code != "NoSuchUpload":  # finished or aborted meanwhile
+                        raise translate(exc, f"aborting upload of {upload.object_name}") from exc
+                except Exception as exc:
+                    raise translate(exc, f"aborting upload of {upload.object_name}") from exc
+                aborted += 1
+            if not page.is_truncated or not page.uploads:
+                return aborted
+            # minio does not expose NextUploadIdMarker; the last entry serves as the marker.
+            key_marker = page.uploads[-1].object_name
+            upload_marker = page.uploads[-1].upload_id
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def _head(self, key: str, version_id: str | None = None) -> _Head | None:
+        try:
+            result = self._client.stat_object(self._bucket, key, version_id=version_id)
+        except S3Error as exc:
+            if _is_not_found(exc):
+                return None
+            raise translate(exc, f"looking up {key}") from exc
+        except Exception as exc:
+            raise translate(exc, f"looking up {key}") from exc
+        headers: Mapping[str, str] = result.metadata or {}
+        until_text = _header(headers, "x-amz-object-lock-retain-until-date")
+        hold = _header(headers, "x-amz-object-lock-legal-hold")
+        vid = result.version_id or _header(headers, "x-amz-version-id")
+        if vid == "null":  # the unversioned object of a bucket without versioning
+            vid = None
+        try:
+            retain_until = parse_s3_datetime(until_text) if until_text else None
+        except ValueError as exc:
+            raise StorageRejected(f"{key}: unreadable retain-until date {until_text!r}") from exc
+        obj = StoredObject(
+            key=key,
+            uri=self.uri(key, vid),
+            size=int(result.size or 0),
+            version_id=vid,
+            lock_mode=_header(headers, "x-amz-object-lock-mode"),
+            retain_until=retain_until,
+            legal_hold=None if hold is None else hold.upper() == "ON",
+        )
+        return _Head(obj, _header(headers, f"x-amz-meta-{SHA256_META}"), result.last_modified)
+
+    def stat(self, key: str) -> StoredObject | None:
+        head = self._head(key)
+        return head.obj if head else None
+
+    def verify(self, key: str, sha256: str, size: int, progress: Progress | None = None) -> StoredObject:
+        head = self._head(key)
+        if head is None:
+            raise IntegrityFailure(key, sha256, "no stored object")
+        obj = head.obj
+        if obj.size != size:
+            raise IntegrityFailure(key, sha256, f"an object of {obj.size} bytes instead of {size}")
+        if obj.lock_mode != COMPLIANCE or obj.retain_until is None:
+            raise IntegrityFailure(
+                key, sha256, f"an object without COMPLIANCE retention (lock mode {obj.lock_mode or 'none'})"
+            )
+        digest = hashlib.sha256()
+        read = 0
+        what = f"reading {key} back"
+        with _translated(what):
+            response = self._client.get_object(self._bucket, key, version_id=obj.version_id)
+        try:
+            with _translated(what):
+                for chunk in response.stream(_READ_CHUNK):
+                    digest.update(chunk)
+                    read += len(chunk)
+                    if progress:
+                        progress(len(chunk))
+        finally:
+            response.close()
+            response.release_conn()
+        if read != size:
+            # The server announced the right size but sent something else: it could not deliver.
+            raise StorageUnavailable(f"{what}: got {read} of {size} bytes")
+        found = digest.hexdigest()
+        if found != sha256:
+            raise IntegrityFailure(key, sha256, found)
+        return obj
+
+    def open(self, key: str) -> BinaryIO:
+        what = f"reading {key}"
+        try:
+            response = self._client.get_object(self._bucket, key)
+        except S3Error as exc:
+            if _is_not_found(exc):
+                raise NotFound(f"{self.uri(key, None)}") from exc
+            raise translate(exc, what) from exc
+        except Exception as exc:
+            raise translate(exc, what) from exc
+        return io.BufferedReader(_ObjectReader(response, what), buffer_size=_READ_CHUNK)
+
+    def get_bytes(self, key: str) -> bytes:
+        with self.open(key) as reader:
+            return reader.read()
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def put_bytes(
+        self,
+        key: str,
+        data: bytes,
+        metadata: Mapping[str, str],
+        retention_class: str | None = None,
+    ) -> StoredObject:
+        """Small objects (manifest, signature) beside the media, under the same retention."""
+        return self.put_stream(
+            key, io.BytesIO(data), len(data), hashlib.sha256(data).hexdigest(), metadata, retention_class
+        )
+
+    def put_stream(
+        self,
+        key: str,
+        stream: BinaryIO,
+        size: int,
+        sha256: str,
+        metadata: Mapping[str, str],
+        retention_class: str | None = None,
+        progress: Progress | None = None,
+    ) -> StoredObject:
+        if not _SHA256_RE.match(sha256):
+            raise ValueError(f"not a lowercase hex SHA-256: {sha256!r}")
+        if size < 0:
+            raise ValueError("size must not be negative")
+        days = self.settings.days_for(retention_class)
+        headers = _metadata_headers(metadata, sha256)
+
+        existing = self._head(key)
+        if existing is not None and existing.obj.size == size and existing.sha256 == sha256:
+            log.debug("%s already stored (version %s)", key, existing.obj.version_id)
+            stored_at = existing.last_modified or self._clock()
+            result = self._lock(key, existing, stored_at + timedelta(days=days), days)
+            if progress:
+                progress(size)
+            return result
+
+        now = self._clock()
+        until = now + timedelta(days=days)
+        headers["x-amz-object-lock-mode"] = COMPLIANCE
+        headers["x-amz-object-lock-retain-until-date"] = (
+            until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        )
+        headers["Content-Type"] = "application/octet-stream"
+        source = _SourceReader(stream, size, str(getattr(stream, "name", key)))
+        part_size = self._part_size_for(size)
+        if size <= part_size:
+            version_id = self._put_single(key, source, size, sha256, headers)
+            if progress:
+                progress(size)
+        else:
+            version_id = self._put_multipart(key, source, size, part_size, sha256, headers, progress)
+
+        head = self._head(key, version_id) if version_id else self._head(key)
+        if head is None:
+            raise StorageUnavailable(f"{key} was uploaded but cannot be found")
+        return self._lock(key, head, until, days)
+
+    def _part_size_for(self, size: int) -> int:
+        part = self.settings.part_size
+        if size > part * MAX_PARTS:  # grow the parts rather than exceed S3's part count
+            part = -(-size // MAX_PARTS)
+            part = -(-part // MiB) * MiB
+        return part
+
+    def _check_digest(self, key: str, source: _SourceReader, sha256: str) -> None:
+        found = source.hexdigest()
+        if found != sha256:
+            raise SourceChanged(key, f"the bytes read hash to {found}, not the expected {sha256}")
+
+    def _put_single(
+        self, key: str, source: _SourceReader, size: int, sha256: str, headers: dict[str, str]
+    ) -> str | None:
+        data = source.read_exactly(size)
+        self._check_digest(key, source, sha256)  # before anything is sent
+        with _translated(f"uploading {key}"):
+            result = self._client._put_object(self._bucket, key, data, dict(headers))
+        version_id: str | None = result.version_id
+        return version_id
+
+    def _put_multipart(
+        self,
+        key: str,
+        source: _SourceReader,
+        size: int,
+        part_size: int,
+        sha256: str,
+        headers: dict[str, str],
+        progress: Progress | None,
+    ) -> str | None:
+        """Parts go up in parallel while the source is read and hashed; the upload is
+        completed only when the hash matches, and aborted on any failure.
+
+        minio-py has no public part-level API, so this uses its (stable across 7.x) private
+        ``_create_multipart_upload`` / ``_upload_part`` / ``_complete_multipart_upload`` /
+        ``_abort_multipart_upload``, as does ``abort_stale_uploads`` for the listing."""
+        count = -(-size // part_size)
+        what = f"uploading {key}"
+        with _translated(f"{what} (starting a multipart upload)"):
+            upload_id: str = self._client._create_multipart_upload(self._bucket, key, dict(headers))
+        log.debug("multipart upload %s of %s: %d parts of %d bytes", upload_id, key, count, part_size)
+        etags: dict[int, str] = {}
+        pending: deque[Future[tuple[int, int, str]]] = deque()
+
+        def upload(number: int, data: bytes) -> tuple[int, int, str]:
+            etag: str = self._client._upload_part(self._bucket, key, data, None, upload_id, number)
+            return number, len(data), etag
+
+        def harvest(futures: Iterable[Future[tuple[int, int, str]]]) -> None:
+            for fut in list(futures):
+                number, length, etag = fut.result()
+                etags[number] = etag
+                pending.remove(fut)
+                if progress:
+                    progress(length)
+
+        pool = ThreadPoolExecutor(self.settings.parallel_uploads, thread_name_prefix="s3-part")
+        try:
+            try:
+                with _translated(what):
+                    for number in range(1, count + 1):
+                        length = min(part_size, size - (number - 1) * part_size)
+                        data = source.read_exactly(length)
+                        pending.append(pool.submit(upload, number, data))
+                        del data
+                        # Bounded memory: the next part is read only once fewer than
+                        # parallel_uploads parts are in flight.
+                        while len(pending) >= self.settings.parallel_uploads:
+                            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                            harvest(done)
+                    # The whole source has been read: decide before the object can exist.
+                    self._check_digest(key, source, sha256)
+                    harvest(deque(pending))
+                    parts = [Part(n, etags[n]) for n in range(1, count + 1)]
+                    completed = self._client._complete_multipart_upload(self._bucket, key, upload_id, parts)
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                pool.shutdown(wait=True)  # no part may land after the abort
+                self._abort_quietly(key, upload_id)
+                raise
+        finally:
+            pool.shutdown(wait=True)
+        # RGW answers CompleteMultipartUpload with an empty ETag; the caller reads the object
+        # back (by this version when the server named it) rather than trusting the answer.
+        version_id: str | None = completed.version_id
+        return version_id
+
+    def _abort_quietly(self, key: str, upload_id: str) -> None:
+        try:
+            self._client._abort_multipart_upload(self._bucket, key, upload_id)
+        except Exception as exc:  # the upload is garbage either way; abort_stale_uploads finishes it
+            log.warning("could not abort upload %s of %s: %s", upload_id, key, _describe(exc))
+
+    def _lock(self, key: str, head: _Head, wanted: datetime, days: int) -> StoredObject:
+        """COMPLIANCE until at least ``wanted``; never shortens an existing date."""
+        obj = head.obj
+        locked = obj.lock_mode == COMPLIANCE and obj.retain_until is not None
+        if locked and obj.retain_until is not None and obj.retain_until >= wanted:
+            return obj
+        now = self._clock()
+        if wanted <= now:
+            if locked:  # an old object re-put after its class ran out: nothing to extend
+                return obj
+            # Stored long ago but never locked (a crash before the lock): lock it from now.
+            wanted = now + timedelta(days=days)
+        what = f"setting COMPLIANCE retention on {key}"
+        with _translated(what):
+            self._client.set_object_retention(
+                self._bucket,
+                key,
+                Retention(COMPLIANCE, wanted.astimezone(UTC)),
+                version_id=obj.version_id,
+            )
+        after = self._head(key, obj.version_id)
+        if after is None:
+            raise StorageUnavailable(f"{what}: the object disappeared")
+        until = after.obj.retain_until
+        # Servers keep the date to the millisecond or second; a smaller one was not applied.
+        if after.obj.lock_mode != COMPLIANCE or until is None or until < wanted - timedelta(seconds=1):
+            raise StorageRejected(
+                f"{what}: the server accepted it but reports {after.obj.lock_mode} until {until}"
+            )
+        return after.obj
+
+    # --- legal hold ------------------------------------------------------------------------
+
+    def set_legal_hold(self, key: str, on: bool) -> StoredObject:
+        head = self._head(key)
+        if head is None:
+            raise NotFound(self.uri(key, None))
+        vid = head.obj.version_id
+        with _translated(f"{'setting' if on else 'releasing'} the legal hold on {key}"):
+            if on:
+                self._client.enable_object_legal_hold(self._bucket, key, version_id=vid)
+            else:
+                self._client.disable_object_legal_hold(self._bucket, key, version_id=vid)
+        after = self._head(key, vid)
+        if after is None:
+            raise StorageUnavailable(f"{key} disappeared while its legal hold was changed")
+        return after.obj
+
+    def legal_hold(self, key: str) -> bool:
+        head = self._head(key)
+        if head is None:
+            raise NotFound(self.uri(key, None))
+        what = f"reading the legal hold of {key}"
+        try:
+            return bool(
+                self._client.is_object_legal_hold_enabled(self._bucket, key, version_id=head.obj.version_id)
+            )
+        except S3Error as exc:
+            # An object that never had a hold: minio expects one code, RGW sends the other.
+            if exc.code in _NO_LOCK_CONFIG_CODES:
+                return False
+            raise translate(exc, what) from exc
+        except Exception as exc:
+            raise translate(exc, what) from exc
