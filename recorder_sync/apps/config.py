@@ -46,10 +46,11 @@ class S3Config:
     region: str = "us-east-1"
     ca_bundle: str | None = None
     create_bucket: bool = True
-    part_size_mib: int = 64
+    part_size_mib: int = 16
     parallel_uploads: int = 4
     retention_days: Mapping[str, int] = field(default_factory=lambda: {"ordinary": 180, "evidence": 3650})
     retention_class: str = "ordinary"
+    verify: str = "full"
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
 
 def _s3(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> S3Config | None:
     section = dict(_get(data, "s3", dict, source, "") or {})
-    for key in ("endpoint", "bucket", "access_key", "secret_key", "region", "ca_bundle"):
+    for key in ("endpoint", "bucket", "access_key", "secret_key", "region", "ca_bundle", "verify"):
         if ENV + "S3_" + key.upper() in env:
             section[key] = env[ENV + "S3_" + key.upper()]
     secret_file = section.pop("secret_key_file", None) or env.get(ENV + "S3_SECRET_KEY_FILE")
@@ -275,8 +276,9 @@ def _s3(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> S3Confi
         region=section.get("region") or "us-east-1",
         ca_bundle=section.get("ca_bundle"),
         create_bucket=bool(section.get("create_bucket", True)),
-        part_size_mib=int(section.get("part_size_mib", 64)),
+        part_size_mib=int(section.get("part_size_mib", 16)),
         parallel_uploads=int(section.get("parallel_uploads", 4)),
         retention_days=retention,
         retention_class=section.get("retention_class", "ordinary"),
+        verify=section.get("verify", "full"),
     )

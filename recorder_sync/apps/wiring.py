@@ -16,6 +16,7 @@ from recorder_sync.adapters.dockfs import DockFolder
 from recorder_sync.adapters.probe import FfprobeProber
 from recorder_sync.adapters.vault import Vault
 from recorder_sync.apps.config import DockConfig, Settings
+from recorder_sync.domain.errors import StorageUnavailable
 from recorder_sync.domain.ports import ObjectStore
 from recorder_sync.services.ingest import Dock, IngestService, Notify
 
@@ -50,10 +51,15 @@ class App:
                     parallel_uploads=s3.parallel_uploads,
                     retention_days=dict(s3.retention_days),
                     default_retention_class=s3.retention_class,
+                    verify=s3.verify,
                 ),
                 clock=utcnow,
             )
-            store.check()
+            try:
+                store.open_bucket()
+            except StorageUnavailable as e:
+                # keep hashing and signing locally; the store opens itself on the first upload
+                log.warning("%s; uploads wait and retry", e)
             return store
         return Vault(self.settings.vault_path)
 

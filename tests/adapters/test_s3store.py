@@ -626,3 +626,24 @@ def test_parse_s3_datetime_tolerates_nine_digit_fractions() -> None:
     assert parse_s3_datetime("2026-11-30T06:13:05.5+02:00") == datetime(
         2026, 11, 30, 4, 13, 5, 500000, tzinfo=UTC
     )
+
+
+def test_stat_verification_checks_metadata_not_bytes(
+    make_store: MakeStore, owner: Minio, bucket: str
+) -> None:
+    """The documented trade-off of verify = "stat": no second transfer, but bytes are not re-hashed."""
+    store = make_store(verify="stat")
+    data = os.urandom(200_000)
+    digest = sha(data)
+    key = media_key(digest)
+    store.put_stream(key, io.BytesIO(data), len(data), digest, META)
+    assert store.verify(key, digest, len(data)).size == len(data)
+    with pytest.raises(IntegrityFailure, match="bytes instead of"):
+        store.verify(key, digest, len(data) + 1)
+    with pytest.raises(IntegrityFailure, match="sha256 metadata"):
+        store.verify(key, "0" * 64, len(data))
+    # a forgery that copies our metadata passes a stat check; only the full re-read catches it
+    owner.put_object(bucket, key, io.BytesIO(os.urandom(len(data))), len(data), metadata={"sha256": digest})
+    store.verify(key, digest, len(data))
+    with pytest.raises(IntegrityFailure):
+        make_store(verify="full").verify(key, digest, len(data))
