@@ -20,6 +20,10 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from s3server import s3_server_fixture  # noqa: E402  (session fixture "s3_server": a real Ceph RGW)
+
+__all__ = ["s3_server_fixture"]
+
 BACKENDS = [b for b in os.environ.get("RECORDER_SYNC_TEST_DBS", "sqlite,postgresql").split(",") if b]
 
 

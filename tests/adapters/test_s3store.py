@@ -8,7 +8,6 @@ import json
 import math
 import os
 import socket
-import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from minio import Minio
 from minio.commonconfig import COMPLIANCE
 from minio.error import S3Error, ServerError
 from minio.retention import Retention
+from s3server import S3Server, S3User, new_bucket_name
 from urllib3 import HTTPResponse
 
 from recorder_sync.adapters.s3store import S3Settings, S3Store, parse_s3_datetime, translate
@@ -33,14 +33,6 @@ from recorder_sync.domain.errors import (
 )
 from recorder_sync.domain.layout import manifest_key, media_key
 from recorder_sync.domain.model import StoredObject
-
-try:  # tests/ is on sys.path when pytest loaded tests/conftest.py
-    from s3server import S3Server, S3User, new_bucket_name, s3_server_fixture
-except ModuleNotFoundError:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from s3server import S3Server, S3User, new_bucket_name, s3_server_fixture
-
-__all__ = ["s3_server_fixture"]  # the session fixture 's3_server'
 
 MiB = 1024 * 1024
 POLICY_FILE = Path(__file__).resolve().parents[2] / "config" / "s3-policy.json"
@@ -598,7 +590,7 @@ def test_settings_defaults_and_validation() -> None:
         endpoint="https://s3.example.org", bucket="evidence", access_key="a", secret_key="s"
     )
     assert settings.secure and settings.host == "s3.example.org"
-    assert settings.part_size == 64 * MiB and settings.parallel_uploads == 4
+    assert settings.part_size == 16 * MiB and settings.parallel_uploads == 4
     assert dict(settings.retention_days) == {"ordinary": 180, "evidence": 3650}
     assert settings.days_for(None) == 180 and settings.days_for("evidence") == 3650
     assert "secret_key" not in repr(settings) and "access_key" not in repr(settings)

@@ -94,6 +94,9 @@ class RecordingRow(Base):
     __table_args__ = (
         Index("ix_recordings_officer_start", "officer", "start"),
         Index("ix_recordings_device_start", "device", "start"),
+        # deadline sweeps: what is not verified yet; when a device was last docked
+        Index("ix_recordings_verified_at", "verified_at"),
+        Index("ix_recordings_device_ingested_at", "device", "ingested_at"),
     )
 
 
@@ -128,6 +131,9 @@ class FlagRow(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_by: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(Text)
+    # What an engine flag is about besides a recording, for queries by action and case.
+    action_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(100), index=True)
 
     __table_args__ = (Index("ix_flags_kind_subject", "kind", "subject"),)
 
@@ -142,3 +148,118 @@ class StationKeyRow(Base):
     public_pem: Mapped[bytes] = mapped_column(LargeBinary)
     first_used: Mapped[datetime] = mapped_column(UTCDateTime())
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# --- issue 4: cases, ledger, links ------------------------------------------------
+
+
+class ActionRow(Base):
+    """An enforcement action as last imported; earlier versions are in ``action_history``."""
+
+    __tablename__ = "actions"
+
+    action_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(100), index=True)
+    action_type: Mapped[str] = mapped_column(String(60))
+    unit: Mapped[str] = mapped_column(String(200))
+    officers_json: Mapped[str] = mapped_column(Text)
+    start: Mapped[datetime] = mapped_column(UTCDateTime())
+    end: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    target_id: Mapped[str] = mapped_column(String(200), default="", index=True)
+    target_name: Mapped[str] = mapped_column(Text, default="")
+    place: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+    __table_args__ = (Index("ix_actions_start_end", "start", "end"),)
+
+
+class ActionOfficerRow(Base):
+    __tablename__ = "action_officers"
+
+    action_id: Mapped[str] = mapped_column(ForeignKey("actions.action_id"), primary_key=True)
+    officer: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+    __table_args__ = (Index("ix_action_officers_officer", "officer", "action_id"),)
+
+
+class ActionHistoryRow(Base):
+    """One row per version of an action, so a re-import that changed it keeps what it was."""
+
+    __tablename__ = "action_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action_id: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    record_json: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CheckoutRow(Base):
+    __tablename__ = "checkouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device: Mapped[str] = mapped_column(String(100))
+    officer: Mapped[str] = mapped_column(String(100), index=True)
+    start: Mapped[datetime] = mapped_column(UTCDateTime())
+    end: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+    __table_args__ = (Index("ix_checkouts_device_start", "device", "start", unique=True),)
+
+
+class LinkRow(Base):
+    """recording ↔ action. Never deleted: an unlink sets ``removed_at`` (and a removed
+    pair is not proposed again, because a person decided against it)."""
+
+    __tablename__ = "links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recording_id: Mapped[str] = mapped_column(String(40))
+    action_id: Mapped[str] = mapped_column(String(100))
+    basis: Mapped[str] = mapped_column(String(20))  # officer | checkout | manual
+    confidence: Mapped[str] = mapped_column(String(20))  # auto | suggested | manual | confirmed
+    officer: Mapped[str | None] = mapped_column(String(100))
+    created_by: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    removed_by: Mapped[str | None] = mapped_column(String(200))
+    removed_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_links_recording_action", "recording_id", "action_id"),
+        Index("ix_links_action", "action_id"),
+    )
+
+
+class DockingRow(Base):
+    """A device seen at a dock, with the camera clock against the station clock when the
+    device exposed it (``clock_offset_ms`` = camera − station)."""
+
+    __tablename__ = "dockings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device: Mapped[str] = mapped_column(String(100))
+    dock: Mapped[str] = mapped_column(String(200))
+    docked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    camera_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    clock_offset_ms: Mapped[int | None] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_dockings_device_docked_at", "device", "docked_at"),)
+
+
+class SweepMarkRow(Base):
+    """Cursors of incremental work: the last sweep's ``now``, the custody seq linked up to."""
+
+    __tablename__ = "sweep_marks"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    text: Mapped[str | None] = mapped_column(Text)
