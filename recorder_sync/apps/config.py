@@ -54,6 +54,21 @@ class S3Config:
 
 
 @dataclass(frozen=True)
+class AlertsConfig:
+    webhooks: tuple[str, ...] = ()
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "recorder-sync@localhost"
+    smtp_to: tuple[str, ...] = ()
+    smtp_starttls: bool = False
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    min_severity: str = "medium"
+    attempts: int = 5
+    backoff_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str
     home: Path
@@ -71,6 +86,7 @@ class Settings:
     deadlines: Mapping[str, Any] = field(default_factory=dict)
     policy: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
 
 def default_home() -> Path:
@@ -241,12 +257,112 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         deadlines=_get(data, "deadlines", dict, source, "") or {},
         policy=_get(data, "policy", dict, source, "") or {},
         raw=data,
+        alerts=_alerts(data, env, source),
+    )
+
+
+_SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+
+def _alerts(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> AlertsConfig:
+    """``[alerts]``: webhooks (list of URLs), smtp_host, smtp_port, smtp_from, smtp_to (list),
+    smtp_starttls, smtp_user, smtp_password (or smtp_password_file), min_severity, attempts,
+    backoff_seconds.  Env: ``RECORDER_SYNC_ALERT_WEBHOOKS`` (space-separated URLs),
+    ``…_ALERT_SMTP_HOST``, ``…_ALERT_SMTP_PORT``, ``…_ALERT_SMTP_FROM``, ``…_ALERT_SMTP_TO``
+    (comma-separated), ``…_ALERT_SMTP_PASSWORD_FILE``, ``…_ALERT_MIN_SEVERITY``."""
+    section = dict(_get(data, "alerts", dict, source, "") or {})
+    known = {
+        "webhooks",
+        "smtp_host",
+        "smtp_port",
+        "smtp_from",
+        "smtp_to",
+        "smtp_starttls",
+        "smtp_user",
+        "smtp_password",
+        "smtp_password_file",
+        "min_severity",
+        "attempts",
+        "backoff_seconds",
+    }
+    for key in section:
+        if key not in known:
+            raise ConfigError(
+                source, f"alerts.{key}", f"unknown key; expected one of {', '.join(sorted(known))}"
+            )
+    e = ENV + "ALERT_"
+    if e + "WEBHOOKS" in env:
+        section["webhooks"] = env[e + "WEBHOOKS"].split()
+    if e + "SMTP_TO" in env:
+        section["smtp_to"] = [a.strip() for a in env[e + "SMTP_TO"].split(",") if a.strip()]
+    for key in ("smtp_host", "smtp_from", "smtp_user", "min_severity", "smtp_password_file"):
+        if e + key.upper() in env:
+            section[key] = env[e + key.upper()]
+    if e + "SMTP_PORT" in env:
+        section["smtp_port"] = env[e + "SMTP_PORT"]
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = section.get(key) or []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(source, f"alerts.{key}", f"expected a list of strings, got {value!r}")
+        return tuple(value)
+
+    webhooks = strings("webhooks")
+    for url in webhooks:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(source, "alerts.webhooks", f"expected http:// or https:// URLs, got {url!r}")
+    try:
+        port = int(section.get("smtp_port", 25))
+        attempts = int(section.get("attempts", 5))
+        backoff = float(section.get("backoff_seconds", 1.0))
+    except (TypeError, ValueError):
+        raise ConfigError(
+            source, "alerts", "smtp_port and attempts must be integers, backoff_seconds a number"
+        ) from None
+    severity = str(section.get("min_severity", "medium")).lower()
+    if severity not in _SEVERITIES:
+        raise ConfigError(
+            source, "alerts.min_severity", f"expected one of {', '.join(_SEVERITIES)}, got {severity!r}"
+        )
+    password = section.get("smtp_password")
+    if section.get("smtp_password_file"):
+        try:
+            password = Path(str(section["smtp_password_file"])).read_text().strip()
+        except OSError as err:
+            raise ConfigError(
+                source, "alerts.smtp_password_file", f"cannot read it: {err.strerror}"
+            ) from None
+    host = section.get("smtp_host")
+    return AlertsConfig(
+        webhooks=webhooks,
+        smtp_host=str(host) if host else None,
+        smtp_port=port,
+        smtp_from=str(section.get("smtp_from") or "recorder-sync@localhost"),
+        smtp_to=strings("smtp_to"),
+        smtp_starttls=bool(section.get("smtp_starttls", False)),
+        smtp_user=section.get("smtp_user"),
+        smtp_password=password,
+        min_severity=severity,
+        attempts=max(1, attempts),
+        backoff_seconds=max(0.0, backoff),
     )
 
 
 def _s3(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> S3Config | None:
     section = dict(_get(data, "s3", dict, source, "") or {})
-    for key in ("endpoint", "bucket", "access_key", "secret_key", "region", "ca_bundle", "verify"):
+    for key in (
+        "endpoint",
+        "bucket",
+        "access_key",
+        "secret_key",
+        "region",
+        "ca_bundle",
+        "verify",
+        "part_size_mib",
+        "parallel_uploads",
+    ):
         if ENV + "S3_" + key.upper() in env:
             section[key] = env[ENV + "S3_" + key.upper()]
     secret_file = section.pop("secret_key_file", None) or env.get(ENV + "S3_SECRET_KEY_FILE")

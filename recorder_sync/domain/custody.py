@@ -42,6 +42,10 @@ class Action(enum.StrEnum):
     UNLINKED = "unlinked"
     ACCESSED = "accessed"
     EXPORTED = "exported"
+    ACTION_IMPORTED = "action-imported"  # an enforcement action added or changed
+    CHECKOUT_IMPORTED = "checkout-imported"  # a device-ledger line added or changed
+    DOCKED = "docked"  # a device seen at a dock, with its clock when it exposes one
+    FLAG_UPDATED = "flag-updated"  # an open flag's severity or detail changed
 
 
 @dataclass(frozen=True)

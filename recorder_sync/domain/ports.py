@@ -7,11 +7,15 @@ a store raises ``IntegrityFailure`` when the stored bytes are wrong, and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
+from recorder_sync.domain.cases import Action, Checkout
+from recorder_sync.domain.deadlines import FlagSpec
+from recorder_sync.domain.linking import LinkProposal, RecordingFacts
 from recorder_sync.domain.model import (
     FileIdentity,
     Flag,
@@ -169,3 +173,120 @@ class Catalog(Protocol):
         flag: Flag | None = None,
     ) -> int: ...
     def raise_flag(self, flag: Flag, now: datetime) -> None: ...
+
+
+# --- cases, ledger, links and deadlines (issue 4) ------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredLink:
+    """A recording ↔ action link as stored; ``confidence`` is auto, suggested, manual or
+    confirmed (a suggestion a person confirmed). Removed links stay, with who and why."""
+
+    recording_id: str
+    action_id: str
+    basis: str
+    confidence: str
+    officer: str | None
+    created_by: str
+    reason: str
+    created_at: datetime
+    removed_at: datetime | None = None
+    removed_by: str | None = None
+    removed_reason: str | None = None
+
+    @property
+    def counts(self) -> bool:
+        """Whether the deadline engine treats it as a link (suggestions do not count)."""
+        return self.removed_at is None and self.confidence != "suggested"
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class SweepInputs:
+    """What one deadline sweep evaluates, and the flag subjects it may raise or resolve."""
+
+    recordings: list[RecordingFacts]
+    actions: list[Action]
+    links: list[tuple[str, str]]
+    checkouts: list[Checkout]
+    docked: dict[str, datetime]
+    open_flags: list[Flag]
+    subjects: set[str]
+    full: bool
+    cursor: int
+
+
+@dataclass(frozen=True)
+class ActionQuery:
+    case_id: str | None = None
+    action_id: str | None = None
+    officer: str | None = None
+    target: str | None = None  # party id or name
+    device: str | None = None  # actions with footage from this device
+
+
+@dataclass(frozen=True)
+class SweepLimits:
+    """The time thresholds the sweep crosses (from the policy and the settings)."""
+
+    min_grace: timedelta
+    max_grace: timedelta
+    upload_deadline: timedelta
+    at_risk_lead: timedelta
+    undocked_after: timedelta
+    case_file_period: timedelta
+    fingerprint: str  # policy + settings; a change forces a full sweep
+
+
+class CaseRepository(Protocol):
+    """Actions, the checkout ledger, links and engine flags (implemented on SQLAlchemy).
+    Every change is a custody event in the catalog's chain, in the same transaction."""
+
+    def upsert_actions(
+        self, actions: Sequence[Action], now: datetime, source: str, actor: str
+    ) -> ImportOutcome: ...
+    def upsert_checkouts(
+        self, checkouts: Sequence[Checkout], now: datetime, source: str, actor: str
+    ) -> ImportOutcome: ...
+    def actions(self, query: ActionQuery) -> list[Action]: ...
+    def action_history(self, action_id: str) -> list[dict[str, Any]]: ...
+    def checkouts(self, device: str | None = None, officer: str | None = None) -> list[Checkout]: ...
+    def actions_overlapping(self, lo: datetime, hi: datetime) -> list[Action]: ...
+    def checkouts_overlapping(self, lo: datetime, hi: datetime) -> list[Checkout]: ...
+    def recordings_overlapping(self, lo: datetime, hi: datetime) -> list[RecordingFacts]: ...
+    def recordings_probed_since(self, cursor: int, limit: int) -> tuple[list[RecordingFacts], int]: ...
+    def cursor(self, name: str) -> int: ...
+    def set_cursor(self, name: str, seq: int) -> None: ...
+    def apply_proposals(self, proposals: Sequence[LinkProposal], now: datetime) -> list[StoredLink]: ...
+    def link(self, recording_id: str, action_id: str, by: str, reason: str, now: datetime) -> StoredLink: ...
+    def unlink(self, recording_id: str, action_id: str, by: str, reason: str, now: datetime) -> int: ...
+    def links(
+        self,
+        *,
+        recording_ids: Sequence[str] | None = None,
+        action_ids: Sequence[str] | None = None,
+        include_removed: bool = False,
+    ) -> list[StoredLink]: ...
+    def sweep_inputs(self, now: datetime, limits: SweepLimits, *, full: bool = False) -> SweepInputs: ...
+    def apply_sweep(
+        self,
+        now: datetime,
+        inputs: SweepInputs,
+        limits: SweepLimits,
+        to_raise: Sequence[FlagSpec],
+        to_resolve: Sequence[tuple[str, str]],
+        to_update: Sequence[FlagSpec],
+    ) -> None: ...
+    def report_inputs(
+        self, since: datetime | None, until: datetime | None
+    ) -> tuple[list[RecordingFacts], list[Action], list[tuple[str, str]], list[Flag], list[Checkout]]: ...
+    def record_docking(
+        self, device: str, dock: str, docked_at: datetime, camera_time: datetime | None, source: str
+    ) -> None: ...

@@ -395,7 +395,7 @@ class IngestService:
         if src is None:
             return self._no_source(rec)
         dock, s = src
-        meta = {"sha256": rec.sha256, "recording-id": rec.id, "station": self.station}
+        meta = {"recording-id": rec.id, "station": self.station}  # the store adds sha256 itself
         f, ident = dock.reader.open(s.relpath)
         try:
             with f:

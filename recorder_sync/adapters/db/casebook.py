@@ -1,0 +1,914 @@
+"""Actions, the checkout ledger, links, dockings and the deadline engine's flags.
+
+Shares the catalog's engine and custody chain: every change (an action added or
+changed by an import, a ledger line, a link or unlink, a flag raised, updated or
+resolved) is a custody event written in the same transaction as the change.
+
+Incremental sweeps.  A sweep loads only what can have changed since the last one
+(``sweep_marks['sweep']``): the custody events after the last sweep's log position
+name the actions, recordings and checkouts touched by imports, links and
+verifications; index range scans find what crossed a time threshold between the
+last sweep's ``now`` and this one; the open engine flags name what may resolve.
+A sweep whose ``now`` is earlier than the last one, or whose policy changed, is full.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.schema import (
+    ActionHistoryRow,
+    ActionOfficerRow,
+    ActionRow,
+    CheckoutRow,
+    CustodyEventRow,
+    DockingRow,
+    FlagRow,
+    LinkRow,
+    RecordingRow,
+    SweepMarkRow,
+)
+from recorder_sync.domain.canonical import parse
+from recorder_sync.domain.cases import Action, Checkout, parse_time
+from recorder_sync.domain.custody import Action as Ev
+from recorder_sync.domain.deadlines import (
+    ENGINE_KINDS,
+    FlagSpec,
+    action_subject,
+    case_subject,
+    checkout_subject,
+    compact_time,
+    parse_subject,
+    recording_subject,
+    resolution_state,
+    severity_rank,
+)
+from recorder_sync.domain.errors import NotFound, UsageError
+from recorder_sync.domain.linking import Confidence, LinkProposal, RecordingFacts
+from recorder_sync.domain.model import Flag, FlagState, Severity
+from recorder_sync.domain.ports import (
+    ActionQuery,
+    ImportOutcome,
+    StoredLink,
+    SweepInputs,
+    SweepLimits,
+)
+
+ENGINE = "deadline engine"
+_OPEN = (FlagState.OPEN.value, FlagState.ACKNOWLEDGED.value)
+_COUNTED = ("auto", "manual", "confirmed")
+_CHUNK = 500  # bound on IN (...) lists
+# A camera clock this far off the station clock (or drifting this much between dockings)
+# makes decisions to the second unsafe: flags say so.
+UNCERTAIN_CLOCK = timedelta(seconds=60)
+
+
+def _chunks(items: Iterable[str], size: int = _CHUNK) -> Iterable[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _action(row: ActionRow) -> Action:
+    return Action(
+        case_id=row.case_id,
+        action_id=row.action_id,
+        action_type=row.action_type,
+        unit=row.unit,
+        officers=tuple(json.loads(row.officers_json)),
+        start=row.start,
+        end=row.end,
+        target_id=row.target_id,
+        target_name=row.target_name,
+        place=row.place,
+    )
+
+
+def _checkout(row: CheckoutRow) -> Checkout:
+    return Checkout(row.device, row.officer, row.start, row.end)
+
+
+def _link(row: LinkRow) -> StoredLink:
+    return StoredLink(
+        recording_id=row.recording_id,
+        action_id=row.action_id,
+        basis=row.basis,
+        confidence=row.confidence,
+        officer=row.officer,
+        created_by=row.created_by,
+        reason=row.reason,
+        created_at=row.created_at,
+        removed_at=row.removed_at,
+        removed_by=row.removed_by,
+        removed_reason=row.removed_reason,
+    )
+
+
+def _flag(row: FlagRow) -> Flag:
+    return Flag(
+        id=row.id,
+        kind=row.kind,
+        severity=Severity(row.severity),
+        subject=row.subject,
+        detail=row.detail,
+        state=FlagState(row.state),
+        recording_id=row.recording_id,
+        due=row.due,
+        raised_at=row.raised_at,
+    )
+
+
+_REC_COLUMNS = (
+    RecordingRow.id,
+    RecordingRow.device,
+    RecordingRow.officer,
+    RecordingRow.start,
+    RecordingRow.end,
+    RecordingRow.verified_at,
+    RecordingRow.ingested_at,
+)
+
+
+class _Clocks:
+    """Clock evidence per device: (docked_at, offset) sorted by docking time."""
+
+    def __init__(self, rows: Iterable[tuple[str, datetime, int]]) -> None:
+        self.by_device: dict[str, list[tuple[datetime, timedelta]]] = defaultdict(list)
+        for device, at, offset_ms in rows:
+            self.by_device[device].append((at, timedelta(milliseconds=offset_ms)))
+        for items in self.by_device.values():
+            items.sort()
+
+    def facts(self, row: Any) -> RecordingFacts:
+        rid, device, officer, start, end, verified, ingested = row
+        offset: timedelta | None = None
+        uncertain = False
+        evidence = self.by_device.get(device) if device else None
+        if evidence:
+            # the docking that brought the recording in: the last one at or before it was seen
+            before = [item for item in evidence if item[0] <= ingested + timedelta(minutes=5)]
+            if before:
+                offset = before[-1][1]
+                offsets = [o for _, o in evidence]
+                uncertain = abs(offset) > UNCERTAIN_CLOCK or (max(offsets) - min(offsets)) > UNCERTAIN_CLOCK
+        return RecordingFacts(
+            id=rid,
+            device=device,
+            officer=officer,
+            start=start,
+            end=end,
+            stored_verified_at=verified,
+            clock_uncertain=uncertain,
+            clock_offset=offset,
+            ingested_at=ingested,
+        )
+
+
+class CaseBook:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.engine = catalog.engine
+
+    # --- helpers ----------------------------------------------------------------
+
+    def _clocks(self, s: Session, devices: Iterable[str | None]) -> _Clocks:
+        wanted = sorted({d for d in devices if d})
+        rows: list[tuple[str, datetime, int]] = []
+        for batch in _chunks(wanted):
+            rows.extend(
+                (r[0], r[1], int(r[2] or 0))
+                for r in s.execute(
+                    select(DockingRow.device, DockingRow.docked_at, DockingRow.clock_offset_ms).where(
+                        DockingRow.device.in_(batch), DockingRow.clock_offset_ms.is_not(None)
+                    )
+                )
+            )
+        return _Clocks(rows)
+
+    def _facts(self, s: Session, rows: Sequence[Any]) -> list[RecordingFacts]:
+        clocks = self._clocks(s, (r[1] for r in rows))
+        return [clocks.facts(r) for r in rows]
+
+    def _recordings(self, s: Session, ids: Iterable[str]) -> list[RecordingFacts]:
+        rows: list[Any] = []
+        for batch in _chunks(sorted(set(ids))):
+            rows.extend(s.execute(select(*_REC_COLUMNS).where(RecordingRow.id.in_(batch))).all())
+        return self._facts(s, rows)
+
+    def _actions_by_ids(self, s: Session, ids: Iterable[str]) -> list[Action]:
+        out: list[Action] = []
+        for batch in _chunks(sorted(set(ids))):
+            out.extend(_action(r) for r in s.scalars(select(ActionRow).where(ActionRow.action_id.in_(batch))))
+        return out
+
+    # --- imports ------------------------------------------------------------------
+
+    def upsert_actions(
+        self, actions: Sequence[Action], now: datetime, source: str, actor: str
+    ) -> ImportOutcome:
+        """All or nothing: one transaction. Unchanged actions write nothing."""
+        added: list[str] = []
+        changed: list[str] = []
+        unchanged = 0
+        with self.catalog.transaction() as s:
+            existing: dict[str, ActionRow] = {}
+            for batch in _chunks([a.action_id for a in actions]):
+                existing.update(
+                    (r.action_id, r)
+                    for r in s.scalars(select(ActionRow).where(ActionRow.action_id.in_(batch)))
+                )
+            for action in actions:
+                record = action.as_record()
+                row = existing.get(action.action_id)
+                if row is not None and _action(row) == action:
+                    unchanged += 1
+                    continue
+                if row is None:
+                    row = ActionRow(action_id=action.action_id, version=1, imported_at=now)
+                    s.add(row)
+                    added.append(action.action_id)
+                    before = None
+                else:
+                    before = _action(row).as_record()
+                    row.version += 1
+                    changed.append(action.action_id)
+                    s.execute(delete(ActionOfficerRow).where(ActionOfficerRow.action_id == action.action_id))
+                row.case_id = action.case_id
+                row.action_type = action.action_type
+                row.unit = action.unit
+                row.officers_json = json.dumps(list(action.officers))
+                row.start, row.end = action.start, action.end
+                row.target_id, row.target_name, row.place = action.target_id, action.target_name, action.place
+                row.updated_at = now
+                s.flush()
+                s.add_all(ActionOfficerRow(action_id=action.action_id, officer=o) for o in action.officers)
+                s.add(
+                    ActionHistoryRow(
+                        action_id=action.action_id,
+                        version=row.version,
+                        record_json=json.dumps(record, ensure_ascii=False, sort_keys=True),
+                        source=source,
+                        actor=actor,
+                        at=now,
+                    )
+                )
+                details: dict[str, Any] = {"version": row.version, "record": record, "source": source}
+                if before is not None:
+                    details["changed"] = sorted(k for k in record if record[k] != before.get(k))
+                self.catalog.append_event(
+                    s,
+                    Ev.ACTION_IMPORTED,
+                    now,
+                    subject=action_subject(action.action_id),
+                    details=details,
+                    actor=actor,
+                )
+        return ImportOutcome(tuple(added), tuple(changed), unchanged)
+
+    def upsert_checkouts(
+        self, checkouts: Sequence[Checkout], now: datetime, source: str, actor: str
+    ) -> ImportOutcome:
+        added: list[str] = []
+        changed: list[str] = []
+        unchanged = 0
+        with self.catalog.transaction() as s:
+            for checkout in checkouts:
+                subject = checkout_subject(checkout.device, checkout.start)
+                row = s.scalar(
+                    select(CheckoutRow).where(
+                        CheckoutRow.device == checkout.device, CheckoutRow.start == checkout.start
+                    )
+                )
+                if row is not None and _checkout(row) == checkout:
+                    unchanged += 1
+                    continue
+                if row is None:
+                    row = CheckoutRow(device=checkout.device, start=checkout.start, imported_at=now)
+                    s.add(row)
+                    added.append(subject)
+                else:
+                    changed.append(subject)
+                row.officer, row.end, row.updated_at = checkout.officer, checkout.end, now
+                s.flush()
+                self.catalog.append_event(
+                    s,
+                    Ev.CHECKOUT_IMPORTED,
+                    now,
+                    subject=subject,
+                    details={"record": checkout.as_record(), "source": source},
+                    actor=actor,
+                )
+        return ImportOutcome(tuple(added), tuple(changed), unchanged)
+
+    def record_docking(
+        self, device: str, dock: str, docked_at: datetime, camera_time: datetime | None, source: str
+    ) -> None:
+        offset = None if camera_time is None else round((camera_time - docked_at).total_seconds() * 1000)
+        with self.catalog.transaction() as s:
+            s.add(
+                DockingRow(
+                    device=device,
+                    dock=dock,
+                    docked_at=docked_at,
+                    camera_time=camera_time,
+                    clock_offset_ms=offset,
+                    source=source,
+                )
+            )
+            details: dict[str, Any] = {"device": device, "source": source}
+            if camera_time is not None:
+                details["camera_time"] = camera_time.isoformat()
+                details["clock_offset_ms"] = offset
+            self.catalog.append_event(s, Ev.DOCKED, docked_at, subject=f"device:{device}", details=details)
+
+    # --- queries --------------------------------------------------------------------
+
+    def actions(self, query: ActionQuery) -> list[Action]:
+        with self.catalog.transaction() as s:
+            q = select(ActionRow).order_by(ActionRow.start, ActionRow.action_id)
+            if query.case_id:
+                q = q.where(ActionRow.case_id == query.case_id)
+            if query.action_id:
+                q = q.where(ActionRow.action_id == query.action_id)
+            if query.officer:
+                q = q.where(
+                    ActionRow.action_id.in_(
+                        select(ActionOfficerRow.action_id).where(ActionOfficerRow.officer == query.officer)
+                    )
+                )
+            if query.target:
+                q = q.where(or_(ActionRow.target_id == query.target, ActionRow.target_name == query.target))
+            if query.device:
+                q = q.where(
+                    ActionRow.action_id.in_(
+                        select(LinkRow.action_id)
+                        .join(RecordingRow, RecordingRow.id == LinkRow.recording_id)
+                        .where(RecordingRow.device == query.device, LinkRow.removed_at.is_(None))
+                    )
+                )
+            return [_action(r) for r in s.scalars(q)]
+
+    def action_history(self, action_id: str) -> list[dict[str, Any]]:
+        with self.catalog.transaction() as s:
+            rows = s.scalars(
+                select(ActionHistoryRow)
+                .where(ActionHistoryRow.action_id == action_id)
+                .order_by(ActionHistoryRow.version)
+            ).all()
+            return [
+                {
+                    "version": r.version,
+                    "at": r.at.isoformat(),
+                    "source": r.source,
+                    "actor": r.actor,
+                    "record": json.loads(r.record_json),
+                }
+                for r in rows
+            ]
+
+    def checkouts(self, device: str | None = None, officer: str | None = None) -> list[Checkout]:
+        with self.catalog.transaction() as s:
+            q = select(CheckoutRow).order_by(CheckoutRow.start, CheckoutRow.device)
+            if device:
+                q = q.where(CheckoutRow.device == device)
+            if officer:
+                q = q.where(CheckoutRow.officer == officer)
+            return [_checkout(r) for r in s.scalars(q)]
+
+    def actions_overlapping(self, lo: datetime, hi: datetime) -> list[Action]:
+        with self.catalog.transaction() as s:
+            q = select(ActionRow).where(ActionRow.end >= lo, ActionRow.start <= hi)
+            return [_action(r) for r in s.scalars(q)]
+
+    def checkouts_overlapping(self, lo: datetime, hi: datetime) -> list[Checkout]:
+        with self.catalog.transaction() as s:
+            q = select(CheckoutRow).where(
+                or_(CheckoutRow.end.is_(None), CheckoutRow.end >= lo), CheckoutRow.start <= hi
+            )
+            return [_checkout(r) for r in s.scalars(q)]
+
+    def recordings_overlapping(self, lo: datetime, hi: datetime) -> list[RecordingFacts]:
+        # Clock offsets are small next to the margins callers add; the proposal itself
+        # uses the corrected times.
+        with self.catalog.transaction() as s:
+            rows = s.execute(
+                select(*_REC_COLUMNS).where(RecordingRow.end >= lo, RecordingRow.start <= hi)
+            ).all()
+            return self._facts(s, rows)
+
+    def recordings_probed_since(self, cursor: int, limit: int) -> tuple[list[RecordingFacts], int]:
+        """Recordings whose metadata was recorded after custody position ``cursor``."""
+        with self.catalog.transaction() as s:
+            events = s.execute(
+                select(CustodyEventRow.seq, CustodyEventRow.recording_id)
+                .where(CustodyEventRow.seq > cursor, CustodyEventRow.action == Ev.PROBED.value)
+                .order_by(CustodyEventRow.seq)
+                .limit(limit)
+            ).all()
+            if not events:
+                last = s.scalar(select(func.max(CustodyEventRow.seq))) or cursor
+                return [], int(last)
+            ids = [rid for _, rid in events if rid]
+            return self._recordings(s, ids), int(events[-1][0])
+
+    def cursor(self, name: str) -> int:
+        with self.catalog.transaction() as s:
+            row = s.get(SweepMarkRow, name)
+            return int(row.seq or 0) if row is not None else 0
+
+    def set_cursor(self, name: str, seq: int) -> None:
+        with self.catalog.transaction() as s:
+            row = s.get(SweepMarkRow, name)
+            if row is None:
+                s.add(SweepMarkRow(name=name, seq=seq))
+            else:
+                row.seq = seq
+
+    # --- links --------------------------------------------------------------------
+
+    def apply_proposals(self, proposals: Sequence[LinkProposal], now: datetime) -> list[StoredLink]:
+        """Store new proposals; a pair already linked (or unlinked by a person) is left
+        alone, except that a suggestion the evidence now supports outright becomes auto."""
+        made: list[StoredLink] = []
+        if not proposals:
+            return made
+        with self.catalog.transaction() as s:
+            existing: dict[tuple[str, str], list[LinkRow]] = defaultdict(list)
+            for batch in _chunks(sorted({p.recording_id for p in proposals})):
+                for row in s.scalars(select(LinkRow).where(LinkRow.recording_id.in_(batch))):
+                    existing[(row.recording_id, row.action_id)].append(row)
+            for p in proposals:
+                rows = existing.get((p.recording_id, p.action_id), [])
+                active = [r for r in rows if r.removed_at is None]
+                if rows and not active:
+                    continue  # removed by a person: not proposed again
+                if active:
+                    row = active[0]
+                    if row.confidence == "suggested" and p.confidence is Confidence.AUTO:
+                        row.confidence = "auto"
+                        row.reason = p.reason
+                        self._link_event(s, Ev.LINKED, row, now, "auto-link", p.reason, upgraded=True)
+                    continue
+                row = LinkRow(
+                    recording_id=p.recording_id,
+                    action_id=p.action_id,
+                    basis=p.basis.value,
+                    confidence=p.confidence.value,
+                    officer=p.officer,
+                    created_by="auto-link",
+                    reason=p.reason,
+                    created_at=now,
+                )
+                s.add(row)
+                s.flush()
+                self._link_event(s, Ev.LINKED, row, now, "auto-link", p.reason)
+                made.append(_link(row))
+        return made
+
+    def _link_event(
+        self, s: Session, ev: Ev, row: LinkRow, now: datetime, by: str, reason: str, upgraded: bool = False
+    ) -> None:
+        details: dict[str, Any] = {
+            "action_id": row.action_id,
+            "basis": row.basis,
+            "confidence": row.confidence,
+        }
+        if row.officer:
+            details["officer"] = row.officer
+        if upgraded:
+            details["upgraded"] = True
+        self.catalog.append_event(
+            s,
+            ev,
+            now,
+            recording_id=row.recording_id,
+            subject=action_subject(row.action_id),
+            details=details,
+            reason=reason,
+            actor=by,
+        )
+
+    def link(self, recording_id: str, action_id: str, by: str, reason: str, now: datetime) -> StoredLink:
+        """A manual link, or the confirmation of a suggested one."""
+        if not by.strip() or not reason.strip():
+            raise UsageError("a manual link needs who (--by) and why (--reason)")
+        with self.catalog.transaction() as s:
+            if s.get(RecordingRow, recording_id) is None:
+                raise NotFound(f"recording {recording_id!r}")
+            if s.get(ActionRow, action_id) is None:
+                raise NotFound(f"action {action_id!r}")
+            row = s.scalar(
+                select(LinkRow).where(
+                    LinkRow.recording_id == recording_id,
+                    LinkRow.action_id == action_id,
+                    LinkRow.removed_at.is_(None),
+                )
+            )
+            if row is not None and row.confidence != "suggested":
+                return _link(row)
+            if row is not None:
+                row.confidence = "confirmed"
+                row.created_by = by
+                row.reason = reason
+            else:
+                row = LinkRow(
+                    recording_id=recording_id,
+                    action_id=action_id,
+                    basis="manual",
+                    confidence="manual",
+                    officer=None,
+                    created_by=by,
+                    reason=reason,
+                    created_at=now,
+                )
+                s.add(row)
+            s.flush()
+            self._link_event(s, Ev.LINKED, row, now, by, reason)
+            return _link(row)
+
+    def unlink(self, recording_id: str, action_id: str, by: str, reason: str, now: datetime) -> int:
+        if not by.strip() or not reason.strip():
+            raise UsageError("an unlink needs who (--by) and why (--reason)")
+        with self.catalog.transaction() as s:
+            rows = s.scalars(
+                select(LinkRow).where(
+                    LinkRow.recording_id == recording_id,
+                    LinkRow.action_id == action_id,
+                    LinkRow.removed_at.is_(None),
+                )
+            ).all()
+            if not rows:
+                raise NotFound(f"link {recording_id} ↔ {action_id}")
+            for row in rows:
+                row.removed_at, row.removed_by, row.removed_reason = now, by, reason
+                self._link_event(s, Ev.UNLINKED, row, now, by, reason)
+            return len(rows)
+
+    def links(
+        self,
+        *,
+        recording_ids: Sequence[str] | None = None,
+        action_ids: Sequence[str] | None = None,
+        include_removed: bool = False,
+    ) -> list[StoredLink]:
+        with self.catalog.transaction() as s:
+            base = select(LinkRow).order_by(LinkRow.action_id, LinkRow.recording_id, LinkRow.id)
+            if not include_removed:
+                base = base.where(LinkRow.removed_at.is_(None))
+            if recording_ids is None and action_ids is None:
+                return [_link(r) for r in s.scalars(base)]
+            out: list[StoredLink] = []
+            for batch in _chunks(recording_ids or []):
+                out.extend(_link(r) for r in s.scalars(base.where(LinkRow.recording_id.in_(batch))))
+            for batch in _chunks(action_ids or []):
+                out.extend(_link(r) for r in s.scalars(base.where(LinkRow.action_id.in_(batch))))
+            return out
+
+    def _counted_pairs(
+        self, s: Session, *, action_ids: Iterable[str] = (), recording_ids: Iterable[str] = ()
+    ) -> set[tuple[str, str]]:
+        pairs: set[tuple[str, str]] = set()
+        q = select(LinkRow.recording_id, LinkRow.action_id).where(
+            LinkRow.removed_at.is_(None), LinkRow.confidence.in_(_COUNTED)
+        )
+        for batch in _chunks(sorted(set(action_ids))):
+            pairs.update((r, a) for r, a in s.execute(q.where(LinkRow.action_id.in_(batch))))
+        for batch in _chunks(sorted(set(recording_ids))):
+            pairs.update((r, a) for r, a in s.execute(q.where(LinkRow.recording_id.in_(batch))))
+        return pairs
+
+    # --- deadline sweep ---------------------------------------------------------------
+
+    def sweep_inputs(self, now: datetime, limits: SweepLimits, *, full: bool = False) -> SweepInputs:
+        with self.catalog.transaction() as s:
+            mark = s.get(SweepMarkRow, "sweep")
+            cursor = int(s.scalar(select(func.max(CustodyEventRow.seq))) or 0)
+            full = full or mark is None or mark.at is None or mark.at > now or mark.text != limits.fingerprint
+            open_rows = s.scalars(
+                select(FlagRow).where(FlagRow.state.in_(_OPEN), FlagRow.kind.in_(sorted(ENGINE_KINDS)))
+            ).all()
+            action_ids: set[str] = set()
+            case_ids: set[str] = set()
+            recording_ids: set[str] = set()
+            checkout_keys: set[tuple[str, str]] = set()  # (device, compact start)
+            all_checkouts = False
+
+            # unverified as of now: every one may be at risk or late
+            recording_ids.update(
+                s.scalars(
+                    select(RecordingRow.id).where(
+                        or_(RecordingRow.verified_at.is_(None), RecordingRow.verified_at > now)
+                    )
+                )
+            )
+            for row in open_rows:
+                parts = parse_subject(row.subject)
+                if parts[0] == "recording" and len(parts) == 2:
+                    recording_ids.add(parts[1])
+                elif parts[0] == "action" and len(parts) >= 2:
+                    action_ids.add(parts[1])
+                elif parts[0] == "case" and len(parts) == 2:
+                    case_ids.add(parts[1])
+                elif parts[0] == "device" and len(parts) == 4:
+                    checkout_keys.add((parts[1], parts[3]))
+
+            if full:
+                action_ids.update(
+                    s.scalars(select(ActionRow.action_id).where(ActionRow.end <= now - limits.min_grace))
+                )
+                all_checkouts = True
+            else:
+                last: datetime = mark.at  # type: ignore[union-attr, assignment]
+                since = int(mark.seq or 0)  # type: ignore[union-attr]
+
+                def ended_between(lo: datetime, hi: datetime) -> None:
+                    if hi > lo:
+                        action_ids.update(
+                            s.scalars(
+                                select(ActionRow.action_id).where(ActionRow.end > lo, ActionRow.end <= hi)
+                            )
+                        )
+
+                ended_between(last - limits.max_grace, now - limits.min_grace)
+                ended_between(last - limits.case_file_period, now - limits.case_file_period)
+                for device, start in s.execute(
+                    select(CheckoutRow.device, CheckoutRow.start).where(
+                        CheckoutRow.end > last - limits.undocked_after,
+                        CheckoutRow.end <= now - limits.undocked_after,
+                    )
+                ):
+                    checkout_keys.add((device, compact_time(start)))
+                self._changes_since(s, since, action_ids, recording_ids, checkout_keys)
+
+            # the actions of every recording in play (for severity and case files)
+            pairs = self._counted_pairs(s, recording_ids=recording_ids)
+            action_ids.update(a for _, a in pairs)
+            # whole cases: a case-file flag needs every action of its case
+            for batch in _chunks(sorted(action_ids)):
+                case_ids.update(s.scalars(select(ActionRow.case_id).where(ActionRow.action_id.in_(batch))))
+            for batch in _chunks(sorted(case_ids)):
+                action_ids.update(s.scalars(select(ActionRow.action_id).where(ActionRow.case_id.in_(batch))))
+            actions = self._actions_by_ids(s, action_ids)
+            action_ids = {a.action_id for a in actions}
+            case_ids = {a.case_id for a in actions}
+            pairs |= self._counted_pairs(s, action_ids=action_ids)
+            pairs = {(r, a) for r, a in pairs if a in action_ids}
+            recording_ids.update(r for r, _ in pairs)
+            recordings = self._recordings(s, recording_ids)
+
+            # the ledger: the checkouts due for a docking check, and those of the devices in play
+            if all_checkouts:
+                checkouts = [_checkout(r) for r in s.scalars(select(CheckoutRow))]
+            else:
+                devices = sorted({r.device for r in recordings if r.device} | {d for d, _ in checkout_keys})
+                rows: list[CheckoutRow] = []
+                for batch in _chunks(devices):
+                    rows.extend(s.scalars(select(CheckoutRow).where(CheckoutRow.device.in_(batch))))
+                checkouts = [_checkout(r) for r in rows]
+            docked = self._docked(s, checkouts, now)
+
+            subjects = {recording_subject(r.id) for r in recordings}
+            subjects |= {case_subject(c) for c in case_ids}
+            subjects |= {checkout_subject(c.device, c.start) for c in checkouts}
+            open_flags: list[Flag] = []
+            for row in open_rows:
+                parts = parse_subject(row.subject)
+                about = row.subject in subjects or (parts[0] == "action" and parts[1] in action_ids)
+                if about:
+                    open_flags.append(_flag(row))
+            for a in actions:
+                subjects.add(action_subject(a.action_id))
+            return SweepInputs(
+                recordings=recordings,
+                actions=actions,
+                links=sorted(pairs),
+                checkouts=checkouts,
+                docked=docked,
+                open_flags=open_flags,
+                subjects=subjects,
+                full=full,
+                cursor=cursor,
+            )
+
+    def _changes_since(
+        self,
+        s: Session,
+        since: int,
+        action_ids: set[str],
+        recording_ids: set[str],
+        checkout_keys: set[tuple[str, str]],
+    ) -> None:
+        """What custody events after ``since`` touched: links, imports, verifications."""
+        kinds = [
+            Ev.LINKED.value,
+            Ev.UNLINKED.value,
+            Ev.VERIFIED.value,
+            Ev.ACTION_IMPORTED.value,
+            Ev.CHECKOUT_IMPORTED.value,
+            Ev.DOCKED.value,
+            Ev.HASHED.value,
+        ]
+        officers_windows: list[tuple[str, datetime, datetime | None]] = []
+        devices: set[str] = set()
+        for action, rid, body in s.execute(
+            select(CustodyEventRow.action, CustodyEventRow.recording_id, CustodyEventRow.body).where(
+                CustodyEventRow.seq > since, CustodyEventRow.action.in_(kinds)
+            )
+        ):
+            if action in (Ev.VERIFIED.value, Ev.HASHED.value):
+                if rid:
+                    recording_ids.add(rid)
+                continue
+            fields = parse(body)
+            parts = parse_subject(str(fields.get("subject", "")))
+            if action in (Ev.LINKED.value, Ev.UNLINKED.value, Ev.ACTION_IMPORTED.value):
+                if parts[0] == "action" and len(parts) >= 2:
+                    action_ids.add(parts[1])
+            elif action == Ev.CHECKOUT_IMPORTED.value and parts[0] == "device" and len(parts) == 4:
+                checkout_keys.add((parts[1], parts[3]))
+                record = fields.get("details", {}).get("record", {})
+                end = parse_time(record["end"]) if record.get("end") else None
+                officers_windows.append((str(record.get("officer", "")), parse_time(record["start"]), end))
+            elif action == Ev.DOCKED.value and parts[0] == "device":
+                devices.add(parts[1])
+        # a ledger line changes who made the footage of its officer's actions in its window
+        for officer, start, end in officers_windows:
+            q = (
+                select(ActionRow.action_id)
+                .join(ActionOfficerRow, ActionOfficerRow.action_id == ActionRow.action_id)
+                .where(ActionOfficerRow.officer == officer, ActionRow.end >= start)
+            )
+            if end is not None:
+                q = q.where(ActionRow.start <= end)
+            action_ids.update(s.scalars(q))
+        for device in devices:
+            for (start,) in s.execute(select(CheckoutRow.start).where(CheckoutRow.device == device)):
+                checkout_keys.add((device, compact_time(start)))
+        # newly hashed recordings: their devices' checkouts may now count as docked
+        hashed_devices: set[str] = set()
+        for batch in _chunks(sorted(recording_ids)):
+            hashed_devices.update(
+                d for d in s.scalars(select(RecordingRow.device).where(RecordingRow.id.in_(batch))) if d
+            )
+        for batch in _chunks(sorted(hashed_devices)):
+            for device, start in s.execute(
+                select(CheckoutRow.device, CheckoutRow.start).where(CheckoutRow.device.in_(batch))
+            ):
+                checkout_keys.add((device, compact_time(start)))
+
+    def _docked(self, s: Session, checkouts: Sequence[Checkout], now: datetime) -> dict[str, datetime]:
+        """Per device, the last docking at or before ``now`` (recordings seen, or a
+        docking recorded with clock evidence)."""
+        devices = sorted({c.device for c in checkouts})
+        docked: dict[str, datetime] = {}
+        for batch in _chunks(devices):
+            for device, at in s.execute(
+                select(RecordingRow.device, func.max(RecordingRow.ingested_at))
+                .where(RecordingRow.device.in_(batch), RecordingRow.ingested_at <= now)
+                .group_by(RecordingRow.device)
+            ):
+                if device is not None and at is not None:
+                    docked[device] = at
+            for device, at in s.execute(
+                select(DockingRow.device, func.max(DockingRow.docked_at))
+                .where(DockingRow.device.in_(batch), DockingRow.docked_at <= now)
+                .group_by(DockingRow.device)
+            ):
+                if at is not None and (device not in docked or at > docked[device]):
+                    docked[device] = at
+        return docked
+
+    def apply_sweep(
+        self,
+        now: datetime,
+        inputs: SweepInputs,
+        limits: SweepLimits,
+        to_raise: Sequence[FlagSpec],
+        to_resolve: Sequence[tuple[str, str]],
+        to_update: Sequence[FlagSpec],
+    ) -> None:
+        with self.catalog.transaction() as s:
+            for spec in to_raise:
+                self.catalog.flag_in(s, spec.to_flag(now), now)
+                if spec.action_id or spec.case_id:
+                    s.execute(
+                        update(FlagRow)
+                        .where(
+                            FlagRow.kind == spec.kind.value,
+                            FlagRow.subject == spec.subject,
+                            FlagRow.state.in_(_OPEN),
+                        )
+                        .values(action_id=spec.action_id, case_id=spec.case_id)
+                    )
+            for kind, subject in to_resolve:
+                state = resolution_state(kind)
+                for row in s.scalars(
+                    select(FlagRow).where(
+                        FlagRow.kind == kind, FlagRow.subject == subject, FlagRow.state.in_(_OPEN)
+                    )
+                ):
+                    reason = (
+                        "the recording was stored and verified after its deadline"
+                        if state is FlagState.RESOLVED_LATE
+                        else "the condition no longer holds"
+                    )
+                    row.state, row.resolved_at, row.resolved_by = state.value, now, ENGINE
+                    row.reason, row.updated_at = reason, now
+                    self.catalog.append_event(
+                        s,
+                        Ev.FLAG_RESOLVED,
+                        now,
+                        recording_id=row.recording_id,
+                        subject=subject,
+                        details={"kind": kind, "flag_id": row.id, "state": state.value},
+                        reason=reason,
+                        actor=ENGINE,
+                    )
+            for spec in to_update:
+                for row in s.scalars(
+                    select(FlagRow).where(
+                        FlagRow.kind == spec.kind.value,
+                        FlagRow.subject == spec.subject,
+                        FlagRow.state.in_(_OPEN),
+                    )
+                ):
+                    escalated = severity_rank(spec.severity) > severity_rank(Severity(row.severity))
+                    row.severity, row.detail, row.due, row.updated_at = (
+                        spec.severity.value,
+                        spec.detail,
+                        spec.due,
+                        now,
+                    )
+                    self.catalog.append_event(
+                        s,
+                        Ev.FLAG_UPDATED,
+                        now,
+                        recording_id=row.recording_id,
+                        subject=spec.subject,
+                        details={
+                            "kind": spec.kind.value,
+                            "flag_id": row.id,
+                            "severity": spec.severity.value,
+                            "escalated": escalated,
+                            "detail": spec.detail,
+                        },
+                        actor=ENGINE,
+                    )
+            mark = s.get(SweepMarkRow, "sweep")
+            if mark is None:
+                mark = SweepMarkRow(name="sweep")
+                s.add(mark)
+            # events this sweep wrote are its own doing: the next one starts after them
+            mark.at, mark.text = now, limits.fingerprint
+            mark.seq = int(s.scalar(select(func.max(CustodyEventRow.seq))) or inputs.cursor)
+
+    # --- reports ----------------------------------------------------------------------
+
+    def report_inputs(
+        self, since: datetime | None, until: datetime | None
+    ) -> tuple[list[RecordingFacts], list[Action], list[tuple[str, str]], list[Flag], list[Checkout]]:
+        with self.catalog.transaction() as s:
+            rq = select(*_REC_COLUMNS)
+            aq = select(ActionRow)
+            if since is not None:
+                rq = rq.where(or_(RecordingRow.end >= since, RecordingRow.end.is_(None)))
+                aq = aq.where(ActionRow.end >= since)
+            if until is not None:
+                rq = rq.where(or_(RecordingRow.end < until, RecordingRow.end.is_(None)))
+                aq = aq.where(ActionRow.end < until)
+            recordings = self._facts(s, s.execute(rq).all())
+            actions = [_action(r) for r in s.scalars(aq)]
+            lq = select(LinkRow.recording_id, LinkRow.action_id).where(
+                LinkRow.removed_at.is_(None), LinkRow.confidence.in_(_COUNTED)
+            )
+            if since is not None or until is not None:
+                lq = lq.join(ActionRow, ActionRow.action_id == LinkRow.action_id)
+                if since is not None:
+                    lq = lq.where(ActionRow.end >= since - timedelta(days=2))
+                if until is not None:
+                    lq = lq.where(ActionRow.end < until + timedelta(days=2))
+            links = [(r, a) for r, a in s.execute(lq)]
+            fq = select(FlagRow).where(FlagRow.kind.in_(sorted(ENGINE_KINDS)))
+            if since is not None:
+                fq = fq.where(or_(FlagRow.due.is_(None), FlagRow.due >= since - timedelta(days=40)))
+            if until is not None:
+                fq = fq.where(or_(FlagRow.due.is_(None), FlagRow.due < until + timedelta(days=40)))
+            flags = [_flag(r) for r in s.scalars(fq)]
+            cq = select(CheckoutRow)
+            if since is not None:
+                cq = cq.where(and_(CheckoutRow.start >= since - timedelta(days=2)))
+            checkouts = [_checkout(r) for r in s.scalars(cq)]
+            return recordings, actions, links, flags, checkouts

@@ -1,0 +1,225 @@
+"""The deadline sweep: evaluate the rules as of ``now`` and bring the stored flags in line.
+
+The repository picks what can have changed since the last sweep (see
+``adapters/db/casebook.py``); ``domain.deadlines.evaluate`` says which flags should be
+open; ``reconcile`` and ``updated`` give what to raise, resolve and update.  All of it
+is written in one transaction; new and escalated flags go to the alert sink after the
+commit, so a slow webhook never holds the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from recorder_sync.domain.cases import require_aware
+from recorder_sync.domain.deadlines import (
+    FlagSpec,
+    action_subject,
+    evaluate,
+    reconcile,
+    resolution_state,
+    severity_rank,
+    updated,
+)
+from recorder_sync.domain.model import Severity
+from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings
+from recorder_sync.domain.ports import CaseRepository, SweepLimits
+
+log = logging.getLogger(__name__)
+
+AlertSink = Callable[[Mapping[str, Any]], None]
+"""Takes one alert (JSON-ready mapping); must not block (the adapters queue)."""
+
+
+@dataclass(frozen=True)
+class FlagChange:
+    change: str  # raised | resolved | resolved-late | escalated | updated
+    kind: str
+    subject: str
+    severity: str
+    detail: str
+    due: datetime | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "change": self.change,
+            "kind": self.kind,
+            "subject": self.subject,
+            "severity": self.severity,
+            "detail": self.detail,
+            "due": self.due.isoformat() if self.due else None,
+        }
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    now: datetime
+    full: bool
+    evaluated: Mapping[str, int]
+    changes: tuple[FlagChange, ...]
+    seconds: Mapping[str, float] = field(default_factory=dict)
+
+    def count(self, change: str) -> int:
+        return sum(1 for c in self.changes if c.change == change)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "now": self.now.isoformat(),
+            "full": self.full,
+            "evaluated": dict(self.evaluated),
+            "raised": self.count("raised"),
+            "resolved": self.count("resolved") + self.count("resolved-late"),
+            "escalated": self.count("escalated"),
+            "updated": self.count("updated"),
+            "changes": [c.as_json() for c in self.changes],
+            "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+        }
+
+
+def limits_for(policy: Mapping[str, ActionPolicy], settings: DeadlineSettings) -> SweepLimits:
+    graces = [p.grace for p in policy.values()] or [settings.upload_deadline]
+    fingerprint_src = repr(
+        (
+            sorted(
+                (k, p.requirement.value, p.severity.value, p.grace.total_seconds()) for k, p in policy.items()
+            ),
+            settings.upload_deadline,
+            settings.at_risk_lead,
+            settings.coverage_tolerance,
+            settings.link_slack,
+            settings.undocked_after,
+            settings.case_file_days,
+        )
+    )
+    return SweepLimits(
+        min_grace=min(graces),
+        max_grace=max(graces),
+        upload_deadline=settings.upload_deadline,
+        at_risk_lead=settings.at_risk_lead,
+        undocked_after=settings.undocked_after,
+        case_file_period=settings.case_file_period,
+        fingerprint=hashlib.sha256(fingerprint_src.encode()).hexdigest()[:16],
+    )
+
+
+class DeadlineService:
+    def __init__(
+        self,
+        repo: CaseRepository,
+        policy: Mapping[str, ActionPolicy],
+        settings: DeadlineSettings,
+        alerts: AlertSink | None = None,
+    ) -> None:
+        self.repo = repo
+        self.policy = policy
+        self.settings = settings
+        self.alerts = alerts
+        self.limits = limits_for(policy, settings)
+
+    def sweep(self, now: datetime, *, full: bool = False) -> SweepResult:
+        """One run of the engine as of ``now``; incremental unless ``full`` or the last
+        sweep was later than ``now`` or ran under another policy."""
+        require_aware("now", now)
+        t0 = time.perf_counter()
+        inputs = self.repo.sweep_inputs(now, self.limits, full=full)
+        t1 = time.perf_counter()
+        desired = evaluate(
+            now,
+            inputs.recordings,
+            inputs.actions,
+            inputs.links,
+            inputs.checkouts,
+            inputs.docked,
+            self.policy,
+            self.settings,
+        )
+        desired = [d for d in desired if d.subject in inputs.subjects or _about_action(d, inputs.subjects)]
+        existing = [(f.kind, f.subject) for f in inputs.open_flags]
+        to_raise, to_resolve = reconcile(existing, desired)
+        to_update = updated(inputs.open_flags, desired)
+        t2 = time.perf_counter()
+        self.repo.apply_sweep(now, inputs, self.limits, to_raise, to_resolve, to_update)
+        t3 = time.perf_counter()
+        changes = self._changes(inputs.open_flags, to_raise, to_resolve, to_update)
+        result = SweepResult(
+            now=now,
+            full=inputs.full,
+            evaluated={
+                "recordings": len(inputs.recordings),
+                "actions": len(inputs.actions),
+                "links": len(inputs.links),
+                "checkouts": len(inputs.checkouts),
+                "open_flags": len(inputs.open_flags),
+            },
+            changes=tuple(changes),
+            seconds={"load": t1 - t0, "evaluate": t2 - t1, "write": t3 - t2, "total": t3 - t0},
+        )
+        log.info(
+            "sweep as of %s (%s): %d raised, %d resolved, %d escalated in %.3f s",
+            now.isoformat(),
+            "full" if result.full else "incremental",
+            result.count("raised"),
+            result.count("resolved") + result.count("resolved-late"),
+            result.count("escalated"),
+            result.seconds["total"],
+        )
+        self._deliver(changes)
+        return result
+
+    def _changes(
+        self,
+        open_flags: Any,
+        to_raise: list[FlagSpec],
+        to_resolve: list[tuple[str, str]],
+        to_update: list[FlagSpec],
+    ) -> list[FlagChange]:
+        stored = {(f.kind, f.subject): f for f in open_flags}
+        out = [
+            FlagChange("raised", s.kind.value, s.subject, s.severity.value, s.detail, s.due) for s in to_raise
+        ]
+        for kind, subject in to_resolve:
+            old = stored.get((kind, subject))
+            out.append(
+                FlagChange(
+                    resolution_state(kind).value,
+                    kind,
+                    subject,
+                    old.severity.value if old else "",
+                    old.detail if old else "",
+                    old.due if old else None,
+                )
+            )
+        for spec in to_update:
+            old = stored.get(spec.key)
+            up = old is not None and severity_rank(spec.severity) > severity_rank(Severity(old.severity))
+            out.append(
+                FlagChange(
+                    "escalated" if up else "updated",
+                    spec.kind.value,
+                    spec.subject,
+                    spec.severity.value,
+                    spec.detail,
+                    spec.due,
+                )
+            )
+        return out
+
+    def _deliver(self, changes: list[FlagChange]) -> None:
+        if self.alerts is None:
+            return
+        for change in changes:
+            if change.change in ("raised", "escalated"):
+                try:
+                    self.alerts(change.as_json())
+                except Exception:  # an alert channel must never break the sweep
+                    log.exception("alert delivery failed for %s %s", change.kind, change.subject)
+
+
+def _about_action(spec: FlagSpec, subjects: set[str]) -> bool:
+    return spec.action_id is not None and action_subject(spec.action_id) in subjects

@@ -1,0 +1,42 @@
+"""Reports for a year or a period: the repository loads, ``domain.reports`` computes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from recorder_sync.domain.cases import require_aware
+from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings
+from recorder_sync.domain.ports import CaseRepository
+from recorder_sync.domain.reports import Report, build_report
+
+
+class ReportService:
+    def __init__(
+        self, repo: CaseRepository, policy: Mapping[str, ActionPolicy], settings: DeadlineSettings
+    ) -> None:
+        self.repo = repo
+        self.policy = policy
+        self.settings = settings
+
+    def report(self, now: datetime, year: int | None = None) -> Report:
+        """Statistics as of ``now``; a year is cut in the agency's time zone."""
+        require_aware("now", now)
+        since = until = None
+        if year is not None:
+            tz = self.settings.display_tz
+            # a day of margin each side: build_report cuts exactly in the local zone
+            since = datetime(year, 1, 1, tzinfo=tz) - timedelta(days=1)
+            until = datetime(year + 1, 1, 1, tzinfo=tz) + timedelta(days=1)
+        recordings, actions, links, flags, checkouts = self.repo.report_inputs(since, until)
+        return build_report(
+            now,
+            recordings,
+            actions,
+            links,
+            flags,
+            self.policy,
+            self.settings,
+            checkouts=checkouts,
+            year=year,
+        )
