@@ -35,6 +35,7 @@ from recorder_sync.adapters.vault import Vault
 from recorder_sync.domain.hashing import sha256_file
 from recorder_sync.domain.model import ReleasePolicy
 from recorder_sync.domain.naming import BUILTIN_PROFILES
+from recorder_sync.domain.ports import ObjectStore
 from recorder_sync.services.ingest import Dock, IngestService
 
 GIB = 1 << 30
@@ -111,24 +112,32 @@ class Timed:
         return timed
 
 
-def service(work: Path, dock_dir: Path, totals: dict[str, float], db_url: str | None = None) -> IngestService:
+def service(
+    work: Path,
+    dock_dir: Path | dict[str, Path],
+    totals: dict[str, float],
+    db_url: str | None = None,
+    store: ObjectStore | None = None,
+) -> IngestService:
     home = work / "home"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     engine = make_engine(db_url or f"sqlite:///{home / 'db.sqlite'}")
     upgrade(engine)
+    docks = dock_dir if isinstance(dock_dir, dict) else {"d": dock_dir}
     return IngestService(
         catalog=Timed(Catalog(engine, station="bench", actor="bench"), totals, "database"),  # type: ignore[arg-type]
-        store=Timed(Vault(home / "vault"), totals, "store+verify"),  # type: ignore[arg-type]
+        store=Timed(store or Vault(home / "vault"), totals, "store+verify"),  # type: ignore[arg-type]
         signer=keys.load_or_create(home / "keys" / "station.key"),
         prober=Timed(FfprobeProber(), totals, "ffprobe"),  # type: ignore[arg-type]
         docks={
-            "d": Dock(
-                DockFolder("d", dock_dir),
+            name: Dock(
+                DockFolder(name, path),
                 tuple(BUILTIN_PROFILES.values()),
                 ZoneInfo("Asia/Shanghai"),
                 timedelta(0),
             )
+            for name, path in docks.items()
         },
         station="bench",
         release_policy=ReleasePolicy.KEEP,
@@ -138,7 +147,8 @@ def service(work: Path, dock_dir: Path, totals: dict[str, float], db_url: str | 
 
 
 def drain(svc: IngestService) -> None:
-    svc.scan("d")
+    for name in svc.docks:
+        svc.scan(name)
     while svc.run_once().progressed:
         pass
 
