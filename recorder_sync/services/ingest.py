@@ -157,21 +157,39 @@ class IngestService:
         report = Report()
         for s in self.catalog.pending_sightings():
             if s.dock in self.docks:
-                self._guard(report, f"{s.dock}/{s.relpath}", self.step_sighting, s)
+                self._guard(report, f"{s.dock}/{s.relpath}", self.step_sighting, s, self._sighting_failed)
         for rec in self.catalog.pending_recordings(self.clock()):
-            self._guard(report, rec.id, self.step_recording, rec)
+            self._guard(report, rec.id, self.step_recording, rec, self._recording_failed)
         for s in self.catalog.pending_sightings():
             if s.dock in self.docks and s.state == SightingState.HASHED:
-                self._guard(report, f"{s.dock}/{s.relpath}", self.step_sighting, s)
+                self._guard(report, f"{s.dock}/{s.relpath}", self.step_sighting, s, self._sighting_failed)
         return report
 
-    def _guard(self, report: Report, subject: str, step: Callable[[T], bool], item: T) -> None:
+    def _guard(
+        self,
+        report: Report,
+        subject: str,
+        step: Callable[[T], bool],
+        item: T,
+        failed: Callable[[T, str], None],
+    ) -> None:
+        """One step; its failure is recorded on the item and never stops the others (or the daemon)."""
         try:
             if step(item):
                 report.progressed += 1
-        except Error as e:
-            log.warning("%s: %s", subject, e)
-            report.errors.append(f"{subject}: {e}")
+        except (Error, OSError) as e:
+            # OSError: a dock that fails mid-read (USB pulled, I/O error) is an outcome, not a crash
+            message = str(e) if isinstance(e, Error) else f"I/O error: {e}"
+            log.warning("%s: %s", subject, message)
+            report.errors.append(f"{subject}: {message}")
+            failed(item, message)
+
+    def _sighting_failed(self, s: Sighting, message: str) -> None:
+        self.catalog.sighting_error(s.id, message, self.clock())
+
+    def _recording_failed(self, rec: Recording, message: str) -> None:
+        if self.catalog.recording(rec.id).attempts == rec.attempts:  # not yet recorded by the step itself
+            self._failed(rec, Error(message), None)
 
     def step_sighting(self, s: Sighting) -> bool:
         dock = self.docks[s.dock]
@@ -245,12 +263,25 @@ class IngestService:
         rec = self.catalog.recording(s.recording_id)
         now = self.clock()
         if not rec.state.at_least(RecordingState.VERIFIED):
-            if dock.reader.stat(s.relpath) != s.identity:
-                # undocked or overwritten before the stored copy was verified: the recording
-                # waits for another source; a replaced file is picked up as a new sighting
-                self.catalog.mark_gone(s.id, now)
-                return True
-            return False
+            current = dock.reader.stat(s.relpath)
+            if current == s.identity:
+                return False
+            # undocked or overwritten before the stored copy was verified: the recording
+            # waits for another source; a replaced file is picked up as a new sighting
+            self.catalog.mark_gone(s.id, now)
+            if current is not None:
+                self.catalog.raise_flag(
+                    Flag(
+                        "source-changed",
+                        Severity.HIGH,
+                        f"dock:{s.dock}/{s.relpath}",
+                        "replaced on the dock after it was hashed, before its stored copy was verified; "
+                        "the new content is ingested as a recording of its own",
+                        recording_id=rec.id,
+                    ),
+                    now,
+                )
+            return True
         if self.release_policy == ReleasePolicy.KEEP:
             self.catalog.release(s.id, SightingState.KEPT, now, "release policy 'keep'")
             self.notify("kept", f"{s.dock}/{s.relpath}")
@@ -416,7 +447,9 @@ class IngestService:
             now = self.clock()
             self.catalog.mark_gone(s.id, now)
             self.catalog.raise_flag(
-                Flag("source-changed", Severity.HIGH, f"{s.dock}/{s.relpath}", str(e), recording_id=rec.id),
+                Flag(
+                    "source-changed", Severity.HIGH, f"dock:{s.dock}/{s.relpath}", str(e), recording_id=rec.id
+                ),
                 now,
             )
             raise

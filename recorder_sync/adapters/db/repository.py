@@ -325,6 +325,8 @@ class Catalog:
             subject = _subject(row.dock, row.relpath)
             rec = s.scalar(select(RecordingRow).where(RecordingRow.sha256 == sha256))
             duplicate = rec is not None
+            if rec is not None and rec.next_attempt_at is not None:
+                rec.next_attempt_at = None  # docked again: a recording waiting for its source may go on now
             if rec is None:
                 rec = RecordingRow(
                     id=recording_id_for(sha256),
@@ -514,6 +516,8 @@ class Catalog:
             rec.last_error = None
             rec.next_attempt_at = None
             self.append_event(s, Action.STORED, now, recording_id=rec.id, details=_stored_details(stored))
+            for kind in ("source-unavailable", "storage-rejected"):
+                self.resolve_in(s, kind, f"recording:{rec.id}", now, self.actor, f"stored as {stored.uri}")
 
     def record_verified(self, recording_id: str, stored: StoredObject, now: datetime) -> None:
         with self.transaction() as s:
@@ -556,30 +560,34 @@ class Catalog:
 
     def resolve_flags(self, kind: str, subject: str, now: datetime, by: str, reason: str) -> int:
         with self.transaction() as s:
-            rows = s.scalars(
-                select(FlagRow).where(
-                    FlagRow.kind == kind,
-                    FlagRow.subject == subject,
-                    FlagRow.state.in_([FlagState.OPEN.value, FlagState.ACKNOWLEDGED.value]),
-                )
-            ).all()
-            for row in rows:
-                row.state = FlagState.RESOLVED.value
-                row.resolved_at = now
-                row.resolved_by = by
-                row.reason = reason
-                row.updated_at = now
-                self.append_event(
-                    s,
-                    Action.FLAG_RESOLVED,
-                    now,
-                    recording_id=row.recording_id,
-                    subject=subject,
-                    details={"kind": kind, "flag_id": row.id},
-                    reason=reason,
-                    actor=by,
-                )
-            return len(rows)
+            return self.resolve_in(s, kind, subject, now, by, reason)
+
+    def resolve_in(self, s: Session, kind: str, subject: str, now: datetime, by: str, reason: str) -> int:
+        """Resolve the open flags of (kind, subject) inside the caller's transaction."""
+        rows = s.scalars(
+            select(FlagRow).where(
+                FlagRow.kind == kind,
+                FlagRow.subject == subject,
+                FlagRow.state.in_([FlagState.OPEN.value, FlagState.ACKNOWLEDGED.value]),
+            )
+        ).all()
+        for row in rows:
+            row.state = FlagState.RESOLVED.value
+            row.resolved_at = now
+            row.resolved_by = by
+            row.reason = reason
+            row.updated_at = now
+            self.append_event(
+                s,
+                Action.FLAG_RESOLVED,
+                now,
+                recording_id=row.recording_id,
+                subject=subject,
+                details={"kind": kind, "flag_id": row.id},
+                reason=reason,
+                actor=by,
+            )
+        return len(rows)
 
     def flags(self, *, state: str | None = None, recording_id: str | None = None) -> list[Flag]:
         with self.transaction() as s:

@@ -65,13 +65,13 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     app = open_app(settings, actor=f"recorder-sync ingest@{settings.station_id}")
     svc = app.ingest_service([d for d, _ in wanted.values()], notify=None if args.quiet else progress)
     sightings: set[int] = set()
-    refused: list[str] = []
+    refused: set[str] = set()
     deadline = time.monotonic() + args.timeout
     while True:
         for name, (_, only) in wanted.items():
             scan = svc.scan(name, only)
             sightings |= scan.sightings
-            refused = scan.refused
+            refused |= set(scan.refused)
         report = svc.run_once()
         pending, given_up = _pending(app.catalog, sightings, args.max_attempts)
         if not pending or time.monotonic() > deadline:
@@ -100,9 +100,9 @@ def _pending(catalog: Any, sightings: set[int], max_attempts: int) -> tuple[set[
     return pending, given_up
 
 
-def _summarise(catalog: Any, sightings: set[int], refused: list[str], quiet: bool) -> int:
+def _summarise(catalog: Any, sightings: set[int], refused: set[str], quiet: bool) -> int:
     failed = len(refused)
-    for line in refused:
+    for line in sorted(refused):
         progress("REFUSED", line)
     for sid in sorted(sightings):
         s = catalog.sighting(sid)
