@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,3 +32,31 @@ def printable(text: str) -> str:
 
 def progress(what: str, subject: str) -> None:
     print(f"{what:>10}  {printable(subject)}", file=sys.stderr, flush=True)
+
+
+class ByteMeter:
+    """Progress of one long read (bytes, rate, ETA) on stderr: redrawn in place on a terminal,
+    a line every 10 s otherwise. Files under 64 MiB are not worth a meter."""
+
+    def __init__(self, what: str, subject: str, total: int) -> None:
+        self.what, self.subject, self.total = what, printable(subject), total
+        self.done = 0
+        self.start = self.last = time.monotonic()
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if self.total < 64 << 20 or (
+            now - self.last < (0.5 if self.tty else 10.0) and self.done < self.total
+        ):
+            return
+        self.last = now
+        rate = self.done / max(now - self.start, 1e-6)
+        eta = (self.total - self.done) / rate if rate else 0.0
+        line = (
+            f"{self.what:>10}  {self.subject}: {self.done / 1e6:,.0f} of {self.total / 1e6:,.0f} MB "
+            f"({100 * self.done / self.total:.0f} %, {rate / 1e6:,.0f} MB/s, ETA {eta:.0f} s)"
+        )
+        end = "\n" if not self.tty or self.done >= self.total else ""
+        print(("\r" if self.tty else "") + line, end=end, file=sys.stderr, flush=True)

@@ -18,7 +18,7 @@ from recorder_sync.adapters.vault import Vault
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.domain.errors import StorageUnavailable
 from recorder_sync.domain.ports import ObjectStore
-from recorder_sync.services.ingest import Dock, IngestService, Notify
+from recorder_sync.services.ingest import Dock, IngestService, Meter, Notify
 
 log = logging.getLogger(__name__)
 SOFTWARE = f"recorder_sync {__version__}"
@@ -63,7 +63,9 @@ class App:
             return store
         return Vault(self.settings.vault_path)
 
-    def ingest_service(self, docks: list[DockConfig], notify: Notify | None = None) -> IngestService:
+    def ingest_service(
+        self, docks: list[DockConfig], notify: Notify | None = None, meter: Meter | None = None
+    ) -> IngestService:
         signer = keys.load_or_create(self.settings.key_path)
         return IngestService(
             catalog=self.catalog,
@@ -77,6 +79,7 @@ class App:
             software=SOFTWARE,
             retention_class=self.settings.s3.retention_class if self.settings.s3 else None,
             notify=notify,
+            meter=meter,
         )
 
 

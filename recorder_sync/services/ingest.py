@@ -43,7 +43,7 @@ from recorder_sync.domain.model import (
     SightingState,
     Sourced,
 )
-from recorder_sync.domain.ports import Catalog, Clock, DockReader, ObjectStore, Prober, Signer
+from recorder_sync.domain.ports import Catalog, Clock, DockReader, ObjectStore, Prober, Progress, Signer
 from recorder_sync.domain.retry import next_attempt
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,9 @@ class Report:
 Notify = Callable[[str, str], None]
 """(what happened, about which file or recording) — progress lines for the CLI."""
 
+Meter = Callable[[str, str, int], Progress]
+"""(what, subject, total bytes) → a byte-progress callback for one long read."""
+
 
 class IngestService:
     def __init__(
@@ -102,6 +105,7 @@ class IngestService:
         software: str,
         retention_class: str | None = None,
         notify: Notify | None = None,
+        meter: Meter | None = None,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.catalog = catalog
@@ -115,6 +119,7 @@ class IngestService:
         self.software = software
         self.retention_class = retention_class
         self.notify = notify or (lambda what, subject: None)
+        self.meter = meter
         self.jitter = jitter
 
     # --- discovery ------------------------------------------------------------
@@ -191,6 +196,9 @@ class IngestService:
         if self.catalog.recording(rec.id).attempts == rec.attempts:  # not yet recorded by the step itself
             self._failed(rec, Error(message), None)
 
+    def _meter(self, what: str, subject: str, total: int) -> Progress | None:
+        return self.meter(what, subject, total) if self.meter is not None else None
+
     def step_sighting(self, s: Sighting) -> bool:
         dock = self.docks[s.dock]
         now = self.clock()
@@ -223,7 +231,7 @@ class IngestService:
                 self.catalog.sighting_changed(s.id, before, now, "changed after it looked stable")
                 return False
             self.notify("hashing", f"{s.dock}/{s.relpath} ({before.size} bytes)")
-            digest, nbytes = sha256_file(f)
+            digest, nbytes = sha256_file(f, self._meter("hashing", s.relpath, before.size))
         after = dock.reader.stat(s.relpath)
         if after != before or nbytes != before.size:
             self.catalog.sighting_changed(
@@ -440,6 +448,7 @@ class IngestService:
                     rec.sha256,
                     meta,
                     retention_class=self.retention_class,
+                    progress=self._meter("storing", rec.id, rec.size),
                 )
         except SourceChanged as e:
             # this dock file no longer holds the recording's bytes: nothing was stored from it;
@@ -460,7 +469,9 @@ class IngestService:
         return True
 
     def _verify(self, rec: Recording) -> bool:
-        stored = self.store.verify(layout.media_key(rec.sha256), rec.sha256, rec.size)
+        stored = self.store.verify(
+            layout.media_key(rec.sha256), rec.sha256, rec.size, self._meter("verifying", rec.id, rec.size)
+        )
         self.catalog.record_verified(rec.id, stored, self.clock())
         self.notify("verified", f"{rec.id}")
         return True

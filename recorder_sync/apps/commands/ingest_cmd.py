@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from recorder_sync.apps.config import DockConfig, Settings
-from recorder_sync.apps.output import progress
+from recorder_sync.apps.output import ByteMeter, progress
 from recorder_sync.apps.wiring import open_app
 from recorder_sync.domain.errors import IngestIncomplete, UsageError
 from recorder_sync.domain.model import RecordingState, SightingState
@@ -63,7 +63,11 @@ def targets(
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     wanted = targets(args.paths, settings, args.stable_seconds)
     app = open_app(settings, actor=f"recorder-sync ingest@{settings.station_id}")
-    svc = app.ingest_service([d for d, _ in wanted.values()], notify=None if args.quiet else progress)
+    svc = app.ingest_service(
+        [d for d, _ in wanted.values()],
+        notify=None if args.quiet else progress,
+        meter=None if args.quiet else ByteMeter,
+    )
     sightings: set[int] = set()
     refused: set[str] = set()
     deadline = time.monotonic() + args.timeout
