@@ -53,7 +53,7 @@ def bench_one(work: Path, size_gib: float) -> None:
     dock.mkdir(exist_ok=True)
     f = make_file(dock / "DSJ-S3BENCH_000001_20261127083015_0001.MP4", int(size_gib * GIB))
     size = f.stat().st_size
-    st = settings("x")
+    st = settings("bench-settings")
     client = Minio(st.host, access_key=st.access_key, secret_key=st.secret_key, secure=st.secure)
     bare_bucket = f"bench-bare-{uuid.uuid4().hex[:8]}"
     client.make_bucket(bare_bucket, object_lock=True)

@@ -17,7 +17,15 @@ from pathlib import Path
 
 from recorder_sync import __version__
 from recorder_sync.apps import config
-from recorder_sync.apps.commands import cases_cmd, db_cmd, ingest_cmd, keys_cmd, records_cmd, run_cmd
+from recorder_sync.apps.commands import (
+    cases_cmd,
+    db_cmd,
+    hold_cmd,
+    ingest_cmd,
+    keys_cmd,
+    records_cmd,
+    run_cmd,
+)
 from recorder_sync.domain.errors import Error
 
 log = logging.getLogger("recorder_sync")
@@ -32,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
     parser.add_argument("--version", action="version", version=f"recorder-sync {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (run_cmd, ingest_cmd, records_cmd, keys_cmd, db_cmd, cases_cmd):
+    for module in (run_cmd, ingest_cmd, records_cmd, hold_cmd, keys_cmd, db_cmd, cases_cmd):
         module.register(sub)
     return parser
 

@@ -40,6 +40,8 @@ class Action(enum.StrEnum):
     FLAG_RESOLVED = "flag-resolved"
     LINKED = "linked"
     UNLINKED = "unlinked"
+    LEGAL_HOLD = "legal-hold"
+    LEGAL_HOLD_RELEASED = "legal-hold-released"
     ACCESSED = "accessed"
     EXPORTED = "exported"
     ACTION_IMPORTED = "action-imported"  # an enforcement action added or changed

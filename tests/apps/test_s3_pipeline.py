@@ -196,3 +196,35 @@ def test_sigkill_during_multipart_upload_then_restart(
     assert incomplete_uploads(client, bucket) == []  # no orphaned multipart upload
     [rec] = run_json(env, "list")
     assert rec["sha256"] == digest and rec["state"] == "released"
+
+
+def test_legal_hold_on_and_off_is_logged(tmp_path: Path, db_url: str, s3_server: S3Server) -> None:
+    dock = tmp_path / "dock"
+    dock.mkdir()
+    (dock / "DSJ-A1_031245_20261127083015_0001.MP4").write_bytes(os.urandom(5000))
+    bucket = new_bucket_name()
+    env = s3_env(tmp_path / "home", db_url, s3_server, bucket)
+    assert run(env, "ingest", str(dock), "--stable-seconds", "0").returncode == 0
+    [rec] = run_json(env, "list")
+    client = s3_server.client()
+    key = media_key(rec["sha256"])
+    r = run(
+        env, "legal-hold", rec["id"], "on", "--reason", "case 2026-017 under appeal", "--by", "supervisor 12"
+    )
+    assert r.returncode == 0, r.stderr
+    assert client.is_object_legal_hold_enabled(bucket, key)
+    assert (
+        run(
+            env, "legal-hold", rec["id"], "off", "--reason", "appeal closed", "--by", "supervisor 12"
+        ).returncode
+        == 0
+    )
+    assert not client.is_object_legal_hold_enabled(bucket, key)
+    events = run_json(env, "show", rec["id"])["custody_events"]
+    holds = [(e["action"], e["actor"], e["reason"]) for e in events if e["action"].startswith("legal-hold")]
+    assert holds == [
+        ("legal-hold", "supervisor 12 via recorder-sync", "case 2026-017 under appeal"),
+        ("legal-hold-released", "supervisor 12 via recorder-sync", "appeal closed"),
+    ]
+    r = run(env_for(tmp_path / "home2", db_url), "legal-hold", rec["id"], "on", "--reason", "x")
+    assert r.returncode == 2 and "Object Lock" in r.stderr

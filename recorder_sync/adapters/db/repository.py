@@ -654,6 +654,22 @@ class Catalog:
             "custody_events": events,
         }
 
+    def note(
+        self,
+        action: Action,
+        now: datetime,
+        *,
+        recording_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> CustodyEvent:
+        """A custody event that changes no state (legal hold, access): who, what, when, why."""
+        with self.transaction() as s:
+            return self.append_event(
+                s, action, now, recording_id=recording_id, details=details, reason=reason, actor=actor
+            )
+
     def touch_recording(self, recording_id: str, now: datetime) -> None:
         with self.transaction() as s:
             s.execute(update(RecordingRow).where(RecordingRow.id == recording_id).values(updated_at=now))
