@@ -194,6 +194,25 @@ def bench_ingest(work: Path, size_gib: float) -> None:
     (work / "copy.bin").unlink(missing_ok=True)
 
 
+def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of a command. The peak is the child's own VmHWM, polled from
+    /proc: getrusage/wait4 would also count the RSS this (large) process had when it forked."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env)
+    peak_kib = 0
+    status = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak_kib = max(peak_kib, int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    assert proc.returncode == 0, f"{cmd[:2]} failed with {proc.returncode}"
+    return time.perf_counter() - t, peak_kib / 1024
+
+
 def bench_rss(work: Path, sizes: list[float]) -> None:
     print("peak RSS of `recorder-sync ingest FILE` (whole process, vault + SQLite), aim ≤ 150 MB and flat:")
     for gib in sizes:
@@ -205,12 +224,8 @@ def bench_rss(work: Path, sizes: list[float]) -> None:
             "RECORDER_SYNC_HOME": str(work / f"rss-home-{gib}"),
             "RECORDER_SYNC_RELEASE_POLICY": "keep",
         }
-        t = time.perf_counter()
-        proc = subprocess.Popen([EXE, "ingest", "-q", str(dock), "--stable-seconds", "0"], env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - t
-        assert os.waitstatus_to_exitcode(status) == 0, "ingest failed"
-        print(f"  {gib:6.2f} GiB file: peak RSS {usage.ru_maxrss / 1024:6.1f} MB   ({elapsed:.1f} s)")
+        elapsed, peak = run_measured([EXE, "ingest", "-q", str(dock), "--stable-seconds", "0"], env)
+        print(f"  {gib:6.2f} GiB file: peak RSS {peak:6.1f} MB   ({elapsed:.1f} s)")
         shutil.rmtree(work / f"rss-home-{gib}", ignore_errors=True)
         shutil.rmtree(dock, ignore_errors=True)
 

@@ -12,7 +12,6 @@ import argparse
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ingest_bench import GIB, drain, make_file, service
+from ingest_bench import GIB, drain, make_file, run_measured, service
 from minio import Minio
 
 from recorder_sync.adapters.s3store import S3Settings, S3Store
@@ -115,12 +114,9 @@ def bench_docks(work: Path, docks: int, files: int, file_mib: int) -> None:
     def ingest(paths: list[Path], tag: str) -> tuple[float, float]:
         env["RECORDER_SYNC_HOME"] = str(work / f"s3-home-{tag}")
         env["RECORDER_SYNC_S3_BUCKET"] = f"bench-{tag}-{uuid.uuid4().hex[:8]}"
-        t = time.perf_counter()
-        proc = subprocess.Popen([EXE, "ingest", "-q", "--stable-seconds", "0", *map(str, paths)], env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0, "ingest failed"
+        result = run_measured([EXE, "ingest", "-q", "--stable-seconds", "0", *map(str, paths)], env)
         shutil.rmtree(work / f"s3-home-{tag}", ignore_errors=True)
-        return time.perf_counter() - t, usage.ru_maxrss / 1024
+        return result
 
     single_bytes = sum(p.stat().st_size for p in single.iterdir())
     t1, rss1 = ingest([single], "single")

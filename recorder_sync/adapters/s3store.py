@@ -555,10 +555,21 @@ class S3Store:
         head = self._head(key)
         return head.obj if head else None
 
-    def verify(self, key: str, sha256: str, size: int, progress: Progress | None = None) -> StoredObject:
-        head = self._head(key)
+    def verify(
+        self,
+        key: str,
+        sha256: str,
+        size: int,
+        progress: Progress | None = None,
+        version_id: str | None = None,
+    ) -> StoredObject:
+        # the version we stored, not whatever is latest: a newer version or a delete marker
+        # put over it by someone else must not decide what our evidence is
+        head = self._head(key, version_id) if version_id else self._head(key)
         if head is None:
-            raise IntegrityFailure(key, sha256, "no stored object")
+            raise IntegrityFailure(
+                key, sha256, f"no stored object{f' (version {version_id})' if version_id else ''}"
+            )
         obj = head.obj
         if obj.size != size:
             raise IntegrityFailure(key, sha256, f"an object of {obj.size} bytes instead of {size}")

@@ -140,7 +140,14 @@ class Vault:
         size = self._existing_size(key, path)
         return None if size is None else self._stored(key, path, size)
 
-    def verify(self, key: str, sha256: str, size: int, progress: Progress | None = None) -> StoredObject:
+    def verify(
+        self,
+        key: str,
+        sha256: str,
+        size: int,
+        progress: Progress | None = None,
+        version_id: str | None = None,
+    ) -> StoredObject:
         """Re-hash the stored object.  A missing object in an available vault is an
         ``IntegrityFailure``: the evidence is not where it was stored."""
         path = self._path(key)

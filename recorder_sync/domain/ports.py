@@ -8,7 +8,7 @@ a store raises ``IntegrityFailure`` when the stored bytes are wrong, and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -62,8 +62,16 @@ class ObjectStore(Protocol):
         """The stored object, or None when the key does not exist."""
         ...
 
-    def verify(self, key: str, sha256: str, size: int, progress: Progress | None = None) -> StoredObject:
-        """Re-read the stored object and recompute its SHA-256.
+    def verify(
+        self,
+        key: str,
+        sha256: str,
+        size: int,
+        progress: Progress | None = None,
+        version_id: str | None = None,
+    ) -> StoredObject:
+        """Re-read the stored object (the given version, where the store keeps versions) and
+        recompute its SHA-256.
 
         Raises ``IntegrityFailure`` when it differs, ``StorageUnavailable`` when
         the store could not be read."""
@@ -211,7 +219,9 @@ class ImportOutcome:
 
 @dataclass(frozen=True)
 class SweepInputs:
-    """What one deadline sweep evaluates, and the flag subjects it may raise or resolve."""
+    """What one deadline sweep evaluates, and the flag subjects it may raise or resolve:
+    ``recordings``/``actions``/``links``/``checkouts`` feed the footage, gap, docking and
+    case-file rules; the ``upload_*`` fields feed the upload rules."""
 
     recordings: list[RecordingFacts]
     actions: list[Action]
@@ -223,6 +233,12 @@ class SweepInputs:
     full: bool
     cursor: int
     late_flagged: frozenset[str] = frozenset()  # recordings that already have an upload-late flag
+    # the upload rules run on their own inputs: every unverified recording, those verified
+    # since the last sweep, and the actions they are linked to (for severity only)
+    upload_recordings: list[RecordingFacts] = field(default_factory=list)
+    upload_actions: list[Action] = field(default_factory=list)
+    upload_links: list[tuple[str, str]] = field(default_factory=list)
+    upload_subjects: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -275,6 +291,7 @@ class CaseRepository(Protocol):
         recording_ids: Sequence[str] | None = None,
         action_ids: Sequence[str] | None = None,
         include_removed: bool = False,
+        device: str | None = None,
     ) -> list[StoredLink]: ...
     def sweep_inputs(self, now: datetime, limits: SweepLimits, *, full: bool = False) -> SweepInputs: ...
     def apply_sweep(

@@ -470,7 +470,11 @@ class IngestService:
 
     def _verify(self, rec: Recording) -> bool:
         stored = self.store.verify(
-            layout.media_key(rec.sha256), rec.sha256, rec.size, self._meter("verifying", rec.id, rec.size)
+            layout.media_key(rec.sha256),
+            rec.sha256,
+            rec.size,
+            self._meter("verifying", rec.id, rec.size),
+            version_id=rec.version_id,
         )
         self.catalog.record_verified(rec.id, stored, self.clock())
         self.notify("verified", f"{rec.id}")
