@@ -376,7 +376,7 @@ class S3Store:
     def _make_client(settings: S3Settings) -> Minio:
         http = urllib3.PoolManager(
             timeout=Timeout(connect=settings.connect_timeout, read=settings.read_timeout),
-            maxsize=settings.parallel_uploads + 2,
+            maxsize=settings.parallel_uploads + 8,  # several workers share the client
             cert_reqs="CERT_REQUIRED",
             ca_certs=settings.ca_bundle or certifi.where(),
             retries=Retry(

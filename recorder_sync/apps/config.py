@@ -81,6 +81,7 @@ class Settings:
     naming_profiles: Mapping[str, NamingProfile]
     reconcile_seconds: float = 60.0
     stable_seconds: float = 5.0
+    workers: int = 2
     timezone: str = DEFAULT_TZ
     s3: S3Config | None = None
     deadlines: Mapping[str, Any] = field(default_factory=dict)
@@ -156,6 +157,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         "deadlines",
         "policy",
         "alerts",
+        "workers",
     }
     for key in data:
         if key not in known:
@@ -185,6 +187,11 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
     reconcile_seconds = (
         _number(str(reconcile), source, "reconcile_seconds") if reconcile is not None else 60.0
     )
+
+    workers_raw = setting("workers", int)
+    workers = int(_number(str(workers_raw), source, "workers")) if workers_raw is not None else 2
+    if not 1 <= workers <= 32:
+        raise ConfigError(source, "workers", f"expected 1 to 32 files worked on at once, got {workers_raw!r}")
 
     profiles = dict(BUILTIN_PROFILES)
     for name, spec in (_get(data, "naming_profiles", dict, source, "") or {}).items():
@@ -252,6 +259,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         naming_profiles=profiles,
         reconcile_seconds=reconcile_seconds,
         stable_seconds=stable_seconds,
+        workers=workers,
         timezone=timezone,
         s3=_s3(data, env, source),
         deadlines=_get(data, "deadlines", dict, source, "") or {},

@@ -80,6 +80,7 @@ class App:
             retention_class=self.settings.s3.retention_class if self.settings.s3 else None,
             notify=notify,
             meter=meter,
+            workers=self.settings.workers,
         )
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -77,10 +79,19 @@ class Scan:
 
 @dataclass
 class Report:
-    """What one pass did, for progress output and exit codes."""
+    """What one pass did, for progress output and exit codes (workers add to it concurrently)."""
 
     progressed: int = 0
     errors: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add_progress(self) -> None:
+        with self._lock:
+            self.progressed += 1
+
+    def add_error(self, message: str) -> None:
+        with self._lock:
+            self.errors.append(message)
 
 
 Notify = Callable[[str, str], None]
@@ -106,6 +117,7 @@ class IngestService:
         retention_class: str | None = None,
         notify: Notify | None = None,
         meter: Meter | None = None,
+        workers: int = 1,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.catalog = catalog
@@ -120,6 +132,7 @@ class IngestService:
         self.retention_class = retention_class
         self.notify = notify or (lambda what, subject: None)
         self.meter = meter
+        self.workers = max(1, workers)
         self.jitter = jitter
 
     # --- discovery ------------------------------------------------------------
@@ -158,35 +171,58 @@ class IngestService:
     # --- the state machine ----------------------------------------------------
 
     def run_once(self) -> Report:
-        """One pass over everything pending; safe to call again at any time."""
+        """One pass over everything pending; safe to call again at any time.
+
+        Items are independent, so with ``workers`` > 1 they are worked on side by side
+        (each item by one worker): one file's ffprobe, fsync or upload round trips overlap
+        another's hashing. A recording is taken as far as it can go in one turn."""
         report = Report()
-        for s in self.catalog.pending_sightings():
-            if s.dock in self.docks:
-                self._guard(report, f"{s.dock}/{s.relpath}", self.step_sighting, s, self._sighting_failed)
-        for rec in self.catalog.pending_recordings(self.clock()):
-            self._guard(report, rec.id, self.step_recording, rec, self._recording_failed)
-        for s in self.catalog.pending_sightings():
-            if s.dock in self.docks and s.state == SightingState.HASHED:
-                self._guard(report, f"{s.dock}/{s.relpath}", self.step_sighting, s, self._sighting_failed)
+        sightings = [s for s in self.catalog.pending_sightings() if s.dock in self.docks]
+        self._each(report, sightings, self.step_sighting, self._sighting_failed)
+        self._each(
+            report, self.catalog.pending_recordings(self.clock()), self._advance, self._recording_failed
+        )
+        hashed = [
+            s
+            for s in self.catalog.pending_sightings()
+            if s.dock in self.docks and s.state == SightingState.HASHED
+        ]
+        self._each(report, hashed, self.step_sighting, self._sighting_failed)
         return report
 
+    def _each(
+        self, report: Report, items: list[T], step: Callable[[T], bool], failed: Callable[[T, str], None]
+    ) -> None:
+        if self.workers == 1 or len(items) < 2:
+            for item in items:
+                self._guard(report, step, item, failed)
+            return
+        with ThreadPoolExecutor(min(self.workers, len(items)), thread_name_prefix="ingest") as pool:
+            for future in [pool.submit(self._guard, report, step, item, failed) for item in items]:
+                future.result()
+
+    def _advance(self, rec: Recording) -> bool:
+        progressed = False
+        while not rec.state.at_least(RecordingState.VERIFIED) and self.step_recording(rec):
+            progressed = True
+            rec = self.catalog.recording(rec.id)
+        return progressed
+
     def _guard(
-        self,
-        report: Report,
-        subject: str,
-        step: Callable[[T], bool],
-        item: T,
-        failed: Callable[[T, str], None],
+        self, report: Report, step: Callable[[T], bool], item: T, failed: Callable[[T, str], None]
     ) -> None:
         """One step; its failure is recorded on the item and never stops the others (or the daemon)."""
         try:
             if step(item):
-                report.progressed += 1
+                report.add_progress()
         except (Error, OSError) as e:
             # OSError: a dock that fails mid-read (USB pulled, I/O error) is an outcome, not a crash
             message = str(e) if isinstance(e, Error) else f"I/O error: {e}"
+            subject = (
+                f"{item.dock}/{item.relpath}" if isinstance(item, Sighting) else getattr(item, "id", "?")
+            )
             log.warning("%s: %s", subject, message)
-            report.errors.append(f"{subject}: {message}")
+            report.add_error(f"{subject}: {message}")
             failed(item, message)
 
     def _sighting_failed(self, s: Sighting, message: str) -> None:

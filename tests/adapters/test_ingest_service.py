@@ -119,8 +119,7 @@ def test_file_changed_after_hashing_is_not_stored_from_and_not_deleted(
     clock.advance(6)
     svc.step_sighting(catalog.pending_sightings()[0])
     [rec] = catalog.list_recordings()
-    svc.run_once()  # probe
-    (dock / NAME).write_bytes(b"b" * 5000)  # rewritten on the camera after hashing
+    (dock / NAME).write_bytes(b"b" * 5000)  # rewritten on the camera right after hashing
     for _ in range(3):
         svc.run_once()
     assert catalog.recording(rec.id).state.rank < RecordingState.STORED.rank
@@ -133,6 +132,6 @@ def test_file_changed_after_hashing_is_not_stored_from_and_not_deleted(
     first = catalog.recording(rec.id)
     [second] = [r for r in catalog.list_recordings() if r.id != rec.id]
     assert second.state == RecordingState.RELEASED and second.size == 5000
-    assert first.state == RecordingState.SIGNED  # signed, never stored: its bytes are no longer on the dock
+    assert first.state == RecordingState.HASHED  # never stored: its bytes are no longer on the dock
     open_kinds = sorted(f.kind for f in catalog.flags(state="unresolved") if f.kind != "unreadable-media")
     assert open_kinds == ["source-changed", "source-unavailable"]

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from recorder_sync.adapters.db.schema import (
@@ -320,6 +320,22 @@ class Catalog:
         now: datetime,
     ) -> tuple[Recording, bool]:
         """Link a sighting to the recording of its bytes; True when those bytes were already known."""
+        try:
+            return self._attach_hash(sighting_id, sha256, ident, kind_hint, sidecar, now)
+        except IntegrityError:
+            # the same bytes hashed at the same moment on another dock (or station) made the
+            # recording first: this sighting is then a duplicate of it
+            return self._attach_hash(sighting_id, sha256, ident, kind_hint, sidecar, now)
+
+    def _attach_hash(
+        self,
+        sighting_id: int,
+        sha256: str,
+        ident: FileIdentity,
+        kind_hint: Kind,
+        sidecar: str | None,
+        now: datetime,
+    ) -> tuple[Recording, bool]:
         with self.transaction() as s:
             row = _get(s, SightingRow, sighting_id)
             subject = _subject(row.dock, row.relpath)
@@ -487,20 +503,30 @@ class Catalog:
         public_pem: bytes,
         now: datetime,
     ) -> None:
+        self._register_key(key_id, public_pem, now)
         with self.transaction() as s:
             rec = _get(s, RecordingRow, recording_id)
             if RecordingState(rec.state).at_least(RecordingState.SIGNED):
                 return
-            if s.get(StationKeyRow, key_id) is None:
-                s.add(
-                    StationKeyRow(key_id=key_id, station=self.station, public_pem=public_pem, first_used=now)
-                )
             rec.manifest = manifest
             rec.signature = signature
             rec.key_id = key_id
             rec.state = RecordingState.SIGNED.value
             rec.updated_at = now
             self.append_event(s, Action.SIGNED, now, recording_id=rec.id, details={"key_id": key_id})
+
+    def _register_key(self, key_id: str, public_pem: bytes, now: datetime) -> None:
+        """Keep the public key beside the manifests it signed (once; workers may race to it)."""
+        try:
+            with self.transaction() as s:
+                if s.get(StationKeyRow, key_id) is None:
+                    s.add(
+                        StationKeyRow(
+                            key_id=key_id, station=self.station, public_pem=public_pem, first_used=now
+                        )
+                    )
+        except IntegrityError:
+            pass  # another worker registered it first
 
     def record_stored(self, recording_id: str, stored: StoredObject, now: datetime) -> None:
         with self.transaction() as s:
