@@ -103,6 +103,14 @@ def test_ingest_sample_dock_with_bad_cases(
     assert status["backlog"] == 0 and status["recordings"] == {"released": len(recs)}
 
 
+def openssl_verify(folder: Path) -> subprocess.CompletedProcess[str]:
+    """What an auditor runs, with nothing of ours."""
+    cmd = (
+        "openssl pkeyutl -verify -pubin -inkey station.pub.pem -rawin -in manifest.json -sigfile manifest.sig"
+    )
+    return subprocess.run(cmd.split(), cwd=folder, capture_output=True, text=True)
+
+
 def test_manifest_verifies_with_openssl_alone(tmp_path: Path, db_url: str) -> None:
     d = tmp_path / "dock"
     d.mkdir()
@@ -114,46 +122,12 @@ def test_manifest_verifies_with_openssl_alone(tmp_path: Path, db_url: str) -> No
     rec = run_json(env, "list")[0]
     out = tmp_path / "m"
     assert run(env, "manifest", rec["id"], "--out", str(out)).returncode == 0
-    r = subprocess.run(
-        [
-            "openssl",
-            "pkeyutl",
-            "-verify",
-            "-pubin",
-            "-inkey",
-            "station.pub.pem",
-            "-rawin",
-            "-in",
-            "manifest.json",
-            "-sigfile",
-            "manifest.sig",
-        ],
-        cwd=out,
-        capture_output=True,
-        text=True,
-    )
+    r = openssl_verify(out)
     assert r.returncode == 0 and "Signature Verified Successfully" in r.stdout
     assert len((out / "manifest.sig").read_bytes()) == 64
     assert rec["sha256"].encode() in (out / "manifest.json").read_bytes()
     (out / "manifest.json").write_bytes((out / "manifest.json").read_bytes().replace(b"031245", b"031246"))
-    r = subprocess.run(
-        [
-            "openssl",
-            "pkeyutl",
-            "-verify",
-            "-pubin",
-            "-inkey",
-            "station.pub.pem",
-            "-rawin",
-            "-in",
-            "manifest.json",
-            "-sigfile",
-            "manifest.sig",
-        ],
-        cwd=out,
-        capture_output=True,
-        text=True,
-    )
+    r = openssl_verify(out)
     assert r.returncode != 0
     key = tmp_path / "home" / "keys" / "station.key"
     assert key.stat().st_mode & 0o777 == 0o600 and key.parent.stat().st_mode & 0o777 == 0o700
