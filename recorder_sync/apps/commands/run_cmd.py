@@ -19,7 +19,8 @@ from typing import Any
 from recorder_sync.adapters.watcher import DirtyDocks, DockWatcher
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.wiring import open_app
-from recorder_sync.domain.errors import UsageError
+from recorder_sync.apps.wiring_cases import SWEEP_SECONDS, cases_runtime
+from recorder_sync.domain.errors import Error, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,12 @@ def register(sub: Any) -> None:
         "--dock", type=Path, action="append", default=[], help="watch this folder too (repeatable)"
     )
     p.add_argument("--stable-seconds", type=float, help="override every dock's stability window")
+    p.add_argument(
+        "--sweep-seconds",
+        type=float,
+        default=SWEEP_SECONDS,
+        help=f"link new recordings and run the deadline sweep this often (default {SWEEP_SECONDS:.0f})",
+    )
     p.set_defaults(func=cmd_run)
 
 
@@ -69,6 +76,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     app = open_app(settings, actor=f"recorder-sync@{settings.station_id}")
     svc = app.ingest_service(docks, notify=lambda what, subject: log.info("%s %s", what, subject))
+    runtime = cases_runtime(settings, app.catalog)
     watcher = DockWatcher(dirty)
     watcher.start((d.name, d.path, d.observer) for d in docks)
     log.info(
@@ -77,11 +85,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         len(docks),
         settings.s3.endpoint if settings.s3 else settings.vault_path,
     )
-    last_full = float("-inf")
+    last_full = last_sweep = float("-inf")
     try:
         while not stop.is_set():
             if time.monotonic() - last_full >= settings.reconcile_seconds:
                 dirty.take()
+                _guarded("reading camera clocks", runtime.read_dock_clocks, docks)
                 for d in docks:
                     _scan(svc, d.name)
                 last_full = time.monotonic()
@@ -89,12 +98,24 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 for name in dirty.take():
                     _scan(svc, name)
             report = svc.run_once()
+            if time.monotonic() - last_sweep >= args.sweep_seconds:
+                _guarded("linking and deadline sweep", runtime.tick)
+                last_sweep = time.monotonic()
             if report.progressed == 0 and not stop.is_set():
                 dirty.wake.wait(timeout=1.0)
     finally:
         watcher.stop()
+        runtime.close()
     log.info("stopped cleanly")
     return 0
+
+
+def _guarded(what: str, fn: Any, *args: Any) -> None:
+    """Deadlines and linking must never stop ingestion: a failure is logged and tried next time."""
+    try:
+        fn(*args)
+    except Error as e:
+        log.warning("%s failed: %s", what, e)
 
 
 def _scan(svc: Any, name: str) -> None:
