@@ -7,15 +7,20 @@ it links recordings probed since the last tick, then runs one deadline sweep.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from recorder_sync.adapters.alerts import AlertDispatcher, AlertSettings
 from recorder_sync.adapters.db.casebook import CaseBook
 from recorder_sync.adapters.db.repository import Catalog
-from recorder_sync.apps.config import Settings
+from recorder_sync.adapters.dockfs import DockFolder
+from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.wiring import utcnow
+from recorder_sync.domain.clock import CLOCK_FILE, parse_clock_file
+from recorder_sync.domain.errors import Error
 from recorder_sync.domain.model import Severity
 from recorder_sync.domain.policy import (
     ActionPolicy,
@@ -71,6 +76,33 @@ class CasesRuntime:
         run = self.cases.link_new_recordings()
         result = self.deadlines.sweep(now or utcnow())
         return run, result
+
+    def read_dock_clocks(self, docks: Sequence[DockConfig]) -> int:
+        """Record the camera clock of each dock that holds a ``clock.json`` (call at scan
+        time, before ingesting, so the docking precedes the recordings it brings)."""
+        recorded = 0
+        for dock in docks:
+            folder = DockFolder(dock.name, dock.path)
+            try:
+                f, ident = folder.open(CLOCK_FILE)
+            except (Error, OSError):
+                continue  # no time file: the camera does not expose its clock
+            with f:
+                data = f.read(4096)
+            station_time = datetime.fromtimestamp(ident.mtime_ns / 1e9, tz=UTC)
+            reading = parse_clock_file(data, station_time, ZoneInfo(dock.timezone))
+            if isinstance(reading, str):
+                log.warning("dock %s: %s", dock.name, reading)
+                continue
+            self.book.record_docking(
+                reading.device,
+                dock.name,
+                reading.station_time,
+                reading.camera_time,
+                f"{dock.name}/{CLOCK_FILE}",
+            )
+            recorded += 1
+        return recorded
 
     def close(self) -> None:
         self.alerts.close()

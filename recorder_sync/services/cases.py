@@ -122,7 +122,9 @@ class CaseService:
 
     def links_for(self, query: ActionQuery, *, include_removed: bool = False) -> list[StoredLink]:
         actions = self.repo.actions(query)
-        return self.repo.links(action_ids=[a.action_id for a in actions], include_removed=include_removed)
+        return self.repo.links(
+            action_ids=[a.action_id for a in actions], include_removed=include_removed, device=query.device
+        )
 
     def history(self, action_id: str) -> list[dict[str, Any]]:
         return self.repo.action_history(action_id)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from recorder_sync.adapters.db.repository import Catalog
@@ -63,6 +63,10 @@ from recorder_sync.domain.ports import (
 )
 
 ENGINE = "deadline engine"
+UPLOAD_KINDS = frozenset({"upload-at-risk", "upload-late"})
+# Automatic linking looks at footage (video, audio, photo); other files (sidecars, logs)
+# are kept as evidence and can be linked by hand.
+_OTHER = "other"
 _OPEN = (FlagState.OPEN.value, FlagState.ACKNOWLEDGED.value)
 _COUNTED = ("auto", "manual", "confirmed")
 _CHUNK = 500  # bound on IN (...) lists
@@ -82,7 +86,8 @@ def _chunks(items: Iterable[str], size: int = _CHUNK) -> Iterable[list[str]]:
         yield batch
 
 
-def _action(row: ActionRow) -> Action:
+def _action(row: Any) -> Action:
+    # an ORM row or a Core row of the actions table (bulk reads skip the ORM)
     return Action(
         case_id=row.case_id,
         action_id=row.action_id,
@@ -97,7 +102,7 @@ def _action(row: ActionRow) -> Action:
     )
 
 
-def _checkout(row: CheckoutRow) -> Checkout:
+def _checkout(row: Any) -> Checkout:
     return Checkout(row.device, row.officer, row.start, row.end)
 
 
@@ -142,6 +147,15 @@ _REC_COLUMNS = (
 )
 
 
+_ACTIONS = ActionRow.__table__
+
+
+def _core(s: Session, query: Any) -> Sequence[Any]:
+    """Rows through SQLAlchemy Core: a bulk read of plain columns needs no ORM identity map,
+    and skipping it is most of the cost of loading a million rows."""
+    return s.connection().execute(query).all()
+
+
 class _Clocks:
     """Clock evidence per device: (docked_at, offset) sorted by docking time."""
 
@@ -154,6 +168,8 @@ class _Clocks:
 
     def facts(self, row: Any) -> RecordingFacts:
         rid, device, officer, start, end, verified, ingested = row
+        if not self.by_device:  # no camera exposed its clock: the common case, kept cheap
+            return RecordingFacts(rid, device, officer, start, end, verified, ingested_at=ingested)
         offset: timedelta | None = None
         uncertain = False
         evidence = self.by_device.get(device) if device else None
@@ -202,16 +218,19 @@ class CaseBook:
         clocks = self._clocks(s, (r[1] for r in rows))
         return [clocks.facts(r) for r in rows]
 
-    def _recordings(self, s: Session, ids: Iterable[str]) -> list[RecordingFacts]:
+    def _recordings(self, s: Session, ids: Iterable[str], media_only: bool = False) -> list[RecordingFacts]:
         rows: list[Any] = []
+        q = select(*_REC_COLUMNS)
+        if media_only:
+            q = q.where(RecordingRow.kind != _OTHER)
         for batch in _chunks(sorted(set(ids))):
-            rows.extend(s.execute(select(*_REC_COLUMNS).where(RecordingRow.id.in_(batch))).all())
+            rows.extend(_core(s, q.where(RecordingRow.id.in_(batch))))
         return self._facts(s, rows)
 
     def _actions_by_ids(self, s: Session, ids: Iterable[str]) -> list[Action]:
         out: list[Action] = []
         for batch in _chunks(sorted(set(ids))):
-            out.extend(_action(r) for r in s.scalars(select(ActionRow).where(ActionRow.action_id.in_(batch))))
+            out.extend(_action(r) for r in _core(s, select(_ACTIONS).where(_ACTIONS.c.action_id.in_(batch))))
         return out
 
     # --- imports ------------------------------------------------------------------
@@ -316,8 +335,14 @@ class CaseBook:
     def record_docking(
         self, device: str, dock: str, docked_at: datetime, camera_time: datetime | None, source: str
     ) -> None:
+        """Once per (device, docked_at): reading the same time file again records nothing."""
         offset = None if camera_time is None else round((camera_time - docked_at).total_seconds() * 1000)
         with self.catalog.transaction() as s:
+            seen = s.scalar(
+                select(DockingRow.id).where(DockingRow.device == device, DockingRow.docked_at == docked_at)
+            )
+            if seen is not None:
+                return
             s.add(
                 DockingRow(
                     device=device,
@@ -404,9 +429,12 @@ class CaseBook:
         # Clock offsets are small next to the margins callers add; the proposal itself
         # uses the corrected times.
         with self.catalog.transaction() as s:
-            rows = s.execute(
-                select(*_REC_COLUMNS).where(RecordingRow.end >= lo, RecordingRow.start <= hi)
-            ).all()
+            rows = _core(
+                s,
+                select(*_REC_COLUMNS).where(
+                    RecordingRow.end >= lo, RecordingRow.start <= hi, RecordingRow.kind != _OTHER
+                ),
+            )
             return self._facts(s, rows)
 
     def recordings_probed_since(self, cursor: int, limit: int) -> tuple[list[RecordingFacts], int]:
@@ -422,7 +450,8 @@ class CaseBook:
                 last = s.scalar(select(func.max(CustodyEventRow.seq))) or cursor
                 return [], int(last)
             ids = [rid for _, rid in events if rid]
-            return self._recordings(s, ids), int(events[-1][0])
+            media = self._recordings(s, ids, media_only=True)
+            return media, int(events[-1][0])
 
     def cursor(self, name: str) -> int:
         with self.catalog.transaction() as s:
@@ -563,11 +592,16 @@ class CaseBook:
         recording_ids: Sequence[str] | None = None,
         action_ids: Sequence[str] | None = None,
         include_removed: bool = False,
+        device: str | None = None,
     ) -> list[StoredLink]:
         with self.catalog.transaction() as s:
             base = select(LinkRow).order_by(LinkRow.action_id, LinkRow.recording_id, LinkRow.id)
             if not include_removed:
                 base = base.where(LinkRow.removed_at.is_(None))
+            if device is not None:
+                base = base.where(
+                    LinkRow.recording_id.in_(select(RecordingRow.id).where(RecordingRow.device == device))
+                )
             if recording_ids is None and action_ids is None:
                 return [_link(r) for r in s.scalars(base)]
             out: list[StoredLink] = []
@@ -585,9 +619,9 @@ class CaseBook:
             LinkRow.removed_at.is_(None), LinkRow.confidence.in_(_COUNTED)
         )
         for batch in _chunks(sorted(set(action_ids))):
-            pairs.update((r, a) for r, a in s.execute(q.where(LinkRow.action_id.in_(batch))))
+            pairs.update((r, a) for r, a in _core(s, q.where(LinkRow.action_id.in_(batch))))
         for batch in _chunks(sorted(set(recording_ids))):
-            pairs.update((r, a) for r, a in s.execute(q.where(LinkRow.recording_id.in_(batch))))
+            pairs.update((r, a) for r, a in _core(s, q.where(LinkRow.recording_id.in_(batch))))
         return pairs
 
     # --- deadline sweep ---------------------------------------------------------------
@@ -602,22 +636,26 @@ class CaseBook:
             ).all()
             action_ids: set[str] = set()
             case_ids: set[str] = set()
-            recording_ids: set[str] = set()
+            changed_recordings: set[str] = set()
             checkout_keys: set[tuple[str, str]] = set()  # (device, compact start)
             all_checkouts = False
 
-            # unverified as of now: every one may be at risk or late
-            recording_ids.update(
+            # Upload rules: every recording not verified as of now, and those verified since
+            # the last sweep (their flags resolve, late arrivals are recorded).
+            upload_ids: set[str] = set(
                 s.scalars(
                     select(RecordingRow.id).where(
                         or_(RecordingRow.verified_at.is_(None), RecordingRow.verified_at > now)
                     )
                 )
             )
-            for row in open_rows:
+            # A full sweep re-examines every open flag.  An incremental one need not: past
+            # their thresholds, footage, gap, case-file and docking flags change only when
+            # something they depend on changes, and that is in the custody log.
+            for row in open_rows if full else ():
                 parts = parse_subject(row.subject)
                 if parts[0] == "recording" and len(parts) == 2:
-                    recording_ids.add(parts[1])
+                    upload_ids.add(parts[1])
                 elif parts[0] == "action" and len(parts) >= 2:
                     action_ids.add(parts[1])
                 elif parts[0] == "case" and len(parts) == 2:
@@ -651,12 +689,16 @@ class CaseBook:
                     )
                 ):
                     checkout_keys.add((device, compact_time(start)))
-                self._changes_since(s, since, action_ids, recording_ids, checkout_keys)
+                self._changes_since(s, since, action_ids, changed_recordings, checkout_keys)
+                upload_ids |= changed_recordings
 
-            # the actions of every recording in play (for severity and case files)
-            pairs = self._counted_pairs(s, recording_ids=recording_ids)
-            action_ids.update(a for _, a in pairs)
-            # whole cases: a case-file flag needs every action of its case
+            upload_pairs = self._counted_pairs(s, recording_ids=upload_ids)
+            upload_actions = self._actions_by_ids(s, {a for _, a in upload_pairs})
+            upload_recordings = self._recordings(s, upload_ids)
+
+            # Footage, gap, docking and case-file rules: the actions in play, whole cases (a
+            # case-file flag needs every action of its case), all their linked recordings.
+            action_ids.update(a for r, a in upload_pairs if r in changed_recordings)
             for batch in _chunks(sorted(action_ids)):
                 case_ids.update(s.scalars(select(ActionRow.case_id).where(ActionRow.action_id.in_(batch))))
             for batch in _chunks(sorted(case_ids)):
@@ -664,10 +706,8 @@ class CaseBook:
             actions = self._actions_by_ids(s, action_ids)
             action_ids = {a.action_id for a in actions}
             case_ids = {a.case_id for a in actions}
-            pairs |= self._counted_pairs(s, action_ids=action_ids)
-            pairs = {(r, a) for r, a in pairs if a in action_ids}
-            recording_ids.update(r for r, _ in pairs)
-            recordings = self._recordings(s, recording_ids)
+            pairs = self._counted_pairs(s, action_ids=action_ids)
+            recordings = self._recordings(s, {r for r, _ in pairs})
 
             # the ledger: the checkouts due for a docking check, and those of the devices in play
             if all_checkouts:
@@ -680,17 +720,31 @@ class CaseBook:
                 checkouts = [_checkout(r) for r in rows]
             docked = self._docked(s, checkouts, now)
 
-            subjects = {recording_subject(r.id) for r in recordings}
-            subjects |= {case_subject(c) for c in case_ids}
+            upload_subjects = {recording_subject(r.id) for r in upload_recordings}
+            subjects = {case_subject(c) for c in case_ids}
             subjects |= {checkout_subject(c.device, c.start) for c in checkouts}
+            subjects |= {action_subject(a) for a in action_ids}
             open_flags: list[Flag] = []
             for row in open_rows:
-                parts = parse_subject(row.subject)
-                about = row.subject in subjects or (parts[0] == "action" and parts[1] in action_ids)
+                if row.kind in UPLOAD_KINDS:
+                    about = row.subject in upload_subjects
+                else:
+                    parts = parse_subject(row.subject)
+                    about = row.subject in subjects or (parts[0] == "action" and parts[1] in action_ids)
                 if about:
                     open_flags.append(_flag(row))
-            for a in actions:
-                subjects.add(action_subject(a.action_id))
+            late_flagged: set[str] = set()
+            verified = sorted(r.id for r in upload_recordings if r.stored_verified_at is not None)
+            for batch in _chunks(verified):
+                late_flagged.update(
+                    rid
+                    for rid in s.scalars(
+                        select(FlagRow.recording_id).where(
+                            FlagRow.kind == "upload-late", FlagRow.recording_id.in_(batch)
+                        )
+                    )
+                    if rid
+                )
             return SweepInputs(
                 recordings=recordings,
                 actions=actions,
@@ -701,6 +755,11 @@ class CaseBook:
                 subjects=subjects,
                 full=full,
                 cursor=cursor,
+                late_flagged=frozenset(late_flagged),
+                upload_recordings=upload_recordings,
+                upload_actions=upload_actions,
+                upload_links=sorted(upload_pairs),
+                upload_subjects=upload_subjects,
             )
 
     def _changes_since(
@@ -719,7 +778,7 @@ class CaseBook:
             Ev.ACTION_IMPORTED.value,
             Ev.CHECKOUT_IMPORTED.value,
             Ev.DOCKED.value,
-            Ev.HASHED.value,
+            Ev.PROBED.value,  # the device is known from here on: its checkouts may count as docked
         ]
         officers_windows: list[tuple[str, datetime, datetime | None]] = []
         devices: set[str] = set()
@@ -728,7 +787,7 @@ class CaseBook:
                 CustodyEventRow.seq > since, CustodyEventRow.action.in_(kinds)
             )
         ):
-            if action in (Ev.VERIFIED.value, Ev.HASHED.value):
+            if action in (Ev.VERIFIED.value, Ev.PROBED.value):
                 if rid:
                     recording_ids.add(rid)
                 continue
@@ -757,7 +816,7 @@ class CaseBook:
         for device in devices:
             for (start,) in s.execute(select(CheckoutRow.start).where(CheckoutRow.device == device)):
                 checkout_keys.add((device, compact_time(start)))
-        # newly hashed recordings: their devices' checkouts may now count as docked
+        # newly probed or verified recordings: their devices' checkouts may now count as docked
         hashed_devices: set[str] = set()
         for batch in _chunks(sorted(recording_ids)):
             hashed_devices.update(
@@ -801,6 +860,9 @@ class CaseBook:
         to_update: Sequence[FlagSpec],
     ) -> None:
         with self.catalog.transaction() as s:
+            if self.engine.dialect.name == "postgresql":
+                # two stations sweeping the same database at once raise each flag once
+                s.execute(text("SELECT pg_advisory_xact_lock(hashtext('recorder_sync.sweep'))"))
             for spec in to_raise:
                 self.catalog.flag_in(s, spec.to_flag(now), now)
                 if spec.action_id or spec.case_id:
@@ -871,9 +933,10 @@ class CaseBook:
             if mark is None:
                 mark = SweepMarkRow(name="sweep")
                 s.add(mark)
-            # events this sweep wrote are its own doing: the next one starts after them
-            mark.at, mark.text = now, limits.fingerprint
-            mark.seq = int(s.scalar(select(func.max(CustodyEventRow.seq))) or inputs.cursor)
+            # From the log position read before loading: what other processes wrote while
+            # this sweep ran is read by the next one (the events this one wrote are of kinds
+            # the next one ignores).
+            mark.at, mark.text, mark.seq = now, limits.fingerprint, inputs.cursor
 
     # --- reports ----------------------------------------------------------------------
 
@@ -882,15 +945,15 @@ class CaseBook:
     ) -> tuple[list[RecordingFacts], list[Action], list[tuple[str, str]], list[Flag], list[Checkout]]:
         with self.catalog.transaction() as s:
             rq = select(*_REC_COLUMNS)
-            aq = select(ActionRow)
+            aq = select(_ACTIONS)
             if since is not None:
                 rq = rq.where(or_(RecordingRow.end >= since, RecordingRow.end.is_(None)))
                 aq = aq.where(ActionRow.end >= since)
             if until is not None:
                 rq = rq.where(or_(RecordingRow.end < until, RecordingRow.end.is_(None)))
                 aq = aq.where(ActionRow.end < until)
-            recordings = self._facts(s, s.execute(rq).all())
-            actions = [_action(r) for r in s.scalars(aq)]
+            recordings = self._facts(s, _core(s, rq))
+            actions = [_action(r) for r in _core(s, aq)]
             lq = select(LinkRow.recording_id, LinkRow.action_id).where(
                 LinkRow.removed_at.is_(None), LinkRow.confidence.in_(_COUNTED)
             )
@@ -900,7 +963,7 @@ class CaseBook:
                     lq = lq.where(ActionRow.end >= since - timedelta(days=2))
                 if until is not None:
                     lq = lq.where(ActionRow.end < until + timedelta(days=2))
-            links = [(r, a) for r, a in s.execute(lq)]
+            links = [(r, a) for r, a in _core(s, lq)]
             fq = select(FlagRow).where(FlagRow.kind.in_(sorted(ENGINE_KINDS)))
             if since is not None:
                 fq = fq.where(or_(FlagRow.due.is_(None), FlagRow.due >= since - timedelta(days=40)))

@@ -198,7 +198,7 @@ def cmd_case_show(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"case {doc['case_id']}")
     table(
-        [action_json(a) for a in actions],
+        [action_json(a) | {"officers": ";".join(a.officers)} for a in actions],
         ["action_id", "action_type", "unit", "officers", "start", "end", "target_name", "place"],
     )
     print("links:")

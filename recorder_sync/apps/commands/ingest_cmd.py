@@ -10,6 +10,7 @@ from typing import Any
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.output import ByteMeter, progress
 from recorder_sync.apps.wiring import open_app
+from recorder_sync.apps.wiring_cases import cases_runtime
 from recorder_sync.domain.errors import IngestIncomplete, UsageError
 from recorder_sync.domain.model import RecordingState, SightingState
 
@@ -68,6 +69,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         notify=None if args.quiet else progress,
         meter=None if args.quiet else ByteMeter,
     )
+    cases = cases_runtime(settings, app.catalog, alerts=False)
+    # the camera's clock as the dock shows it (clock.json), before the file is released
+    cases.read_dock_clocks([d for d, _ in wanted.values()])
     sightings: set[int] = set()
     refused: set[str] = set()
     deadline = time.monotonic() + args.timeout
@@ -84,6 +88,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             if pending <= given_up:
                 break
             time.sleep(0.2)
+    cases.cases.link_new_recordings()
     failed = _summarise(app.catalog, sightings, refused, args.quiet)
     if failed:
         raise IngestIncomplete(failed, len(sightings) + len(refused))

@@ -1,0 +1,308 @@
+"""Cases, links and deadline sweeps on real SQLite and PostgreSQL, with times we choose.
+
+Recordings are put into the catalog through its own transitions (observe, hash,
+probe, verify) with the clock passed in, so upload times are exact; the CLI test
+(tests/apps/test_cases_cli.py) runs the same rules on real ffmpeg media.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from recorder_sync.adapters.db.casebook import CaseBook
+from recorder_sync.adapters.db.engine import make_engine, upgrade
+from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.domain.cases import Action, Checkout
+from recorder_sync.domain.custody import verify_chain
+from recorder_sync.domain.errors import ImportRejected
+from recorder_sync.domain.model import FileIdentity, Kind, ProbeResult, Sourced, StoredObject
+from recorder_sync.domain.policy import DEFAULT_POLICY, DeadlineSettings
+from recorder_sync.services.cases import CaseService
+from recorder_sync.services.deadlines import DeadlineService
+from recorder_sync.services.reports import ReportService
+
+SH = ZoneInfo("Asia/Shanghai")
+SETTINGS = DeadlineSettings(display_tz=SH)
+
+
+def sh(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=SH).astimezone(UTC)
+
+
+class World:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.book = CaseBook(catalog)
+        self.now = sh("2026-01-01T00:00:00")
+        self.alerts: list[Mapping[str, Any]] = []
+        self.cases = CaseService(self.book, DEFAULT_POLICY, SETTINGS, lambda: self.now)
+        self.deadlines = DeadlineService(self.book, DEFAULT_POLICY, SETTINGS, self.alerts.append)
+        self.reports = ReportService(self.book, DEFAULT_POLICY, SETTINGS)
+        self.n = 0
+
+    def recording(
+        self,
+        device: str,
+        officer: str | None,
+        start: datetime,
+        end: datetime,
+        ingested: datetime,
+        verified: datetime | None = None,
+    ) -> str:
+        self.n += 1
+        digest = hashlib.sha256(f"{device}{self.n}".encode()).hexdigest()
+        ident = FileIdentity(size=100 + self.n, mtime_ns=self.n, inode=self.n, device=1)
+        sighting = self.catalog.observe("dock", f"{device}_{self.n}.MP4", ident, ingested)
+        rec, _ = self.catalog.attach_hash(
+            sighting.id, sha256=digest, ident=ident, kind_hint=Kind.VIDEO, sidecar=None, now=ingested
+        )
+        meta = {"device": Sourced(device, "filename"), "start": Sourced(start, "sidecar")}
+        meta["end"] = Sourced(end, "sidecar")
+        if officer:
+            meta["officer"] = Sourced(officer, "filename")
+        self.catalog.record_probe(rec.id, ProbeResult(Kind.VIDEO, True, duration_ms=1000), meta, ingested)
+        if verified is not None:
+            self.verify(rec.id, verified)
+        return rec.id
+
+    def verify(self, rid: str, at: datetime) -> None:
+        self.catalog.record_verified(rid, StoredObject(key=rid, uri=f"file:///{rid}", size=1), at)
+
+    def open_flags(self) -> set[tuple[str, str]]:
+        return {(f.kind, f.subject) for f in self.catalog.flags(state="unresolved")}
+
+    def sweep(self, now: datetime) -> set[tuple[str, str, str]]:
+        self.now = now
+        self.cases.link_new_recordings()
+        result = self.deadlines.sweep(now)
+        # an incremental sweep leaves exactly what a full one would
+        assert self.deadlines.sweep(now, full=True).changes == (), "incremental sweep missed something"
+        return {(c.change, c.kind, c.subject) for c in result.changes}
+
+
+@pytest.fixture
+def world(db_url: str) -> Iterator[World]:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    yield World(Catalog(engine, station="st-test", actor="test"))
+    engine.dispose()
+
+
+def action(aid: str, kind: str, officers: str, start: str, end: str, case: str = "") -> Action:
+    return Action(
+        case or f"C-{aid}",
+        aid,
+        kind,
+        "Unit 1",
+        tuple(officers.split(";")),
+        sh(start),
+        sh(end),
+        "P-1",
+        "Party",
+    )
+
+
+def import_actions(world: World, tmp_path: Path, *actions: Action) -> None:
+    lines = ["case_id,action_id,action_type,unit,officers,start,end,target_id,target_name,place"]
+    lines += [",".join(a.as_record().values()) for a in actions]
+    path = tmp_path / f"actions-{world.n}-{len(actions)}.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    world.cases.import_actions(path, actor="test")
+
+
+def test_midnight_and_shanghai_year_boundary(world: World, tmp_path: Path) -> None:
+    # an impoundment across local midnight into the new year, filmed in full
+    x = action("X", "impoundment", "007", "2026-12-31T23:50:00", "2027-01-01T00:10:00")
+    # an inspection at 05:00 on 1 January in Shanghai: still 31 December in UTC
+    y = action("Y", "inspection", "008", "2027-01-01T05:00:00", "2027-01-01T05:30:00")
+    import_actions(world, tmp_path, x, y)
+    rid = world.recording(
+        "CAM7",
+        "007",
+        sh("2026-12-31T23:49:58"),
+        sh("2027-01-01T00:10:03"),
+        ingested=sh("2027-01-01T02:00:00"),
+        verified=sh("2027-01-01T02:01:00"),
+    )
+    changes = world.sweep(sh("2027-01-03T00:00:00"))
+    assert [(link.recording_id, link.action_id, link.confidence) for link in world.book.links()] == [
+        (rid, "X", "auto")
+    ]
+    assert changes == {("raised", "footage-recommended-missing", "action:Y")}
+
+    r2027 = world.reports.report(world.now, year=2027)
+    assert r2027.total.actions == 2 and r2027.total.timeliness.recordings == 1
+    assert [g.key for g in r2027.groups["month"]] == ["2027-01"]
+    r2026 = world.reports.report(world.now, year=2026)
+    assert r2026.total.actions == 0 and r2026.total.timeliness.recordings == 0
+
+
+def test_at_risk_late_resolved_late_and_escalation(world: World, tmp_path: Path) -> None:
+    end = sh("2026-03-02T10:00:00")
+    rid = world.recording("CAM1", "001", end - timedelta(minutes=5), end, ingested=end + timedelta(hours=1))
+    assert world.sweep(end + timedelta(hours=17)) == set()
+    assert world.sweep(end + timedelta(hours=19)) == {("raised", "upload-at-risk", f"recording:{rid}")}
+    assert world.sweep(end + timedelta(hours=25)) == {
+        ("resolved", "upload-at-risk", f"recording:{rid}"),
+        ("raised", "upload-late", f"recording:{rid}"),
+    }
+    # the recording turns out to belong to a seizure: the open flag is escalated
+    world.now = end + timedelta(hours=26)
+    import_actions(
+        world, tmp_path, action("S", "seizure", "001", "2026-03-02T09:55:00", "2026-03-02T10:00:00")
+    )
+    assert world.sweep(end + timedelta(hours=26)) == {("escalated", "upload-late", f"recording:{rid}")}
+    assert [a["change"] for a in world.alerts] == ["raised", "raised", "escalated"]
+    assert world.alerts[-1]["severity"] == "critical"
+
+    world.verify(rid, end + timedelta(hours=30))
+    assert world.sweep(end + timedelta(hours=31)) == {("resolved-late", "upload-late", f"recording:{rid}")}
+    states = {f.kind: f.state.value for f in world.catalog.flags()}
+    assert states["upload-late"] == "resolved-late" and states["upload-at-risk"] == "resolved"
+    report = world.reports.report(end + timedelta(days=2), year=2026)
+    assert report.total.late_flags == 1 and report.total.timeliness.late_verified == 1
+    verify_chain(world.catalog.events())
+
+
+def test_ledger_attribution_ambiguity_and_manual_links(world: World, tmp_path: Path) -> None:
+    # CAM2 was checked out to 002 and, overlapping by a mistake in the ledger, to 003
+    world.book.upsert_checkouts(
+        [
+            Checkout("CAM2", "002", sh("2026-05-01T08:00:00"), sh("2026-05-01T12:00:00")),
+            Checkout("CAM2", "003", sh("2026-05-01T11:00:00"), sh("2026-05-01T18:00:00")),
+        ],
+        sh("2026-05-01T07:00:00"),
+        "test",
+        "test",
+    )
+    a = action("A", "seizure", "002", "2026-05-01T09:00:00", "2026-05-01T09:10:00")
+    b = action("B", "seizure", "003", "2026-05-01T11:30:00", "2026-05-01T11:40:00")
+    import_actions(world, tmp_path, a, b)
+    day = sh("2026-05-01T20:00:00")
+    # no officer in the metadata: the ledger names 002 alone at 09:00, 002 and 003 at 11:30
+    r1 = world.recording("CAM2", None, a.start, a.end, ingested=day, verified=day)
+    r2 = world.recording("CAM2", None, b.start, b.end, ingested=day, verified=day)
+    changes = world.sweep(sh("2026-05-03T00:00:00"))
+    got = {(link.recording_id, link.action_id): link.confidence for link in world.book.links()}
+    assert got == {(r1, "A"): "auto", (r2, "B"): "suggested"}
+    assert changes == {("raised", "footage-missing", "action:B:officer:003")}
+
+    world.now = sh("2026-05-03T01:00:00")
+    world.cases.link(r2, "B", "supervisor 9", "checked the ledger: 003 wore CAM2")
+    assert world.sweep(sh("2026-05-03T01:00:00")) == {("resolved", "footage-missing", "action:B:officer:003")}
+    world.now = sh("2026-05-03T02:00:00")
+    world.cases.unlink(r1, "A", "supervisor 9", "wrong action")
+    assert world.sweep(sh("2026-05-03T02:00:00")) == {("raised", "footage-missing", "action:A:officer:002")}
+    # an unlinked pair is not proposed again
+    world.cases.relink([a])
+    assert {(link.recording_id, link.action_id) for link in world.book.links()} == {(r2, "B")}
+    events = [e.fields for e in world.catalog.events()]
+    linked = [e for e in events if e["action"] in ("linked", "unlinked")]
+    assert [(e["action"], e["actor"]) for e in linked][-2:] == [
+        ("linked", "supervisor 9"),
+        ("unlinked", "supervisor 9"),
+    ]
+    assert linked[-1]["reason"] == "wrong action"
+    verify_chain(world.catalog.events())
+
+
+def test_reimport_records_history_and_bad_files_import_nothing(world: World, tmp_path: Path) -> None:
+    a = action("A", "seizure", "001", "2026-06-01T09:00:00", "2026-06-01T09:10:00")
+    import_actions(world, tmp_path, a)
+    moved = action("A", "seizure", "001;002", "2026-06-01T09:00:00", "2026-06-01T09:20:00")
+    world.n += 1
+    import_actions(world, tmp_path, moved)
+    history = world.book.action_history("A")
+    assert [h["version"] for h in history] == [1, 2]
+    assert history[1]["record"]["officers"] == "001;002"
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"case_id": "C", "action_id": "Z", "action_type": "seizure"}, 5]', encoding="utf-8")
+    with pytest.raises(ImportRejected) as info:
+        world.cases.import_actions(bad, actor="test")
+    assert len(info.value.problems) >= 5
+    assert [x.action_id for x in world.cases.actions()] == ["A"]
+
+
+def test_clock_evidence_corrects_times_and_is_named_in_the_flag(world: World, tmp_path: Path) -> None:
+    # CAM9's clock ran 5 minutes ahead of the station's when it was docked
+    docked = sh("2026-07-01T12:00:00")
+    world.book.record_docking("CAM9", "dock", docked, docked + timedelta(minutes=5), "dock/clock.json")
+    world.book.record_docking("CAM9", "dock", docked, docked + timedelta(minutes=5), "dock/clock.json")
+    import_actions(
+        world, tmp_path, action("K", "seizure", "009", "2026-07-01T10:00:00", "2026-07-01T10:10:00")
+    )
+    # camera times 10:05-10:13 are 10:00-10:08 on the station's clock
+    world.recording(
+        "CAM9",
+        "009",
+        sh("2026-07-01T10:05:00"),
+        sh("2026-07-01T10:13:00"),
+        ingested=docked + timedelta(minutes=1),
+        verified=docked + timedelta(minutes=2),
+    )
+    assert world.sweep(sh("2026-07-03T00:00:00")) == {("raised", "coverage-gap", "action:K")}
+    (gap,) = [f for f in world.catalog.flags() if f.kind == "coverage-gap"]
+    assert "2026-07-01 10:08:00+08:00 to 2026-07-01 10:10:00+08:00 (2 min 0 s)" in gap.detail
+    assert "camera clocks corrected" in gap.detail and "uncertain camera clocks" in gap.detail
+    dockings = [e.fields for e in world.catalog.events() if e.fields["action"] == "docked"]
+    assert len(dockings) == 1 and dockings[0]["details"]["clock_offset_ms"] == 300_000
+
+
+def test_daemon_hook_reads_dock_clocks_links_and_sweeps(db_url: str, tmp_path: Path) -> None:
+    import json
+    import os
+
+    from recorder_sync.apps import config
+    from recorder_sync.apps.config import DockConfig
+    from recorder_sync.apps.wiring import open_app
+    from recorder_sync.apps.wiring_cases import cases_runtime
+
+    settings = config.load(
+        None, env={"RECORDER_SYNC_HOME": str(tmp_path), "RECORDER_SYNC_DATABASE_URL": db_url}
+    )
+    app = open_app(settings, actor="daemon")
+    runtime = cases_runtime(settings, app.catalog)
+    dock = tmp_path / "dock"
+    dock.mkdir()
+    (dock / "clock.json").write_text(json.dumps({"device": "CAM1", "camera_time": "2026-11-27T18:00:30"}))
+    station = sh("2026-11-27T18:00:00").timestamp()
+    os.utime(dock / "clock.json", (station, station))
+    docks = [DockConfig("dock", dock)]
+    assert runtime.read_dock_clocks(docks) == 1
+    assert runtime.read_dock_clocks(docks) == 1  # recorded once: same device and time
+    (dock / "clock.json").write_text("{not json")
+    assert runtime.read_dock_clocks(docks) == 0
+    run, result = runtime.tick(sh("2026-11-28T00:00:00"))
+    runtime.close()
+    assert run.examined == 0 and result.full and result.changes == ()
+    docked = [e.fields for e in app.catalog.events() if e.fields["action"] == "docked"]
+    assert [d["details"]["clock_offset_ms"] for d in docked] == [30_000]
+
+
+def test_camera_not_docked_until_its_footage_is_seen(world: World) -> None:
+    out = Checkout("CAM8", "008", sh("2026-08-01T08:00:00"), sh("2026-08-01T18:00:00"))
+    world.book.upsert_checkouts([out], sh("2026-08-01T07:00:00"), "test", "test")
+    subject = "device:CAM8:checkout:20260801T000000Z"
+    assert world.sweep(sh("2026-08-02T05:59:00")) == set()  # 12 h after the checkout: not yet
+    assert world.sweep(sh("2026-08-02T06:00:00")) == {("raised", "camera-not-docked", subject)}
+    # docked: its files are seen (hashed and probed) even before anything is stored
+    rid = world.recording(
+        "CAM8",
+        "008",
+        sh("2026-08-01T09:00:00"),
+        sh("2026-08-01T09:05:00"),
+        ingested=sh("2026-08-02T07:00:00"),
+    )
+    assert world.sweep(sh("2026-08-02T07:30:00")) == {
+        ("resolved", "camera-not-docked", subject),
+        ("raised", "upload-at-risk", f"recording:{rid}"),  # 09:05 + 24 h is less than 6 h away
+    }
+    (flag,) = [f for f in world.catalog.flags() if f.kind == "camera-not-docked"]
+    assert "never docked" in flag.detail and flag.state.value == "resolved"
