@@ -10,10 +10,12 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import sample_dock
-from clirunner import EXE, env_for, run_json
+from clirunner import EXE, env_for, run, run_json
 
 from recorder_sync.adapters.db.engine import make_engine
 from recorder_sync.adapters.db.repository import Catalog
@@ -119,3 +121,60 @@ def test_sigkill_at_random_moments_loses_nothing_and_stores_once(tmp_path: Path,
         assert r["state"] == "released"
         for action in ("hashed", "probed", "signed", "stored", "verified"):
             assert per_rec[(r["id"], action)] == 1, (r["id"], action, json.dumps(r))
+
+
+def test_daemon_sweeps_deadlines_and_resolves_when_footage_arrives(tmp_path: Path, db_url: str) -> None:
+    """The daemon's own tick: a seizure three days ago with no footage is flagged while the
+    daemon runs; the late footage then docks, is linked, resolves the flag, and the upload
+    counts as late."""
+    dock = tmp_path / "dock"
+    dock.mkdir()
+    env = env_for(tmp_path / "home", db_url, RECORDER_SYNC_RECONCILE_SECONDS="3600")
+    shanghai = ZoneInfo("Asia/Shanghai")
+    start_at = (datetime.now(tz=shanghai) - timedelta(days=3)).replace(microsecond=0)
+    end_at = start_at + timedelta(seconds=3)
+    actions = tmp_path / "actions.csv"
+    actions.write_text(
+        "case_id,action_id,action_type,unit,officers,start,end,target_id,target_name,place\n"
+        f"C-1,A-1,seizure,Unit 3,031245,{start_at.isoformat()},{end_at.isoformat()},P-1,某某商贸,Road 8\n",
+        encoding="utf-8",
+    )
+    r = run(env, "cases", "import", str(actions))
+    assert r.returncode == 0, r.stderr
+    log = tmp_path / "daemon.log"
+    proc = subprocess.Popen(
+        [EXE, "-v", "run", "--dock", str(dock), "--stable-seconds", "0.3", "--sweep-seconds", "0.5"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
+    )
+
+    def flags() -> set[tuple[str, str, str]]:
+        return {(f["kind"], f["state"], f["subject"]) for f in run_json(env, "flags", "--all")}
+
+    def wait_for(flag: tuple[str, str, str], timeout: float = 60) -> set[tuple[str, str, str]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            seen = flags()
+            if flag in seen:
+                return seen
+            time.sleep(0.3)
+        raise AssertionError(f"{flag} not seen after {timeout}s: {flags()}\n{log.read_text()}")
+
+    try:
+        missing = ("footage-missing", "open", "action:A-1:officer:031245")
+        assert wait_for(missing) == {missing}
+        name = f"DSJ-A1_031245_{start_at.strftime('%Y%m%d%H%M%S')}_0001.MP4"
+        sample_dock.make_video(dock / name, start=start_at, seconds=3)
+        wait_until_done(env, dock, timeout=60)
+        [rec] = run_json(env, "list")
+        late = ("upload-late", "resolved-late", f"recording:{rec['id']}")
+        seen = wait_for(("footage-missing", "resolved", "action:A-1:officer:031245"))
+        seen = wait_for(late)
+        assert {f for f in seen if f[1] == "open"} == set(), seen
+        [link] = run_json(env, "links", "--action", "A-1")
+        assert (link["recording_id"], link["confidence"]) == (rec["id"], "auto")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0, log.read_text()

@@ -115,7 +115,9 @@ def _guarded(what: str, fn: Any, *args: Any) -> None:
     try:
         fn(*args)
     except Error as e:
-        log.warning("%s failed: %s", what, e)
+        log.warning("%s failed: %s; trying again at the next turn", what, e)
+    except Exception:  # a database hiccup or a bug there must not take ingestion down with it
+        log.exception("%s failed unexpectedly; trying again at the next turn", what)
 
 
 def _scan(svc: Any, name: str) -> None:
