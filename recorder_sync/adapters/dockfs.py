@@ -4,6 +4,14 @@ Every path is resolved with ``openat``-style calls relative to a directory file
 descriptor, each component opened with ``O_NOFOLLOW``: a symbolic link anywhere in a
 path is refused, not followed, and names from the camera are never joined into
 paths as text.
+
+Names are bytes on disk; the catalog, the manifest and the custody log hold text. A
+name that is valid UTF-8 is kept as it is. A name that is not (a camera writing GBK on
+a FAT card, mounted with the wrong code page) is shown with each undecodable byte as
+``\\xNN``, and turned back into the same bytes whenever the file is opened. So every
+file is still ingested, under a name an operator can read. The two forms never meet: a
+UTF-8 name that itself reads as escaped bytes is refused, with the reason, and left on
+the dock.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,11 +36,34 @@ def identity_of(st: os.stat_result) -> FileIdentity:
     return FileIdentity(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, device=st.st_dev)
 
 
-def split_relpath(relpath: str) -> list[str]:
+_ESCAPED_BYTE = re.compile(rb"\\x([0-9a-f]{2})")
+
+
+def raw_name(text: str) -> bytes:
+    """The bytes on disk of a name as the catalog holds it (see ``name_text``)."""
+    literal = text.encode("utf-8")
+    unescaped = _ESCAPED_BYTE.sub(lambda m: bytes([int(m[1], 16)]), literal)
+    try:
+        unescaped.decode("utf-8")
+    except UnicodeDecodeError:
+        return unescaped  # the text form of a name that is not UTF-8
+    return literal
+
+
+def name_text(raw: bytes) -> str | None:
+    """The text form of a name on disk, or None when it has none (refuse the file)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", "backslashreplace")
+    return text if raw_name(text) == raw else None
+
+
+def split_relpath(relpath: str) -> list[bytes]:
     parts = relpath.split("/")
     if not relpath or relpath.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise UnsafePath(repr(relpath), "not a plain path inside the dock")
-    return parts
+    return [raw_name(p) for p in parts]
 
 
 class DockFolder:
@@ -39,7 +71,7 @@ class DockFolder:
         self.name = name
         self.root = root
 
-    def _open_dir(self, parts: list[str]) -> int:
+    def _open_dir(self, parts: list[bytes]) -> int:
         """Descriptor of the folder holding the last component; the caller closes it."""
         try:
             fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -50,20 +82,20 @@ class DockFolder:
                 nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except OSError as e:
                 os.close(fd)
+                shown = _shown(parts)
                 if e.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise UnsafePath(
-                        "/".join(parts), f"folder {part!r} is a symbolic link or not a folder"
-                    ) from e
-                raise SourceUnavailable("/".join(parts), e.strerror or str(e)) from e
+                    why = f"folder {_shown([part])!r} is a symbolic link or not a folder"
+                    raise UnsafePath(shown, why) from e
+                raise SourceUnavailable(shown, e.strerror or str(e)) from e
             os.close(fd)
             fd = nfd
         return fd
 
     def walk(self) -> Iterator[tuple[str, FileIdentity | None, str | None]]:
-        stack: list[str] = [""]
+        root = os.fsencode(self.root)
+        stack: list[tuple[str, bytes]] = [("", root)]
         while stack:
-            rel = stack.pop()
-            folder = self.root / rel if rel else self.root
+            rel, folder = stack.pop()
             try:
                 folder_dev = os.stat(folder, follow_symlinks=False).st_dev
                 with os.scandir(folder) as it:
@@ -71,7 +103,12 @@ class DockFolder:
             except OSError:
                 continue  # vanished or unreadable folder: the next reconciliation tries again
             for entry in entries:
-                child = f"{rel}/{entry.name}" if rel else entry.name
+                text = name_text(entry.name)
+                shown = entry.name.decode("utf-8", "backslashreplace") if text is None else text
+                child = f"{rel}/{shown}" if rel else shown
+                if text is None:
+                    yield child, None, "name reads as escaped bytes (\\xNN); rename it on the dock"
+                    continue
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except OSError:
@@ -80,7 +117,7 @@ class DockFolder:
                     yield child, None, f"symbolic link to {_readlink(entry.path)!r} not followed"
                 elif stat.S_ISDIR(st.st_mode):
                     if st.st_dev == folder_dev:
-                        stack.append(child)
+                        stack.append((child, entry.path))
                     else:
                         yield child, None, "another file system mounted inside the dock; not entered"
                 elif stat.S_ISREG(st.st_mode):
@@ -135,7 +172,8 @@ class DockFolder:
             return f.read(limit + 1)[:limit]
 
     def local_path(self, relpath: str) -> Path:
-        return self.root.joinpath(*split_relpath(relpath))
+        """The file's path for tools that take one (ffprobe); not UTF-8 bytes survive in it."""
+        return Path(os.fsdecode(os.path.join(os.fsencode(self.root), *split_relpath(relpath))))
 
     def remove(self, relpath: str, expected: FileIdentity) -> bool:
         parts = split_relpath(relpath)
@@ -155,8 +193,12 @@ class DockFolder:
             os.close(fd)
 
 
-def _readlink(path: str) -> str:
+def _shown(parts: list[bytes]) -> str:
+    return "/".join(p.decode("utf-8", "backslashreplace") for p in parts)
+
+
+def _readlink(path: bytes) -> str:
     try:
-        return os.readlink(path)
+        return os.readlink(path).decode("utf-8", "backslashreplace")
     except OSError:
         return "?"

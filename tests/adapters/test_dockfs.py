@@ -75,3 +75,35 @@ def test_read_small_limits_size(dock: DockFolder) -> None:
     assert dock.read_small("DCIM/100/a.mp4", 10) == b"aaa"
     assert dock.read_small("DCIM/100/a.mp4", 2) is None
     assert dock.read_small("link.mp4", 100) is None
+
+
+def test_names_that_are_not_utf8_round_trip_through_their_text_form(tmp_path: Path) -> None:
+    root = tmp_path / "dock"
+    gbk_folder = "执法记录".encode("gbk")  # a FAT card mounted with the wrong code page
+    gbk_name = "查封_0001.mp4".encode("gbk")
+    os.makedirs(os.path.join(os.fsencode(root), gbk_folder))
+    with open(os.path.join(os.fsencode(root), gbk_folder, gbk_name), "wb") as f:
+        f.write(b"evidence")
+    (root / "plain.mp4").write_bytes(b"p")
+    (root / "\\xb7\\xa8.mp4").write_bytes(b"x")  # UTF-8 text that reads as escaped bytes
+    dock = DockFolder("d", root)
+
+    entries = {rel: (ident, why) for rel, ident, why in dock.walk()}
+    rel = f"{gbk_folder.decode('utf-8', 'backslashreplace')}/{gbk_name.decode('utf-8', 'backslashreplace')}"
+    # some GBK byte pairs happen to be valid UTF-8 (d6 b4 = U+05B4, c2 bc = ¼); only the rest is escaped
+    assert rel == "\u05b4\\xb7\\xa8\\xbc\\xc7\u00bc/\\xb2\\xe9\\xb7\\xe2_0001.mp4"
+    assert entries[rel][0] is not None and entries[rel][1] is None
+    assert entries["plain.mp4"][1] is None
+    assert entries["\\xb7\\xa8.mp4"][0] is None
+    assert "escaped bytes" in str(entries["\\xb7\\xa8.mp4"][1])
+
+    f, ident = dock.open(rel)
+    with f:
+        assert f.read() == b"evidence"
+    assert dock.stat(rel) == ident
+    assert os.fsencode(dock.local_path(rel)) == os.path.join(os.fsencode(root), gbk_folder, gbk_name)
+    assert dock.remove(rel, ident) is True
+    assert os.listdir(os.path.join(os.fsencode(root), gbk_folder)) == []
+    # the refused file is left alone, and is not confused with the other form
+    assert dock.stat("plain.mp4") is not None
+    assert (root / "\\xb7\\xa8.mp4").read_bytes() == b"x"

@@ -187,3 +187,26 @@ def test_readable_key_is_refused(tmp_path: Path, db_url: str) -> None:
     r = run(env, "ingest", str(d), "--stable-seconds", "0")
     assert r.returncode == 5 and "chmod 600" in r.stderr
     assert (d / "x.bin").exists()
+
+
+def test_names_that_are_not_utf8_are_ingested_probed_and_released(tmp_path: Path, db_url: str) -> None:
+    """A camera card with GBK names: nothing crashes, the video is read by ffprobe through its
+    real name, and the operator sees the undecodable bytes as \\xNN."""
+    d = tmp_path / "dock"
+    d.mkdir()
+    made = tmp_path / "made.mp4"
+    sample_dock.make_video(made, start=sample_dock.sample_plan()[0].start, seconds=1)
+    raw = os.path.join(os.fsencode(d), "执法".encode("gbk"))
+    os.mkdir(raw)
+    raw_file = os.path.join(raw, "查封_0001.MP4".encode("gbk"))
+    os.rename(made, raw_file)
+    digest = sha(Path(os.fsdecode(raw_file)))
+    env = env_for(tmp_path / "home", db_url)
+    r = run(env, "ingest", str(d), "--stable-seconds", "0")
+    assert r.returncode == 0, r.stderr
+    [rec] = run_json(env, "list")
+    shown = "\u05b4\\xb7\\xa8/\\xb2\\xe9\\xb7\\xe2_0001.MP4"  # d6 b4 happens to be UTF-8
+    assert (rec["sha256"], rec["kind"], rec["source_path"]) == (digest, "video", shown)
+    assert rec["flags"] == []
+    assert not os.path.exists(raw_file)  # released only after the stored copy verified
+    assert run(env, "show", rec["id"]).returncode == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -44,10 +45,13 @@ def targets(
             raise UsageError(f"{p}: is a symbolic link; give the real folder or file")
         if not p.exists():
             raise UsageError(f"{p}: no such file or folder")
-        folder, name = (p, None) if p.is_dir() else (p.parent, p.name)
+        folder, name = (p, None) if p.is_dir() else (p.parent, _text(p.name))
         folder = folder.resolve()
         dock = configured.get(folder) or DockConfig(
-            name=str(folder), path=folder, timezone=settings.timezone, stable_seconds=settings.stable_seconds
+            name=_text(str(folder)),
+            path=folder,
+            timezone=settings.timezone,
+            stable_seconds=settings.stable_seconds,
         )
         if stable is not None:
             dock = DockConfig(dock.name, dock.path, dock.naming_profile, dock.timezone, dock.observer, stable)
@@ -59,6 +63,11 @@ def targets(
             wanted = (prev[1] if prev else set()) | {name}  # type: ignore[operator]
         out[dock.name] = (dock, wanted)
     return out
+
+
+def _text(name: str) -> str:
+    """A name as the dock reader shows it: bytes that are not UTF-8 as ``\\xNN``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
