@@ -171,10 +171,6 @@ class DockFolder:
                 return None
             return f.read(limit + 1)[:limit]
 
-    def local_path(self, relpath: str) -> Path:
-        """The file's path for tools that take one (ffprobe); not UTF-8 bytes survive in it."""
-        return Path(os.fsdecode(os.path.join(os.fsencode(self.root), *split_relpath(relpath))))
-
     def remove(self, relpath: str, expected: FileIdentity) -> bool:
         parts = split_relpath(relpath)
         fd = self._open_dir(parts)

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from recorder_sync.domain.errors import CouldNotCheck, SourceUnavailable
 from recorder_sync.domain.model import Kind, ProbeResult
@@ -44,8 +44,8 @@ _IMAGE_FORMATS = frozenset({"image2", "image2pipe"})
 _LOG_CONTEXT = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")
 
 
-def kind_from_extension(path: Path) -> Kind:
-    return _KIND_BY_EXTENSION.get(path.suffix.lower(), Kind.OTHER)
+def kind_from_extension(name: str) -> Kind:
+    return _KIND_BY_EXTENSION.get(os.path.splitext(name)[1].lower(), Kind.OTHER)
 
 
 class FfprobeProber:
@@ -56,20 +56,34 @@ class FfprobeProber:
         self._timeout_s = timeout_s
 
     def probe(self, path: Path) -> ProbeResult:
-        guessed = kind_from_extension(path)
-        problem = _check_regular_file(path)
-        if problem is not None:
-            return ProbeResult(kind=guessed, readable=False, error=problem)
+        """A file by its path (tests, tools); the pipeline hands over the open file instead."""
+        try:
+            # O_NONBLOCK: a FIFO named like media cannot block us
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            raise SourceUnavailable(path, exc.strerror or str(exc)) from exc
+        with os.fdopen(fd, "rb", buffering=0) as f:
+            return self.probe_open(f, path.name)
 
-        # "file:" stops ffmpeg from reading a protocol ("concat:", "http:") or an
-        # option (leading "-") into the name; bytes keep any file name intact.
-        url = b"file:" + os.fsencode(path.absolute())
+    def probe_open(self, f: BinaryIO, name: str) -> ProbeResult:
+        """The open file ``f``: ffprobe reads that very file through ``/proc/self/fd``,
+        whatever happens to its path meanwhile (renamed, replaced, a folder swapped for a
+        link). ``name`` only gives the kind to guess from the extension."""
+        guessed = kind_from_extension(name)
+        fd = f.fileno()
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return ProbeResult(kind=guessed, readable=False, error="not a regular file")
+        if st.st_size == 0:
+            return ProbeResult(kind=guessed, readable=False, error="empty file (0 bytes)")
+        # "file:" stops ffmpeg from reading a protocol or an option into the name
+        url = f"file:/proc/self/fd/{fd}".encode()
         argv: list[str | bytes] = [
             self._ffprobe,
             "-v",
             "error",
             "-hide_banner",
-            # Without this, image2 reads "%d" and "*" in a photo's name as a sequence pattern.
+            # Without this, image2 reads "%d" and "*" in a name as a sequence pattern.
             "-pattern_type",
             "none",
             "-show_format",
@@ -83,6 +97,7 @@ class FfprobeProber:
                 argv,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
+                pass_fds=(fd,),
                 timeout=self._timeout_s,
                 check=False,
             )
@@ -102,7 +117,7 @@ class FfprobeProber:
                 reason = f"ffprobe was killed by signal {-done.returncode}"
             else:
                 reason = _reason(done.stderr, url) or f"ffprobe exited with status {done.returncode}"
-            log.debug("ffprobe cannot read %s: %s", path, reason)
+            log.debug("ffprobe cannot read %s: %s", name, reason)
             return ProbeResult(kind=guessed, readable=False, error=reason)
         try:
             info = json.loads(done.stdout.decode("utf-8", errors="replace"))
@@ -157,26 +172,6 @@ def interpret(info: Mapping[str, Any]) -> ProbeResult:
         height=height or None,
         tags=format_tags,
     )
-
-
-def _check_regular_file(path: Path) -> str | None:
-    """None when ffprobe may read ``path``; else why the media is unreadable.
-
-    Opened with O_NONBLOCK so that a FIFO on a dock cannot block us (or ffprobe).
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise SourceUnavailable(path, exc.strerror or str(exc)) from exc
-    try:
-        st = os.fstat(fd)
-    finally:
-        os.close(fd)
-    if not stat.S_ISREG(st.st_mode):
-        return "not a regular file"
-    if st.st_size == 0:
-        return "empty file (0 bytes)"
-    return None
 
 
 def _reason(stderr: bytes, url: bytes) -> str:

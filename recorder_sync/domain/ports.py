@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from recorder_sync.domain.cases import Action, Checkout
@@ -93,8 +92,9 @@ class Signer(Protocol):
 
 
 class Prober(Protocol):
-    def probe(self, path: Path) -> ProbeResult:
-        """Never raises for bad media: returns ``readable=False`` with the reason."""
+    def probe_open(self, f: BinaryIO, name: str) -> ProbeResult:
+        """What the open file is (``name`` for its extension). Never raises for bad media:
+        returns ``readable=False`` with the reason."""
         ...
 
 
@@ -118,10 +118,6 @@ class DockReader(Protocol):
 
     def read_small(self, relpath: str, limit: int) -> bytes | None:
         """A small regular file's bytes (sidecars), None when absent or too large."""
-        ...
-
-    def local_path(self, relpath: str) -> Path:
-        """For tools that need a path (ffprobe); checked by ``stat`` first."""
         ...
 
     def remove(self, relpath: str, expected: FileIdentity) -> bool:

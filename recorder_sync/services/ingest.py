@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 from recorder_sync.domain import layout, naming
@@ -48,6 +48,7 @@ from recorder_sync.domain.model import (
 from recorder_sync.domain.ports import Catalog, Clock, DockReader, ObjectStore, Prober, Progress, Signer
 from recorder_sync.domain.retry import next_attempt
 
+_NOT_AS_HASHED = "identity differs from when it was hashed"
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -391,6 +392,17 @@ class IngestService:
                     return dock, s
         return None
 
+    def _source_changed(self, rec: Recording, s: Sighting, e: SourceChanged) -> NoReturn:
+        """This dock file no longer holds the recording's bytes: nothing is taken from it;
+        the recording waits for another source and the new content is examined afresh."""
+        now = self.clock()
+        self.catalog.mark_gone(s.id, now)
+        self.catalog.raise_flag(
+            Flag("source-changed", Severity.HIGH, f"dock:{s.dock}/{s.relpath}", str(e), recording_id=rec.id),
+            now,
+        )
+        raise e
+
     def _no_source(self, rec: Recording) -> bool:
         now = self.clock()
         self.catalog.recording_error(
@@ -413,7 +425,11 @@ class IngestService:
         if src is None:
             return self._no_source(rec)
         dock, s = src
-        probe = self.prober.probe(dock.reader.local_path(s.relpath))
+        f, ident = dock.reader.open(s.relpath)
+        with f:
+            if ident != s.identity:
+                self._source_changed(rec, s, SourceChanged(f"{s.dock}/{s.relpath}", _NOT_AS_HASHED))
+            probe = self.prober.probe_open(f, s.relpath)
         sidecar_values: dict[str, Sourced] = {}
         if rec.sidecar is not None:
             sidecar_values, problem = naming.from_sidecar(rec.sidecar, dock.tz)
@@ -472,11 +488,11 @@ class IngestService:
         dock, s = src
         meta = {"recording-id": rec.id, "station": self.station}  # the store adds sha256 itself
         f, ident = dock.reader.open(s.relpath)
-        try:
-            with f:
-                if ident != s.identity:
-                    raise SourceChanged(f"{s.dock}/{s.relpath}", "identity differs from when it was hashed")
-                self.notify("storing", f"{rec.id} ({rec.size} bytes)")
+        with f:
+            if ident != s.identity:
+                self._source_changed(rec, s, SourceChanged(f"{s.dock}/{s.relpath}", _NOT_AS_HASHED))
+            self.notify("storing", f"{rec.id} ({rec.size} bytes)")
+            try:
                 stored = self.store.put_stream(
                     layout.media_key(rec.sha256),
                     f,
@@ -486,18 +502,8 @@ class IngestService:
                     retention_class=self.retention_class,
                     progress=self._meter("storing", rec.id, rec.size),
                 )
-        except SourceChanged as e:
-            # this dock file no longer holds the recording's bytes: nothing was stored from it;
-            # the recording waits for another source and the new content is examined afresh
-            now = self.clock()
-            self.catalog.mark_gone(s.id, now)
-            self.catalog.raise_flag(
-                Flag(
-                    "source-changed", Severity.HIGH, f"dock:{s.dock}/{s.relpath}", str(e), recording_id=rec.id
-                ),
-                now,
-            )
-            raise
+            except SourceChanged as e:
+                self._source_changed(rec, s, e)
         self.store.put_bytes(layout.manifest_key(rec.sha256), rec.manifest, meta)
         self.store.put_bytes(layout.signature_key(rec.sha256), rec.signature, meta)
         self.catalog.record_stored(rec.id, stored, self.clock())

@@ -246,4 +246,19 @@ def test_hung_ffprobe_is_stopped(media: Path, tmp_path: Path) -> None:
     ],
 )
 def test_kind_from_extension(name: str, kind: Kind) -> None:
-    assert kind_from_extension(Path(name)) is kind
+    assert kind_from_extension(name) is kind
+
+
+def test_the_open_file_is_probed_even_when_its_path_is_replaced(
+    prober: FfprobeProber, media: Path, tmp_path: Path
+) -> None:
+    """The pipeline probes the file it hashed, not whatever the path holds a moment later."""
+    path = tmp_path / "clip.mp4"
+    shutil.copy(media / "video.mp4", path)
+    with path.open("rb") as f:
+        path.unlink()
+        path.write_bytes(random.Random(3).randbytes(4096))  # swapped under the same name
+        held = prober.probe_open(f, "clip.mp4")
+    assert held.readable and held.kind is Kind.VIDEO, held.error
+    assert held.duration_ms is not None and abs(held.duration_ms - 2000) <= 100
+    assert not prober.probe(path).readable  # what the path now holds
