@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import Catalog, flag_from_row
 from recorder_sync.adapters.db.schema import (
     ActionHistoryRow,
     ActionOfficerRow,
@@ -119,20 +119,6 @@ def _link(row: LinkRow) -> StoredLink:
         removed_at=row.removed_at,
         removed_by=row.removed_by,
         removed_reason=row.removed_reason,
-    )
-
-
-def _flag(row: FlagRow) -> Flag:
-    return Flag(
-        id=row.id,
-        kind=row.kind,
-        severity=Severity(row.severity),
-        subject=row.subject,
-        detail=row.detail,
-        state=FlagState(row.state),
-        recording_id=row.recording_id,
-        due=row.due,
-        raised_at=row.raised_at,
     )
 
 
@@ -732,7 +718,7 @@ class CaseBook:
                     parts = parse_subject(row.subject)
                     about = row.subject in subjects or (parts[0] == "action" and parts[1] in action_ids)
                 if about:
-                    open_flags.append(_flag(row))
+                    open_flags.append(flag_from_row(row))
             late_flagged: set[str] = set()
             verified = sorted(r.id for r in upload_recordings if r.stored_verified_at is not None)
             for batch in _chunks(verified):
@@ -969,7 +955,7 @@ class CaseBook:
                 fq = fq.where(or_(FlagRow.due.is_(None), FlagRow.due >= since - timedelta(days=40)))
             if until is not None:
                 fq = fq.where(or_(FlagRow.due.is_(None), FlagRow.due < until + timedelta(days=40)))
-            flags = [_flag(r) for r in s.scalars(fq)]
+            flags = [flag_from_row(r) for r in s.scalars(fq)]
             cq = select(CheckoutRow)
             if since is not None:
                 cq = cq.where(and_(CheckoutRow.start >= since - timedelta(days=2)))

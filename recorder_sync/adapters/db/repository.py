@@ -624,7 +624,7 @@ class Catalog:
                 q = q.where(FlagRow.state == state)
             if recording_id:
                 q = q.where(FlagRow.recording_id == recording_id)
-            return [_flag(r) for r in s.scalars(q)]
+            return [flag_from_row(r) for r in s.scalars(q)]
 
     def events(self, recording_id: str | None = None, after_seq: int = 0) -> list[CustodyEvent]:
         with self.transaction() as s:
@@ -776,7 +776,7 @@ def _recording(row: RecordingRow) -> Recording:
     )
 
 
-def _flag(row: FlagRow) -> Flag:
+def flag_from_row(row: FlagRow) -> Flag:
     return Flag(
         id=row.id,
         kind=row.kind,
