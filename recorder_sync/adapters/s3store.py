@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from types import MappingProxyType
-from typing import Any, BinaryIO, Final, NoReturn
+from typing import IO, Any, BinaryIO, Final, NoReturn, cast
 
 import certifi
 import urllib3
@@ -61,6 +61,7 @@ from recorder_sync.domain.errors import (
     StorageRejected,
     StorageUnavailable,
 )
+from recorder_sync.domain.hashing import sha256_file
 from recorder_sync.domain.model import StoredObject
 from recorder_sync.domain.ports import Clock, Progress
 
@@ -581,25 +582,15 @@ class S3Store:
             if head.sha256 != sha256:
                 raise IntegrityFailure(key, sha256, f"sha256 metadata {head.sha256 or 'missing'}")
             return obj
-        digest = hashlib.sha256()
-        read = 0
         what = f"reading {key} back"
         with _translated(what):
             response = self._client.get_object(self._bucket, key, version_id=obj.version_id)
-        try:
-            with _translated(what):
-                for chunk in response.stream(_READ_CHUNK):
-                    digest.update(chunk)
-                    read += len(chunk)
-                    if progress:
-                        progress(len(chunk))
-        finally:
-            response.close()
-            response.release_conn()
+        # the download overlapped with the hash, as for the dock's file
+        with _ObjectReader(response, what) as body:
+            found, read = sha256_file(cast(IO[bytes], body), progress)
         if read != size:
             # The server announced the right size but sent something else: it could not deliver.
             raise StorageUnavailable(f"{what}: got {read} of {size} bytes")
-        found = digest.hexdigest()
         if found != sha256:
             raise IntegrityFailure(key, sha256, found)
         return obj
