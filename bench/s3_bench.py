@@ -62,20 +62,30 @@ def bench_one(work: Path, size_gib: float) -> None:
         fn()  # type: ignore[operator]
         return time.perf_counter() - t
 
-    results: dict[str, float] = {}
+    def bare_put() -> float:
+        return timed(
+            lambda: client.fput_object(
+                bare_bucket,
+                f"bare-{uuid.uuid4().hex[:8]}",
+                str(f),
+                part_size=st.part_size,
+                num_parallel_uploads=st.parallel_uploads,
+            )
+        )
+
+    # the baseline runs before and after ours: a fresh cluster is slower at first, so a
+    # fixed order would favour whichever runs last; the faster of the two is the baseline
+    results: dict[str, float] = {"bare": bare_put()}
     for verify in ("stat", "full"):
         results[verify] = timed(
             lambda v=verify: drain(service(work, dock, {}, store=store(f"bench-{uuid.uuid4().hex[:8]}", v)))
         )  # type: ignore[misc]
-    results["bare"] = timed(
-        lambda: client.fput_object(
-            bare_bucket, "bare", str(f), part_size=st.part_size, num_parallel_uploads=st.parallel_uploads
-        )
-    )
+    results["bare"] = min(results["bare"], bare_put())
     bare = results["bare"]
     print(f"ingest + upload of a {size / GIB:.2f} GiB cached file to {os.environ['S3_ENDPOINT']} (one run):")
     print(
-        f"  bare minio fput_object ({st.part_size // MiB} MiB parts × {st.parallel_uploads}): {bare:6.2f} s "
+        f"  bare minio fput_object ({st.part_size // MiB} MiB parts × {st.parallel_uploads}, best of 2): "
+        f"{bare:6.2f} s "
         f"({size / bare / 1e6:5.0f} MB/s)"
     )
     for verify, aim in (("stat", "≤ 1.10×"), ("full", "≤ 1.35×")):
