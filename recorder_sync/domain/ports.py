@@ -7,9 +7,9 @@ a store raises ``IntegrityFailure`` when the stored bytes are wrong, and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, BinaryIO, Protocol
 
 from recorder_sync.domain.cases import Action, Checkout
@@ -26,6 +26,8 @@ from recorder_sync.domain.model import (
     Sourced,
     StoredObject,
 )
+from recorder_sync.domain.policy import DeadlineSettings
+from recorder_sync.domain.reports import ReportAggregates
 
 Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware (UTC)."""
@@ -257,6 +259,9 @@ class SweepLimits:
     undocked_after: timedelta
     case_file_period: timedelta
     fingerprint: str  # policy + settings; a change forces a full sweep
+    # the report tallies the sweep keeps: months cut in this zone, timeliness by this deadline
+    report_tz: tzinfo = UTC
+    report_full_types: frozenset[str] = frozenset()  # action types the policy wants filmed in full
 
 
 class CaseRepository(Protocol):
@@ -302,6 +307,15 @@ class CaseRepository(Protocol):
     def report_inputs(
         self, since: datetime | None, until: datetime | None
     ) -> tuple[list[RecordingFacts], list[Action], list[tuple[str, str]], list[Flag], list[Checkout]]: ...
+    def report_aggregates(
+        self,
+        now: datetime,
+        year: int | None,
+        since: datetime | None,
+        until: datetime | None,
+        settings: DeadlineSettings,
+        full_types: Collection[str],
+    ) -> ReportAggregates | None: ...
     def record_docking(
         self, device: str, dock: str, docked_at: datetime, camera_time: datetime | None, source: str
     ) -> None: ...

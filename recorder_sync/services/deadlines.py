@@ -113,6 +113,8 @@ def limits_for(policy: Mapping[str, ActionPolicy], settings: DeadlineSettings) -
         undocked_after=settings.undocked_after,
         case_file_period=settings.case_file_period,
         fingerprint=hashlib.sha256(fingerprint_src.encode()).hexdigest()[:16],
+        report_tz=settings.display_tz,
+        report_full_types=frozenset(k for k, p in policy.items() if p.requirement is Requirement.FULL),
     )
 
 

@@ -1,4 +1,8 @@
-"""Reports for a year or a period: the repository loads, ``domain.reports`` computes."""
+"""Reports for a year or a period: the repository loads, ``domain.reports`` computes.
+
+The verified recordings and the actions come from the tallies the deadline sweep keeps
+(brought up to ``now`` first); without them (no sweep yet, other settings, or ``now``
+earlier than they are) every row is loaded and counted, as before."""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from recorder_sync.domain.cases import require_aware
-from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings
+from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, Requirement
 from recorder_sync.domain.ports import CaseRepository
-from recorder_sync.domain.reports import Report, build_report
+from recorder_sync.domain.reports import Report, build_report, build_report_from_aggregates
 
 
 class ReportService:
@@ -19,8 +23,9 @@ class ReportService:
         self.policy = policy
         self.settings = settings
 
-    def report(self, now: datetime, year: int | None = None) -> Report:
-        """Statistics as of ``now``; a year is cut in the agency's time zone."""
+    def report(self, now: datetime, year: int | None = None, *, live: bool = False) -> Report:
+        """Statistics as of ``now``; a year is cut in the agency's time zone.  ``live``
+        computes from the rows even when the tallies could be used."""
         require_aware("now", now)
         since = until = None
         if year is not None:
@@ -28,6 +33,11 @@ class ReportService:
             # a day of margin each side: build_report cuts exactly in the local zone
             since = datetime(year, 1, 1, tzinfo=tz) - timedelta(days=1)
             until = datetime(year + 1, 1, 1, tzinfo=tz) + timedelta(days=1)
+        if not live:
+            full_types = {k for k, p in self.policy.items() if p.requirement is Requirement.FULL}
+            aggregates = self.repo.report_aggregates(now, year, since, until, self.settings, full_types)
+            if aggregates is not None:
+                return build_report_from_aggregates(now, aggregates, self.policy, self.settings, year=year)
         recordings, actions, links, flags, checkouts = self.repo.report_inputs(since, until)
         return build_report(
             now,

@@ -7,6 +7,7 @@ probe, verify) with the clock passed in, so upload times are exact; the CLI test
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -306,3 +307,175 @@ def test_camera_not_docked_until_its_footage_is_seen(world: World) -> None:
     }
     (flag,) = [f for f in world.catalog.flags() if f.kind == "camera-not-docked"]
     assert "never docked" in flag.detail and flag.state.value == "resolved"
+
+
+# --- report tallies ---------------------------------------------------------------------
+
+FULL_TYPES = {k for k, p in DEFAULT_POLICY.items() if p.requirement.value == "full"}
+
+
+def assert_same_report(
+    world: World, now: datetime, years: tuple[int | None, ...] = (2025, 2026, 2027, None)
+) -> None:
+    """The report from the tallies equals the one computed from every row (medians to the
+    histogram's resolution: 30 s when no delay reaches four days, else 30 min)."""
+
+    def compare(fast: Any, live: Any, where: str) -> None:
+        if isinstance(live, dict):
+            assert isinstance(fast, dict) and fast.keys() == live.keys(), where
+            for k in live:
+                if k == "median_delay_s" and live[k] is not None:
+                    resolution = 30 if live["worst_delay_s"] < 4 * 86400 else 1800
+                    assert fast[k] is not None and abs(fast[k] - live[k]) <= resolution, f"{where}.{k}"
+                elif k != "generated_at":
+                    compare(fast[k], live[k], f"{where}.{k}")
+        elif isinstance(live, list):
+            assert isinstance(fast, list) and len(fast) == len(live), where
+            for i, (f, x) in enumerate(zip(fast, live, strict=True)):
+                compare(f, x, f"{where}[{i}]")
+        else:
+            assert fast == live, where
+
+    for year in years:
+        fast = world.reports.report(now, year=year).as_json()
+        live = world.reports.report(now, year=year, live=True).as_json()
+        compare(fast, live, f"report {year}")
+
+
+def stored_tallies(world: World) -> list[tuple[Any, ...]]:
+    from sqlalchemy import select
+
+    from recorder_sync.adapters.db.schema import ReportActionRow, ReportRecordingRow, ReportTallyRow
+
+    with world.catalog.transaction() as s:
+        rows = [tuple(r) for r in s.execute(select(ReportTallyRow.__table__)).all()]
+        rows += [tuple(r) for r in s.execute(select(ReportRecordingRow.__table__)).all()]
+        rows += [tuple(r) for r in s.execute(select(ReportActionRow.__table__)).all()]
+    return sorted(rows, key=repr)
+
+
+def test_report_from_tallies_equals_the_live_report(world: World) -> None:
+    import random
+
+    rnd = random.Random(7)
+    units, kinds = ["Unit 1", "Unit 2", "Unit 3"], ["seizure", "inspection", "other", "impoundment"]
+    # actions around both new years in Shanghai (05:00 on 1 January is still 31 December in UTC)
+    starts = ["2025-12-31T22:00:00", "2026-01-01T05:00:00", "2026-06-15T10:00:00", "2026-12-31T21:00:00"]
+    actions = []
+    for i in range(24):
+        start = sh(starts[i % 4]) + timedelta(minutes=41 * (i // 4))
+        officers = tuple(rnd.sample(["001", "002", "003", "004"], rnd.randint(1, 2)))
+        end = start + timedelta(minutes=rnd.randint(10, 40))
+        actions.append(Action(f"C{i // 3}", f"A{i}", kinds[i % 4], rnd.choice(units), officers, start, end))
+    world.book.upsert_actions(actions, sh("2025-12-01T00:00:00"), "test", "test")
+    recordings: list[tuple[str, datetime]] = []  # (id, end)
+    for a in actions:
+        for officer in a.officers:
+            if rnd.random() < 0.15:
+                continue  # footage missing
+            ingested = a.end + timedelta(hours=rnd.choice([0.5, 3, 20, 30, 100]))
+            verified = None if rnd.random() < 0.2 else ingested + timedelta(minutes=rnd.randint(1, 30))
+            rid = world.recording(f"CAM{officer}", officer, a.start, a.end, ingested, verified)
+            recordings.append((rid, a.end))
+    # footage of no action, and footage across the local new year on a camera whose clock
+    # turns out to be five minutes fast: corrected, it ends in 2026
+    world.recording(
+        "CAM009",
+        "009",
+        sh("2026-03-01T10:00:00"),
+        sh("2026-03-01T10:20:00"),
+        sh("2026-03-02T10:00:00"),
+        sh("2026-03-02T10:05:00"),
+    )
+    fast_clock = world.recording(
+        "CAMB",
+        "005",
+        sh("2027-01-01T00:00:00"),
+        sh("2027-01-01T00:03:00"),
+        sh("2027-01-01T01:00:00"),
+        sh("2027-01-01T01:02:00"),
+    )
+
+    t1 = sh("2026-01-04T00:00:00")
+    world.now = t1
+    world.cases.link_new_recordings()
+    assert world.book.report_aggregates(t1, 2026, None, None, SETTINGS, FULL_TYPES) is None  # no sweep yet
+    before = world.reports.report(t1, year=2026)
+    assert before.total.timeliness.recordings > 0 and before.total.actions > 0
+    assert_same_report(world, t1)  # before any sweep: computed live
+
+    world.deadlines.sweep(t1)  # the first sweep: full, builds the tallies
+    assert world.book.report_aggregates(t1, 2026, None, None, SETTINGS, FULL_TYPES) is not None
+    assert_same_report(world, t1)
+
+    # between sweeps: a relink, an unlink, a late upload, a re-imported action and clock
+    # evidence; the report brings the tallies up to date itself
+    t2 = sh("2026-07-01T00:00:00")
+    world.now = t2
+    linked = {(link.recording_id, link.action_id) for link in world.book.links()}
+    by_delay = sorted(
+        (r for r in world.book.recordings_overlapping(sh("2025-12-30T00:00:00"), sh("2026-01-02T00:00:00"))),
+        key=lambda r: (r.stored_verified_at - r.end) if r.stored_verified_at and r.end else timedelta(0),
+    )
+    worst = by_delay[-1]  # a month's worst delay is taken out of its groups
+    was = {aid for rid, aid in linked if rid == worst.id}
+    for aid in sorted(was):
+        world.cases.unlink(worst.id, aid, "supervisor", "wrong action")
+    assert worst.end is not None and was
+    right = next(
+        a
+        for a in actions
+        if abs(a.end - worst.end) < timedelta(hours=12)
+        and a.unit not in {x.unit for x in actions if x.action_id in was}
+    )
+    world.cases.link(worst.id, right.action_id, "supervisor", "the right action")
+    pending = [
+        r
+        for r in world.book.recordings_overlapping(sh("2025-12-01T00:00:00"), t2)
+        if r.stored_verified_at is None
+    ]
+    assert pending
+    world.verify(pending[0].id, t2 - timedelta(days=1))  # stored months late
+    assert_same_report(world, t2)
+    world.deadlines.sweep(t2)
+    assert_same_report(world, t2)
+    # an action re-imported with another unit and type moves its counted footage; a new
+    # action is added to the counts
+    t2 += timedelta(minutes=5)
+    new = Action(
+        "C-NEW", "NEW", "seizure", "Unit 4", ("001", "007"), t2 - timedelta(hours=3), t2 - timedelta(hours=2)
+    )
+    world.book.upsert_actions([new], t2, "test", "test")
+    counted = {row[0] for row in stored_tallies(world)}
+    now_linked = {(link.recording_id, link.action_id) for link in world.book.links()}
+    moved = next(a for a in actions if any(p == (r, a.action_id) for r in counted for p in now_linked))
+    world.book.upsert_actions(
+        [dataclasses.replace(moved, unit="Unit 9", action_type="hearing")], t2, "test", "test"
+    )
+    world.deadlines.sweep(t2)
+    assert_same_report(world, t2)
+
+    t3 = sh("2027-01-03T00:00:00")
+    world.now = t3
+    world.deadlines.sweep(t3)
+    assert [row[1] for row in stored_tallies(world) if row[0] == fast_clock] == ["2027-01"]
+    world.book.record_docking(
+        "CAMB", "dock", sh("2027-01-01T00:59:00"), sh("2027-01-01T01:04:00"), "clock.json"
+    )
+    for rid, _end in recordings[:3]:
+        for aid in sorted(a for r, a in linked if r == rid):
+            world.cases.unlink(rid, aid, "supervisor", "not this action")
+    t3 += timedelta(minutes=5)
+    world.deadlines.sweep(t3)
+    assert_same_report(world, t3)
+    # corrected by its clock evidence, the fast camera's recording ended in December 2026
+    assert [row[1] for row in stored_tallies(world) if row[0] == fast_clock] == ["2026-12"]
+
+    # what the incremental updates left is what a rebuild gives
+    kept = stored_tallies(world)
+    world.deadlines.sweep(t3, full=True)
+    assert stored_tallies(world) == kept and kept
+
+    # a report as of a time before the tallies is computed from the rows
+    assert world.book.report_aggregates(t2, 2026, None, None, SETTINGS, FULL_TYPES) is None
+    assert_same_report(world, t2, (2026,))

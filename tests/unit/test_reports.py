@@ -209,3 +209,53 @@ def test_report_over_flags_from_the_engine() -> None:
     assert report.total.late_flags == sum(1 for f in stored if f.kind == "upload-late")
     assert report.total.actions_with_gaps == 2
     assert group(report, "unit", "Squad 2").flags_raised == {"coverage-gap": 1, "upload-late": 1}
+
+
+def test_report_from_aggregates_equals_build_report_with_medians_to_the_histogram() -> None:
+    from recorder_sync.domain.reports import (
+        ReportAggregates,
+        action_contribution,
+        build_report_from_aggregates,
+        contribution,
+        tally,
+    )
+
+    # R3 is verified 30 h late, R6 five days late (an hour bucket), R7 one second after its end
+    recordings = [
+        *RECORDINGS,
+        rec("R6", "0101", t(11, 28, 10), timedelta(days=5, seconds=7)),
+        rec("R7", "0102", t(12, 1, 10), timedelta(seconds=1)),
+    ]
+    live = build_report(NOW, recordings, ACTIONS, LINKS, FLAGS, DEFAULT_POLICY, SETTINGS, year=2026)
+    group_of = {a.action_id: (a.unit, a.action_type) for a in ACTIONS}
+    aids = {r: [a for rr, a in LINKS if rr == r] for r, _ in LINKS}
+    parts = [contribution(r, aids.get(r.id), group_of, SHANGHAI, NOW) for r in recordings]
+    verified = [c for c in parts if c is not None]
+    assert {c.recording_id for c in verified} == {"R1", "R2", "R3", "R6", "R7"}
+    counted = [action_contribution(a, a.action_type == "seizure", SHANGHAI) for a in ACTIONS]
+    aggregates = ReportAggregates(
+        tallies=tally(verified, SETTINGS.upload_deadline, counted),
+        recordings=[r for r in recordings if r.id in ("R4", "R5")],
+        actions=ACTIONS,
+        links=[p for p in LINKS if p[0] in ("R4", "R5")],
+        flags=FLAGS,
+        checkouts=[],
+        signatures={c.recording_id: c.signature for c in verified},
+    )
+    fast = build_report_from_aggregates(NOW, aggregates, DEFAULT_POLICY, SETTINGS, year=2026)
+    for a, b in zip(
+        [fast.total, *sum(fast.groups.values(), ())],
+        [live.total, *sum(live.groups.values(), ())],
+        strict=True,
+    ):
+        assert replace(a, timeliness=replace(a.timeliness, median_delay=None)) == replace(
+            b, timeliness=replace(b.timeliness, median_delay=None)
+        )
+        fm, lm = a.timeliness.median_delay, b.timeliness.median_delay
+        assert (fm is None) == (lm is None)
+        if fm is not None and lm is not None:
+            limit = 30 if b.timeliness.worst_delay and b.timeliness.worst_delay < timedelta(days=4) else 1800
+            assert abs((fm - lm).total_seconds()) <= limit
+    # 1-second delay: the middle of its minute bucket, clamped to the exact worst (1 s)
+    assert group(fast, "month", "2026-12").timeliness.median_delay == timedelta(seconds=1)
+    assert fast.total.timeliness.worst_delay == timedelta(days=5, seconds=7)

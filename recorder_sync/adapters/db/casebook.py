@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from recorder_sync.adapters.db.repository import Catalog, flag_from_row
@@ -34,6 +35,9 @@ from recorder_sync.adapters.db.schema import (
     FlagRow,
     LinkRow,
     RecordingRow,
+    ReportActionRow,
+    ReportRecordingRow,
+    ReportTallyRow,
     SweepMarkRow,
 )
 from recorder_sync.domain.canonical import parse
@@ -54,12 +58,24 @@ from recorder_sync.domain.deadlines import (
 from recorder_sync.domain.errors import NotFound, UsageError
 from recorder_sync.domain.linking import Confidence, LinkProposal, RecordingFacts
 from recorder_sync.domain.model import Flag, FlagState, Severity
+from recorder_sync.domain.policy import DeadlineSettings
 from recorder_sync.domain.ports import (
     ActionQuery,
     ImportOutcome,
     StoredLink,
     SweepInputs,
     SweepLimits,
+)
+from recorder_sync.domain.reports import (
+    ActionContribution,
+    Contribution,
+    GroupTally,
+    ReportAggregates,
+    Signature,
+    action_contribution,
+    contribution,
+    merge_tallies,
+    tally,
 )
 
 ENGINE = "deadline engine"
@@ -140,6 +156,130 @@ def _core(s: Session, query: Any) -> Sequence[Any]:
     """Rows through SQLAlchemy Core: a bulk read of plain columns needs no ORM identity map,
     and skipping it is most of the cost of loading a million rows."""
     return s.connection().execute(query).all()
+
+
+_REPORT = "report"  # the sweep mark of the report tallies
+
+
+def _named_by(subjects: Iterable[str]) -> tuple[set[str], set[str], set[str], set[tuple[str, str]]]:
+    """The recordings, actions, cases and checkouts (device, compact start) flag subjects name."""
+    recordings: set[str] = set()
+    actions: set[str] = set()
+    cases: set[str] = set()
+    checkouts: set[tuple[str, str]] = set()
+    for subject in subjects:
+        parts = parse_subject(subject)
+        if parts[0] == "recording" and len(parts) == 2:
+            recordings.add(parts[1])
+        elif parts[0] == "action" and len(parts) >= 2:
+            actions.add(parts[1])
+        elif parts[0] == "case" and len(parts) == 2:
+            cases.add(parts[1])
+        elif parts[0] == "device" and len(parts) == 4:
+            checkouts.add((parts[1], parts[3]))
+    return recordings, actions, cases, checkouts
+
+
+_FLAG_COLUMNS = (FlagRow.kind, FlagRow.state, FlagRow.subject, FlagRow.due)
+
+
+def _flag_period(since: datetime | None, until: datetime | None) -> list[Any]:
+    """The engine's flags a report of the period may count (dated by what they are about)."""
+    where: list[Any] = [FlagRow.kind.in_(sorted(ENGINE_KINDS))]
+    if since is not None:
+        where.append(or_(FlagRow.due.is_(None), FlagRow.due >= since - timedelta(days=40)))
+    if until is not None:
+        where.append(or_(FlagRow.due.is_(None), FlagRow.due < until + timedelta(days=40)))
+    return where
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """What the report tallies are cut with: a change means rebuilding them."""
+
+    zone: tzinfo
+    deadline: timedelta
+    full_types: frozenset[str]
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.zone}|{self.deadline.total_seconds():g}|{','.join(sorted(self.full_types))}"
+
+    def action(self, action: Action) -> ActionContribution:
+        return action_contribution(action, action.action_type in self.full_types, self.zone)
+
+
+def _action_row(a: ActionContribution) -> dict[str, Any]:
+    return {
+        "action_id": a.action_id,
+        "month": a.month,
+        "officers_json": json.dumps(list(a.officers), ensure_ascii=False),
+        "unit": a.unit,
+        "action_type": a.action_type,
+        "full": a.full,
+    }
+
+
+def _action_contribution(row: Any) -> ActionContribution:
+    officers = tuple(json.loads(row.officers_json))
+    return ActionContribution(row.action_id, row.month, officers, row.unit, row.action_type, bool(row.full))
+
+
+def _batches(rows: list[dict[str, Any]], size: int = 5000) -> Iterable[list[dict[str, Any]]]:
+    return (rows[i : i + size] for i in range(0, len(rows), size))
+
+
+def _contribution_row(c: Contribution) -> dict[str, Any]:
+    return {
+        "recording_id": c.recording_id,
+        "month": c.month,
+        "officer": c.officer,
+        "units_json": json.dumps(list(c.units), ensure_ascii=False),
+        "types_json": json.dumps(list(c.types), ensure_ascii=False),
+        "delay_us": c.delay_us,
+    }
+
+
+def _contribution(row: Any) -> Contribution:
+    return Contribution(
+        row.recording_id,
+        row.month,
+        row.officer,
+        tuple(json.loads(row.units_json)),
+        tuple(json.loads(row.types_json)),
+        int(row.delay_us),
+    )
+
+
+def _tally_row(t: GroupTally) -> dict[str, Any]:
+    return {
+        "month": t.month,
+        "dimension": t.dimension,
+        "key": t.key,
+        "recordings": t.recordings,
+        "within": t.within,
+        "late_verified": t.late_verified,
+        "worst_us": t.worst_us,
+        "histogram_json": json.dumps(t.histogram),  # flat: quick to parse
+        "actions": t.actions,
+        "full_actions": t.full_actions,
+    }
+
+
+def _tally(row: Any) -> GroupTally:
+    worst = None if row.worst_us is None else int(row.worst_us)
+    return GroupTally(
+        row.month,
+        row.dimension,
+        row.key,
+        row.recordings,
+        row.within,
+        row.late_verified,
+        worst,
+        json.loads(row.histogram_json),
+        row.actions,
+        row.full_actions,
+    )
 
 
 class _Clocks:
@@ -638,16 +778,12 @@ class CaseBook:
             # A full sweep re-examines every open flag.  An incremental one need not: past
             # their thresholds, footage, gap, case-file and docking flags change only when
             # something they depend on changes, and that is in the custody log.
-            for row in open_rows if full else ():
-                parts = parse_subject(row.subject)
-                if parts[0] == "recording" and len(parts) == 2:
-                    upload_ids.add(parts[1])
-                elif parts[0] == "action" and len(parts) >= 2:
-                    action_ids.add(parts[1])
-                elif parts[0] == "case" and len(parts) == 2:
-                    case_ids.add(parts[1])
-                elif parts[0] == "device" and len(parts) == 4:
-                    checkout_keys.add((parts[1], parts[3]))
+            if full:
+                named = _named_by(row.subject for row in open_rows)
+                upload_ids |= named[0]
+                action_ids |= named[1]
+                case_ids |= named[2]
+                checkout_keys |= named[3]
 
             if full:
                 action_ids.update(
@@ -846,9 +982,7 @@ class CaseBook:
         to_update: Sequence[FlagSpec],
     ) -> None:
         with self.catalog.transaction() as s:
-            if self.engine.dialect.name == "postgresql":
-                # two stations sweeping the same database at once raise each flag once
-                s.execute(text("SELECT pg_advisory_xact_lock(hashtext('recorder_sync.sweep'))"))
+            self._lock_sweep(s)
             for spec in to_raise:
                 self.catalog.flag_in(s, spec.to_flag(now), now)
                 if spec.action_id or spec.case_id:
@@ -923,6 +1057,241 @@ class CaseBook:
             # this sweep ran is read by the next one (the events this one wrote are of kinds
             # the next one ignores).
             mark.at, mark.text, mark.seq = now, limits.fingerprint, inputs.cursor
+            cut = _Cut(limits.report_tz, limits.upload_deadline, limits.report_full_types)
+            self._update_report(s, now, cut, inputs.full)
+
+    # --- report tallies ---------------------------------------------------------------
+    #
+    # A stored and verified recording's part in the report is final until its links, its
+    # actions' unit or type, or its camera clock evidence change; an action's until it is
+    # imported again.  ``report_recordings`` and ``report_actions`` keep each one's
+    # contribution, ``report_tallies`` their sums per month and group.  The sweep brings
+    # them up to date (rebuilt when it is full); ``sweep_marks['report']`` holds the time
+    # they are valid as of (``at``), the custody position read up to (``seq``) and what
+    # they were cut with (``text``: zone, deadline, full-recording action types).
+
+    def _contribute(
+        self,
+        recordings: Iterable[RecordingFacts],
+        pairs: Iterable[tuple[str, str]],
+        group_of: dict[str, tuple[str, str]],
+        cut: _Cut,
+        now: datetime,
+    ) -> list[Contribution]:
+        aids_of: dict[str, list[str]] = defaultdict(list)
+        for rid, aid in pairs:
+            if aid in group_of:
+                aids_of[rid].append(aid)
+        out = (contribution(r, aids_of.get(r.id), group_of, cut.zone, now) for r in recordings)
+        return [c for c in out if c is not None]
+
+    def _write_tallies(
+        self, s: Session, cut: _Cut, recordings: Iterable[Contribution], actions: Iterable[ActionContribution]
+    ) -> None:
+        rows = [_tally_row(t) for t in tally(recordings, cut.deadline, actions)]
+        for batch in _batches(rows):
+            s.execute(insert(ReportTallyRow), batch)
+
+    def _rebuild_report(self, s: Session, now: datetime, cut: _Cut) -> None:
+        for table in (ReportRecordingRow, ReportActionRow, ReportTallyRow):
+            s.execute(delete(table))
+        recordings = self._facts(s, _core(s, select(*_REC_COLUMNS).where(RecordingRow.verified_at <= now)))
+        pairs = _core(
+            s,
+            select(LinkRow.recording_id, LinkRow.action_id).where(
+                LinkRow.removed_at.is_(None), LinkRow.confidence.in_(_COUNTED)
+            ),
+        )
+        actions = [cut.action(_action(r)) for r in _core(s, select(_ACTIONS))]
+        group_of = {a.action_id: (a.unit, a.action_type) for a in actions}
+        contributions = self._contribute(recordings, pairs, group_of, cut, now)
+        for batch in _batches([_contribution_row(c) for c in contributions]):
+            s.execute(insert(ReportRecordingRow), batch)
+        for batch in _batches([_action_row(a) for a in actions]):
+            s.execute(insert(ReportActionRow), batch)
+        self._write_tallies(s, cut, contributions, actions)
+
+    def _refresh_report(self, s: Session, mark: SweepMarkRow, now: datetime, cut: _Cut) -> None:
+        """Bring the tallies from ``mark`` to ``now``: recordings verified between the two
+        times, those whose links, actions, metadata or clock evidence changed since, and
+        the actions imported since."""
+        assert mark.at is not None
+        ids: set[str] = set()
+        action_ids: set[str] = set()
+        devices: set[str] = set()
+        kinds = [Ev.VERIFIED, Ev.PROBED, Ev.LINKED, Ev.UNLINKED, Ev.ACTION_IMPORTED, Ev.DOCKED]
+        for action, rid, body in s.execute(
+            select(CustodyEventRow.action, CustodyEventRow.recording_id, CustodyEventRow.body).where(
+                CustodyEventRow.seq > int(mark.seq or 0), CustodyEventRow.action.in_([k.value for k in kinds])
+            )
+        ):
+            if rid:
+                ids.add(rid)
+            if action in (Ev.ACTION_IMPORTED.value, Ev.DOCKED.value):
+                parts = parse_subject(str(parse(body).get("subject", "")))
+                if parts[0] == "action" and len(parts) >= 2:
+                    action_ids.add(parts[1])
+                elif parts[0] == "device" and len(parts) >= 2:
+                    devices.add(parts[1])
+        for batch in _chunks(sorted(action_ids)):
+            ids.update(s.scalars(select(LinkRow.recording_id).where(LinkRow.action_id.in_(batch))))
+        for batch in _chunks(sorted(devices)):
+            ids.update(s.scalars(select(RecordingRow.id).where(RecordingRow.device.in_(batch))))
+        lo, hi = sorted((mark.at, now))
+        ids.update(
+            s.scalars(
+                select(RecordingRow.id).where(RecordingRow.verified_at > lo, RecordingRow.verified_at <= hi)
+            )
+        )
+        mark.at = now
+        if not ids and not action_ids:
+            return
+        recordings = self._recordings(s, ids)
+        pairs = self._counted_pairs(s, recording_ids=ids)
+        group_of = {
+            a.action_id: (a.unit, a.action_type) for a in self._actions_by_ids(s, {a for _, a in pairs})
+        }
+        new = {c.recording_id: c for c in self._contribute(recordings, pairs, group_of, cut, now)}
+        old = {
+            r.recording_id: _contribution(r)
+            for batch in _chunks(sorted(ids))
+            for r in _core(s, select(ReportRecordingRow).where(ReportRecordingRow.recording_id.in_(batch)))
+        }
+        new_actions = {a.action_id: cut.action(a) for a in self._actions_by_ids(s, action_ids)}
+        old_actions = {
+            r.action_id: _action_contribution(r)
+            for batch in _chunks(sorted(action_ids))
+            for r in _core(s, select(ReportActionRow).where(ReportActionRow.action_id.in_(batch)))
+        }
+        changed = sorted(rid for rid in ids if old.get(rid) != new.get(rid))
+        changed_actions = sorted(aid for aid in action_ids if old_actions.get(aid) != new_actions.get(aid))
+        for batch in _chunks(changed):
+            s.execute(delete(ReportRecordingRow).where(ReportRecordingRow.recording_id.in_(batch)))
+        for batch in _chunks(changed_actions):
+            s.execute(delete(ReportActionRow).where(ReportActionRow.action_id.in_(batch)))
+        added = [new[rid] for rid in changed if rid in new]
+        added_actions = [new_actions[aid] for aid in changed_actions if aid in new_actions]
+        for rows in _batches([_contribution_row(c) for c in added]):
+            s.execute(insert(ReportRecordingRow), rows)
+        for rows in _batches([_action_row(a) for a in added_actions]):
+            s.execute(insert(ReportActionRow), rows)
+        # A contribution taken out may have been a group's worst delay: the months it was in
+        # are tallied again from their contributions.  New ones are added to the tallies.
+        months = sorted(
+            {old[rid].month for rid in changed if rid in old}
+            | {old_actions[aid].month for aid in changed_actions if aid in old_actions}
+        )
+        if months:
+            s.execute(delete(ReportTallyRow).where(ReportTallyRow.month.in_(months)))
+            rq = select(ReportRecordingRow).where(ReportRecordingRow.month.in_(months))
+            aq = select(ReportActionRow).where(ReportActionRow.month.in_(months))
+            again = [_contribution(r) for r in _core(s, rq)]
+            self._write_tallies(s, cut, again, [_action_contribution(r) for r in _core(s, aq)])
+        increments = tally(
+            [c for c in added if c.month not in months],
+            cut.deadline,
+            [a for a in added_actions if a.month not in months],
+        )
+        for part in increments:
+            row = s.get(ReportTallyRow, (part.month, part.dimension, part.key))
+            if row is None:
+                s.add(ReportTallyRow(**_tally_row(part)))
+                continue
+            for name, value in _tally_row(merge_tallies(_tally(row), part)).items():
+                setattr(row, name, value)
+
+    def _update_report(self, s: Session, now: datetime, cut: _Cut, full: bool) -> None:
+        """In the sweep's transaction: refresh the tallies, or rebuild them when the sweep is
+        full, when there are none yet, or when they were cut otherwise."""
+        cursor = int(s.scalar(select(func.max(CustodyEventRow.seq))) or 0)
+        mark = s.get(SweepMarkRow, _REPORT)
+        if full or mark is None or mark.at is None or mark.text != cut.fingerprint:
+            self._rebuild_report(s, now, cut)
+            if mark is None:
+                mark = SweepMarkRow(name=_REPORT)
+                s.add(mark)
+            mark.at, mark.text = now, cut.fingerprint
+        else:
+            self._refresh_report(s, mark, now, cut)
+        mark.seq = cursor
+
+    def report_aggregates(
+        self,
+        now: datetime,
+        year: int | None,
+        since: datetime | None,
+        until: datetime | None,
+        settings: DeadlineSettings,
+        full_types: Collection[str],
+    ) -> ReportAggregates | None:
+        """The report's inputs from the tallies, brought up to ``now`` first; None when
+        there are none cut with these settings yet, or they are newer than ``now`` (the
+        caller then computes from the rows)."""
+        cut = _Cut(settings.display_tz, settings.upload_deadline, frozenset(full_types))
+        with self.catalog.transaction() as s:
+            self._lock_sweep(s)
+            mark = s.get(SweepMarkRow, _REPORT)
+            if mark is None or mark.at is None or mark.text != cut.fingerprint or now < mark.at:
+                return None
+            cursor = int(s.scalar(select(func.max(CustodyEventRow.seq))) or 0)
+            self._refresh_report(s, mark, now, cut)
+            mark.seq = cursor
+            s.flush()
+
+            tq = select(ReportTallyRow)
+            if year is not None:
+                tq = tq.where(
+                    ReportTallyRow.month >= f"{year:04d}-01", ReportTallyRow.month <= f"{year:04d}-12"
+                )
+            tallies = [_tally(r) for r in _core(s, tq)]
+            rq = select(*_REC_COLUMNS).where(
+                or_(RecordingRow.verified_at.is_(None), RecordingRow.verified_at > now)
+            )
+            if since is not None:
+                rq = rq.where(or_(RecordingRow.end >= since, RecordingRow.end.is_(None)))
+            if until is not None:
+                rq = rq.where(or_(RecordingRow.end < until, RecordingRow.end.is_(None)))
+            recordings = self._facts(s, _core(s, rq))
+            live = {r.id for r in recordings}
+            # plain rows: kind, state, subject and due are all the report reads of a flag
+            flags = list(_core(s, select(*_FLAG_COLUMNS).where(*_flag_period(since, until))))
+            flagged, action_ids, case_ids, checkout_keys = _named_by(f.subject for f in flags)
+            flagged -= live
+            devices = {device for device, _ in checkout_keys}
+            signatures: dict[str, Signature] = {}
+            for batch in _chunks(sorted(flagged)):
+                q = select(ReportRecordingRow).where(ReportRecordingRow.recording_id.in_(batch))
+                signatures.update((r.recording_id, _contribution(r).signature) for r in _core(s, q))
+            pairs = sorted(self._counted_pairs(s, recording_ids=live))
+            action_ids.update(a for _, a in pairs)
+            for batch in _chunks(sorted(case_ids)):
+                action_ids.update(s.scalars(select(ActionRow.action_id).where(ActionRow.case_id.in_(batch))))
+            # the same actions as report_inputs would load: those that ended in the period
+            actions = [
+                a
+                for a in self._actions_by_ids(s, action_ids)
+                if (since is None or a.end >= since) and (until is None or a.end < until)
+            ]
+            checkouts: list[Checkout] = []
+            for batch in _chunks(sorted(devices)):
+                cq = select(CheckoutRow).where(CheckoutRow.device.in_(batch))
+                if since is not None:
+                    cq = cq.where(CheckoutRow.start >= since - timedelta(days=2))
+                checkouts.extend(_checkout(r) for r in s.scalars(cq))
+            return ReportAggregates(
+                tallies=tallies,
+                recordings=recordings,
+                actions=actions,
+                links=pairs,
+                flags=flags,
+                checkouts=checkouts,
+                signatures=signatures,
+            )
+
+    def _lock_sweep(self, s: Session) -> None:
+        if self.engine.dialect.name == "postgresql":
+            # two stations sweeping the same database at once raise each flag once
+            s.execute(text("SELECT pg_advisory_xact_lock(hashtext('recorder_sync.sweep'))"))
 
     # --- reports ----------------------------------------------------------------------
 
@@ -950,11 +1319,7 @@ class CaseBook:
                 if until is not None:
                     lq = lq.where(ActionRow.end < until + timedelta(days=2))
             links = [(r, a) for r, a in _core(s, lq)]
-            fq = select(FlagRow).where(FlagRow.kind.in_(sorted(ENGINE_KINDS)))
-            if since is not None:
-                fq = fq.where(or_(FlagRow.due.is_(None), FlagRow.due >= since - timedelta(days=40)))
-            if until is not None:
-                fq = fq.where(or_(FlagRow.due.is_(None), FlagRow.due < until + timedelta(days=40)))
+            fq = select(FlagRow).where(*_flag_period(since, until))
             flags = [flag_from_row(r) for r in s.scalars(fq)]
             cq = select(CheckoutRow)
             if since is not None:

@@ -263,3 +263,48 @@ class SweepMarkRow(Base):
     at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     seq: Mapped[int | None] = mapped_column(BigInteger)
     text: Mapped[str | None] = mapped_column(Text)
+
+
+class ReportRecordingRow(Base):
+    """Each stored and verified recording's contribution to the report tallies, kept so
+    that it can be taken back out when its links, actions or camera clock change."""
+
+    __tablename__ = "report_recordings"
+
+    recording_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    officer: Mapped[str] = mapped_column(String(100))
+    units_json: Mapped[str] = mapped_column(Text)
+    types_json: Mapped[str] = mapped_column(Text)
+    delay_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class ReportTallyRow(Base):
+    """Verified recordings per month and group (counts, delay histogram, exact worst delay)
+    and actions (counts)."""
+
+    __tablename__ = "report_tallies"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    recordings: Mapped[int] = mapped_column(Integer)
+    within: Mapped[int] = mapped_column(Integer)
+    late_verified: Mapped[int] = mapped_column(Integer)
+    worst_us: Mapped[int | None] = mapped_column(BigInteger)
+    histogram_json: Mapped[str] = mapped_column(Text)
+    actions: Mapped[int] = mapped_column(Integer)
+    full_actions: Mapped[int] = mapped_column(Integer)
+
+
+class ReportActionRow(Base):
+    """Each action's contribution to the report tallies (taken back out when re-imported)."""
+
+    __tablename__ = "report_actions"
+
+    action_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    officers_json: Mapped[str] = mapped_column(Text)
+    unit: Mapped[str] = mapped_column(String(200))
+    action_type: Mapped[str] = mapped_column(String(60))
+    full: Mapped[bool] = mapped_column(Boolean)
