@@ -35,7 +35,10 @@ def register(sub: Any) -> None:
         "--sweep-seconds",
         type=float,
         default=SWEEP_SECONDS,
-        help=f"link new recordings and run the deadline sweep this often (default {SWEEP_SECONDS:.0f})",
+        help=(
+            "link new recordings and run the deadline sweep this often, and whenever a batch "
+            f"of work is done (default {SWEEP_SECONDS:.0f})"
+        ),
     )
     p.set_defaults(func=cmd_run)
 
@@ -86,6 +89,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         settings.s3.endpoint if settings.s3 else settings.vault_path,
     )
     last_full = last_sweep = float("-inf")
+    worked = False
     try:
         while not stop.is_set():
             if time.monotonic() - last_full >= settings.reconcile_seconds:
@@ -98,9 +102,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 for name in dirty.take():
                     _scan(svc, name)
             report = svc.run_once()
-            if time.monotonic() - last_sweep >= args.sweep_seconds:
+            worked = worked or report.progressed > 0
+            # every --sweep-seconds, and as soon as a batch of work is done: new footage is
+            # linked and its flags settled without waiting for the next period
+            settled = worked and report.progressed == 0
+            if settled or time.monotonic() - last_sweep >= args.sweep_seconds:
                 _guarded("linking and deadline sweep", runtime.tick)
                 last_sweep = time.monotonic()
+                worked = False
             if report.progressed == 0 and not stop.is_set():
                 dirty.wake.wait(timeout=1.0)
     finally:
