@@ -73,6 +73,9 @@ MAX_PART_SIZE: Final = 5 * 1024 * MiB
 MAX_PARTS: Final = 10_000
 SHA256_META: Final = "sha256"
 _READ_CHUNK: Final = 1 * MiB
+# Servers keep a retain-until date to the millisecond or the second, and Last-Modified (from
+# which a re-put's date is computed) to the second: dates within this of each other are equal.
+_DATE_SLACK: Final = timedelta(seconds=1)
 _SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
 _META_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 # Header values must be visible ASCII; anything else (and '%') is percent-encoded as UTF-8.
@@ -779,7 +782,7 @@ class S3Store:
         """COMPLIANCE until at least ``wanted``; never shortens an existing date."""
         obj = head.obj
         locked = obj.lock_mode == COMPLIANCE and obj.retain_until is not None
-        if locked and obj.retain_until is not None and obj.retain_until >= wanted:
+        if locked and obj.retain_until is not None and obj.retain_until >= wanted - _DATE_SLACK:
             return obj
         now = self._clock()
         if wanted <= now:
@@ -799,8 +802,7 @@ class S3Store:
         if after is None:
             raise StorageUnavailable(f"{what}: the object disappeared")
         until = after.obj.retain_until
-        # Servers keep the date to the millisecond or second; a smaller one was not applied.
-        if after.obj.lock_mode != COMPLIANCE or until is None or until < wanted - timedelta(seconds=1):
+        if after.obj.lock_mode != COMPLIANCE or until is None or until < wanted - _DATE_SLACK:
             raise StorageRejected(
                 f"{what}: the server accepted it but reports {after.obj.lock_mode} until {until}"
             )
