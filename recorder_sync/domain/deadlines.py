@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
@@ -355,53 +355,108 @@ def _clock_note(recording: RecordingFacts) -> str:
 
 def _upload_flags(ctx: _Context) -> Iterable[FlagSpec]:
     deadline, lead, now = ctx.settings.upload_deadline, ctx.settings.at_risk_lead, ctx.now
+    hours = deadline.total_seconds() / 3600
     for rid in ctx.pending:
         recording = ctx.recordings[rid]
-        anchor = upload_anchor(recording)
-        if anchor is None:
-            continue  # neither a time nor an ingest time: cannot be dated
-        ended, from_camera = anchor
-        due = ended + deadline
-        if now < due - lead:
-            continue
+        due = upload_due(recording, ctx.settings)
+        if due is None or now < due - lead:
+            continue  # not yet at risk, or neither a time nor an ingest time: cannot be dated
         late = now >= due
-        kind = FlagKind.UPLOAD_LATE if late else FlagKind.UPLOAD_AT_RISK
-        severity = SEVERITY_LATE if late else SEVERITY_AT_RISK
         full = [
             aid
             for aid in ctx.linked_actions(recording.id)
             if ctx.requirement(ctx.actions[aid]) is Requirement.FULL
         ]
-        if full:
-            severity = raise_severity(severity)
-        what = f"recording {recording.id}"
-        who = [
-            f"device {recording.device}" if recording.device else "",
-            f"officer {recording.officer}" if recording.officer else "",
-        ]
-        who_text = ", ".join(w for w in who if w)
-        if who_text:
-            what += f" ({who_text})"
-        when = f"ended {ctx.t(ended)}" if from_camera else f"time unknown, first seen {ctx.t(ended)}"
         verdict = "missed its" if late else "is at risk of missing its"
-        hours = deadline.total_seconds() / 3600
-        detail = f"{what} {when}; not stored and verified; {verdict} {hours:g} h deadline {ctx.t(due)}"
-        if full:
-            detail += f"; belongs to full-recording action(s) {', '.join(full)}"
-        uncertain = from_camera and recording.clock_uncertain
-        if from_camera:
-            detail += _clock_note(recording)
-        yield FlagSpec(
-            kind,
-            severity,
-            recording_subject(recording.id),
-            detail,
-            due=due,
-            recording_id=recording.id,
-            device=recording.device,
-            officer=recording.officer,
-            clock_uncertain=uncertain,
+        yield _upload_spec(
+            FlagKind.UPLOAD_LATE if late else FlagKind.UPLOAD_AT_RISK,
+            recording,
+            due,
+            f"not stored and verified; {verdict} {hours:g} h deadline {ctx.t(due)}",
+            full,
+            ctx.t,
         )
+
+
+def late_arrivals(
+    now: datetime,
+    recordings: Iterable[RecordingFacts],
+    links: Iterable[tuple[str, str]],
+    full_actions: Collection[str],
+    settings: DeadlineSettings,
+    already_flagged: Collection[str] = (),
+) -> list[FlagSpec]:
+    """``upload-late`` flags for recordings stored and verified after their deadline that
+    no sweep saw while they were late (a camera docked after the deadline is stored before
+    the next sweep). The caller raises and resolves them at once, as ``resolved-late``, so
+    that they count as late like any other. ``full_actions``: the linked actions that the
+    policy wants filmed in full; ``already_flagged``: recordings with an upload-late flag."""
+    full_of: dict[str, list[str]] = defaultdict(list)
+    for rid, aid in links:
+        if aid in full_actions:
+            full_of[rid].append(aid)
+    hours = settings.upload_deadline.total_seconds() / 3600
+
+    def t(time: datetime) -> str:
+        return time.astimezone(settings.display_tz).isoformat(sep=" ", timespec="seconds")
+
+    out: list[FlagSpec] = []
+    for recording in recordings:
+        verified, due = recording.stored_verified_at, upload_due(recording, settings)
+        if recording.id in already_flagged or verified is None or verified > now or due is None:
+            continue
+        if verified <= due:
+            continue
+        status = (
+            f"stored and verified {t(verified)}, {format_length(verified - due)} after its "
+            f"{hours:g} h deadline {t(due)}"
+        )
+        full = sorted(set(full_of.get(recording.id, ())))
+        out.append(_upload_spec(FlagKind.UPLOAD_LATE, recording, due, status, full, t))
+    return out
+
+
+def _upload_spec(
+    kind: FlagKind,
+    recording: RecordingFacts,
+    due: datetime,
+    status: str,
+    full: Sequence[str],
+    t: Callable[[datetime], str],
+) -> FlagSpec:
+    """An upload flag: who and when the recording is, ``status``, the full-recording
+    actions it belongs to (one step more severe), and its camera clock."""
+    anchor = upload_anchor(recording)
+    assert anchor is not None  # ``due`` came from it
+    ended, from_camera = anchor
+    severity = SEVERITY_LATE if kind is FlagKind.UPLOAD_LATE else SEVERITY_AT_RISK
+    if full:
+        severity = raise_severity(severity)
+    what = f"recording {recording.id}"
+    who = [
+        f"device {recording.device}" if recording.device else "",
+        f"officer {recording.officer}" if recording.officer else "",
+    ]
+    who_text = ", ".join(w for w in who if w)
+    if who_text:
+        what += f" ({who_text})"
+    when = f"ended {t(ended)}" if from_camera else f"time unknown, first seen {t(ended)}"
+    detail = f"{what} {when}; {status}"
+    if full:
+        detail += f"; belongs to full-recording action(s) {', '.join(full)}"
+    if from_camera:
+        detail += _clock_note(recording)
+    return FlagSpec(
+        kind,
+        severity,
+        recording_subject(recording.id),
+        detail,
+        due=due,
+        recording_id=recording.id,
+        device=recording.device,
+        officer=recording.officer,
+        clock_uncertain=from_camera and recording.clock_uncertain,
+    )
 
 
 def coverage_gaps(

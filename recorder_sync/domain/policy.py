@@ -100,6 +100,11 @@ _KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 _POLICY_FIELDS = ("requirement", "label_zh", "label_en", "severity", "grace_hours")
 
 
+def full_action_types(policy: Mapping[str, ActionPolicy]) -> frozenset[str]:
+    """The action types the policy wants filmed in full."""
+    return frozenset(k for k, p in policy.items() if p.requirement is Requirement.FULL)
+
+
 def policy_from_config(
     table: Mapping[str, Any],
     *,

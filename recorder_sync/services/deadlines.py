@@ -19,24 +19,19 @@ from typing import Any
 
 from recorder_sync.domain.cases import require_aware
 from recorder_sync.domain.deadlines import (
-    SEVERITY_LATE,
     FlagKind,
     FlagSpec,
     action_subject,
     evaluate,
-    format_length,
-    raise_severity,
+    late_arrivals,
     reconcile,
-    recording_subject,
     resolution_state,
     severity_rank,
     updated,
-    upload_due,
-    was_late,
 )
 from recorder_sync.domain.model import Severity
-from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, Requirement
-from recorder_sync.domain.ports import CaseRepository, SweepInputs, SweepLimits
+from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, full_action_types
+from recorder_sync.domain.ports import CaseRepository, SweepLimits
 
 log = logging.getLogger(__name__)
 _UPLOAD_KINDS = frozenset({FlagKind.UPLOAD_AT_RISK, FlagKind.UPLOAD_LATE})
@@ -114,7 +109,7 @@ def limits_for(policy: Mapping[str, ActionPolicy], settings: DeadlineSettings) -
         case_file_period=settings.case_file_period,
         fingerprint=hashlib.sha256(fingerprint_src.encode()).hexdigest()[:16],
         report_tz=settings.display_tz,
-        report_full_types=frozenset(k for k, p in policy.items() if p.requirement is Requirement.FULL),
+        report_full_types=full_action_types(policy),
     )
 
 
@@ -169,7 +164,15 @@ class DeadlineService:
         existing = [(f.kind, f.subject) for f in inputs.open_flags]
         to_raise, to_resolve = reconcile(existing, desired)
         to_update = updated(inputs.open_flags, desired)
-        arrived = self._arrived_late(now, inputs, {spec.key for spec in desired})
+        full_types = self.limits.report_full_types
+        arrived = late_arrivals(
+            now,
+            inputs.upload_recordings,
+            inputs.upload_links,
+            {a.action_id for a in inputs.upload_actions if a.action_type in full_types},
+            self.settings,
+            inputs.late_flagged,
+        )
         to_raise = to_raise + arrived
         to_resolve = to_resolve + [a.key for a in arrived]
         t2 = time.perf_counter()
@@ -201,62 +204,6 @@ class DeadlineService:
         )
         self._deliver(changes)
         return result
-
-    def _arrived_late(
-        self, now: datetime, inputs: SweepInputs, wanted: set[tuple[str, str]]
-    ) -> list[FlagSpec]:
-        """Recordings stored and verified after their deadline that no sweep saw while they
-        were late (a camera docked after the deadline is stored before the next sweep):
-        an ``upload-late`` flag raised and resolved as ``resolved-late`` at once, so
-        that they count as late like any other."""
-        full_actions = {
-            a.action_id
-            for a in inputs.upload_actions
-            if (p := self.policy.get(a.action_type)) is not None and p.requirement is Requirement.FULL
-        }
-        full_of: dict[str, list[str]] = {}
-        for rid, aid in inputs.upload_links:
-            if aid in full_actions:
-                full_of.setdefault(rid, []).append(aid)
-        out: list[FlagSpec] = []
-        for rec in inputs.upload_recordings:
-            if rec.id in inputs.late_flagged or not rec.verified_by(now) or not was_late(rec, self.settings):
-                continue
-            subject = recording_subject(rec.id)
-            if (FlagKind.UPLOAD_LATE.value, subject) in wanted:
-                continue
-            due = upload_due(rec, self.settings)
-            assert due is not None and rec.stored_verified_at is not None
-            late_by = rec.stored_verified_at - due
-            severity = raise_severity(SEVERITY_LATE) if rec.id in full_of else SEVERITY_LATE
-            tz = self.settings.display_tz
-            verified = rec.stored_verified_at.astimezone(tz).isoformat(sep=" ", timespec="seconds")
-            hours = self.settings.upload_deadline.total_seconds() / 3600
-            detail = (
-                f"recording {rec.id} (device {rec.device or '?'}, officer {rec.officer or '?'}) "
-                f"stored and verified {verified}, {format_length(late_by)} after its {hours:g} h "
-                f"deadline {due.astimezone(tz).isoformat(sep=' ', timespec='seconds')}"
-            )
-            if rec.id in full_of:
-                detail += f"; belongs to full-recording action(s) {', '.join(sorted(full_of[rec.id]))}"
-            if rec.clock_offset is not None:
-                detail += f" (camera clock corrected by {rec.clock_offset.total_seconds():+.0f} s)"
-            if rec.clock_uncertain:
-                detail += " (decided on an uncertain camera clock)"
-            out.append(
-                FlagSpec(
-                    FlagKind.UPLOAD_LATE,
-                    severity,
-                    subject,
-                    detail,
-                    due=due,
-                    recording_id=rec.id,
-                    device=rec.device,
-                    officer=rec.officer,
-                    clock_uncertain=rec.clock_uncertain,
-                )
-            )
-        return out
 
     def _changes(
         self,

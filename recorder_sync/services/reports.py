@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from recorder_sync.domain.cases import require_aware
-from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, Requirement
+from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, full_action_types
 from recorder_sync.domain.ports import CaseRepository
 from recorder_sync.domain.reports import Report, build_report, build_report_from_aggregates
 
@@ -34,7 +34,7 @@ class ReportService:
             since = datetime(year, 1, 1, tzinfo=tz) - timedelta(days=1)
             until = datetime(year + 1, 1, 1, tzinfo=tz) + timedelta(days=1)
         if not live:
-            full_types = {k for k, p in self.policy.items() if p.requirement is Requirement.FULL}
+            full_types = full_action_types(self.policy)
             aggregates = self.repo.report_aggregates(now, year, since, until, self.settings, full_types)
             if aggregates is not None:
                 return build_report_from_aggregates(now, aggregates, self.policy, self.settings, year=year)

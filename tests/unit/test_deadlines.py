@@ -19,6 +19,7 @@ from recorder_sync.domain.deadlines import (
     checkout_subject,
     coverage_gaps,
     evaluate,
+    late_arrivals,
     officer_subject,
     parse_subject,
     reconcile,
@@ -721,3 +722,28 @@ def test_a_sweep_over_one_neighbourhood_agrees_with_the_full_sweep() -> None:
     pending = [r for r in office.recordings if r.id == "R8"]
     part = run(EVENING_AFTER, pending, office.actions, [("R8", "A4")])
     assert [f for f in part if f.recording_id] == [f for f in full if f.recording_id]
+
+
+def test_late_arrivals_are_flagged_once_with_the_upload_wording() -> None:
+    """Stored after the deadline before any sweep saw it late: one upload-late flag, worded
+    like the engine's own and one step more severe for a full-recording action."""
+    now = t(30, 12)
+    late = rec("R1", "0101", "CAM-01", t(27, 9), t(27, 10), verified=t(28, 16))  # 30 h after its end
+    on_time = rec("R2", "0101", "CAM-01", t(27, 11), t(27, 12), verified=t(28, 11))
+    seen = rec("R3", "0102", "CAM-02", t(27, 9), t(27, 10), verified=t(29, 9))  # already flagged
+    future = rec("R4", "0102", "CAM-02", t(27, 9), t(27, 10), verified=t(30, 13))  # after now
+    plain = rec("R5", "0103", "CAM-03", t(27, 9), t(27, 10), verified=t(28, 11))
+    links = [("R1", "A1"), ("R1", "A4"), ("R5", "A4")]
+    flags = late_arrivals(now, [late, on_time, seen, future, plain], links, {"A1"}, SETTINGS, {"R3"})
+
+    assert [(f.kind, f.subject, f.severity) for f in flags] == [
+        (FlagKind.UPLOAD_LATE, "recording:R1", Severity.CRITICAL),
+        (FlagKind.UPLOAD_LATE, "recording:R5", Severity.HIGH),
+    ]
+    first = flags[0]
+    assert first.due == t(28, 10)
+    assert first.detail == (
+        "recording R1 (device CAM-01, officer 0101) ended 2026-11-27 10:00:00+08:00; stored and "
+        "verified 2026-11-28 16:00:00+08:00, 6 h 0 min 0 s after its 24 h deadline "
+        "2026-11-28 10:00:00+08:00; belongs to full-recording action(s) A1"
+    )
