@@ -68,6 +68,8 @@ class FlagKind(enum.StrEnum):
 ENGINE_KINDS = frozenset(k.value for k in FlagKind)
 """Flag kinds this engine owns; other kinds (unreadable-media, integrity-failure…)
 are raised elsewhere and ``reconcile`` never resolves them."""
+UPLOAD_KINDS = frozenset({FlagKind.UPLOAD_AT_RISK.value, FlagKind.UPLOAD_LATE.value})
+"""Kinds about a recording's upload; the sweep judges them on their own set of recordings."""
 
 SEVERITY_AT_RISK = Severity.MEDIUM
 SEVERITY_LATE = Severity.HIGH

@@ -19,7 +19,7 @@ from typing import Any
 
 from recorder_sync.domain.cases import require_aware
 from recorder_sync.domain.deadlines import (
-    FlagKind,
+    UPLOAD_KINDS,
     FlagSpec,
     action_subject,
     evaluate,
@@ -34,7 +34,6 @@ from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, full_act
 from recorder_sync.domain.ports import CaseRepository, SweepLimits
 
 log = logging.getLogger(__name__)
-_UPLOAD_KINDS = frozenset({FlagKind.UPLOAD_AT_RISK, FlagKind.UPLOAD_LATE})
 
 AlertSink = Callable[[Mapping[str, Any]], None]
 """Takes one alert (JSON-ready mapping); must not block (the adapters queue)."""
@@ -157,10 +156,10 @@ class DeadlineService:
         desired = [
             d
             for d in footage
-            if d.kind not in _UPLOAD_KINDS
+            if d.kind not in UPLOAD_KINDS
             and (d.subject in inputs.subjects or _about_action(d, inputs.subjects))
         ]
-        desired += [d for d in uploads if d.kind in _UPLOAD_KINDS and d.subject in inputs.upload_subjects]
+        desired += [d for d in uploads if d.kind in UPLOAD_KINDS and d.subject in inputs.upload_subjects]
         existing = [(f.kind, f.subject) for f in inputs.open_flags]
         to_raise, to_resolve = reconcile(existing, desired)
         to_update = updated(inputs.open_flags, desired)

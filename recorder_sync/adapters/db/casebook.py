@@ -45,6 +45,8 @@ from recorder_sync.domain.cases import Action, Checkout, parse_time
 from recorder_sync.domain.custody import Action as Ev
 from recorder_sync.domain.deadlines import (
     ENGINE_KINDS,
+    UPLOAD_KINDS,
+    FlagKind,
     FlagSpec,
     action_subject,
     case_subject,
@@ -79,7 +81,6 @@ from recorder_sync.domain.reports import (
 )
 
 ENGINE = "deadline engine"
-UPLOAD_KINDS = frozenset({"upload-at-risk", "upload-late"})
 # Automatic linking looks at footage (video, audio, photo); other files (sidecars, logs)
 # are kept as evidence and can be linked by hand.
 _OTHER = "other"
@@ -159,6 +160,11 @@ def _core(s: Session, query: Any) -> Sequence[Any]:
 
 
 _REPORT = "report"  # the sweep mark of the report tallies
+
+
+def _log_end(s: Session) -> int:
+    """The custody log's last position."""
+    return int(s.scalar(select(func.max(CustodyEventRow.seq))) or 0)
 
 
 def _named_by(subjects: Iterable[str]) -> tuple[set[str], set[str], set[str], set[tuple[str, str]]]:
@@ -755,7 +761,7 @@ class CaseBook:
     def sweep_inputs(self, now: datetime, limits: SweepLimits, *, full: bool = False) -> SweepInputs:
         with self.catalog.transaction() as s:
             mark = s.get(SweepMarkRow, "sweep")
-            cursor = int(s.scalar(select(func.max(CustodyEventRow.seq))) or 0)
+            cursor = _log_end(s)
             full = full or mark is None or mark.at is None or mark.at > now or mark.text != limits.fingerprint
             open_rows = s.scalars(
                 select(FlagRow).where(FlagRow.state.in_(_OPEN), FlagRow.kind.in_(sorted(ENGINE_KINDS)))
@@ -784,8 +790,6 @@ class CaseBook:
                 action_ids |= named[1]
                 case_ids |= named[2]
                 checkout_keys |= named[3]
-
-            if full:
                 action_ids.update(
                     s.scalars(select(ActionRow.action_id).where(ActionRow.end <= now - limits.min_grace))
                 )
@@ -862,7 +866,7 @@ class CaseBook:
                     rid
                     for rid in s.scalars(
                         select(FlagRow.recording_id).where(
-                            FlagRow.kind == "upload-late", FlagRow.recording_id.in_(batch)
+                            FlagRow.kind == FlagKind.UPLOAD_LATE.value, FlagRow.recording_id.in_(batch)
                         )
                     )
                     if rid
@@ -1116,6 +1120,7 @@ class CaseBook:
         times, those whose links, actions, metadata or clock evidence changed since, and
         the actions imported since."""
         assert mark.at is not None
+        cursor = _log_end(s)
         ids: set[str] = set()
         action_ids: set[str] = set()
         devices: set[str] = set()
@@ -1143,7 +1148,7 @@ class CaseBook:
                 select(RecordingRow.id).where(RecordingRow.verified_at > lo, RecordingRow.verified_at <= hi)
             )
         )
-        mark.at = now
+        mark.at, mark.seq = now, cursor
         if not ids and not action_ids:
             return
         recordings = self._recordings(s, ids)
@@ -1203,17 +1208,16 @@ class CaseBook:
     def _update_report(self, s: Session, now: datetime, cut: _Cut, full: bool) -> None:
         """In the sweep's transaction: refresh the tallies, or rebuild them when the sweep is
         full, when there are none yet, or when they were cut otherwise."""
-        cursor = int(s.scalar(select(func.max(CustodyEventRow.seq))) or 0)
         mark = s.get(SweepMarkRow, _REPORT)
         if full or mark is None or mark.at is None or mark.text != cut.fingerprint:
+            cursor = _log_end(s)
             self._rebuild_report(s, now, cut)
             if mark is None:
                 mark = SweepMarkRow(name=_REPORT)
                 s.add(mark)
-            mark.at, mark.text = now, cut.fingerprint
+            mark.at, mark.text, mark.seq = now, cut.fingerprint, cursor
         else:
             self._refresh_report(s, mark, now, cut)
-        mark.seq = cursor
 
     def report_aggregates(
         self,
@@ -1233,9 +1237,7 @@ class CaseBook:
             mark = s.get(SweepMarkRow, _REPORT)
             if mark is None or mark.at is None or mark.text != cut.fingerprint or now < mark.at:
                 return None
-            cursor = int(s.scalar(select(func.max(CustodyEventRow.seq))) or 0)
             self._refresh_report(s, mark, now, cut)
-            mark.seq = cursor
             s.flush()
 
             tq = select(ReportTallyRow)
