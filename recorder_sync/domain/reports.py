@@ -358,19 +358,6 @@ def month_of(time: datetime | None, zone: tzinfo) -> str | None:
     return f"{local.year:04d}-{local.month:02d}"
 
 
-def month_starts(zone: tzinfo, first: str, last: str) -> list[tuple[str, datetime]]:
-    """``(month, start)`` for each month from ``first`` to ``last`` (``YYYY-MM``) and the
-    month after ``last``: months cut in ``zone``, starts in UTC."""
-    year, month = int(first[:4]), int(first[5:7])
-    out: list[tuple[str, datetime]] = []
-    while True:
-        label = f"{year:04d}-{month:02d}"
-        out.append((label, datetime(year, month, 1, tzinfo=zone).astimezone(UTC)))
-        if label > last:
-            return out
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-
-
 def recording_signature(
     rec: RecordingFacts, aids: Sequence[str] | None, group_of: Mapping[str, tuple[str, str]], zone: tzinfo
 ) -> tuple[Signature, datetime | None]:
