@@ -50,12 +50,14 @@ def raw_name(text: str) -> bytes:
     return literal
 
 
+def shown_name(raw: bytes | str) -> str:
+    """A name as text: bytes that are not UTF-8 as ``\\xNN``."""
+    return os.fsencode(raw).decode("utf-8", "backslashreplace")
+
+
 def name_text(raw: bytes) -> str | None:
     """The text form of a name on disk, or None when it has none (refuse the file)."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("utf-8", "backslashreplace")
+    text = shown_name(raw)
     return text if raw_name(text) == raw else None
 
 
@@ -103,10 +105,9 @@ class DockFolder:
             except OSError:
                 continue  # vanished or unreadable folder: the next reconciliation tries again
             for entry in entries:
-                text = name_text(entry.name)
-                shown = entry.name.decode("utf-8", "backslashreplace") if text is None else text
+                shown = shown_name(entry.name)
                 child = f"{rel}/{shown}" if rel else shown
-                if text is None:
+                if name_text(entry.name) is None:
                     yield child, None, "name reads as escaped bytes (\\xNN); rename it on the dock"
                     continue
                 try:
@@ -190,11 +191,11 @@ class DockFolder:
 
 
 def _shown(parts: list[bytes]) -> str:
-    return "/".join(p.decode("utf-8", "backslashreplace") for p in parts)
+    return "/".join(map(shown_name, parts))
 
 
 def _readlink(path: bytes) -> str:
     try:
-        return os.readlink(path).decode("utf-8", "backslashreplace")
+        return shown_name(os.readlink(path))
     except OSError:
         return "?"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 from typing import Any
 
+from recorder_sync.adapters.dockfs import shown_name
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.output import ByteMeter, progress
 from recorder_sync.apps.wiring import open_app
@@ -45,10 +45,10 @@ def targets(
             raise UsageError(f"{p}: is a symbolic link; give the real folder or file")
         if not p.exists():
             raise UsageError(f"{p}: no such file or folder")
-        folder, name = (p, None) if p.is_dir() else (p.parent, _text(p.name))
+        folder, name = (p, None) if p.is_dir() else (p.parent, shown_name(p.name))
         folder = folder.resolve()
         dock = configured.get(folder) or DockConfig(
-            name=_text(str(folder)),
+            name=shown_name(str(folder)),
             path=folder,
             timezone=settings.timezone,
             stable_seconds=settings.stable_seconds,
@@ -63,11 +63,6 @@ def targets(
             wanted = (prev[1] if prev else set()) | {name}  # type: ignore[operator]
         out[dock.name] = (dock, wanted)
     return out
-
-
-def _text(name: str) -> str:
-    """A name as the dock reader shows it: bytes that are not UTF-8 as ``\\xNN``."""
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
