@@ -119,6 +119,10 @@ class CustodyChainBroken(VerificationFailed):
     """Custody chain broken at event {}: {}"""
 
 
+class ProofInvalid(VerificationFailed):
+    """Merkle proof does not verify ({}): {}"""
+
+
 # --- could not check: something needed is unavailable -------------------------
 
 
