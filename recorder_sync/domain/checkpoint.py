@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from recorder_sync.domain import merkle
 from recorder_sync.domain.errors import SignatureInvalid
 from recorder_sync.domain.merkle import HASH_SIZE
 
@@ -204,3 +205,54 @@ def open_checkpoint(note: bytes, log_keys: Iterable[NoteKey]) -> Checkpoint:
             f"checkpoint of {checkpoint.origin}", "not signed by a trusted key of that origin"
         )
     return checkpoint
+
+
+PROOF_HEADER = "c2sp.org/tlog-proof@v1"
+
+
+@dataclass(frozen=True)
+class TlogProof:
+    """A C2SP ``tlog-proof``: one entry's index and inclusion path, and the signed checkpoint
+    they lead to, verifiable offline with the log's public key alone."""
+
+    index: int
+    path: tuple[bytes, ...]
+    checkpoint_note: bytes
+    extra: bytes | None = None
+
+    def encode(self) -> bytes:
+        lines = [PROOF_HEADER]
+        if self.extra is not None:
+            lines.append("extra " + base64.b64encode(self.extra).decode())
+        lines.append(f"index {self.index}")
+        lines += [base64.b64encode(h).decode() for h in self.path]
+        return ("\n".join(lines) + "\n\n").encode() + self.checkpoint_note
+
+    @classmethod
+    def parse(cls, data: bytes) -> TlogProof:
+        head, sep, note = data.partition(b"\n\n")
+        try:
+            lines = head.decode("ascii").split("\n")
+        except UnicodeDecodeError:
+            raise _malformed("a tlog-proof's header is ASCII") from None
+        if not sep or lines[0] != PROOF_HEADER:
+            raise _malformed(f"a tlog-proof starts with {PROOF_HEADER!r} and a blank line ends its path")
+        rest = lines[1:]
+        extra = None
+        try:
+            if rest and rest[0].startswith("extra "):
+                extra = base64.b64decode(rest.pop(0)[6:], validate=True)
+            if not rest or not rest[0].startswith("index ") or not _SIZE.fullmatch(rest[0][6:]):
+                raise _malformed("no 'index N' line")
+            path = tuple(base64.b64decode(h, validate=True) for h in rest[1:])
+        except binascii.Error:
+            raise _malformed("a tlog-proof line is not base64") from None
+        if any(len(h) != HASH_SIZE for h in path):
+            raise _malformed(f"a proof hash is not {HASH_SIZE} bytes")
+        return cls(int(rest[0][6:]), path, note, extra)
+
+    def verify(self, leaf_hash: bytes, log_keys: Iterable[NoteKey]) -> Checkpoint:
+        """The checkpoint, once it is signed by a trusted log key and includes ``leaf_hash``."""
+        checkpoint = open_checkpoint(self.checkpoint_note, log_keys)
+        merkle.verify_inclusion(leaf_hash, self.index, checkpoint.size, self.path, checkpoint.root)
+        return checkpoint

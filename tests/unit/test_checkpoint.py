@@ -17,8 +17,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recorder_sync.domain import merkle
-from recorder_sync.domain.checkpoint import Checkpoint, NoteKey, cosign, open_checkpoint, open_note, sign_note
-from recorder_sync.domain.errors import Error, SignatureInvalid
+from recorder_sync.domain.checkpoint import (
+    Checkpoint,
+    NoteKey,
+    TlogProof,
+    cosign,
+    open_checkpoint,
+    open_note,
+    sign_note,
+)
+from recorder_sync.domain.errors import Error, ProofInvalid, SignatureInvalid
 
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
 GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
@@ -135,6 +143,34 @@ def test_malformed_checkpoints_are_refused(text: bytes) -> None:
 @given(st.binary(max_size=300) | st.text(max_size=200).map(str.encode))
 def test_any_bytes_are_a_note_or_our_own_error(data: bytes) -> None:
     key = NoteKey.parse(GO_VKEY)
-    for parse in (lambda: open_note(data, [key]), lambda: Checkpoint.parse(data)):
+    for parse in (
+        lambda: open_note(data, [key]),
+        lambda: Checkpoint.parse(data),
+        lambda: TlogProof.parse(data).verify(bytes(32), [key]),
+    ):
         with contextlib.suppress(Error):  # anything else (ValueError, IndexError…) fails the test
             parse()
+
+
+def test_tlog_proofs_round_trip_and_verify_offline() -> None:
+    private = Ed25519PrivateKey.generate()
+    key = _key("recorder-sync/station-7", private)
+    leaves = [merkle.leaf_hash(f"event {i}".encode()) for i in range(11)]
+    note = sign_note(Checkpoint(key.name, 11, merkle.root(leaves)).text(), key, private.sign)
+    proof = TlogProof(6, tuple(merkle.inclusion_proof(6, leaves)), note, extra=b"rec-1")
+    encoded = proof.encode()
+    assert encoded.startswith(b"c2sp.org/tlog-proof@v1\nextra cmVjLTE=\nindex 6\n")
+    assert TlogProof.parse(encoded) == proof
+    assert TlogProof.parse(encoded).verify(leaves[6], [key]).size == 11
+    with pytest.raises(ProofInvalid):
+        proof.verify(leaves[5], [key])  # another event
+    with pytest.raises(SignatureInvalid):
+        proof.verify(leaves[6], [_key(key.name, Ed25519PrivateKey.generate())])  # another log key
+    for bad in (
+        encoded.replace(b"index 6", b"index 06"),
+        encoded.replace(b"tlog-proof@v1", b"tlog-proof@v2"),
+        encoded.replace(b"\n\n", b"\n", 1),
+        encoded.replace(b"index 6\n", b"index 6\nAAAA\n"),
+    ):
+        with pytest.raises(SignatureInvalid, match="malformed"):
+            TlogProof.parse(bad)
