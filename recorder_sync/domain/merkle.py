@@ -60,6 +60,54 @@ def _range_root(leaf_hashes: Sequence[bytes]) -> RangeRoot:
     return lambda start, end: root(leaf_hashes[start:end])
 
 
+# --- a stored tree: perfect subtrees by (level, index) -------------------------------------
+# Node (level, i) is the root of leaves [i·2^level, (i+1)·2^level).  Appending a leaf stores
+# the nodes it completes (at most log n), and the root of any range a proof asks for is the
+# fold of at most 2·log n stored nodes: so a log of millions of events appends and proves
+# without reading its leaves.
+
+NodeGetter = Callable[[int, int], bytes]
+
+
+def completed_nodes(index: int, leaf: bytes, node: NodeGetter) -> list[tuple[int, int, bytes]]:
+    """The nodes that leaf number ``index`` (from 0) completes, itself first, to be stored."""
+    out = [(0, index, leaf)]
+    level, i, h = 0, index, leaf
+    while i & 1:
+        h = node_hash(node(level, i - 1), h)
+        level, i = level + 1, i >> 1
+        out.append((level, i, h))
+    return out
+
+
+def range_nodes(start: int, end: int) -> list[tuple[int, int]]:
+    """The largest perfect subtrees that tile leaves [start, end), left to right."""
+    out: list[tuple[int, int]] = []
+    while start < end:
+        size = start & -start if start else 1 << ((end - 1).bit_length())
+        while start + size > end:
+            size >>= 1
+        out.append((size.bit_length() - 1, start // size))
+        start += size
+    return out
+
+
+def stored_range_root(node: NodeGetter) -> RangeRoot:
+    """``RangeRoot`` over stored nodes, for every range whose start is a multiple of a power of
+    two at least its length: the only ranges RFC 9162's proofs (and the tree head) ask for."""
+
+    def range_root(start: int, end: int) -> bytes:
+        hashes = [node(level, i) for level, i in range_nodes(start, end)]
+        if not hashes:
+            return EMPTY_ROOT
+        h = hashes[-1]
+        for left in reversed(hashes[:-1]):
+            h = node_hash(left, h)
+        return h
+
+    return range_root
+
+
 def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
     """The audit path of leaf ``index`` in the tree of all ``leaf_hashes`` (RFC 9162 §2.1.3.1)."""
     return inclusion_proof_from(index, len(leaf_hashes), _range_root(leaf_hashes))

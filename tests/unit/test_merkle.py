@@ -274,3 +274,49 @@ def test_random_large_trees(n: int, data: st.DataObject) -> None:
     merkle.verify_inclusion(tree[i], i, n, merkle.inclusion_proof(i, tree), r)
     m = data.draw(st.integers(1, n))
     merkle.verify_consistency(m, n, merkle.consistency_proof(m, tree), merkle.root(tree[:m]), r)
+
+
+# --- the stored tree ----------------------------------------------------------------------
+
+
+class CountingNodes(dict[tuple[int, int], bytes]):
+    """Stored nodes that count how many are read."""
+
+    reads = 0
+
+    def get_node(self, level: int, i: int) -> bytes:
+        self.reads += 1
+        return self[(level, i)]
+
+
+def test_stored_nodes_give_the_same_roots_and_proofs_reading_few_nodes() -> None:
+    n = 1000
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(n)]
+    nodes = CountingNodes()
+    for i, leaf in enumerate(leaves):
+        for level, j, h in merkle.completed_nodes(i, leaf, nodes.get_node):
+            nodes[(level, j)] = h
+    assert len(nodes) == 2 * n - bin(n).count("1")  # every perfect subtree, once
+    range_root = merkle.stored_range_root(nodes.get_node)
+    for size in (1, 2, 3, 7, 8, 9, 511, 512, 513, 999, 1000):
+        assert range_root(0, size) == merkle.root(leaves[:size]), size
+        for i in {0, size // 3, size - 1}:
+            nodes.reads = 0
+            proof = merkle.inclusion_proof_from(i, size, range_root)
+            assert proof == merkle.inclusion_proof(i, leaves[:size])
+            assert nodes.reads <= 2 * size.bit_length() ** 2  # O(log² n) nodes, never the leaves
+        for old in {1, size // 2 or 1, size}:
+            assert merkle.consistency_proof_from(old, size, range_root) == merkle.consistency_proof(
+                old, leaves[:size]
+            )
+
+
+def test_range_nodes_tile_aligned_ranges_with_decreasing_subtrees() -> None:
+    assert merkle.range_nodes(0, 13) == [(3, 0), (2, 2), (0, 12)]
+    assert merkle.range_nodes(8, 13) == [(2, 2), (0, 12)]
+    assert merkle.range_nodes(5, 5) == []
+    for start in range(0, 64, 8):
+        for end in range(start, start + 9):
+            tiles = merkle.range_nodes(start, end)
+            covered = [k for level, i in tiles for k in range(i << level, (i + 1) << level)]
+            assert covered == list(range(start, end))
