@@ -1,0 +1,140 @@
+"""Trust anchors: the public keys an auditor accepts, obtained out of band.
+
+The station's database lists its keys too, but a key found only there proves nothing: whoever
+can write the database can add one.  So every check of a signature by ``recorder-audit`` (and
+by replay, before it plays) goes through this file's keys and their validity windows: a
+manifest signed by a key the auditor was not given, by a key outside its window, or after it
+was revoked, does not verify.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from recorder_sync.domain.canonical import parse
+from recorder_sync.domain.checkpoint import NoteKey
+from recorder_sync.domain.errors import SignatureInvalid, UsageError
+from recorder_sync.domain.manifest import iso
+from recorder_sync.domain.signatures import key_id_from_pem, verify_signature
+
+TRUST_TYPE = "recorder_sync.trust/v1"
+
+
+@dataclass(frozen=True)
+class StationKey:
+    """A station's manifest-signing key and when its signatures count."""
+
+    key_id: str
+    station: str
+    public_pem: bytes = field(repr=False)
+    valid_from: datetime
+    valid_until: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def why_not_valid_at(self, at: datetime) -> str | None:
+        if at < self.valid_from:
+            return (
+                f"key {self.key_id} signed at {iso(at)}, before its validity began ({iso(self.valid_from)})"
+            )
+        if self.revoked_at is not None and at >= self.revoked_at:
+            return f"key {self.key_id} signed at {iso(at)}, after it was revoked ({iso(self.revoked_at)})"
+        if self.valid_until is not None and at >= self.valid_until:
+            return (
+                f"key {self.key_id} signed at {iso(at)}, after its validity ended ({iso(self.valid_until)})"
+            )
+        return None
+
+
+@dataclass(frozen=True)
+class TrustAnchors:
+    log_keys: tuple[NoteKey, ...]
+    station_keys: tuple[StationKey, ...]
+
+    def station_key(self, key_id: str, at: datetime) -> StationKey:
+        """The trusted key ``key_id`` if its signatures count at ``at``; else ``SignatureInvalid``."""
+        known = [k for k in self.station_keys if k.key_id == key_id]
+        if not known:
+            raise SignatureInvalid(key_id, "not a key of the trust anchors")
+        reasons = [why for k in known if (why := k.why_not_valid_at(at)) is not None]
+        if len(reasons) == len(known):
+            raise SignatureInvalid(key_id, "; ".join(reasons))
+        return next(k for k in known if k.why_not_valid_at(at) is None)
+
+    def verify_manifest(self, manifest: bytes, signature: bytes, signed_at: datetime) -> dict[str, Any]:
+        """The manifest's fields, once its signature is by a trusted key valid at ``signed_at``."""
+        try:
+            fields = parse(manifest)
+        except ValueError:
+            raise SignatureInvalid("manifest", "not JSON") from None
+        if not isinstance(fields, dict) or not isinstance(fields.get("key_id"), str):
+            raise SignatureInvalid("manifest", "names no key id")
+        key = self.station_key(fields["key_id"], signed_at)
+        verify_signature(key.public_pem, manifest, signature, f"manifest of {fields.get('recording_id')}")
+        return fields
+
+    def to_json(self) -> bytes:
+        doc = {
+            "type": TRUST_TYPE,
+            "log_keys": [k.vkey for k in self.log_keys],
+            "station_keys": [
+                {
+                    "key_id": k.key_id,
+                    "station": k.station,
+                    "public_pem": k.public_pem.decode("ascii"),
+                    "valid_from": iso(k.valid_from),
+                    "valid_until": iso(k.valid_until) if k.valid_until else None,
+                    "revoked_at": iso(k.revoked_at) if k.revoked_at else None,
+                }
+                for k in self.station_keys
+            ],
+        }
+        return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, data: bytes, source: str = "trust file") -> TrustAnchors:
+        try:
+            doc = json.loads(data.decode("utf-8"))
+            if not isinstance(doc, dict) or doc.get("type") != TRUST_TYPE:
+                raise ValueError(f"not a {TRUST_TYPE} document")
+            log_keys = tuple(NoteKey.parse(_str(v, "log key")) for v in _list(doc, "log_keys"))
+            station_keys = tuple(_station_key(v) for v in _list(doc, "station_keys"))
+        except (ValueError, TypeError, RecursionError, SignatureInvalid) as e:
+            raise UsageError(f"{source}: not usable trust anchors: {e}") from None
+        return cls(log_keys, station_keys)
+
+
+def _list(doc: Mapping[str, Any], key: str) -> Sequence[Any]:
+    value = doc.get(key)
+    if not isinstance(value, list):
+        raise ValueError(f"'{key}' must be a list")
+    return value
+
+
+def _str(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string")
+    return value
+
+
+def _time(value: Any, what: str) -> datetime:
+    t = datetime.fromisoformat(_str(value, what).replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        raise ValueError(f"{what} has no UTC offset")
+    return t
+
+
+def _station_key(v: Any) -> StationKey:
+    if not isinstance(v, dict):
+        raise ValueError("a station key must be an object")
+    pem = _str(v.get("public_pem"), "public_pem").encode("ascii")
+    key_id = _str(v.get("key_id"), "key_id")
+    if key_id_from_pem(pem) != key_id:
+        raise ValueError(f"key id {key_id} does not match its public key")
+    optional = {k: _time(v[k], k) if v.get(k) is not None else None for k in ("valid_until", "revoked_at")}
+    return StationKey(
+        key_id, _str(v.get("station"), "station"), pem, _time(v.get("valid_from"), "valid_from"), **optional
+    )
