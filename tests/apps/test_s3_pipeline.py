@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import sample_dock
-from clirunner import EXE, env_for, run, run_json
+from clirunner import EXE, RESTORE_STORY, env_for, run, run_json, story_from
 from minio import Minio
 from s3server import S3Server, new_bucket_name
 
@@ -280,14 +280,7 @@ def test_redocked_file_restores_a_damaged_s3_object_as_the_latest_version(
     assert first in kept and len(kept) == 3
     events = run_json(env, "show", rec["id"])["custody_events"]
     actions = [e["action"] for e in events]
-    assert actions[actions.index("duplicate-seen") :] == [
-        "duplicate-seen",
-        "integrity-failure",
-        "flagged",
-        "restored",
-        "verified",
-        "released",
-    ]
+    assert story_from(events, "duplicate-seen") == RESTORE_STORY
     restored = events[actions.index("restored")]
     assert restored["details"]["version_id"] == latest.version_id
     assert restored["details"]["replaces"]["version_id"] == first
