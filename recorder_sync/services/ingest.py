@@ -47,6 +47,7 @@ from recorder_sync.domain.model import (
     Sourced,
 )
 from recorder_sync.domain.ports import Catalog, Clock, DockReader, ObjectStore, Prober, Progress, Signer
+from recorder_sync.domain.release import verification_holds
 from recorder_sync.domain.retry import next_attempt
 
 _NOT_AS_HASHED = "identity differs from when it was hashed"
@@ -350,14 +351,11 @@ class IngestService:
         return True
 
     def _stored_copy_good(self, rec: Recording, s: Sighting) -> bool:
-        """Whether the store still holds the recording as signed, before a dock copy goes.
-
-        A verification done after this dock file appeared is enough: normally the first
-        sighting's, just done. An older one is redone, for the stored copy may have been
-        damaged or deleted since and this file may be the last good copy. When the check
-        fails, the recording goes back to SIGNED, flagged, to be stored again from this
-        file, which stays on the dock until the new copy verifies."""
-        if rec.verified_at is not None and rec.verified_at >= s.last_change:
+        """Whether the store still holds the recording as signed, before a dock copy goes
+        (re-checked unless ``verification_holds``). When the check fails, the recording goes
+        back to SIGNED, flagged, to be stored again from this file, which stays on the dock
+        until the new copy verifies."""
+        if verification_holds(rec.verified_at, s.last_change, self.clock()):
             return True
         try:
             self.store.verify(

@@ -10,6 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from clirunner import RESTORE_STORY
 
 from recorder_sync.adapters import keys
 from recorder_sync.adapters.db.engine import make_engine, upgrade
@@ -220,8 +221,7 @@ def test_redocked_copy_restores_a_damaged_stored_copy_before_it_is_released(
     assert not (dock / NAME).exists()  # released once the new copy verified
     assert catalog.recording(rec.id).state == RecordingState.RELEASED
     actions = _actions(catalog, rec.id)
-    story = actions[actions.index("duplicate-seen") :]
-    assert story == ["duplicate-seen", "integrity-failure", "flagged", "restored", "verified", "released"]
+    assert actions[actions.index("duplicate-seen") :] == RESTORE_STORY
     assert [s.state for s in catalog.sightings_of(rec.id)] == [SightingState.RELEASED] * 2
     assert verify_chain(catalog.events()) == len(catalog.events())
 
@@ -282,3 +282,28 @@ def test_dock_copy_stays_while_the_restore_fails_and_a_restart_resumes(
     actions = _actions(catalog, rec.id)
     assert actions.count("integrity-failure") == 1 and actions.count("restored") == 1
     assert catalog.recording(rec.id).state == RecordingState.RELEASED
+
+
+def test_first_copy_verified_long_before_its_release_is_checked_again(
+    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
+) -> None:
+    """Killed between verification and release, restarted hours later: the object may have
+    been damaged meanwhile, and the dock copy is the last good one."""
+    svc, catalog, clock, dock = world
+    data = b"first copy" * 4000
+    (dock / NAME).write_bytes(data)
+    svc.scan("d")
+    clock.advance(6)
+    svc.step_sighting(catalog.pending_sightings()[0])  # stable and hashed
+    [rec] = catalog.list_recordings()
+    while svc.step_recording(catalog.recording(rec.id)):  # probed … verified; then the kill
+        pass
+    assert catalog.recording(rec.id).state == RecordingState.VERIFIED
+    stored = tmp_path / "vault" / media_key(rec.sha256)
+    _damage(stored, "corrupted")
+    clock.advance(7 * 3600)
+    svc.run_once()  # check, restore, verify and release in one pass, in that order
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == rec.sha256
+    assert not (dock / NAME).exists()
+    actions = _actions(catalog, rec.id)
+    assert actions[actions.index("verified") + 1 :] == RESTORE_STORY[1:]
