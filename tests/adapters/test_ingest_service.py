@@ -17,7 +17,7 @@ from recorder_sync.adapters.db.engine import make_engine, upgrade
 from recorder_sync.adapters.db.repository import Catalog
 from recorder_sync.adapters.dockfs import DockFolder
 from recorder_sync.adapters.probe import FfprobeProber
-from recorder_sync.adapters.vault import Vault
+from recorder_sync.adapters.vault import MARKER, Vault
 from recorder_sync.domain.custody import verify_chain
 from recorder_sync.domain.errors import StorageUnavailable
 from recorder_sync.domain.layout import manifest_key, media_key, signature_key
@@ -307,3 +307,25 @@ def test_first_copy_verified_long_before_its_release_is_checked_again(
     assert not (dock / NAME).exists()
     actions = _actions(catalog, rec.id)
     assert actions[actions.index("verified") + 1 :] == RESTORE_STORY[1:]
+
+
+def test_unmounted_vault_is_no_integrity_failure_and_the_dock_copy_waits(
+    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
+) -> None:
+    """Could not check is not failed verification: nothing is flagged or restored, nothing released."""
+    svc, catalog, clock, dock = world
+    rec, camera = _ingested(world, tmp_path, b"unmounted" * 3000)
+    marker = tmp_path / "vault" / MARKER
+    saved = marker.read_bytes()
+    marker.unlink()  # the vault's disk is not mounted
+    shutil.copy2(camera, dock / NAME)
+    _drive(svc, clock, rounds=4)
+    assert (dock / NAME).exists()
+    [redocked] = [s for s in catalog.sightings_of(rec.id) if s.state == SightingState.HASHED]
+    assert "unavailable" in (redocked.last_error or "")
+    assert catalog.recording(rec.id).state == RecordingState.RELEASED
+    assert "integrity-failure" not in _actions(catalog, rec.id)
+    marker.write_bytes(saved)  # mounted again
+    _drive(svc, clock, rounds=2)
+    assert not (dock / NAME).exists()
+    assert not [f for f in catalog.flags() if f.kind == "integrity-failure"]
