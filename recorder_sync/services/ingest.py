@@ -2,6 +2,8 @@
 
 Sightings (files on docks) go discovered → stable → hashed → released/kept; the
 recording they carry goes hashed → probed → signed → stored → verified → released.
+A dock copy goes only while the store holds a good copy: when a re-check before its
+release fails, the recording goes back to signed and is stored again from that copy.
 Every step reads the persisted state, does its work, and records the outcome with
 its custody event in one transaction, so a process killed anywhere resumes from the
 last recorded state and redoes at most the step it was in (which is idempotent:
