@@ -329,3 +329,26 @@ def test_unmounted_vault_is_no_integrity_failure_and_the_dock_copy_waits(
     _drive(svc, clock, rounds=2)
     assert not (dock / NAME).exists()
     assert not [f for f in catalog.flags() if f.kind == "integrity-failure"]
+
+
+def test_keep_policy_checks_and_restores_too(
+    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
+) -> None:
+    """Under 'keep' nothing is deleted, but a damaged stored copy is still repaired from a new
+    dock copy (here the same bytes under a second name) before that copy is marked kept."""
+    _, catalog, clock, dock = world
+    keeping = service(tmp_path, catalog, clock)
+    keeping.release_policy = ReleasePolicy.KEEP
+    (dock / NAME).write_bytes(b"kept" * 4000)
+    _drive(keeping, clock)
+    [rec] = catalog.list_recordings()
+    assert rec.state == RecordingState.VERIFIED
+    stored = tmp_path / "vault" / media_key(rec.sha256)
+    _damage(stored, "corrupted")
+    shutil.copy2(dock / NAME, dock / ("copy-" + NAME))
+    _drive(keeping, clock)
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == rec.sha256
+    assert {s.state for s in catalog.sightings_of(rec.id)} == {SightingState.KEPT}
+    assert (dock / NAME).exists() and (dock / ("copy-" + NAME)).exists()
+    actions = _actions(catalog, rec.id)
+    assert actions[actions.index("integrity-failure") :] == [*RESTORE_STORY[1:-1], "kept"]
