@@ -29,3 +29,13 @@ def run_json(env: dict[str, str], *args: str) -> Any:
     r = run(env, *args, "--json")
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
+
+
+RESTORE_STORY = ["duplicate-seen", "integrity-failure", "flagged", "restored", "verified", "released"]
+"""A recording's custody events from a re-docked copy on, when its stored copy had been damaged."""
+
+
+def story_from(events: list[dict[str, Any]], first: str) -> list[str]:
+    """The actions of ``show --json``'s custody events, from the first ``first`` on."""
+    actions = [e["action"] for e in events]
+    return actions[actions.index(first) :]

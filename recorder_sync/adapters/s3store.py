@@ -15,6 +15,10 @@ What this adapter guarantees, and how:
   retention-class days*, set explicitly after the upload: RGW ignores Object Lock headers
   on CreateMultipartUpload, although it applies the bucket's default rule, which we also
   set when we create the bucket.  Retention is only ever extended, never shortened.
+* **Damage is repaired by a new version.** ``restore_stream`` uploads the bytes again when
+  the latest version is missing (a delete marker) or fails ``verify``; the new version
+  becomes the latest, and the damaged one, locked like every version, stays below it.  A
+  plain re-put would not do: it trusts the size and sha256 metadata of what is there.
 * **Our hash is the evidence hash.** The SHA-256 travels as ``x-amz-meta-sha256``;
   ``verify`` re-reads the stored bytes and recomputes it.  ETags are never used.
 * **Two error families.**  Wrong bytes, a wrong size, a missing object or a missing lock
@@ -638,15 +642,7 @@ class S3Store:
         retention_class: str | None = None,
         progress: Progress | None = None,
     ) -> StoredObject:
-        if not _SHA256_RE.match(sha256):
-            raise ValueError(f"not a lowercase hex SHA-256: {sha256!r}")
-        if size < 0:
-            raise ValueError("size must not be negative")
-        if not self._ready:
-            self.open_bucket()
-        days = self.settings.days_for(retention_class)
-        headers = _metadata_headers(metadata, sha256)
-
+        days, headers = self._prepare(size, sha256, metadata, retention_class)
         existing = self._head(key)
         if existing is not None and existing.obj.size == size and existing.sha256 == sha256:
             log.debug("%s already stored (version %s)", key, existing.obj.version_id)
@@ -655,7 +651,51 @@ class S3Store:
             if progress:
                 progress(size)
             return result
+        return self._upload(key, stream, size, sha256, headers, days, progress)
 
+    def restore_stream(
+        self,
+        key: str,
+        stream: BinaryIO,
+        size: int,
+        sha256: str,
+        metadata: Mapping[str, str],
+        retention_class: str | None = None,
+        progress: Progress | None = None,
+    ) -> StoredObject:
+        """Upload again when the latest version is missing (a delete marker, say) or fails
+        ``verify``: the new version becomes the latest; the damaged one, locked, stays
+        below it.  A latest version that verifies is returned as it is."""
+        days, headers = self._prepare(size, sha256, metadata, retention_class)
+        try:
+            return self.verify(key, sha256, size)
+        except IntegrityFailure as exc:
+            log.warning("restoring %s in bucket %s: %s", key, self._bucket, exc)
+        return self._upload(key, stream, size, sha256, headers, days, progress)
+
+    def _prepare(
+        self, size: int, sha256: str, metadata: Mapping[str, str], retention_class: str | None
+    ) -> tuple[int, dict[str, str]]:
+        """Checked arguments of a put: the retention days and the metadata headers."""
+        if not _SHA256_RE.match(sha256):
+            raise ValueError(f"not a lowercase hex SHA-256: {sha256!r}")
+        if size < 0:
+            raise ValueError("size must not be negative")
+        if not self._ready:
+            self.open_bucket()
+        return self.settings.days_for(retention_class), _metadata_headers(metadata, sha256)
+
+    def _upload(
+        self,
+        key: str,
+        stream: BinaryIO,
+        size: int,
+        sha256: str,
+        headers: dict[str, str],
+        days: int,
+        progress: Progress | None,
+    ) -> StoredObject:
+        """A new version of ``key``, locked for ``days``; sent only if the bytes hash to ``sha256``."""
         now = self._clock()
         until = now + timedelta(days=days)
         headers["x-amz-object-lock-mode"] = COMPLIANCE

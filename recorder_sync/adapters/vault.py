@@ -8,7 +8,9 @@ Layout under ``root``::
 
 An object appears under its key only when complete and synced: it is written to
 ``tmp/``, fsynced, made read-only, hard-linked to its key (which never replaces
-an existing object) and its folder fsynced.
+an existing object) and its folder fsynced.  Only ``restore_stream`` replaces: when
+the object under a key is missing or fails its re-hash, the new copy (hashed while
+written) is renamed over it, so the key never names no file.
 
 The marker tells "the vault is gone or not mounted" (``StorageUnavailable``,
 could not check) apart from "this object is missing" (``IntegrityFailure``,
@@ -96,24 +98,35 @@ class Vault:
         if existing is not None:
             return self._same_size_or_fail(key, sha256, size, existing)
 
-        source = _source_name(stream, key)
         with self._temp() as (fd, tmp):
-            with open(fd, "wb", buffering=0, closefd=False) as out:
-                try:
-                    # One byte more than expected is enough to notice a growing source.
-                    found, nbytes = sha256_copy(stream, out, progress, max_bytes=size + 1)
-                except SinkWriteError as exc:
-                    raise StorageUnavailable(f"writing {key} to {self.root}: {exc}") from exc
-                except OSError as exc:
-                    raise SourceUnavailable(source, exc.strerror or str(exc)) from exc
-            if nbytes != size:
-                got = f"more than {size}" if nbytes > size else str(nbytes)
-                raise SourceChanged(source, f"read {got} bytes, expected {size}")
-            if found != sha256:
-                raise SourceChanged(source, f"read sha256 {found}, expected {sha256}")
+            self._fill(fd, key, stream, size, sha256, progress)
             if not self._commit(fd, tmp, path, key):
                 existing = self._existing_size(key, path)
                 return self._same_size_or_fail(key, sha256, size, existing)
+        return self._stored(key, path, size)
+
+    def restore_stream(
+        self,
+        key: str,
+        stream: BinaryIO,
+        size: int,
+        sha256: str,
+        metadata: Mapping[str, str],
+        retention_class: str | None = None,
+        progress: Progress | None = None,
+    ) -> StoredObject:
+        """Put back a missing or damaged object.  The new file is complete and synced
+        before it is renamed over the old one, so the key never names no file."""
+        path = self._path(key)
+        if not _SHA256.match(sha256):
+            raise ValueError(f"not a lowercase hex SHA-256: {sha256!r}")
+        try:
+            return self.verify(key, sha256, size)
+        except IntegrityFailure as exc:
+            log.warning("restoring %s in %s: %s", key, self.root, exc)
+        with self._temp() as (fd, tmp):
+            self._fill(fd, key, stream, size, sha256, progress)
+            self._commit(fd, tmp, path, key, replace=True)
         return self._stored(key, path, size)
 
     def put_bytes(self, key: str, data: bytes, metadata: Mapping[str, str]) -> StoredObject:
@@ -286,13 +299,38 @@ class Vault:
                 os.unlink(name)
             os.close(fd)
 
-    def _commit(self, fd: int, tmp: Path, path: Path, key: str) -> bool:
-        """Sync the temporary file and give it its key; False when the key already exists."""
+    def _fill(
+        self, fd: int, key: str, stream: BinaryIO, size: int, sha256: str, progress: Progress | None
+    ) -> None:
+        """Copy the source into the temporary file, hashing it; ``SourceChanged`` unless it
+        gave exactly ``size`` bytes that hash to ``sha256``."""
+        source = _source_name(stream, key)
+        with open(fd, "wb", buffering=0, closefd=False) as out:
+            try:
+                # One byte more than expected is enough to notice a growing source.
+                found, nbytes = sha256_copy(stream, out, progress, max_bytes=size + 1)
+            except SinkWriteError as exc:
+                raise StorageUnavailable(f"writing {key} to {self.root}: {exc}") from exc
+            except OSError as exc:
+                raise SourceUnavailable(source, exc.strerror or str(exc)) from exc
+        if nbytes != size:
+            got = f"more than {size}" if nbytes > size else str(nbytes)
+            raise SourceChanged(source, f"read {got} bytes, expected {size}")
+        if found != sha256:
+            raise SourceChanged(source, f"read sha256 {found}, expected {sha256}")
+
+    def _commit(self, fd: int, tmp: Path, path: Path, key: str, *, replace: bool = False) -> bool:
+        """Sync the temporary file and give it its key; False when the key already exists
+        (``replace``: renamed over whatever the key held, and always True)."""
         try:
             os.fchmod(fd, OBJECT_MODE)
             os.fsync(fd)
             self._makedirs(path.parent)
-            created = _link_no_replace(tmp, path)
+            if replace:
+                os.replace(tmp, path)
+                created = True
+            else:
+                created = _link_no_replace(tmp, path)
             if created:
                 _fsync_dir(path.parent)
             return created

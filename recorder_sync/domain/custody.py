@@ -48,6 +48,8 @@ class Action(enum.StrEnum):
     CHECKOUT_IMPORTED = "checkout-imported"  # a device-ledger line added or changed
     DOCKED = "docked"  # a device seen at a dock, with its clock when it exposes one
     FLAG_UPDATED = "flag-updated"  # an open flag's severity or detail changed
+    INTEGRITY_FAILURE = "integrity-failure"  # a verified stored copy failed a later check
+    RESTORED = "restored"  # a damaged or missing stored copy stored again from a dock copy
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,25 @@ class ObjectStore(Protocol):
 
     def put_bytes(self, key: str, data: bytes, metadata: Mapping[str, str]) -> StoredObject: ...
 
+    def restore_stream(
+        self,
+        key: str,
+        stream: BinaryIO,
+        size: int,
+        sha256: str,
+        metadata: Mapping[str, str],
+        retention_class: str | None = None,
+        progress: Progress | None = None,
+    ) -> StoredObject:
+        """Make the object a reader of ``key`` gets hold exactly these bytes again.
+
+        Nothing is written when it already does (checked as ``verify`` checks, never by size
+        alone). Otherwise the bytes are stored anew, hashed on the way as by ``put_stream``,
+        in place of the missing or damaged object: replaced atomically where the store can
+        replace, a new latest version where it keeps versions (a locked damaged version
+        cannot be removed and stays behind). Returns what is stored now."""
+        ...
+
     def stat(self, key: str) -> StoredObject | None:
         """The stored object, or None when the key does not exist."""
         ...
@@ -171,6 +190,11 @@ class Catalog(Protocol):
     ) -> None: ...
     def record_stored(self, recording_id: str, stored: StoredObject, now: datetime) -> None: ...
     def record_verified(self, recording_id: str, stored: StoredObject, now: datetime) -> None: ...
+    def stored_copy_failed(self, recording_id: str, problem: str, flag: Flag, now: datetime) -> bool:
+        """A verified recording's stored copy failed a later check: back to SIGNED, so that it
+        is stored again (a restore) and verified; False when it was already on its way back."""
+        ...
+
     def recording_error(
         self,
         recording_id: str,

@@ -2,6 +2,8 @@
 
 Sightings (files on docks) go discovered → stable → hashed → released/kept; the
 recording they carry goes hashed → probed → signed → stored → verified → released.
+A dock copy goes only while the store holds a good copy: when a re-check before its
+release fails, the recording goes back to signed and is stored again from that copy.
 Every step reads the persisted state, does its work, and records the outcome with
 its custody event in one transaction, so a process killed anywhere resumes from the
 last recorded state and redoes at most the step it was in (which is idempotent:
@@ -12,6 +14,7 @@ second transition to a state already reached).
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import random
 import threading
@@ -46,6 +49,7 @@ from recorder_sync.domain.model import (
     Sourced,
 )
 from recorder_sync.domain.ports import Catalog, Clock, DockReader, ObjectStore, Prober, Progress, Signer
+from recorder_sync.domain.release import verification_holds
 from recorder_sync.domain.retry import next_attempt
 
 _NOT_AS_HASHED = "identity differs from when it was hashed"
@@ -327,6 +331,8 @@ class IngestService:
                     now,
                 )
             return True
+        if not self._stored_copy_good(rec, s):
+            return True
         if self.release_policy == ReleasePolicy.KEEP:
             self.catalog.release(s.id, SightingState.KEPT, now, "release policy 'keep'")
             self.notify("kept", f"{s.dock}/{s.relpath}")
@@ -345,6 +351,43 @@ class IngestService:
             )
             self.notify("kept", f"{s.dock}/{s.relpath} (changed since hashing)")
         return True
+
+    def _stored_copy_good(self, rec: Recording, s: Sighting) -> bool:
+        """Whether the store still holds the recording as signed, before a dock copy goes
+        (re-checked unless ``verification_holds``). When the check fails, the recording goes
+        back to SIGNED, flagged, to be stored again from this file, which stays on the dock
+        until the new copy verifies."""
+        if verification_holds(rec.verified_at, s.last_change, self.clock()):
+            return True
+        try:
+            self.store.verify(
+                layout.media_key(rec.sha256), rec.sha256, rec.size, self._meter("checking", rec.id, rec.size)
+            )
+            for key, data in self._signed_objects(rec):
+                self.store.verify(key, hashlib.sha256(data).hexdigest(), len(data))
+        except IntegrityFailure as e:
+            problem = f"stored copy failed its check before dock:{s.dock}/{s.relpath} was released: {e}"
+            flag = Flag(
+                "integrity-failure",
+                Severity.CRITICAL,
+                f"recording:{rec.id}",
+                f"{problem}; stored again from that dock copy, which is kept until the new copy verifies",
+                recording_id=rec.id,
+            )
+            if self.catalog.stored_copy_failed(rec.id, problem, flag, self.clock()):
+                log.warning("%s: %s", rec.id, problem)
+                self.notify("integrity-failure", f"{rec.id}: {e}")
+            return False
+        return True
+
+    @staticmethod
+    def _signed_objects(rec: Recording) -> list[tuple[str, bytes]]:
+        """The manifest and its signature, stored beside the media."""
+        assert rec.manifest is not None and rec.signature is not None
+        return [
+            (layout.manifest_key(rec.sha256), rec.manifest),
+            (layout.signature_key(rec.sha256), rec.signature),
+        ]
 
     def step_recording(self, rec: Recording) -> bool:
         try:
@@ -487,13 +530,16 @@ class IngestService:
             return self._no_source(rec)
         dock, s = src
         meta = {"recording-id": rec.id, "station": self.station}  # the store adds sha256 itself
+        # stored before, so that copy failed a check: a plain put would keep what the key holds
+        restoring = rec.stored_at is not None
+        put = self.store.restore_stream if restoring else self.store.put_stream
         f, ident = dock.reader.open(s.relpath)
         with f:
             if ident != s.identity:
                 self._source_changed(rec, s, SourceChanged(f"{s.dock}/{s.relpath}", _NOT_AS_HASHED))
-            self.notify("storing", f"{rec.id} ({rec.size} bytes)")
+            self.notify("restoring" if restoring else "storing", f"{rec.id} ({rec.size} bytes)")
             try:
-                stored = self.store.put_stream(
+                stored = put(
                     layout.media_key(rec.sha256),
                     f,
                     rec.size,
@@ -504,10 +550,14 @@ class IngestService:
                 )
             except SourceChanged as e:
                 self._source_changed(rec, s, e)
-        self.store.put_bytes(layout.manifest_key(rec.sha256), rec.manifest, meta)
-        self.store.put_bytes(layout.signature_key(rec.sha256), rec.signature, meta)
+        for key, data in self._signed_objects(rec):
+            if restoring:
+                digest = hashlib.sha256(data).hexdigest()
+                self.store.restore_stream(key, io.BytesIO(data), len(data), digest, meta)
+            else:
+                self.store.put_bytes(key, data, meta)
         self.catalog.record_stored(rec.id, stored, self.clock())
-        self.notify("stored", f"{rec.id} {stored.uri}")
+        self.notify("restored" if restoring else "stored", f"{rec.id} {stored.uri}")
         return True
 
     def _verify(self, rec: Recording) -> bool:

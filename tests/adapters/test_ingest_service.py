@@ -3,22 +3,27 @@ with a clock the test controls: undocking mid-pipeline, re-docking, a file chang
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from clirunner import RESTORE_STORY
 
 from recorder_sync.adapters import keys
 from recorder_sync.adapters.db.engine import make_engine, upgrade
 from recorder_sync.adapters.db.repository import Catalog
 from recorder_sync.adapters.dockfs import DockFolder
 from recorder_sync.adapters.probe import FfprobeProber
-from recorder_sync.adapters.vault import Vault
+from recorder_sync.adapters.vault import MARKER, Vault
 from recorder_sync.domain.custody import verify_chain
-from recorder_sync.domain.model import RecordingState, ReleasePolicy, SightingState
+from recorder_sync.domain.errors import StorageUnavailable
+from recorder_sync.domain.layout import manifest_key, media_key, signature_key
+from recorder_sync.domain.model import Recording, RecordingState, ReleasePolicy, SightingState, StoredObject
 from recorder_sync.domain.naming import BUILTIN_PROFILES
+from recorder_sync.domain.ports import ObjectStore
 from recorder_sync.services.ingest import Dock, IngestService
 
 NAME = "DSJ-A1_031245_20261127083015_0001.MP4"
@@ -35,22 +40,18 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-@pytest.fixture
-def world(tmp_path: Path, db_url: str) -> tuple[IngestService, Catalog, Clock, Path]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    catalog = Catalog(engine, station="st", actor="test")
-    clock = Clock()
-    dock = tmp_path / "dock"
-    dock.mkdir()
-    svc = IngestService(
+def service(
+    tmp_path: Path, catalog: Catalog, clock: Clock, store: ObjectStore | None = None
+) -> IngestService:
+    """The service of one process on the test's folders (a second call: a restarted process)."""
+    return IngestService(
         catalog=catalog,
-        store=Vault(tmp_path / "vault"),
+        store=store or Vault(tmp_path / "vault"),
         signer=keys.load_or_create(tmp_path / "keys" / "station.key"),
         prober=FfprobeProber(),
         docks={
             "d": Dock(
-                DockFolder("d", dock),
+                DockFolder("d", tmp_path / "dock"),
                 tuple(BUILTIN_PROFILES.values()),
                 ZoneInfo("Asia/Shanghai"),
                 timedelta(seconds=5),
@@ -62,7 +63,17 @@ def world(tmp_path: Path, db_url: str) -> tuple[IngestService, Catalog, Clock, P
         software="test",
         jitter=lambda: 0.0,
     )
-    return svc, catalog, clock, dock
+
+
+@pytest.fixture
+def world(tmp_path: Path, db_url: str) -> tuple[IngestService, Catalog, Clock, Path]:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    catalog = Catalog(engine, station="st", actor="test")
+    clock = Clock()
+    dock = tmp_path / "dock"
+    dock.mkdir()
+    return service(tmp_path, catalog, clock), catalog, clock, dock
 
 
 def test_stability_window_uses_the_injected_clock(world: tuple[IngestService, Catalog, Clock, Path]) -> None:
@@ -135,3 +146,209 @@ def test_file_changed_after_hashing_is_not_stored_from_and_not_deleted(
     assert first.state == RecordingState.HASHED  # never stored: its bytes are no longer on the dock
     open_kinds = sorted(f.kind for f in catalog.flags(state="unresolved") if f.kind != "unreadable-media")
     assert open_kinds == ["source-changed", "source-unavailable"]
+
+
+# --- a re-docked copy is released only while the store holds a good copy (issue 7, item 2) ---
+
+
+def _drive(svc: IngestService, clock: Clock, rounds: int = 8) -> None:
+    for _ in range(rounds):
+        clock.advance(6)
+        svc.scan("d")
+        svc.run_once()
+
+
+def _ingested(
+    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path, data: bytes
+) -> tuple[Recording, Path]:
+    """``data`` ingested and released from the dock; the camera still holds a copy."""
+    svc, catalog, clock, dock = world
+    (dock / NAME).write_bytes(data)
+    camera = tmp_path / "camera-copy"
+    shutil.copy2(dock / NAME, camera)
+    _drive(svc, clock)
+    [rec] = catalog.list_recordings()
+    assert rec.state == RecordingState.RELEASED and not (dock / NAME).exists()
+    return rec, camera
+
+
+def _damage(path: Path, how: str) -> None:
+    if how == "deleted":
+        path.unlink()
+        return
+    path.chmod(0o644)  # vault objects are read-only files
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one flipped bit: same size, other bytes
+    path.write_bytes(bytes(data))
+    path.chmod(0o444)
+
+
+def _actions(catalog: Catalog, rec_id: str) -> list[str]:
+    return [e.fields["action"] for e in catalog.events(rec_id)]
+
+
+@pytest.mark.parametrize(
+    ("damaged", "how"),
+    [("media", "deleted"), ("media", "corrupted"), ("manifest", "corrupted"), ("signature", "deleted")],
+)
+def test_redocked_copy_restores_a_damaged_stored_copy_before_it_is_released(
+    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path, damaged: str, how: str
+) -> None:
+    svc, catalog, clock, dock = world
+    data = b"evidence" * 5000
+    rec, camera = _ingested(world, tmp_path, data)
+    vault = tmp_path / "vault"
+    key = {"media": media_key, "manifest": manifest_key, "signature": signature_key}[damaged](rec.sha256)
+    good = (vault / key).read_bytes()
+    _damage(vault / key, how)
+
+    shutil.copy2(camera, dock / NAME)  # the camera is docked again with the same file
+    svc.scan("d")
+    clock.advance(6)
+    svc.run_once()  # hashed as a duplicate, then checked before release: the check fails
+    assert (dock / NAME).read_bytes() == data  # the last good copy is kept
+    after = catalog.recording(rec.id)
+    assert after.state == RecordingState.SIGNED  # to be stored and verified again
+    assert after.verified_at == rec.verified_at  # uploaded in time then; not a late upload now
+    [flag] = [f for f in catalog.flags(state="unresolved") if f.kind == "integrity-failure"]
+    assert flag.recording_id == rec.id and flag.subject == f"recording:{rec.id}"
+    assert f"dock:d/{NAME}" in flag.detail and "kept until" in flag.detail
+
+    _drive(svc, clock)
+    assert (vault / key).read_bytes() == good  # restored
+    assert (vault / key).stat().st_mode & 0o222 == 0
+    assert hashlib.sha256((vault / media_key(rec.sha256)).read_bytes()).hexdigest() == rec.sha256
+    assert not (dock / NAME).exists()  # released once the new copy verified
+    assert catalog.recording(rec.id).state == RecordingState.RELEASED
+    actions = _actions(catalog, rec.id)
+    assert actions[actions.index("duplicate-seen") :] == RESTORE_STORY
+    assert [s.state for s in catalog.sightings_of(rec.id)] == [SightingState.RELEASED] * 2
+    assert verify_chain(catalog.events()) == len(catalog.events())
+
+
+def test_redocked_copy_of_a_good_stored_copy_is_checked_and_released(
+    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
+) -> None:
+    svc, catalog, clock, dock = world
+    rec, camera = _ingested(world, tmp_path, b"fine" * 5000)
+    stored = tmp_path / "vault" / media_key(rec.sha256)
+    inode = stored.stat().st_ino
+    shutil.copy2(camera, dock / NAME)
+    _drive(svc, clock)
+    assert not (dock / NAME).exists()
+    assert stored.stat().st_ino == inode  # nothing rewritten
+    actions = _actions(catalog, rec.id)
+    assert "integrity-failure" not in actions and "restored" not in actions
+    assert actions.count("released") == 2
+    assert not [f for f in catalog.flags() if f.kind == "integrity-failure"]
+
+
+class FailingRestore:
+    """A vault whose restores fail (a full disk, say) until ``heal`` is called."""
+
+    def __init__(self, inner: Vault) -> None:
+        self.inner = inner
+        self.broken = True
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def restore_stream(self, *args: object, **kwargs: object) -> StoredObject:
+        if self.broken:
+            raise StorageUnavailable("no space left on the vault's disk")
+        return self.inner.restore_stream(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_dock_copy_stays_while_the_restore_fails_and_a_restart_resumes(
+    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
+) -> None:
+    _, catalog, clock, dock = world
+    data = b"last good copy" * 3000
+    rec, camera = _ingested(world, tmp_path, data)
+    stored = tmp_path / "vault" / media_key(rec.sha256)
+    _damage(stored, "deleted")
+    shutil.copy2(camera, dock / NAME)
+    failing = service(tmp_path, catalog, clock, FailingRestore(Vault(tmp_path / "vault")))  # type: ignore[arg-type]
+    _drive(failing, clock, rounds=6)
+    assert (dock / NAME).read_bytes() == data and not stored.exists()
+    after = catalog.recording(rec.id)
+    assert after.state == RecordingState.SIGNED and "no space left" in (after.last_error or "")
+    # a new process (as after kill -9) on the same catalog and vault takes it from there
+    restarted = service(tmp_path, catalog, clock)
+    clock.advance(3600)  # past the retry back-off
+    _drive(restarted, clock)
+    assert not (dock / NAME).exists()
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == rec.sha256
+    actions = _actions(catalog, rec.id)
+    assert actions.count("integrity-failure") == 1 and actions.count("restored") == 1
+    assert catalog.recording(rec.id).state == RecordingState.RELEASED
+
+
+def test_first_copy_verified_long_before_its_release_is_checked_again(
+    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
+) -> None:
+    """Killed between verification and release, restarted hours later: the object may have
+    been damaged meanwhile, and the dock copy is the last good one."""
+    svc, catalog, clock, dock = world
+    data = b"first copy" * 4000
+    (dock / NAME).write_bytes(data)
+    svc.scan("d")
+    clock.advance(6)
+    svc.step_sighting(catalog.pending_sightings()[0])  # stable and hashed
+    [rec] = catalog.list_recordings()
+    while svc.step_recording(catalog.recording(rec.id)):  # probed … verified; then the kill
+        pass
+    assert catalog.recording(rec.id).state == RecordingState.VERIFIED
+    stored = tmp_path / "vault" / media_key(rec.sha256)
+    _damage(stored, "corrupted")
+    clock.advance(7 * 3600)
+    svc.run_once()  # check, restore, verify and release in one pass, in that order
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == rec.sha256
+    assert not (dock / NAME).exists()
+    actions = _actions(catalog, rec.id)
+    assert actions[actions.index("verified") + 1 :] == RESTORE_STORY[1:]
+
+
+def test_unmounted_vault_is_no_integrity_failure_and_the_dock_copy_waits(
+    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
+) -> None:
+    """Could not check is not failed verification: nothing is flagged or restored, nothing released."""
+    svc, catalog, clock, dock = world
+    rec, camera = _ingested(world, tmp_path, b"unmounted" * 3000)
+    marker = tmp_path / "vault" / MARKER
+    saved = marker.read_bytes()
+    marker.unlink()  # the vault's disk is not mounted
+    shutil.copy2(camera, dock / NAME)
+    _drive(svc, clock, rounds=4)
+    assert (dock / NAME).exists()
+    [redocked] = [s for s in catalog.sightings_of(rec.id) if s.state == SightingState.HASHED]
+    assert "unavailable" in (redocked.last_error or "")
+    assert catalog.recording(rec.id).state == RecordingState.RELEASED
+    assert "integrity-failure" not in _actions(catalog, rec.id)
+    marker.write_bytes(saved)  # mounted again
+    _drive(svc, clock, rounds=2)
+    assert not (dock / NAME).exists()
+    assert not [f for f in catalog.flags() if f.kind == "integrity-failure"]
+
+
+def test_keep_policy_checks_and_restores_too(
+    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
+) -> None:
+    """Under 'keep' nothing is deleted, but a damaged stored copy is still repaired from a new
+    dock copy (here the same bytes under a second name) before that copy is marked kept."""
+    _, catalog, clock, dock = world
+    keeping = service(tmp_path, catalog, clock)
+    keeping.release_policy = ReleasePolicy.KEEP
+    (dock / NAME).write_bytes(b"kept" * 4000)
+    _drive(keeping, clock)
+    [rec] = catalog.list_recordings()
+    assert rec.state == RecordingState.VERIFIED
+    stored = tmp_path / "vault" / media_key(rec.sha256)
+    _damage(stored, "corrupted")
+    shutil.copy2(dock / NAME, dock / ("copy-" + NAME))
+    _drive(keeping, clock)
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == rec.sha256
+    assert {s.state for s in catalog.sightings_of(rec.id)} == {SightingState.KEPT}
+    assert (dock / NAME).exists() and (dock / ("copy-" + NAME)).exists()
+    actions = _actions(catalog, rec.id)
+    assert actions[actions.index("integrity-failure") :] == [*RESTORE_STORY[1:-1], "kept"]

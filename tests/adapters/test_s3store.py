@@ -341,6 +341,42 @@ def test_tampered_object_fails_verification(store: S3Store, owner: Minio, bucket
     assert len(versions(owner, bucket, key)) == 2  # the original stays, locked, as an older version
 
 
+class Unreadable(io.RawIOBase):
+    def readinto(self, b: object) -> int:
+        raise AssertionError("nothing is uploaded over a latest version that verifies")
+
+
+@pytest.mark.parametrize("damage", ["forged-version", "delete-marker"])
+def test_restore_uploads_a_new_latest_version_over_a_damaged_one(
+    store: S3Store, owner: Minio, bucket: str, damage: str
+) -> None:
+    """Issue 7, item 2: the damaged version is locked and stays; the good one goes on top."""
+    data = os.urandom(6 * MiB + 5)  # multipart, as a real clip
+    digest = sha(data)
+    key = media_key(digest)
+    first = store.put_stream(key, io.BytesIO(data), len(data), digest, META)
+    if damage == "forged-version":
+        forged = os.urandom(len(data))
+        owner.put_object(bucket, key, io.BytesIO(forged), len(forged), metadata={"sha256": digest})
+        # same size and sha256 metadata: a plain re-put trusts it and sends nothing
+        trusted = store.put_stream(key, Unreadable(), len(data), digest, META)  # type: ignore[arg-type]
+        assert trusted.version_id != first.version_id
+    else:
+        owner.remove_object(bucket, key)  # no version id: a delete marker hides the object
+        assert store.stat(key) is None
+
+    restored = store.restore_stream(key, io.BytesIO(data), len(data), digest, META)
+
+    assert restored.version_id not in (None, first.version_id)
+    assert_locked(restored, ORDINARY)
+    assert store.stat(key) == restored  # the latest
+    assert store.verify(key, digest, len(data)) == restored
+    assert store.get_bytes(key) == data
+    assert store.verify(key, digest, len(data), version_id=first.version_id).version_id == first.version_id
+    again = store.restore_stream(key, Unreadable(), len(data), digest, META)  # type: ignore[arg-type]
+    assert again == restored
+
+
 def test_verify_reports_missing_object_and_wrong_size_as_integrity_failures(store: S3Store) -> None:
     data = os.urandom(20_000)
     key = media_key(sha(data))

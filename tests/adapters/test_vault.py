@@ -209,6 +209,85 @@ def test_keys_that_would_leave_the_layout_are_refused(vault: Vault, key: str) ->
         vault.put_bytes(key, b"x", {})
 
 
+# --- restoring a damaged object (issue 7, item 2) ---------------------------------
+
+
+def damage(path: Path, how: str) -> None:
+    if how == "missing":
+        path.unlink()
+    elif how == "flipped":
+        flip_byte(path, 7)
+    else:  # truncated
+        path.chmod(0o644)
+        os.truncate(path, 10)
+        path.chmod(0o444)
+
+
+class WatchedSource(io.RawIOBase):
+    """A source that notes, at every read, whether the key still names a file."""
+
+    def __init__(self, data: bytes, watched: Path) -> None:
+        self._data = io.BytesIO(data)
+        self._watched = watched
+        self.seen: list[bool] = []
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        self.seen.append(self._watched.exists())
+        return self._data.readinto(b)
+
+
+@pytest.mark.parametrize("how", ["flipped", "truncated", "missing"])
+def test_restore_puts_back_a_damaged_or_missing_object(vault: Vault, how: str) -> None:
+    data = payload(3 * MiB + 3)
+    key = put(vault, data)
+    path = object_path(vault, key)
+    damage(path, how)
+    source = WatchedSource(data, path)
+    stored = vault.restore_stream(key, source, len(data), sha(data), {})  # type: ignore[arg-type]
+    assert stored.size == len(data) and stored.uri == vault.uri(key)
+    assert vault.verify(key, sha(data), len(data)).size == len(data)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    # the damaged file stayed under the key until the new copy took its place
+    assert source.seen and all(source.seen) == (how != "missing")
+    assert tmp_files(vault) == []
+
+
+def test_restore_of_a_good_object_writes_nothing(vault: Vault) -> None:
+    data = payload(MiB + 1)
+    key = put(vault, data)
+    before = object_path(vault, key).stat()
+    vault.restore_stream(key, Unreadable(), len(data), sha(data), {})  # type: ignore[arg-type]
+    after = object_path(vault, key).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_restore_from_a_source_that_does_not_hash_keeps_what_is_there(vault: Vault) -> None:
+    data = payload(5000)
+    key = put(vault, data)
+    flip_byte(object_path(vault, key), 0)
+    damaged = object_path(vault, key).read_bytes()
+    other = payload(5000, seed=2)
+    with pytest.raises(SourceChanged, match="expected " + sha(data)):
+        vault.restore_stream(key, io.BytesIO(other), len(other), sha(data), {})
+    assert object_path(vault, key).read_bytes() == damaged  # neither replaced by wrong bytes nor removed
+    assert tmp_files(vault) == []
+
+
+def test_restore_of_a_manifest_and_into_an_unmounted_vault(vault: Vault) -> None:
+    key = manifest_key(sha(b"media"))
+    manifest = b'{"a":1}'
+    vault.put_bytes(key, manifest, {})
+    object_path(vault, key).unlink()
+    vault.restore_stream(key, io.BytesIO(manifest), len(manifest), sha(manifest), {})
+    assert vault.get_bytes(key) == manifest
+    (vault.root / MARKER).unlink()  # unmounted: could not check, not a damaged object
+    with pytest.raises(StorageUnavailable):
+        vault.restore_stream(key, Unreadable(), len(manifest), sha(manifest), {})  # type: ignore[arg-type]
+
+
 # --- verification ------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import sample_dock
-from clirunner import env_for, run, run_json
+from clirunner import RESTORE_STORY, env_for, run, run_json, story_from
 
 from recorder_sync.adapters.db.engine import make_engine
 from recorder_sync.adapters.db.repository import Catalog
@@ -210,3 +210,46 @@ def test_names_that_are_not_utf8_are_ingested_probed_and_released(tmp_path: Path
     assert rec["flags"] == []
     assert not os.path.exists(raw_file)  # released only after the stored copy verified
     assert run(env, "show", rec["id"]).returncode == 0
+
+
+@pytest.mark.parametrize("how", ["deleted", "corrupted"])
+def test_redocked_file_restores_a_damaged_vault_object_before_it_is_released(
+    tmp_path: Path, db_url: str, how: str
+) -> None:
+    """Issue 7, item 2: the re-docked copy may be the last good one; it goes only once the
+    vault holds a good copy again, and the recording's flags and custody log say what happened."""
+    d = tmp_path / "dock"
+    d.mkdir()
+    clip = d / "DSJ-A1_031245_20261127083015_0001.MP4"
+    sample_dock.make_video(clip, start=sample_dock.sample_plan()[0].start, seconds=1)
+    camera = clip.read_bytes()
+    env = env_for(tmp_path / "home", db_url)
+    assert run(env, "ingest", str(d), "--stable-seconds", "0").returncode == 0
+    [rec] = run_json(env, "list")
+    stored = tmp_path / "home" / "vault" / media_key(rec["sha256"])
+    if how == "deleted":
+        stored.unlink()
+    else:
+        stored.chmod(0o644)
+        stored.write_bytes(camera[:-1] + bytes([camera[-1] ^ 1]))
+        stored.chmod(0o444)
+
+    clip.write_bytes(camera)  # the camera is docked again
+    r = run(env, "ingest", str(d), "--stable-seconds", "0")
+    assert r.returncode == 0, r.stderr
+    assert sha(stored) == rec["sha256"] and stored.stat().st_mode & 0o222 == 0
+    assert not clip.exists()  # released, after the restored copy verified
+    [after] = run_json(env, "list")
+    assert after["state"] == "released" and after["flags"] == ["integrity-failure"]
+    assert after["verified_at"] == rec["verified_at"]  # the upload was in time; not late now
+    [flag] = run_json(env, "flags")
+    assert flag["kind"] == "integrity-failure" and flag["severity"] == "critical"
+    assert clip.name in flag["detail"] and "kept until the new copy verifies" in flag["detail"]
+    events = run_json(env, "show", rec["id"])["custody_events"]
+    actions = [e["action"] for e in events]
+    assert story_from(events, "duplicate-seen") == RESTORE_STORY
+    failure = events[actions.index("integrity-failure")]
+    assert failure["details"]["uri"] == stored.as_uri() and failure["details"]["was"] == "released"
+    restored = events[actions.index("restored")]
+    assert restored["details"]["uri"] == stored.as_uri()
+    assert restored["details"]["replaces"] == {"uri": stored.as_uri()}

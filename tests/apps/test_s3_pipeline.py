@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import sample_dock
-from clirunner import EXE, env_for, run, run_json
+from clirunner import EXE, RESTORE_STORY, env_for, run, run_json, story_from
 from minio import Minio
 from s3server import S3Server, new_bucket_name
 
@@ -228,3 +229,58 @@ def test_legal_hold_on_and_off_is_logged(tmp_path: Path, db_url: str, s3_server:
     ]
     r = run(env_for(tmp_path / "home2", db_url), "legal-hold", rec["id"], "on", "--reason", "x")
     assert r.returncode == 2 and "Object Lock" in r.stderr
+
+
+@pytest.mark.parametrize("damage", ["forged-version", "delete-marker"])
+def test_redocked_file_restores_a_damaged_s3_object_as_the_latest_version(
+    tmp_path: Path, db_url: str, s3_server: S3Server, damage: str
+) -> None:
+    """Issue 7, item 2 on RGW: a locked damaged version cannot be deleted, so the dock copy is
+    stored again as a new version, which the recording then names; only then is it released."""
+    dock = tmp_path / "dock"
+    dock.mkdir()
+    clip = dock / "DSJ-A1_031245_20261127083015_0001.MP4"
+    data = os.urandom(7 * MiB)
+    clip.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    key = media_key(digest)
+    bucket = new_bucket_name()
+    env = s3_env(tmp_path / "home", db_url, s3_server, bucket, RECORDER_SYNC_S3_PART_SIZE_MIB="5")
+    assert run(env, "ingest", str(dock), "--stable-seconds", "0").returncode == 0
+    [rec] = run_json(env, "list")
+    client = s3_server.client()
+    first = client.stat_object(bucket, key).version_id
+    assert rec["storage_uri"].endswith(f"?versionId={first}")
+    if damage == "forged-version":  # a new latest version: other bytes, same size and metadata
+        forged = os.urandom(len(data))
+        client.put_object(bucket, key, io.BytesIO(forged), len(forged), metadata={"sha256": digest})
+    else:
+        client.remove_object(bucket, key)  # a delete marker on top
+
+    clip.write_bytes(data)  # docked again
+    r = run(env, "ingest", str(dock), "--stable-seconds", "0")
+    assert r.returncode == 0, r.stderr
+    assert not clip.exists()
+    latest = client.stat_object(bucket, key)
+    assert latest.version_id not in (None, first)
+    assert latest.metadata["x-amz-object-lock-mode"] == "COMPLIANCE"
+    body = client.get_object(bucket, key)
+    try:
+        assert hashlib.sha256(body.read()).hexdigest() == digest
+    finally:
+        body.close()
+        body.release_conn()
+    [after] = run_json(env, "list")
+    # (random bytes named .MP4 are unreadable media as well)
+    assert after["state"] == "released" and after["flags"] == ["unreadable-media", "integrity-failure"]
+    assert after["storage_uri"] == f"s3://{bucket}/{key}?versionId={latest.version_id}"
+    # the original and the damage stay below it: COMPLIANCE forbids removing either
+    listed = client.list_objects(bucket, prefix=key, include_version=True)
+    kept = [o.version_id for o in listed if o.object_name == key]
+    assert first in kept and len(kept) == 3
+    events = run_json(env, "show", rec["id"])["custody_events"]
+    actions = [e["action"] for e in events]
+    assert story_from(events, "duplicate-seen") == RESTORE_STORY
+    restored = events[actions.index("restored")]
+    assert restored["details"]["version_id"] == latest.version_id
+    assert restored["details"]["replaces"]["version_id"] == first

@@ -533,6 +533,11 @@ class Catalog:
             rec = _get(s, RecordingRow, recording_id)
             if RecordingState(rec.state).at_least(RecordingState.STORED):
                 return
+            # stored before: this copy replaces one that failed a check (see stored_copy_failed)
+            restored = rec.stored_at is not None
+            details = _stored_details(stored)
+            if restored:
+                details["replaces"] = _where(rec)
             rec.storage_uri = stored.uri
             rec.version_id = stored.version_id
             rec.stored_at = now
@@ -541,7 +546,8 @@ class Catalog:
             rec.attempts = 0
             rec.last_error = None
             rec.next_attempt_at = None
-            self.append_event(s, Action.STORED, now, recording_id=rec.id, details=_stored_details(stored))
+            action = Action.RESTORED if restored else Action.STORED
+            self.append_event(s, action, now, recording_id=rec.id, details=details)
             for kind in ("source-unavailable", "storage-rejected"):
                 self.resolve_in(s, kind, f"recording:{rec.id}", now, self.actor, f"stored as {stored.uri}")
 
@@ -550,13 +556,35 @@ class Catalog:
             rec = _get(s, RecordingRow, recording_id)
             if RecordingState(rec.state).at_least(RecordingState.VERIFIED):
                 return
-            rec.verified_at = now
+            # the first verification dates the upload (deadlines, reports); a restored copy's
+            # verification is in the custody log and does not make the upload late
+            if rec.verified_at is None:
+                rec.verified_at = now
             rec.state = RecordingState.VERIFIED.value
             rec.updated_at = now
             rec.attempts = 0
             rec.last_error = None
             rec.next_attempt_at = None
             self.append_event(s, Action.VERIFIED, now, recording_id=rec.id, details=_stored_details(stored))
+
+    def stored_copy_failed(self, recording_id: str, problem: str, flag: Flag, now: datetime) -> bool:
+        """Send a verified (or released) recording back to SIGNED, so that its stored copy is
+        stored again and verified; the custody event and the flag say what failed."""
+        with self.transaction() as s:
+            rec = _get(s, RecordingRow, recording_id)
+            if not RecordingState(rec.state).at_least(RecordingState.VERIFIED):
+                return False
+            details = {**_where(rec), "was": rec.state}
+            rec.state = RecordingState.SIGNED.value
+            rec.updated_at = now
+            rec.attempts = 0
+            rec.last_error = problem
+            rec.next_attempt_at = None
+            self.append_event(
+                s, Action.INTEGRITY_FAILURE, now, recording_id=rec.id, details=details, reason=problem
+            )
+            self.flag_in(s, flag, now)
+            return True
 
     def recording_error(
         self,
@@ -813,6 +841,11 @@ def _str_or_none(v: Sourced | None) -> str | None:
 
 def _time_or_none(v: Sourced | None) -> datetime | None:
     return v.value if v is not None and isinstance(v.value, datetime) else None
+
+
+def _where(rec: RecordingRow) -> dict[str, Any]:
+    """The stored copy a recording names (the version only where the store keeps versions)."""
+    return {"uri": rec.storage_uri} | ({"version_id": rec.version_id} if rec.version_id else {})
 
 
 def _stored_details(o: StoredObject) -> dict[str, Any]:
