@@ -48,6 +48,7 @@ class Action(enum.StrEnum):
     CHECKOUT_IMPORTED = "checkout-imported"  # a device-ledger line added or changed
     DOCKED = "docked"  # a device seen at a dock, with its clock when it exposes one
     FLAG_UPDATED = "flag-updated"  # an open flag's severity or detail changed
+    KEY_REPLACED = "key-replaced"  # an operator retired the station key for a new one
 
 
 @dataclass(frozen=True)
