@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from recorder_sync import __version__
@@ -109,8 +108,6 @@ def make_dock(settings: Settings, d: DockConfig) -> Dock:
 
 def open_app(settings: Settings, *, actor: str, migrate: bool = True) -> App:
     """Open the catalog; the embedded SQLite default is created and migrated on first use."""
-    if settings.database_url.startswith("sqlite:///"):
-        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)
