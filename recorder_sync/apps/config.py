@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 
+from recorder_sync.adapters.alerts import IMPLICIT_TLS_PORTS
 from recorder_sync.domain.errors import ConfigError
 from recorder_sync.domain.model import ReleasePolicy
 from recorder_sync.domain.naming import BUILTIN_PROFILES, NamingProfile
@@ -319,7 +320,6 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
 
 
 _SEVERITIES = ("info", "low", "medium", "high", "critical")
-SMTP_IMPLICIT_TLS_PORTS = (465,)  # SMTPS: TLS from the first byte (RFC 8314)
 
 
 def _alerts(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> AlertsConfig:
@@ -395,7 +395,7 @@ def _alerts(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> Ale
     starttls = section.get("smtp_starttls", False)
     if not isinstance(starttls, bool):
         raise ConfigError(source, "alerts.smtp_starttls", f"expected true or false, got {starttls!r}")
-    if (section.get("smtp_user") or password) and not starttls and port not in SMTP_IMPLICIT_TLS_PORTS:
+    if (section.get("smtp_user") or password) and not starttls and port not in IMPLICIT_TLS_PORTS:
         # AUTH PLAIN/LOGIN sends the password in clear; on a plain connection anyone on
         # the path reads it.
         raise ConfigError(

@@ -211,3 +211,11 @@ def test_the_real_cli_exits_2_without_a_traceback(tmp_path: Path, var: str, valu
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and f"key '{var}'" in r.stderr
     assert r.stderr.startswith("recorder-sync: Configuration error in defaults")
+
+
+def test_an_unreachable_database_is_named_without_its_secrets(tmp_path: Path) -> None:
+    url = "postgresql://rs:hunter2@127.0.0.1:1/rs?sslpassword=topsecret"
+    r = run(env_for(tmp_path / "home", url), "-v", "status")
+    assert r.returncode == 4, r.stderr
+    assert "postgresql+psycopg://***@127.0.0.1:1/rs?***" in r.stderr
+    assert "hunter2" not in r.stderr and "topsecret" not in r.stderr and "rs:" not in r.stderr
