@@ -7,12 +7,13 @@ A bad value fails at start naming the file, the key and what was expected.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import socket
 import tomllib
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,21 @@ def _whole(raw: Any, source: str, key: str, low: int, high: int, unit: str = "")
 
 
 DAY = 86400.0
+
+
+def seconds_option(high: float = DAY) -> Callable[[str], float]:
+    """An argparse ``type=`` for a duration option, checked like the file's keys: NaN,
+    infinity or a negative number is a usage error (exit 2), not a traceback later."""
+
+    def parse(text: str) -> float:
+        try:
+            return _number(text, "the command line", "-", 0, high, " s")
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e.args[2])) from None
+
+    return parse
+
+
 _DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 
 

@@ -219,3 +219,24 @@ def test_an_unreachable_database_is_named_without_its_secrets(tmp_path: Path) ->
     assert r.returncode == 4, r.stderr
     assert "postgresql+psycopg://***@127.0.0.1:1/rs?***" in r.stderr
     assert "hunter2" not in r.stderr and "topsecret" not in r.stderr and "rs:" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("ingest", "{dock}", "--stable-seconds", "nan"),
+        ("ingest", "{dock}", "--stable-seconds", "-1"),
+        ("ingest", "{dock}", "--timeout", "inf"),
+        ("run", "--dock", "{dock}", "--stable-seconds", "inf"),
+        ("run", "--dock", "{dock}", "--sweep-seconds", "nan"),
+    ],
+)
+def test_duration_options_are_checked_like_the_file(tmp_path: Path, args: tuple[str, ...]) -> None:
+    dock = tmp_path / "dock"
+    dock.mkdir()
+    (dock / "x.bin").write_bytes(b"x")
+    env = env_for(tmp_path / "home", f"sqlite:///{tmp_path / 'c.db'}")
+    r = run(env, *(a.format(dock=dock) for a in args), timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert f"argument {args[-2]}: expected a number ≥ 0" in r.stderr and "Traceback" not in r.stderr
+    assert (dock / "x.bin").read_bytes() == b"x"
