@@ -112,3 +112,22 @@ def test_replace_keeps_the_old_key_file_aside(station: tuple[dict[str, str], Pat
     (dock / "second.txt").write_bytes(b"second\n")
     r = run(env, "ingest", str(dock), "--stable-seconds", "0")
     assert r.returncode == 5 and f"is {first_key}, but this station signs with" in r.stderr
+
+
+@pytest.mark.parametrize("case", ["folder-0755", "key-of-another-user"])
+def test_key_folder_open_to_others_or_key_of_another_user_stops_ingest(
+    station: tuple[dict[str, str], Path, Path], case: str
+) -> None:
+    env, dock, key = station
+    if case == "folder-0755":
+        key.parent.chmod(0o755)
+        expected = f"chmod 700 {key.parent}"
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("only root can give a file to another user")
+        os.chown(key, 65534, -1)
+        expected = "belongs to uid 65534"
+    (dock / "second.txt").write_bytes(b"second\n")
+    r = run(env, "ingest", str(dock), "--stable-seconds", "0")
+    assert r.returncode == 5 and expected in r.stderr, r.stderr
+    assert (dock / "second.txt").exists()

@@ -63,6 +63,8 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         f"retired {', '.join(retired) or 'no registered key'}"
         + (f"; old key file kept as {moved}" if moved else "")
     )
+    # a running daemon holds the old key in memory until it starts again
+    print("restart recorder-sync (the daemon) so that it signs with the new key")
     return 0
 
 
