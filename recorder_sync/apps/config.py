@@ -190,7 +190,7 @@ def _database_url(url: str, source: str, key: str) -> str:
     if parts.scheme == "sqlite":
         ok = url.startswith("sqlite:///") and len(url) > len("sqlite:///")
     else:
-        ok = parts.scheme in _DATABASE_SCHEMES and bool(parts.netloc or parts.query) and len(parts.path) > 1
+        ok = parts.scheme in _DATABASE_SCHEMES and bool(parts.netloc or len(parts.path) > 1)
     if not ok:
         raise ConfigError(source, key, f"{expected}, got {redact_url(url)!r}")
     return url

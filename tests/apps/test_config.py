@@ -240,3 +240,18 @@ def test_duration_options_are_checked_like_the_file(tmp_path: Path, args: tuple[
     assert r.returncode == 2, r.stderr
     assert f"argument {args[-2]}: expected a number ≥ 0" in r.stderr and "Traceback" not in r.stderr
     assert (dock / "x.bin").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////var/lib/recorder-sync/recorder-sync.db",
+        "sqlite:///relative.db",
+        "postgresql://rs@db.example.org:5432/rs",
+        "postgresql:///rs",  # the local socket
+        "postgresql:///rs?host=/run/postgresql",
+        "postgresql+psycopg://rs@db/rs",
+    ],
+)
+def test_database_urls_we_can_open_are_accepted(url: str) -> None:
+    assert config.load(None, env={"RECORDER_SYNC_DATABASE_URL": url}).database_url == url
