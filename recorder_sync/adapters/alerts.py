@@ -5,27 +5,41 @@ bounded queue served by one background thread, which retries each channel with
 exponential backoff.  When the queue is full the alert is dropped with an error in
 the log (the flag itself is in the database either way: alerts are a courtesy,
 the flags table is the record).
+
+Secrets stay out of the log: a webhook URL is shown without its userinfo and
+query string (where tokens live), and ``user:password@`` in a webhook URL is sent
+as HTTP Basic authentication, never as part of the request line. SMTP credentials
+are only ever sent over TLS (STARTTLS, or implicit TLS on port 465) with the
+server's certificate verified against the system CAs (or ``SSL_CERT_FILE``).
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import logging
 import queue
 import smtplib
+import ssl
 import threading
 import time
-import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
+from recorder_sync.domain.errors import ConfigError
 from recorder_sync.domain.model import Severity
+from recorder_sync.domain.redact import redact, redact_url
 
 log = logging.getLogger(__name__)
 _RANK = list(Severity)
+IMPLICIT_TLS_PORTS = (465,)  # SMTPS: TLS from the first byte (RFC 8314)
+# What a failed delivery can raise; anything else is a bug and ends in the log with a trace.
+_DELIVERY_ERRORS = (OSError, smtplib.SMTPException, http.client.HTTPException, ValueError)
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,7 @@ class AlertSettings:
     smtp_starttls: bool = False
     smtp_user: str | None = None
     smtp_password: str | None = field(default=None, repr=False)
+    smtp_implicit_tls: bool | None = None  # None: by port (465)
     min_severity: Severity = Severity.MEDIUM
     timeout: float = 10.0
     attempts: int = 5
@@ -50,26 +65,45 @@ Channel = Callable[[Mapping[str, Any]], None]
 
 class WebhookChannel:
     def __init__(self, url: str, timeout: float) -> None:
-        self.url = url
+        parts = urllib.parse.urlsplit(url)
+        self.headers = {"Content-Type": "application/json; charset=utf-8"}
+        if "@" in parts.netloc:
+            userinfo, _, host = parts.netloc.rpartition("@")
+            user, _, password = userinfo.partition(":")
+            pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}".encode()
+            self.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+            parts = parts._replace(netloc=host)
+        self.url = urllib.parse.urlunsplit(parts)
+        self.shown = redact_url(url)
         self.timeout = timeout
 
     def __call__(self, alert: Mapping[str, Any]) -> None:
         body = json.dumps(alert, ensure_ascii=False, sort_keys=True).encode("utf-8")
-        req = urllib.request.Request(
-            self.url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
-        )
+        req = urllib.request.Request(self.url, data=body, method="POST", headers=self.headers)
         with urllib.request.urlopen(req, timeout=self.timeout) as resp:
             if resp.status >= 300:
-                raise OSError(f"webhook {self.url} answered {resp.status}")
+                raise OSError(f"webhook {self.shown} answered {resp.status}")
 
     def __repr__(self) -> str:
-        return f"webhook {self.url}"
+        return f"webhook {self.shown}"
 
 
 class SmtpChannel:
     def __init__(self, settings: AlertSettings) -> None:
         assert settings.smtp_host
         self.s = settings
+        self.implicit_tls = (
+            settings.smtp_port in IMPLICIT_TLS_PORTS
+            if settings.smtp_implicit_tls is None
+            else settings.smtp_implicit_tls
+        )
+        credentials = settings.smtp_user or settings.smtp_password
+        if credentials and not (self.implicit_tls or settings.smtp_starttls):
+            raise ConfigError(
+                "alerts",
+                "smtp_starttls",
+                "refusing SMTP AUTH without TLS: the password would be sent in clear",
+            )
 
     def __call__(self, alert: Mapping[str, Any]) -> None:
         msg = EmailMessage()
@@ -82,9 +116,17 @@ class SmtpChannel:
         lines += ["", str(alert.get("detail", ""))]
         msg.set_content("\n".join(lines))
         assert self.s.smtp_host is not None
-        with smtplib.SMTP(self.s.smtp_host, self.s.smtp_port, timeout=self.s.timeout) as smtp:
-            if self.s.smtp_starttls:
-                smtp.starttls()
+        # smtplib's own default context checks no certificate; a man in the middle would
+        # then get the password despite TLS.
+        tls = ssl.create_default_context()
+        smtp = (
+            smtplib.SMTP_SSL(self.s.smtp_host, self.s.smtp_port, timeout=self.s.timeout, context=tls)
+            if self.implicit_tls
+            else smtplib.SMTP(self.s.smtp_host, self.s.smtp_port, timeout=self.s.timeout)
+        )
+        with smtp:
+            if self.s.smtp_starttls and not self.implicit_tls:
+                smtp.starttls(context=tls)
             if self.s.smtp_user and self.s.smtp_password:
                 smtp.login(self.s.smtp_user, self.s.smtp_password)
             smtp.send_message(msg)
@@ -177,9 +219,14 @@ class AlertDispatcher:
                 channel(alert)
                 self.delivered += 1
                 return
-            except (OSError, smtplib.SMTPException, urllib.error.URLError) as e:
+            except _DELIVERY_ERRORS as e:
+                # The error's text may quote the URL (an invalid one, say): redact it too.
                 log.warning(
-                    "alert to %r failed (attempt %d of %d): %s", channel, attempt, self.settings.attempts, e
+                    "alert to %r failed (attempt %d of %d): %s",
+                    channel,
+                    attempt,
+                    self.settings.attempts,
+                    redact(str(e)),
                 )
                 if attempt < self.settings.attempts:
                     self._sleep(delay)

@@ -3,7 +3,10 @@
 The file is never world- or group-accessible, not even for an instant: it is
 written to a fresh name opened with ``O_EXCL`` and mode 0600, synced, then
 hard-linked to its final name (which refuses to replace an existing key), so a
-crash leaves either no key or a whole one.
+crash leaves either no key or a whole one. The folder holding it must be the
+effective user's and closed to group and others (0700), the file the effective
+user's and 0600 or 0400: anything else is refused, not repaired behind the
+operator's back.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import errno
 import os
 import secrets
 import stat
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -25,13 +29,13 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from recorder_sync.domain.errors import KeyError_, KeyPermissionError
+from recorder_sync.adapters.private import make_private_dirs
+from recorder_sync.domain.errors import KeyError_, KeyFolderPermissionError, KeyPermissionError
 from recorder_sync.domain.signatures import key_id
 
 INIT_HINT = "run: recorder-sync keys init"
 
 _KEY_MODE = 0o600
-_DIR_MODE = 0o700
 _MAX_KEY_FILE = 64 * 1024
 
 
@@ -57,17 +61,15 @@ class FileSigner:
 def create_key(path: Path) -> FileSigner:
     """Generate a key and write it to ``path`` (mode 0600); never overwrites.
 
-    A missing folder is created with mode 0700; an existing one is left as it is.
+    A missing folder is created with mode 0700 (and so is every missing folder above
+    it); an existing one is refused unless only the effective user can enter it.
     """
     folder = path.parent
-    if not folder.exists():
-        try:
-            folder.mkdir(parents=True, mode=_DIR_MODE)
-            os.chmod(folder, _DIR_MODE)  # mkdir's mode is cut by the umask
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise KeyError_(f"cannot create folder {folder}: {exc.strerror or exc}") from exc
+    try:
+        make_private_dirs(folder)
+    except OSError as exc:
+        raise KeyError_(f"cannot create folder {folder}: {exc.strerror or exc}") from exc
+    _check_folder(folder)
     private_key = Ed25519PrivateKey.generate()
     pem = private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     tmp = folder / f".{path.name}.{secrets.token_hex(8)}.tmp"
@@ -109,9 +111,11 @@ def load_key(path: Path) -> FileSigner:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise KeyError_(f"{path} is not a regular file")
+        _check_owner(path, st)
         mode = stat.S_IMODE(st.st_mode)
         if mode & 0o077:
             raise KeyPermissionError(path, oct(mode), path)
+        _check_folder(path.parent)
         with os.fdopen(os.dup(fd), "rb") as f:
             pem = f.read(_MAX_KEY_FILE + 1)
     except OSError as exc:
@@ -131,6 +135,31 @@ def load_key(path: Path) -> FileSigner:
     return FileSigner(private_key, path)
 
 
+def load_if_present(path: Path) -> FileSigner | None:
+    """The key at ``path``, or None when there is no file there at all."""
+    if not os.path.lexists(path):
+        return None
+    return load_key(path)
+
+
+def retire_key(path: Path, now: datetime) -> Path | None:
+    """Move the key at ``path`` aside to ``<name>.retired-<UTC time>``; None if there is none.
+
+    Kept rather than deleted: whether an old private key is destroyed is the operator's
+    decision (e.g. ``shred``), and a mistaken replacement can then be undone.
+    """
+    if not os.path.lexists(path):
+        return None
+    target = path.with_name(f"{path.name}.retired-{now.strftime('%Y%m%dT%H%M%S%fZ')}")
+    try:
+        os.link(path, target, follow_symlinks=False)
+        os.unlink(path)
+    except OSError as exc:
+        raise KeyError_(f"cannot move key {path} aside to {target}: {exc.strerror or exc}") from exc
+    _fsync_dir(path.parent)
+    return target
+
+
 def load_or_create(path: Path) -> FileSigner:
     if path.exists():
         return load_key(path)
@@ -141,6 +170,26 @@ def load_or_create(path: Path) -> FileSigner:
         if path.exists():
             return load_key(path)
         raise
+
+
+def _check_owner(path: Path, st: os.stat_result) -> None:
+    if st.st_uid != os.geteuid():
+        raise KeyError_(
+            f"refusing {path}: it belongs to uid {st.st_uid}, not to the user running "
+            f"recorder-sync (uid {os.geteuid()}); run: chown {os.geteuid()} {path}"
+        )
+
+
+def _check_folder(folder: Path) -> None:
+    """Others must not be able to list, replace or hard-link the key from its folder."""
+    try:
+        st = os.stat(folder)
+    except OSError as exc:
+        raise KeyError_(f"cannot check key folder {folder}: {exc.strerror or exc}") from exc
+    _check_owner(folder, st)
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        raise KeyFolderPermissionError(folder, oct(mode), folder)
 
 
 def _fsync_dir(folder: Path) -> None:

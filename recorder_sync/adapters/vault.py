@@ -39,6 +39,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
+from recorder_sync.adapters.private import make_private_dir, make_private_dirs
 from recorder_sync.domain.errors import (
     IntegrityFailure,
     NotFound,
@@ -220,14 +221,14 @@ class Vault:
         try:
             if not self._marker.exists():
                 self._init(create)
-            self._tmp.mkdir(exist_ok=True)
+            make_private_dir(self._tmp)
         except OSError as exc:
             raise StorageUnavailable(f"vault {self.root}: {exc.strerror or exc}") from exc
 
     def _init(self, create: bool) -> None:
         if not create:
             raise StorageUnavailable(f"no vault at {self.root} ({MARKER} not found; not mounted?)")
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self.root)
         if any(e.name != TMP for e in os.scandir(self.root)):
             raise StorageUnavailable(f"{self.root} holds files but no {MARKER}; refusing to make it a vault")
         fd = os.open(self._marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
@@ -341,9 +342,7 @@ class Vault:
         current = self.root
         for part in folder.relative_to(self.root).parts:
             current = current / part
-            try:
-                current.mkdir()
-            except FileExistsError:
+            if not make_private_dir(current):
                 continue
             _fsync_dir(current.parent)
 

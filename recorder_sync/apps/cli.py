@@ -26,7 +26,9 @@ from recorder_sync.apps.commands import (
     records_cmd,
     run_cmd,
 )
+from recorder_sync.apps.logredact import redact_handlers
 from recorder_sync.domain.errors import Error
+from recorder_sync.domain.redact import redact
 
 log = logging.getLogger("recorder_sync")
 
@@ -53,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    redact_handlers()
     if args.verbose < 2:
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
@@ -60,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args, settings)
         return code
     except Error as e:
-        print(f"recorder-sync: {e}", file=sys.stderr)
+        print(f"recorder-sync: {redact(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         return 130

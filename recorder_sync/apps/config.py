@@ -7,10 +7,13 @@ A bad value fails at start naming the file, the key and what was expected.
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import socket
 import tomllib
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,9 +21,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 
+from recorder_sync.adapters.alerts import IMPLICIT_TLS_PORTS
 from recorder_sync.domain.errors import ConfigError
 from recorder_sync.domain.model import ReleasePolicy
 from recorder_sync.domain.naming import BUILTIN_PROFILES, NamingProfile
+from recorder_sync.domain.redact import redact_url
 
 ENV = "RECORDER_SYNC_"
 DEFAULT_TZ = "Asia/Shanghai"
@@ -130,14 +135,65 @@ def _tz(name: str, source: str, key: str) -> str:
     return name
 
 
-def _number(raw: str, source: str, key: str) -> float:
+def _number(
+    raw: Any, source: str, key: str, low: float, high: float, unit: str = "", *, whole: bool = False
+) -> float:
+    """A finite number in ``low..high`` (a whole one if ``whole``), from the file (int or
+    float) or the environment (text). The one check for every numeric setting: NaN or
+    infinity would otherwise travel on and end in a traceback far from its cause."""
+    expected = f"{'a whole number' if whole else 'a number'} ≥ {low:g} and ≤ {high:g}{unit}"
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise ConfigError(source, key, f"expected {expected}, got {raw!r}")
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(source, key, f"expected a number, got {raw!r}") from None
-    if value < 0:
-        raise ConfigError(source, key, f"expected a number ≥ 0, got {raw!r}")
+        raise ConfigError(source, key, f"expected {expected}, got {raw!r}") from None
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ConfigError(source, key, f"expected {expected}, got {raw!r}")
+    if whole and (value != int(value) or (isinstance(raw, str) and not raw.strip().lstrip("+").isdigit())):
+        raise ConfigError(source, key, f"expected {expected}, got {raw!r}")
     return value
+
+
+def _whole(raw: Any, source: str, key: str, low: int, high: int, unit: str = "") -> int:
+    return int(_number(raw, source, key, low, high, unit, whole=True))
+
+
+DAY = 86400.0
+
+
+def seconds_option(high: float = DAY) -> Callable[[str], float]:
+    """An argparse ``type=`` for a duration option, checked like the file's keys: NaN,
+    infinity or a negative number is a usage error (exit 2), not a traceback later."""
+
+    def parse(text: str) -> float:
+        try:
+            return _number(text, "the command line", "-", 0, high, " s")
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e.args[2])) from None
+
+    return parse
+
+
+_DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
+
+
+def _database_url(url: str, source: str, key: str) -> str:
+    """``sqlite:///PATH`` or ``postgresql://USER@HOST[:PORT]/DB``; anything else would
+    fail deep inside SQLAlchemy with a traceback."""
+    expected = "expected sqlite:///PATH or postgresql://USER@HOST[:PORT]/DB"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError on a port that is not a number)
+    except ValueError:
+        raise ConfigError(source, key, f"{expected}, got {redact_url(url)!r}") from None
+    if parts.scheme == "sqlite":
+        ok = url.startswith("sqlite:///") and len(url) > len("sqlite:///")
+    else:
+        ok = parts.scheme in _DATABASE_SCHEMES and bool(parts.netloc or len(parts.path) > 1)
+    if not ok:
+        raise ConfigError(source, key, f"{expected}, got {redact_url(url)!r}")
+    return url
 
 
 def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Settings:
@@ -168,9 +224,17 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
             return env[ENV + key.upper()]
         return _get(data, key, kind, source, "")
 
+    def named(key: str) -> str:
+        """The name the operator wrote: the environment variable when it was set there."""
+        return ENV + key.upper() if ENV + key.upper() in env else key
+
     home = Path(setting("home", str) or default_home()).expanduser()
     station_id = setting("station_id", str) or socket.gethostname()
-    database_url = setting("database_url", str) or f"sqlite:///{home / 'recorder-sync.db'}"
+    database_url = _database_url(
+        setting("database_url", str) or f"sqlite:///{home / 'recorder-sync.db'}",
+        source,
+        named("database_url"),
+    )
     vault_path = Path(setting("vault_path", str) or home / "vault").expanduser()
     key_path = Path(setting("key_path", str) or home / "keys" / "station.key").expanduser()
     policy_text = setting("release_policy", str) or ReleasePolicy.DELETE.value
@@ -182,16 +246,15 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         ) from None
     timezone = _tz(setting("timezone", str) or DEFAULT_TZ, source, "timezone")
     stable = setting("stable_seconds", (int, float))
-    stable_seconds = _number(str(stable), source, "stable_seconds") if stable is not None else 5.0
+    stable_seconds = 5.0 if stable is None else _number(stable, source, named("stable_seconds"), 0, DAY, " s")
     reconcile = setting("reconcile_seconds", (int, float))
     reconcile_seconds = (
-        _number(str(reconcile), source, "reconcile_seconds") if reconcile is not None else 60.0
+        60.0 if reconcile is None else _number(reconcile, source, named("reconcile_seconds"), 0, DAY, " s")
     )
-
     workers_raw = setting("workers", int)
-    workers = int(_number(str(workers_raw), source, "workers")) if workers_raw is not None else 2
-    if not 1 <= workers <= 32:
-        raise ConfigError(source, "workers", f"expected 1 to 32 files worked on at once, got {workers_raw!r}")
+    workers = (
+        2 if workers_raw is None else _whole(workers_raw, source, named("workers"), 1, 32, " files at once")
+    )
 
     profiles = dict(BUILTIN_PROFILES)
     for name, spec in (_get(data, "naming_profiles", dict, source, "") or {}).items():
@@ -212,6 +275,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         path = _get(d, "path", str, source, where)
         if not path:
             raise ConfigError(source, where + "path", "expected the dock's folder (mount point)")
+        dock_stable = _get(d, "stable_seconds", (int, float), source, where)
         docks.append(
             DockConfig(
                 name=_get(d, "name", str, source, where) or Path(path).name or f"dock{i}",
@@ -219,8 +283,10 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
                 naming_profile=_get(d, "naming_profile", str, source, where) or "auto",
                 timezone=_tz(_get(d, "timezone", str, source, where) or timezone, source, where + "timezone"),
                 observer=_get(d, "observer", str, source, where) or "inotify",
-                stable_seconds=float(
-                    _get(d, "stable_seconds", (int, float), source, where) or stable_seconds
+                stable_seconds=(
+                    stable_seconds
+                    if dock_stable is None
+                    else _number(dock_stable, source, where + "stable_seconds", 0, DAY, " s")
                 ),
             )
         )
@@ -306,8 +372,10 @@ def _alerts(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> Ale
     for key in ("smtp_host", "smtp_from", "smtp_user", "min_severity", "smtp_password_file"):
         if e + key.upper() in env:
             section[key] = env[e + key.upper()]
+    port_key = "alerts.smtp_port"
     if e + "SMTP_PORT" in env:
         section["smtp_port"] = env[e + "SMTP_PORT"]
+        port_key = e + "SMTP_PORT"
 
     def strings(key: str) -> tuple[str, ...]:
         value = section.get(key) or []
@@ -320,15 +388,12 @@ def _alerts(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> Ale
     webhooks = strings("webhooks")
     for url in webhooks:
         if not url.startswith(("http://", "https://")):
-            raise ConfigError(source, "alerts.webhooks", f"expected http:// or https:// URLs, got {url!r}")
-    try:
-        port = int(section.get("smtp_port", 25))
-        attempts = int(section.get("attempts", 5))
-        backoff = float(section.get("backoff_seconds", 1.0))
-    except (TypeError, ValueError):
-        raise ConfigError(
-            source, "alerts", "smtp_port and attempts must be integers, backoff_seconds a number"
-        ) from None
+            raise ConfigError(
+                source, "alerts.webhooks", f"expected http:// or https:// URLs, got {redact_url(url)!r}"
+            )
+    port = _whole(section.get("smtp_port", 25), source, port_key, 1, 65535)
+    attempts = _whole(section.get("attempts", 5), source, "alerts.attempts", 1, 100)
+    backoff = _number(section.get("backoff_seconds", 1.0), source, "alerts.backoff_seconds", 0, 3600, " s")
     severity = str(section.get("min_severity", "medium")).lower()
     if severity not in _SEVERITIES:
         raise ConfigError(
@@ -343,18 +408,30 @@ def _alerts(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> Ale
                 source, "alerts.smtp_password_file", f"cannot read it: {err.strerror}"
             ) from None
     host = section.get("smtp_host")
+    starttls = section.get("smtp_starttls", False)
+    if not isinstance(starttls, bool):
+        raise ConfigError(source, "alerts.smtp_starttls", f"expected true or false, got {starttls!r}")
+    if (section.get("smtp_user") or password) and not starttls and port not in IMPLICIT_TLS_PORTS:
+        # AUTH PLAIN/LOGIN sends the password in clear; on a plain connection anyone on
+        # the path reads it.
+        raise ConfigError(
+            source,
+            "alerts.smtp_starttls",
+            f"refusing SMTP AUTH without TLS: set smtp_starttls = true, or use port 465 "
+            f"(implicit TLS), or drop smtp_user/smtp_password (port is {port})",
+        )
     return AlertsConfig(
         webhooks=webhooks,
         smtp_host=str(host) if host else None,
         smtp_port=port,
         smtp_from=str(section.get("smtp_from") or "recorder-sync@localhost"),
         smtp_to=strings("smtp_to"),
-        smtp_starttls=bool(section.get("smtp_starttls", False)),
+        smtp_starttls=starttls,
         smtp_user=section.get("smtp_user"),
         smtp_password=password,
         min_severity=severity,
-        attempts=max(1, attempts),
-        backoff_seconds=max(0.0, backoff),
+        attempts=attempts,
+        backoff_seconds=backoff,
     )
 
 
@@ -389,9 +466,19 @@ def _s3(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> S3Confi
             raise ConfigError(source, f"s3.{key}", "required when s3.endpoint is set")
     if not str(section["endpoint"]).startswith(("http://", "https://")):
         raise ConfigError(
-            source, "s3.endpoint", f"expected http://HOST:PORT or https://…, got {section['endpoint']!r}"
+            source,
+            "s3.endpoint",
+            f"expected http://HOST:PORT or https://…, got {redact_url(str(section['endpoint']))!r}",
         )
-    retention = section.get("retention_days") or {"ordinary": 180, "evidence": 3650}
+
+    def named(key: str) -> str:
+        return ENV + "S3_" + key.upper() if ENV + "S3_" + key.upper() in env else "s3." + key
+
+    retention = _get(section, "retention_days", dict, source, "s3.") or {"ordinary": 180, "evidence": 3650}
+    retention = {
+        name: _whole(days, source, f"s3.retention_days.{name}", 1, 36500, " days")
+        for name, days in retention.items()
+    }
     return S3Config(
         endpoint=section["endpoint"],
         bucket=section["bucket"],
@@ -400,8 +487,10 @@ def _s3(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> S3Confi
         region=section.get("region") or "us-east-1",
         ca_bundle=section.get("ca_bundle"),
         create_bucket=bool(section.get("create_bucket", True)),
-        part_size_mib=int(section.get("part_size_mib", 16)),
-        parallel_uploads=int(section.get("parallel_uploads", 4)),
+        part_size_mib=_whole(
+            section.get("part_size_mib", 16), source, named("part_size_mib"), 5, 5120, " MiB"
+        ),
+        parallel_uploads=_whole(section.get("parallel_uploads", 4), source, named("parallel_uploads"), 1, 64),
         retention_days=retention,
         retention_class=section.get("retention_class", "ordinary"),
         verify=section.get("verify", "full"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from recorder_sync import __version__
@@ -18,6 +17,7 @@ from recorder_sync.adapters.vault import Vault
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.domain.errors import StorageUnavailable
 from recorder_sync.domain.ports import ObjectStore
+from recorder_sync.domain.signatures import check_station_key
 from recorder_sync.services.ingest import Dock, IngestService, Meter, Notify
 
 log = logging.getLogger(__name__)
@@ -63,10 +63,19 @@ class App:
             return store
         return Vault(self.settings.vault_path)
 
+    def signer(self) -> keys.FileSigner:
+        """The station key. A key is created only while the station has signed nothing:
+        after that, a missing or different key stops ingest (exit 5) until an operator
+        runs ``keys init --replace``."""
+        path = self.settings.key_path
+        found = keys.load_if_present(path)
+        check_station_key(self.catalog.station_key(), found.key_id if found else None, str(path))
+        return found or keys.load_or_create(path)
+
     def ingest_service(
         self, docks: list[DockConfig], notify: Notify | None = None, meter: Meter | None = None
     ) -> IngestService:
-        signer = keys.load_or_create(self.settings.key_path)
+        signer = self.signer()
         return IngestService(
             catalog=self.catalog,
             store=self.store(),
@@ -99,8 +108,6 @@ def make_dock(settings: Settings, d: DockConfig) -> Dock:
 
 def open_app(settings: Settings, *, actor: str, migrate: bool = True) -> App:
     """Open the catalog; the embedded SQLite default is created and migrated on first use."""
-    if settings.database_url.startswith("sqlite:///"):
-        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)

@@ -50,6 +50,7 @@ class Action(enum.StrEnum):
     FLAG_UPDATED = "flag-updated"  # an open flag's severity or detail changed
     INTEGRITY_FAILURE = "integrity-failure"  # a verified stored copy failed a later check
     RESTORED = "restored"  # a damaged or missing stored copy stored again from a dock copy
+    KEY_REPLACED = "key-replaced"  # an operator retired the station key for a new one
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,20 @@ class KeyPermissionError(KeyError_):
     """Refusing private key {}: mode {} lets group or others read it; run: chmod 600 {}"""
 
 
+class KeyFolderPermissionError(KeyError_):
+    """Refusing key folder {}: mode {} lets group or others in; run: chmod 700 {}"""
+
+
+class KeyLost(KeyError_):
+    """No signing key at {}, but this station signed evidence with {}; restore the key file or, \
+if it is really gone, run: recorder-sync keys init --replace --reason WHY"""
+
+
+class KeyMismatch(KeyError_):
+    """The key at {} is {}, but this station signs with {}; restore the right key file or, \
+if the change is intended, run: recorder-sync keys init --replace --reason WHY"""
+
+
 # --- verification failed: the evidence is not what it should be ---------------
 
 

@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 
-from recorder_sync.domain.errors import SignatureInvalid
+from recorder_sync.domain.errors import KeyLost, KeyMismatch, SignatureInvalid
 
 KEY_ID_PREFIX = "ed25519:"
 
@@ -49,3 +49,19 @@ def verify_signature(public_pem: bytes, data: bytes, sig: bytes, subject: str | 
         public_key.verify(sig, data)
     except InvalidSignature:
         raise SignatureInvalid(subject or key_id(public_key), "signature does not match the data") from None
+
+
+def check_station_key(signs_with: str | None, found: str | None, where: str) -> None:
+    """Refuse to sign with anything but the key the station has signed with so far.
+
+    ``signs_with`` is the station's current registered key id (None until it has signed
+    anything), ``found`` the id of the key file at ``where`` (None when there is no file).
+    A silently created or swapped key would split the evidence between keys with no
+    custody record of why; only ``keys init --replace`` may change it.
+    """
+    if signs_with is None:
+        return
+    if found is None:
+        raise KeyLost(where, signs_with)
+    if found != signs_with:
+        raise KeyMismatch(where, found, signs_with)

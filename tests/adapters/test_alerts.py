@@ -3,19 +3,26 @@ on 127.0.0.1, started by the tests."""
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 
 from recorder_sync.adapters.alerts import AlertDispatcher, AlertSettings
+from recorder_sync.apps.logredact import RedactingFormatter
+from recorder_sync.domain.errors import ConfigError
 from recorder_sync.domain.model import Severity
 
 ALERT = {
@@ -31,6 +38,7 @@ ALERT = {
 class Receiver:
     def __init__(self, fail_first: int = 0, delay: float = 0.0) -> None:
         self.bodies: list[dict[str, Any]] = []
+        self.requests: list[tuple[str, str | None]] = []  # path with query, Authorization header
         self.fail_first = fail_first
         self.delay = delay
         self.calls = 0
@@ -39,6 +47,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 outer.calls += 1
+                outer.requests.append((self.path, self.headers.get("Authorization")))
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 time.sleep(outer.delay)
                 if outer.calls <= outer.fail_first:
@@ -149,3 +158,139 @@ def test_a_slow_or_dead_receiver_never_blocks_and_the_queue_is_bounded() -> None
     assert dead.flush(20)
     dead.close()
     assert dead.failed == 1 and dead.delivered == 0
+
+
+def test_webhook_tokens_and_passwords_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    receiver = Receiver(fail_first=1)
+    port = receiver.server.server_address[1]
+    secret_url = f"http://alice:s3cr%40t@127.0.0.1:{port}/hook?token=TOPSECRET"
+    caplog.set_level(logging.WARNING, logger="recorder_sync.adapters.alerts")
+    try:
+        dispatcher = AlertDispatcher(
+            AlertSettings(
+                webhooks=(secret_url, "http://127.0.0.1:9/dead?token=DEADSECRET"), attempts=2, backoff=0.01
+            )
+        )
+        dispatcher(ALERT)
+        assert dispatcher.flush(20)
+        dispatcher.close()
+    finally:
+        receiver.close()
+    # delivered as meant: token in the request, userinfo as Basic authentication
+    assert receiver.bodies == [ALERT]
+    basic = "Basic " + base64.b64encode(b"alice:s3cr@t").decode()
+    assert receiver.requests == [("/hook?token=TOPSECRET", basic)] * 2
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(f"webhook http://***@127.0.0.1:{port}/hook?***" in line and "503" in line for line in lines)
+    assert any("given up" in line and "http://127.0.0.1:9/dead?***" in line for line in lines)
+    for secret in ("TOPSECRET", "DEADSECRET", "s3cr", "alice"):
+        assert not [line for line in lines if secret in line], secret
+
+
+def test_every_log_line_of_the_cli_is_redacted_even_in_traces() -> None:
+    formatter = RedactingFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    try:
+        raise OSError("cannot reach https://u:hunter2@hooks.example/x?sig=abc")
+    except OSError:
+        record = logging.LogRecord(
+            "urllib3", logging.ERROR, __file__, 1, "retrying %s", ("https://hooks.example/y?key=K1",), True
+        )
+        import sys
+
+        record.exc_info = sys.exc_info()
+    out = formatter.format(record)
+    assert "retrying https://hooks.example/y?***" in out
+    assert "OSError: cannot reach https://***@hooks.example/x?***" in out
+    assert "hunter2" not in out and "sig=abc" not in out and "K1" not in out
+    # our own storage URIs keep their version id: it is not a secret
+    record = logging.LogRecord("rs", logging.INFO, __file__, 1, "stored s3://b/k?versionId=v1", (), None)
+    assert formatter.format(record) == "INFO stored s3://b/k?versionId=v1"
+
+
+def test_smtp_auth_without_tls_is_refused_before_connecting() -> None:
+    with pytest.raises(ConfigError, match="refusing SMTP AUTH without TLS"):
+        AlertDispatcher(
+            AlertSettings(smtp_host="127.0.0.1", smtp_to=("d@example.org",), smtp_user="u", smtp_password="p")
+        )
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made with the real openssl."""
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return d / "cert.pem", d / "key.pem"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # implicit: see below
+@pytest.mark.parametrize("mode", ["starttls", "implicit"])
+@pytest.mark.parametrize("trusted", [True, False], ids=["trusted", "untrusted"])
+def test_smtp_auth_goes_only_over_verified_tls(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, mode: str, trusted: bool
+) -> None:
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    logins: list[tuple[bytes, bytes]] = []
+    inbox = Inbox()
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        from aiosmtpd.smtp import AuthResult
+
+        logins.append((data.login, data.password))
+        return AuthResult(success=data.password == b"pw")
+
+    port = free_port()
+    # STARTTLS: the server offers AUTH only once TLS is up. Implicit: the server speaks
+    # nothing but TLS (aiosmtpd does not notice that TLS itself, hence auth_require_tls off).
+    tls: dict[str, Any] = (
+        {"tls_context": server_tls, "require_starttls": True}
+        if mode == "starttls"
+        else {"ssl_context": server_tls, "auth_require_tls": False}
+    )
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=port, auth_required=True, authenticator=authenticator, **tls
+    )
+    if trusted:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    controller.start()
+    try:
+        dispatcher = AlertDispatcher(
+            AlertSettings(
+                smtp_host="127.0.0.1",
+                smtp_port=port,
+                smtp_to=("duty@example.org",),
+                smtp_starttls=mode == "starttls",
+                smtp_implicit_tls=mode == "implicit",
+                smtp_user="rs",
+                smtp_password="pw",
+                attempts=1,
+            )
+        )
+        dispatcher(ALERT)
+        assert dispatcher.flush(20)
+        dispatcher.close()
+    finally:
+        controller.stop()
+    if trusted:
+        assert logins == [(b"rs", b"pw")] and len(inbox.messages) == 1
+        assert dispatcher.delivered == 1
+    else:
+        # a certificate we cannot verify could be a man in the middle: no password for it
+        assert logins == [] and inbox.messages == [] and dispatcher.failed == 1

@@ -8,12 +8,26 @@ import re
 import stat
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from recorder_sync.adapters.keys import FileSigner, create_key, load_key, load_or_create
-from recorder_sync.domain.errors import KeyError_, KeyPermissionError, SignatureInvalid, VerificationFailed
+from recorder_sync.adapters.keys import (
+    FileSigner,
+    create_key,
+    load_if_present,
+    load_key,
+    load_or_create,
+    retire_key,
+)
+from recorder_sync.domain.errors import (
+    KeyError_,
+    KeyFolderPermissionError,
+    KeyPermissionError,
+    SignatureInvalid,
+    VerificationFailed,
+)
 from recorder_sync.domain.signatures import key_id_from_pem, verify_signature
 
 
@@ -60,13 +74,56 @@ def test_create_refuses_to_overwrite(key_path: Path) -> None:
     assert os.listdir(key_path.parent) == ["station.key"]
 
 
-def test_create_leaves_an_existing_folder_alone(tmp_path: Path) -> None:
+def test_create_refuses_an_existing_folder_others_can_enter(tmp_path: Path) -> None:
     folder = tmp_path / "shared"
     folder.mkdir(mode=0o755)
     folder.chmod(0o755)
-    create_key(folder / "k.pem")
-    assert mode(folder) == 0o755
-    assert mode(folder / "k.pem") == 0o600
+    with pytest.raises(KeyFolderPermissionError, match=f"chmod 700 {folder}"):
+        create_key(folder / "k.pem")
+    assert mode(folder) == 0o755, "an operator's folder is reported, not changed"
+    assert os.listdir(folder) == []
+
+
+def test_create_makes_every_missing_folder_private(tmp_path: Path, loose_umask: None) -> None:
+    create_key(tmp_path / "a" / "b" / "k.pem")
+    assert mode(tmp_path / "a") == mode(tmp_path / "a" / "b") == 0o700
+
+
+@pytest.mark.parametrize("bad", [0o750, 0o705, 0o755, 0o777])
+def test_load_refuses_a_key_folder_others_can_enter(key_path: Path, bad: int) -> None:
+    created = create_key(key_path)
+    key_path.parent.chmod(bad)
+    with pytest.raises(KeyFolderPermissionError) as info:
+        load_key(key_path)
+    assert oct(bad) in str(info.value) and info.value.exit_code == 5
+    key_path.parent.chmod(0o700)
+    assert load_key(key_path).key_id == created.key_id
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_load_refuses_a_key_or_folder_owned_by_someone_else(key_path: Path, what: str) -> None:
+    create_key(key_path)
+    os.chown(key_path if what == "file" else key_path.parent, 65534, -1)
+    with pytest.raises(KeyError_, match="belongs to uid 65534, not to the user running") as info:
+        load_key(key_path)
+    assert info.value.exit_code == 5
+
+
+def test_retire_moves_the_key_aside_and_never_overwrites(key_path: Path) -> None:
+    now = datetime(2026, 11, 29, 23, 0, tzinfo=UTC)
+    assert retire_key(key_path, now) is None
+    signer = create_key(key_path)
+    before = key_path.read_bytes()
+    moved = retire_key(key_path, now)
+    assert moved is not None and moved.name == "station.key.retired-20261129T230000000000Z"
+    assert moved.read_bytes() == before and not key_path.exists() and mode(moved) == 0o600
+    assert load_if_present(key_path) is None
+    create_key(key_path)
+    with pytest.raises(KeyError_, match="cannot move key"):
+        retire_key(key_path, now)  # same name taken: refused, nothing lost
+    assert moved.read_bytes() == before and key_path.exists()
+    assert load_key(moved).key_id == signer.key_id
 
 
 @pytest.mark.parametrize("bad", [0o640, 0o644, 0o604, 0o660, 0o620, 0o666])
@@ -188,7 +245,7 @@ def test_missing_key_says_what_to_run(key_path: Path) -> None:
     ids=["empty", "garbage", "truncated"],
 )
 def test_corrupt_key_is_a_key_error(key_path: Path, content: bytes) -> None:
-    key_path.parent.mkdir(parents=True)
+    key_path.parent.mkdir(parents=True, mode=0o700)
     key_path.write_bytes(content)
     key_path.chmod(0o600)
     with pytest.raises(KeyError_) as info:

@@ -3,12 +3,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from clirunner import env_for, run
 
 from recorder_sync.apps import config
 from recorder_sync.domain.errors import ConfigError
 from recorder_sync.domain.model import ReleasePolicy
 
 ROOT = Path(__file__).resolve().parents[2]
+S3 = '[s3]\nendpoint = "http://127.0.0.1:7480"\nbucket = "b"\naccess_key = "a"\nsecret_key = "s"\n'
+S3_ENV = {
+    "RECORDER_SYNC_S3_ENDPOINT": "http://127.0.0.1:7480",
+    "RECORDER_SYNC_S3_BUCKET": "b",
+    "RECORDER_SYNC_S3_ACCESS_KEY": "a",
+    "RECORDER_SYNC_S3_SECRET_KEY": "s",
+}
 
 
 def test_no_file_puts_everything_under_home() -> None:
@@ -53,6 +61,33 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         ('[s3]\nendpoint = "http://x"', "s3.bucket", "required"),
         ("bogus = 1", "bogus", "unknown key"),
         ("station_id = 5", "station_id", "expected str"),
+        # every number: finite and in range; database URLs of a kind we can open (issue 7)
+        ("stable_seconds = nan", "stable_seconds", "a number ≥ 0 and ≤ 86400 s, got nan"),
+        ("stable_seconds = inf", "stable_seconds", "got inf"),
+        ("stable_seconds = -inf", "stable_seconds", "got -inf"),
+        ("stable_seconds = true", "stable_seconds", "a number ≥ 0 and ≤ 86400 s, got True"),
+        ("reconcile_seconds = nan", "reconcile_seconds", "got nan"),
+        ("reconcile_seconds = 1e300", "reconcile_seconds", "≤ 86400"),
+        ("workers = 0", "workers", "a whole number ≥ 1 and ≤ 32"),
+        ("workers = 33", "workers", "≤ 32"),
+        ('[[docks]]\npath = "/m"\nstable_seconds = nan', "docks[0].stable_seconds", "got nan"),
+        ('[[docks]]\npath = "/m"\nstable_seconds = -2', "docks[0].stable_seconds", "≥ 0"),
+        (S3 + 'part_size_mib = "abc"', "s3.part_size_mib", "a whole number ≥ 5 and ≤ 5120 MiB, got 'abc'"),
+        (S3 + "part_size_mib = 4", "s3.part_size_mib", "≥ 5"),
+        (S3 + "part_size_mib = nan", "s3.part_size_mib", "got nan"),
+        (S3 + "part_size_mib = 16.5", "s3.part_size_mib", "a whole number"),
+        (S3 + "parallel_uploads = 0", "s3.parallel_uploads", "≥ 1 and ≤ 64"),
+        (S3 + "[s3.retention_days]\nordinary = 0", "s3.retention_days.ordinary", "≥ 1 and ≤ 36500 days"),
+        (S3 + "[s3.retention_days]\nordinary = inf", "s3.retention_days.ordinary", "got inf"),
+        ("[alerts]\nsmtp_port = 70000", "alerts.smtp_port", "≤ 65535"),
+        ('[alerts]\nsmtp_port = "smtp"', "alerts.smtp_port", "got 'smtp'"),
+        ("[alerts]\nattempts = 0", "alerts.attempts", "≥ 1 and ≤ 100"),
+        ("[alerts]\nbackoff_seconds = nan", "alerts.backoff_seconds", "got nan"),
+        ("[alerts]\nbackoff_seconds = -1", "alerts.backoff_seconds", "≥ 0"),
+        ('[alerts]\nsmtp_starttls = "yes"', "alerts.smtp_starttls", "true or false"),
+        ('database_url = "bogus://x"', "database_url", "expected sqlite:///PATH or postgresql://"),
+        ('database_url = "sqlite://"', "database_url", "expected sqlite:///PATH"),
+        ('database_url = "postgresql://u@h:port/db"', "database_url", "expected sqlite:///PATH"),
     ],
 )
 def test_bad_config_names_file_key_and_expectation(
@@ -64,6 +99,7 @@ def test_bad_config_names_file_key_and_expectation(
         config.load(f, env={})
     msg = str(e.value)
     assert str(f) in msg and f"'{key}'" in msg and expected in msg
+    assert e.value.exit_code == 2
 
 
 def test_unparseable_and_missing_file(tmp_path: Path) -> None:
@@ -87,3 +123,135 @@ def test_s3_from_environment_and_secret_file(tmp_path: Path) -> None:
     s = config.load(None, env=env)
     assert s.s3 is not None and s.s3.secret_key == "s3cr3t" and s.s3.bucket == "b"
     assert "s3cr3t" not in repr(s.s3)
+
+
+@pytest.mark.parametrize(
+    ("env", "key", "expected"),
+    [
+        ({**S3_ENV, "RECORDER_SYNC_S3_PART_SIZE_MIB": "abc"}, "RECORDER_SYNC_S3_PART_SIZE_MIB", "got 'abc'"),
+        ({**S3_ENV, "RECORDER_SYNC_S3_PARALLEL_UPLOADS": "1e9"}, "RECORDER_SYNC_S3_PARALLEL_UPLOADS", "≤ 64"),
+        ({"RECORDER_SYNC_DATABASE_URL": "bogus://x"}, "RECORDER_SYNC_DATABASE_URL", "got 'bogus://x'"),
+        ({"RECORDER_SYNC_STABLE_SECONDS": "nan"}, "RECORDER_SYNC_STABLE_SECONDS", "got 'nan'"),
+        ({"RECORDER_SYNC_STABLE_SECONDS": "inf"}, "RECORDER_SYNC_STABLE_SECONDS", "got 'inf'"),
+        ({"RECORDER_SYNC_STABLE_SECONDS": "-1"}, "RECORDER_SYNC_STABLE_SECONDS", "≥ 0"),
+        ({"RECORDER_SYNC_RECONCILE_SECONDS": "soon"}, "RECORDER_SYNC_RECONCILE_SECONDS", "got 'soon'"),
+        ({"RECORDER_SYNC_WORKERS": "2.0"}, "RECORDER_SYNC_WORKERS", "a whole number"),
+        ({"RECORDER_SYNC_ALERT_SMTP_PORT": "abc"}, "RECORDER_SYNC_ALERT_SMTP_PORT", "got 'abc'"),
+    ],
+)
+def test_bad_numbers_and_urls_in_the_environment_name_the_variable(
+    env: dict[str, str], key: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as e:
+        config.load(None, env=env)
+    assert f"'{key}'" in str(e.value) and expected in str(e.value)
+
+
+def test_good_numbers_still_load() -> None:
+    s = config.load(
+        None,
+        env={
+            **S3_ENV,
+            "RECORDER_SYNC_S3_PART_SIZE_MIB": "5",
+            "RECORDER_SYNC_STABLE_SECONDS": "0",
+            "RECORDER_SYNC_WORKERS": "32",
+            "RECORDER_SYNC_DATABASE_URL": "postgresql://rs@db.example.org:5432/rs",
+        },
+    )
+    assert s.s3 is not None and s.s3.part_size_mib == 5 and s.stable_seconds == 0.0 and s.workers == 32
+
+
+def test_a_dock_may_set_a_zero_stability_window(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text('stable_seconds = 9\n[[docks]]\npath = "/m"\nstable_seconds = 0\n')
+    assert config.load(f, env={}).docks[0].stable_seconds == 0.0
+
+
+def test_database_url_password_is_not_shown() -> None:
+    with pytest.raises(ConfigError) as e:
+        config.load(None, env={"RECORDER_SYNC_DATABASE_URL": "mysql://rs:hunter2@db/rs?sslkey=k"})
+    assert "hunter2" not in str(e.value) and "mysql://***@db/rs?***" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ('smtp_user = "u"\nsmtp_password = "p"', False),
+        ('smtp_password = "p"', False),
+        ('smtp_user = "u"\nsmtp_password = "p"\nsmtp_port = 587', False),
+        ('smtp_user = "u"\nsmtp_password = "p"\nsmtp_starttls = true\nsmtp_port = 587', True),
+        ('smtp_user = "u"\nsmtp_password = "p"\nsmtp_port = 465', True),
+        ("smtp_port = 25", True),
+    ],
+)
+def test_smtp_auth_without_tls_is_refused_at_load(tmp_path: Path, text: str, accepted: bool) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text(f'[alerts]\nsmtp_host = "mail.example.org"\nsmtp_to = ["duty@example.org"]\n{text}\n')
+    if accepted:
+        config.load(f, env={})
+        return
+    with pytest.raises(ConfigError) as e:
+        config.load(f, env={})
+    msg = str(e.value)
+    assert "'alerts.smtp_starttls'" in msg and "refusing SMTP AUTH without TLS" in msg and "465" in msg
+    assert '"p"' not in msg
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("RECORDER_SYNC_S3_PART_SIZE_MIB", "abc"),
+        ("RECORDER_SYNC_DATABASE_URL", "bogus://x"),
+        ("RECORDER_SYNC_STABLE_SECONDS", "nan"),
+    ],
+)
+def test_the_real_cli_exits_2_without_a_traceback(tmp_path: Path, var: str, value: str) -> None:
+    env = env_for(tmp_path / "home", f"sqlite:///{tmp_path / 'c.db'}", **S3_ENV, **{var: value})
+    r = run(env, "status")
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and f"key '{var}'" in r.stderr
+    assert r.stderr.startswith("recorder-sync: Configuration error in defaults")
+
+
+def test_an_unreachable_database_is_named_without_its_secrets(tmp_path: Path) -> None:
+    url = "postgresql://rs:hunter2@127.0.0.1:1/rs?sslpassword=topsecret"
+    r = run(env_for(tmp_path / "home", url), "-v", "status")
+    assert r.returncode == 4, r.stderr
+    assert "postgresql+psycopg://***@127.0.0.1:1/rs?***" in r.stderr
+    assert "hunter2" not in r.stderr and "topsecret" not in r.stderr and "rs:" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("ingest", "{dock}", "--stable-seconds", "nan"),
+        ("ingest", "{dock}", "--stable-seconds", "-1"),
+        ("ingest", "{dock}", "--timeout", "inf"),
+        ("run", "--dock", "{dock}", "--stable-seconds", "inf"),
+        ("run", "--dock", "{dock}", "--sweep-seconds", "nan"),
+    ],
+)
+def test_duration_options_are_checked_like_the_file(tmp_path: Path, args: tuple[str, ...]) -> None:
+    dock = tmp_path / "dock"
+    dock.mkdir()
+    (dock / "x.bin").write_bytes(b"x")
+    env = env_for(tmp_path / "home", f"sqlite:///{tmp_path / 'c.db'}")
+    r = run(env, *(a.format(dock=dock) for a in args), timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert f"argument {args[-2]}: expected a number ≥ 0" in r.stderr and "Traceback" not in r.stderr
+    assert (dock / "x.bin").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////var/lib/recorder-sync/recorder-sync.db",
+        "sqlite:///relative.db",
+        "postgresql://rs@db.example.org:5432/rs",
+        "postgresql:///rs",  # the local socket
+        "postgresql:///rs?host=/run/postgresql",
+        "postgresql+psycopg://rs@db/rs",
+    ],
+)
+def test_database_urls_we_can_open_are_accepted(url: str) -> None:
+    assert config.load(None, env={"RECORDER_SYNC_DATABASE_URL": url}).database_url == url

@@ -8,9 +8,10 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
+from recorder_sync.adapters.private import make_private_dirs, touch_private_file
 from recorder_sync.domain.errors import DatabaseUnavailable, UsageError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -18,6 +19,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        _create_private_sqlite_file(url)
         engine = create_engine(url, connect_args={"timeout": 60})
 
         @event.listens_for(engine, "connect")
@@ -40,6 +42,23 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True)
+
+
+def _create_private_sqlite_file(url: str) -> None:
+    """Create a missing SQLite file (and its folders) before SQLite does, 0600 / 0700:
+    SQLite would make it 0644 under the usual umask, and it gives the -wal and -shm
+    files the database file's mode, so this one file decides all three."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists():
+        return
+    try:
+        make_private_dirs(path.parent)
+        touch_private_file(path)
+    except OSError as e:
+        raise DatabaseUnavailable(f"cannot create {path}: {e.strerror or e}") from e
 
 
 def alembic_config(url: str) -> Config:

@@ -528,6 +528,49 @@ class Catalog:
         except IntegrityError:
             pass  # another worker registered it first
 
+    def station_key(self) -> str | None:
+        """The key id this station signs with: the newest of its keys not retired (None
+        until it has signed anything)."""
+        with self.transaction() as s:
+            key: str | None = s.scalar(
+                select(StationKeyRow.key_id)
+                .where(StationKeyRow.station == self.station, StationKeyRow.valid_until.is_(None))
+                .order_by(StationKeyRow.first_used.desc(), StationKeyRow.key_id)
+                .limit(1)
+            )
+            return key
+
+    def replace_station_key(
+        self, key_id: str, public_pem: bytes, now: datetime, reason: str, details: Mapping[str, Any]
+    ) -> list[str]:
+        """Retire the station's keys and make ``key_id`` the one it signs with, as one
+        custody event; returns the retired key ids. Their public keys stay, so what they
+        signed still verifies."""
+        with self.transaction() as s:
+            retired = list(
+                s.scalars(
+                    select(StationKeyRow).where(
+                        StationKeyRow.station == self.station, StationKeyRow.valid_until.is_(None)
+                    )
+                )
+            )
+            for row in retired:
+                row.valid_until = now
+            if s.get(StationKeyRow, key_id) is None:
+                s.add(
+                    StationKeyRow(key_id=key_id, station=self.station, public_pem=public_pem, first_used=now)
+                )
+            old = sorted(row.key_id for row in retired)
+            self.append_event(
+                s,
+                Action.KEY_REPLACED,
+                now,
+                subject=f"station:{self.station}",
+                details={**details, "retired_key_ids": old, "key_id": key_id},
+                reason=reason,
+            )
+            return old
+
     def record_stored(self, recording_id: str, stored: StoredObject, now: datetime) -> None:
         with self.transaction() as s:
             rec = _get(s, RecordingRow, recording_id)

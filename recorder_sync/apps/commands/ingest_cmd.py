@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from recorder_sync.adapters.dockfs import shown_name
-from recorder_sync.apps.config import DockConfig, Settings
+from recorder_sync.apps.config import DAY, DockConfig, Settings, seconds_option
 from recorder_sync.apps.output import ByteMeter, progress
 from recorder_sync.apps.wiring import open_app
 from recorder_sync.apps.wiring_cases import cases_runtime
@@ -22,10 +22,15 @@ def register(sub: Any) -> None:
         "paths", nargs="+", type=Path, metavar="PATH", help="files or folders (a folder is a dock)"
     )
     p.add_argument(
-        "--stable-seconds", type=float, help="how long size and mtime must hold still (default: config)"
+        "--stable-seconds",
+        type=seconds_option(),
+        help="how long size and mtime must hold still (default: config)",
     )
     p.add_argument(
-        "--timeout", type=float, default=600.0, help="give up waiting after this many seconds (600)"
+        "--timeout",
+        type=seconds_option(7 * DAY),
+        default=600.0,
+        help="give up waiting after this many seconds (600)",
     )
     p.add_argument(
         "--max-attempts", type=int, default=4, help="failed attempts per file before giving up (4)"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from recorder_sync.adapters.watcher import DirtyDocks, DockWatcher
-from recorder_sync.apps.config import DockConfig, Settings
+from recorder_sync.apps.config import DockConfig, Settings, seconds_option
 from recorder_sync.apps.wiring import open_app
 from recorder_sync.apps.wiring_cases import SWEEP_SECONDS, cases_runtime
 from recorder_sync.domain.errors import Error, UsageError
@@ -30,10 +30,10 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--dock", type=Path, action="append", default=[], help="watch this folder too (repeatable)"
     )
-    p.add_argument("--stable-seconds", type=float, help="override every dock's stability window")
+    p.add_argument("--stable-seconds", type=seconds_option(), help="override every dock's stability window")
     p.add_argument(
         "--sweep-seconds",
-        type=float,
+        type=seconds_option(),
         default=SWEEP_SECONDS,
         help=(
             "link new recordings and run the deadline sweep this often, and whenever a batch "

@@ -1,0 +1,133 @@
+"""The station key through the real CLI: once a station has signed, its key is never
+silently replaced; only ``keys init --replace --reason`` changes it, as a custody event."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from clirunner import env_for, run, run_json
+
+from recorder_sync.adapters.db.engine import make_engine
+from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.keys import create_key
+from recorder_sync.domain.custody import verify_chain
+
+
+@pytest.fixture
+def station(tmp_path: Path, db_url: str) -> tuple[dict[str, str], Path, Path]:
+    """A station that has ingested (and so signed) one file; returns env, dock, key path."""
+    env = env_for(tmp_path / "home", db_url)
+    dock = tmp_path / "dock"
+    dock.mkdir()
+    (dock / "first.txt").write_bytes(b"first\n")
+    r = run(env, "ingest", str(dock), "--stable-seconds", "0")
+    assert r.returncode == 0, r.stderr
+    return env, dock, tmp_path / "home" / "keys" / "station.key"
+
+
+def signed_with(env: dict[str, str]) -> set[str]:
+    return {rec["key_id"] for rec in run_json(env, "list")}
+
+
+def test_missing_key_stops_ingest_until_an_operator_replaces_it(
+    station: tuple[dict[str, str], Path, Path], db_url: str
+) -> None:
+    env, dock, key = station
+    (first_key,) = signed_with(env)
+    key.unlink()
+    (dock / "second.txt").write_bytes(b"second\n")
+
+    r = run(env, "ingest", str(dock), "--stable-seconds", "0")
+    assert r.returncode == 5, r.stderr
+    assert f"No signing key at {key}" in r.stderr and first_key in r.stderr
+    assert "keys init --replace --reason" in r.stderr
+    assert not key.exists(), "no key may be made up behind the operator's back"
+    assert (dock / "second.txt").read_bytes() == b"second\n"
+
+    # a plain `keys init` would also make a new key: refused the same way
+    r = run(env, "keys", "init")
+    assert r.returncode == 5 and first_key in r.stderr and not key.exists()
+    r = run(env, "keys", "init", "--replace")
+    assert r.returncode == 2 and "--reason" in r.stderr and not key.exists()
+
+    r = run(env, "keys", "init", "--replace", "--reason", "disk of the old station died")
+    assert r.returncode == 0, r.stderr
+    assert f"retired {first_key}" in r.stdout
+    r = run(env, "ingest", str(dock), "--stable-seconds", "0")
+    assert r.returncode == 0, r.stderr
+    assert not (dock / "second.txt").exists()
+    keys_used = signed_with(env)
+    assert len(keys_used) == 2 and first_key in keys_used
+
+    catalog = Catalog(make_engine(db_url), station="st-test", actor="test")
+    replaced = [e.fields for e in catalog.events() if e.fields["action"] == "key-replaced"]
+    assert len(replaced) == 1
+    assert replaced[0]["reason"] == "disk of the old station died"
+    assert replaced[0]["details"]["retired_key_ids"] == [first_key]
+    assert replaced[0]["details"]["key_id"] in keys_used - {first_key}
+    assert replaced[0]["details"]["old_key_file"] is None  # there was no file left to move
+    # what the old key signed still verifies: its public key stays in the catalog
+    assert catalog.public_key(first_key).startswith(b"-----BEGIN PUBLIC KEY-----")
+    verify_chain(catalog.events())
+
+
+def test_different_key_is_refused_and_the_right_one_accepted_again(
+    station: tuple[dict[str, str], Path, Path], tmp_path: Path
+) -> None:
+    env, dock, key = station
+    (first_key,) = signed_with(env)
+    original = key.read_bytes()
+    other = create_key(tmp_path / "elsewhere" / "other.key")
+    key.unlink()
+    os.link(other.path, key)
+    (dock / "second.txt").write_bytes(b"second\n")
+
+    r = run(env, "ingest", str(dock), "--stable-seconds", "0")
+    assert r.returncode == 5, r.stderr
+    assert f"is {other.key_id}, but this station signs with {first_key}" in r.stderr
+    assert (dock / "second.txt").exists()
+
+    key.unlink()
+    key.write_bytes(original)
+    key.chmod(0o600)
+    r = run(env, "ingest", str(dock), "--stable-seconds", "0")
+    assert r.returncode == 0, r.stderr
+    assert signed_with(env) == {first_key}
+
+
+def test_replace_keeps_the_old_key_file_aside(station: tuple[dict[str, str], Path, Path]) -> None:
+    env, dock, key = station
+    (first_key,) = signed_with(env)
+    original = key.read_bytes()
+    r = run(env, "keys", "init", "--replace", "--reason", "suspected copy of the key")
+    assert r.returncode == 0, r.stderr
+    (kept,) = key.parent.glob("station.key.retired-*")
+    assert kept.read_bytes() == original and kept.stat().st_mode & 0o777 == 0o600
+    assert key.read_bytes() != original
+    # the retired key, put back, is not the station's key any more
+    key.unlink()
+    os.link(kept, key)
+    (dock / "second.txt").write_bytes(b"second\n")
+    r = run(env, "ingest", str(dock), "--stable-seconds", "0")
+    assert r.returncode == 5 and f"is {first_key}, but this station signs with" in r.stderr
+
+
+@pytest.mark.parametrize("case", ["folder-0755", "key-of-another-user"])
+def test_key_folder_open_to_others_or_key_of_another_user_stops_ingest(
+    station: tuple[dict[str, str], Path, Path], case: str
+) -> None:
+    env, dock, key = station
+    if case == "folder-0755":
+        key.parent.chmod(0o755)
+        expected = f"chmod 700 {key.parent}"
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("only root can give a file to another user")
+        os.chown(key, 65534, -1)
+        expected = "belongs to uid 65534"
+    (dock / "second.txt").write_bytes(b"second\n")
+    r = run(env, "ingest", str(dock), "--stable-seconds", "0")
+    assert r.returncode == 5 and expected in r.stderr, r.stderr
+    assert (dock / "second.txt").exists()
