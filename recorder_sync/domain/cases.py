@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recorder_sync.domain.errors import ImportRejected
+from recorder_sync.domain.timebounds import check_plausible
 
 ImportProblem = ImportRejected.Problem
 
@@ -127,11 +128,13 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def parse_time(text: str) -> datetime:
+def parse_time(text: str, *, plausible: bool = False) -> datetime:
     """An ISO 8601 time with a UTC offset (``2026-11-27T08:30:00+08:00`` or ``…Z``), as UTC.
 
     Raises ValueError saying why when it is not one; a time without an offset is
     refused because guessing the zone is how an action lands eight hours off.
+    ``plausible``: also refuse a time outside ``timebounds``' range (every time that
+    comes from outside; stored times are read back without it).
     """
     value = text.strip()
     if "T" not in value and " " not in value:
@@ -144,7 +147,13 @@ def parse_time(text: str) -> datetime:
         raise ValueError(
             "time has no UTC offset (write e.g. 2026-11-27T08:30:00+08:00 or 2026-11-27T00:30:00Z)"
         )
-    return parsed.astimezone(UTC)
+    why = check_plausible(parsed)
+    if plausible and why is not None:
+        raise ValueError(why)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 has no UTC reading
+        raise ValueError(why or "outside the range of dates") from None
 
 
 # --- generic record validation --------------------------------------------------
@@ -175,7 +184,7 @@ class _RowCheck:
 
     def problem(self, column: str | None, value: object, why: str) -> None:
         self.ok = False
-        shown = None if value is None else str(value)
+        shown = None if value is None else _shown(value)
         self.problems.append(ImportProblem(self.row, column, shown, why, self.line))
 
     def raw(self, column: str) -> object:
@@ -201,7 +210,7 @@ class _RowCheck:
         if not raw:
             return None
         try:
-            return parse_time(raw)
+            return parse_time(raw, plausible=True)
         except ValueError as exc:
             self.problem(column, raw, str(exc))
             return None
@@ -346,6 +355,10 @@ def _json_records(
         why = f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         problems.append(ImportProblem(None, None, None, why))
         return []
+    except RecursionError:
+        why = "JSON nested too deeply (expected a list of flat objects)"
+        problems.append(ImportProblem(None, None, None, why))
+        return []
     if not isinstance(data, list):
         why = f"expected a JSON list of objects, got {_json_kind(data)}"
         problems.append(ImportProblem(None, None, None, why))
@@ -367,6 +380,16 @@ def _mapping_record(
         if key in absent and key not in optional:
             problems.append(ImportProblem(row, key, None, "missing key"))
     return _Framed(row, None, item, absent)
+
+
+def _shown(value: object, limit: int = 200) -> str:
+    """A bad value as text for the error message: a hostile file's value can be huge, or
+    nested nearly as deep as the JSON parser allows (too deep to print)."""
+    try:
+        text = str(value)
+    except RecursionError:
+        return f"({_json_kind(value)} nested too deeply to show)"
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _json_kind(value: object) -> str:

@@ -28,6 +28,7 @@ from recorder_sync.domain.deadlines import FlagKind, Links, compact_time, parse_
 from recorder_sync.domain.linking import RecordingFacts
 from recorder_sync.domain.model import FlagState
 from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, Requirement
+from recorder_sync.domain.timebounds import local, shift
 
 DIMENSIONS = ("unit", "officer", "action_type", "month")
 UNLINKED = "(unlinked)"
@@ -354,8 +355,8 @@ class ReportAggregates:
 def month_of(time: datetime | None, zone: tzinfo) -> str | None:
     if time is None:
         return None
-    local = time.astimezone(zone)
-    return f"{local.year:04d}-{local.month:02d}"
+    there = local(time, zone)
+    return f"{there.year:04d}-{there.month:02d}"
 
 
 def recording_signature(
@@ -536,7 +537,7 @@ class _Builder:
                     acc.within += 1
                 else:
                     acc.late_verified += 1
-            elif now >= ended + deadline:
+            elif now >= shift(ended, deadline):
                 acc.late_pending += 1
             else:
                 acc.pending += 1

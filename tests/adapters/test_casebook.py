@@ -479,3 +479,21 @@ def test_report_from_tallies_equals_the_live_report(world: World) -> None:
     # a report as of a time before the tallies is computed from the rows
     assert world.book.report_aggregates(t2, 2026, None, None, SETTINGS, FULL_TYPES) is None
     assert_same_report(world, t2, (2026,))
+
+
+def test_rows_with_absurd_dates_stored_before_the_bounds_do_not_stop_the_engine(world: World) -> None:
+    """A year-9999 action and recording written before imports and metadata were bounded
+    (straight into the tables here): sweeps and reports still run and raise what is due."""
+    far = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+    demolition = action("D", "forced_demolition", "009", "2026-01-01T09:00:00", "2026-01-01T10:00:00")
+    world.book.upsert_actions(
+        [dataclasses.replace(demolition, action_id="F", end=far), demolition], world.now, "legacy", "test"
+    )
+    world.recording("CAM9", "009", sh("2026-01-01T09:00:00"), far, ingested=sh("2026-01-01T11:00:00"))
+    changes = world.sweep(sh("2026-01-03T00:00:00"))
+    assert ("raised", "footage-missing", "action:D:officer:009") in changes
+    assert world.sweep(sh("2026-01-03T01:00:00")) == set()
+    for live in (False, True):
+        report = world.reports.report(sh("2026-01-03T02:00:00"), year=2026, live=live)
+        assert report.total.actions == 1
+        assert world.reports.report(sh("2026-01-03T02:00:00"), live=live).total.actions == 2

@@ -231,3 +231,39 @@ def test_day_at_a_field_office(tmp_path: Path, db_url: str) -> None:
     for args in (("case", "show", "C5"), ("report",)):  # the tables print too
         r = run(env, *args)
         assert r.returncode == 0 and r.stdout, (args, r.stderr)
+
+
+# --- hostile imports and options (issue 7, items 10 and 19) -------------------------------
+
+HEADER = "case_id,action_id,action_type,unit,officers,start,end,target_id,target_name,place"
+
+
+def test_absurd_dates_and_nested_json_are_usage_errors_not_tracebacks(tmp_path: Path, db_url: str) -> None:
+    env = env_for(tmp_path / "home", db_url)
+    far = tmp_path / "far.csv"
+    far.write_text(HEADER + "\nC1,A1,seizure,U1,001,2026-11-27T08:00:00+08:00,9999-12-31T23:00:00Z,,,\n")
+    early = tmp_path / "early.json"
+    row = {"case_id": "C1", "action_id": "A2", "action_type": "seizure", "unit": "U1", "officers": "001"}
+    row |= {"start": "0001-01-01T00:00:00+01:00", "end": "2026-11-27T09:00:00+08:00"}
+    early.write_text(json.dumps([row]))
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000 + "]" * 100_000)
+    cases: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
+        (("cases", "import", str(far)), ("row 1", "column 'end'", "plausible range", "9999-12-31T23:00:00Z")),
+        (("cases", "import", str(early)), ("row 1", "column 'start'", "plausible range")),
+        (("cases", "import", str(nested)), ("nested too deeply",)),
+        (("report", "--year", "0"), ("--year 0", "expected a year from 2000 to 2099")),
+        (("report", "--year", "9999"), ("--year 9999",)),
+        (("sweep", "--now", "9999-12-31T23:59:59Z"), ("--now", "plausible range")),
+        (("report", "--now", "0001-01-01T00:00:00+01:00"), ("--now", "plausible range")),
+    ]
+    for args, needles in cases:
+        r = run(env, *args)
+        assert r.returncode == 2, (args, r.returncode, r.stderr)
+        assert "Traceback" not in r.stderr, (args, r.stderr)
+        for needle in needles:
+            assert needle in r.stderr, (args, needle, r.stderr)
+    assert run_json(env, "case", "list") == []  # nothing was imported
+    # the engine still runs
+    assert run(env, "sweep").returncode == 0
+    assert run(env, "report", "--year", "2026").returncode == 0

@@ -341,3 +341,67 @@ def test_ledger_json_requires_device_officer_start() -> None:
     with pytest.raises(ImportRejected) as caught:
         parse_checkouts_json(json.dumps([{"device": "CAM-01", "start": "2026-11-27T07:45:00Z"}]))
     assert [(p.row, p.column, p.why) for p in caught.value.problems] == [(1, "officer", "missing key")]
+
+
+# --- implausible times and hostile JSON (issue 7, items 10 and 19) ---------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("end", "9999-12-31T23:00:00Z"),  # end + 24 h overflows in the deadline engine
+        ("start", "0001-01-01T00:00:00+01:00"),  # has no UTC reading at all
+        ("start", "1999-12-31T23:59:59Z"),
+        ("end", "2100-01-01T00:00:01Z"),
+    ],
+)
+def test_times_outside_the_plausible_range_are_refused_with_row_and_column(column: str, value: str) -> None:
+    record = {
+        "case_id": "C1",
+        "action_id": "A1",
+        "action_type": "seizure",
+        "unit": "U",
+        "officers": "001",
+        "start": "2026-11-27T08:00:00+08:00",
+        "end": "2026-11-27T09:00:00+08:00",
+    }
+    record[column] = value
+    text = HEADER + "\n" + ",".join(record.get(c, "") for c in ACTION_COLUMNS) + "\n"
+    for parse in (
+        lambda: parse_actions_csv(text, DEFAULT_POLICY),
+        lambda: parse_actions_json(json.dumps([record]), DEFAULT_POLICY),
+    ):
+        with pytest.raises(ImportRejected) as caught:
+            parse()
+        assert caught.value.exit_code == 2
+        [problem] = caught.value.problems
+        assert (problem.row, problem.column, problem.value) == (1, column, value)
+        assert "outside the plausible range 2000-01-01T00:00:00Z to 2100-01-01T00:00:00Z" in problem.why
+
+
+def test_ledger_times_outside_the_plausible_range_are_refused() -> None:
+    text = "device,officer,start,end\nCAM1,001,2026-11-27T08:00:00Z,9999-12-31T23:59:59-10:00\n"
+    with pytest.raises(ImportRejected) as caught:
+        parse_checkouts_csv(text)
+    assert problems_of(caught.value) == {(1, "end")}
+    assert "plausible range" in why(caught.value, 1, "end")
+
+
+def test_plausible_bounds_themselves_are_accepted() -> None:
+    assert parse_time("2000-01-01T00:00:00Z", plausible=True) == datetime(2000, 1, 1, tzinfo=UTC)
+    assert parse_time("2100-01-01T00:00:00Z", plausible=True) == datetime(2100, 1, 1, tzinfo=UTC)
+    # stored times are read back without the bound, and never raise OverflowError
+    assert parse_time("1970-01-01T00:00:00Z").year == 1970
+    with pytest.raises(ValueError, match="plausible range"):
+        parse_time("0001-01-01T00:00:00+01:00")
+
+
+@pytest.mark.parametrize("depth", [100_000, 990])
+def test_deeply_nested_actions_json_is_an_import_error_not_a_crash(depth: int) -> None:
+    nested = "[" * depth + "]" * depth
+    for text in (nested, '[{"case_id": ' + nested + "}]"):
+        with pytest.raises(ImportRejected) as caught:
+            parse_actions_json(text, DEFAULT_POLICY)
+        assert caught.value.exit_code == 2
+        assert caught.value.problems
+        assert len(str(caught.value)) < 5000

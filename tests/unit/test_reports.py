@@ -259,3 +259,15 @@ def test_report_from_aggregates_equals_build_report_with_medians_to_the_histogra
     # 1-second delay: the middle of its minute bucket, clamped to the exact worst (1 s)
     assert group(fast, "month", "2026-12").timeliness.median_delay == timedelta(seconds=1)
     assert fast.total.timeliness.worst_delay == timedelta(days=5, seconds=7)
+
+
+def test_a_report_over_times_at_the_end_of_the_calendar_does_not_overflow() -> None:
+    """A year-9999 action or recording stored before imports were bounded: the Shanghai
+    month of 9999-12-31T23:00Z is past datetime's range; it is counted, not a crash."""
+    far = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+    action = Action("C9", "A9", "seizure", "U1", ("001",), t(11, 27, 9), far)
+    recording = RecordingFacts("R9", "CAM", "001", far, far, None)
+    now = t(11, 30, 9)
+    report = build_report(now, [recording], [action], [("R9", "A9")], [], DEFAULT_POLICY, SETTINGS)
+    assert report.total.actions == 1 and report.total.timeliness.recordings == 1
+    assert [g.key for g in report.groups["month"]] == ["9999-12"]

@@ -22,6 +22,7 @@ from recorder_sync.domain.cases import ACTION_COLUMNS, Action, Checkout, format_
 from recorder_sync.domain.errors import UsageError
 from recorder_sync.domain.ports import ActionQuery, StoredLink
 from recorder_sync.domain.reports import DIMENSIONS, GroupStats, Report
+from recorder_sync.domain.timebounds import check_year
 
 
 def register(sub: Any) -> None:
@@ -115,9 +116,16 @@ def _time(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        return parse_time(text)
+        return parse_time(text, plausible=True)
     except ValueError as e:
         raise UsageError(f"--now {text!r}: {e}") from None
+
+
+def _year(year: int | None) -> int | None:
+    why = None if year is None else check_year(year)
+    if why is not None:
+        raise UsageError(f"--year {year}: {why}")
+    return year
 
 
 def action_json(a: Action) -> dict[str, Any]:
@@ -326,7 +334,8 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     rt = _runtime(settings)
-    report = rt.reports.report(_time(args.now) or utcnow(), year=args.year)
+    year, now = _year(args.year), _time(args.now) or utcnow()
+    report = rt.reports.report(now, year=year)
     if args.json:
         emit_json(report.as_json())
     elif args.csv:
