@@ -201,10 +201,15 @@ def upload_due(recording: RecordingFacts, settings: DeadlineSettings) -> datetim
 
 def was_late(recording: RecordingFacts, settings: DeadlineSettings) -> bool | None:
     """Whether the stored copy was verified after the deadline; None while unknown."""
-    due = upload_due(recording, settings)
-    if due is None or recording.stored_verified_at is None:
+    if upload_anchor(recording) is None or recording.stored_verified_at is None:
         return None
-    return recording.stored_verified_at > due
+    return verified_late(recording, settings.upload_deadline)
+
+
+def verified_late(recording: RecordingFacts, upload_deadline: timedelta) -> bool:
+    """Stored and verified, after its deadline (what a late arrival is)."""
+    anchor, verified = upload_anchor(recording), recording.stored_verified_at
+    return anchor is not None and verified is not None and verified > shift(anchor[0], upload_deadline)
 
 
 def evaluate(

@@ -497,3 +497,43 @@ def test_rows_with_absurd_dates_stored_before_the_bounds_do_not_stop_the_engine(
         report = world.reports.report(sh("2026-01-03T02:00:00"), year=2026, live=live)
         assert report.total.actions == 1
         assert world.reports.report(sh("2026-01-03T02:00:00"), live=live).total.actions == 2
+
+
+def late_flags(world: World) -> list[tuple[str | None, str]]:
+    return sorted((f.recording_id, f.state.value) for f in world.catalog.flags() if f.kind == "upload-late")
+
+
+def test_a_late_arrival_before_the_first_sweep_gets_exactly_one_late_flag(world: World) -> None:
+    """One-shot ``ingest`` of a clip that ended 30 h ago, then the first ``sweep`` (full)."""
+    ended = sh("2026-01-01T08:00:00")
+    rid = world.recording("CAM1", "001", ended - timedelta(minutes=5), ended, ended + timedelta(hours=30))
+    world.verify(rid, ended + timedelta(hours=30, minutes=5))
+    on_time = world.recording(
+        "CAM2", "002", ended, ended, ingested=ended + timedelta(hours=1), verified=ended + timedelta(hours=2)
+    )
+    changes = world.sweep(ended + timedelta(hours=31))
+    assert changes == {
+        ("raised", "upload-late", f"recording:{rid}"),
+        ("resolved-late", "upload-late", f"recording:{rid}"),
+    }
+    assert late_flags(world) == [(rid, "resolved-late")]
+    assert world.sweep(ended + timedelta(hours=32)) == set()
+    assert late_flags(world) == [(rid, "resolved-late")]
+    assert on_time not in {r for r, _ in late_flags(world)}
+
+
+def test_a_late_arrival_verified_after_the_last_sweeps_time_is_still_seen(world: World) -> None:
+    """The verification is written (custody log) before a sweep that runs as of an earlier
+    time; the next sweep, past the verification time, must still count it late once."""
+    ended = sh("2026-01-01T08:00:00")
+    first = world.sweep(ended)  # the mark: a sweep before anything happened
+    assert first == set()
+    rid = world.recording("CAM1", "001", ended - timedelta(minutes=5), ended, ended + timedelta(hours=29))
+    world.verify(rid, ended + timedelta(hours=30))
+    # as of 29.5 h the recording is not verified yet: late, open
+    assert world.sweep(ended + timedelta(hours=29, minutes=30)) == {
+        ("raised", "upload-late", f"recording:{rid}")
+    }
+    # as of 31 h it is: the same flag resolves as late, no second one
+    assert world.sweep(ended + timedelta(hours=31)) == {("resolved-late", "upload-late", f"recording:{rid}")}
+    assert late_flags(world) == [(rid, "resolved-late")]

@@ -267,3 +267,28 @@ def test_absurd_dates_and_nested_json_are_usage_errors_not_tracebacks(tmp_path: 
     # the engine still runs
     assert run(env, "sweep").returncode == 0
     assert run(env, "report", "--year", "2026").returncode == 0
+
+
+def test_one_shot_ingest_of_a_late_clip_then_the_first_sweep_flags_it_late(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Issue 7, item 9: ``report`` counted it late while ``flags --all`` showed nothing."""
+    dock = tmp_path / "dock"
+    dock.mkdir()
+    ended = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=30)
+    _clip(dock, "CAM1", "001", ended - timedelta(minutes=5), ended, 1)
+    env = env_for(tmp_path / "home", db_url)
+    r = run(env, "ingest", str(dock), "--stable-seconds", "0", "-q")
+    assert r.returncode == 0, r.stderr
+    sweep = run_json(env, "sweep")
+    assert sweep["full"] is True
+    clip = next(x for x in run_json(env, "list") if x["kind"] == "video")
+    late = [f for f in run_json(env, "flags", "--all") if f["kind"] == "upload-late"]
+    # the clip and its sidecar both came late; each has one flag, raised and resolved-late
+    assert sorted(f["state"] for f in late) == ["resolved-late", "resolved-late"]
+    assert clip["id"] in {f["recording_id"] for f in late}
+    for args in (("sweep",), ("sweep", "--full")):
+        assert run_json(env, *args)["changes"] == [], args
+    assert len([f for f in run_json(env, "flags", "--all") if f["kind"] == "upload-late"]) == 2
+    report = run_json(env, "report")
+    assert report["total"]["late_flags"] == report["total"]["timeliness"]["late"] == 2

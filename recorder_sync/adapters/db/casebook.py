@@ -56,6 +56,7 @@ from recorder_sync.domain.deadlines import (
     recording_subject,
     resolution_state,
     severity_rank,
+    verified_late,
 )
 from recorder_sync.domain.errors import NotFound, UsageError
 from recorder_sync.domain.linking import Confidence, LinkProposal, RecordingFacts
@@ -794,6 +795,19 @@ class CaseBook:
                     s.scalars(select(ActionRow.action_id).where(ActionRow.end <= now - limits.min_grace))
                 )
                 all_checkouts = True
+                # Late arrivals no sweep has flagged: a first sweep after a one-shot ingest
+                # finds footage that was verified after its deadline before any sweep ran.
+                flagged = select(FlagRow.recording_id).where(
+                    FlagRow.kind == FlagKind.UPLOAD_LATE.value, FlagRow.recording_id.is_not(None)
+                )
+                unflagged = select(*_REC_COLUMNS).where(
+                    RecordingRow.verified_at <= now, RecordingRow.id.not_in(flagged)
+                )
+                upload_ids.update(
+                    r.id
+                    for r in self._facts(s, _core(s, unflagged))
+                    if verified_late(r, limits.upload_deadline)
+                )
             else:
                 last: datetime = mark.at  # type: ignore[union-attr, assignment]
                 since = int(mark.seq or 0)  # type: ignore[union-attr]
@@ -807,6 +821,16 @@ class CaseBook:
                         )
 
                 ended_between(last - limits.max_grace, now - limits.min_grace)
+                # verified between the two sweeps' times: when the last one ran as of a time
+                # before the verification, the custody event was already behind its mark
+                if now > last:
+                    changed_recordings.update(
+                        s.scalars(
+                            select(RecordingRow.id).where(
+                                RecordingRow.verified_at > last, RecordingRow.verified_at <= now
+                            )
+                        )
+                    )
                 ended_between(last - limits.case_file_period, now - limits.case_file_period)
                 for device, start in s.execute(
                     select(CheckoutRow.device, CheckoutRow.start).where(
