@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from recorder_sync.adapters.db.casebook import CaseBook
 from recorder_sync.adapters.db.engine import make_engine, upgrade
 from recorder_sync.adapters.db.repository import Catalog
 from recorder_sync.domain.cases import Action, Checkout
+from recorder_sync.domain.custody import Action as Ev
 from recorder_sync.domain.custody import verify_chain
 from recorder_sync.domain.errors import ImportRejected
 from recorder_sync.domain.model import FileIdentity, Kind, ProbeResult, Sourced, StoredObject
@@ -537,3 +539,93 @@ def test_a_late_arrival_verified_after_the_last_sweeps_time_is_still_seen(world:
     # as of 31 h it is: the same flag resolves as late, no second one
     assert world.sweep(ended + timedelta(hours=31)) == {("resolved-late", "upload-late", f"recording:{rid}")}
     assert late_flags(world) == [(rid, "resolved-late")]
+
+
+# --- sweeps as of the past and custody stamps (issue 7, item 11) -------------------------
+
+
+def event_times(catalog: Catalog) -> list[datetime]:
+    return [datetime.fromisoformat(ev.fields["at"]) for ev in catalog.events()]
+
+
+def test_a_sweep_as_of_a_time_before_the_last_sweep_is_a_dry_run(world: World) -> None:
+    end = sh("2026-03-02T10:00:00")
+    rid = world.recording("CAM1", "001", end - timedelta(minutes=5), end, ingested=end + timedelta(hours=1))
+    assert world.sweep(end + timedelta(hours=25)) == {("raised", "upload-late", f"recording:{rid}")}
+    flags_before, events_before, alerts_before = (
+        world.catalog.flags(),
+        world.catalog.events(),
+        len(world.alerts),
+    )
+    mark = world.deadlines.last_sweep()
+
+    past = world.deadlines.sweep(sh("2020-01-01T00:00:00"))
+    assert past.dry_run and past.last_sweep == mark
+    # it says what it would do: the late flag did not exist yet in 2020
+    assert [(c.change, c.kind) for c in past.changes] == [("resolved-late", "upload-late")]
+    assert world.catalog.flags() == flags_before
+    assert world.catalog.events() == events_before
+    assert len(world.alerts) == alerts_before
+    assert world.deadlines.last_sweep() == mark
+    assert past.as_json()["dry_run"] is True
+    # the next real sweep finds nothing to raise again
+    assert world.sweep(end + timedelta(hours=26)) == set()
+    # dry_run=False (the daemon's clock) writes even so; dry_run=True never writes
+    assert world.deadlines.sweep(end + timedelta(hours=27), dry_run=True).dry_run
+    assert world.deadlines.last_sweep() == end + timedelta(hours=26)
+    assert not world.deadlines.sweep(end + timedelta(hours=25), dry_run=False).dry_run
+    assert world.deadlines.last_sweep() == end + timedelta(hours=25)
+
+
+def test_custody_event_times_never_go_backwards_along_the_chain(world: World) -> None:
+    """Sweeps as of a future time, then changes dated earlier (as a backdated ``--now``
+    or a slow writer would): the events are stamped by the wall clock, in order."""
+    end = sh("2026-03-02T10:00:00")
+    rid = world.recording("CAM1", "001", end - timedelta(minutes=5), end, ingested=end + timedelta(hours=1))
+    world.sweep(sh("2030-01-01T00:00:00"))  # raises upload-late: events dated 2030 before the fix
+    world.verify(rid, end + timedelta(hours=2))
+    world.deadlines.sweep(end + timedelta(hours=3), dry_run=False)
+    times = event_times(world.catalog)
+    assert len(times) > 5
+    assert times == sorted(times)
+    assert verify_chain(world.catalog.events()) == len(times)
+
+
+def test_custody_stamps_stay_in_order_when_the_clock_steps_back(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    readings = iter([sh("2026-05-01T12:00:00"), sh("2026-05-01T11:00:00"), sh("2026-05-01T12:30:00")])
+    catalog = Catalog(engine, station="st-test", actor="test", clock=lambda: next(readings))
+    for _ in range(3):
+        with catalog.transaction() as s:
+            catalog.append_event(s, Ev.DOCKED, sh("2020-01-01T00:00:00"), subject="device:CAM1")
+    assert event_times(catalog) == [sh("2026-05-01T12:00:00")] * 2 + [sh("2026-05-01T12:30:00")]
+    engine.dispose()
+
+
+def test_two_writers_build_one_chain_with_times_in_order(db_url: str) -> None:
+    """Two processes' catalogs on one database append at once, each passing the time it
+    read before waiting for the lock."""
+    engines = [make_engine(db_url) for _ in range(2)]
+    upgrade(engines[0])
+    catalogs = [Catalog(e, station=f"st-{n}", actor=f"writer {n}") for n, e in enumerate(engines)]
+    start = threading.Barrier(2)
+
+    def write(catalog: Catalog) -> None:
+        start.wait()
+        for n in range(40):
+            before = datetime.now(UTC) - timedelta(seconds=n % 3)  # read before the lock
+            with catalog.transaction() as s:
+                catalog.append_event(s, Ev.DOCKED, before, subject=f"device:{catalog.station}")
+
+    threads = [threading.Thread(target=write, args=(c,)) for c in catalogs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    times = event_times(catalogs[0])
+    assert len(times) == 80
+    assert times == sorted(times)
+    assert verify_chain(catalogs[0].events()) == 80
+    for e in engines:
+        e.dispose()

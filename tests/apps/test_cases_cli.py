@@ -19,6 +19,9 @@ from zoneinfo import ZoneInfo
 
 import sample_dock
 from clirunner import env_for, run, run_json
+from sqlalchemy import text
+
+from recorder_sync.adapters.db.engine import make_engine
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -292,3 +295,39 @@ def test_one_shot_ingest_of_a_late_clip_then_the_first_sweep_flags_it_late(
     assert len([f for f in run_json(env, "flags", "--all") if f["kind"] == "upload-late"]) == 2
     report = run_json(env, "report")
     assert report["total"]["late_flags"] == report["total"]["timeliness"]["late"] == 2
+
+
+def custody_times(db_url: str) -> list[datetime]:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as c:
+            return [r[0] for r in c.execute(text("SELECT at FROM custody_events ORDER BY seq"))]
+    finally:
+        engine.dispose()
+
+
+def test_sweep_now_in_the_past_is_a_dry_run(tmp_path: Path, db_url: str) -> None:
+    """Issue 7, item 11: ``sweep --now 2020-…`` resolved real flags and wrote 2020 events."""
+    env = env_for(tmp_path / "home", db_url)
+    actions = tmp_path / "actions.csv"
+    ended = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    window = f"{(ended - timedelta(hours=1)).isoformat()},{ended.isoformat()}"
+    actions.write_text(HEADER + f"\nC1,A1,seizure,U1,001,{window},,,\n")
+    run_json(env, "cases", "import", str(actions))
+    sweep = run_json(env, "sweep")
+    assert [(c["change"], c["kind"]) for c in sweep["changes"]] == [("raised", "footage-missing")]
+    assert sweep["dry_run"] is False
+    flags = run_json(env, "flags")
+    events = custody_times(db_url)
+
+    r = run(env, "sweep", "--now", "2020-01-01T00:00:00Z")
+    assert r.returncode == 0, r.stderr
+    assert "dry run" in r.stdout and "nothing written" in r.stdout
+    assert "resolved" in r.stdout and "footage-missing" in r.stdout  # what it would do
+    past = run_json(env, "sweep", "--now", "2020-01-01T00:00:00Z")
+    assert past["dry_run"] is True
+    assert [(c["change"], c["kind"]) for c in past["changes"]] == [("resolved", "footage-missing")]
+    assert run_json(env, "flags") == flags  # still open, unchanged
+    assert custody_times(db_url) == events  # no event written, none dated 2020
+    # the next real sweep has nothing to raise again
+    assert run_json(env, "sweep")["changes"] == []

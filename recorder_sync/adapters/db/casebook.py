@@ -910,6 +910,7 @@ class CaseBook:
                 upload_actions=upload_actions,
                 upload_links=sorted(upload_pairs),
                 upload_subjects=upload_subjects,
+                last_sweep=None if mark is None else mark.at,
             )
 
     def _changes_since(
@@ -1008,9 +1009,17 @@ class CaseBook:
         to_raise: Sequence[FlagSpec],
         to_resolve: Sequence[tuple[str, str]],
         to_update: Sequence[FlagSpec],
-    ) -> None:
+        *,
+        only_if_latest: bool = False,
+    ) -> bool:
+        """Write the sweep's changes; ``only_if_latest``: write nothing and return False
+        when a sweep as of a later time has been written meanwhile."""
         with self.catalog.transaction() as s:
             self._lock_sweep(s)
+            if only_if_latest:
+                last = s.get(SweepMarkRow, "sweep")
+                if last is not None and last.at is not None and last.at > now:
+                    return False
             for spec in to_raise:
                 self.catalog.flag_in(s, spec.to_flag(now), now)
                 if spec.action_id or spec.case_id:
@@ -1087,6 +1096,12 @@ class CaseBook:
             mark.at, mark.text, mark.seq = now, limits.fingerprint, inputs.cursor
             cut = _Cut(limits.report_tz, limits.upload_deadline, limits.report_full_types)
             self._update_report(s, now, cut, inputs.full)
+        return True
+
+    def last_sweep(self) -> datetime | None:
+        with self.catalog.transaction() as s:
+            mark = s.get(SweepMarkRow, "sweep")
+            return None if mark is None else mark.at
 
     # --- report tallies ---------------------------------------------------------------
     #

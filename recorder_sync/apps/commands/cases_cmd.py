@@ -312,20 +312,33 @@ def cmd_links(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     rt = _runtime(settings, alerts=True)
     try:
-        now = _time(args.now) or utcnow()
-        run = rt.cases.link_new_recordings()
-        result = rt.deadlines.sweep(now, full=args.full)
+        given = _time(args.now)
+        last = rt.deadlines.last_sweep() if given is not None else None
+        if given is not None and last is not None and given < last:
+            # as of the past: list what it would do, write nothing (not even new links)
+            run, result = None, rt.deadlines.sweep(given, full=args.full, dry_run=True)
+        else:
+            run = rt.cases.link_new_recordings()
+            # a chosen --now is checked again when writing; the clock always writes
+            result = rt.deadlines.sweep(given or utcnow(), full=args.full, dry_run=None if given else False)
     finally:
         rt.close()
+    links = 0 if run is None else len(run.created)
     if args.json:
-        emit_json(result.as_json() | {"links_created": len(run.created)})
+        emit_json(result.as_json() | {"links_created": links})
         return 0
     kind = "full" if result.full else "incremental"
+    if result.dry_run:
+        last_text = result.last_sweep.isoformat() if result.last_sweep else "?"
+        print(
+            f"dry run: --now {result.now.isoformat()} is earlier than the last sweep ({last_text}); "
+            "nothing written, no alerts sent. It would have:"
+        )
     print(
         f"sweep as of {result.now.isoformat()} ({kind}, {result.seconds['total']:.3f} s): "
         f"{result.count('raised')} raised, "
         f"{result.count('resolved') + result.count('resolved-late')} resolved, "
-        f"{result.count('escalated')} escalated; {len(run.created)} new link(s)"
+        f"{result.count('escalated')} escalated; {links} new link(s)"
     )
     for change in result.changes:
         print(f"  {change.change:<13} {change.severity:<8} {change.kind:<28} {change.subject}")
