@@ -123,6 +123,19 @@ class Checkout:
         }
 
 
+def unprintable(value: str) -> str | None:
+    """Why text cannot be stored or shown as it is (a control character such as NUL, which
+    PostgreSQL refuses, or ESC, or half of a UTF-16 pair, which no database can encode), or
+    None.  Line breaks and tabs are text (a multi-line place); output escapes them."""
+    for char in value:
+        code = ord(char)
+        if (code < 0x20 and char not in "\t\n\r") or 0x7F <= code < 0xA0:
+            return f"contains the control character U+{code:04X}"
+        if 0xD800 <= code < 0xE000:
+            return f"contains an unpaired surrogate U+{code:04X} (not valid Unicode)"
+    return None
+
+
 def format_time(value: datetime) -> str:
     """UTC, ISO 8601, with a 'Z' suffix."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -203,6 +216,10 @@ class _RowCheck:
         value = value.strip()
         if required and not value:
             self.problem(column, None, "required field is empty")
+        why = unprintable(value)
+        if why is not None:
+            self.problem(column, value, why)
+            return ""
         return value
 
     def time(self, column: str, required: bool) -> datetime | None:
@@ -263,6 +280,10 @@ def _officers(check: _RowCheck) -> tuple[str, ...]:
             check.problem("officers", item, "an officer number must be text")
             continue
         number = item.strip()
+        why = unprintable(number)
+        if why is not None:
+            check.problem("officers", number, why)
+            continue
         if number and number not in officers:
             officers.append(number)
     if not officers:

@@ -251,12 +251,15 @@ def test_absurd_dates_and_nested_json_are_usage_errors_not_tracebacks(tmp_path: 
     row = {"case_id": "C1", "action_id": "A2", "action_type": "seizure", "unit": "U1", "officers": "001"}
     row |= {"start": "0001-01-01T00:00:00+01:00", "end": "2026-11-27T09:00:00+08:00"}
     early.write_text(json.dumps([row]))
+    nul = tmp_path / "nul.json"
+    nul.write_text(json.dumps([row | {"start": "2026-11-27T08:00:00+08:00", "unit": "U\u0000"}]))
     nested = tmp_path / "nested.json"
     nested.write_text("[" * 100_000 + "]" * 100_000)
     cases: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
         (("cases", "import", str(far)), ("row 1", "column 'end'", "plausible range", "9999-12-31T23:00:00Z")),
         (("cases", "import", str(early)), ("row 1", "column 'start'", "plausible range")),
         (("cases", "import", str(nested)), ("nested too deeply",)),
+        (("cases", "import", str(nul)), ("row 1", "column 'unit'", "control character U+0000")),
         (("report", "--year", "0"), ("--year 0", "expected a year from 2000 to 2099")),
         (("report", "--year", "9999"), ("--year 9999",)),
         (("sweep", "--now", "9999-12-31T23:59:59Z"), ("--now", "plausible range")),

@@ -405,3 +405,36 @@ def test_deeply_nested_actions_json_is_an_import_error_not_a_crash(depth: int) -
         assert caught.value.exit_code == 2
         assert caught.value.problems
         assert len(str(caught.value)) < 5000
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "fragment"),
+    [
+        ("action_id", "A1\u0000", "control character U+0000"),
+        ("unit", "U\ud800", "unpaired surrogate U+D800"),
+        ("place", "Market Rd\x1b[2J", "control character U+001B"),
+        ("target_name", "Acme\x7f", "control character U+007F"),
+        ("officers", "001;0\u001b[31m2", "control character U+001B"),
+    ],
+)
+def test_control_characters_and_broken_unicode_in_import_rows_are_refused(
+    column: str, value: str, fragment: str
+) -> None:
+    """PostgreSQL refuses NUL, no database encodes a lone surrogate: both ended imports
+    with a traceback; an escape sequence would rewrite the operator's terminal."""
+    record = {
+        "case_id": "C1",
+        "action_id": "A1",
+        "action_type": "seizure",
+        "unit": "U",
+        "officers": "001",
+        "start": "2026-11-27T08:00:00+08:00",
+        "end": "2026-11-27T09:00:00+08:00",
+    }
+    record[column] = value
+    with pytest.raises(ImportRejected) as caught:
+        parse_actions_json(json.dumps([record]), DEFAULT_POLICY)
+    assert problems_of(caught.value) == {(1, column)}
+    assert "\x1b" not in str(caught.value) and "\x00" not in str(caught.value)
+    assert fragment in why(caught.value, 1, column)
+    str(caught.value).encode("utf-8")  # the message itself can be printed
