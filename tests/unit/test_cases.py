@@ -345,6 +345,16 @@ def test_ledger_json_requires_device_officer_start() -> None:
 
 # --- implausible times and hostile JSON (issue 7, items 10 and 19) ---------------------
 
+GOOD_RECORD = {
+    "case_id": "C1",
+    "action_id": "A1",
+    "action_type": "seizure",
+    "unit": "U",
+    "officers": "001",
+    "start": "2026-11-27T08:00:00+08:00",
+    "end": "2026-11-27T09:00:00+08:00",
+}
+
 
 @pytest.mark.parametrize(
     ("column", "value"),
@@ -356,16 +366,7 @@ def test_ledger_json_requires_device_officer_start() -> None:
     ],
 )
 def test_times_outside_the_plausible_range_are_refused_with_row_and_column(column: str, value: str) -> None:
-    record = {
-        "case_id": "C1",
-        "action_id": "A1",
-        "action_type": "seizure",
-        "unit": "U",
-        "officers": "001",
-        "start": "2026-11-27T08:00:00+08:00",
-        "end": "2026-11-27T09:00:00+08:00",
-    }
-    record[column] = value
+    record = GOOD_RECORD | {column: value}
     text = HEADER + "\n" + ",".join(record.get(c, "") for c in ACTION_COLUMNS) + "\n"
     for parse in (
         lambda: parse_actions_csv(text, DEFAULT_POLICY),
@@ -422,16 +423,7 @@ def test_control_characters_and_broken_unicode_in_import_rows_are_refused(
 ) -> None:
     """PostgreSQL refuses NUL, no database encodes a lone surrogate: both ended imports
     with a traceback; an escape sequence would rewrite the operator's terminal."""
-    record = {
-        "case_id": "C1",
-        "action_id": "A1",
-        "action_type": "seizure",
-        "unit": "U",
-        "officers": "001",
-        "start": "2026-11-27T08:00:00+08:00",
-        "end": "2026-11-27T09:00:00+08:00",
-    }
-    record[column] = value
+    record = GOOD_RECORD | {column: value}
     with pytest.raises(ImportRejected) as caught:
         parse_actions_json(json.dumps([record]), DEFAULT_POLICY)
     assert problems_of(caught.value) == {(1, column)}
