@@ -282,6 +282,9 @@ def test_daemon_hook_reads_dock_clocks_links_and_sweeps(db_url: str, tmp_path: P
     assert runtime.read_dock_clocks(docks) == 1  # recorded once: same device and time
     (dock / "clock.json").write_text("{not json")
     assert runtime.read_dock_clocks(docks) == 0
+    # a year-1 camera clock would move every time it brings by two millennia: refused
+    (dock / "clock.json").write_text(json.dumps({"device": "CAM1", "camera_time": "0001-01-01T00:00:00"}))
+    assert runtime.read_dock_clocks(docks) == 0
     run, result = runtime.tick(sh("2026-11-28T00:00:00"))
     runtime.close()
     assert run.examined == 0 and result.full and result.changes == ()
