@@ -28,7 +28,7 @@ from recorder_sync.domain.errors import ImportRejected
 from recorder_sync.domain.model import FileIdentity, Kind, ProbeResult, Sourced, StoredObject
 from recorder_sync.domain.policy import DEFAULT_POLICY, DeadlineSettings
 from recorder_sync.services.cases import CaseService
-from recorder_sync.services.deadlines import DeadlineService
+from recorder_sync.services.deadlines import DeadlineService, limits_for
 from recorder_sync.services.reports import ReportService
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -632,3 +632,29 @@ def test_two_writers_build_one_chain_with_times_in_order(db_url: str) -> None:
     assert verify_chain(catalogs[0].events()) == 80
     for e in engines:
         e.dispose()
+
+
+class _LoadedEarlier:
+    """A repository whose sweep inputs were read before another sweep wrote its changes:
+    two stations sweeping one database at the same moment."""
+
+    def __init__(self, book: CaseBook, inputs: Any) -> None:
+        self.book, self.inputs = book, inputs
+
+    def sweep_inputs(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inputs
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.book, name)
+
+
+def test_two_sweeps_at_once_record_a_late_arrival_once(world: World) -> None:
+    ended = sh("2026-01-01T08:00:00")
+    rid = world.recording("CAM1", "001", ended - timedelta(minutes=5), ended, ended + timedelta(hours=30))
+    world.verify(rid, ended + timedelta(hours=30, minutes=5))
+    now = ended + timedelta(hours=31)
+    loaded = world.book.sweep_inputs(now, limits_for(DEFAULT_POLICY, SETTINGS))
+    other = DeadlineService(_LoadedEarlier(world.book, loaded), DEFAULT_POLICY, SETTINGS)  # type: ignore[arg-type]
+    world.deadlines.sweep(now)
+    other.sweep(now)
+    assert late_flags(world) == [(rid, "resolved-late")]

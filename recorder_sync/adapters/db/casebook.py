@@ -1021,6 +1021,14 @@ class CaseBook:
                 if last is not None and last.at is not None and last.at > now:
                     return False
             for spec in to_raise:
+                if spec.kind is FlagKind.UPLOAD_LATE and s.scalar(
+                    select(FlagRow.id).where(
+                        FlagRow.kind == spec.kind.value,
+                        FlagRow.subject == spec.subject,
+                        FlagRow.state == FlagState.RESOLVED_LATE.value,
+                    )
+                ):
+                    continue  # a sweep that loaded at the same time recorded this late arrival
                 self.catalog.flag_in(s, spec.to_flag(now), now)
                 if spec.action_id or spec.case_id:
                     s.execute(
