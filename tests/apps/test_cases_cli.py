@@ -336,6 +336,12 @@ def test_sweep_now_in_the_past_is_a_dry_run(tmp_path: Path, db_url: str) -> None
     assert custody_times(db_url) == events  # no event written, none dated 2020
     # the next real sweep has nothing to raise again
     assert run_json(env, "sweep")["changes"] == []
+    # a sweep as of the future writes; the clock's next sweep is the present, and writes too
+    future = (datetime.now(UTC) + timedelta(days=40)).isoformat()
+    assert [c["kind"] for c in run_json(env, "sweep", "--now", future)["changes"]] == ["case-file-overdue"]
+    present = run_json(env, "sweep")
+    assert present["dry_run"] is False
+    assert [(c["change"], c["kind"]) for c in present["changes"]] == [("resolved", "case-file-overdue")]
 
 
 def test_report_csv_cannot_inject_formulas_and_keeps_officer_zeros(tmp_path: Path, db_url: str) -> None:
