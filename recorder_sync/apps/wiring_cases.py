@@ -74,7 +74,8 @@ class CasesRuntime:
         """Link new recordings, then sweep as of ``now`` (default: the current time).
         Alerts are queued, never awaited: the daemon's loop is not held up."""
         run = self.cases.link_new_recordings()
-        result = self.deadlines.sweep(now or utcnow())
+        # the daemon's clock is the present: its sweeps always write
+        result = self.deadlines.sweep(now or utcnow(), dry_run=False)
         return run, result
 
     def read_dock_clocks(self, docks: Sequence[DockConfig]) -> int:

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recorder_sync.domain.errors import ImportRejected
+from recorder_sync.domain.timebounds import check_plausible
 
 ImportProblem = ImportRejected.Problem
 
@@ -122,16 +123,31 @@ class Checkout:
         }
 
 
+def unprintable(value: str) -> str | None:
+    """Why text cannot be stored or shown as it is (a control character such as NUL, which
+    PostgreSQL refuses, or ESC, or half of a UTF-16 pair, which no database can encode), or
+    None.  Line breaks and tabs are text (a multi-line place); output escapes them."""
+    for char in value:
+        code = ord(char)
+        if (code < 0x20 and char not in "\t\n\r") or 0x7F <= code < 0xA0:
+            return f"contains the control character U+{code:04X}"
+        if 0xD800 <= code < 0xE000:
+            return f"contains an unpaired surrogate U+{code:04X} (not valid Unicode)"
+    return None
+
+
 def format_time(value: datetime) -> str:
     """UTC, ISO 8601, with a 'Z' suffix."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def parse_time(text: str) -> datetime:
+def parse_time(text: str, *, plausible: bool = False) -> datetime:
     """An ISO 8601 time with a UTC offset (``2026-11-27T08:30:00+08:00`` or ``…Z``), as UTC.
 
     Raises ValueError saying why when it is not one; a time without an offset is
     refused because guessing the zone is how an action lands eight hours off.
+    ``plausible``: also refuse a time outside ``timebounds``' range (every time that
+    comes from outside; stored times are read back without it).
     """
     value = text.strip()
     if "T" not in value and " " not in value:
@@ -144,7 +160,13 @@ def parse_time(text: str) -> datetime:
         raise ValueError(
             "time has no UTC offset (write e.g. 2026-11-27T08:30:00+08:00 or 2026-11-27T00:30:00Z)"
         )
-    return parsed.astimezone(UTC)
+    why = check_plausible(parsed)
+    if plausible and why is not None:
+        raise ValueError(why)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 has no UTC reading
+        raise ValueError(why or "outside the range of dates") from None
 
 
 # --- generic record validation --------------------------------------------------
@@ -175,7 +197,7 @@ class _RowCheck:
 
     def problem(self, column: str | None, value: object, why: str) -> None:
         self.ok = False
-        shown = None if value is None else str(value)
+        shown = None if value is None else _shown(value)
         self.problems.append(ImportProblem(self.row, column, shown, why, self.line))
 
     def raw(self, column: str) -> object:
@@ -194,6 +216,10 @@ class _RowCheck:
         value = value.strip()
         if required and not value:
             self.problem(column, None, "required field is empty")
+        why = unprintable(value)
+        if why is not None:
+            self.problem(column, value, why)
+            return ""
         return value
 
     def time(self, column: str, required: bool) -> datetime | None:
@@ -201,7 +227,7 @@ class _RowCheck:
         if not raw:
             return None
         try:
-            return parse_time(raw)
+            return parse_time(raw, plausible=True)
         except ValueError as exc:
             self.problem(column, raw, str(exc))
             return None
@@ -254,6 +280,10 @@ def _officers(check: _RowCheck) -> tuple[str, ...]:
             check.problem("officers", item, "an officer number must be text")
             continue
         number = item.strip()
+        why = unprintable(number)
+        if why is not None:
+            check.problem("officers", number, why)
+            continue
         if number and number not in officers:
             officers.append(number)
     if not officers:
@@ -346,6 +376,10 @@ def _json_records(
         why = f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         problems.append(ImportProblem(None, None, None, why))
         return []
+    except RecursionError:
+        why = "JSON nested too deeply (expected a list of flat objects)"
+        problems.append(ImportProblem(None, None, None, why))
+        return []
     if not isinstance(data, list):
         why = f"expected a JSON list of objects, got {_json_kind(data)}"
         problems.append(ImportProblem(None, None, None, why))
@@ -367,6 +401,16 @@ def _mapping_record(
         if key in absent and key not in optional:
             problems.append(ImportProblem(row, key, None, "missing key"))
     return _Framed(row, None, item, absent)
+
+
+def _shown(value: object, limit: int = 200) -> str:
+    """A bad value as text for the error message: a hostile file's value can be huge, or
+    nested nearly as deep as the JSON parser allows (too deep to print)."""
+    try:
+        text = str(value)
+    except RecursionError:
+        return f"({_json_kind(value)} nested too deeply to show)"
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _json_kind(value: object) -> str:

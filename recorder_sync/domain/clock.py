@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from recorder_sync.domain.timebounds import check_plausible
+
 CLOCK_FILE = "clock.json"
 
 
@@ -46,4 +48,7 @@ def parse_clock_file(data: bytes, station_time: datetime, tz: tzinfo) -> ClockRe
         return f"{CLOCK_FILE}: 'camera_time' is not an ISO 8601 time: {raw!r}"
     if camera.tzinfo is None:
         camera = camera.replace(tzinfo=tz)
+    why = check_plausible(camera)
+    if why is not None:  # a year-1 or year-9999 clock would shift every time by millennia
+        return f"{CLOCK_FILE}: 'camera_time' {raw!r} is {why}"
     return ClockReading(device.strip(), camera.astimezone(UTC), station_time.astimezone(UTC))

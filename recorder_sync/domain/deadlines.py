@@ -53,6 +53,7 @@ from recorder_sync.domain.cases import Action, Checkout, require_aware
 from recorder_sync.domain.linking import Ledger, RecordingFacts, attributed_officers
 from recorder_sync.domain.model import Flag, FlagState, Severity
 from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, Requirement
+from recorder_sync.domain.timebounds import local, shift
 
 
 class FlagKind(enum.StrEnum):
@@ -101,7 +102,7 @@ def _unesc(part: str) -> str:
 
 def compact_time(time: datetime) -> str:
     """UTC in ISO 8601 basic format (no ':'), as used in checkout subjects."""
-    return time.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return local(time, UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def recording_subject(recording_id: str) -> str:
@@ -195,15 +196,20 @@ def upload_anchor(recording: RecordingFacts) -> tuple[datetime, bool] | None:
 
 def upload_due(recording: RecordingFacts, settings: DeadlineSettings) -> datetime | None:
     anchor = upload_anchor(recording)
-    return None if anchor is None else anchor[0] + settings.upload_deadline
+    return None if anchor is None else shift(anchor[0], settings.upload_deadline)
 
 
 def was_late(recording: RecordingFacts, settings: DeadlineSettings) -> bool | None:
     """Whether the stored copy was verified after the deadline; None while unknown."""
-    due = upload_due(recording, settings)
-    if due is None or recording.stored_verified_at is None:
+    if upload_anchor(recording) is None or recording.stored_verified_at is None:
         return None
-    return recording.stored_verified_at > due
+    return verified_late(recording, settings.upload_deadline)
+
+
+def verified_late(recording: RecordingFacts, upload_deadline: timedelta) -> bool:
+    """Stored and verified, after its deadline (what a late arrival is)."""
+    anchor, verified = upload_anchor(recording), recording.stored_verified_at
+    return anchor is not None and verified is not None and verified > shift(anchor[0], upload_deadline)
 
 
 def evaluate(
@@ -256,7 +262,7 @@ class _Context:
         self.ledger = Ledger(self.checkouts)
         # Only recordings that may get an upload flag need their actions; only actions
         # need their recordings.  Lists may hold duplicates until ``linked`` is asked.
-        at_risk_from = now - settings.upload_deadline + settings.at_risk_lead
+        at_risk_from = shift(shift(now, -settings.upload_deadline), settings.at_risk_lead)
         self.unverified = {
             r.id
             for r in self.recordings.values()
@@ -323,7 +329,7 @@ class _Context:
         return [o for o in action.officers if o not in covered], unattributed
 
     def t(self, time: datetime) -> str:
-        return time.astimezone(self.tz).isoformat(sep=" ", timespec="seconds")
+        return local(time, self.tz).isoformat(sep=" ", timespec="seconds")
 
     def describe(self, action: Action) -> str:
         entry = self.policy.get(action.action_type)
@@ -361,7 +367,7 @@ def _upload_flags(ctx: _Context) -> Iterable[FlagSpec]:
     for rid in ctx.pending:
         recording = ctx.recordings[rid]
         due = upload_due(recording, ctx.settings)
-        if due is None or now < due - lead:
+        if due is None or now < shift(due, -lead):
             continue  # not yet at risk, or neither a time nor an ingest time: cannot be dated
         late = now >= due
         full = [
@@ -400,7 +406,7 @@ def late_arrivals(
     hours = settings.upload_deadline.total_seconds() / 3600
 
     def t(time: datetime) -> str:
-        return time.astimezone(settings.display_tz).isoformat(sep=" ", timespec="seconds")
+        return local(time, settings.display_tz).isoformat(sep=" ", timespec="seconds")
 
     out: list[FlagSpec] = []
     for recording in recordings:
@@ -496,7 +502,7 @@ def _footage_flags(ctx: _Context) -> Iterable[FlagSpec]:
         if requirement is Requirement.NONE:
             continue
         entry = ctx.policy[action.action_type]
-        due = action.end + entry.grace
+        due = shift(action.end, entry.grace)
         if ctx.now < due:
             continue
         linked = ctx.linked_recordings(action.action_id)
@@ -593,7 +599,7 @@ def _undocked_flags(ctx: _Context, docked_devices: Mapping[str, datetime]) -> It
     for checkout in ctx.checkouts:
         if checkout.end is None:
             continue  # still out: not due yet
-        due = checkout.end + after
+        due = shift(checkout.end, after)
         if ctx.now < due:
             continue
         last = docked_devices.get(checkout.device)
@@ -619,7 +625,7 @@ def _case_file_flags(ctx: _Context) -> Iterable[FlagSpec]:
     period = ctx.settings.case_file_period
     by_case: dict[str, list[Action]] = defaultdict(list)
     for action in ctx.actions.values():
-        if ctx.now >= action.end + period:
+        if ctx.now >= shift(action.end, period):
             by_case[action.case_id].append(action)
     for case_id, actions in by_case.items():
         problems: list[str] = []
@@ -640,7 +646,7 @@ def _case_file_flags(ctx: _Context) -> Iterable[FlagSpec]:
             if missing:
                 parts.append(f"required footage missing for officer(s) {', '.join(missing)}")
             problems.append(f"action {action.action_id} ended {ctx.t(action.end)}: {'; '.join(parts)}")
-            action_due = action.end + period
+            action_due = shift(action.end, period)
             due = action_due if due is None else min(due, action_due)
         if problems:
             yield FlagSpec(

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from recorder_sync.domain.cases import Action, Checkout, require_aware
+from recorder_sync.domain.timebounds import shift
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,13 @@ class RecordingFacts:
     def corrected_start(self) -> datetime | None:
         if self.start is None or self.clock_offset is None:
             return self.start
-        return self.start - self.clock_offset
+        return shift(self.start, -self.clock_offset)  # a wild camera clock must not overflow
 
     @property
     def corrected_end(self) -> datetime | None:
         if self.end is None or self.clock_offset is None:
             return self.end
-        return self.end - self.clock_offset
+        return shift(self.end, -self.clock_offset)
 
     @property
     def window(self) -> tuple[datetime, datetime] | None:

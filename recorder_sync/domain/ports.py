@@ -261,6 +261,7 @@ class SweepInputs:
     upload_actions: list[Action] = field(default_factory=list)
     upload_links: list[tuple[str, str]] = field(default_factory=list)
     upload_subjects: set[str] = field(default_factory=set)
+    last_sweep: datetime | None = None  # the time the last sweep that wrote ran as of
 
 
 @dataclass(frozen=True)
@@ -327,7 +328,10 @@ class CaseRepository(Protocol):
         to_raise: Sequence[FlagSpec],
         to_resolve: Sequence[tuple[str, str]],
         to_update: Sequence[FlagSpec],
-    ) -> None: ...
+        *,
+        only_if_latest: bool = False,
+    ) -> bool: ...
+    def last_sweep(self) -> datetime | None: ...
     def report_inputs(
         self, since: datetime | None, until: datetime | None
     ) -> tuple[list[RecordingFacts], list[Action], list[tuple[str, str]], list[Flag], list[Checkout]]: ...

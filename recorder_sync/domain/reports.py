@@ -15,6 +15,7 @@ plus the few rows computed live; its medians come from a delay histogram
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +29,7 @@ from recorder_sync.domain.deadlines import FlagKind, Links, compact_time, parse_
 from recorder_sync.domain.linking import RecordingFacts
 from recorder_sync.domain.model import FlagState
 from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, Requirement
+from recorder_sync.domain.timebounds import local, shift
 
 DIMENSIONS = ("unit", "officer", "action_type", "month")
 UNLINKED = "(unlinked)"
@@ -354,8 +356,8 @@ class ReportAggregates:
 def month_of(time: datetime | None, zone: tzinfo) -> str | None:
     if time is None:
         return None
-    local = time.astimezone(zone)
-    return f"{local.year:04d}-{local.month:02d}"
+    there = local(time, zone)
+    return f"{there.year:04d}-{there.month:02d}"
 
 
 def recording_signature(
@@ -536,7 +538,7 @@ class _Builder:
                     acc.within += 1
                 else:
                     acc.late_verified += 1
-            elif now >= ended + deadline:
+            elif now >= shift(ended, deadline):
                 acc.late_pending += 1
             else:
                 acc.pending += 1
@@ -703,6 +705,24 @@ def build_report_from_aggregates(
         aggregates.flags, action_by_id.values(), policy, aggregates.checkouts, aggregates.signatures
     )
     return builder.report()
+
+
+# --- CSV for spreadsheets -------------------------------------------------------------
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def spreadsheet_cell(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as the text it is.  Text that would be read as
+    a formula (``=``, ``+``, ``-``, ``@``, TAB, CR: CSV injection) or as a number (officer
+    ``007`` would lose its zeros, a long id its digits) gets a leading apostrophe, the
+    spreadsheet convention for text.  Numbers and None are written as they are."""
+    if not isinstance(value, str) or not value:
+        return value
+    if value.startswith(_FORMULA_START) or _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def _parse_compact(text: str) -> datetime | None:

@@ -66,6 +66,8 @@ class SweepResult:
     evaluated: Mapping[str, int]
     changes: tuple[FlagChange, ...]
     seconds: Mapping[str, float] = field(default_factory=dict)
+    dry_run: bool = False  # the changes were only listed: nothing was written or alerted
+    last_sweep: datetime | None = None
 
     def count(self, change: str) -> int:
         return sum(1 for c in self.changes if c.change == change)
@@ -74,6 +76,8 @@ class SweepResult:
         return {
             "now": self.now.isoformat(),
             "full": self.full,
+            "dry_run": self.dry_run,
+            "last_sweep": self.last_sweep.isoformat() if self.last_sweep else None,
             "evaluated": dict(self.evaluated),
             "raised": self.count("raised"),
             "resolved": self.count("resolved") + self.count("resolved-late"),
@@ -126,9 +130,20 @@ class DeadlineService:
         self.alerts = alerts
         self.limits = limits_for(policy, settings)
 
-    def sweep(self, now: datetime, *, full: bool = False) -> SweepResult:
+    def last_sweep(self) -> datetime | None:
+        """The time the last sweep that wrote its changes ran as of."""
+        return self.repo.last_sweep()
+
+    def sweep(self, now: datetime, *, full: bool = False, dry_run: bool | None = None) -> SweepResult:
         """One run of the engine as of ``now``; incremental unless ``full`` or the last
-        sweep was later than ``now`` or ran under another policy."""
+        sweep was later than ``now`` or ran under another policy.
+
+        ``dry_run``: None (a ``now`` someone chose) makes a sweep as of a time earlier
+        than the last sweep's a dry run, checked again when writing: resolving flags,
+        stamping events and alerting as of the past would rewrite history, and the next
+        sweep would raise the flags again.  False always writes (the daemon: the clock it
+        reads is the present, even after a sweep run as of a future ``--now``); True never.
+        """
         require_aware("now", now)
         t0 = time.perf_counter()
         inputs = self.repo.sweep_inputs(now, self.limits, full=full)
@@ -175,7 +190,13 @@ class DeadlineService:
         to_raise = to_raise + arrived
         to_resolve = to_resolve + [a.key for a in arrived]
         t2 = time.perf_counter()
-        self.repo.apply_sweep(now, inputs, self.limits, to_raise, to_resolve, to_update)
+        last = inputs.last_sweep
+        dry = dry_run if dry_run is not None else (last is not None and now < last)
+        if not dry:
+            written = self.repo.apply_sweep(
+                now, inputs, self.limits, to_raise, to_resolve, to_update, only_if_latest=dry_run is None
+            )
+            dry = not written  # a sweep as of a later time was written meanwhile
         t3 = time.perf_counter()
         changes = self._changes(inputs.open_flags, to_raise, to_resolve, to_update)
         result = SweepResult(
@@ -191,9 +212,12 @@ class DeadlineService:
             },
             changes=tuple(changes),
             seconds={"load": t1 - t0, "evaluate": t2 - t1, "write": t3 - t2, "total": t3 - t0},
+            dry_run=dry,
+            last_sweep=last,
         )
         log.info(
-            "sweep as of %s (%s): %d raised, %d resolved, %d escalated in %.3f s",
+            "%s as of %s (%s): %d raised, %d resolved, %d escalated in %.3f s",
+            "dry-run sweep (nothing written)" if dry else "sweep",
             now.isoformat(),
             "full" if result.full else "incremental",
             result.count("raised"),
@@ -201,7 +225,8 @@ class DeadlineService:
             result.count("escalated"),
             result.seconds["total"],
         )
-        self._deliver(changes)
+        if not dry:
+            self._deliver(changes)
         return result
 
     def _changes(

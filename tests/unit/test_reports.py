@@ -12,7 +12,7 @@ from recorder_sync.domain.deadlines import evaluate
 from recorder_sync.domain.linking import RecordingFacts
 from recorder_sync.domain.model import Flag, FlagState, Severity
 from recorder_sync.domain.policy import DEFAULT_POLICY, DeadlineSettings
-from recorder_sync.domain.reports import UNLINKED, GroupStats, Report, build_report
+from recorder_sync.domain.reports import UNLINKED, GroupStats, Report, build_report, spreadsheet_cell
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SETTINGS = DeadlineSettings(display_tz=SHANGHAI)
@@ -259,3 +259,34 @@ def test_report_from_aggregates_equals_build_report_with_medians_to_the_histogra
     # 1-second delay: the middle of its minute bucket, clamped to the exact worst (1 s)
     assert group(fast, "month", "2026-12").timeliness.median_delay == timedelta(seconds=1)
     assert fast.total.timeliness.worst_delay == timedelta(days=5, seconds=7)
+
+
+def test_a_report_over_times_at_the_end_of_the_calendar_does_not_overflow() -> None:
+    """A year-9999 action or recording stored before imports were bounded: the Shanghai
+    month of 9999-12-31T23:00Z is past datetime's range; it is counted, not a crash."""
+    far = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+    action = Action("C9", "A9", "seizure", "U1", ("001",), t(11, 27, 9), far)
+    recording = RecordingFacts("R9", "CAM", "001", far, far, None)
+    now = t(11, 30, 9)
+    report = build_report(now, [recording], [action], [("R9", "A9")], [], DEFAULT_POLICY, SETTINGS)
+    assert report.total.actions == 1 and report.total.timeliness.recordings == 1
+    assert [g.key for g in report.groups["month"]] == ["9999-12"]
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_or_renumber_are_written_as_text() -> None:
+    for hostile in (
+        '=HYPERLINK("http://x")',
+        "+1+1",
+        "-2+3",
+        "@SUM(A1)",
+        "\tab",
+        "\rcr",
+        "=cmd|' /C calc'!A0",
+    ):
+        assert spreadsheet_cell(hostile) == "'" + hostile
+    for number_like in ("007", "0101", "12345678901234567890", "1e5", " 42 "):
+        assert spreadsheet_cell(number_like) == "'" + number_like
+    for plain in ("Unit 1", "seizure", "2026-11", "(unlinked)", "张三", "all", ""):
+        assert spreadsheet_cell(plain) == plain
+    for value in (3, -1.5, 99.5, None):  # real numbers stay numbers
+        assert spreadsheet_cell(value) == value

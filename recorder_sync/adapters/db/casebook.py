@@ -56,6 +56,7 @@ from recorder_sync.domain.deadlines import (
     recording_subject,
     resolution_state,
     severity_rank,
+    verified_late,
 )
 from recorder_sync.domain.errors import NotFound, UsageError
 from recorder_sync.domain.linking import Confidence, LinkProposal, RecordingFacts
@@ -794,6 +795,19 @@ class CaseBook:
                     s.scalars(select(ActionRow.action_id).where(ActionRow.end <= now - limits.min_grace))
                 )
                 all_checkouts = True
+                # Late arrivals no sweep has flagged: a first sweep after a one-shot ingest
+                # finds footage that was verified after its deadline before any sweep ran.
+                flagged = select(FlagRow.recording_id).where(
+                    FlagRow.kind == FlagKind.UPLOAD_LATE.value, FlagRow.recording_id.is_not(None)
+                )
+                unflagged = select(*_REC_COLUMNS).where(
+                    RecordingRow.verified_at <= now, RecordingRow.id.not_in(flagged)
+                )
+                upload_ids.update(
+                    r.id
+                    for r in self._facts(s, _core(s, unflagged))
+                    if verified_late(r, limits.upload_deadline)
+                )
             else:
                 last: datetime = mark.at  # type: ignore[union-attr, assignment]
                 since = int(mark.seq or 0)  # type: ignore[union-attr]
@@ -807,6 +821,16 @@ class CaseBook:
                         )
 
                 ended_between(last - limits.max_grace, now - limits.min_grace)
+                # verified between the two sweeps' times: when the last one ran as of a time
+                # before the verification, the custody event was already behind its mark
+                if now > last:
+                    changed_recordings.update(
+                        s.scalars(
+                            select(RecordingRow.id).where(
+                                RecordingRow.verified_at > last, RecordingRow.verified_at <= now
+                            )
+                        )
+                    )
                 ended_between(last - limits.case_file_period, now - limits.case_file_period)
                 for device, start in s.execute(
                     select(CheckoutRow.device, CheckoutRow.start).where(
@@ -886,6 +910,7 @@ class CaseBook:
                 upload_actions=upload_actions,
                 upload_links=sorted(upload_pairs),
                 upload_subjects=upload_subjects,
+                last_sweep=None if mark is None else mark.at,
             )
 
     def _changes_since(
@@ -984,10 +1009,26 @@ class CaseBook:
         to_raise: Sequence[FlagSpec],
         to_resolve: Sequence[tuple[str, str]],
         to_update: Sequence[FlagSpec],
-    ) -> None:
+        *,
+        only_if_latest: bool = False,
+    ) -> bool:
+        """Write the sweep's changes; ``only_if_latest``: write nothing and return False
+        when a sweep as of a later time has been written meanwhile."""
         with self.catalog.transaction() as s:
             self._lock_sweep(s)
+            if only_if_latest:
+                last = s.get(SweepMarkRow, "sweep")
+                if last is not None and last.at is not None and last.at > now:
+                    return False
             for spec in to_raise:
+                if spec.kind is FlagKind.UPLOAD_LATE and s.scalar(
+                    select(FlagRow.id).where(
+                        FlagRow.kind == spec.kind.value,
+                        FlagRow.subject == spec.subject,
+                        FlagRow.state == FlagState.RESOLVED_LATE.value,
+                    )
+                ):
+                    continue  # a sweep that loaded at the same time recorded this late arrival
                 self.catalog.flag_in(s, spec.to_flag(now), now)
                 if spec.action_id or spec.case_id:
                     s.execute(
@@ -1063,6 +1104,12 @@ class CaseBook:
             mark.at, mark.text, mark.seq = now, limits.fingerprint, inputs.cursor
             cut = _Cut(limits.report_tz, limits.upload_deadline, limits.report_full_types)
             self._update_report(s, now, cut, inputs.full)
+        return True
+
+    def last_sweep(self) -> datetime | None:
+        with self.catalog.transaction() as s:
+            mark = s.get(SweepMarkRow, "sweep")
+            return None if mark is None else mark.at
 
     # --- report tallies ---------------------------------------------------------------
     #

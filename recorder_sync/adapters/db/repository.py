@@ -9,10 +9,10 @@ processes or stations sharing one database still build one unbroken chain.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, text, update
@@ -60,11 +60,18 @@ class RecordingFilter:
     limit: int | None = None
 
 
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 class Catalog:
-    def __init__(self, engine: Engine, *, station: str, actor: str) -> None:
+    def __init__(
+        self, engine: Engine, *, station: str, actor: str, clock: Callable[[], datetime] = _wall_clock
+    ) -> None:
         self.engine = engine
         self.station = station
         self.actor = actor
+        self.clock = clock  # stamps custody events; only tests pass another one
         self._pg = engine.dialect.name == "postgresql"
 
     # --- plumbing -------------------------------------------------------------
@@ -89,18 +96,27 @@ class Catalog:
         reason: str | None = None,
         actor: str | None = None,
     ) -> CustodyEvent:
+        """Append one event to the chain.  ``at`` is the time the change is about (a
+        sweep's ``now``, which ``--now`` may move); the event itself is stamped with the
+        wall clock, read once the append lock is held, and never earlier than the event
+        before it: stamps never go backwards along the chain, whoever writes."""
+        del at  # kept in the signature: callers state what time the change is about
         if self._pg:
             s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CUSTODY_LOCK})
+        # SQLite: the transaction began IMMEDIATE, so the write lock is already held here
         last = s.execute(
-            select(CustodyEventRow.seq, CustodyEventRow.leaf_hash)
+            select(CustodyEventRow.seq, CustodyEventRow.leaf_hash, CustodyEventRow.at)
             .order_by(CustodyEventRow.seq.desc())
             .limit(1)
         ).first()
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        stamp = self.clock()
+        if last is not None and last[2] is not None and last[2] > stamp:
+            stamp = last[2]  # the wall clock stepped back (or another station's runs ahead)
         ev = make_event(
             seq=seq,
             prev_hash=prev,
-            at=at,
+            at=stamp,
             action=action,
             actor=actor or self.actor,
             station=self.station,
@@ -112,7 +128,7 @@ class Catalog:
         s.add(
             CustodyEventRow(
                 seq=ev.seq,
-                at=at,
+                at=stamp,
                 action=action.value,
                 recording_id=recording_id,
                 body=ev.body,

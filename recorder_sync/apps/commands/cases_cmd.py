@@ -21,7 +21,8 @@ from recorder_sync.apps.wiring_cases import CasesRuntime, cases_runtime
 from recorder_sync.domain.cases import ACTION_COLUMNS, Action, Checkout, format_time, parse_time
 from recorder_sync.domain.errors import UsageError
 from recorder_sync.domain.ports import ActionQuery, StoredLink
-from recorder_sync.domain.reports import DIMENSIONS, GroupStats, Report
+from recorder_sync.domain.reports import DIMENSIONS, GroupStats, Report, spreadsheet_cell
+from recorder_sync.domain.timebounds import check_year
 
 
 def register(sub: Any) -> None:
@@ -115,9 +116,16 @@ def _time(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        return parse_time(text)
+        return parse_time(text, plausible=True)
     except ValueError as e:
         raise UsageError(f"--now {text!r}: {e}") from None
+
+
+def _year(year: int | None) -> int | None:
+    why = None if year is None else check_year(year)
+    if why is not None:
+        raise UsageError(f"--year {year}: {why}")
+    return year
 
 
 def action_json(a: Action) -> dict[str, Any]:
@@ -304,20 +312,33 @@ def cmd_links(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     rt = _runtime(settings, alerts=True)
     try:
-        now = _time(args.now) or utcnow()
-        run = rt.cases.link_new_recordings()
-        result = rt.deadlines.sweep(now, full=args.full)
+        given = _time(args.now)
+        last = rt.deadlines.last_sweep() if given is not None else None
+        if given is not None and last is not None and given < last:
+            # as of the past: list what it would do, write nothing (not even new links)
+            run, result = None, rt.deadlines.sweep(given, full=args.full, dry_run=True)
+        else:
+            run = rt.cases.link_new_recordings()
+            # a chosen --now is checked again when writing; the clock always writes
+            result = rt.deadlines.sweep(given or utcnow(), full=args.full, dry_run=None if given else False)
     finally:
         rt.close()
+    links = 0 if run is None else len(run.created)
     if args.json:
-        emit_json(result.as_json() | {"links_created": len(run.created)})
+        emit_json(result.as_json() | {"links_created": links})
         return 0
     kind = "full" if result.full else "incremental"
+    if result.dry_run:
+        last_text = result.last_sweep.isoformat() if result.last_sweep else "?"
+        print(
+            f"dry run: --now {result.now.isoformat()} is earlier than the last sweep ({last_text}); "
+            "nothing written, no alerts sent. It would have:"
+        )
     print(
         f"sweep as of {result.now.isoformat()} ({kind}, {result.seconds['total']:.3f} s): "
         f"{result.count('raised')} raised, "
         f"{result.count('resolved') + result.count('resolved-late')} resolved, "
-        f"{result.count('escalated')} escalated; {len(run.created)} new link(s)"
+        f"{result.count('escalated')} escalated; {links} new link(s)"
     )
     for change in result.changes:
         print(f"  {change.change:<13} {change.severity:<8} {change.kind:<28} {change.subject}")
@@ -326,7 +347,8 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     rt = _runtime(settings)
-    report = rt.reports.report(_time(args.now) or utcnow(), year=args.year)
+    year, now = _year(args.year), _time(args.now) or utcnow()
+    report = rt.reports.report(now, year=year)
     if args.json:
         emit_json(report.as_json())
     elif args.csv:
@@ -382,7 +404,7 @@ def _rows(report: Report) -> list[dict[str, Any]]:
 def _report_csv(report: Report) -> None:
     w = csv.DictWriter(sys.stdout, fieldnames=_REPORT_COLUMNS, lineterminator="\n")
     w.writeheader()
-    w.writerows(_rows(report))
+    w.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in _rows(report))
 
 
 def _report_table(report: Report) -> None:
