@@ -16,24 +16,6 @@ from recorder_sync.domain.errors import IngestIncomplete, UsageError
 from recorder_sync.domain.model import RecordingState, SightingState
 
 
-def register(sub: Any) -> None:
-    p = sub.add_parser("ingest", help="process files or dock folders to the end, then exit")
-    p.add_argument(
-        "paths", nargs="+", type=Path, metavar="PATH", help="files or folders (a folder is a dock)"
-    )
-    p.add_argument(
-        "--stable-seconds", type=float, help="how long size and mtime must hold still (default: config)"
-    )
-    p.add_argument(
-        "--timeout", type=float, default=600.0, help="give up waiting after this many seconds (600)"
-    )
-    p.add_argument(
-        "--max-attempts", type=int, default=4, help="failed attempts per file before giving up (4)"
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(func=cmd_ingest)
-
-
 def targets(
     paths: list[Path], settings: Settings, stable: float | None
 ) -> dict[str, tuple[DockConfig, set[str] | None]]:

@@ -13,34 +13,15 @@ import logging
 import signal
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from recorder_sync.adapters.watcher import DirtyDocks, DockWatcher
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.wiring import open_app
-from recorder_sync.apps.wiring_cases import SWEEP_SECONDS, cases_runtime
+from recorder_sync.apps.wiring_cases import cases_runtime
 from recorder_sync.domain.errors import Error, UsageError
 
 log = logging.getLogger(__name__)
-
-
-def register(sub: Any) -> None:
-    p = sub.add_parser("run", help="run the daemon in the foreground")
-    p.add_argument(
-        "--dock", type=Path, action="append", default=[], help="watch this folder too (repeatable)"
-    )
-    p.add_argument("--stable-seconds", type=float, help="override every dock's stability window")
-    p.add_argument(
-        "--sweep-seconds",
-        type=float,
-        default=SWEEP_SECONDS,
-        help=(
-            "link new recordings and run the deadline sweep this often, and whenever a batch "
-            f"of work is done (default {SWEEP_SECONDS:.0f})"
-        ),
-    )
-    p.set_defaults(func=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
