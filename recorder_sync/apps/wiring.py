@@ -13,6 +13,7 @@ from recorder_sync.adapters import keys
 from recorder_sync.adapters.db.engine import make_engine, require_schema, upgrade
 from recorder_sync.adapters.db.repository import Catalog
 from recorder_sync.adapters.dockfs import DockFolder
+from recorder_sync.adapters.docklock import DockLocks
 from recorder_sync.adapters.probe import FfprobeProber
 from recorder_sync.adapters.vault import Vault
 from recorder_sync.apps.config import DockConfig, Settings
@@ -94,6 +95,12 @@ def make_dock(settings: Settings, d: DockConfig) -> Dock:
         ),
         tz=ZoneInfo(d.timezone),
         stable_window=timedelta(seconds=d.stable_seconds),
+    )
+
+
+def dock_locks(settings: Settings) -> DockLocks:
+    return DockLocks(
+        settings.lock_dir, station=settings.station_id, home=settings.home, source=settings.source
     )
 
 

@@ -10,7 +10,8 @@ from typing import Any
 from recorder_sync.adapters.dockfs import shown_name
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.output import ByteMeter, progress
-from recorder_sync.apps.wiring import open_app
+from recorder_sync.apps.shutdown import Shutdown
+from recorder_sync.apps.wiring import dock_locks, open_app
 from recorder_sync.apps.wiring_cases import cases_runtime
 from recorder_sync.domain.errors import IngestIncomplete, UsageError
 from recorder_sync.domain.model import RecordingState, SightingState
@@ -49,11 +50,16 @@ def targets(
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     wanted = targets(args.paths, settings, args.stable_seconds)
+    locks = dock_locks(settings)
+    for dock, _ in wanted.values():
+        locks.take(dock.path)  # held until this process ends; a busy dock is refused whole
     app = open_app(settings, actor=f"recorder-sync ingest@{settings.station_id}")
+    shutdown: Shutdown = args.shutdown
     svc = app.ingest_service(
         [d for d, _ in wanted.values()],
         notify=None if args.quiet else progress,
-        meter=None if args.quiet else ByteMeter,
+        # a stop request ends a long hash or copy at its next buffer
+        meter=shutdown.metered(None if args.quiet else ByteMeter),
     )
     cases = cases_runtime(settings, app.catalog, alerts=False)
     # the camera's clock as the dock shows it (clock.json), before the file is released
