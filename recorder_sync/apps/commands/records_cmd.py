@@ -64,7 +64,10 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     print(f"station {status['station']}   store {status['store']}")
     print("recordings: " + (", ".join(f"{k} {v}" for k, v in sorted(status["recordings"].items())) or "none"))
     print("dock files: " + (", ".join(f"{k} {v}" for k, v in sorted(status["sightings"].items())) or "none"))
-    print(f"backlog: {status['backlog']}   oldest pending since: {status['oldest_pending'] or '-'}")
+    waiting = f" ({status['awaiting_release']} verified, dock copy not yet released)" * bool(
+        status["awaiting_release"]
+    )
+    print(f"backlog: {status['backlog']}{waiting}   oldest pending since: {status['oldest_pending'] or '-'}")
     if status["last_error"]:
         e = status["last_error"]
         print(f"last error: {e['recording_id']} at {e['at']}: {e['error']}")
