@@ -9,7 +9,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from recorder_sync import __version__
-from recorder_sync.adapters import keys
 from recorder_sync.adapters.db.engine import make_engine, require_schema, upgrade
 from recorder_sync.adapters.db.repository import Catalog
 from recorder_sync.adapters.dockfs import DockFolder
@@ -67,6 +66,8 @@ class App:
     def ingest_service(
         self, docks: list[DockConfig], notify: Notify | None = None, meter: Meter | None = None
     ) -> IngestService:
+        from recorder_sync.adapters import keys  # cryptography: only the commands that sign
+
         signer = keys.load_or_create(self.settings.key_path)
         return IngestService(
             catalog=self.catalog,
