@@ -21,8 +21,10 @@ from clirunner import EXE, env_for, run, run_json
 
 from recorder_sync.adapters.db.engine import make_engine
 from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.dockfs import identity_of
 from recorder_sync.domain.custody import verify_chain
 from recorder_sync.domain.layout import media_key
+from recorder_sync.domain.model import Kind
 
 
 class Systemd:
@@ -345,7 +347,7 @@ def _home_env(tmp_path: Path, name: str) -> dict[str, str]:
 def _clip(dock: Path, n: int) -> Path:
     start_at = sample_dock.sample_plan()[0].start
     path = dock / f"DSJ-A{n}_031245_{start_at.strftime('%Y%m%d%H%M%S')}_000{n}.MP4"
-    sample_dock.make_video(path, start=start_at, seconds=1)
+    sample_dock.make_video(path, start=start_at, seconds=n)  # clip n: its own content
     return path
 
 
@@ -413,3 +415,36 @@ def test_second_daemon_stands_by_and_takes_the_dock_over_when_the_first_dies(tmp
     assert [(r["device"], r["state"]) for r in run_json(env_b, "list")] == [("DSJ-A2", "released")]
     for env in (env_a, env_b):
         assert [f for f in run_json(env, "flags", "--all") if f["kind"] == "source-unavailable"] == []
+
+
+def test_processes_sharing_a_database_leave_each_others_recordings_alone(tmp_path: Path, db_url: str) -> None:
+    """Another process (here: as a daemon of dock 'elsewhere' leaves it, between two steps) has
+    a recording in flight. A one-shot ``ingest`` of another dock on the same database must not
+    take it up: it has no source for it, and would flag ``source-unavailable`` on sound work."""
+    env = env_for(tmp_path / "home", db_url)
+    assert run(env, "status").returncode == 0  # creates the schema
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    theirs = _clip(elsewhere, 1)
+    catalog = Catalog(make_engine(db_url), station="st-other", actor="recorder-sync@st-other")
+    now = datetime.now(tz=ZoneInfo("UTC"))
+    ident = identity_of(theirs.stat())
+    s = catalog.observe("elsewhere", theirs.name, ident, now)
+    catalog.mark_stable(s.id, now)
+    digest = hashlib.sha256(theirs.read_bytes()).hexdigest()
+    rec, _ = catalog.attach_hash(
+        s.id, sha256=digest, ident=ident, kind_hint=Kind.VIDEO, sidecar=None, now=now
+    )
+
+    dock = tmp_path / "dock"
+    dock.mkdir()
+    _clip(dock, 2)
+    r = run(env, "ingest", str(dock), "--stable-seconds", "0")
+    assert r.returncode == 0, r.stderr
+
+    left = catalog.recording(rec.id)
+    assert (left.state.value, left.attempts, left.last_error) == ("hashed", 0, None)
+    assert catalog.flags(recording_id=rec.id) == []
+    assert [(x["device"], x["state"]) for x in run_json(env, "list") if x["id"] != rec.id] == [
+        ("DSJ-A2", "released")
+    ]
