@@ -94,6 +94,9 @@ def test_lock_dir_setting(tmp_path: Path) -> None:
     home = {"RECORDER_SYNC_HOME": str(tmp_path / "home")}
     assert config.load(env=home).lock_dir == Path("/run/lock/recorder-sync")
     assert config.load(env=home | {"RECORDER_SYNC_LOCK_DIR": str(tmp_path)}).lock_dir == tmp_path
+    toml = tmp_path / "c.toml"
+    toml.write_text('lock_dir = "/srv/locks"\n')
+    assert config.load(toml, env=home).lock_dir == Path("/srv/locks")
     with pytest.raises(ConfigError) as e:
         config.load(env=home | {"RECORDER_SYNC_LOCK_DIR": "locks"})
     assert "lock_dir" in str(e.value) and "absolute" in str(e.value)
