@@ -448,3 +448,33 @@ def test_processes_sharing_a_database_leave_each_others_recordings_alone(tmp_pat
     assert [(x["device"], x["state"]) for x in run_json(env, "list") if x["id"] != rec.id] == [
         ("DSJ-A2", "released")
     ]
+
+
+def test_sigterm_stops_run_and_ingest_even_when_a_read_blocks_for_ever(tmp_path: Path) -> None:
+    """A FIFO named like the clip's sidecar blocks whoever opens it. Whether the read blocks
+    (the open waits for a writer that never comes) or the FIFO is refused, a stop request
+    must end the process with its documented code, and the clip must be on the dock or
+    stored: never lost."""
+    for argv, expected in ((["-v", "run", "--dock"], 0), (["ingest"], 130)):
+        dock = tmp_path / argv[-1].strip("-") / "dock"
+        dock.mkdir(parents=True)
+        clip = _clip(dock, 1)
+        digest = hashlib.sha256(clip.read_bytes()).hexdigest()
+        os.mkfifo(clip.with_suffix(".json"))
+        home = dock.parent / "home"
+        env = env_for(home, f"sqlite:///{home / 'recorder-sync.db'}")
+        log = dock.parent / "log"
+        proc = subprocess.Popen(
+            [EXE, *argv, str(dock), "--stable-seconds", "0"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("ab"),
+        )
+        try:
+            _wait_for_line(log, b"hashing ", proc)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=60)
+        assert code == expected, (argv, log.read_text())
+        stored = home / "vault" / media_key(digest)
+        assert clip.exists() or hashlib.sha256(stored.read_bytes()).hexdigest() == digest
