@@ -23,7 +23,7 @@ from recorder_sync.adapters.sdnotify import Notifier
 from recorder_sync.adapters.watcher import DirtyDocks, DockWatcher
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.shutdown import Interrupted, Shutdown
-from recorder_sync.apps.wiring import make_dock, open_app
+from recorder_sync.apps.wiring import dock_locks, make_dock, open_app
 from recorder_sync.apps.wiring_cases import cases_runtime
 from recorder_sync.domain.errors import Error, UsageError
 
@@ -58,9 +58,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     dirty = DirtyDocks()
     shutdown.on_request(dirty.wake.set)
     systemd = Notifier()
-    locks = DockLocks(
-        settings.lock_dir, station=settings.station_id, home=settings.home, source=settings.source
-    )
+    locks = dock_locks(settings)
     standby = [d for d in docks if not _take(locks, d)]
 
     app = open_app(settings, actor=f"recorder-sync@{settings.station_id}")
@@ -124,6 +122,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _take(locks: DockLocks, d: DockConfig, *, quiet: bool = False) -> bool:
+    if quiet:  # a standby's retry: a lock folder gone bad is reported, and tried again
+        try:
+            return locks.try_take(d.path) is None
+        except Error as e:
+            log.warning("dock %s: cannot take its lock: %s", d.name, e)
+            return False
     holder = locks.try_take(d.path)
     if holder is not None and not quiet:
         log.warning("dock %s (%s) is held by another process (%s); standing by", d.name, d.path, holder)
