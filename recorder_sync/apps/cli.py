@@ -68,11 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt as e:
         if isinstance(e, Interrupted):
-            print(
-                f"recorder-sync: interrupted by {e}; what was done is kept, and running the same "
-                "command again carries on from there",
-                file=sys.stderr,
-            )
+            # the pipeline is persisted step by step and imports are all or nothing
+            said = f"interrupted by {e}; nothing is lost: run it again to go on"
+            print(f"recorder-sync: {said}", file=sys.stderr)
         return shutdown.exit_code if isinstance(e, Interrupted) else 130
     except BrokenPipeError:
         # the reader (e.g. `| head`) went away: not an error of ours
