@@ -67,7 +67,12 @@ def start(
         stderr=log.open("ab"),
     )
     if systemd is not None:
-        systemd.wait_for(proc, "READY=1")
+        try:
+            systemd.wait_for(proc, "READY=1")
+        except BaseException:
+            proc.kill()  # a failing test leaves no daemon behind
+            proc.wait()
+            raise
     return proc
 
 
@@ -254,7 +259,12 @@ def test_sigterm_at_the_first_instruction_stops_run_and_ingest_cleanly(tmp_path:
             preexec_fn=_blocking_sigterm,
         )
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()  # it ignored the stop request: the test fails, and leaves nothing behind
+                proc.wait()
         assert proc.returncode == expected, (argv[0], proc.returncode, err.decode())
         assert said in err, err.decode()
         assert clip.read_bytes() == b"\0" * 4096
@@ -270,6 +280,17 @@ def _wait_for_line(log: Path, word: bytes, proc: subprocess.Popen[bytes], timeou
         assert proc.poll() is None, log.read_text()
         time.sleep(0.05)
     raise AssertionError(f"{word!r} not logged after {timeout}s:\n{log.read_text()}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, and its exit code; one that ignores it is killed (the test then fails on the code)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
 
 
 def _big_sparse_files(dock: Path, count: int) -> dict[Path, int]:
@@ -299,8 +320,7 @@ def test_sigterm_during_long_hashes_stops_run_at_once(tmp_path: Path) -> None:
     try:
         _wait_for_line(log, b" hashing ", proc)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=60)
+        code = _stop(proc)
     text = log.read_text()
     assert code == 0, text
     assert "stop requested in the middle of a step" in text and "stopped cleanly" in text, text
@@ -325,8 +345,7 @@ def test_sigterm_during_a_long_hash_interrupts_ingest(tmp_path: Path) -> None:
     try:
         _wait_for_line(log, b"hashing  ", proc)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=60)
+        code = _stop(proc)
     text = log.read_text()
     assert code == 130, text
     assert "interrupted by SIGTERM" in text, text
@@ -473,8 +492,7 @@ def test_sigterm_stops_run_and_ingest_even_when_a_read_blocks_for_ever(tmp_path:
         try:
             _wait_for_line(log, b"hashing ", proc)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            code = proc.wait(timeout=60)
+            code = _stop(proc)
         assert code == expected, (argv, log.read_text())
         stored = home / "vault" / media_key(digest)
         assert clip.exists() or hashlib.sha256(stored.read_bytes()).hexdigest() == digest
