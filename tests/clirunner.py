@@ -17,6 +17,8 @@ def env_for(home: Path, db_url: str, **extra: str) -> dict[str, str]:
     env.update(
         RECORDER_SYNC_HOME=str(home), RECORDER_SYNC_DATABASE_URL=db_url, RECORDER_SYNC_STATION_ID="st-test"
     )
+    # the dock locks are machine-wide: homes of one test (siblings) share them, tests do not
+    env.setdefault("RECORDER_SYNC_LOCK_DIR", str(home.parent / "locks"))
     env.update(extra)
     return env
 

@@ -3,7 +3,11 @@
 Exit codes: 0 done; 1 some file could not be fully processed; 2 usage or
 configuration error; 3 verification failed (evidence is not what it should be);
 4 could not check (storage, database unavailable); 5 key problem; 6 not found;
-70 internal error (a bug); 130 interrupted.
+70 internal error (a bug); 130 interrupted (SIGINT or SIGTERM; ``run`` stops on
+either and exits 0).
+
+Only light modules are imported here: the handlers of SIGTERM and SIGINT are installed
+before anything else, and each command's implementation is imported when it runs.
 """
 
 from __future__ import annotations
@@ -16,17 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from recorder_sync import __version__
-from recorder_sync.apps import config
-from recorder_sync.apps.commands import (
-    cases_cmd,
-    db_cmd,
-    hold_cmd,
-    ingest_cmd,
-    keys_cmd,
-    records_cmd,
-    run_cmd,
-)
 from recorder_sync.apps.logredact import redact_handlers
+from recorder_sync.apps.parsers import register_all
+from recorder_sync.apps.shutdown import Interrupted, Shutdown
 from recorder_sync.domain.errors import Error
 from recorder_sync.domain.redact import redact
 
@@ -42,14 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
     parser.add_argument("--version", action="version", version=f"recorder-sync {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (run_cmd, ingest_cmd, records_cmd, hold_cmd, keys_cmd, db_cmd, cases_cmd):
-        module.register(sub)
+    register_all(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    # first thing: a stop request from here on is noted, never the default action (-15)
+    shutdown = Shutdown()
+    shutdown.install()
+    args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -59,14 +56,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verbose < 2:
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
+        args.shutdown = shutdown
+        if getattr(args, "stops_at_step", False):
+            shutdown.stop_at_step()
+        else:
+            shutdown.interrupt_now()
+        from recorder_sync.apps import config
+
         settings = config.load(args.config)
         code: int = args.func(args, settings)
         return code
     except Error as e:
         print(f"recorder-sync: {redact(str(e))}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:
+        if isinstance(e, Interrupted):
+            # the pipeline is persisted step by step and imports are all or nothing
+            said = f"interrupted by {e}; nothing is lost: run it again to go on"
+            print(f"recorder-sync: {said}", file=sys.stderr)
+        return shutdown.exit_code if isinstance(e, Interrupted) else 130
     except BrokenPipeError:
         # the reader (e.g. `| head`) went away: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -30,6 +30,8 @@ from recorder_sync.domain.redact import redact_url
 ENV = "RECORDER_SYNC_"
 DEFAULT_TZ = "Asia/Shanghai"
 OBSERVERS = ("inotify", "polling")
+# machine-wide, outside every home: two homes on one dock must meet on the same lock
+DEFAULT_LOCK_DIR = Path("/run/lock/recorder-sync")
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class Settings:
     policy: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    lock_dir: Path = DEFAULT_LOCK_DIR
 
 
 def default_home() -> Path:
@@ -214,6 +217,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         "policy",
         "alerts",
         "workers",
+        "lock_dir",
     }
     for key in data:
         if key not in known:
@@ -313,6 +317,10 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
             raise ConfigError(source, f"docks[{i}].name", f"dock name {dock.name!r} is used twice")
         names.add(dock.name)
 
+    lock_dir = Path(setting("lock_dir", str) or DEFAULT_LOCK_DIR).expanduser()
+    if not lock_dir.is_absolute():
+        # relative to each process's working folder, two processes would not meet on one lock
+        raise ConfigError(source, "lock_dir", f"expected an absolute folder, got {str(lock_dir)!r}")
     return Settings(
         source=source,
         home=home,
@@ -332,6 +340,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         policy=_get(data, "policy", dict, source, "") or {},
         raw=data,
         alerts=_alerts(data, env, source),
+        lock_dir=lock_dir,
     )
 
 

@@ -5,20 +5,23 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from recorder_sync import __version__
-from recorder_sync.adapters import keys
 from recorder_sync.adapters.db.engine import make_engine, require_schema, upgrade
 from recorder_sync.adapters.db.repository import Catalog
 from recorder_sync.adapters.dockfs import DockFolder
+from recorder_sync.adapters.docklock import DockLocks
 from recorder_sync.adapters.probe import FfprobeProber
 from recorder_sync.adapters.vault import Vault
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.domain.errors import StorageUnavailable
 from recorder_sync.domain.ports import ObjectStore
-from recorder_sync.domain.signatures import check_station_key
 from recorder_sync.services.ingest import Dock, IngestService, Meter, Notify
+
+if TYPE_CHECKING:
+    from recorder_sync.adapters.keys import FileSigner
 
 log = logging.getLogger(__name__)
 SOFTWARE = f"recorder_sync {__version__}"
@@ -63,10 +66,13 @@ class App:
             return store
         return Vault(self.settings.vault_path)
 
-    def signer(self) -> keys.FileSigner:
+    def signer(self) -> FileSigner:
         """The station key. A key is created only while the station has signed nothing:
         after that, a missing or different key stops ingest (exit 5) until an operator
         runs ``keys init --replace``."""
+        from recorder_sync.adapters import keys  # cryptography: only the commands that sign
+        from recorder_sync.domain.signatures import check_station_key
+
         path = self.settings.key_path
         found = keys.load_if_present(path)
         check_station_key(self.catalog.station_key(), found.key_id if found else None, str(path))
@@ -103,6 +109,12 @@ def make_dock(settings: Settings, d: DockConfig) -> Dock:
         ),
         tz=ZoneInfo(d.timezone),
         stable_window=timedelta(seconds=d.stable_seconds),
+    )
+
+
+def dock_locks(settings: Settings) -> DockLocks:
+    return DockLocks(
+        settings.lock_dir, station=settings.station_id, home=settings.home, source=settings.source
     )
 
 

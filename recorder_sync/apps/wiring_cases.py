@@ -1,6 +1,6 @@
 """Composition for cases, linking, deadlines, reports and alerts (issue 4).
 
-The daemon calls ``CasesRuntime.tick(now)`` every ``SWEEP_SECONDS`` from its loop:
+The daemon calls ``CasesRuntime.tick(now)`` every ``run --sweep-seconds`` from its loop:
 it links recordings probed since the last tick, then runs one deadline sweep.
 """
 
@@ -33,7 +33,6 @@ from recorder_sync.services.deadlines import DeadlineService, SweepResult
 from recorder_sync.services.reports import ReportService
 
 log = logging.getLogger(__name__)
-SWEEP_SECONDS = 300.0
 
 
 def load_policy(settings: Settings) -> tuple[dict[str, ActionPolicy], DeadlineSettings]:

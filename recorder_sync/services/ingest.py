@@ -184,9 +184,8 @@ class IngestService:
         report = Report()
         sightings = [s for s in self.catalog.pending_sightings() if s.dock in self.docks]
         self._each(report, sightings, self.step_sighting, self._sighting_failed)
-        self._each(
-            report, self.catalog.pending_recordings(self.clock()), self._advance, self._recording_failed
-        )
+        recordings = [r for r in self.catalog.pending_recordings(self.clock()) if self._ours(r)]
+        self._each(report, recordings, self._advance, self._recording_failed)
         hashed = [
             s
             for s in self.catalog.pending_sightings()
@@ -205,6 +204,14 @@ class IngestService:
         with ThreadPoolExecutor(min(self.workers, len(items)), thread_name_prefix="ingest") as pool:
             for future in [pool.submit(self._guard, report, step, item, failed) for item in items]:
                 future.result()
+
+    def _ours(self, rec: Recording) -> bool:
+        """Work on a recording only through one of our docks. Another process that shares the
+        database (a daemon of another dock, a standby, a one-shot ``ingest``) owns the rest: taking
+        them up here would find no source and flag ``source-unavailable`` on work in progress.
+        A recording with no file left on any dock belongs to the dock it came from."""
+        live = [s.dock for s in self.catalog.sightings_of(rec.id) if s.state == SightingState.HASHED]
+        return any(d in self.docks for d in live) if live else rec.dock in self.docks
 
     def _advance(self, rec: Recording) -> bool:
         progressed = False

@@ -137,3 +137,24 @@ def test_concurrent_writers_keep_one_unbroken_chain(db_url: str) -> None:
     events = catalog(db_url).events()
     assert len(events) == 75
     assert verify_chain(events) == 75
+
+
+def test_backlog_counts_a_verified_recording_until_its_dock_copy_is_released(db_url: str) -> None:
+    """A kill between "verified" and "released" leaves the dock copy in place (or already
+    unlinked, with the release not yet recorded): that is still work, not "done"."""
+    c = catalog(db_url)
+    s = c.observe("dock1", "a.mp4", ID1, T0)
+    c.mark_stable(s.id, T0)
+    rec, _ = c.attach_hash(s.id, sha256=SHA, ident=ID1, kind_hint=Kind.VIDEO, sidecar=None, now=T0)
+    probe = ProbeResult(kind=Kind.VIDEO, readable=True, duration_ms=5000, codecs=("h264",))
+    c.record_probe(rec.id, probe, {}, T0)
+    c.record_signature(rec.id, b"{}", b"s" * 64, "ed25519:1", b"PEM", T0)
+    stored = StoredObject(key="k", uri="file:///v/k", size=10)
+    c.record_stored(rec.id, stored, T0)
+    assert c.status()["backlog"] == 1  # one recording before "verified"; its sighting not twice
+    c.record_verified(rec.id, stored, T0)
+    status = c.status()
+    assert (status["backlog"], status["awaiting_release"]) == (1, 1), status
+    c.release(s.id, SightingState.RELEASED, T0, "verified")
+    status = c.status()
+    assert (status["backlog"], status["awaiting_release"]) == (0, 0), status

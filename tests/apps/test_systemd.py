@@ -40,3 +40,19 @@ def test_verify_would_catch_a_mistake(tmp_path: Path) -> None:
     unit.write_text("[Service]\nExecStart=/bin/true\nProtectSystm=strict\n")
     r = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
     assert "Unknown key" in r.stdout + r.stderr
+
+
+def test_unit_waits_for_ready_and_keeps_the_dock_locks() -> None:
+    text = (ROOT / "systemd" / "recorder-sync.service").read_text()
+    # READY=1 is sent by `run`; the lock folder must be writable under ProtectSystem=strict and
+    # outlive a stop (a one-shot ingest may hold a lock in it); it is the default lock_dir
+    for line in (
+        "Type=notify",
+        "RuntimeDirectory=lock/recorder-sync",
+        "RuntimeDirectoryMode=0700",
+        "RuntimeDirectoryPreserve=yes",
+    ):
+        assert f"\n{line}\n" in text
+    from recorder_sync.apps.config import DEFAULT_LOCK_DIR
+
+    assert Path("/run/lock/recorder-sync") == DEFAULT_LOCK_DIR

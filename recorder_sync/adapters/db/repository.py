@@ -751,12 +751,28 @@ class Catalog:
                 .group_by(FlagRow.severity),
             )
             events = s.scalar(select(func.count()).select_from(CustodyEventRow)) or 0
+            # the stored copy is verified but the dock copy not yet released: still work to do
+            # (a kill between the two leaves exactly this), or "done" would come too early
+            awaiting_release = (
+                s.scalar(
+                    select(func.count())
+                    .select_from(SightingRow)
+                    .join(RecordingRow, SightingRow.recording_id == RecordingRow.id)
+                    .where(
+                        SightingRow.state == SightingState.HASHED.value,
+                        RecordingRow.state.not_in(pending_states),
+                    )
+                )
+                or 0
+            )
         oldest = [t for t in (oldest_rec, oldest_sighting) if t is not None]
         return {
             "sightings": sightings,
             "recordings": recordings,
             "backlog": sum(n for st, n in recordings.items() if st in pending_states)
-            + sum(n for st, n in sightings.items() if st in ("discovered", "stable")),
+            + sum(n for st, n in sightings.items() if st in ("discovered", "stable"))
+            + awaiting_release,
+            "awaiting_release": awaiting_release,
             "oldest_pending": iso(min(oldest)) if oldest else None,
             "last_error": (
                 {"recording_id": last_error[0], "error": last_error[1], "at": iso(last_error[2])}

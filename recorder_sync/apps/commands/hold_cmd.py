@@ -7,8 +7,6 @@ Each change is a custody event with who and why.
 from __future__ import annotations
 
 import argparse
-import getpass
-from typing import Any
 
 from recorder_sync.adapters.s3store import S3Store
 from recorder_sync.apps.config import Settings
@@ -16,15 +14,6 @@ from recorder_sync.apps.wiring import open_app, utcnow
 from recorder_sync.domain import layout
 from recorder_sync.domain.custody import Action
 from recorder_sync.domain.errors import UsageError
-
-
-def register(sub: Any) -> None:
-    p = sub.add_parser("legal-hold", help="set or release the S3 legal hold on a recording's stored copy")
-    p.add_argument("id", help="recording id or SHA-256 (or a unique prefix)")
-    p.add_argument("state", choices=["on", "off"])
-    p.add_argument("--reason", required=True, help="why (recorded in the custody log)")
-    p.add_argument("--by", default=getpass.getuser(), help="who asks for it (default: the login name)")
-    p.set_defaults(func=cmd_hold)
 
 
 def cmd_hold(args: argparse.Namespace, settings: Settings) -> int:

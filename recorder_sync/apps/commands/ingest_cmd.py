@@ -8,35 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from recorder_sync.adapters.dockfs import shown_name
-from recorder_sync.apps.config import DAY, DockConfig, Settings, seconds_option
+from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.output import ByteMeter, progress
-from recorder_sync.apps.wiring import open_app
+from recorder_sync.apps.shutdown import Shutdown
+from recorder_sync.apps.wiring import dock_locks, open_app
 from recorder_sync.apps.wiring_cases import cases_runtime
 from recorder_sync.domain.errors import IngestIncomplete, UsageError
 from recorder_sync.domain.model import RecordingState, SightingState
-
-
-def register(sub: Any) -> None:
-    p = sub.add_parser("ingest", help="process files or dock folders to the end, then exit")
-    p.add_argument(
-        "paths", nargs="+", type=Path, metavar="PATH", help="files or folders (a folder is a dock)"
-    )
-    p.add_argument(
-        "--stable-seconds",
-        type=seconds_option(),
-        help="how long size and mtime must hold still (default: config)",
-    )
-    p.add_argument(
-        "--timeout",
-        type=seconds_option(7 * DAY),
-        default=600.0,
-        help="give up waiting after this many seconds (600)",
-    )
-    p.add_argument(
-        "--max-attempts", type=int, default=4, help="failed attempts per file before giving up (4)"
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(func=cmd_ingest)
 
 
 def targets(
@@ -72,11 +50,16 @@ def targets(
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     wanted = targets(args.paths, settings, args.stable_seconds)
+    locks = dock_locks(settings)
+    for dock, _ in wanted.values():
+        locks.take(dock.path)  # held until this process ends; a busy dock is refused whole
     app = open_app(settings, actor=f"recorder-sync ingest@{settings.station_id}")
+    shutdown: Shutdown = args.shutdown
     svc = app.ingest_service(
         [d for d, _ in wanted.values()],
         notify=None if args.quiet else progress,
-        meter=None if args.quiet else ByteMeter,
+        # a stop request ends a long hash or copy at its next buffer
+        meter=shutdown.metered(None if args.quiet else ByteMeter),
     )
     cases = cases_runtime(settings, app.catalog, alerts=False)
     # the camera's clock as the dock shows it (clock.json), before the file is released

@@ -16,35 +16,6 @@ from recorder_sync.domain.manifest import iso
 from recorder_sync.domain.model import Flag, Recording
 
 
-def register(sub: Any) -> None:
-    p = sub.add_parser("status", help="counts by state, backlog, oldest pending, open flags")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_status)
-
-    p = sub.add_parser("list", help="recordings")
-    p.add_argument("--state")
-    p.add_argument("--device")
-    p.add_argument("--officer")
-    p.add_argument("--limit", type=int)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_list)
-
-    p = sub.add_parser("show", help="one recording: manifest, stored copy, custody events, flags")
-    p.add_argument("id", help="recording id or SHA-256 (a unique prefix of 8+ characters is enough)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_show)
-
-    p = sub.add_parser("manifest", help="write manifest.json, manifest.sig and station.pub.pem for openssl")
-    p.add_argument("id")
-    p.add_argument("--out", type=Path, required=True, help="folder to write into (created if missing)")
-    p.set_defaults(func=cmd_manifest)
-
-    p = sub.add_parser("flags", help="flags raised (default: open and acknowledged)")
-    p.add_argument("--all", action="store_true", help="include resolved flags")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_flags)
-
-
 def _catalog(settings: Settings) -> Catalog:
     return open_app(settings, actor="recorder-sync cli").catalog
 
@@ -93,7 +64,10 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     print(f"station {status['station']}   store {status['store']}")
     print("recordings: " + (", ".join(f"{k} {v}" for k, v in sorted(status["recordings"].items())) or "none"))
     print("dock files: " + (", ".join(f"{k} {v}" for k, v in sorted(status["sightings"].items())) or "none"))
-    print(f"backlog: {status['backlog']}   oldest pending since: {status['oldest_pending'] or '-'}")
+    waiting = f" ({status['awaiting_release']} verified, dock copy not yet released)" * bool(
+        status["awaiting_release"]
+    )
+    print(f"backlog: {status['backlog']}{waiting}   oldest pending since: {status['oldest_pending'] or '-'}")
     if status["last_error"]:
         e = status["last_error"]
         print(f"last error: {e['recording_id']} at {e['at']}: {e['error']}")

@@ -1,46 +1,33 @@
-"""``run``: the daemon in the foreground (systemd runs it as a simple service).
+"""``run``: the daemon in the foreground (systemd runs it as a ``Type=notify`` service).
 
 Watches every dock (inotify or polling), rescans all docks at start and every
 ``reconcile_seconds``, and drives the pipeline until SIGTERM or SIGINT; then it
-finishes the step it is in and exits 0. Nothing is lost by stopping anywhere:
-the state is in the database.
+leaves the step it is in (a long hash or copy stops at its next buffer) and exits 0.
+Nothing is lost by stopping anywhere: the state is in the database.
+
+Each dock is locked machine-wide (``adapters.docklock``). A dock that another process
+holds is watched on standby: the daemon takes it over as soon as the holder ends, which
+is how two daemons give failover. Once set up it logs ``ready`` and tells systemd
+``READY=1``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
 import time
-from pathlib import Path
 from typing import Any
 
+from recorder_sync.adapters.docklock import DockLocks
+from recorder_sync.adapters.sdnotify import Notifier
 from recorder_sync.adapters.watcher import DirtyDocks, DockWatcher
-from recorder_sync.apps.config import DockConfig, Settings, seconds_option
-from recorder_sync.apps.wiring import open_app
-from recorder_sync.apps.wiring_cases import SWEEP_SECONDS, cases_runtime
+from recorder_sync.apps.config import DockConfig, Settings
+from recorder_sync.apps.shutdown import Interrupted, Shutdown
+from recorder_sync.apps.wiring import dock_locks, make_dock, open_app
+from recorder_sync.apps.wiring_cases import cases_runtime
 from recorder_sync.domain.errors import Error, UsageError
 
 log = logging.getLogger(__name__)
-
-
-def register(sub: Any) -> None:
-    p = sub.add_parser("run", help="run the daemon in the foreground")
-    p.add_argument(
-        "--dock", type=Path, action="append", default=[], help="watch this folder too (repeatable)"
-    )
-    p.add_argument("--stable-seconds", type=seconds_option(), help="override every dock's stability window")
-    p.add_argument(
-        "--sweep-seconds",
-        type=seconds_option(),
-        default=SWEEP_SECONDS,
-        help=(
-            "link new recordings and run the deadline sweep this often, and whenever a batch "
-            f"of work is done (default {SWEEP_SECONDS:.0f})"
-        ),
-    )
-    p.set_defaults(func=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -66,19 +53,20 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             "no docks configured: add [[docks]] to the config, set RECORDER_SYNC_DOCKS, or pass --dock"
         )
 
-    stop = threading.Event()
+    shutdown: Shutdown = args.shutdown
+    stop = shutdown.requested
     dirty = DirtyDocks()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.info("received %s; finishing the current step", signal.Signals(signum).name)
-        stop.set()
-        dirty.wake.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    shutdown.on_request(dirty.wake.set)
+    systemd = Notifier()
+    locks = dock_locks(settings)
+    standby = [d for d in docks if not _take(locks, d)]
 
     app = open_app(settings, actor=f"recorder-sync@{settings.station_id}")
-    svc = app.ingest_service(docks, notify=lambda what, subject: log.info("%s %s", what, subject))
+    svc = app.ingest_service(
+        [d for d in docks if d not in standby],
+        notify=lambda what, subject: log.info("%s %s", what, subject),
+        meter=shutdown.metered(),
+    )
     runtime = cases_runtime(settings, app.catalog)
     watcher = DockWatcher(dirty)
     watcher.start((d.name, d.path, d.observer) for d in docks)
@@ -88,18 +76,29 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         len(docks),
         settings.s3.endpoint if settings.s3 else settings.vault_path,
     )
+    log.info("ready: %s", _state(docks, standby))
+    systemd.ready(_state(docks, standby))
     last_full = last_sweep = float("-inf")
     worked = False
     try:
         while not stop.is_set():
+            taken = [d for d in standby if _take(locks, d, quiet=True)]
+            if taken:
+                for d in taken:
+                    log.warning("dock %s: its holder has ended; taken over", d.name)
+                    svc.docks[d.name] = make_dock(settings, d)
+                    standby.remove(d)
+                systemd.status(_state(docks, standby))
+                last_full = float("-inf")  # what arrived meanwhile is found by a full scan
+            held = [d for d in docks if d not in standby]
             if time.monotonic() - last_full >= settings.reconcile_seconds:
                 dirty.take()
-                _guarded("reading camera clocks", runtime.read_dock_clocks, docks)
-                for d in docks:
+                _guarded("reading camera clocks", runtime.read_dock_clocks, held)
+                for d in held:
                     _scan(svc, d.name)
                 last_full = time.monotonic()
             else:
-                for name in dirty.take():
+                for name in dirty.take() & set(svc.docks):
                     _scan(svc, name)
             report = svc.run_once()
             worked = worked or report.progressed > 0
@@ -112,11 +111,34 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 worked = False
             if report.progressed == 0 and not stop.is_set():
                 dirty.wake.wait(timeout=1.0)
+    except Interrupted:
+        log.info("stop requested in the middle of a step; it is taken up again at the next start")
     finally:
+        systemd.stopping()
         watcher.stop()
         runtime.close()
     log.info("stopped cleanly")
     return 0
+
+
+def _take(locks: DockLocks, d: DockConfig, *, quiet: bool = False) -> bool:
+    if quiet:  # a standby's retry: a lock folder gone bad is reported, and tried again
+        try:
+            return locks.try_take(d.path) is None
+        except Error as e:
+            log.warning("dock %s: cannot take its lock: %s", d.name, e)
+            return False
+    holder = locks.try_take(d.path)
+    if holder is not None and not quiet:
+        log.warning("dock %s (%s) is held by another process (%s); standing by", d.name, d.path, holder)
+    return holder is None
+
+
+def _state(docks: list[DockConfig], standby: list[DockConfig]) -> str:
+    if not standby:
+        return f"ingesting {len(docks)} dock(s)"
+    names = ", ".join(d.name for d in standby)
+    return f"ingesting {len(docks) - len(standby)} dock(s), standby for {names}"
 
 
 def _guarded(what: str, fn: Any, *args: Any) -> None:

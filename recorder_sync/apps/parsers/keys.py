@@ -1,0 +1,24 @@
+"""``keys init`` and ``keys export-public``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from recorder_sync.apps.parsers import command
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("keys", help="station signing key")
+    ksub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    init = ksub.add_parser("init", help="create the station key (0600 file in a 0700 folder)")
+    init.add_argument(
+        "--replace",
+        action="store_true",
+        help="retire the key this station signs with (file moved aside) and make a new one",
+    )
+    init.add_argument("--reason", help="why the key is replaced (required with --replace; kept in custody)")
+    init.set_defaults(func=command("keys_cmd", "cmd_init"))
+    export = ksub.add_parser("export-public", help="print (or write) the public key as PEM")
+    export.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    export.set_defaults(func=command("keys_cmd", "cmd_export"))
