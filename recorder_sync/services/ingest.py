@@ -169,9 +169,27 @@ class IngestService:
             ident = dock.reader.stat(s.relpath)
         except UnsafePath:
             ident = None
-        if ident is None:
+        if ident is None and self._verified_before_it_went(s):
+            # under 'delete' that is our own release, cut off by a kill between the unlink and
+            # its record (or a hand that did the same): the stored copy is verified, so it
+            # completes as a release; as "gone" the recording would stay verified for ever
+            self.catalog.release(
+                s.id,
+                SightingState.RELEASED,
+                self.clock(),
+                "dock file gone after its stored copy was verified (a release cut short, or removed by hand)",
+            )
+            self.notify("released", f"{s.dock}/{s.relpath}")
+        elif ident is None:
             self.catalog.mark_gone(s.id, self.clock())
             self.notify("gone", f"{s.dock}/{s.relpath}")
+
+    def _verified_before_it_went(self, s: Sighting) -> bool:
+        if self.release_policy != ReleasePolicy.DELETE or s.state != SightingState.HASHED:
+            return False
+        return s.recording_id is not None and self.catalog.recording(s.recording_id).state.at_least(
+            RecordingState.VERIFIED
+        )
 
     # --- the state machine ----------------------------------------------------
 

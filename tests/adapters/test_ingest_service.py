@@ -352,3 +352,31 @@ def test_keep_policy_checks_and_restores_too(
     assert (dock / NAME).exists() and (dock / ("copy-" + NAME)).exists()
     actions = _actions(catalog, rec.id)
     assert actions[actions.index("integrity-failure") :] == [*RESTORE_STORY[1:-1], "kept"]
+
+
+def test_killed_between_deleting_the_dock_copy_and_recording_it_the_release_completes(
+    world: tuple[IngestService, Catalog, Clock, Path],
+) -> None:
+    """A kill -9 after the dock file was unlinked but before its release was committed: the
+    restarted process finds the file gone. Its stored copy was verified, so the sighting is
+    released and the recording with it, instead of a file 'gone' and a recording left verified
+    (and out of every backlog) for ever."""
+    svc, catalog, clock, dock = world
+    (dock / NAME).write_bytes(b"released, then killed" * 1000)
+    svc.scan("d")
+    clock.advance(6)
+    svc.step_sighting(catalog.pending_sightings()[0])  # stable and hashed
+    [rec] = catalog.list_recordings()
+    while svc.step_recording(catalog.recording(rec.id)):
+        pass
+    assert catalog.recording(rec.id).state == RecordingState.VERIFIED
+    (dock / NAME).unlink()  # _release's unlink, then the kill
+    svc.scan("d")
+    svc.run_once()
+    assert catalog.recording(rec.id).state == RecordingState.RELEASED
+    [s] = catalog.sightings_of(rec.id)
+    assert s.state == SightingState.RELEASED
+    assert not catalog.flags(state="unresolved") or all(
+        f.kind == "unreadable-media" for f in catalog.flags(state="unresolved")
+    )
+    assert verify_chain(catalog.events()) == len(catalog.events())
