@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import sample_dock
-from clirunner import EXE, env_for, run, run_json
+from clirunner import env_for, run, run_json
+from test_daemon import start
 
 CLIP = "DSJ-A1_031245_20261127083015_0001.MP4"
 
@@ -121,12 +122,7 @@ def test_fifos_on_the_dock_do_not_hang_the_daemon_and_sigterm_stops_it(tmp_path:
     dock = fifo_dock(tmp_path)
     env = env_for(tmp_path / "home", db_url)
     log = tmp_path / "daemon.log"
-    proc = subprocess.Popen(
-        [EXE, "-v", "run", "--dock", str(dock), "--stable-seconds", "0"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("ab"),
-    )
+    proc = start(env, dock, log)
     try:
         deadline = time.monotonic() + 120  # a guard against a hang, not a measure of speed
         while (dock / CLIP).exists() and time.monotonic() < deadline and proc.poll() is None:
