@@ -109,7 +109,8 @@ class DockReader(Protocol):
 
     def walk(self) -> Iterator[tuple[str, FileIdentity | None, str | None]]:
         """Every entry below the dock: (relpath, identity, None) for regular files,
-        (relpath, None, reason) for entries refused (links, devices, …)."""
+        (relpath, None, reason) for entries refused (links, devices, hard links, folders
+        that cannot be read or hold a vault, …): nothing is skipped without a reason."""
         ...
 
     def stat(self, relpath: str) -> FileIdentity | None:

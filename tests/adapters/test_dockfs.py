@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from recorder_sync.adapters import dockfs
 from recorder_sync.adapters.dockfs import DockFolder
 from recorder_sync.adapters.vault import MARKER, Vault
 from recorder_sync.domain.errors import UnsafePath
@@ -279,3 +280,16 @@ def test_a_dock_folder_that_is_a_link_is_not_followed(tmp_path: Path) -> None:
         dock.open("a.mp4")
     assert (real / "a.mp4").exists()
     assert list(DockFolder("gone", tmp_path / "missing").walk()) == []  # an empty mount point: nothing
+
+
+def test_folders_nested_too_deep_are_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dockfs, "MAX_DEPTH", 2)  # one descriptor is held per level; the real bound is 100
+    root = tmp_path / "dock"
+    (root / "a" / "b" / "c").mkdir(parents=True)
+    (root / "a" / "one.mp4").write_bytes(b"1")
+    (root / "a" / "b" / "two.mp4").write_bytes(b"2")
+    (root / "a" / "b" / "c" / "three.mp4").write_bytes(b"3")
+    entries = {rel: (ident, why) for rel, ident, why in DockFolder("d", root).walk()}
+    assert entries["a/one.mp4"][0] is not None
+    assert entries["a/b"] == (None, "folders nested deeper than 2 levels; not entered")
+    assert set(entries) == {"a/one.mp4", "a/b"}
