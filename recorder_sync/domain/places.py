@@ -43,11 +43,20 @@ def relation(a: Place, b: Place) -> str | None:
 
 
 def dock_overlaps(docks: Sequence[Place], ours: Sequence[Place]) -> list[str]:
-    """Every dock that overlaps one of ours or another dock, one sentence each naming both."""
+    """Each dock that overlaps one of ours or another dock; one sentence each, naming both.
+
+    Against ours, one sentence per dock is enough, about the nearest of ours: a dock that
+    is the home need not be said to hold the vault too."""
     problems: list[str] = []
     for i, dock in enumerate(docks):
-        for other in [*ours, *docks[i + 1 :]]:
-            how = relation(dock, other)
-            if how is not None:
-                problems.append(f"{dock.what} {dock.path} is {how} {other.what} {other.path}")
+        found = [(how, other) for other in ours if (how := relation(dock, other)) is not None]
+        nearest = sorted(found, key=lambda f: _nearness(*f))[:1]
+        nearest += [(how, other) for other in docks[i + 1 :] if (how := relation(dock, other)) is not None]
+        problems += [f"{dock.what} {dock.path} is {how} {other.what} {other.path}" for how, other in nearest]
     return problems
+
+
+def _nearness(how: str, other: Place) -> tuple[int, int]:
+    """The same place first, then the deepest folder a dock lies in, then the highest one it holds."""
+    depth = len(other.path.parts)
+    return {"the same as": (0, 0), "inside": (1, -depth)}.get(how, (2, depth))

@@ -44,3 +44,17 @@ def test_every_overlap_is_named_with_both_paths_and_docks_are_compared_with_each
         "dock 'x' /var/lib/rs is above the database /var/lib/rs/rs.db"
     ]
     assert dock_overlaps(docks[1:2] + docks[3:], ours) == []
+    # the first of ours that a dock overlaps is enough to say
+    said = dock_overlaps([Place("dock 'y'", P("/"))], ours)
+    assert said == ["dock 'y' / is above the vault /mnt/disk/vault"]
+
+
+def test_one_sentence_per_dock_about_the_nearest_of_ours() -> None:
+    ours = [Place("home", P("/srv/rs")), Place("vault", P("/srv/rs/vault")), Place("key", P("/srv/rs/k/a"))]
+    for dock, said in (
+        ("/srv/rs/vault/x", "inside vault /srv/rs/vault"),
+        ("/srv/rs", "the same as home /srv/rs"),
+        ("/srv", "above home /srv/rs"),
+        ("/srv/rs/k", "inside home /srv/rs"),
+    ):
+        assert dock_overlaps([Place("d", P(dock))], ours) == [f"d {dock} is {said}"]
