@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -11,12 +12,13 @@ from zoneinfo import ZoneInfo
 from recorder_sync import __version__
 from recorder_sync.adapters.db.engine import make_engine, require_schema, upgrade
 from recorder_sync.adapters.db.repository import Catalog
-from recorder_sync.adapters.dockfs import DockFolder
+from recorder_sync.adapters.dockfs import DockFolder, place
 from recorder_sync.adapters.docklock import DockLocks
 from recorder_sync.adapters.probe import FfprobeProber
 from recorder_sync.adapters.vault import Vault
 from recorder_sync.apps.config import DockConfig, Settings
-from recorder_sync.domain.errors import StorageUnavailable
+from recorder_sync.domain.errors import DockOverlap, StorageUnavailable, UsageError
+from recorder_sync.domain.places import dock_overlaps
 from recorder_sync.domain.ports import ObjectStore
 from recorder_sync.services.ingest import Dock, IngestService, Meter, Notify
 
@@ -81,6 +83,7 @@ class App:
     def ingest_service(
         self, docks: list[DockConfig], notify: Notify | None = None, meter: Meter | None = None
     ) -> IngestService:
+        check_docks(self.settings, docks)
         signer = self.signer()
         return IngestService(
             catalog=self.catalog,
@@ -97,6 +100,25 @@ class App:
             meter=meter,
             workers=self.settings.workers,
         )
+
+
+def check_docks(settings: Settings, docks: list[DockConfig]) -> None:
+    """Refuse, before any dock is read, a dock that is a link, or that is, holds or lies
+    inside one of our folders or files or another dock (ingesting it would delete them)."""
+    for d in docks:
+        if d.path.is_symlink():
+            raise UsageError(f"dock {d.name!r} at {d.path}: is a symbolic link; configure the real folder")
+    ours = [
+        place("the data folder (home)", settings.home),
+        place("the vault", settings.vault_path),
+        place("the station key", settings.key_path),
+        place("the key folder", settings.key_path.parent),
+    ]
+    if settings.database_url.startswith("sqlite:///"):
+        ours.append(place("the database", Path(settings.database_url.removeprefix("sqlite:///"))))
+    problems = dock_overlaps([place(f"dock {d.name!r}", d.path) for d in docks], ours)
+    if problems:
+        raise DockOverlap("\n".join(f"  {p}" for p in problems))
 
 
 def make_dock(settings: Settings, d: DockConfig) -> Dock:

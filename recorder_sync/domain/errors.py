@@ -185,3 +185,7 @@ class IngestIncomplete(Error):
     """{} of {} file(s) could not be fully processed; see 'recorder-sync status' and 'recorder-sync flags'"""
 
     exit_code = 1
+
+
+class DockOverlap(UsageError):
+    """Refusing to ingest: a dock must not be, hold or lie inside our files or another dock:\n{}"""

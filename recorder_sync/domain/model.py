@@ -88,14 +88,34 @@ class Sourced:
         return {"value": self.value, "source": self.source}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FileIdentity:
-    """What a file was when we read it; compared before and after each read and before release."""
+    """What a file was when we read it; compared before and after each read and before release.
+
+    ``ctime_ns`` is set by the kernel on every change (content, links, mode) and cannot be
+    set back by a program, so a file rewritten and then ``touch -d``-ed to its old mtime
+    is still a changed file. It is None only for identities recorded before the catalog
+    kept it: those compare on the other fields, so files in flight across the upgrade are
+    not mistaken for replaced ones."""
 
     size: int
     mtime_ns: int
     inode: int
     device: int
+    ctime_ns: int | None = None
+
+    def _key(self) -> tuple[int, int, int, int]:
+        return (self.size, self.mtime_ns, self.inode, self.device)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FileIdentity):
+            return NotImplemented
+        if self._key() != other._key():
+            return False
+        return self.ctime_ns is None or other.ctime_ns is None or self.ctime_ns == other.ctime_ns
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     def same_as(self, other: FileIdentity) -> bool:
         return self == other
@@ -188,6 +208,7 @@ class Recording:
     last_error: str | None = None
     next_attempt_at: datetime | None = None
     sidecar: str | None = None
+    sidecar_sha256: str | None = None  # of the sidecar's bytes on the dock, not of its text
 
 
 def recording_id_for(sha256: str) -> str:

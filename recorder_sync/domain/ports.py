@@ -128,7 +128,8 @@ class DockReader(Protocol):
 
     def walk(self) -> Iterator[tuple[str, FileIdentity | None, str | None]]:
         """Every entry below the dock: (relpath, identity, None) for regular files,
-        (relpath, None, reason) for entries refused (links, devices, …)."""
+        (relpath, None, reason) for entries refused (links, devices, hard links, folders
+        that cannot be read or hold a vault, …): nothing is skipped without a reason."""
         ...
 
     def stat(self, relpath: str) -> FileIdentity | None:
@@ -172,6 +173,7 @@ class Catalog(Protocol):
         kind_hint: Kind,
         sidecar: str | None,
         now: datetime,
+        sidecar_sha256: str | None = None,
     ) -> tuple[Recording, bool]: ...
     def release(self, sighting_id: int, outcome: SightingState, now: datetime, reason: str) -> None: ...
     def pending_recordings(self, now: datetime | None = None) -> list[Recording]: ...

@@ -64,6 +64,12 @@ _EXT_KIND = {
 }
 
 
+def _text_sha256(text: str | None) -> str | None:
+    """For recordings hashed before the catalog kept the sidecar's own hash: its text is
+    those very bytes whenever the sidecar was UTF-8."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest() if text else None
+
+
 def kind_from_name(relpath: str) -> Kind:
     return _EXT_KIND.get(relpath.rsplit(".", 1)[-1].lower() if "." in relpath else "", Kind.OTHER)
 
@@ -314,7 +320,8 @@ class IngestService:
             sha256=digest,
             ident=before,
             kind_hint=kind_from_name(s.relpath),
-            sidecar=sidecar,
+            sidecar=sidecar.decode("utf-8", errors="replace") if sidecar is not None else None,
+            sidecar_sha256=hashlib.sha256(sidecar).hexdigest() if sidecar is not None else None,
             now=self.clock(),
         )
         self.notify(
@@ -323,14 +330,12 @@ class IngestService:
         return True
 
     @staticmethod
-    def _sidecar(dock: Dock, relpath: str) -> str | None:
+    def _sidecar(dock: Dock, relpath: str) -> bytes | None:
+        """The sidecar's bytes as on the dock: the manifest names their hash, the catalog their text."""
         stem, dot, ext = relpath.rpartition(".")
         if not dot or ext.lower() == "json":
             return None
-        data = dock.reader.read_small(stem + ".json", SIDECAR_LIMIT)
-        if data is None:
-            return None
-        return data.decode("utf-8", errors="replace")
+        return dock.reader.read_small(stem + ".json", SIDECAR_LIMIT)
 
     def _release(self, dock: Dock, s: Sighting) -> bool:
         assert s.recording_id is not None
@@ -536,9 +541,7 @@ class IngestService:
                 key_id=self.signer.key_id,
                 media=media,
                 metadata=metadata,
-                sidecar_sha256=hashlib.sha256(rec.sidecar.encode("utf-8")).hexdigest()
-                if rec.sidecar
-                else None,
+                sidecar_sha256=rec.sidecar_sha256 or _text_sha256(rec.sidecar),
             )
         )
         signature = self.signer.sign(manifest)

@@ -334,14 +334,16 @@ class Catalog:
         kind_hint: Kind,
         sidecar: str | None,
         now: datetime,
+        sidecar_sha256: str | None = None,
     ) -> tuple[Recording, bool]:
         """Link a sighting to the recording of its bytes; True when those bytes were already known."""
+        side = (sidecar, sidecar_sha256)
         try:
-            return self._attach_hash(sighting_id, sha256, ident, kind_hint, sidecar, now)
+            return self._attach_hash(sighting_id, sha256, ident, kind_hint, side, now)
         except IntegrityError:
             # the same bytes hashed at the same moment on another dock (or station) made the
             # recording first: this sighting is then a duplicate of it
-            return self._attach_hash(sighting_id, sha256, ident, kind_hint, sidecar, now)
+            return self._attach_hash(sighting_id, sha256, ident, kind_hint, side, now)
 
     def _attach_hash(
         self,
@@ -349,9 +351,10 @@ class Catalog:
         sha256: str,
         ident: FileIdentity,
         kind_hint: Kind,
-        sidecar: str | None,
+        side: tuple[str | None, str | None],
         now: datetime,
     ) -> tuple[Recording, bool]:
+        sidecar, sidecar_sha256 = side
         with self.transaction() as s:
             row = _get(s, SightingRow, sighting_id)
             subject = _subject(row.dock, row.relpath)
@@ -372,6 +375,7 @@ class Catalog:
                     ingested_at=now,
                     updated_at=now,
                     sidecar=sidecar,
+                    sidecar_sha256=sidecar_sha256,
                     attempts=0,
                     important=False,
                     metadata_json="{}",
@@ -823,11 +827,14 @@ def _get(s: Session, model: Any, key: Any) -> Any:
 
 
 def _identity(row: SightingRow) -> FileIdentity:
-    return FileIdentity(size=row.size, mtime_ns=row.mtime_ns, inode=row.inode, device=row.devno)
+    return FileIdentity(
+        size=row.size, mtime_ns=row.mtime_ns, inode=row.inode, device=row.devno, ctime_ns=row.ctime_ns
+    )
 
 
 def _set_identity(row: SightingRow, ident: FileIdentity) -> None:
     row.size, row.mtime_ns, row.inode, row.devno = ident.size, ident.mtime_ns, ident.inode, ident.device
+    row.ctime_ns = ident.ctime_ns
 
 
 def _sighting(row: SightingRow) -> Sighting:
@@ -876,6 +883,7 @@ def _recording(row: RecordingRow) -> Recording:
         last_error=row.last_error,
         next_attempt_at=row.next_attempt_at,
         sidecar=row.sidecar,
+        sidecar_sha256=row.sidecar_sha256,
     )
 
 
