@@ -9,9 +9,10 @@ camera's file names are.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+
+from recorder_sync.domain.untrusted import load_json, shown, text_problem, to_utc
 
 CLOCK_FILE = "clock.json"
 
@@ -30,20 +31,24 @@ class ClockReading:
 def parse_clock_file(data: bytes, station_time: datetime, tz: tzinfo) -> ClockReading | str:
     """The reading, or why the file is unusable."""
     try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
+        doc = load_json(data.decode("utf-8"))
+    except ValueError as e:  # UnicodeDecodeError is one too
         return f"{CLOCK_FILE} is not JSON: {e}"
     if not isinstance(doc, dict):
         return f"{CLOCK_FILE} is not a JSON object"
     device, raw = doc.get("device"), doc.get("camera_time")
     if not isinstance(device, str) or not device.strip():
         return f"{CLOCK_FILE}: 'device' missing"
+    why = text_problem(device.strip())
+    if why is not None:
+        return f"{CLOCK_FILE}: 'device' {why}: {shown(device)}"
     if not isinstance(raw, str):
         return f"{CLOCK_FILE}: 'camera_time' missing"
     try:
         camera = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        return f"{CLOCK_FILE}: 'camera_time' is not an ISO 8601 time: {raw!r}"
-    if camera.tzinfo is None:
-        camera = camera.replace(tzinfo=tz)
-    return ClockReading(device.strip(), camera.astimezone(UTC), station_time.astimezone(UTC))
+        return f"{CLOCK_FILE}: 'camera_time' is not an ISO 8601 time: {shown(raw)}"
+    utc = to_utc(camera, tz)
+    if utc is None:
+        return f"{CLOCK_FILE}: 'camera_time' is off the calendar in UTC: {shown(raw)}"
+    return ClockReading(device.strip(), utc, station_time.astimezone(UTC))
