@@ -278,7 +278,7 @@ class IngestService:
 
     def _recording_failed(self, rec: Recording, message: str) -> None:
         if self.catalog.recording(rec.id).attempts == rec.attempts:  # not yet recorded by the step itself
-            self._failed(rec, Error(message), None)
+            self._failed(rec, message, None)
 
     def _meter(self, what: str, subject: str, total: int) -> Progress | None:
         return self.meter(what, subject, total) if self.meter is not None else None
@@ -424,7 +424,7 @@ class IngestService:
             raise
         return False
 
-    def _failed(self, rec: Recording, e: Error, flag: Flag | None) -> None:
+    def _failed(self, rec: Recording, e: Error | str, flag: Flag | None) -> None:
         now = self.clock()
         self.catalog.recording_error(
             rec.id, str(e), now, next_attempt(now, rec.attempts + 1, jitter=self.jitter()), flag
