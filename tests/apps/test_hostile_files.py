@@ -17,6 +17,7 @@ from clirunner import EXE, env_for, run, run_json
 
 START = sample_dock.sample_plan()[0].start
 LATER = "DSJ-A1_031245_20261127090000_0009.MP4"
+PLAYLIST = "DSJ-A1_031245_20261127100000_0010.MP4"
 
 # name, sidecar text (None: no sidecar), flag kind, fragments of its detail
 CASES: dict[str, tuple[str, str | None, str, tuple[str, ...]]] = {
@@ -78,6 +79,10 @@ def docked(tmp_path: Path, videos: tuple[bytes, bytes], db_url: str) -> tuple[Pa
         if sidecar is not None:
             (dock / name).with_suffix(".json").write_text(sidecar)
     (dock / LATER).write_bytes(videos[1])
+    # item 6: a playlist of under 100 bytes that ffprobe would read as 10 hours of footage elsewhere
+    outside = tmp_path / "outside.ts"
+    outside.write_bytes(b"\x47" * 188)
+    (dock / PLAYLIST).write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:36000\n#EXTINF:36000,\n{outside}\n")
     return dock, env_for(tmp_path / "home", db_url)
 
 
@@ -97,6 +102,11 @@ def check(env: dict[str, str]) -> None:
             assert fragment in flag["detail"], (case, fragment, flag["detail"])
         assert "\x00" not in flag["detail"]
     assert recs[LATER]["state"] == "released" and recs[LATER]["flags"] == []
+    playlist = recs[PLAYLIST]
+    assert playlist["state"] == "released" and playlist["flags"] == ["unreadable-media"]
+    assert playlist["duration_ms"] is None and playlist["end"] == playlist["start"]
+    [flag] = [f for f in flags if f["recording_id"] == playlist["id"]]
+    assert "format 'hls' is not a container a camera writes" in flag["detail"]
 
 
 def test_ingest_survives_hostile_metadata_and_ingests_the_next_file(
