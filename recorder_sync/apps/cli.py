@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from recorder_sync import __version__
-from recorder_sync.apps import config
+from recorder_sync.apps import config, output
 from recorder_sync.apps.commands import (
     cases_cmd,
     db_cmd,
@@ -53,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    output.escape_log_lines()
     if args.verbose < 2:
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
@@ -60,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args, settings)
         return code
     except Error as e:
-        print(f"recorder-sync: {e}", file=sys.stderr)
+        print(f"recorder-sync: {output.printable_lines(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         return 130

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from recorder_sync.domain.untrusted import escape
 
 
 def emit_json(value: Any) -> None:
@@ -26,8 +29,36 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
 
 
 def printable(text: str) -> str:
-    """File names from cameras may hold newlines or control characters: show them escaped."""
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+    """File names and metadata from cameras may hold newlines, escape sequences or other
+    control characters: shown escaped, so that they cannot fake or hide a line."""
+    return escape(text)
+
+
+def printable_lines(text: str) -> str:
+    """Our own multi-line text (an import's problem list) with whatever it quotes escaped."""
+    return "\n".join(escape(line) for line in text.split("\n"))
+
+
+class EscapingFormatter(logging.Formatter):
+    """Log lines for people: a name or value in a message cannot inject a line such as
+    ``WARNING ALERT fake`` or a terminal escape; a trace keeps its own line breaks."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        return printable_lines(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return printable_lines(super().formatStack(stack_info))
+
+
+def escape_log_lines() -> None:
+    """Install ``EscapingFormatter`` on the handlers ``logging.basicConfig`` set up."""
+    for handler in logging.getLogger().handlers:
+        fmt = handler.formatter
+        handler.setFormatter(EscapingFormatter(fmt._fmt if fmt else None, fmt.datefmt if fmt else None))
 
 
 def progress(what: str, subject: str) -> None:

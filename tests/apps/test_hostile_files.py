@@ -9,6 +9,8 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -120,13 +122,12 @@ def test_ingest_survives_hostile_metadata_and_ingests_the_next_file(
     assert not any(dock.iterdir())  # every file (the sidecars too) stored, verified and released
 
 
-def test_daemon_survives_every_hostile_file_at_once_and_stops_on_sigterm(
-    videos: tuple[bytes, bytes], tmp_path: Path, db_url: str
-) -> None:
-    dock, env = docked(tmp_path, videos, db_url)
-    log = tmp_path / "daemon.log"
+@contextmanager
+def daemon(env: dict[str, str], dock: Path, log: Path) -> Iterator[None]:
+    """``run`` on ``dock`` until every file there is released; then SIGTERM, which must end it
+    with 0. A daemon that exits before (exit 70 on a file) fails the test."""
     proc = subprocess.Popen(
-        [EXE, "-v", "run", "--dock", str(dock), "--stable-seconds", "0", "--sweep-seconds", "1"],
+        [EXE, "-v", "run", "--dock", str(dock), "--stable-seconds", "0"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=log.open("ab"),
@@ -137,10 +138,19 @@ def test_daemon_survives_every_hostile_file_at_once_and_stops_on_sigterm(
             time.sleep(0.2)
         assert proc.poll() is None, log.read_text()  # still running: no file ended it
         assert not any(dock.iterdir()), log.read_text()
-        check(env)
+        yield
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
+    assert code == 0, log.read_text()
+
+
+def test_daemon_survives_every_hostile_file_at_once_and_stops_on_sigterm(
+    videos: tuple[bytes, bytes], tmp_path: Path, db_url: str
+) -> None:
+    dock, env = docked(tmp_path, videos, db_url)
+    log = tmp_path / "daemon.log"
+    with daemon(env, dock, log):
+        check(env)
     text = log.read_text()
-    assert code == 0, text
     assert "internal error" not in text and "Traceback" not in text

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from recorder_sync.apps.config import Settings
-from recorder_sync.apps.output import emit_json, table
+from recorder_sync.apps.output import emit_json, printable, table
 from recorder_sync.apps.wiring import open_app, utcnow
 from recorder_sync.apps.wiring_cases import CasesRuntime, cases_runtime
 from recorder_sync.domain.cases import ACTION_COLUMNS, Action, Checkout, format_time, parse_time
@@ -196,7 +196,7 @@ def cmd_case_show(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         emit_json(doc)
         return 0
-    print(f"case {doc['case_id']}")
+    print(printable(f"case {doc['case_id']}"))
     table(
         [action_json(a) | {"officers": ";".join(a.officers)} for a in actions],
         ["action_id", "action_type", "unit", "officers", "start", "end", "target_name", "place"],
@@ -259,7 +259,8 @@ def cmd_link(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         emit_json(link_json(link))
     else:
-        print(f"linked {link.recording_id} ↔ {link.action_id} ({link.confidence}) by {link.created_by}")
+        line = f"linked {link.recording_id} ↔ {link.action_id} ({link.confidence}) by {link.created_by}"
+        print(printable(line))
     return 0
 
 
@@ -270,7 +271,7 @@ def cmd_unlink(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         emit_json({"removed": n})
     else:
-        print(f"unlinked {rec} ↔ {args.action} by {args.by}")
+        print(printable(f"unlinked {rec} ↔ {args.action} by {args.by}"))
     return 0
 
 
@@ -320,7 +321,7 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
         f"{result.count('escalated')} escalated; {len(run.created)} new link(s)"
     )
     for change in result.changes:
-        print(f"  {change.change:<13} {change.severity:<8} {change.kind:<28} {change.subject}")
+        print(printable(f"  {change.change:<13} {change.severity:<8} {change.kind:<28} {change.subject}"))
     return 0
 
 
