@@ -214,7 +214,11 @@ def merge(
         bad.extend(fallback.bad)
         if "start" in fallback.values:
             merged["start"] = fallback.values["start"]
-    start = merged.get("start")
+    start, stated = merged.get("start"), merged.get("end")
+    if start is not None and stated is not None and stated.value < start.value:
+        before = f"before the start ({start.value.isoformat()} from {start.source})"
+        bad.append(BadValue("end", stated.source, shown(stated.value.isoformat()), before))
+        del merged["end"]
     if "end" not in merged and start is not None:
         if not duration_ms:
             merged["end"] = Sourced(start.value, start.source)

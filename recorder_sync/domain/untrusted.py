@@ -76,13 +76,16 @@ def shown(value: Any) -> str:
 def text_problem(value: str) -> str | None:
     """Why a text value from a camera cannot be kept, or None when it can.
 
-    NUL cannot be stored in PostgreSQL at all; other control characters (escape
-    sequences, newlines) in a device or officer number are a forgery or corruption."""
+    NUL cannot be stored in PostgreSQL at all, nor a lone surrogate (from a JSON
+    ``"\\ud800"``) in any encoding; other control and format characters (escape sequences,
+    newlines, right-to-left overrides) in a device or officer number are a forgery or
+    corruption. What is kept reads the same as it is shown."""
     for c in value:
         if c == "\x00":
             return "contains a NUL character"
-        if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp"):
-            return f"contains control character U+{ord(c):04X}"
+        if not (c.isprintable() or c == " "):
+            kind = "unpaired surrogate" if unicodedata.category(c) == "Cs" else "control character"
+            return f"contains {kind} U+{ord(c):04X}"
     if len(value) > MAX_TEXT:
         return f"longer than {MAX_TEXT} characters ({len(value)})"
     return None

@@ -10,7 +10,7 @@ import pytest
 
 from recorder_sync.domain import naming
 from recorder_sync.domain.clock import parse_clock_file
-from recorder_sync.domain.model import Kind, ProbeResult
+from recorder_sync.domain.model import Kind, ProbeResult, Sourced
 from recorder_sync.domain.untrusted import DEFAULT_BOUNDS, TimeBounds, escape, load_json, text_problem
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -57,6 +57,14 @@ def test_start_near_the_end_of_the_calendar_plus_a_duration_does_not_overflow() 
     assert "end" not in merged.values
     (bad,) = merged.bad
     assert (bad.field, bad.source) == ("end", "sidecar+duration")
+
+
+def test_sidecar_end_before_its_start_is_absent_and_reported() -> None:
+    side = naming.from_sidecar('{"start": "2026-11-27T08:00:00", "end": "2026-11-27T07:00:00"}', SH)
+    merged = naming.merge(side, duration_ms=5000)
+    assert merged.values["end"] == Sourced(datetime(2026, 11, 27, 0, 0, 5, tzinfo=UTC), "sidecar+duration")
+    (bad,) = merged.bad
+    assert (bad.field, bad.source) == ("end", "sidecar") and bad.why.startswith("before the start")
 
 
 def test_deeply_nested_sidecar_is_a_bad_sidecar_not_a_recursion_error() -> None:
