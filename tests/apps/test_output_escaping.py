@@ -55,3 +55,35 @@ def test_daemon_log_lines_escape_names(tmp_path: Path) -> None:
     text = log.read_text()
     _no_raw(text)
     assert f"released dock/{SHOWN}" in text, text
+
+
+def test_escaping_formatter_wraps_the_handlers_formatter_and_keeps_trace_lines() -> None:
+    import io
+    import logging
+
+    from recorder_sync.apps.output import escape_log_lines
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("test-escaping")
+    logger.addHandler(handler)
+    logger.propagate = False
+    escape_log_lines(logger)
+    escape_log_lines(logger)  # once is enough: not wrapped twice
+    try:
+        try:
+            raise KeyError("cause\nWARNING ALERT fake")
+        except KeyError as cause:
+            raise ValueError("bad name\nWARNING ALERT fake\x1b[2J") from cause
+    except ValueError:
+        logger.exception("hashing %s", EVIL)
+    logger.removeHandler(handler)
+    text = stream.getvalue()
+    _no_raw(text)
+    lines = text.splitlines()
+    assert lines[0] == f"ERROR test-escaping: hashing {SHOWN}"  # the handler's own format
+    assert lines[1] == "Traceback (most recent call last):"  # a trace keeps its line breaks
+    assert lines[-1] == "ValueError: bad name\\nWARNING ALERT fake\\x1b[2J"
+    assert "KeyError: 'cause\\nWARNING ALERT fake'" in lines  # the cause, on its own line too
+    assert "The above exception was the direct cause of the following exception:" in lines
