@@ -5,6 +5,7 @@ file's bytes are lost: each is in the vault or still on the dock."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -67,7 +68,7 @@ FILES = st.dictionaries(
 )
 CLOCK = st.none() | st.one_of(
     st.binary(max_size=100),
-    st.builds(lambda d, t: f'{{"device": "{d}", "camera_time": "{t}"}}'.encode(), TEXT, TIMES),
+    st.builds(lambda d, t: json.dumps({"device": d, "camera_time": t}).encode(), TEXT, TIMES),
 )
 
 
