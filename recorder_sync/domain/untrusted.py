@@ -83,12 +83,21 @@ def text_problem(value: str) -> str | None:
     for c in value:
         if c == "\x00":
             return "contains a NUL character"
+        if c == "\ufffd":
+            return "contains U+FFFD (bytes that are not UTF-8, or NUL, in the source)"
         if not (c.isprintable() or c == " "):
             kind = "unpaired surrogate" if unicodedata.category(c) == "Cs" else "control character"
             return f"contains {kind} U+{ord(c):04X}"
     if len(value) > MAX_TEXT:
         return f"longer than {MAX_TEXT} characters ({len(value)})"
     return None
+
+
+def storable_text(text: str) -> str:
+    """Text a database can hold: PostgreSQL refuses NUL, so it becomes U+FFFD, as bytes that
+    are not UTF-8 already have (the exact bytes are what a hash covers; this text is only
+    read for values, and ``text_problem`` refuses a value holding U+FFFD)."""
+    return text.replace("\x00", "\ufffd")
 
 
 def to_utc(t: datetime, tz: tzinfo) -> datetime | None:

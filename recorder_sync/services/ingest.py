@@ -47,7 +47,7 @@ from recorder_sync.domain.model import (
 )
 from recorder_sync.domain.ports import Catalog, Clock, DockReader, ObjectStore, Prober, Progress, Signer
 from recorder_sync.domain.retry import next_attempt
-from recorder_sync.domain.untrusted import DEFAULT_BOUNDS, TimeBounds, escape
+from recorder_sync.domain.untrusted import DEFAULT_BOUNDS, TimeBounds, escape, storable_text
 
 _NOT_AS_HASHED = "identity differs from when it was hashed"
 log = logging.getLogger(__name__)
@@ -332,7 +332,7 @@ class IngestService:
             sha256=digest,
             ident=before,
             kind_hint=kind_from_name(s.relpath),
-            sidecar=sidecar,
+            sidecar=None if sidecar is None else storable_text(sidecar),
             now=self.clock(),
         )
         self.notify(

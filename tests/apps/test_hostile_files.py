@@ -53,6 +53,12 @@ CASES: dict[str, tuple[str, str | None, str, tuple[str, ...]]] = {
         "bad-sidecar",
         ("nested too deeply",),
     ),
+    "raw-nul-byte-in-sidecar": (
+        "DSJ-A1_031245_20261127083015_0007.MP4",
+        '{"officer": "12\x00"}',
+        "bad-metadata",
+        ("officer from sidecar", "contains U+FFFD"),
+    ),
     "nul-in-officer": (
         "DSJ-A1_031245_20261127083015_0006.MP4",
         '{"officer": "12\\u0000"}',

@@ -11,7 +11,14 @@ import pytest
 from recorder_sync.domain import naming
 from recorder_sync.domain.clock import parse_clock_file
 from recorder_sync.domain.model import Kind, ProbeResult, Sourced
-from recorder_sync.domain.untrusted import DEFAULT_BOUNDS, TimeBounds, escape, load_json, text_problem
+from recorder_sync.domain.untrusted import (
+    DEFAULT_BOUNDS,
+    TimeBounds,
+    escape,
+    load_json,
+    storable_text,
+    text_problem,
+)
 
 SH = ZoneInfo("Asia/Shanghai")
 DEFAULT = [naming.BUILTIN_PROFILES["default"]]
@@ -82,6 +89,7 @@ def test_deeply_nested_sidecar_is_a_bad_sidecar_not_a_recursion_error() -> None:
         ("\x1b[31mred", "contains control character U+001B"),
         ("abc\u202edef", "contains control character U+202E"),
         ("9" * 101, "longer than 100 characters (101)"),
+        ("12\ufffd", "contains U+FFFD (bytes that are not UTF-8, or NUL, in the source)"),
     ],
 )
 def test_text_with_nul_or_control_characters_is_refused(value: str, why: str) -> None:
@@ -137,3 +145,11 @@ def test_escape_shows_control_characters() -> None:
 def test_clock_file_that_cannot_be_believed_is_a_reason_not_an_exception(data: bytes) -> None:
     reading = parse_clock_file(data, datetime(2026, 11, 27, tzinfo=UTC), SH)
     assert isinstance(reading, str) and "clock.json" in reading
+
+
+def test_a_raw_nul_byte_in_a_sidecar_is_stored_as_u_fffd_and_its_value_refused() -> None:
+    text = storable_text('{"officer": "12\x00", "device": "D1"}')
+    assert "\x00" not in text
+    got = naming.from_sidecar(text, SH)
+    assert got.values["device"].value == "D1" and "officer" not in got.values
+    assert got.bad[0].why.startswith("contains U+FFFD")
