@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 
 from recorder_sync.domain.errors import CouldNotCheck, SourceUnavailable
 from recorder_sync.domain.model import Kind, ProbeResult
+from recorder_sync.domain.untrusted import media_problem, to_utc
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,15 @@ _IMAGE_FORMATS = frozenset({"image2", "image2pipe"})
 
 # "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d0539531c0] moov atom not found"
 _LOG_CONTEXT = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")
+_NOT_ALLOWED = re.compile(rb"\[([^\] ]+) @ 0x[0-9a-f]+\] Format not on whitelist")
+
+# The demuxers of the containers cameras and recorders write. Anything else (an HLS or DASH
+# playlist, concat, a device or network source) could make ffprobe read files outside the
+# dock and report their footage as this file's; such a file is unreadable-media instead.
+CAMERA_FORMATS = (
+    "mov,mp4,m4a,3gp,3g2,mj2,avi,matroska,webm,mpegts,mpeg,wav,mp3,aac,amr,amrnb,amrwb,ogg,flac,"
+    "image2,jpeg_pipe,png_pipe,bmp_pipe,webp_pipe,tiff_pipe"
+)
 
 
 def kind_from_extension(name: str) -> Kind:
@@ -86,6 +96,11 @@ class FfprobeProber:
             # Without this, image2 reads "%d" and "*" in a name as a sequence pattern.
             "-pattern_type",
             "none",
+            # the open file only ("file:/proc/self/fd/N"), never a URL a playlist names
+            "-protocol_whitelist",
+            "file",
+            "-format_whitelist",
+            CAMERA_FORMATS,
             "-show_format",
             "-show_streams",
             "-of",
@@ -113,8 +128,12 @@ class FfprobeProber:
             raise CouldNotCheck(f"could not run {self._ffprobe}: {exc.strerror or exc}") from exc
 
         if done.returncode != 0:
+            not_allowed = _NOT_ALLOWED.search(done.stderr)
             if done.returncode < 0:
                 reason = f"ffprobe was killed by signal {-done.returncode}"
+            elif not_allowed:
+                detected = not_allowed.group(1).decode("ascii", "replace")
+                reason = f"format '{detected}' is not a container a camera writes; not followed"
             else:
                 reason = _reason(done.stderr, url) or f"ffprobe exited with status {done.returncode}"
             log.debug("ffprobe cannot read %s: %s", name, reason)
@@ -126,6 +145,11 @@ class FfprobeProber:
         if not isinstance(info, dict):
             return ProbeResult(kind=guessed, readable=False, error="ffprobe printed no JSON object")
         result = interpret(info)
+        if result.readable:
+            implausible = media_problem(st.st_size, result.duration_ms, _bit_rate(info))
+            if implausible is not None:
+                log.debug("ffprobe's report on %s is implausible: %s", name, implausible)
+                result = replace(result, readable=False, error=implausible, duration_ms=None)
         return result if result.readable else replace(result, kind=guessed)
 
 
@@ -172,6 +196,12 @@ def interpret(info: Mapping[str, Any]) -> ProbeResult:
         height=height or None,
         tags=format_tags,
     )
+
+
+def _bit_rate(info: Mapping[str, Any]) -> int | None:
+    fmt = info.get("format")
+    rate = _float(fmt.get("bit_rate")) if isinstance(fmt, Mapping) else None
+    return None if rate is None else int(rate)
 
 
 def _reason(stderr: bytes, url: bytes) -> str:
@@ -232,9 +262,7 @@ def _parse_time(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return to_utc(parsed, UTC)  # None off the calendar (year 1 with an offset east of UTC)
 
 
 def _float(value: Any) -> float | None:

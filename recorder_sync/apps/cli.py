@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from recorder_sync import __version__
+from recorder_sync.apps import output
 from recorder_sync.apps.logredact import redact_handlers
 from recorder_sync.apps.parsers import register_all
 from recorder_sync.apps.shutdown import Interrupted, Shutdown
@@ -53,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     redact_handlers()
+    output.escape_log_lines()
     if args.verbose < 2:
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
@@ -67,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args, settings)
         return code
     except Error as e:
-        print(f"recorder-sync: {redact(str(e))}", file=sys.stderr)
+        print(f"recorder-sync: {output.printable_lines(redact(str(e)))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt as e:
         if isinstance(e, Interrupted):

@@ -15,6 +15,7 @@ import tomllib
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +27,8 @@ from recorder_sync.domain.errors import ConfigError
 from recorder_sync.domain.model import ReleasePolicy
 from recorder_sync.domain.naming import BUILTIN_PROFILES, NamingProfile
 from recorder_sync.domain.redact import redact_url
+from recorder_sync.domain.timebounds import DEFAULT_BOUNDS, TimeBounds
+from recorder_sync.domain.untrusted import to_utc
 
 ENV = "RECORDER_SYNC_"
 DEFAULT_TZ = "Asia/Shanghai"
@@ -96,6 +99,7 @@ class Settings:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     lock_dir: Path = DEFAULT_LOCK_DIR
+    metadata_bounds: TimeBounds = DEFAULT_BOUNDS
 
 
 def default_home() -> Path:
@@ -218,6 +222,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         "alerts",
         "workers",
         "lock_dir",
+        "metadata",
     }
     for key in data:
         if key not in known:
@@ -341,7 +346,40 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         raw=data,
         alerts=_alerts(data, env, source),
         lock_dir=lock_dir,
+        metadata_bounds=_metadata(data, source),
     )
+
+
+def _metadata(data: Mapping[str, Any], source: str) -> TimeBounds:
+    """``[metadata]``: ``earliest`` and ``latest``, the span in which camera times are believed
+    (a TOML date is midnight UTC; a date-time needs its UTC offset)."""
+    section = _get(data, "metadata", dict, source, "") or {}
+    for key in section:
+        if key not in ("earliest", "latest"):
+            raise ConfigError(source, f"metadata.{key}", "unknown key; expected earliest or latest")
+
+    def bound(key: str, default: datetime) -> datetime:
+        raw = section.get(key, default)
+        value = raw
+        if isinstance(raw, str):
+            try:
+                value = date.fromisoformat(raw) if len(raw) == 10 else datetime.fromisoformat(raw)
+            except ValueError:
+                value = None
+        if isinstance(value, datetime):
+            aware = to_utc(value, UTC) if value.tzinfo is not None else None
+            if aware is not None:
+                return aware
+        elif isinstance(value, date):
+            return datetime.combine(value, time(), tzinfo=UTC)
+        raise ConfigError(
+            source, f"metadata.{key}", f"expected a date (2000-01-01) or a date-time with offset, got {raw!r}"
+        )
+
+    try:
+        return TimeBounds(bound("earliest", DEFAULT_BOUNDS.earliest), bound("latest", DEFAULT_BOUNDS.latest))
+    except ValueError as e:
+        raise ConfigError(source, "metadata", str(e)) from None
 
 
 _SEVERITIES = ("info", "low", "medium", "high", "critical")

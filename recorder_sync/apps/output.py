@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from recorder_sync.domain.untrusted import escape
 
 
 def emit_json(value: Any) -> None:
@@ -26,8 +30,68 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
 
 
 def printable(text: str) -> str:
-    """File names from cameras may hold newlines or control characters: show them escaped."""
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+    """File names and metadata from cameras may hold newlines, escape sequences or other
+    control characters: shown escaped, so that they cannot fake or hide a line."""
+    return escape(text)
+
+
+def printable_lines(text: str) -> str:
+    """Our own multi-line text (an import's problem list) with whatever it quotes escaped."""
+    return "\n".join(escape(line) for line in text.split("\n"))
+
+
+class EscapingFormatter(logging.Formatter):
+    """Log lines for people: a name or value in a message cannot inject a line such as
+    ``WARNING ALERT fake`` or a terminal escape; a trace keeps its own line breaks.
+
+    Wraps the handler's formatter (as other wrappers, e.g. redaction, may wrap this one)."""
+
+    def __init__(self, inner: logging.Formatter | None = None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        shown = logging.makeLogRecord(record.__dict__)
+        shown.msg, shown.args = escape(record.getMessage()), None
+        if record.exc_info and record.exc_info[1] is not None:
+            shown.exc_text = "\n".join(_trace(traceback.TracebackException(*record.exc_info)))
+        elif shown.exc_text:
+            shown.exc_text = printable_lines(shown.exc_text)
+        if shown.stack_info:
+            shown.stack_info = printable_lines(shown.stack_info)
+        return self.inner.format(shown)
+
+
+def _trace(te: traceback.TracebackException) -> list[str]:
+    """A trace as Python prints it, but each exception's message on one escaped line: the
+    message may quote a file name or a value ("bad name\\nWARNING ALERT fake")."""
+    lines: list[str] = []
+    if te.__cause__ is not None:
+        lines += [
+            *_trace(te.__cause__),
+            "",
+            "The above exception was the direct cause of the following exception:",
+            "",
+        ]
+    elif te.__context__ is not None and not te.__suppress_context__:
+        lines += [
+            *_trace(te.__context__),
+            "",
+            "During handling of the above exception, another exception occurred:",
+            "",
+        ]
+    if te.stack:
+        lines.append("Traceback (most recent call last):")
+        lines += [escape(line) for chunk in te.stack.format() for line in chunk.rstrip("\n").split("\n")]
+    lines.append(escape("".join(te.format_exception_only()).rstrip("\n")))
+    return lines
+
+
+def escape_log_lines(logger: logging.Logger | None = None) -> None:
+    """Wrap the formatter of each handler of ``logger`` (default: the root logger)."""
+    for handler in (logger or logging.getLogger()).handlers:
+        if not isinstance(handler.formatter, EscapingFormatter):
+            handler.setFormatter(EscapingFormatter(handler.formatter))
 
 
 def progress(what: str, subject: str) -> None:

@@ -131,6 +131,7 @@ def make_dock(settings: Settings, d: DockConfig) -> Dock:
         ),
         tz=ZoneInfo(d.timezone),
         stable_window=timedelta(seconds=d.stable_seconds),
+        bounds=settings.metadata_bounds,
     )
 
 

@@ -9,11 +9,11 @@ camera's file names are.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from recorder_sync.domain.timebounds import check_plausible
+from recorder_sync.domain.timebounds import DEFAULT_BOUNDS
+from recorder_sync.domain.untrusted import load_json, shown, text_problem, to_utc
 
 CLOCK_FILE = "clock.json"
 
@@ -32,23 +32,25 @@ class ClockReading:
 def parse_clock_file(data: bytes, station_time: datetime, tz: tzinfo) -> ClockReading | str:
     """The reading, or why the file is unusable."""
     try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
+        doc = load_json(data.decode("utf-8"))
+    except ValueError as e:  # UnicodeDecodeError is one too
         return f"{CLOCK_FILE} is not JSON: {e}"
     if not isinstance(doc, dict):
         return f"{CLOCK_FILE} is not a JSON object"
     device, raw = doc.get("device"), doc.get("camera_time")
     if not isinstance(device, str) or not device.strip():
         return f"{CLOCK_FILE}: 'device' missing"
+    why = text_problem(device.strip())
+    if why is not None:
+        return f"{CLOCK_FILE}: 'device' {why}: {shown(device)}"
     if not isinstance(raw, str):
         return f"{CLOCK_FILE}: 'camera_time' missing"
     try:
         camera = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        return f"{CLOCK_FILE}: 'camera_time' is not an ISO 8601 time: {raw!r}"
-    if camera.tzinfo is None:
-        camera = camera.replace(tzinfo=tz)
-    why = check_plausible(camera)
-    if why is not None:  # a year-1 or year-9999 clock would shift every time by millennia
-        return f"{CLOCK_FILE}: 'camera_time' {raw!r} is {why}"
-    return ClockReading(device.strip(), camera.astimezone(UTC), station_time.astimezone(UTC))
+        return f"{CLOCK_FILE}: 'camera_time' is not an ISO 8601 time: {shown(raw)}"
+    utc = to_utc(camera, tz)  # None: off the calendar in UTC
+    why = DEFAULT_BOUNDS.problem(utc)
+    if utc is None or why is not None:  # a year-1 or year-9999 clock would shift every time by millennia
+        return f"{CLOCK_FILE}: 'camera_time' {shown(raw)} is {why}"
+    return ClockReading(device.strip(), utc, station_time.astimezone(UTC))

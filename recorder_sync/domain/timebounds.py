@@ -11,10 +11,37 @@ checked.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 PLAUSIBLE_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 PLAUSIBLE_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class TimeBounds:
+    """A span in which times are believed (camera metadata: ``[metadata] earliest/latest``)."""
+
+    earliest: datetime = PLAUSIBLE_EARLIEST
+    latest: datetime = PLAUSIBLE_LATEST
+
+    def __post_init__(self) -> None:
+        if self.earliest.tzinfo is None or self.latest.tzinfo is None:
+            raise ValueError("time bounds must be aware")
+        if not self.earliest < self.latest:
+            raise ValueError(f"earliest ({self.earliest}) must be before latest ({self.latest})")
+
+    def __str__(self) -> str:
+        return f"{_day(self.earliest)} to {_day(self.latest)}"
+
+    def problem(self, value: datetime | None) -> str | None:
+        """Why ``value`` is not believed (absent, or outside the span), or None."""
+        if value is None:
+            return f"outside the plausible range {self}"
+        return check_plausible(value, self.earliest, self.latest)
+
+
+DEFAULT_BOUNDS = TimeBounds()
 
 # A day inside datetime's own range on each side: converting a saturated time to any
 # zone (offsets are under 24 h) stays in range.
@@ -36,7 +63,7 @@ def check_plausible(
         lo, hi = earliest, latest
     if lo <= value <= hi:
         return None
-    return f"outside the plausible range {_show(earliest)} to {_show(latest)}"
+    return f"outside the plausible range {TimeBounds(earliest, latest)}"
 
 
 def check_year(
@@ -73,6 +100,12 @@ def clamp(value: datetime) -> datetime:
 def local(value: datetime, zone: tzinfo) -> datetime:
     """``value`` in ``zone``; a time at the very end of datetime's range is saturated first."""
     return clamp(value).astimezone(zone)
+
+
+def _day(value: datetime) -> str:
+    """A bound as people write it: the date alone when it is midnight UTC."""
+    t = value.astimezone(UTC)
+    return t.date().isoformat() if t.time() == datetime.min.time() else _show(t)
 
 
 def _show(value: datetime) -> str:

@@ -51,12 +51,15 @@ from recorder_sync.domain.model import (
 from recorder_sync.domain.ports import Catalog, Clock, DockReader, ObjectStore, Prober, Progress, Signer
 from recorder_sync.domain.release import verification_holds
 from recorder_sync.domain.retry import next_attempt
+from recorder_sync.domain.timebounds import DEFAULT_BOUNDS, TimeBounds
+from recorder_sync.domain.untrusted import escape, storable_text
 
 _NOT_AS_HASHED = "identity differs from when it was hashed"
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SIDECAR_LIMIT = 64 * 1024
+_MAX_ERROR = 2000
 _EXT_KIND = {
     **dict.fromkeys(("mp4", "mov", "avi", "mkv", "ts", "m4v", "3gp"), Kind.VIDEO),
     **dict.fromkeys(("wav", "mp3", "aac", "amr", "m4a", "ogg", "opus"), Kind.AUDIO),
@@ -80,6 +83,7 @@ class Dock:
     profiles: tuple[naming.NamingProfile, ...]
     tz: ZoneInfo
     stable_window: timedelta
+    bounds: TimeBounds = DEFAULT_BOUNDS  # camera times outside it are treated as absent
 
 
 @dataclass
@@ -145,6 +149,9 @@ class IngestService:
         self.meter = meter
         self.workers = max(1, workers)
         self.jitter = jitter
+        self._lock = threading.Lock()
+        self._retry_at: dict[int, datetime] = {}
+        self._traced: set[tuple[str, str]] = set()
 
     # --- discovery ------------------------------------------------------------
 
@@ -206,14 +213,17 @@ class IngestService:
         (each item by one worker): one file's ffprobe, fsync or upload round trips overlap
         another's hashing. A recording is taken as far as it can go in one turn."""
         report = Report()
-        sightings = [s for s in self.catalog.pending_sightings() if s.dock in self.docks]
+        now = self.clock()
+        sightings = [
+            s for s in self.catalog.pending_sightings() if s.dock in self.docks and self._due(s, now)
+        ]
         self._each(report, sightings, self.step_sighting, self._sighting_failed)
         recordings = [r for r in self.catalog.pending_recordings(self.clock()) if self._ours(r)]
         self._each(report, recordings, self._advance, self._recording_failed)
         hashed = [
             s
             for s in self.catalog.pending_sightings()
-            if s.dock in self.docks and s.state == SightingState.HASHED
+            if s.dock in self.docks and s.state == SightingState.HASHED and self._due(s, now)
         ]
         self._each(report, hashed, self.step_sighting, self._sighting_failed)
         return report
@@ -247,26 +257,64 @@ class IngestService:
     def _guard(
         self, report: Report, step: Callable[[T], bool], item: T, failed: Callable[[T, str], None]
     ) -> None:
-        """One step; its failure is recorded on the item and never stops the others (or the daemon)."""
+        """One step; its failure is recorded on the item and never stops the others (or the daemon).
+
+        Whatever a file does to us (a camera's metadata, a parser's recursion, a database
+        refusing a value) is an outcome of that file: recorded on it and retried with
+        backoff. Only KeyboardInterrupt and SystemExit go through."""
         try:
             if step(item):
                 report.add_progress()
-        except (Error, OSError) as e:
-            # OSError: a dock that fails mid-read (USB pulled, I/O error) is an outcome, not a crash
-            message = str(e) if isinstance(e, Error) else f"I/O error: {e}"
+        except Exception as e:
             subject = (
                 f"{item.dock}/{item.relpath}" if isinstance(item, Sighting) else getattr(item, "id", "?")
             )
+            if isinstance(e, Error):
+                message = str(e)
+            elif isinstance(e, OSError):
+                # a dock that fails mid-read (USB pulled, I/O error) is an outcome, not a crash
+                message = f"I/O error: {e}"
+            else:
+                message = f"internal error: {type(e).__name__}: {e}"
+                self._traceback_once(subject, e)
+            # stored and shown: no control characters (PostgreSQL refuses NUL), bounded length
+            message = escape(message)[:_MAX_ERROR]
             log.warning("%s: %s", subject, message)
             report.add_error(f"{subject}: {message}")
-            failed(item, message)
+            try:
+                failed(item, message)
+            except Exception:
+                log.exception("%s: could not record its failure; tried again at the next pass", subject)
+
+    def _traceback_once(self, subject: str, e: Exception) -> None:
+        """The trace of an unexpected failure, once per file and kind of failure: a file
+        retried with backoff must not fill the journal with the same trace."""
+        key = (subject, type(e).__name__)
+        with self._lock:
+            first = key not in self._traced
+            self._traced.add(key)
+        if first:
+            log.error("%s: unexpected failure (a bug: please report it with this trace)", subject, exc_info=e)
 
     def _sighting_failed(self, s: Sighting, message: str) -> None:
-        self.catalog.sighting_error(s.id, message, self.clock())
+        now = self.clock()
+        with self._lock:
+            self._retry_at[s.id] = next_attempt(now, s.attempts + 1, jitter=self.jitter())
+        self.catalog.sighting_error(s.id, message, now)
+
+    def _due(self, s: Sighting, now: datetime) -> bool:
+        """A sighting whose last step failed waits for its backoff (kept in memory: a
+        restart tries every file once more at once)."""
+        with self._lock:
+            retry_at = self._retry_at.get(s.id)
+            if retry_at is not None and retry_at <= now:
+                del self._retry_at[s.id]
+                retry_at = None
+        return retry_at is None
 
     def _recording_failed(self, rec: Recording, message: str) -> None:
         if self.catalog.recording(rec.id).attempts == rec.attempts:  # not yet recorded by the step itself
-            self._failed(rec, Error(message), None)
+            self._failed(rec, message, None)
 
     def _meter(self, what: str, subject: str, total: int) -> Progress | None:
         return self.meter(what, subject, total) if self.meter is not None else None
@@ -320,7 +368,7 @@ class IngestService:
             sha256=digest,
             ident=before,
             kind_hint=kind_from_name(s.relpath),
-            sidecar=sidecar.decode("utf-8", errors="replace") if sidecar is not None else None,
+            sidecar=None if sidecar is None else storable_text(sidecar.decode("utf-8", errors="replace")),
             sidecar_sha256=hashlib.sha256(sidecar).hexdigest() if sidecar is not None else None,
             now=self.clock(),
         )
@@ -450,7 +498,7 @@ class IngestService:
             raise
         return False
 
-    def _failed(self, rec: Recording, e: Error, flag: Flag | None) -> None:
+    def _failed(self, rec: Recording, e: Error | str, flag: Flag | None) -> None:
         now = self.clock()
         self.catalog.recording_error(
             rec.id, str(e), now, next_attempt(now, rec.attempts + 1, jitter=self.jitter()), flag
@@ -503,23 +551,41 @@ class IngestService:
             if ident != s.identity:
                 self._source_changed(rec, s, SourceChanged(f"{s.dock}/{s.relpath}", _NOT_AS_HASHED))
             probe = self.prober.probe_open(f, s.relpath)
-        sidecar_values: dict[str, Sourced] = {}
+        sidecar = naming.Layer()
         if rec.sidecar is not None:
-            sidecar_values, problem = naming.from_sidecar(rec.sidecar, dock.tz)
-            if problem:
+            sidecar = naming.from_sidecar(rec.sidecar, dock.tz, dock.bounds)
+            if sidecar.problem:
                 self.catalog.raise_flag(
-                    Flag("bad-sidecar", Severity.LOW, f"recording:{rec.id}", problem, recording_id=rec.id),
+                    Flag(
+                        "bad-sidecar",
+                        Severity.LOW,
+                        f"recording:{rec.id}",
+                        sidecar.problem,
+                        recording_id=rec.id,
+                    ),
                     self.clock(),
                 )
-        mtime = datetime.fromtimestamp(s.identity.mtime_ns / 1e9, tz=self.clock().tzinfo)
         metadata = naming.merge(
-            sidecar_values,
-            naming.from_filename(dock.profiles, s.relpath, dock.tz),
-            naming.from_container(probe),
+            sidecar,
+            naming.from_filename(dock.profiles, s.relpath, dock.tz, dock.bounds),
+            naming.from_container(probe, dock.bounds),
             duration_ms=probe.duration_ms,
-            fallback_start=Sourced(mtime, "file-mtime"),
+            fallback=naming.from_mtime(s.identity.mtime_ns, dock.bounds),
+            bounds=dock.bounds,
         )
-        self.catalog.record_probe(rec.id, probe, metadata, self.clock())
+        if metadata.bad:
+            # camera-controlled values that cannot be believed are left out, never fatal
+            self.catalog.raise_flag(
+                Flag(
+                    "bad-metadata",
+                    Severity.LOW,
+                    f"recording:{rec.id}",
+                    "; ".join(str(b) for b in metadata.bad) + "; treated as absent",
+                    recording_id=rec.id,
+                ),
+                self.clock(),
+            )
+        self.catalog.record_probe(rec.id, probe, metadata.values, self.clock())
         self.notify(
             "probed", f"{rec.id} {probe.kind.value}{'' if probe.readable else ' (unreadable: flagged)'}"
         )

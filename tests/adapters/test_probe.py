@@ -262,3 +262,51 @@ def test_the_open_file_is_probed_even_when_its_path_is_replaced(
     assert held.readable and held.kind is Kind.VIDEO, held.error
     assert held.duration_ms is not None and abs(held.duration_ms - 2000) <= 100
     assert not prober.probe(path).readable  # what the path now holds
+
+
+def test_hls_playlist_named_like_footage_is_unreadable_and_not_followed(
+    prober: FfprobeProber, media: Path, tmp_path: Path
+) -> None:
+    # 10 hours of "footage" that lives outside the dock: ffprobe must not follow it
+    outside = tmp_path / "elsewhere" / "x.ts"
+    outside.parent.mkdir()
+    ffmpeg("-i", media / "video.mp4", "-c", "copy", "-f", "mpegts", outside)
+    playlist = tmp_path / "dock" / "DSJ-A1_031245_20261127083015_0001.MP4"
+    playlist.parent.mkdir()
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:36000\n#EXTINF:36000,\n{outside}\n#EXT-X-ENDLIST\n")
+    r = prober.probe(playlist)
+    assert not r.readable and r.kind is Kind.VIDEO
+    assert r.duration_ms is None and r.codecs == ()
+    assert "format 'hls' is not a container a camera writes" in _one_line_reason(r.error, playlist)
+    assert prober.probe(outside).readable  # the same transport stream, docked itself, is footage
+
+
+def _forge_duration(mp4: bytes, seconds: int) -> bytes:
+    """The movie and media headers (version 0) claim ``seconds``; the samples stay as they are."""
+    data = bytearray(mp4)
+    for box in (b"mvhd", b"mdhd"):
+        i = 0
+        while (i := data.find(box, i)) >= 0:
+            assert data[i + 4] == 0, "version 0 headers expected"
+            timescale = int.from_bytes(data[i + 16 : i + 20], "big")
+            data[i + 20 : i + 24] = min(2**32 - 1, timescale * seconds).to_bytes(4, "big")
+            i += 4
+    return bytes(data)
+
+
+def test_duration_implausible_for_the_file_size_is_unreadable(
+    prober: FfprobeProber, media: Path, tmp_path: Path
+) -> None:
+    forged = tmp_path / "forged.mp4"
+    forged.write_bytes(_forge_duration((media / "video.mp4").read_bytes(), 36000))
+    r = prober.probe(forged)
+    assert not r.readable and r.kind is Kind.VIDEO and r.duration_ms is None
+    assert r.error is not None and "reported duration 36000 s is implausible" in r.error
+
+
+def test_creation_time_off_the_calendar_is_absent_not_an_overflow() -> None:
+    from recorder_sync.adapters.probe import interpret
+
+    for value in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-10:00"):
+        info = {"format": {"tags": {"creation_time": value}}, "streams": []}
+        assert interpret(info).creation_time is None

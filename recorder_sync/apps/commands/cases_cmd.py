@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from recorder_sync.apps.config import Settings
-from recorder_sync.apps.output import emit_json, table
+from recorder_sync.apps.output import emit_json, printable, table
 from recorder_sync.apps.wiring import open_app, utcnow
 from recorder_sync.apps.wiring_cases import CasesRuntime, cases_runtime
 from recorder_sync.domain.cases import ACTION_COLUMNS, Action, Checkout, format_time, parse_time
@@ -128,7 +128,7 @@ def cmd_case_show(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         emit_json(doc)
         return 0
-    print(f"case {doc['case_id']}")
+    print(printable(f"case {doc['case_id']}"))
     table(
         [action_json(a) | {"officers": ";".join(a.officers)} for a in actions],
         ["action_id", "action_type", "unit", "officers", "start", "end", "target_name", "place"],
@@ -191,7 +191,8 @@ def cmd_link(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         emit_json(link_json(link))
     else:
-        print(f"linked {link.recording_id} ↔ {link.action_id} ({link.confidence}) by {link.created_by}")
+        line = f"linked {link.recording_id} ↔ {link.action_id} ({link.confidence}) by {link.created_by}"
+        print(printable(line))
     return 0
 
 
@@ -202,7 +203,7 @@ def cmd_unlink(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         emit_json({"removed": n})
     else:
-        print(f"unlinked {rec} ↔ {args.action} by {args.by}")
+        print(printable(f"unlinked {rec} ↔ {args.action} by {args.by}"))
     return 0
 
 
@@ -265,7 +266,7 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
         f"{result.count('escalated')} escalated; {links} new link(s)"
     )
     for change in result.changes:
-        print(f"  {change.change:<13} {change.severity:<8} {change.kind:<28} {change.subject}")
+        print(printable(f"  {change.change:<13} {change.severity:<8} {change.kind:<28} {change.subject}"))
     return 0
 
 

@@ -70,7 +70,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     print(f"backlog: {status['backlog']}{waiting}   oldest pending since: {status['oldest_pending'] or '-'}")
     if status["last_error"]:
         e = status["last_error"]
-        print(f"last error: {e['recording_id']} at {e['at']}: {e['error']}")
+        print(printable(f"last error: {e['recording_id']} at {e['at']}: {e['error']}"))
     print("open flags: " + (", ".join(f"{k} {v}" for k, v in sorted(status["open_flags"].items())) or "none"))
     return 0
 
@@ -125,21 +125,21 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
         "key_id",
         "last_error",
     ):
-        print(f"{key:>12}: {doc[key]}")
+        print(f"{key:>12}: {printable(str(doc[key]))}")
     print("   metadata:")
     for name, v in sorted(rec.metadata.items()):
-        print(f"      {name}: {v['value']}  (from {v['source']})")
+        print(printable(f"      {name}: {v['value']}  (from {v['source']})"))
     print("  dock files:")
     for s in doc["sightings"]:
         print(f"      {s['state']:<9} {printable(s['dock'] + '/' + s['path'])}")
     print("    custody:")
     for e in events:
         extra = e.get("subject") or json.dumps(e.get("details", {}), ensure_ascii=False)
-        print(f"      #{e['seq']:<5} {e['at']}  {e['action']:<15} {e['actor']}  {extra}")
+        print(printable(f"      #{e['seq']:<5} {e['at']}  {e['action']:<15} {e['actor']}  {extra}"))
     if flags:
         print("      flags:")
         for f in flags:
-            print(f"      {f.state.value:<12} {f.severity.value:<8} {f.kind}: {f.detail}")
+            print(printable(f"      {f.state.value:<12} {f.severity.value:<8} {f.kind}: {f.detail}"))
     return 0
 
 

@@ -26,6 +26,7 @@ from recorder_sync.apps.shutdown import Interrupted, Shutdown
 from recorder_sync.apps.wiring import dock_locks, make_dock, open_app
 from recorder_sync.apps.wiring_cases import cases_runtime
 from recorder_sync.domain.errors import Error, UsageError
+from recorder_sync.services.ingest import Report
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         meter=shutdown.metered(),
     )
     runtime = cases_runtime(settings, app.catalog)
+    run_once = _Passes(svc)
     watcher = DockWatcher(dirty)
     watcher.start((d.name, d.path, d.observer) for d in docks)
     log.info(
@@ -100,7 +102,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             else:
                 for name in dirty.take() & set(svc.docks):
                     _scan(svc, name)
-            report = svc.run_once()
+            report = run_once()
             worked = worked or report.progressed > 0
             # every --sweep-seconds, and as soon as a batch of work is done: new footage is
             # linked and its flags settled without waiting for the next period
@@ -149,6 +151,29 @@ def _guarded(what: str, fn: Any, *args: Any) -> None:
         log.warning("%s failed: %s; trying again at the next turn", what, e)
     except Exception:  # a database hiccup or a bug there must not take ingestion down with it
         log.exception("%s failed unexpectedly; trying again at the next turn", what)
+
+
+class _Passes:
+    """One ingest pass at a time; a failure outside any one file (the database, a bug) is
+    logged (its trace once, until a pass succeeds again) and the pass is tried again at the
+    next turn, so ingestion and the deadline sweep go on."""
+
+    def __init__(self, svc: Any) -> None:
+        self.svc = svc
+        self.failing = False
+
+    def __call__(self) -> Report:
+        try:
+            report: Report = self.svc.run_once()
+        except Exception as e:
+            if self.failing:
+                log.warning("ingest pass failed again: %s; trying again at the next turn", e)
+            else:
+                log.exception("ingest pass failed unexpectedly; trying again at the next turn")
+            self.failing = True
+            return Report()
+        self.failing = False
+        return report
 
 
 def _scan(svc: Any, name: str) -> None:
