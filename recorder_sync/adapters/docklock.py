@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from recorder_sync.adapters.private import make_private_dirs
 from recorder_sync.domain.errors import ConfigError, UsageError
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,7 @@ class DockLocks:
 
     def _ensure_folder(self) -> None:
         try:
-            os.mkdir(self.folder, 0o700)
-            os.chmod(self.folder, 0o700)  # whatever the umask
-        except FileExistsError:
-            pass
+            make_private_dirs(self.folder)  # with any missing folder above it, 0700 whatever the umask
         except OSError as e:
             raise self._unusable(f"cannot create {self.folder}: {e.strerror}") from None
         st = os.lstat(self.folder)

@@ -130,7 +130,9 @@ class Vault:
             self._commit(fd, tmp, path, key, replace=True)
         return self._stored(key, path, size)
 
-    def put_bytes(self, key: str, data: bytes, metadata: Mapping[str, str]) -> StoredObject:
+    def put_bytes(
+        self, key: str, data: bytes, metadata: Mapping[str, str], retention_class: str | None = None
+    ) -> StoredObject:
         """Store small objects (manifests, signatures).  Re-putting identical bytes is
         a no-op; different bytes under an existing key raise ``IntegrityFailure``."""
         path = self._path(key)

@@ -57,7 +57,11 @@ class ObjectStore(Protocol):
         ``SourceChanged`` (storing nothing) when they do not hash to ``sha256``."""
         ...
 
-    def put_bytes(self, key: str, data: bytes, metadata: Mapping[str, str]) -> StoredObject: ...
+    def put_bytes(
+        self, key: str, data: bytes, metadata: Mapping[str, str], retention_class: str | None = None
+    ) -> StoredObject:
+        """Small objects (manifest, signature) beside the media, under its retention class."""
+        ...
 
     def restore_stream(
         self,

@@ -647,9 +647,11 @@ class IngestService:
         for key, data in self._signed_objects(rec):
             if restoring:
                 digest = hashlib.sha256(data).hexdigest()
-                self.store.restore_stream(key, io.BytesIO(data), len(data), digest, meta)
+                self.store.restore_stream(
+                    key, io.BytesIO(data), len(data), digest, meta, retention_class=self.retention_class
+                )
             else:
-                self.store.put_bytes(key, data, meta)
+                self.store.put_bytes(key, data, meta, retention_class=self.retention_class)
         self.catalog.record_stored(rec.id, stored, self.clock())
         self.notify("restored" if restoring else "stored", f"{rec.id} {stored.uri}")
         return True

@@ -21,7 +21,7 @@ def test_alerts_policy_and_deadlines_from_file_and_env(tmp_path: Path) -> None:
         "[alerts]\n"
         'webhooks = ["http://127.0.0.1:9/a"]\n'
         'smtp_host = "mail.example"\nsmtp_to = ["duty@example"]\n'
-        f'smtp_password_file = "{secret}"\nmin_severity = "high"\n'
+        f'smtp_password_file = "{secret}"\nsmtp_starttls = true\nmin_severity = "high"\n'
         "[deadlines]\nupload_deadline_hours = 12\nat_risk_lead_hours = 3\n"
         '[policy.road_closure]\nrequirement = "recommended"\nlabel_zh = "道路封闭"\n'
         '[policy.inspection]\nrequirement = "full"\n'

@@ -123,7 +123,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_stores_once(tmp_path: Path,
     for _ in range(12):
         offset = log.stat().st_size if log.exists() else 0
         proc = start(env, dock, log, systemd)
-        # kill at a random moment once the daemon is at work on something
+        # kill at a random moment just after the daemon set to work on something: soon enough
+        # that this round cannot finish everything (a later kill would let it clear the dock
+        # in a round or two, and the test would then prove nothing about mid-pipeline kills)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and proc.poll() is None:
             if any(
@@ -131,8 +133,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_stores_once(tmp_path: Path,
                 for w in (b" hashing ", b" storing ", b" verified ", b" signed ")
             ):
                 break
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 0.5))
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.05))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         status = run_json(env, "status")

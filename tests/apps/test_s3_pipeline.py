@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from clirunner import EXE, RESTORE_STORY, env_for, run, run_json, story_from
 from minio import Minio
 from s3server import S3Server, new_bucket_name
 
-from recorder_sync.domain.layout import manifest_key, media_key
+from recorder_sync.adapters.s3store import parse_s3_datetime
+from recorder_sync.domain.layout import manifest_key, media_key, signature_key
 
 MiB = 1024 * 1024
 
@@ -284,3 +286,32 @@ def test_redocked_file_restores_a_damaged_s3_object_as_the_latest_version(
     restored = events[actions.index("restored")]
     assert restored["details"]["version_id"] == latest.version_id
     assert restored["details"]["replaces"]["version_id"] == first
+
+
+def test_manifest_and_signature_are_retained_as_long_as_the_media(
+    tmp_path: Path, db_url: str, s3_server: S3Server
+) -> None:
+    """The evidence class keeps the media 10 years: its manifest and signature, which prove
+    what it is, must not expire after the ordinary 180 days."""
+    dock = tmp_path / "dock"
+    dock.mkdir()
+    data = os.urandom(4096)
+    (dock / "DSJ-A1_031245_20261127083015_0001.MP4").write_bytes(data)
+    config = tmp_path / "c.toml"
+    config.write_text('[s3]\nretention_class = "evidence"\n')
+    bucket = new_bucket_name()
+    env = s3_env(tmp_path / "home", db_url, s3_server, bucket, RECORDER_SYNC_CONFIG=str(config))
+    r = run(env, "ingest", str(dock), "--stable-seconds", "0", "-q")
+    assert r.returncode in (0, 1), r.stderr  # random bytes named .MP4: unreadable-media, still stored
+    digest = hashlib.sha256(data).hexdigest()
+    client = s3_server.client()
+    until = {  # minio's get_object_retention cannot parse RGW's nanosecond dates
+        key: parse_s3_datetime(
+            client.stat_object(bucket, key).metadata["x-amz-object-lock-retain-until-date"]
+        )
+        for key in (media_key(digest), manifest_key(digest), signature_key(digest))
+    }
+    media_until = until[media_key(digest)]
+    assert media_until is not None and media_until - datetime.now(UTC) > timedelta(days=3600)
+    for key, retained in until.items():
+        assert retained is not None and abs(retained - media_until) < timedelta(minutes=5), (key, until)
