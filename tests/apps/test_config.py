@@ -10,10 +10,10 @@ from recorder_sync.domain.errors import ConfigError
 from recorder_sync.domain.model import ReleasePolicy
 
 ROOT = Path(__file__).resolve().parents[2]
-S3 = '[s3]\nendpoint = "http://127.0.0.1:7480"\nbucket = "b"\naccess_key = "a"\nsecret_key = "s"\n'
+S3 = '[s3]\nendpoint = "http://127.0.0.1:7480"\nbucket = "evidence"\naccess_key = "a"\nsecret_key = "s"\n'
 S3_ENV = {
     "RECORDER_SYNC_S3_ENDPOINT": "http://127.0.0.1:7480",
-    "RECORDER_SYNC_S3_BUCKET": "b",
+    "RECORDER_SYNC_S3_BUCKET": "evidence",
     "RECORDER_SYNC_S3_ACCESS_KEY": "a",
     "RECORDER_SYNC_S3_SECRET_KEY": "s",
 }
@@ -116,12 +116,12 @@ def test_s3_from_environment_and_secret_file(tmp_path: Path) -> None:
     secret.write_text("s3cr3t\n")
     env = {
         "RECORDER_SYNC_S3_ENDPOINT": "http://127.0.0.1:7480",
-        "RECORDER_SYNC_S3_BUCKET": "b",
+        "RECORDER_SYNC_S3_BUCKET": "evidence",
         "RECORDER_SYNC_S3_ACCESS_KEY": "ak",
         "RECORDER_SYNC_S3_SECRET_KEY_FILE": str(secret),
     }
     s = config.load(None, env=env)
-    assert s.s3 is not None and s.s3.secret_key == "s3cr3t" and s.s3.bucket == "b"
+    assert s.s3 is not None and s.s3.secret_key == "s3cr3t" and s.s3.bucket == "evidence"
     assert "s3cr3t" not in repr(s.s3)
 
 
@@ -158,7 +158,9 @@ def test_good_numbers_still_load() -> None:
             "RECORDER_SYNC_DATABASE_URL": "postgresql://rs@db.example.org:5432/rs",
         },
     )
-    assert s.s3 is not None and s.s3.part_size_mib == 5 and s.stable_seconds == 0.0 and s.workers == 32
+    assert (
+        s.s3 is not None and s.s3.part_size == 5 * 1024 * 1024 and s.stable_seconds == 0.0 and s.workers == 32
+    )
 
 
 def test_a_dock_may_set_a_zero_stability_window(tmp_path: Path) -> None:
