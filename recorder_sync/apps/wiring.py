@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 from recorder_sync import __version__
 from recorder_sync.adapters.alerts import AlertDispatcher
-from recorder_sync.adapters.db.casebook import CaseBook
 from recorder_sync.adapters.db.engine import make_engine, open_schema
 from recorder_sync.adapters.db.repository import Catalog
 from recorder_sync.adapters.dockfs import DockFolder, place
@@ -30,14 +29,15 @@ from recorder_sync.domain.clock import CLOCK_FILE, parse_clock_file
 from recorder_sync.domain.errors import DockOverlap, Error, StorageUnavailable, UsageError
 from recorder_sync.domain.places import dock_overlaps
 from recorder_sync.domain.ports import LegalHolds, ObjectStore
-from recorder_sync.services.cases import CaseService, LinkRun
-from recorder_sync.services.deadlines import DeadlineService, SweepResult
 from recorder_sync.services.ingest import Dock, IngestService, Meter, Notify
-from recorder_sync.services.reports import ReportService
 
 if TYPE_CHECKING:
+    from recorder_sync.adapters.db.casebook import CaseBook
     from recorder_sync.adapters.keys import FileSigner
     from recorder_sync.adapters.s3store import S3Store
+    from recorder_sync.services.cases import CaseService, LinkRun
+    from recorder_sync.services.deadlines import DeadlineService, SweepResult
+    from recorder_sync.services.reports import ReportService
 
 log = logging.getLogger(__name__)
 SOFTWARE = f"recorder_sync {__version__}"
@@ -214,6 +214,12 @@ class CasesRuntime:
 
 def cases_runtime(settings: Settings, catalog: Catalog, *, alerts: bool = True) -> CasesRuntime:
     """The policy and deadlines were checked when the settings were loaded."""
+    # imported here: the views (status, list, show) need none of it, and start faster
+    from recorder_sync.adapters.db.casebook import CaseBook
+    from recorder_sync.services.cases import CaseService
+    from recorder_sync.services.deadlines import DeadlineService
+    from recorder_sync.services.reports import ReportService
+
     book = CaseBook(catalog)
     dispatcher = AlertDispatcher(settings.alerts)
     return CasesRuntime(
