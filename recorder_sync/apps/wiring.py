@@ -54,7 +54,7 @@ class App:
 
     def store(self) -> ObjectStore:
         if self.settings.s3 is not None:
-            store = self._s3()
+            store = s3_store(self.settings)
             try:
                 store.open_bucket()
             except StorageUnavailable as e:
@@ -62,20 +62,6 @@ class App:
                 log.warning("%s; uploads wait and retry", e)
             return store
         return Vault(self.settings.vault_path)
-
-    def legal_holds(self) -> LegalHolds:
-        """The store's legal holds; only S3 Object Lock has them."""
-        if self.settings.s3 is None:
-            raise UsageError(
-                "legal holds are an S3 Object Lock feature; the local vault has none (configure [s3])"
-            )
-        return self._s3()
-
-    def _s3(self) -> S3Store:
-        from recorder_sync.adapters.s3store import S3Store  # minio: only the commands that store
-
-        assert self.settings.s3 is not None
-        return S3Store(self.settings.s3, clock=utcnow)
 
     def signer(self) -> FileSigner:
         """The station key. A key is created only while the station has signed nothing:
@@ -112,6 +98,23 @@ class App:
 
     def cases_runtime(self, *, alerts: bool = True) -> CasesRuntime:
         return cases_runtime(self.settings, self.catalog, alerts=alerts)
+
+
+def s3_store(settings: Settings) -> S3Store:
+    from recorder_sync.adapters.s3store import S3Store  # minio: only the commands that store
+
+    if settings.s3 is None:
+        raise UsageError("no S3 store is configured ([s3] or RECORDER_SYNC_S3_ENDPOINT)")
+    return S3Store(settings.s3, clock=utcnow)
+
+
+def legal_holds(settings: Settings) -> LegalHolds:
+    """The store's legal holds; only S3 Object Lock has them (checked before anything opens)."""
+    if settings.s3 is None:
+        raise UsageError(
+            "legal holds are an S3 Object Lock feature; the local vault has none (configure [s3])"
+        )
+    return s3_store(settings)
 
 
 def check_docks(settings: Settings, docks: list[DockConfig]) -> None:

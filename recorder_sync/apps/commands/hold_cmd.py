@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 
 from recorder_sync.apps.config import Settings
-from recorder_sync.apps.wiring import open_app, utcnow
+from recorder_sync.apps.wiring import legal_holds, open_app, utcnow
 from recorder_sync.services.holds import set_legal_hold
 
 
 def cmd_hold(args: argparse.Namespace, settings: Settings) -> int:
+    holds = legal_holds(settings)
     app = open_app(settings, actor=f"{args.by} via recorder-sync")
-    holds = app.legal_holds()
     rec_id, obj = set_legal_hold(app.catalog, holds, args.id, args.state == "on", args.reason, utcnow())
     print(f"legal hold {args.state} for {rec_id} ({obj.uri})")
     return 0
