@@ -363,7 +363,7 @@ def _metadata(data: Mapping[str, Any], source: str) -> TimeBounds:
         raise ConfigError(source, "metadata", str(e)) from None
 
 
-_SEVERITIES = ("info", "low", "medium", "high", "critical")
+_SEVERITIES = tuple(s.value for s in Severity)
 
 
 def _alerts(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> AlertSettings:
