@@ -1,10 +1,8 @@
 """``recorder-sync``: argument parsing and the one place exceptions become exit codes.
 
-Exit codes: 0 done; 1 some file could not be fully processed; 2 usage or
-configuration error; 3 verification failed (evidence is not what it should be);
-4 could not check (storage, database unavailable); 5 key problem; 6 not found;
-70 internal error (a bug); 130 interrupted (SIGINT or SIGTERM; ``run`` stops on
-either and exits 0).
+Exit codes: each error class owns its code and says what it means; ``--help`` prints the
+table, made from the classes (``domain.errors.exit_codes``), and the README's table is
+tested against it.
 
 Only light modules are imported here: the handlers of SIGTERM and SIGINT are installed
 before anything else, and each command's implementation is imported when it runs.
@@ -24,7 +22,7 @@ from recorder_sync.apps import output
 from recorder_sync.apps.logredact import redact_handlers
 from recorder_sync.apps.parsers import register_all
 from recorder_sync.apps.shutdown import Interrupted, Shutdown
-from recorder_sync.domain.errors import Error
+from recorder_sync.domain.errors import EXIT_BROKEN_PIPE, EXIT_BUG, EXIT_INTERRUPTED, Error, exit_codes
 from recorder_sync.domain.redact import redact
 
 log = logging.getLogger("recorder_sync")
@@ -34,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recorder-sync",
         description="Ingest body-worn camera footage: hash, sign, custody-log, store, verify, release.",
+        epilog="exit codes:\n" + "\n".join(f"  {code:>3}  {what}" for code, what in exit_codes().items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", type=Path, help="TOML configuration file (env: RECORDER_SYNC_CONFIG)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
@@ -76,14 +76,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             # the pipeline is persisted step by step and imports are all or nothing
             said = f"interrupted by {e}; nothing is lost: run it again to go on"
             print(f"recorder-sync: {said}", file=sys.stderr)
-        return shutdown.exit_code if isinstance(e, Interrupted) else 130
+        return shutdown.exit_code if isinstance(e, Interrupted) else EXIT_INTERRUPTED
     except BrokenPipeError:
         # the reader (e.g. `| head`) went away: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+        return EXIT_BROKEN_PIPE
     except Exception:
         log.exception("internal error (a bug: please report it with this trace)")
-        return 70
+        return EXIT_BUG
 
 
 if __name__ == "__main__":

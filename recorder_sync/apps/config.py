@@ -22,10 +22,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 
-from recorder_sync.adapters.alerts import IMPLICIT_TLS_PORTS
+from recorder_sync.adapters.alerts import IMPLICIT_TLS_PORTS, AlertSettings
+from recorder_sync.adapters.s3settings import MiB, S3Settings
 from recorder_sync.domain.errors import ConfigError
-from recorder_sync.domain.model import ReleasePolicy
+from recorder_sync.domain.model import ReleasePolicy, Severity
 from recorder_sync.domain.naming import BUILTIN_PROFILES, NamingProfile
+from recorder_sync.domain.policy import (
+    DEFAULT_POLICY,
+    ActionPolicy,
+    DeadlineSettings,
+    policy_from_config,
+    settings_from_config,
+)
 from recorder_sync.domain.redact import redact_url
 from recorder_sync.domain.timebounds import DEFAULT_BOUNDS, TimeBounds
 from recorder_sync.domain.untrusted import to_utc
@@ -48,37 +56,6 @@ class DockConfig:
 
 
 @dataclass(frozen=True)
-class S3Config:
-    endpoint: str
-    bucket: str
-    access_key: str = field(repr=False)
-    secret_key: str = field(repr=False)
-    region: str = "us-east-1"
-    ca_bundle: str | None = None
-    create_bucket: bool = True
-    part_size_mib: int = 16
-    parallel_uploads: int = 4
-    retention_days: Mapping[str, int] = field(default_factory=lambda: {"ordinary": 180, "evidence": 3650})
-    retention_class: str = "ordinary"
-    verify: str = "full"
-
-
-@dataclass(frozen=True)
-class AlertsConfig:
-    webhooks: tuple[str, ...] = ()
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    smtp_from: str = "recorder-sync@localhost"
-    smtp_to: tuple[str, ...] = ()
-    smtp_starttls: bool = False
-    smtp_user: str | None = None
-    smtp_password: str | None = field(default=None, repr=False)
-    min_severity: str = "medium"
-    attempts: int = 5
-    backoff_seconds: float = 1.0
-
-
-@dataclass(frozen=True)
 class Settings:
     source: str
     home: Path
@@ -93,11 +70,13 @@ class Settings:
     stable_seconds: float = 5.0
     workers: int = 2
     timezone: str = DEFAULT_TZ
-    s3: S3Config | None = None
-    deadlines: Mapping[str, Any] = field(default_factory=dict)
-    policy: Mapping[str, Any] = field(default_factory=dict)
+    s3: S3Settings | None = None
+    # [deadlines] and [policy], checked with every other key (a bad one stops a command
+    # before it opens anything)
+    deadlines: DeadlineSettings = field(default_factory=DeadlineSettings)
+    policy: Mapping[str, ActionPolicy] = field(default_factory=lambda: dict(DEFAULT_POLICY))
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     lock_dir: Path = DEFAULT_LOCK_DIR
     metadata_bounds: TimeBounds = DEFAULT_BOUNDS
 
@@ -341,8 +320,10 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         workers=workers,
         timezone=timezone,
         s3=_s3(data, env, source),
-        deadlines=_get(data, "deadlines", dict, source, "") or {},
-        policy=_get(data, "policy", dict, source, "") or {},
+        deadlines=settings_from_config(
+            {"timezone": timezone} | (_get(data, "deadlines", dict, source, "") or {}), source=source
+        ),
+        policy=policy_from_config(_get(data, "policy", dict, source, "") or {}, source=source),
         raw=data,
         alerts=_alerts(data, env, source),
         lock_dir=lock_dir,
@@ -382,10 +363,10 @@ def _metadata(data: Mapping[str, Any], source: str) -> TimeBounds:
         raise ConfigError(source, "metadata", str(e)) from None
 
 
-_SEVERITIES = ("info", "low", "medium", "high", "critical")
+_SEVERITIES = tuple(s.value for s in Severity)
 
 
-def _alerts(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> AlertsConfig:
+def _alerts(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> AlertSettings:
     """``[alerts]``: webhooks (list of URLs), smtp_host, smtp_port, smtp_from, smtp_to (list),
     smtp_starttls, smtp_user, smtp_password (or smtp_password_file), min_severity, attempts,
     backoff_seconds.  Env: ``RECORDER_SYNC_ALERT_WEBHOOKS`` (space-separated URLs),
@@ -438,10 +419,13 @@ def _alerts(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> Ale
             raise ConfigError(
                 source, "alerts.webhooks", f"expected http:// or https:// URLs, got {redact_url(url)!r}"
             )
-    port = _whole(section.get("smtp_port", 25), source, port_key, 1, 65535)
-    attempts = _whole(section.get("attempts", 5), source, "alerts.attempts", 1, 100)
-    backoff = _number(section.get("backoff_seconds", 1.0), source, "alerts.backoff_seconds", 0, 3600, " s")
-    severity = str(section.get("min_severity", "medium")).lower()
+    default = AlertSettings()  # every default is the adapter's own
+    port = _whole(section.get("smtp_port", default.smtp_port), source, port_key, 1, 65535)
+    attempts = _whole(section.get("attempts", default.attempts), source, "alerts.attempts", 1, 100)
+    backoff = _number(
+        section.get("backoff_seconds", default.backoff), source, "alerts.backoff_seconds", 0, 3600, " s"
+    )
+    severity = str(section.get("min_severity", default.min_severity.value)).lower()
     if severity not in _SEVERITIES:
         raise ConfigError(
             source, "alerts.min_severity", f"expected one of {', '.join(_SEVERITIES)}, got {severity!r}"
@@ -455,7 +439,7 @@ def _alerts(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> Ale
                 source, "alerts.smtp_password_file", f"cannot read it: {err.strerror}"
             ) from None
     host = section.get("smtp_host")
-    starttls = section.get("smtp_starttls", False)
+    starttls = section.get("smtp_starttls", default.smtp_starttls)
     if not isinstance(starttls, bool):
         raise ConfigError(source, "alerts.smtp_starttls", f"expected true or false, got {starttls!r}")
     if (section.get("smtp_user") or password) and not starttls and port not in IMPLICIT_TLS_PORTS:
@@ -467,22 +451,22 @@ def _alerts(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> Ale
             f"refusing SMTP AUTH without TLS: set smtp_starttls = true, or use port 465 "
             f"(implicit TLS), or drop smtp_user/smtp_password (port is {port})",
         )
-    return AlertsConfig(
+    return AlertSettings(
         webhooks=webhooks,
         smtp_host=str(host) if host else None,
         smtp_port=port,
-        smtp_from=str(section.get("smtp_from") or "recorder-sync@localhost"),
         smtp_to=strings("smtp_to"),
         smtp_starttls=starttls,
         smtp_user=section.get("smtp_user"),
         smtp_password=password,
-        min_severity=severity,
+        min_severity=Severity(severity),
         attempts=attempts,
-        backoff_seconds=backoff,
+        backoff=backoff,
+        smtp_from=str(section.get("smtp_from") or default.smtp_from),
     )
 
 
-def _s3(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> S3Config | None:
+def _s3(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> S3Settings | None:
     section = dict(_get(data, "s3", dict, source, "") or {})
     for key in (
         "endpoint",
@@ -521,24 +505,34 @@ def _s3(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> S3Confi
     def named(key: str) -> str:
         return ENV + "S3_" + key.upper() if ENV + "S3_" + key.upper() in env else "s3." + key
 
-    retention = _get(section, "retention_days", dict, source, "s3.") or {"ordinary": 180, "evidence": 3650}
-    retention = {
-        name: _whole(days, source, f"s3.retention_days.{name}", 1, 36500, " days")
-        for name, days in retention.items()
+    # only what the operator gave: every default is S3Settings' own
+    given: dict[str, Any] = {
+        key: section[key]
+        for key in ("endpoint", "bucket", "access_key", "secret_key", "region", "ca_bundle", "verify")
+        if section.get(key)
     }
-    return S3Config(
-        endpoint=section["endpoint"],
-        bucket=section["bucket"],
-        access_key=section["access_key"],
-        secret_key=section["secret_key"],
-        region=section.get("region") or "us-east-1",
-        ca_bundle=section.get("ca_bundle"),
-        create_bucket=bool(section.get("create_bucket", True)),
-        part_size_mib=_whole(
-            section.get("part_size_mib", 16), source, named("part_size_mib"), 5, 5120, " MiB"
-        ),
-        parallel_uploads=_whole(section.get("parallel_uploads", 4), source, named("parallel_uploads"), 1, 64),
-        retention_days=retention,
-        retention_class=section.get("retention_class", "ordinary"),
-        verify=section.get("verify", "full"),
-    )
+    if "create_bucket" in section:
+        given["create_bucket"] = bool(section["create_bucket"])
+    if "retention_class" in section:
+        given["default_retention_class"] = section["retention_class"]
+    if "part_size_mib" in section:
+        given["part_size"] = (
+            _whole(section["part_size_mib"], source, named("part_size_mib"), 5, 5120, " MiB") * MiB
+        )
+    if "parallel_uploads" in section:
+        given["parallel_uploads"] = _whole(
+            section["parallel_uploads"], source, named("parallel_uploads"), 1, 64
+        )
+    retention = _get(section, "retention_days", dict, source, "s3.")
+    if retention:
+        given["retention_days"] = {
+            name: _whole(days, source, f"s3.retention_days.{name}", 1, 36500, " days")
+            for name, days in retention.items()
+        }
+    try:
+        return S3Settings(**given)
+    except ConfigError as e:  # the adapter's own checks: name the file and the key as written
+        key = {"part_size": "part_size_mib", "default_retention_class": "retention_class"}.get(
+            e.args[1], e.args[1]
+        )
+        raise ConfigError(source, named(key), e.args[2]) from None

@@ -26,6 +26,8 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from recorder_sync.domain.errors import EXIT_DONE, EXIT_INTERRUPTED
+
 log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 4.0
@@ -47,7 +49,7 @@ class Shutdown:
         self.requested = threading.Event()
         self.signal_name = ""
         self.grace_seconds = grace_seconds
-        self.exit_code = 130
+        self.exit_code = EXIT_INTERRUPTED
         self._raise = False
         self._wakers: list[Callable[[], None]] = []
 
@@ -61,13 +63,13 @@ class Shutdown:
     def interrupt_now(self) -> None:
         """One-shot commands: a signal unwinds the command at once (exit 130)."""
         self._raise = True
-        self.exit_code = 130
+        self.exit_code = EXIT_INTERRUPTED
         self.check()
 
     def stop_at_step(self) -> None:
         """The daemon: a signal only sets :attr:`requested` (and wakes the loop); it exits 0."""
         self._raise = False
-        self.exit_code = 0
+        self.exit_code = EXIT_DONE
 
     def on_request(self, wake: Callable[[], None]) -> None:
         """Call ``wake`` when a stop is requested (at once if it already was)."""

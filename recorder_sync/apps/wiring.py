@@ -1,8 +1,15 @@
-"""Composition: the one place that builds adapters from settings and hands them to services."""
+"""Composition: the one place that builds adapters from settings and hands them to services.
+
+Every command opens the database with ``open_app``; only ``db upgrade`` and the daemon's
+start upgrade an old schema. The daemon calls ``CasesRuntime.tick(now)`` every ``run
+--sweep-seconds`` from its loop: it links recordings probed since the last tick, then
+runs one deadline sweep.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,20 +17,27 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from recorder_sync import __version__
-from recorder_sync.adapters.db.engine import make_engine, require_schema, upgrade
+from recorder_sync.adapters.alerts import AlertDispatcher
+from recorder_sync.adapters.db.engine import make_engine, open_schema
 from recorder_sync.adapters.db.repository import Catalog
 from recorder_sync.adapters.dockfs import DockFolder, place
 from recorder_sync.adapters.docklock import DockLocks
 from recorder_sync.adapters.probe import FfprobeProber
 from recorder_sync.adapters.vault import Vault
 from recorder_sync.apps.config import DockConfig, Settings
-from recorder_sync.domain.errors import DockOverlap, StorageUnavailable, UsageError
+from recorder_sync.domain.clock import CLOCK_FILE, parse_clock_file
+from recorder_sync.domain.errors import DockOverlap, Error, StorageUnavailable, UsageError
 from recorder_sync.domain.places import dock_overlaps
-from recorder_sync.domain.ports import ObjectStore
+from recorder_sync.domain.ports import LegalHolds, ObjectStore
 from recorder_sync.services.ingest import Dock, IngestService, Meter, Notify
 
 if TYPE_CHECKING:
+    from recorder_sync.adapters.db.casebook import CaseBook
     from recorder_sync.adapters.keys import FileSigner
+    from recorder_sync.adapters.s3store import S3Store
+    from recorder_sync.services.cases import CaseService, LinkRun
+    from recorder_sync.services.deadlines import DeadlineService, SweepResult
+    from recorder_sync.services.reports import ReportService
 
 log = logging.getLogger(__name__)
 SOFTWARE = f"recorder_sync {__version__}"
@@ -40,26 +54,7 @@ class App:
 
     def store(self) -> ObjectStore:
         if self.settings.s3 is not None:
-            from recorder_sync.adapters.s3store import S3Settings, S3Store
-
-            s3 = self.settings.s3
-            store = S3Store(
-                S3Settings(
-                    endpoint=s3.endpoint,
-                    bucket=s3.bucket,
-                    access_key=s3.access_key,
-                    secret_key=s3.secret_key,
-                    region=s3.region,
-                    ca_bundle=s3.ca_bundle,
-                    create_bucket=s3.create_bucket,
-                    part_size=s3.part_size_mib * 1024 * 1024,
-                    parallel_uploads=s3.parallel_uploads,
-                    retention_days=dict(s3.retention_days),
-                    default_retention_class=s3.retention_class,
-                    verify=s3.verify,
-                ),
-                clock=utcnow,
-            )
+            store = s3_store(self.settings)
             try:
                 store.open_bucket()
             except StorageUnavailable as e:
@@ -95,11 +90,31 @@ class App:
             release_policy=self.settings.release_policy,
             clock=utcnow,
             software=SOFTWARE,
-            retention_class=self.settings.s3.retention_class if self.settings.s3 else None,
+            retention_class=self.settings.s3.default_retention_class if self.settings.s3 else None,
             notify=notify,
             meter=meter,
             workers=self.settings.workers,
         )
+
+    def cases_runtime(self, *, alerts: bool = True) -> CasesRuntime:
+        return cases_runtime(self.settings, self.catalog, alerts=alerts)
+
+
+def s3_store(settings: Settings) -> S3Store:
+    from recorder_sync.adapters.s3store import S3Store  # minio: only the commands that store
+
+    if settings.s3 is None:
+        raise UsageError("no S3 store is configured ([s3] or RECORDER_SYNC_S3_ENDPOINT)")
+    return S3Store(settings.s3, clock=utcnow)
+
+
+def legal_holds(settings: Settings) -> LegalHolds:
+    """The store's legal holds; only S3 Object Lock has them (checked before anything opens)."""
+    if settings.s3 is None:
+        raise UsageError(
+            "legal holds are an S3 Object Lock feature; the local vault has none (configure [s3])"
+        )
+    return s3_store(settings)
 
 
 def check_docks(settings: Settings, docks: list[DockConfig]) -> None:
@@ -141,11 +156,79 @@ def dock_locks(settings: Settings) -> DockLocks:
     )
 
 
-def open_app(settings: Settings, *, actor: str, migrate: bool = True) -> App:
-    """Open the catalog; the embedded SQLite default is created and migrated on first use."""
+def open_app(settings: Settings, *, actor: str, upgrade_schema: bool = False) -> App:
+    """Open the catalog. A database without tables (the embedded default on first use) gets
+    the schema; an old schema is upgraded only with ``upgrade_schema`` (``db upgrade``, the
+    daemon's start) and refused elsewhere with the instruction to run ``db upgrade``."""
     engine = make_engine(settings.database_url)
-    if migrate:
-        upgrade(engine)
-    else:
-        require_schema(engine)
+    open_schema(engine, upgrade_old=upgrade_schema)
     return App(settings=settings, catalog=Catalog(engine, station=settings.station_id, actor=actor))
+
+
+# --- cases, linking, deadlines, reports and alerts ------------------------------------
+
+
+@dataclass
+class CasesRuntime:
+    book: CaseBook
+    cases: CaseService
+    deadlines: DeadlineService
+    reports: ReportService
+    alerts: AlertDispatcher
+
+    def tick(self, now: datetime | None = None) -> tuple[LinkRun, SweepResult]:
+        """Link new recordings, then sweep as of ``now`` (default: the current time).
+        Alerts are queued, never awaited: the daemon's loop is not held up."""
+        run = self.cases.link_new_recordings()
+        # the daemon's clock is the present: its sweeps always write
+        result = self.deadlines.sweep(now or utcnow(), dry_run=False)
+        return run, result
+
+    def read_dock_clocks(self, docks: Sequence[DockConfig]) -> int:
+        """Record the camera clock of each dock that holds a ``clock.json`` (call at scan
+        time, before ingesting, so the docking precedes the recordings it brings)."""
+        recorded = 0
+        for dock in docks:
+            folder = DockFolder(dock.name, dock.path)
+            try:
+                f, ident = folder.open(CLOCK_FILE)
+            except (Error, OSError):
+                continue  # no time file: the camera does not expose its clock
+            with f:
+                data = f.read(4096)
+            station_time = datetime.fromtimestamp(ident.mtime_ns / 1e9, tz=UTC)
+            reading = parse_clock_file(data, station_time, ZoneInfo(dock.timezone))
+            if isinstance(reading, str):
+                log.warning("dock %s: %s", dock.name, reading)
+                continue
+            self.book.record_docking(
+                reading.device,
+                dock.name,
+                reading.station_time,
+                reading.camera_time,
+                f"{dock.name}/{CLOCK_FILE}",
+            )
+            recorded += 1
+        return recorded
+
+    def close(self) -> None:
+        self.alerts.close()
+
+
+def cases_runtime(settings: Settings, catalog: Catalog, *, alerts: bool = True) -> CasesRuntime:
+    """The policy and deadlines were checked when the settings were loaded."""
+    # imported here: the views (status, list, show) need none of it, and start faster
+    from recorder_sync.adapters.db.casebook import CaseBook
+    from recorder_sync.services.cases import CaseService
+    from recorder_sync.services.deadlines import DeadlineService
+    from recorder_sync.services.reports import ReportService
+
+    book = CaseBook(catalog)
+    dispatcher = AlertDispatcher(settings.alerts)
+    return CasesRuntime(
+        book=book,
+        cases=CaseService(book, settings.policy, settings.deadlines, utcnow),
+        deadlines=DeadlineService(book, settings.policy, settings.deadlines, dispatcher if alerts else None),
+        reports=ReportService(book, settings.policy, settings.deadlines),
+        alerts=dispatcher,
+    )

@@ -4,19 +4,39 @@ The class docstring is the message template; the class owns its exit code; only
 ``apps.cli.main`` turns exceptions into exit codes.  Two families must never be
 confused: *verification failed* (the evidence is not what it should be) and
 *could not check* (storage, database or file unavailable).
+
+The first class of each exit code says what the code means (``exit_meaning``);
+``exit_codes()`` gathers them, with the codes the process itself ends with, into the
+table that ``--help`` prints and that a test holds the README to.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+# codes that no Error carries: the process ends with them itself
+EXIT_DONE = 0
+EXIT_BUG = 70
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports when the reader went away
+_PROCESS_EXITS = {
+    EXIT_DONE: "done",
+    EXIT_BUG: "internal error (a bug)",
+    EXIT_INTERRUPTED: (
+        "interrupted by SIGINT or SIGTERM (every command but `run`, which stops cleanly with 0)"
+    ),
+    EXIT_BROKEN_PIPE: "the reader of the output went away (e.g. `head` stopped reading)",
+}
 
 
 class Error(Exception):
     """Error: {}"""
 
-    exit_code = 2
+    exit_code: ClassVar[int] = 2
+    # said once per code, on the first class of its family; see exit_codes()
+    exit_meaning: ClassVar[str | None] = None
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -36,24 +56,26 @@ class UsageError(Error):
     """{}"""
 
     exit_code = 2
+    exit_meaning = "usage or configuration error"
 
 
-class ConfigError(Error):
+class ConfigError(UsageError):
     """Configuration error in {}: key '{}': {}"""
 
-    exit_code = 2
+
+class SchemaMismatch(UsageError):
+    """Database {} has schema revision {}, this recorder-sync needs {}: {}"""
 
 
 class NotFound(Error):
     """Not found: {}"""
 
     exit_code = 6
+    exit_meaning = "not found"
 
 
-class ImportRejected(Error):
+class ImportRejected(UsageError):
     """Import of {} rejected, nothing imported; {} problem(s):\n{}"""
-
-    exit_code = 2
 
     @dataclass(frozen=True)
     class Problem:
@@ -92,6 +114,7 @@ class KeyError_(Error):
     """Key problem: {}"""
 
     exit_code = 5
+    exit_meaning = "key problem"
 
 
 class KeyPermissionError(KeyError_):
@@ -119,6 +142,7 @@ class VerificationFailed(Error):
     """Verification failed: {}"""
 
     exit_code = 3
+    exit_meaning = "verification failed: the evidence is not what it should be"
 
 
 class IntegrityFailure(VerificationFailed):
@@ -144,16 +168,18 @@ class CouldNotCheck(Error):
     """Could not check: {}"""
 
     exit_code = 4
+    exit_meaning = "could not check: storage or database unavailable, or storage refused the request"
 
 
 class StorageUnavailable(CouldNotCheck):
     """Object storage unavailable: {}"""
 
 
-class StorageRejected(Error):
+class StorageRejected(CouldNotCheck):
     """Object storage refused the request (not retried): {}"""
 
-    exit_code = 4
+    # The evidence was not checked, as with an outage (so exit 4); unlike an outage a retry
+    # cannot fix it, so ingest flags it (storage-rejected) and catches it before its parent.
 
 
 class DatabaseUnavailable(CouldNotCheck):
@@ -163,29 +189,48 @@ class DatabaseUnavailable(CouldNotCheck):
 # --- ingest -------------------------------------------------------------------
 
 
-class SourceChanged(Error):
+class NotFullyProcessed(Error):
+    """{}"""
+
+    exit_code = 1
+    exit_meaning = (
+        "some file could not be fully processed (e.g. a refused symbolic link, a file that left the dock)"
+    )
+
+
+class SourceChanged(NotFullyProcessed):
     """Source file changed while it was being read: {} ({})"""
 
-    exit_code = 1
 
-
-class SourceUnavailable(Error):
+class SourceUnavailable(NotFullyProcessed):
     """Source file unavailable: {} ({})"""
 
-    exit_code = 1
 
-
-class UnsafePath(Error):
+class UnsafePath(NotFullyProcessed):
     """Refusing {}: {}"""
 
-    exit_code = 1
 
-
-class IngestIncomplete(Error):
+class IngestIncomplete(NotFullyProcessed):
     """{} of {} file(s) could not be fully processed; see 'recorder-sync status' and 'recorder-sync flags'"""
-
-    exit_code = 1
 
 
 class DockOverlap(UsageError):
     """Refusing to ingest: a dock must not be, hold or lie inside our files or another dock:\n{}"""
+
+
+def _classes(root: type[Error] = Error) -> Iterator[type[Error]]:
+    yield root
+    for sub in root.__subclasses__():
+        yield from _classes(sub)
+
+
+def exit_codes() -> dict[int, str]:
+    """Every exit code of ``recorder-sync`` and what it means, in order: from the error
+    classes, each code said once (a test checks that every class's code is said, and that
+    the README's table is this one)."""
+    said: dict[int, str] = dict(_PROCESS_EXITS)
+    for cls in _classes():
+        meaning = cls.__dict__.get("exit_meaning")
+        if meaning is not None:
+            said[cls.exit_code] = meaning
+    return dict(sorted(said.items()))

@@ -151,7 +151,7 @@ def policy_from_config(
             else inherited.severity
         )
         grace = (
-            timedelta(hours=_number(entry["grace_hours"], source, f"{where}.grace_hours"))
+            timedelta(hours=_number(entry["grace_hours"], source, f"{where}.grace_hours", MAX_HOURS, "h"))
             if "grace_hours" in entry
             else inherited.grace
         )
@@ -173,6 +173,11 @@ _SETTINGS_FIELDS = {
     "link_slack_seconds": ("link_slack", "seconds"),
     "undocked_after_hours": ("undocked_after", "hours"),
 }
+# Upper bounds far beyond any real rule, low enough that no period overflows timedelta
+# (1e12 hours would end in OverflowError, a traceback, instead of a configuration error).
+MAX_HOURS = 8760.0  # a year
+MAX_SECONDS = 86400.0  # a day: a tolerance or a slack, not a deadline
+MAX_CASE_FILE_DAYS = 3650
 
 
 def settings_from_config(
@@ -193,10 +198,13 @@ def settings_from_config(
         where = f"{section}.{key}"
         if key in _SETTINGS_FIELDS:
             attr, unit = _SETTINGS_FIELDS[key]
-            values[attr] = timedelta(**{unit: _number(raw, source, where)})
+            high, short = (MAX_HOURS, "h") if unit == "hours" else (MAX_SECONDS, "s")
+            values[attr] = timedelta(**{unit: _number(raw, source, where, high, short)})
         elif key == "case_file_days":
-            if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
-                raise ConfigError(source, where, f"a whole number of days >= 1, got {raw!r}")
+            if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_CASE_FILE_DAYS:
+                raise ConfigError(
+                    source, where, f"a whole number of days >= 1 and <= {MAX_CASE_FILE_DAYS}, got {raw!r}"
+                )
             values["case_file_days"] = raw
         elif key == "timezone":
             if not isinstance(raw, str):
@@ -234,9 +242,14 @@ def _text(entry: Mapping[str, Any], name: str, default: str, source: str, where:
     return value.strip()
 
 
-def _number(value: object, source: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise ConfigError(source, where, f"a number >= 0, got {value!r}")
+def _number(value: object, source: str, where: str, high: float, unit: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= high
+    ):
+        raise ConfigError(source, where, f"a number >= 0 and <= {high:g} {unit}, got {value!r}")
     return float(value)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, BinaryIO, Protocol
 
+from recorder_sync.domain import custody
 from recorder_sync.domain.cases import Action, Checkout
 from recorder_sync.domain.deadlines import FlagSpec
 from recorder_sync.domain.linking import LinkProposal, RecordingFacts
@@ -106,6 +107,30 @@ class ObjectStore(Protocol):
         ...
 
     def get_bytes(self, key: str) -> bytes: ...
+
+
+class LegalHolds(Protocol):
+    """A store that can hold an object version beyond its retention (S3 Object Lock)."""
+
+    def set_legal_hold(self, key: str, on: bool) -> StoredObject:
+        """Set or release the hold on the latest version of ``key``; ``NotFound`` when absent."""
+        ...
+
+
+class CustodyNotes(Protocol):
+    """Custody events that change no state (a legal hold, an access): who, what, when, why."""
+
+    def recording(self, ref: str) -> Recording: ...
+    def note(
+        self,
+        action: custody.Action,
+        now: datetime,
+        *,
+        recording_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> custody.CustodyEvent: ...
 
 
 class Signer(Protocol):

@@ -265,13 +265,12 @@ def test_daemon_hook_reads_dock_clocks_links_and_sweeps(db_url: str, tmp_path: P
     from recorder_sync.apps import config
     from recorder_sync.apps.config import DockConfig
     from recorder_sync.apps.wiring import open_app
-    from recorder_sync.apps.wiring_cases import cases_runtime
 
     settings = config.load(
         None, env={"RECORDER_SYNC_HOME": str(tmp_path), "RECORDER_SYNC_DATABASE_URL": db_url}
     )
     app = open_app(settings, actor="daemon")
-    runtime = cases_runtime(settings, app.catalog)
+    runtime = app.cases_runtime()
     dock = tmp_path / "dock"
     dock.mkdir()
     (dock / "clock.json").write_text(json.dumps({"device": "CAM1", "camera_time": "2026-11-27T18:00:30"}))

@@ -5,15 +5,17 @@ from pathlib import Path
 import pytest
 from clirunner import env_for, run
 
+from recorder_sync.adapters.alerts import AlertSettings
+from recorder_sync.adapters.s3settings import S3Settings
 from recorder_sync.apps import config
 from recorder_sync.domain.errors import ConfigError
 from recorder_sync.domain.model import ReleasePolicy
 
 ROOT = Path(__file__).resolve().parents[2]
-S3 = '[s3]\nendpoint = "http://127.0.0.1:7480"\nbucket = "b"\naccess_key = "a"\nsecret_key = "s"\n'
+S3 = '[s3]\nendpoint = "http://127.0.0.1:7480"\nbucket = "evidence"\naccess_key = "a"\nsecret_key = "s"\n'
 S3_ENV = {
     "RECORDER_SYNC_S3_ENDPOINT": "http://127.0.0.1:7480",
-    "RECORDER_SYNC_S3_BUCKET": "b",
+    "RECORDER_SYNC_S3_BUCKET": "evidence",
     "RECORDER_SYNC_S3_ACCESS_KEY": "a",
     "RECORDER_SYNC_S3_SECRET_KEY": "s",
 }
@@ -79,6 +81,15 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         (S3 + "parallel_uploads = 0", "s3.parallel_uploads", "≥ 1 and ≤ 64"),
         (S3 + "[s3.retention_days]\nordinary = 0", "s3.retention_days.ordinary", "≥ 1 and ≤ 36500 days"),
         (S3 + "[s3.retention_days]\nordinary = inf", "s3.retention_days.ordinary", "got inf"),
+        # the store's own checks, run when the configuration loads, naming the key as written
+        (S3.replace('"evidence"', '"Evidence_1"'), "s3.bucket", "not a valid S3 bucket name"),
+        (S3 + 'verify = "sometimes"', "s3.verify", "expected 'full' or 'stat'"),
+        (S3 + 'retention_class = "forever"', "s3.retention_class", "is not a retention class"),
+        (
+            S3.replace("http://127.0.0.1:7480", "http://127.0.0.1:7480/path"),
+            "s3.endpoint",
+            "scheme, host and port",
+        ),
         ("[alerts]\nsmtp_port = 70000", "alerts.smtp_port", "≤ 65535"),
         ('[alerts]\nsmtp_port = "smtp"', "alerts.smtp_port", "got 'smtp'"),
         ("[alerts]\nattempts = 0", "alerts.attempts", "≥ 1 and ≤ 100"),
@@ -116,12 +127,12 @@ def test_s3_from_environment_and_secret_file(tmp_path: Path) -> None:
     secret.write_text("s3cr3t\n")
     env = {
         "RECORDER_SYNC_S3_ENDPOINT": "http://127.0.0.1:7480",
-        "RECORDER_SYNC_S3_BUCKET": "b",
+        "RECORDER_SYNC_S3_BUCKET": "evidence",
         "RECORDER_SYNC_S3_ACCESS_KEY": "ak",
         "RECORDER_SYNC_S3_SECRET_KEY_FILE": str(secret),
     }
     s = config.load(None, env=env)
-    assert s.s3 is not None and s.s3.secret_key == "s3cr3t" and s.s3.bucket == "b"
+    assert s.s3 is not None and s.s3.secret_key == "s3cr3t" and s.s3.bucket == "evidence"
     assert "s3cr3t" not in repr(s.s3)
 
 
@@ -158,7 +169,9 @@ def test_good_numbers_still_load() -> None:
             "RECORDER_SYNC_DATABASE_URL": "postgresql://rs@db.example.org:5432/rs",
         },
     )
-    assert s.s3 is not None and s.s3.part_size_mib == 5 and s.stable_seconds == 0.0 and s.workers == 32
+    assert (
+        s.s3 is not None and s.s3.part_size == 5 * 1024 * 1024 and s.stable_seconds == 0.0 and s.workers == 32
+    )
 
 
 def test_a_dock_may_set_a_zero_stability_window(tmp_path: Path) -> None:
@@ -255,3 +268,13 @@ def test_duration_options_are_checked_like_the_file(tmp_path: Path, args: tuple[
 )
 def test_database_urls_we_can_open_are_accepted(url: str) -> None:
     assert config.load(None, env={"RECORDER_SYNC_DATABASE_URL": url}).database_url == url
+
+
+def test_each_adapter_has_one_settings_type_and_its_defaults_are_the_only_ones(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text(S3)
+    s = config.load(f, env={})
+    assert s.s3 == S3Settings(
+        endpoint="http://127.0.0.1:7480", bucket="evidence", access_key="a", secret_key="s"
+    )
+    assert s.alerts == AlertSettings()

@@ -35,3 +35,8 @@ def test_status_imports_only_what_it_uses(tmp_path: Path) -> None:
     modules = imported(env, "status")
     assert "sqlalchemy" in modules
     assert not {m for m in modules if m.split(".")[0] in ("minio", "watchdog", "ffmpeg", "cryptography")}
+    # the schema is read, not migrated: Alembic is loaded only where it upgrades
+    again = imported(env, "status")
+    assert "recorder_sync.adapters.db.engine" in again and not {m for m in again if m.startswith("alembic")}
+    # nor the case book and the deadline engine, which a view does not use
+    assert "recorder_sync.adapters.db.casebook" not in again

@@ -1,18 +1,25 @@
-"""Engines for the two tiers: SQLite (WAL) embedded, PostgreSQL shared. Migrations via Alembic."""
+"""Engines for the two tiers: SQLite (WAL) embedded, PostgreSQL shared. Migrations via Alembic.
+
+Alembic runs only where a schema is created or upgraded (``db upgrade``, the daemon's start,
+a database with no tables at all); every other command only reads the schema's revision,
+without importing Alembic, and refuses one that is not current.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
 from recorder_sync.adapters.private import make_private_dirs, touch_private_file
-from recorder_sync.domain.errors import DatabaseUnavailable, UsageError
+from recorder_sync.domain.errors import DatabaseUnavailable, SchemaMismatch, UsageError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -62,6 +69,8 @@ def _create_private_sqlite_file(url: str) -> None:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config  # Alembic costs ~0.2 s of start-up: only where it migrates
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -69,6 +78,8 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(engine: Engine) -> None:
+    from alembic import command
+
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     try:
         with engine.begin() as conn:
@@ -78,13 +89,62 @@ def upgrade(engine: Engine) -> None:
         raise DatabaseUnavailable(f"{engine.url.render_as_string()}: {e.orig}") from e
 
 
-def require_schema(engine: Engine) -> None:
-    """Fail with a clear instruction rather than a missing-table traceback."""
+_REVISION = re.compile(r"^(down_)?revision\s*(?::[^=]*)?=\s*['\"]?([^'\"\s]*)['\"]?\s*$", re.MULTILINE)
+
+
+def revisions() -> tuple[str, ...]:
+    """The migrations this code ships, oldest first, read from the version files' text so
+    that a command that does not migrate never imports Alembic (a test holds this to
+    Alembic's own reading of the same files)."""
+    parent: dict[str, str | None] = {}
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        found = {bool(m[1]): m[2] for m in _REVISION.finditer(script.read_text(encoding="utf-8"))}
+        if found.get(False):
+            parent[found[False]] = found.get(True) if found.get(True) not in ("", "None") else None
+    chain: list[str] = []
+    children = {p: r for r, p in parent.items()}
+    at = children.get(None)
+    while at is not None:
+        chain.append(at)
+        at = children.get(at)
+    return tuple(chain)
+
+
+def open_schema(engine: Engine, *, upgrade_old: bool) -> None:
+    """Make sure the schema is the one this code was written for.
+
+    A database with no tables at all gets the schema (creating is not upgrading: there is
+    nothing to lose, and ``ingest DIR`` on a fresh home must work with no set-up). An old
+    schema is upgraded only when ``upgrade_old`` (``db upgrade``, the daemon's start);
+    anywhere else it is refused, as is a schema newer than this code.
+    """
+    shown = engine.url.render_as_string()
     try:
-        tables = set(inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            found = (
+                conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                if "alembic_version" in tables
+                else None
+            )
+            conn.rollback()
     except OperationalError as e:
-        raise DatabaseUnavailable(f"{engine.url.render_as_string()}: {e.orig}") from e
+        raise DatabaseUnavailable(f"{shown}: {e.orig}") from e
+    known = revisions()
+    if found == known[-1]:
+        return
+    if not tables or (upgrade_old and (found is None or found in known)):
+        upgrade(engine)
+        return
     if "alembic_version" not in tables:
-        raise UsageError(
-            f"database {engine.url.render_as_string()} has no schema; run: recorder-sync db upgrade"
+        raise UsageError(f"database {shown} has no recorder-sync schema; run: recorder-sync db upgrade")
+    if found in known or found is None:
+        raise SchemaMismatch(
+            shown,
+            found or "none",
+            known[-1],
+            "it is older than this recorder-sync; run: recorder-sync db upgrade",
         )
+    raise SchemaMismatch(
+        shown, found, known[-1], "it is newer than this recorder-sync; install the version that wrote it"
+    )

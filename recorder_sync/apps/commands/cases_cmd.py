@@ -15,8 +15,7 @@ from typing import Any
 
 from recorder_sync.apps.config import Settings
 from recorder_sync.apps.output import emit_json, printable, table
-from recorder_sync.apps.wiring import open_app, utcnow
-from recorder_sync.apps.wiring_cases import CasesRuntime, cases_runtime
+from recorder_sync.apps.wiring import CasesRuntime, open_app, utcnow
 from recorder_sync.domain.cases import ACTION_COLUMNS, Action, Checkout, format_time, parse_time
 from recorder_sync.domain.errors import UsageError
 from recorder_sync.domain.ports import ActionQuery, StoredLink
@@ -25,8 +24,7 @@ from recorder_sync.domain.timebounds import check_year
 
 
 def _runtime(settings: Settings, *, alerts: bool = False) -> CasesRuntime:
-    app = open_app(settings, actor=f"recorder-sync cli ({_user()})")
-    return cases_runtime(settings, app.catalog, alerts=alerts)
+    return open_app(settings, actor=f"recorder-sync cli ({_user()})").cases_runtime(alerts=alerts)
 
 
 def _user() -> str:

@@ -9,6 +9,6 @@ from recorder_sync.apps.wiring import open_app
 
 
 def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    app = open_app(settings, actor="db-upgrade", migrate=True)
+    app = open_app(settings, actor="db-upgrade", upgrade_schema=True)
     print(f"database schema is current: {app.catalog.engine.url.render_as_string()}")
     return 0

@@ -8,30 +8,14 @@ from __future__ import annotations
 
 import argparse
 
-from recorder_sync.adapters.s3store import S3Store
 from recorder_sync.apps.config import Settings
-from recorder_sync.apps.wiring import open_app, utcnow
-from recorder_sync.domain import layout
-from recorder_sync.domain.custody import Action
-from recorder_sync.domain.errors import UsageError
+from recorder_sync.apps.wiring import legal_holds, open_app, utcnow
+from recorder_sync.services.holds import set_legal_hold
 
 
 def cmd_hold(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.s3 is None:
-        raise UsageError(
-            "legal holds are an S3 Object Lock feature; the local vault has none (configure [s3])"
-        )
+    holds = legal_holds(settings)
     app = open_app(settings, actor=f"{args.by} via recorder-sync")
-    rec = app.catalog.recording(args.id)
-    store = app.store()
-    assert isinstance(store, S3Store)
-    obj = store.set_legal_hold(layout.media_key(rec.sha256), args.state == "on")
-    app.catalog.note(
-        Action.LEGAL_HOLD if args.state == "on" else Action.LEGAL_HOLD_RELEASED,
-        utcnow(),
-        recording_id=rec.id,
-        details={"uri": obj.uri, "version_id": obj.version_id or ""},
-        reason=args.reason,
-    )
-    print(f"legal hold {args.state} for {rec.id} ({obj.uri})")
+    rec_id, obj = set_legal_hold(app.catalog, holds, args.id, args.state == "on", args.reason, utcnow())
+    print(f"legal hold {args.state} for {rec_id} ({obj.uri})")
     return 0

@@ -12,7 +12,6 @@ from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.output import ByteMeter, progress
 from recorder_sync.apps.shutdown import Shutdown
 from recorder_sync.apps.wiring import dock_locks, open_app
-from recorder_sync.apps.wiring_cases import cases_runtime
 from recorder_sync.domain.errors import IngestIncomplete, UsageError
 from recorder_sync.domain.model import RecordingState, SightingState
 
@@ -61,7 +60,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         # a stop request ends a long hash or copy at its next buffer
         meter=shutdown.metered(None if args.quiet else ByteMeter),
     )
-    cases = cases_runtime(settings, app.catalog, alerts=False)
+    cases = app.cases_runtime(alerts=False)
     # the camera's clock as the dock shows it (clock.json), before the file is released
     cases.read_dock_clocks([d for d, _ in wanted.values()])
     sightings: set[int] = set()

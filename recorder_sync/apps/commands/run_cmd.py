@@ -24,7 +24,6 @@ from recorder_sync.adapters.watcher import DirtyDocks, DockWatcher
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.shutdown import Interrupted, Shutdown
 from recorder_sync.apps.wiring import dock_locks, make_dock, open_app
-from recorder_sync.apps.wiring_cases import cases_runtime
 from recorder_sync.domain.errors import Error, UsageError
 from recorder_sync.services.ingest import Report
 
@@ -62,13 +61,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     locks = dock_locks(settings)
     standby = [d for d in docks if not _take(locks, d)]
 
-    app = open_app(settings, actor=f"recorder-sync@{settings.station_id}")
+    # the daemon's start is where a new version upgrades the schema (as `db upgrade` does)
+    app = open_app(settings, actor=f"recorder-sync@{settings.station_id}", upgrade_schema=True)
     svc = app.ingest_service(
         [d for d in docks if d not in standby],
         notify=lambda what, subject: log.info("%s %s", what, subject),
         meter=shutdown.metered(),
     )
-    runtime = cases_runtime(settings, app.catalog)
+    runtime = app.cases_runtime()
     run_once = _Passes(svc)
     watcher = DockWatcher(dirty)
     watcher.start((d.name, d.path, d.observer) for d in docks)
