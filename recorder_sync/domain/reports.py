@@ -25,10 +25,12 @@ from itertools import accumulate, chain
 from typing import Any, Protocol
 
 from recorder_sync.domain.cases import Action, Checkout, require_aware
-from recorder_sync.domain.deadlines import FlagKind, Links, compact_time, parse_subject, upload_anchor
+from recorder_sync.domain.deadlines import Links, upload_anchor
+from recorder_sync.domain.flags import FlagKind
 from recorder_sync.domain.linking import RecordingFacts
 from recorder_sync.domain.model import FlagState
 from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, Requirement
+from recorder_sync.domain.subjects import compact_time, parse_subject
 from recorder_sync.domain.timebounds import local, shift
 
 DIMENSIONS = ("unit", "officer", "action_type", "month")

@@ -12,14 +12,14 @@ from datetime import datetime, timedelta
 from recorder_sync.domain.cases import require_aware
 from recorder_sync.domain.errors import UsageError
 from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, full_action_types
-from recorder_sync.domain.ports import CaseRepository
+from recorder_sync.domain.ports import ReportSource
 from recorder_sync.domain.reports import Report, build_report, build_report_from_aggregates
 from recorder_sync.domain.timebounds import check_year
 
 
 class ReportService:
     def __init__(
-        self, repo: CaseRepository, policy: Mapping[str, ActionPolicy], settings: DeadlineSettings
+        self, repo: ReportSource, policy: Mapping[str, ActionPolicy], settings: DeadlineSettings
     ) -> None:
         self.repo = repo
         self.policy = policy
