@@ -26,7 +26,7 @@ from recorder_sync.domain.model import (
     StoredObject,
 )
 from recorder_sync.domain.policy import DeadlineSettings
-from recorder_sync.domain.reports import ReportAggregates
+from recorder_sync.domain.report_tallies import ReportAggregates
 from recorder_sync.domain.sweep import SweepInputs, SweepLimits
 
 Clock = Callable[[], datetime]

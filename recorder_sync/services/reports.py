@@ -1,4 +1,4 @@
-"""Reports for a year or a period: the repository loads, ``domain.reports`` computes.
+"""Reports for a year or a period: the repository loads, ``domain.report_builder`` computes.
 
 The verified recordings and the actions come from the tallies the deadline sweep keeps
 (brought up to ``now`` first); without them (no sweep yet, other settings, or ``now``
@@ -13,7 +13,8 @@ from recorder_sync.domain.cases import require_aware
 from recorder_sync.domain.errors import UsageError
 from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, full_action_types
 from recorder_sync.domain.ports import ReportSource
-from recorder_sync.domain.reports import Report, build_report, build_report_from_aggregates
+from recorder_sync.domain.report_builder import build_report, build_report_from_aggregates
+from recorder_sync.domain.reports import Report
 from recorder_sync.domain.timebounds import check_year
 
 

@@ -61,7 +61,7 @@ from recorder_sync.domain.flags import (
 from recorder_sync.domain.linking import RecordingFacts
 from recorder_sync.domain.model import Flag
 from recorder_sync.domain.policy import DeadlineSettings
-from recorder_sync.domain.reports import (
+from recorder_sync.domain.report_tallies import (
     ActionContribution,
     Contribution,
     GroupTally,
