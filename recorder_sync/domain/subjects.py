@@ -52,3 +52,13 @@ def parse_subject(subject: str) -> tuple[str, ...]:
 
 def device_subject(device: str) -> str:
     return f"device:{_esc(device)}"
+
+
+def file_subject(dock: str, relpath: str) -> str:
+    """A file on a dock (before or without a recording).  Not escaped: flags about files
+    have been stored with this form from the start, and nothing parses it."""
+    return f"dock:{dock}/{relpath}"
+
+
+def station_subject(station: str) -> str:
+    return f"station:{station}"
