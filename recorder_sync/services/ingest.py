@@ -35,7 +35,6 @@ from recorder_sync.domain.errors import (
     StorageRejected,
     UnsafePath,
 )
-from recorder_sync.domain.hashing import sha256_file
 from recorder_sync.domain.manifest import ManifestInput, build_manifest
 from recorder_sync.domain.model import (
     Flag,
@@ -54,6 +53,7 @@ from recorder_sync.domain.retry import next_attempt
 from recorder_sync.domain.subjects import file_subject, recording_subject
 from recorder_sync.domain.timebounds import DEFAULT_BOUNDS, TimeBounds
 from recorder_sync.domain.untrusted import escape, storable_text
+from recorder_sync.io.hashing import sha256_file
 
 _NOT_AS_HASHED = "identity differs from when it was hashed"
 log = logging.getLogger(__name__)
