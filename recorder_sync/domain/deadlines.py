@@ -2,12 +2,12 @@
 
 ``evaluate`` is a pure function of its inputs; it returns the *desired* set of
 open flags, each keyed by (kind, subject).  The service diffs that against the
-stored flags with ``reconcile``: desired-but-absent flags are raised, open flags
+stored flags with ``flags.reconcile``: desired-but-absent flags are raised, open flags
 no longer desired are resolved (``upload-late`` resolves as ``resolved-late``:
 the upload arrived, but late).  Running it twice changes nothing; the order of
 its inputs does not matter.
 
-Rules (DESIGN §2):
+Rules (the flags are described in ``domain.flags``, their subjects in ``domain.subjects``):
 
 - ``upload-at-risk`` / ``upload-late``: a recording not stored and verified by
   ``end + lead`` before / after its deadline ``end + upload_deadline``; one step
@@ -36,7 +36,7 @@ checkout and its device's last docking.  So a sweep need not load everything:
 pass the unverified recordings (with their links and actions) and the actions,
 cases and checkouts that changed or crossed a threshold (end + grace, end +
 ``case_file_days``, checkout end + ``undocked_after``) since the last sweep, with
-their linked recordings; then give ``reconcile`` only the stored flags of the
+their linked recordings; then give ``flags.reconcile`` only the stored flags of the
 subjects that were evaluated, so nothing outside them is resolved.
 """
 

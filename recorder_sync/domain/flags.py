@@ -40,6 +40,11 @@ def severity_rank(severity: Severity) -> int:
     return _SEVERITY_ORDER.index(severity)
 
 
+def escalates(new: Severity, old: Severity | str) -> bool:
+    """An update to a stored flag that raises its severity is an escalation: it is alerted."""
+    return severity_rank(new) > severity_rank(Severity(old))
+
+
 def raise_severity(severity: Severity) -> Severity:
     """One step up, capped at CRITICAL."""
     return _SEVERITY_ORDER[min(severity_rank(severity) + 1, len(_SEVERITY_ORDER) - 1)]
@@ -120,7 +125,7 @@ class _StoredFlag(Protocol):
 
 def updated(existing_open: Iterable[_StoredFlag], desired: Iterable[FlagSpec]) -> list[FlagSpec]:
     """Desired flags already open whose severity or detail changed (e.g. a late recording
-    got linked to a full action, or a coverage gap shrank).  Use ``severity_rank`` to
+    got linked to a full action, or a coverage gap shrank).  Use ``escalates`` to
     tell an escalation (to alert on) from a plain update."""
     stored = {(str(f.kind), f.subject): f for f in existing_open}
     out = []

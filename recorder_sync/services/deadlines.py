@@ -2,7 +2,7 @@
 
 The repository picks what can have changed since the last sweep (see
 ``adapters/db/sweep_repo.py``); ``domain.deadlines.evaluate`` says which flags should be
-open; ``reconcile`` and ``updated`` give what to raise, resolve and update.  All of it
+open; ``flags.reconcile`` and ``flags.updated`` give what to raise, resolve and update.  All of it
 is written in one transaction; new and escalated flags go to the alert sink after the
 commit, so a slow webhook never holds the database.
 """
@@ -22,12 +22,11 @@ from recorder_sync.domain.deadlines import evaluate, late_arrivals
 from recorder_sync.domain.flags import (
     UPLOAD_KINDS,
     FlagSpec,
+    escalates,
     reconcile,
     resolution_state,
-    severity_rank,
     updated,
 )
-from recorder_sync.domain.model import Severity
 from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, full_action_types
 from recorder_sync.domain.ports import SweepStore
 from recorder_sync.domain.subjects import action_subject
@@ -254,7 +253,7 @@ class DeadlineService:
             )
         for spec in to_update:
             old = stored.get(spec.key)
-            up = old is not None and severity_rank(spec.severity) > severity_rank(Severity(old.severity))
+            up = old is not None and escalates(spec.severity, old.severity)
             out.append(
                 FlagChange(
                     "escalated" if up else "updated",

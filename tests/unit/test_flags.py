@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from recorder_sync.domain.flags import FlagKind, resolution_reason, resolution_state
-from recorder_sync.domain.model import FlagState
+from recorder_sync.domain.flags import FlagKind, escalates, resolution_reason, resolution_state
+from recorder_sync.domain.model import FlagState, Severity
 from recorder_sync.domain.subjects import (
     checkout_subject,
     device_subject,
@@ -35,3 +35,10 @@ def test_device_subjects_escape_like_the_others_and_parse_back() -> None:
     start = datetime(2026, 11, 27, 0, 30, tzinfo=UTC)
     assert checkout_subject("odd:name", start).startswith(device_subject("odd:name") + ":checkout:")
     assert parse_subject(recording_subject("a" * 64)) == ("recording", "a" * 64)
+
+
+def test_an_update_is_an_escalation_only_when_the_severity_goes_up() -> None:
+    assert escalates(Severity.HIGH, Severity.MEDIUM)
+    assert escalates(Severity.CRITICAL, "high")  # as stored: the severity's value
+    assert not escalates(Severity.HIGH, Severity.HIGH)
+    assert not escalates(Severity.MEDIUM, "high")

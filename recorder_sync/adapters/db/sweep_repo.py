@@ -54,11 +54,11 @@ from recorder_sync.domain.flags import (
     UPLOAD_KINDS,
     FlagKind,
     FlagSpec,
+    escalates,
     resolution_reason,
     resolution_state,
-    severity_rank,
 )
-from recorder_sync.domain.model import Flag, FlagState, Severity
+from recorder_sync.domain.model import Flag, FlagState
 from recorder_sync.domain.subjects import (
     action_subject,
     case_subject,
@@ -381,7 +381,7 @@ class SweepRepo(CatalogBound):
                         FlagRow.state.in_(OPEN_STATES),
                     )
                 ):
-                    escalated = severity_rank(spec.severity) > severity_rank(Severity(row.severity))
+                    escalated = escalates(spec.severity, row.severity)
                     row.severity, row.detail, row.due, row.updated_at = (
                         spec.severity.value,
                         spec.detail,
