@@ -32,10 +32,10 @@ from recorder_sync.adapters.db.repository import Catalog
 from recorder_sync.adapters.dockfs import DockFolder
 from recorder_sync.adapters.probe import FfprobeProber
 from recorder_sync.adapters.vault import Vault
-from recorder_sync.domain.hashing import sha256_file
 from recorder_sync.domain.model import ReleasePolicy
 from recorder_sync.domain.naming import BUILTIN_PROFILES
 from recorder_sync.domain.ports import ObjectStore
+from recorder_sync.io.hashing import sha256_file
 from recorder_sync.services.ingest import Dock, IngestService
 
 GIB = 1 << 30

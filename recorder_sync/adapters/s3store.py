@@ -64,9 +64,9 @@ from recorder_sync.domain.errors import (
     StorageRejected,
     StorageUnavailable,
 )
-from recorder_sync.domain.hashing import sha256_file
 from recorder_sync.domain.model import StoredObject
 from recorder_sync.domain.ports import Clock, Progress
+from recorder_sync.io.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -47,9 +47,9 @@ from recorder_sync.domain.errors import (
     SourceUnavailable,
     StorageUnavailable,
 )
-from recorder_sync.domain.hashing import SinkWriteError, sha256_copy, sha256_file
 from recorder_sync.domain.model import StoredObject
 from recorder_sync.domain.ports import Progress
+from recorder_sync.io.hashing import SinkWriteError, sha256_copy, sha256_file
 
 log = logging.getLogger(__name__)
 

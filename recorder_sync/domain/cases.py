@@ -510,3 +510,27 @@ def parse_checkouts_json(text: str, *, source: str = "ledger JSON") -> list[Chec
     checkouts = _parse_checkouts(_json_records(text, CHECKOUT_COLUMNS, CHECKOUT_OPTIONAL, problems), problems)
     _finish(source, problems)
     return checkouts
+
+
+# --- what the case stores take and give ------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What an import did: ids (or ledger subjects) added and changed, and how many lines
+    were already stored as they are."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class ActionQuery:
+    """Which actions to list; every field given must match."""
+
+    case_id: str | None = None
+    action_id: str | None = None
+    officer: str | None = None
+    target: str | None = None  # party id or name
+    device: str | None = None  # actions with footage from this device

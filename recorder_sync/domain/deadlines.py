@@ -2,12 +2,12 @@
 
 ``evaluate`` is a pure function of its inputs; it returns the *desired* set of
 open flags, each keyed by (kind, subject).  The service diffs that against the
-stored flags with ``reconcile``: desired-but-absent flags are raised, open flags
+stored flags with ``flags.reconcile``: desired-but-absent flags are raised, open flags
 no longer desired are resolved (``upload-late`` resolves as ``resolved-late``:
 the upload arrived, but late).  Running it twice changes nothing; the order of
 its inputs does not matter.
 
-Rules (DESIGN §2):
+Rules (the flags are described in ``domain.flags``, their subjects in ``domain.subjects``):
 
 - ``upload-at-risk`` / ``upload-late``: a recording not stored and verified by
   ``end + lead`` before / after its deadline ``end + upload_deadline``; one step
@@ -36,147 +36,37 @@ checkout and its device's last docking.  So a sweep need not load everything:
 pass the unverified recordings (with their links and actions) and the actions,
 cases and checkouts that changed or crossed a threshold (end + grace, end +
 ``case_file_days``, checkout end + ``undocked_after``) since the last sweep, with
-their linked recordings; then give ``reconcile`` only the stored flags of the
+their linked recordings; then give ``flags.reconcile`` only the stored flags of the
 subjects that were evaluated, so nothing outside them is resolved.
 """
 
 from __future__ import annotations
 
-import enum
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Protocol
+from datetime import datetime, timedelta, tzinfo
 
 from recorder_sync.domain.cases import Action, Checkout, require_aware
+from recorder_sync.domain.flags import (
+    SEVERITY_AT_RISK,
+    SEVERITY_CASE_FILE,
+    SEVERITY_LATE,
+    SEVERITY_NOT_DOCKED,
+    FlagKind,
+    FlagSpec,
+    Gap,
+    raise_severity,
+)
 from recorder_sync.domain.linking import Ledger, RecordingFacts, attributed_officers
-from recorder_sync.domain.model import Flag, FlagState, Severity
 from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, Requirement
+from recorder_sync.domain.subjects import (
+    action_subject,
+    case_subject,
+    checkout_subject,
+    officer_subject,
+    recording_subject,
+)
 from recorder_sync.domain.timebounds import local, shift
-
-
-class FlagKind(enum.StrEnum):
-    UPLOAD_AT_RISK = "upload-at-risk"
-    UPLOAD_LATE = "upload-late"
-    FOOTAGE_MISSING = "footage-missing"
-    FOOTAGE_RECOMMENDED_MISSING = "footage-recommended-missing"
-    COVERAGE_GAP = "coverage-gap"
-    CAMERA_NOT_DOCKED = "camera-not-docked"
-    CASE_FILE_OVERDUE = "case-file-overdue"
-
-
-ENGINE_KINDS = frozenset(k.value for k in FlagKind)
-"""Flag kinds this engine owns; other kinds (unreadable-media, integrity-failure…)
-are raised elsewhere and ``reconcile`` never resolves them."""
-UPLOAD_KINDS = frozenset({FlagKind.UPLOAD_AT_RISK.value, FlagKind.UPLOAD_LATE.value})
-"""Kinds about a recording's upload; the sweep judges them on their own set of recordings."""
-
-SEVERITY_AT_RISK = Severity.MEDIUM
-SEVERITY_LATE = Severity.HIGH
-SEVERITY_NOT_DOCKED = Severity.HIGH
-SEVERITY_CASE_FILE = Severity.HIGH
-_SEVERITY_ORDER = list(Severity)
-
-
-def severity_rank(severity: Severity) -> int:
-    return _SEVERITY_ORDER.index(severity)
-
-
-def raise_severity(severity: Severity) -> Severity:
-    """One step up, capped at CRITICAL."""
-    return _SEVERITY_ORDER[min(severity_rank(severity) + 1, len(_SEVERITY_ORDER) - 1)]
-
-
-# --- subjects -----------------------------------------------------------------------
-# Stable keys for "what the flag is about".  ':' separates parts, so ids escape it.
-
-
-def _esc(part: str) -> str:
-    return part.replace("%", "%25").replace(":", "%3A")
-
-
-def _unesc(part: str) -> str:
-    return part.replace("%3A", ":").replace("%25", "%")
-
-
-def compact_time(time: datetime) -> str:
-    """UTC in ISO 8601 basic format (no ':'), as used in checkout subjects."""
-    return local(time, UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def recording_subject(recording_id: str) -> str:
-    return f"recording:{_esc(recording_id)}"
-
-
-def action_subject(action_id: str) -> str:
-    return f"action:{_esc(action_id)}"
-
-
-def officer_subject(action_id: str, officer: str) -> str:
-    return f"action:{_esc(action_id)}:officer:{_esc(officer)}"
-
-
-def checkout_subject(device: str, start: datetime) -> str:
-    return f"device:{_esc(device)}:checkout:{compact_time(start)}"
-
-
-def case_subject(case_id: str) -> str:
-    return f"case:{_esc(case_id)}"
-
-
-def parse_subject(subject: str) -> tuple[str, ...]:
-    """The unescaped parts: ('recording', id), ('action', id), ('action', id, 'officer', n),
-    ('device', serial, 'checkout', '20261127T003000Z'), ('case', id)."""
-    return tuple(_unesc(part) for part in subject.split(":"))
-
-
-# --- flags ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Gap:
-    start: datetime
-    end: datetime
-
-    @property
-    def length(self) -> timedelta:
-        return self.end - self.start
-
-
-@dataclass(frozen=True)
-class FlagSpec:
-    """A flag that should be open.  (kind, subject) is its identity across sweeps."""
-
-    kind: FlagKind
-    severity: Severity
-    subject: str
-    detail: str
-    due: datetime | None = None
-    recording_id: str | None = None
-    action_id: str | None = None
-    case_id: str | None = None
-    officer: str | None = None
-    device: str | None = None
-    clock_uncertain: bool = False
-    gaps: tuple[Gap, ...] = ()
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.kind.value, self.subject)
-
-    def to_flag(self, raised_at: datetime) -> Flag:
-        return Flag(
-            kind=self.kind.value,
-            severity=self.severity,
-            subject=self.subject,
-            detail=self.detail,
-            state=FlagState.OPEN,
-            recording_id=self.recording_id,
-            due=self.due,
-            raised_at=raised_at,
-        )
-
 
 Links = Mapping[str, Iterable[str]] | Iterable[tuple[str, str]]
 """Confirmed links (automatic or manual; not mere suggestions): recording_id → action_ids,
@@ -663,48 +553,3 @@ def _case_file_flags(ctx: _Context) -> Iterable[FlagSpec]:
 def _ids(ids: Sequence[str], limit: int = 10) -> str:
     shown = ", ".join(ids[:limit])
     return shown if len(ids) <= limit else f"{shown} and {len(ids) - limit} more"
-
-
-# --- reconciling with stored flags ---------------------------------------------------
-
-
-def reconcile(
-    existing_open: Iterable[tuple[str, str]], desired: Iterable[FlagSpec]
-) -> tuple[list[FlagSpec], list[tuple[str, str]]]:
-    """(to_raise, to_resolve) given the (kind, subject) of the flags now open or
-    acknowledged.  Only the engine's own kinds are ever resolved; resolve each with
-    ``resolution_state(kind)``."""
-    existing = {(str(kind), subject) for kind, subject in existing_open}
-    wanted = {spec.key: spec for spec in desired}
-    to_raise = [wanted[key] for key in sorted(wanted) if key not in existing]
-    to_resolve = sorted(key for key in existing if key not in wanted and key[0] in ENGINE_KINDS)
-    return to_raise, to_resolve
-
-
-def resolution_state(kind: str) -> FlagState:
-    """A late upload that finally arrived still counts as late."""
-    return FlagState.RESOLVED_LATE if kind == FlagKind.UPLOAD_LATE else FlagState.RESOLVED
-
-
-class _StoredFlag(Protocol):
-    @property
-    def kind(self) -> str: ...
-    @property
-    def subject(self) -> str: ...
-    @property
-    def severity(self) -> Severity: ...
-    @property
-    def detail(self) -> str: ...
-
-
-def updated(existing_open: Iterable[_StoredFlag], desired: Iterable[FlagSpec]) -> list[FlagSpec]:
-    """Desired flags already open whose severity or detail changed (e.g. a late recording
-    got linked to a full action, or a coverage gap shrank).  Use ``severity_rank`` to
-    tell an escalation (to alert on) from a plain update."""
-    stored = {(str(f.kind), f.subject): f for f in existing_open}
-    out = []
-    for spec in sorted(desired, key=lambda s: s.key):
-        old = stored.get(spec.key)
-        if old is not None and (Severity(old.severity) != spec.severity or old.detail != spec.detail):
-            out.append(spec)
-    return out

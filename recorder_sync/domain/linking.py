@@ -279,3 +279,26 @@ def propose_links(
             )
     proposals.sort(key=lambda p: (p.recording_id, p.action_id))
     return proposals
+
+
+@dataclass(frozen=True)
+class StoredLink:
+    """A recording ↔ action link as stored; ``confidence`` is auto, suggested, manual or
+    confirmed (a suggestion a person confirmed). Removed links stay, with who and why."""
+
+    recording_id: str
+    action_id: str
+    basis: str
+    confidence: str
+    officer: str | None
+    created_by: str
+    reason: str
+    created_at: datetime
+    removed_at: datetime | None = None
+    removed_by: str | None = None
+    removed_reason: str | None = None
+
+    @property
+    def counts(self) -> bool:
+        """Whether the deadline engine treats it as a link (suggestions do not count)."""
+        return self.removed_at is None and self.confidence != "suggested"

@@ -8,14 +8,13 @@ a store raises ``IntegrityFailure`` when the stored bytes are wrong, and
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime
 from typing import Any, BinaryIO, Protocol
 
 from recorder_sync.domain import custody
-from recorder_sync.domain.cases import Action, Checkout
-from recorder_sync.domain.deadlines import FlagSpec
-from recorder_sync.domain.linking import LinkProposal, RecordingFacts
+from recorder_sync.domain.cases import Action, ActionQuery, Checkout, ImportOutcome
+from recorder_sync.domain.flags import FlagSpec
+from recorder_sync.domain.linking import LinkProposal, RecordingFacts, StoredLink
 from recorder_sync.domain.model import (
     FileIdentity,
     Flag,
@@ -28,7 +27,8 @@ from recorder_sync.domain.model import (
     StoredObject,
 )
 from recorder_sync.domain.policy import DeadlineSettings
-from recorder_sync.domain.reports import ReportAggregates
+from recorder_sync.domain.report_tallies import ReportAggregates
+from recorder_sync.domain.sweep import SweepInputs, SweepLimits
 
 Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware (UTC)."""
@@ -237,108 +237,39 @@ class Catalog(Protocol):
     def raise_flag(self, flag: Flag, now: datetime) -> None: ...
 
 
-# --- cases, ledger, links and deadlines (issue 4) ------------------------------------
+# --- the case stores: actions, the ledger, links, sweeps, report tallies -------------
+#
+# Each protocol is one job of the case book.  Every change is a custody event in the
+# catalog's chain, in the same transaction as the change.
 
 
-@dataclass(frozen=True)
-class StoredLink:
-    """A recording ↔ action link as stored; ``confidence`` is auto, suggested, manual or
-    confirmed (a suggestion a person confirmed). Removed links stay, with who and why."""
-
-    recording_id: str
-    action_id: str
-    basis: str
-    confidence: str
-    officer: str | None
-    created_by: str
-    reason: str
-    created_at: datetime
-    removed_at: datetime | None = None
-    removed_by: str | None = None
-    removed_reason: str | None = None
-
-    @property
-    def counts(self) -> bool:
-        """Whether the deadline engine treats it as a link (suggestions do not count)."""
-        return self.removed_at is None and self.confidence != "suggested"
-
-
-@dataclass(frozen=True)
-class ImportOutcome:
-    added: tuple[str, ...] = ()
-    updated: tuple[str, ...] = ()
-    unchanged: int = 0
-
-
-@dataclass(frozen=True)
-class SweepInputs:
-    """What one deadline sweep evaluates, and the flag subjects it may raise or resolve:
-    ``recordings``/``actions``/``links``/``checkouts`` feed the footage, gap, docking and
-    case-file rules; the ``upload_*`` fields feed the upload rules."""
-
-    recordings: list[RecordingFacts]
-    actions: list[Action]
-    links: list[tuple[str, str]]
-    checkouts: list[Checkout]
-    docked: dict[str, datetime]
-    open_flags: list[Flag]
-    subjects: set[str]
-    full: bool
-    cursor: int
-    late_flagged: frozenset[str] = frozenset()  # recordings that already have an upload-late flag
-    # the upload rules run on their own inputs: every unverified recording, those verified
-    # since the last sweep, and the actions they are linked to (for severity only)
-    upload_recordings: list[RecordingFacts] = field(default_factory=list)
-    upload_actions: list[Action] = field(default_factory=list)
-    upload_links: list[tuple[str, str]] = field(default_factory=list)
-    upload_subjects: set[str] = field(default_factory=set)
-    last_sweep: datetime | None = None  # the time the last sweep that wrote ran as of
-
-
-@dataclass(frozen=True)
-class ActionQuery:
-    case_id: str | None = None
-    action_id: str | None = None
-    officer: str | None = None
-    target: str | None = None  # party id or name
-    device: str | None = None  # actions with footage from this device
-
-
-@dataclass(frozen=True)
-class SweepLimits:
-    """The time thresholds the sweep crosses (from the policy and the settings)."""
-
-    min_grace: timedelta
-    max_grace: timedelta
-    upload_deadline: timedelta
-    at_risk_lead: timedelta
-    undocked_after: timedelta
-    case_file_period: timedelta
-    fingerprint: str  # policy + settings; a change forces a full sweep
-    # the report tallies the sweep keeps: months cut in this zone, timeliness by this deadline
-    report_tz: tzinfo = UTC
-    report_full_types: frozenset[str] = frozenset()  # action types the policy wants filmed in full
-
-
-class CaseRepository(Protocol):
-    """Actions, the checkout ledger, links and engine flags (implemented on SQLAlchemy).
-    Every change is a custody event in the catalog's chain, in the same transaction."""
+class ActionStore(Protocol):
+    """Enforcement actions as imported, with each version kept."""
 
     def upsert_actions(
         self, actions: Sequence[Action], now: datetime, source: str, actor: str
     ) -> ImportOutcome: ...
+    def actions(self, query: ActionQuery) -> list[Action]: ...
+    def action_history(self, action_id: str) -> list[dict[str, Any]]: ...
+    def actions_overlapping(self, lo: datetime, hi: datetime) -> list[Action]: ...
+
+
+class CheckoutLedger(Protocol):
+    """Who carried which camera when, and when each camera was docked."""
+
     def upsert_checkouts(
         self, checkouts: Sequence[Checkout], now: datetime, source: str, actor: str
     ) -> ImportOutcome: ...
-    def actions(self, query: ActionQuery) -> list[Action]: ...
-    def action_history(self, action_id: str) -> list[dict[str, Any]]: ...
     def checkouts(self, device: str | None = None, officer: str | None = None) -> list[Checkout]: ...
-    def actions_overlapping(self, lo: datetime, hi: datetime) -> list[Action]: ...
     def checkouts_overlapping(self, lo: datetime, hi: datetime) -> list[Checkout]: ...
-    def recordings_overlapping(self, lo: datetime, hi: datetime) -> list[RecordingFacts]: ...
-    def recordings_probed_since(self, cursor: int, limit: int) -> tuple[list[RecordingFacts], int]: ...
-    def cursor(self, name: str) -> int: ...
-    def set_cursor(self, name: str, seq: int) -> None: ...
+    def record_docking(
+        self, device: str, dock: str, docked_at: datetime, camera_time: datetime | None, source: str
+    ) -> None: ...
+
+
+class LinkStore(Protocol):
+    """Recording ↔ action links; removed links stay, with who and why."""
+
     def apply_proposals(self, proposals: Sequence[LinkProposal], now: datetime) -> list[StoredLink]: ...
     def link(self, recording_id: str, action_id: str, by: str, reason: str, now: datetime) -> StoredLink: ...
     def unlink(self, recording_id: str, action_id: str, by: str, reason: str, now: datetime) -> int: ...
@@ -350,6 +281,21 @@ class CaseRepository(Protocol):
         include_removed: bool = False,
         device: str | None = None,
     ) -> list[StoredLink]: ...
+
+
+class LinkFeed(Protocol):
+    """The recordings automatic linking looks at, and how far it has read the custody log."""
+
+    def recordings_overlapping(self, lo: datetime, hi: datetime) -> list[RecordingFacts]: ...
+    def recordings_probed_since(self, cursor: int, limit: int) -> tuple[list[RecordingFacts], int]: ...
+    def cursor(self, name: str) -> int: ...
+    def set_cursor(self, name: str, seq: int) -> None: ...
+
+
+class SweepStore(Protocol):
+    """What a deadline sweep loads (all of it, or what changed since the last one) and
+    the writing of its flags."""
+
     def sweep_inputs(self, now: datetime, limits: SweepLimits, *, full: bool = False) -> SweepInputs: ...
     def apply_sweep(
         self,
@@ -363,6 +309,11 @@ class CaseRepository(Protocol):
         only_if_latest: bool = False,
     ) -> bool: ...
     def last_sweep(self) -> datetime | None: ...
+
+
+class ReportSource(Protocol):
+    """The report's inputs: the rows of a period, or the tallies the sweep keeps."""
+
     def report_inputs(
         self, since: datetime | None, until: datetime | None
     ) -> tuple[list[RecordingFacts], list[Action], list[tuple[str, str]], list[Flag], list[Checkout]]: ...
@@ -375,6 +326,12 @@ class CaseRepository(Protocol):
         settings: DeadlineSettings,
         full_types: Collection[str],
     ) -> ReportAggregates | None: ...
-    def record_docking(
-        self, device: str, dock: str, docked_at: datetime, camera_time: datetime | None, source: str
-    ) -> None: ...
+
+
+class CaseStores(ActionStore, CheckoutLedger, LinkStore, LinkFeed, Protocol):
+    """What the case service works with: imports, queries and links."""
+
+
+class CaseRepository(CaseStores, SweepStore, ReportSource, Protocol):
+    """Every job of the case book at once (the composition root hands one object to
+    each service; a service asks only for the protocols it uses)."""

@@ -19,7 +19,9 @@ from typing import Any
 
 from recorder_sync.domain.cases import (
     Action,
+    ActionQuery,
     Checkout,
+    ImportOutcome,
     parse_action_record,
     parse_actions_csv,
     parse_actions_json,
@@ -27,9 +29,9 @@ from recorder_sync.domain.cases import (
     parse_checkouts_json,
 )
 from recorder_sync.domain.errors import NotFound, UsageError
-from recorder_sync.domain.linking import RecordingFacts, propose_links
+from recorder_sync.domain.linking import RecordingFacts, StoredLink, propose_links
 from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings
-from recorder_sync.domain.ports import ActionQuery, CaseRepository, Clock, ImportOutcome, StoredLink
+from recorder_sync.domain.ports import CaseStores, Clock
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ def _is_json(name: str, text: str) -> bool:
 class CaseService:
     def __init__(
         self,
-        repo: CaseRepository,
+        repo: CaseStores,
         policy: Mapping[str, ActionPolicy],
         settings: DeadlineSettings,
         clock: Clock,
@@ -132,9 +134,12 @@ class CaseService:
     # --- links ---------------------------------------------------------------------
 
     def link(self, recording_id: str, action_id: str, by: str, reason: str) -> StoredLink:
+        """A manual link, or the confirmation of a suggested one."""
+        _require_who_and_why("a manual link", by, reason)
         return self.repo.link(recording_id, action_id, by, reason, self.clock())
 
     def unlink(self, recording_id: str, action_id: str, by: str, reason: str) -> int:
+        _require_who_and_why("an unlink", by, reason)
         return self.repo.unlink(recording_id, action_id, by, reason, self.clock())
 
     def relink(self, actions: Sequence[Action]) -> LinkRun:
@@ -197,6 +202,12 @@ class CaseService:
                 break
             cursor = new_cursor
         return LinkRun(examined, tuple(created), time.perf_counter() - started)
+
+
+def _require_who_and_why(what: str, by: str, reason: str) -> None:
+    """A person's change to the links is evidence: it names who made it and why."""
+    if not by.strip() or not reason.strip():
+        raise UsageError(f"{what} needs who (--by) and why (--reason)")
 
 
 def _read(path: Path) -> str:

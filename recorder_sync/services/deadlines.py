@@ -1,8 +1,8 @@
 """The deadline sweep: evaluate the rules as of ``now`` and bring the stored flags in line.
 
 The repository picks what can have changed since the last sweep (see
-``adapters/db/casebook.py``); ``domain.deadlines.evaluate`` says which flags should be
-open; ``reconcile`` and ``updated`` give what to raise, resolve and update.  All of it
+``adapters/db/sweep_repo.py``); ``domain.deadlines.evaluate`` says which flags should be
+open; ``flags.reconcile`` and ``flags.updated`` give what to raise, resolve and update.  All of it
 is written in one transaction; new and escalated flags go to the alert sink after the
 commit, so a slow webhook never holds the database.
 """
@@ -18,20 +18,19 @@ from datetime import datetime
 from typing import Any
 
 from recorder_sync.domain.cases import require_aware
-from recorder_sync.domain.deadlines import (
+from recorder_sync.domain.deadlines import evaluate, late_arrivals
+from recorder_sync.domain.flags import (
     UPLOAD_KINDS,
     FlagSpec,
-    action_subject,
-    evaluate,
-    late_arrivals,
+    escalates,
     reconcile,
     resolution_state,
-    severity_rank,
     updated,
 )
-from recorder_sync.domain.model import Severity
 from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, full_action_types
-from recorder_sync.domain.ports import CaseRepository, SweepLimits
+from recorder_sync.domain.ports import SweepStore
+from recorder_sync.domain.subjects import action_subject
+from recorder_sync.domain.sweep import SweepLimits
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +118,7 @@ def limits_for(policy: Mapping[str, ActionPolicy], settings: DeadlineSettings) -
 class DeadlineService:
     def __init__(
         self,
-        repo: CaseRepository,
+        repo: SweepStore,
         policy: Mapping[str, ActionPolicy],
         settings: DeadlineSettings,
         alerts: AlertSink | None = None,
@@ -254,7 +253,7 @@ class DeadlineService:
             )
         for spec in to_update:
             old = stored.get(spec.key)
-            up = old is not None and severity_rank(spec.severity) > severity_rank(Severity(old.severity))
+            up = old is not None and escalates(spec.severity, old.severity)
             out.append(
                 FlagChange(
                     "escalated" if up else "updated",

@@ -35,7 +35,6 @@ from recorder_sync.domain.errors import (
     StorageRejected,
     UnsafePath,
 )
-from recorder_sync.domain.hashing import sha256_file
 from recorder_sync.domain.manifest import ManifestInput, build_manifest
 from recorder_sync.domain.model import (
     Flag,
@@ -51,8 +50,10 @@ from recorder_sync.domain.model import (
 from recorder_sync.domain.ports import Catalog, Clock, DockReader, ObjectStore, Prober, Progress, Signer
 from recorder_sync.domain.release import verification_holds
 from recorder_sync.domain.retry import next_attempt
+from recorder_sync.domain.subjects import file_subject, recording_subject
 from recorder_sync.domain.timebounds import DEFAULT_BOUNDS, TimeBounds
 from recorder_sync.domain.untrusted import escape, storable_text
+from recorder_sync.io.hashing import sha256_file
 
 _NOT_AS_HASHED = "identity differs from when it was hashed"
 log = logging.getLogger(__name__)
@@ -401,7 +402,7 @@ class IngestService:
                     Flag(
                         "source-changed",
                         Severity.HIGH,
-                        f"dock:{s.dock}/{s.relpath}",
+                        file_subject(s.dock, s.relpath),
                         "replaced on the dock after it was hashed, before its stored copy was verified; "
                         "the new content is ingested as a recording of its own",
                         recording_id=rec.id,
@@ -448,7 +449,7 @@ class IngestService:
             flag = Flag(
                 "integrity-failure",
                 Severity.CRITICAL,
-                f"recording:{rec.id}",
+                recording_subject(rec.id),
                 f"{problem}; stored again from that dock copy, which is kept until the new copy verifies",
                 recording_id=rec.id,
             )
@@ -482,7 +483,11 @@ class IngestService:
                 rec,
                 e,
                 Flag(
-                    "integrity-failure", Severity.CRITICAL, f"recording:{rec.id}", str(e), recording_id=rec.id
+                    "integrity-failure",
+                    Severity.CRITICAL,
+                    recording_subject(rec.id),
+                    str(e),
+                    recording_id=rec.id,
                 ),
             )
             raise
@@ -490,7 +495,9 @@ class IngestService:
             self._failed(
                 rec,
                 e,
-                Flag("storage-rejected", Severity.HIGH, f"recording:{rec.id}", str(e), recording_id=rec.id),
+                Flag(
+                    "storage-rejected", Severity.HIGH, recording_subject(rec.id), str(e), recording_id=rec.id
+                ),
             )
             raise
         except CouldNotCheck as e:
@@ -519,7 +526,9 @@ class IngestService:
         now = self.clock()
         self.catalog.mark_gone(s.id, now)
         self.catalog.raise_flag(
-            Flag("source-changed", Severity.HIGH, f"dock:{s.dock}/{s.relpath}", str(e), recording_id=rec.id),
+            Flag(
+                "source-changed", Severity.HIGH, file_subject(s.dock, s.relpath), str(e), recording_id=rec.id
+            ),
             now,
         )
         raise e
@@ -534,7 +543,7 @@ class IngestService:
             Flag(
                 "source-unavailable",
                 Severity.HIGH,
-                f"recording:{rec.id}",
+                recording_subject(rec.id),
                 f"{rec.original_name} left the dock before it was stored; re-dock device to finish",
                 recording_id=rec.id,
             ),
@@ -559,7 +568,7 @@ class IngestService:
                     Flag(
                         "bad-sidecar",
                         Severity.LOW,
-                        f"recording:{rec.id}",
+                        recording_subject(rec.id),
                         sidecar.problem,
                         recording_id=rec.id,
                     ),
@@ -579,7 +588,7 @@ class IngestService:
                 Flag(
                     "bad-metadata",
                     Severity.LOW,
-                    f"recording:{rec.id}",
+                    recording_subject(rec.id),
                     "; ".join(str(b) for b in metadata.bad) + "; treated as absent",
                     recording_id=rec.id,
                 ),

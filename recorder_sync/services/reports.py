@@ -1,4 +1,4 @@
-"""Reports for a year or a period: the repository loads, ``domain.reports`` computes.
+"""Reports for a year or a period: the repository loads, ``domain.report_builder`` computes.
 
 The verified recordings and the actions come from the tallies the deadline sweep keeps
 (brought up to ``now`` first); without them (no sweep yet, other settings, or ``now``
@@ -12,14 +12,15 @@ from datetime import datetime, timedelta
 from recorder_sync.domain.cases import require_aware
 from recorder_sync.domain.errors import UsageError
 from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, full_action_types
-from recorder_sync.domain.ports import CaseRepository
-from recorder_sync.domain.reports import Report, build_report, build_report_from_aggregates
+from recorder_sync.domain.ports import ReportSource
+from recorder_sync.domain.report_builder import build_report, build_report_from_aggregates
+from recorder_sync.domain.reports import Report
 from recorder_sync.domain.timebounds import check_year
 
 
 class ReportService:
     def __init__(
-        self, repo: CaseRepository, policy: Mapping[str, ActionPolicy], settings: DeadlineSettings
+        self, repo: ReportSource, policy: Mapping[str, ActionPolicy], settings: DeadlineSettings
     ) -> None:
         self.repo = repo
         self.policy = policy

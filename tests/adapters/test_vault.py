@@ -29,8 +29,8 @@ from recorder_sync.domain.errors import (
     StorageUnavailable,
     VerificationFailed,
 )
-from recorder_sync.domain.hashing import SinkWriteError, sha256_copy, sha256_file
 from recorder_sync.domain.layout import manifest_key, media_key
+from recorder_sync.io.hashing import SinkWriteError, sha256_copy, sha256_file
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1 << 20

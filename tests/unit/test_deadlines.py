@@ -14,24 +14,23 @@ import pytest
 from recorder_sync.domain.cases import Action, Checkout
 from recorder_sync.domain.clock import parse_clock_file
 from recorder_sync.domain.deadlines import (
-    ENGINE_KINDS,
-    FlagKind,
-    FlagSpec,
-    Gap,
-    checkout_subject,
     coverage_gaps,
     evaluate,
     late_arrivals,
-    officer_subject,
-    parse_subject,
-    reconcile,
-    resolution_state,
-    severity_rank,
-    updated,
     upload_due,
     was_late,
 )
 from recorder_sync.domain.errors import ConfigError
+from recorder_sync.domain.flags import (
+    ENGINE_KINDS,
+    FlagKind,
+    FlagSpec,
+    Gap,
+    reconcile,
+    resolution_state,
+    severity_rank,
+    updated,
+)
 from recorder_sync.domain.linking import RecordingFacts
 from recorder_sync.domain.model import Flag, FlagState, Severity
 from recorder_sync.domain.policy import (
@@ -41,6 +40,7 @@ from recorder_sync.domain.policy import (
     policy_from_config,
     settings_from_config,
 )
+from recorder_sync.domain.subjects import checkout_subject, officer_subject, parse_subject
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CST = timezone(timedelta(hours=8))

@@ -12,7 +12,8 @@ from recorder_sync.domain.deadlines import evaluate
 from recorder_sync.domain.linking import RecordingFacts
 from recorder_sync.domain.model import Flag, FlagState, Severity
 from recorder_sync.domain.policy import DEFAULT_POLICY, DeadlineSettings
-from recorder_sync.domain.reports import UNLINKED, GroupStats, Report, build_report, spreadsheet_cell
+from recorder_sync.domain.report_builder import build_report
+from recorder_sync.domain.reports import UNLINKED, GroupStats, Report, spreadsheet_cell
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SETTINGS = DeadlineSettings(display_tz=SHANGHAI)
@@ -212,13 +213,8 @@ def test_report_over_flags_from_the_engine() -> None:
 
 
 def test_report_from_aggregates_equals_build_report_with_medians_to_the_histogram() -> None:
-    from recorder_sync.domain.reports import (
-        ReportAggregates,
-        action_contribution,
-        build_report_from_aggregates,
-        contribution,
-        tally,
-    )
+    from recorder_sync.domain.report_builder import build_report_from_aggregates
+    from recorder_sync.domain.report_tallies import ReportAggregates, action_contribution, contribution, tally
 
     # R3 is verified 30 h late, R6 five days late (an hour bucket), R7 one second after its end
     recordings = [

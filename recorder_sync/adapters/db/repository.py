@@ -45,6 +45,7 @@ from recorder_sync.domain.model import (
     StoredObject,
     recording_id_for,
 )
+from recorder_sync.domain.subjects import file_subject, recording_subject, station_subject
 
 _CUSTODY_LOCK = 0x7265635F73796E63  # "rec_sync": PostgreSQL advisory lock id for appends
 _FINAL = [s.value for s in SightingState if s.final]
@@ -506,7 +507,7 @@ class Catalog:
                     Flag(
                         "unreadable-media",
                         Severity.HIGH,
-                        f"recording:{rec.id}",
+                        recording_subject(rec.id),
                         f"{rec.original_name}: {probe.error or 'ffprobe could not read it'}; preserved as is",
                         recording_id=rec.id,
                     ),
@@ -585,7 +586,7 @@ class Catalog:
                 s,
                 Action.KEY_REPLACED,
                 now,
-                subject=f"station:{self.station}",
+                subject=station_subject(self.station),
                 details={**details, "retired_key_ids": old, "key_id": key_id},
                 reason=reason,
             )
@@ -612,7 +613,9 @@ class Catalog:
             action = Action.RESTORED if restored else Action.STORED
             self.append_event(s, action, now, recording_id=rec.id, details=details)
             for kind in ("source-unavailable", "storage-rejected"):
-                self.resolve_in(s, kind, f"recording:{rec.id}", now, self.actor, f"stored as {stored.uri}")
+                self.resolve_in(
+                    s, kind, recording_subject(rec.id), now, self.actor, f"stored as {stored.uri}"
+                )
 
     def record_verified(self, recording_id: str, stored: StoredObject, now: datetime) -> None:
         with self.transaction() as s:
@@ -816,7 +819,7 @@ def _counts(s: Session, query: Any) -> dict[str, int]:
 
 
 def _subject(dock: str, relpath: str) -> str:
-    return f"dock:{dock}/{relpath}"
+    return file_subject(dock, relpath)
 
 
 def _get(s: Session, model: Any, key: Any) -> Any:

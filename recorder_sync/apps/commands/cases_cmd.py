@@ -16,9 +16,9 @@ from typing import Any
 from recorder_sync.apps.config import Settings
 from recorder_sync.apps.output import emit_json, printable, table
 from recorder_sync.apps.wiring import CasesRuntime, open_app, utcnow
-from recorder_sync.domain.cases import ACTION_COLUMNS, Action, Checkout, format_time, parse_time
+from recorder_sync.domain.cases import ACTION_COLUMNS, Action, ActionQuery, Checkout, format_time, parse_time
 from recorder_sync.domain.errors import UsageError
-from recorder_sync.domain.ports import ActionQuery, StoredLink
+from recorder_sync.domain.linking import StoredLink
 from recorder_sync.domain.reports import DIMENSIONS, GroupStats, Report, spreadsheet_cell
 from recorder_sync.domain.timebounds import check_year
 

@@ -1,0 +1,430 @@
+"""The report's inputs: the rows of a period, or the tallies the sweep keeps.
+
+A stored and verified recording's part in the report is final until its links, its
+actions' unit or type, or its camera clock evidence change; an action's until it is
+imported again.  ``report_recordings`` and ``report_actions`` keep each one's
+contribution, ``report_tallies`` their sums per month and group.  The sweep brings
+them up to date (rebuilt when it is full); ``sweep_marks['report']`` holds the time
+they are valid as of (``at``), the custody position read up to (``seq``) and what
+they were cut with (``text``: zone, deadline, full-recording action types).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy.orm import Session
+
+from recorder_sync.adapters.db.repository import flag_from_row
+from recorder_sync.adapters.db.rows import (
+    ACTIONS,
+    COUNTED,
+    REC_COLUMNS,
+    CatalogBound,
+    action_from_row,
+    actions_by_ids,
+    batches,
+    checkout_from_row,
+    chunks,
+    core,
+    counted_pairs,
+    facts,
+    lock_sweep,
+    log_end,
+    named_by,
+    recordings_by_ids,
+)
+from recorder_sync.adapters.db.schema import (
+    ActionRow,
+    CheckoutRow,
+    CustodyEventRow,
+    FlagRow,
+    LinkRow,
+    RecordingRow,
+    ReportActionRow,
+    ReportRecordingRow,
+    ReportTallyRow,
+    SweepMarkRow,
+)
+from recorder_sync.domain.canonical import parse
+from recorder_sync.domain.cases import Action, Checkout
+from recorder_sync.domain.custody import Action as Ev
+from recorder_sync.domain.flags import (
+    ENGINE_KINDS,
+)
+from recorder_sync.domain.linking import RecordingFacts
+from recorder_sync.domain.model import Flag
+from recorder_sync.domain.policy import DeadlineSettings
+from recorder_sync.domain.report_tallies import (
+    ActionContribution,
+    Contribution,
+    GroupTally,
+    ReportAggregates,
+    Signature,
+    action_contribution,
+    contribution,
+    merge_tallies,
+    tally,
+)
+from recorder_sync.domain.subjects import (
+    parse_subject,
+)
+
+_REPORT = "report"  # the sweep mark of the report tallies
+
+_FLAG_COLUMNS = (FlagRow.kind, FlagRow.state, FlagRow.subject, FlagRow.due)
+
+
+def _flag_period(since: datetime | None, until: datetime | None) -> list[Any]:
+    """The engine's flags a report of the period may count (dated by what they are about)."""
+    where: list[Any] = [FlagRow.kind.in_(sorted(ENGINE_KINDS))]
+    if since is not None:
+        where.append(or_(FlagRow.due.is_(None), FlagRow.due >= since - timedelta(days=40)))
+    if until is not None:
+        where.append(or_(FlagRow.due.is_(None), FlagRow.due < until + timedelta(days=40)))
+    return where
+
+
+@dataclass(frozen=True)
+class TallyCut:
+    """What the report tallies are cut with: a change means rebuilding them."""
+
+    zone: tzinfo
+    deadline: timedelta
+    full_types: frozenset[str]
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.zone}|{self.deadline.total_seconds():g}|{','.join(sorted(self.full_types))}"
+
+    def action(self, action: Action) -> ActionContribution:
+        return action_contribution(action, action.action_type in self.full_types, self.zone)
+
+
+def _action_row(a: ActionContribution) -> dict[str, Any]:
+    return {
+        "action_id": a.action_id,
+        "month": a.month,
+        "officers_json": json.dumps(list(a.officers), ensure_ascii=False),
+        "unit": a.unit,
+        "action_type": a.action_type,
+        "full": a.full,
+    }
+
+
+def _action_contribution(row: Any) -> ActionContribution:
+    officers = tuple(json.loads(row.officers_json))
+    return ActionContribution(row.action_id, row.month, officers, row.unit, row.action_type, bool(row.full))
+
+
+def _contribution_row(c: Contribution) -> dict[str, Any]:
+    return {
+        "recording_id": c.recording_id,
+        "month": c.month,
+        "officer": c.officer,
+        "units_json": json.dumps(list(c.units), ensure_ascii=False),
+        "types_json": json.dumps(list(c.types), ensure_ascii=False),
+        "delay_us": c.delay_us,
+    }
+
+
+def _contribution(row: Any) -> Contribution:
+    return Contribution(
+        row.recording_id,
+        row.month,
+        row.officer,
+        tuple(json.loads(row.units_json)),
+        tuple(json.loads(row.types_json)),
+        int(row.delay_us),
+    )
+
+
+def _tally_row(t: GroupTally) -> dict[str, Any]:
+    return {
+        "month": t.month,
+        "dimension": t.dimension,
+        "key": t.key,
+        "recordings": t.recordings,
+        "within": t.within,
+        "late_verified": t.late_verified,
+        "worst_us": t.worst_us,
+        "histogram_json": json.dumps(t.histogram),  # flat: quick to parse
+        "actions": t.actions,
+        "full_actions": t.full_actions,
+    }
+
+
+def _tally(row: Any) -> GroupTally:
+    worst = None if row.worst_us is None else int(row.worst_us)
+    return GroupTally(
+        row.month,
+        row.dimension,
+        row.key,
+        row.recordings,
+        row.within,
+        row.late_verified,
+        worst,
+        json.loads(row.histogram_json),
+        row.actions,
+        row.full_actions,
+    )
+
+
+def _contribute(
+    recordings: Iterable[RecordingFacts],
+    pairs: Iterable[tuple[str, str]],
+    group_of: dict[str, tuple[str, str]],
+    cut: TallyCut,
+    now: datetime,
+) -> list[Contribution]:
+    aids_of: dict[str, list[str]] = defaultdict(list)
+    for rid, aid in pairs:
+        if aid in group_of:
+            aids_of[rid].append(aid)
+    out = (contribution(r, aids_of.get(r.id), group_of, cut.zone, now) for r in recordings)
+    return [c for c in out if c is not None]
+
+
+def _write_tallies(
+    s: Session, cut: TallyCut, recordings: Iterable[Contribution], actions: Iterable[ActionContribution]
+) -> None:
+    rows = [_tally_row(t) for t in tally(recordings, cut.deadline, actions)]
+    for batch in batches(rows):
+        s.execute(insert(ReportTallyRow), batch)
+
+
+def _rebuild(s: Session, now: datetime, cut: TallyCut) -> None:
+    for table in (ReportRecordingRow, ReportActionRow, ReportTallyRow):
+        s.execute(delete(table))
+    recordings = facts(s, core(s, select(*REC_COLUMNS).where(RecordingRow.verified_at <= now)))
+    pairs = core(
+        s,
+        select(LinkRow.recording_id, LinkRow.action_id).where(
+            LinkRow.removed_at.is_(None), LinkRow.confidence.in_(COUNTED)
+        ),
+    )
+    actions = [cut.action(action_from_row(r)) for r in core(s, select(ACTIONS))]
+    group_of = {a.action_id: (a.unit, a.action_type) for a in actions}
+    contributions = _contribute(recordings, pairs, group_of, cut, now)
+    for batch in batches([_contribution_row(c) for c in contributions]):
+        s.execute(insert(ReportRecordingRow), batch)
+    for batch in batches([_action_row(a) for a in actions]):
+        s.execute(insert(ReportActionRow), batch)
+    _write_tallies(s, cut, contributions, actions)
+
+
+def _refresh(s: Session, mark: SweepMarkRow, now: datetime, cut: TallyCut) -> None:
+    """Bring the tallies from ``mark`` to ``now``: recordings verified between the two
+    times, those whose links, actions, metadata or clock evidence changed since, and
+    the actions imported since."""
+    assert mark.at is not None
+    cursor = log_end(s)
+    ids: set[str] = set()
+    action_ids: set[str] = set()
+    devices: set[str] = set()
+    kinds = [Ev.VERIFIED, Ev.PROBED, Ev.LINKED, Ev.UNLINKED, Ev.ACTION_IMPORTED, Ev.DOCKED]
+    for action, rid, body in s.execute(
+        select(CustodyEventRow.action, CustodyEventRow.recording_id, CustodyEventRow.body).where(
+            CustodyEventRow.seq > int(mark.seq or 0), CustodyEventRow.action.in_([k.value for k in kinds])
+        )
+    ):
+        if rid:
+            ids.add(rid)
+        if action in (Ev.ACTION_IMPORTED.value, Ev.DOCKED.value):
+            parts = parse_subject(str(parse(body).get("subject", "")))
+            if parts[0] == "action" and len(parts) >= 2:
+                action_ids.add(parts[1])
+            elif parts[0] == "device" and len(parts) >= 2:
+                devices.add(parts[1])
+    for batch in chunks(sorted(action_ids)):
+        ids.update(s.scalars(select(LinkRow.recording_id).where(LinkRow.action_id.in_(batch))))
+    for batch in chunks(sorted(devices)):
+        ids.update(s.scalars(select(RecordingRow.id).where(RecordingRow.device.in_(batch))))
+    lo, hi = sorted((mark.at, now))
+    ids.update(
+        s.scalars(
+            select(RecordingRow.id).where(RecordingRow.verified_at > lo, RecordingRow.verified_at <= hi)
+        )
+    )
+    mark.at, mark.seq = now, cursor
+    if not ids and not action_ids:
+        return
+    recordings = recordings_by_ids(s, ids)
+    pairs = counted_pairs(s, recording_ids=ids)
+    group_of = {a.action_id: (a.unit, a.action_type) for a in actions_by_ids(s, {a for _, a in pairs})}
+    new = {c.recording_id: c for c in _contribute(recordings, pairs, group_of, cut, now)}
+    old = {
+        r.recording_id: _contribution(r)
+        for batch in chunks(sorted(ids))
+        for r in core(s, select(ReportRecordingRow).where(ReportRecordingRow.recording_id.in_(batch)))
+    }
+    new_actions = {a.action_id: cut.action(a) for a in actions_by_ids(s, action_ids)}
+    old_actions = {
+        r.action_id: _action_contribution(r)
+        for batch in chunks(sorted(action_ids))
+        for r in core(s, select(ReportActionRow).where(ReportActionRow.action_id.in_(batch)))
+    }
+    changed = sorted(rid for rid in ids if old.get(rid) != new.get(rid))
+    changed_actions = sorted(aid for aid in action_ids if old_actions.get(aid) != new_actions.get(aid))
+    for batch in chunks(changed):
+        s.execute(delete(ReportRecordingRow).where(ReportRecordingRow.recording_id.in_(batch)))
+    for batch in chunks(changed_actions):
+        s.execute(delete(ReportActionRow).where(ReportActionRow.action_id.in_(batch)))
+    added = [new[rid] for rid in changed if rid in new]
+    added_actions = [new_actions[aid] for aid in changed_actions if aid in new_actions]
+    for rows in batches([_contribution_row(c) for c in added]):
+        s.execute(insert(ReportRecordingRow), rows)
+    for rows in batches([_action_row(a) for a in added_actions]):
+        s.execute(insert(ReportActionRow), rows)
+    # A contribution taken out may have been a group's worst delay: the months it was in
+    # are tallied again from their contributions.  New ones are added to the tallies.
+    months = sorted(
+        {old[rid].month for rid in changed if rid in old}
+        | {old_actions[aid].month for aid in changed_actions if aid in old_actions}
+    )
+    if months:
+        s.execute(delete(ReportTallyRow).where(ReportTallyRow.month.in_(months)))
+        rq = select(ReportRecordingRow).where(ReportRecordingRow.month.in_(months))
+        aq = select(ReportActionRow).where(ReportActionRow.month.in_(months))
+        again = [_contribution(r) for r in core(s, rq)]
+        _write_tallies(s, cut, again, [_action_contribution(r) for r in core(s, aq)])
+    increments = tally(
+        [c for c in added if c.month not in months],
+        cut.deadline,
+        [a for a in added_actions if a.month not in months],
+    )
+    for part in increments:
+        row = s.get(ReportTallyRow, (part.month, part.dimension, part.key))
+        if row is None:
+            s.add(ReportTallyRow(**_tally_row(part)))
+            continue
+        for name, value in _tally_row(merge_tallies(_tally(row), part)).items():
+            setattr(row, name, value)
+
+
+def update_report(s: Session, now: datetime, cut: TallyCut, full: bool) -> None:
+    """In the sweep's transaction: refresh the tallies, or rebuild them when the sweep is
+    full, when there are none yet, or when they were cut otherwise."""
+    mark = s.get(SweepMarkRow, _REPORT)
+    if full or mark is None or mark.at is None or mark.text != cut.fingerprint:
+        cursor = log_end(s)
+        _rebuild(s, now, cut)
+        if mark is None:
+            mark = SweepMarkRow(name=_REPORT)
+            s.add(mark)
+        mark.at, mark.text, mark.seq = now, cut.fingerprint, cursor
+    else:
+        _refresh(s, mark, now, cut)
+
+
+class ReportTallies(CatalogBound):
+    """Implements ``ReportSource``."""
+
+    def report_aggregates(
+        self,
+        now: datetime,
+        year: int | None,
+        since: datetime | None,
+        until: datetime | None,
+        settings: DeadlineSettings,
+        full_types: Collection[str],
+    ) -> ReportAggregates | None:
+        """The report's inputs from the tallies, brought up to ``now`` first; None when
+        there are none cut with these settings yet, or they are newer than ``now`` (the
+        caller then computes from the rows)."""
+        cut = TallyCut(settings.display_tz, settings.upload_deadline, frozenset(full_types))
+        with self.catalog.transaction() as s:
+            lock_sweep(s)
+            mark = s.get(SweepMarkRow, _REPORT)
+            if mark is None or mark.at is None or mark.text != cut.fingerprint or now < mark.at:
+                return None
+            _refresh(s, mark, now, cut)
+            s.flush()
+
+            tq = select(ReportTallyRow)
+            if year is not None:
+                tq = tq.where(
+                    ReportTallyRow.month >= f"{year:04d}-01", ReportTallyRow.month <= f"{year:04d}-12"
+                )
+            tallies = [_tally(r) for r in core(s, tq)]
+            rq = select(*REC_COLUMNS).where(
+                or_(RecordingRow.verified_at.is_(None), RecordingRow.verified_at > now)
+            )
+            if since is not None:
+                rq = rq.where(or_(RecordingRow.end >= since, RecordingRow.end.is_(None)))
+            if until is not None:
+                rq = rq.where(or_(RecordingRow.end < until, RecordingRow.end.is_(None)))
+            recordings = facts(s, core(s, rq))
+            live = {r.id for r in recordings}
+            # plain rows: kind, state, subject and due are all the report reads of a flag
+            flags = list(core(s, select(*_FLAG_COLUMNS).where(*_flag_period(since, until))))
+            flagged, action_ids, case_ids, checkout_keys = named_by(f.subject for f in flags)
+            flagged -= live
+            devices = {device for device, _ in checkout_keys}
+            signatures: dict[str, Signature] = {}
+            for batch in chunks(sorted(flagged)):
+                q = select(ReportRecordingRow).where(ReportRecordingRow.recording_id.in_(batch))
+                signatures.update((r.recording_id, _contribution(r).signature) for r in core(s, q))
+            pairs = sorted(counted_pairs(s, recording_ids=live))
+            action_ids.update(a for _, a in pairs)
+            for batch in chunks(sorted(case_ids)):
+                action_ids.update(s.scalars(select(ActionRow.action_id).where(ActionRow.case_id.in_(batch))))
+            # the same actions as report_inputs would load: those that ended in the period
+            actions = [
+                a
+                for a in actions_by_ids(s, action_ids)
+                if (since is None or a.end >= since) and (until is None or a.end < until)
+            ]
+            checkouts: list[Checkout] = []
+            for batch in chunks(sorted(devices)):
+                cq = select(CheckoutRow).where(CheckoutRow.device.in_(batch))
+                if since is not None:
+                    cq = cq.where(CheckoutRow.start >= since - timedelta(days=2))
+                checkouts.extend(checkout_from_row(r) for r in s.scalars(cq))
+            return ReportAggregates(
+                tallies=tallies,
+                recordings=recordings,
+                actions=actions,
+                links=pairs,
+                flags=flags,
+                checkouts=checkouts,
+                signatures=signatures,
+            )
+
+    def report_inputs(
+        self, since: datetime | None, until: datetime | None
+    ) -> tuple[list[RecordingFacts], list[Action], list[tuple[str, str]], list[Flag], list[Checkout]]:
+        with self.catalog.transaction() as s:
+            rq = select(*REC_COLUMNS)
+            aq = select(ACTIONS)
+            if since is not None:
+                rq = rq.where(or_(RecordingRow.end >= since, RecordingRow.end.is_(None)))
+                aq = aq.where(ActionRow.end >= since)
+            if until is not None:
+                rq = rq.where(or_(RecordingRow.end < until, RecordingRow.end.is_(None)))
+                aq = aq.where(ActionRow.end < until)
+            recordings = facts(s, core(s, rq))
+            actions = [action_from_row(r) for r in core(s, aq)]
+            lq = select(LinkRow.recording_id, LinkRow.action_id).where(
+                LinkRow.removed_at.is_(None), LinkRow.confidence.in_(COUNTED)
+            )
+            if since is not None or until is not None:
+                lq = lq.join(ActionRow, ActionRow.action_id == LinkRow.action_id)
+                if since is not None:
+                    lq = lq.where(ActionRow.end >= since - timedelta(days=2))
+                if until is not None:
+                    lq = lq.where(ActionRow.end < until + timedelta(days=2))
+            links = [(r, a) for r, a in core(s, lq)]
+            fq = select(FlagRow).where(*_flag_period(since, until))
+            flags = [flag_from_row(r) for r in s.scalars(fq)]
+            cq = select(CheckoutRow)
+            if since is not None:
+                cq = cq.where(and_(CheckoutRow.start >= since - timedelta(days=2)))
+            checkouts = [checkout_from_row(r) for r in s.scalars(cq)]
+            return recordings, actions, links, flags, checkouts

@@ -1,0 +1,421 @@
+"""What a deadline sweep loads, and the writing of its flags.
+
+Incremental sweeps.  A sweep loads only what can have changed since the last one
+(``sweep_marks['sweep']``): the custody events after the last sweep's log position
+name the actions, recordings and checkouts touched by imports, links and
+verifications; index range scans find what crossed a time threshold between the
+last sweep's ``now`` and this one; the open engine flags name what may resolve.
+A sweep whose ``now`` is earlier than the last one, or whose policy changed, is full.
+The same transaction that writes the flags brings the report tallies up to date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from recorder_sync.adapters.db.report_tallies import TallyCut, update_report
+from recorder_sync.adapters.db.repository import flag_from_row
+from recorder_sync.adapters.db.rows import (
+    ENGINE,
+    OPEN_STATES,
+    REC_COLUMNS,
+    CatalogBound,
+    actions_by_ids,
+    checkout_from_row,
+    chunks,
+    core,
+    counted_pairs,
+    facts,
+    lock_sweep,
+    log_end,
+    named_by,
+    recordings_by_ids,
+)
+from recorder_sync.adapters.db.schema import (
+    ActionOfficerRow,
+    ActionRow,
+    CheckoutRow,
+    CustodyEventRow,
+    DockingRow,
+    FlagRow,
+    RecordingRow,
+    SweepMarkRow,
+)
+from recorder_sync.domain.canonical import parse
+from recorder_sync.domain.cases import Checkout, parse_time
+from recorder_sync.domain.custody import Action as Ev
+from recorder_sync.domain.deadlines import verified_late
+from recorder_sync.domain.flags import (
+    ENGINE_KINDS,
+    UPLOAD_KINDS,
+    FlagKind,
+    FlagSpec,
+    escalates,
+    resolution_reason,
+    resolution_state,
+)
+from recorder_sync.domain.model import Flag, FlagState
+from recorder_sync.domain.subjects import (
+    action_subject,
+    case_subject,
+    checkout_subject,
+    compact_time,
+    parse_subject,
+    recording_subject,
+)
+from recorder_sync.domain.sweep import SweepInputs, SweepLimits
+
+_SWEEP = "sweep"  # the sweep mark: the time, policy and log position of the last sweep
+
+
+class SweepRepo(CatalogBound):
+    """Implements ``SweepStore``."""
+
+    def sweep_inputs(self, now: datetime, limits: SweepLimits, *, full: bool = False) -> SweepInputs:
+        with self.catalog.transaction() as s:
+            mark = s.get(SweepMarkRow, _SWEEP)
+            cursor = log_end(s)
+            full = full or mark is None or mark.at is None or mark.at > now or mark.text != limits.fingerprint
+            open_rows = s.scalars(
+                select(FlagRow).where(FlagRow.state.in_(OPEN_STATES), FlagRow.kind.in_(sorted(ENGINE_KINDS)))
+            ).all()
+            action_ids: set[str] = set()
+            case_ids: set[str] = set()
+            changed_recordings: set[str] = set()
+            checkout_keys: set[tuple[str, str]] = set()  # (device, compact start)
+            all_checkouts = False
+
+            # Upload rules: every recording not verified as of now, and those verified since
+            # the last sweep (their flags resolve, late arrivals are recorded).
+            upload_ids: set[str] = set(
+                s.scalars(
+                    select(RecordingRow.id).where(
+                        or_(RecordingRow.verified_at.is_(None), RecordingRow.verified_at > now)
+                    )
+                )
+            )
+            # A full sweep re-examines every open flag.  An incremental one need not: past
+            # their thresholds, footage, gap, case-file and docking flags change only when
+            # something they depend on changes, and that is in the custody log.
+            if full:
+                named = named_by(row.subject for row in open_rows)
+                upload_ids |= named[0]
+                action_ids |= named[1]
+                case_ids |= named[2]
+                checkout_keys |= named[3]
+                action_ids.update(
+                    s.scalars(select(ActionRow.action_id).where(ActionRow.end <= now - limits.min_grace))
+                )
+                all_checkouts = True
+                # Late arrivals no sweep has flagged: a first sweep after a one-shot ingest
+                # finds footage that was verified after its deadline before any sweep ran.
+                flagged = select(FlagRow.recording_id).where(
+                    FlagRow.kind == FlagKind.UPLOAD_LATE.value, FlagRow.recording_id.is_not(None)
+                )
+                unflagged = select(*REC_COLUMNS).where(
+                    RecordingRow.verified_at <= now, RecordingRow.id.not_in(flagged)
+                )
+                upload_ids.update(
+                    r.id for r in facts(s, core(s, unflagged)) if verified_late(r, limits.upload_deadline)
+                )
+            else:
+                last: datetime = mark.at  # type: ignore[union-attr, assignment]
+                since = int(mark.seq or 0)  # type: ignore[union-attr]
+
+                def ended_between(lo: datetime, hi: datetime) -> None:
+                    if hi > lo:
+                        action_ids.update(
+                            s.scalars(
+                                select(ActionRow.action_id).where(ActionRow.end > lo, ActionRow.end <= hi)
+                            )
+                        )
+
+                ended_between(last - limits.max_grace, now - limits.min_grace)
+                # verified between the two sweeps' times: when the last one ran as of a time
+                # before the verification, the custody event was already behind its mark
+                if now > last:
+                    changed_recordings.update(
+                        s.scalars(
+                            select(RecordingRow.id).where(
+                                RecordingRow.verified_at > last, RecordingRow.verified_at <= now
+                            )
+                        )
+                    )
+                ended_between(last - limits.case_file_period, now - limits.case_file_period)
+                for device, start in s.execute(
+                    select(CheckoutRow.device, CheckoutRow.start).where(
+                        CheckoutRow.end > last - limits.undocked_after,
+                        CheckoutRow.end <= now - limits.undocked_after,
+                    )
+                ):
+                    checkout_keys.add((device, compact_time(start)))
+                self._changes_since(s, since, action_ids, changed_recordings, checkout_keys)
+                upload_ids |= changed_recordings
+
+            upload_pairs = counted_pairs(s, recording_ids=upload_ids)
+            upload_actions = actions_by_ids(s, {a for _, a in upload_pairs})
+            upload_recordings = recordings_by_ids(s, upload_ids)
+
+            # Footage, gap, docking and case-file rules: the actions in play, whole cases (a
+            # case-file flag needs every action of its case), all their linked recordings.
+            action_ids.update(a for r, a in upload_pairs if r in changed_recordings)
+            for batch in chunks(sorted(action_ids)):
+                case_ids.update(s.scalars(select(ActionRow.case_id).where(ActionRow.action_id.in_(batch))))
+            for batch in chunks(sorted(case_ids)):
+                action_ids.update(s.scalars(select(ActionRow.action_id).where(ActionRow.case_id.in_(batch))))
+            actions = actions_by_ids(s, action_ids)
+            action_ids = {a.action_id for a in actions}
+            case_ids = {a.case_id for a in actions}
+            pairs = counted_pairs(s, action_ids=action_ids)
+            recordings = recordings_by_ids(s, {r for r, _ in pairs})
+
+            # the ledger: the checkouts due for a docking check, and those of the devices in play
+            if all_checkouts:
+                checkouts = [checkout_from_row(r) for r in s.scalars(select(CheckoutRow))]
+            else:
+                devices = sorted({r.device for r in recordings if r.device} | {d for d, _ in checkout_keys})
+                rows: list[CheckoutRow] = []
+                for batch in chunks(devices):
+                    rows.extend(s.scalars(select(CheckoutRow).where(CheckoutRow.device.in_(batch))))
+                checkouts = [checkout_from_row(r) for r in rows]
+            docked = self._docked(s, checkouts, now)
+
+            upload_subjects = {recording_subject(r.id) for r in upload_recordings}
+            subjects = {case_subject(c) for c in case_ids}
+            subjects |= {checkout_subject(c.device, c.start) for c in checkouts}
+            subjects |= {action_subject(a) for a in action_ids}
+            open_flags: list[Flag] = []
+            for row in open_rows:
+                if row.kind in UPLOAD_KINDS:
+                    about = row.subject in upload_subjects
+                else:
+                    parts = parse_subject(row.subject)
+                    about = row.subject in subjects or (parts[0] == "action" and parts[1] in action_ids)
+                if about:
+                    open_flags.append(flag_from_row(row))
+            late_flagged: set[str] = set()
+            verified = sorted(r.id for r in upload_recordings if r.stored_verified_at is not None)
+            for batch in chunks(verified):
+                late_flagged.update(
+                    rid
+                    for rid in s.scalars(
+                        select(FlagRow.recording_id).where(
+                            FlagRow.kind == FlagKind.UPLOAD_LATE.value, FlagRow.recording_id.in_(batch)
+                        )
+                    )
+                    if rid
+                )
+            return SweepInputs(
+                recordings=recordings,
+                actions=actions,
+                links=sorted(pairs),
+                checkouts=checkouts,
+                docked=docked,
+                open_flags=open_flags,
+                subjects=subjects,
+                full=full,
+                cursor=cursor,
+                late_flagged=frozenset(late_flagged),
+                upload_recordings=upload_recordings,
+                upload_actions=upload_actions,
+                upload_links=sorted(upload_pairs),
+                upload_subjects=upload_subjects,
+                last_sweep=None if mark is None else mark.at,
+            )
+
+    def _changes_since(
+        self,
+        s: Session,
+        since: int,
+        action_ids: set[str],
+        recording_ids: set[str],
+        checkout_keys: set[tuple[str, str]],
+    ) -> None:
+        """What custody events after ``since`` touched: links, imports, verifications."""
+        kinds = [
+            Ev.LINKED.value,
+            Ev.UNLINKED.value,
+            Ev.VERIFIED.value,
+            Ev.ACTION_IMPORTED.value,
+            Ev.CHECKOUT_IMPORTED.value,
+            Ev.DOCKED.value,
+            Ev.PROBED.value,  # the device is known from here on: its checkouts may count as docked
+        ]
+        officers_windows: list[tuple[str, datetime, datetime | None]] = []
+        devices: set[str] = set()
+        for action, rid, body in s.execute(
+            select(CustodyEventRow.action, CustodyEventRow.recording_id, CustodyEventRow.body).where(
+                CustodyEventRow.seq > since, CustodyEventRow.action.in_(kinds)
+            )
+        ):
+            if action in (Ev.VERIFIED.value, Ev.PROBED.value):
+                if rid:
+                    recording_ids.add(rid)
+                continue
+            fields = parse(body)
+            parts = parse_subject(str(fields.get("subject", "")))
+            if action in (Ev.LINKED.value, Ev.UNLINKED.value, Ev.ACTION_IMPORTED.value):
+                if parts[0] == "action" and len(parts) >= 2:
+                    action_ids.add(parts[1])
+            elif action == Ev.CHECKOUT_IMPORTED.value and parts[0] == "device" and len(parts) == 4:
+                checkout_keys.add((parts[1], parts[3]))
+                record = fields.get("details", {}).get("record", {})
+                end = parse_time(record["end"]) if record.get("end") else None
+                officers_windows.append((str(record.get("officer", "")), parse_time(record["start"]), end))
+            elif action == Ev.DOCKED.value and parts[0] == "device":
+                devices.add(parts[1])
+        # a ledger line changes who made the footage of its officer's actions in its window
+        for officer, start, end in officers_windows:
+            q = (
+                select(ActionRow.action_id)
+                .join(ActionOfficerRow, ActionOfficerRow.action_id == ActionRow.action_id)
+                .where(ActionOfficerRow.officer == officer, ActionRow.end >= start)
+            )
+            if end is not None:
+                q = q.where(ActionRow.start <= end)
+            action_ids.update(s.scalars(q))
+        for device in devices:
+            for (start,) in s.execute(select(CheckoutRow.start).where(CheckoutRow.device == device)):
+                checkout_keys.add((device, compact_time(start)))
+        # newly probed or verified recordings: their devices' checkouts may now count as docked
+        hashed_devices: set[str] = set()
+        for batch in chunks(sorted(recording_ids)):
+            hashed_devices.update(
+                d for d in s.scalars(select(RecordingRow.device).where(RecordingRow.id.in_(batch))) if d
+            )
+        for batch in chunks(sorted(hashed_devices)):
+            for device, start in s.execute(
+                select(CheckoutRow.device, CheckoutRow.start).where(CheckoutRow.device.in_(batch))
+            ):
+                checkout_keys.add((device, compact_time(start)))
+
+    def _docked(self, s: Session, checkouts: Sequence[Checkout], now: datetime) -> dict[str, datetime]:
+        """Per device, the last docking at or before ``now`` (recordings seen, or a
+        docking recorded with clock evidence)."""
+        devices = sorted({c.device for c in checkouts})
+        docked: dict[str, datetime] = {}
+        for batch in chunks(devices):
+            for device, at in s.execute(
+                select(RecordingRow.device, func.max(RecordingRow.ingested_at))
+                .where(RecordingRow.device.in_(batch), RecordingRow.ingested_at <= now)
+                .group_by(RecordingRow.device)
+            ):
+                if device is not None and at is not None:
+                    docked[device] = at
+            for device, at in s.execute(
+                select(DockingRow.device, func.max(DockingRow.docked_at))
+                .where(DockingRow.device.in_(batch), DockingRow.docked_at <= now)
+                .group_by(DockingRow.device)
+            ):
+                if at is not None and (device not in docked or at > docked[device]):
+                    docked[device] = at
+        return docked
+
+    def apply_sweep(
+        self,
+        now: datetime,
+        inputs: SweepInputs,
+        limits: SweepLimits,
+        to_raise: Sequence[FlagSpec],
+        to_resolve: Sequence[tuple[str, str]],
+        to_update: Sequence[FlagSpec],
+        *,
+        only_if_latest: bool = False,
+    ) -> bool:
+        """Write the sweep's changes; ``only_if_latest``: write nothing and return False
+        when a sweep as of a later time has been written meanwhile."""
+        with self.catalog.transaction() as s:
+            lock_sweep(s)
+            if only_if_latest:
+                last = s.get(SweepMarkRow, _SWEEP)
+                if last is not None and last.at is not None and last.at > now:
+                    return False
+            for spec in to_raise:
+                if spec.kind is FlagKind.UPLOAD_LATE and s.scalar(
+                    select(FlagRow.id).where(
+                        FlagRow.kind == spec.kind.value,
+                        FlagRow.subject == spec.subject,
+                        FlagRow.state == FlagState.RESOLVED_LATE.value,
+                    )
+                ):
+                    continue  # a sweep that loaded at the same time recorded this late arrival
+                self.catalog.flag_in(s, spec.to_flag(now), now)
+                if spec.action_id or spec.case_id:
+                    s.execute(
+                        update(FlagRow)
+                        .where(
+                            FlagRow.kind == spec.kind.value,
+                            FlagRow.subject == spec.subject,
+                            FlagRow.state.in_(OPEN_STATES),
+                        )
+                        .values(action_id=spec.action_id, case_id=spec.case_id)
+                    )
+            for kind, subject in to_resolve:
+                state, reason = resolution_state(kind), resolution_reason(kind)
+                for row in s.scalars(
+                    select(FlagRow).where(
+                        FlagRow.kind == kind, FlagRow.subject == subject, FlagRow.state.in_(OPEN_STATES)
+                    )
+                ):
+                    row.state, row.resolved_at, row.resolved_by = state.value, now, ENGINE
+                    row.reason, row.updated_at = reason, now
+                    self.catalog.append_event(
+                        s,
+                        Ev.FLAG_RESOLVED,
+                        now,
+                        recording_id=row.recording_id,
+                        subject=subject,
+                        details={"kind": kind, "flag_id": row.id, "state": state.value},
+                        reason=reason,
+                        actor=ENGINE,
+                    )
+            for spec in to_update:
+                for row in s.scalars(
+                    select(FlagRow).where(
+                        FlagRow.kind == spec.kind.value,
+                        FlagRow.subject == spec.subject,
+                        FlagRow.state.in_(OPEN_STATES),
+                    )
+                ):
+                    escalated = escalates(spec.severity, row.severity)
+                    row.severity, row.detail, row.due, row.updated_at = (
+                        spec.severity.value,
+                        spec.detail,
+                        spec.due,
+                        now,
+                    )
+                    self.catalog.append_event(
+                        s,
+                        Ev.FLAG_UPDATED,
+                        now,
+                        recording_id=row.recording_id,
+                        subject=spec.subject,
+                        details={
+                            "kind": spec.kind.value,
+                            "flag_id": row.id,
+                            "severity": spec.severity.value,
+                            "escalated": escalated,
+                            "detail": spec.detail,
+                        },
+                        actor=ENGINE,
+                    )
+            mark = s.get(SweepMarkRow, _SWEEP)
+            if mark is None:
+                mark = SweepMarkRow(name=_SWEEP)
+                s.add(mark)
+            # From the log position read before loading: what other processes wrote while
+            # this sweep ran is read by the next one (the events this one wrote are of kinds
+            # the next one ignores).
+            mark.at, mark.text, mark.seq = now, limits.fingerprint, inputs.cursor
+            cut = TallyCut(limits.report_tz, limits.upload_deadline, limits.report_full_types)
+            update_report(s, now, cut, inputs.full)
+        return True
+
+    def last_sweep(self) -> datetime | None:
+        with self.catalog.transaction() as s:
+            mark = s.get(SweepMarkRow, _SWEEP)
+            return None if mark is None else mark.at
