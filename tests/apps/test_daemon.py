@@ -91,17 +91,31 @@ def wait_until_done(env: dict[str, str], dock: Path, timeout: float = 120) -> No
 def test_daemon_ingests_new_files_and_stops_on_sigterm(tmp_path: Path, db_url: str) -> None:
     dock = tmp_path / "dock"
     dock.mkdir()
+    # no periodic rescan during the test: only the watcher can find a file that arrives later
     env = env_for(tmp_path / "home", db_url, RECORDER_SYNC_RECONCILE_SECONDS="3600")
     log = tmp_path / "daemon.log"
-    proc = start(env, dock, log, Systemd())
-    assert "ready: ingesting 1 dock(s)" in log.read_text()
+    proc = subprocess.Popen(
+        [EXE, "-vv", "run", "--dock", str(dock), "--stable-seconds", "0.3"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
+    )
     try:
-        # arrives while the daemon runs: found through the watcher, not the start-up scan
-        start_at = sample_dock.sample_plan()[0].start
-        sample_dock.make_video(dock / "DSJ-A1_031245_20261127083015_0001.MP4", start=start_at, seconds=2)
+        _wait_for_line(log, b"ready: ingesting 1 dock(s)", proc)
+        _wait_for_line(log, b"full scan of 1 dock(s) done", proc)
+        # arrives after the start-up scan, whole (made aside, then moved in): found only
+        # through a watcher event
+        staging = tmp_path / "staging"
+        staging.mkdir()
+        name = "DSJ-A1_031245_20261127083015_0001.MP4"
+        sample_dock.make_video(staging / name, start=sample_dock.sample_plan()[0].start, seconds=2)
+        (staging / name).rename(dock / name)
         wait_until_done(env, dock, timeout=60)
         recs = run_json(env, "list")
         assert [(r["device"], r["state"]) for r in recs] == [("DSJ-A1", "released")]
+        text = log.read_text()
+        assert "dock dock changed: rescanning it" in text, text
+        assert text.count("full scan of 1 dock(s) done") == 1, text
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
