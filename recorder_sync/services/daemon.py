@@ -101,7 +101,7 @@ class DaemonService:
         self.idle_seconds = idle_seconds
         self._last_full = self._last_sweep = float("-inf")
         self._worked = False
-        self._failing = False
+        self._pass = Passes(ingest)
 
     def state(self) -> str:
         """One line for the log and systemd's STATUS: what is ingested, what is on standby."""
@@ -179,20 +179,27 @@ class DaemonService:
         except Exception as e:  # a dock that is unplugged mid-scan must not stop the daemon
             log.warning("dock %s: scan failed: %s", name, e)
 
-    def _pass(self) -> Report:
-        """One ingest pass. A failure outside any one file (the database, a bug) is logged (its
-        trace once, until a pass succeeds again) and the pass is tried again at the next turn,
-        so ingestion and the deadline sweep go on."""
+
+class Passes:
+    """One ingest pass at a time. A failure outside any one file (the database, a bug) is
+    logged (its trace once, until a pass succeeds again) and the pass is tried again at the
+    next turn, so ingestion and the deadline sweep go on."""
+
+    def __init__(self, ingest: Ingest) -> None:
+        self.ingest = ingest
+        self.failing = False
+
+    def __call__(self) -> Report:
         try:
             report = self.ingest.run_once()
         except Exception as e:
-            if self._failing:
+            if self.failing:
                 log.warning("ingest pass failed again: %s; trying again at the next turn", e)
             else:
                 log.exception("ingest pass failed unexpectedly; trying again at the next turn")
-            self._failing = True
+            self.failing = True
             return Report()
-        self._failing = False
+        self.failing = False
         return report
 
 
