@@ -75,6 +75,9 @@ class DockWatcher:
             except OSError as e:
                 # a dock that is not mounted yet is still rescanned periodically
                 log.warning("dock %s: cannot watch %s (%s); relying on periodic rescans", name, path, e)
+                # the inotify observer starts its reader thread when it is made, not when it
+                # starts: a watch that failed must end it, or it runs on with its descriptor
+                observer.stop()
                 continue
             self._observers.append(observer)
 
