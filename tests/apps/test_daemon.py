@@ -512,3 +512,29 @@ def test_sigterm_stops_run_and_ingest_even_when_a_read_blocks_for_ever(tmp_path:
         assert code == expected, (argv, log.read_text())
         stored = home / "vault" / media_key(digest)
         assert clip.exists() or hashlib.sha256(stored.read_bytes()).hexdigest() == digest
+
+
+def test_two_docks_with_one_name_are_refused_before_anything_is_read(tmp_path: Path) -> None:
+    """Files are recorded under their dock's name: two folders named alike would be one dock
+    to the pipeline, and one of them would be locked and watched but never ingested."""
+    first, second = tmp_path / "x" / "dock", tmp_path / "y" / "dock"
+    for d in (first, second):
+        d.mkdir(parents=True)
+        _clip(d, 1)
+    env = _home_env(tmp_path, "a")
+    r = run(env, "run", "--dock", str(first), "--dock", str(second), "--stable-seconds", "0", timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert f"two docks are named 'dock' ({first} and {second})" in r.stderr, r.stderr
+    assert all(len(list(d.iterdir())) == 1 for d in (first, second))
+    # the same folder given twice is one dock, not a conflict
+    systemd = Systemd()
+    proc = subprocess.Popen(
+        [EXE, "run", "--dock", str(first), "--dock", str(first), "--stable-seconds", "0"],
+        env=systemd.env(env),
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "a.log").open("ab"),
+    )
+    try:
+        assert systemd.wait_for(proc, "READY=1")["STATUS"] == "ingesting 1 dock(s)"
+    finally:
+        assert _stop(proc) == 0, (tmp_path / "a.log").read_text()

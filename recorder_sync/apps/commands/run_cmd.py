@@ -56,12 +56,23 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             "no docks configured: add [[docks]] to the config, set RECORDER_SYNC_DOCKS, or pass --dock"
         )
 
+    by_name: dict[str, DockConfig] = {}
+    for d in docks:
+        seen = by_name.setdefault(d.name, d)
+        if seen.path != d.path:
+            # files are recorded under their dock's name: one of the two would be locked and
+            # watched, but never ingested
+            raise UsageError(
+                f"two docks are named {d.name!r} ({seen.path} and {d.path}): each needs its own name "
+                "(the name of its [[docks]] entry, or of its folder for --dock)"
+            )
+    docks = list(by_name.values())  # the same folder twice is one dock
+
     shutdown: Shutdown = args.shutdown
     dirty = DirtyDocks()
     shutdown.on_request(dirty.wake.set)
     systemd = Notifier()
     locks = dock_locks(settings)
-    by_name = {d.name: d for d in docks}
     standby = [d for d in docks if not _take(locks, d)]
 
     app = open_app(settings, actor=f"recorder-sync@{settings.station_id}")
@@ -85,7 +96,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         queue=dirty,
         clock=time.monotonic,
         stop=shutdown.requested,
-        docks=by_name,
+        docks=[d.name for d in docks],
         standby=[d.name for d in standby],
         acquire=acquire,
         status=systemd.status,
