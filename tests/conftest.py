@@ -7,11 +7,13 @@ project's own ``scripts/pg-server-start``; it is never skipped.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -78,3 +80,24 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     h = tmp_path / "home"
     monkeypatch.setenv("RECORDER_SYNC_HOME", str(h))
     return h
+
+
+def leaked_threads(before: Collection[threading.Thread]) -> list[threading.Thread]:
+    """Threads alive now that were not alive in ``before``."""
+    gc.collect()  # what only a reference cycle kept running (an executor, say) goes first
+    return [t for t in threading.enumerate() if t not in before and t.is_alive()]
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_leaks() -> Iterator[None]:
+    """A test ends with the threads it started ended (joined), or it fails: a leaked thread
+    (a watcher, an alert sender, an upload pool) would go on touching the next test's files
+    and ports. No grace period: code that stops a thread must also wait for it.
+
+    Session fixtures (the S3 server) are set up before this fixture, so their threads are
+    in ``before`` and never counted."""
+    before = set(threading.enumerate())
+    yield
+    leaked = leaked_threads(before)
+    if leaked:
+        pytest.fail(f"the test leaked {len(leaked)} thread(s): {[t.name for t in leaked]}", pytrace=False)

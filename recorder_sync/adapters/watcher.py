@@ -32,13 +32,19 @@ class DirtyDocks:
     def mark(self, dock: str) -> None:
         with self._lock:
             self._dirty.add(dock)
-        self.wake.set()
+            self.wake.set()
 
     def take(self) -> set[str]:
         with self._lock:
             dirty, self._dirty = self._dirty, set()
-        self.wake.clear()
+            # under the lock: a mark between the swap and a late clear would be left with
+            # no wake-up, and the loop would sleep through it
+            self.wake.clear()
         return dirty
+
+    def wait(self, timeout: float) -> bool:
+        """Until a dock is marked (or :attr:`wake` is set to stop), at most ``timeout`` seconds."""
+        return self.wake.wait(timeout)
 
 
 class _Handler(FileSystemEventHandler):
@@ -69,6 +75,9 @@ class DockWatcher:
             except OSError as e:
                 # a dock that is not mounted yet is still rescanned periodically
                 log.warning("dock %s: cannot watch %s (%s); relying on periodic rescans", name, path, e)
+                # the inotify observer starts its reader thread when it is made, not when it
+                # starts: a watch that failed must end it, or it runs on with its descriptor
+                observer.stop()
                 continue
             self._observers.append(observer)
 

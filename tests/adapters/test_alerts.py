@@ -36,12 +36,16 @@ ALERT = {
 
 
 class Receiver:
-    def __init__(self, fail_first: int = 0, delay: float = 0.0) -> None:
+    def __init__(self, fail_first: int = 0, hold: bool = False) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str | None]] = []  # path with query, Authorization header
         self.fail_first = fail_first
-        self.delay = delay
         self.calls = 0
+        self.answered = 0
+        self.arrived = threading.Event()  # a request is in
+        self.release = threading.Event()  # with ``hold``: answer only once this is set
+        if not hold:
+            self.release.set()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,7 +53,10 @@ class Receiver:
                 outer.calls += 1
                 outer.requests.append((self.path, self.headers.get("Authorization")))
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                time.sleep(outer.delay)
+                outer.arrived.set()
+                # bounded, so that a sender that waits on us fails the test instead of hanging it
+                outer.release.wait(30)
+                outer.answered += 1
                 if outer.calls <= outer.fail_first:
                     self.send_response(503)
                     self.end_headers()
@@ -68,7 +75,8 @@ class Receiver:
 
     def close(self) -> None:
         self.server.shutdown()
-        self.server.server_close()
+        self.server.server_close()  # joins the request threads
+        self.thread.join()
 
 
 @pytest.fixture
@@ -138,20 +146,26 @@ def test_webhook_retried_and_email_delivered(receiver: Receiver, smtp: tuple[Con
 
 
 def test_a_slow_or_dead_receiver_never_blocks_and_the_queue_is_bounded() -> None:
-    slow = Receiver(delay=0.5)
+    # the receiver holds every request until the test lets it answer: the sender would be
+    # stuck there if it sent inline
+    slow = Receiver(hold=True)
     try:
         dispatcher = AlertDispatcher(
             AlertSettings(webhooks=(slow.url,), attempts=1, queue_size=3, min_severity=Severity.INFO)
         )
-        started = time.monotonic()
-        for n in range(10):
+        dispatcher({**ALERT, "subject": "s0"})
+        assert slow.arrived.wait(30)  # the sending thread is now held by the receiver
+        for n in range(1, 10):
             dispatcher({**ALERT, "subject": f"s{n}"})
-        assert time.monotonic() - started < 0.3  # queued, not sent inline
-        assert dispatcher.dropped >= 5
+        # every call returned while the receiver had answered nothing: queued, not sent inline
+        assert slow.answered == 0 and slow.calls == 1
+        assert dispatcher.dropped == 6  # s1-s3 fill the queue (3); the other six are dropped
+        slow.release.set()
         assert dispatcher.flush(20)
         dispatcher.close()
-        assert 1 <= len(slow.bodies) <= 5
+        assert [b["subject"] for b in slow.bodies] == ["s0", "s1", "s2", "s3"]
     finally:
+        slow.release.set()
         slow.close()
     dead = AlertDispatcher(AlertSettings(webhooks=("http://127.0.0.1:9/none",), attempts=2, backoff=0.01))
     dead(ALERT)

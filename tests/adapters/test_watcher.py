@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,33 @@ def test_missing_dock_does_not_stop_the_others(tmp_path: Path) -> None:
         assert dirty.take() == {"ok"}
     finally:
         watcher.stop()
+
+
+class _LockThatLetsOthersIn:
+    """A lock that, the first time ``take`` releases it, runs ``between`` (a watcher thread's
+    ``mark``) right there: the interleaving that lost a wake-up, made deterministic."""
+
+    def __init__(self, between: Callable[[], None]) -> None:
+        self._lock = threading.Lock()
+        self._between: Callable[[], None] | None = between
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+        between, self._between = self._between, None
+        if between is not None:
+            between()
+
+
+def test_a_dock_marked_while_take_returns_still_wakes_the_loop() -> None:
+    dirty = DirtyDocks()
+    dirty.mark("A")
+    dirty._lock = _LockThatLetsOthersIn(lambda: dirty.mark("B"))  # type: ignore[assignment]
+    assert dirty.take() == {"A"}
+    # B is waiting to be rescanned: the loop must not sleep through it
+    assert dirty.wake.is_set()
+    assert dirty.wait(timeout=0) is True
+    assert dirty.take() == {"B"}
+    assert not dirty.wake.is_set() and dirty.wait(timeout=0) is False

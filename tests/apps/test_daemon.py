@@ -91,17 +91,31 @@ def wait_until_done(env: dict[str, str], dock: Path, timeout: float = 120) -> No
 def test_daemon_ingests_new_files_and_stops_on_sigterm(tmp_path: Path, db_url: str) -> None:
     dock = tmp_path / "dock"
     dock.mkdir()
+    # no periodic rescan during the test: only the watcher can find a file that arrives later
     env = env_for(tmp_path / "home", db_url, RECORDER_SYNC_RECONCILE_SECONDS="3600")
     log = tmp_path / "daemon.log"
-    proc = start(env, dock, log, Systemd())
-    assert "ready: ingesting 1 dock(s)" in log.read_text()
+    proc = subprocess.Popen(
+        [EXE, "-vv", "run", "--dock", str(dock), "--stable-seconds", "0.3"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
+    )
     try:
-        # arrives while the daemon runs: found through the watcher, not the start-up scan
-        start_at = sample_dock.sample_plan()[0].start
-        sample_dock.make_video(dock / "DSJ-A1_031245_20261127083015_0001.MP4", start=start_at, seconds=2)
+        _wait_for_line(log, b"ready: ingesting 1 dock(s)", proc)
+        _wait_for_line(log, b"full scan of 1 dock(s) done", proc)
+        # arrives after the start-up scan, whole (made aside, then moved in): found only
+        # through a watcher event
+        staging = tmp_path / "staging"
+        staging.mkdir()
+        name = "DSJ-A1_031245_20261127083015_0001.MP4"
+        sample_dock.make_video(staging / name, start=sample_dock.sample_plan()[0].start, seconds=2)
+        (staging / name).rename(dock / name)
         wait_until_done(env, dock, timeout=60)
         recs = run_json(env, "list")
         assert [(r["device"], r["state"]) for r in recs] == [("DSJ-A1", "released")]
+        text = log.read_text()
+        assert "dock dock changed: rescanning it" in text, text
+        assert text.count("full scan of 1 dock(s) done") == 1, text
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
@@ -498,3 +512,29 @@ def test_sigterm_stops_run_and_ingest_even_when_a_read_blocks_for_ever(tmp_path:
         assert code == expected, (argv, log.read_text())
         stored = home / "vault" / media_key(digest)
         assert clip.exists() or hashlib.sha256(stored.read_bytes()).hexdigest() == digest
+
+
+def test_two_docks_with_one_name_are_refused_before_anything_is_read(tmp_path: Path) -> None:
+    """Files are recorded under their dock's name: two folders named alike would be one dock
+    to the pipeline, and one of them would be locked and watched but never ingested."""
+    first, second = tmp_path / "x" / "dock", tmp_path / "y" / "dock"
+    for d in (first, second):
+        d.mkdir(parents=True)
+        _clip(d, 1)
+    env = _home_env(tmp_path, "a")
+    r = run(env, "run", "--dock", str(first), "--dock", str(second), "--stable-seconds", "0", timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert f"two docks are named 'dock' ({first} and {second})" in r.stderr, r.stderr
+    assert all(len(list(d.iterdir())) == 1 for d in (first, second))
+    # the same folder given twice is one dock, not a conflict
+    systemd = Systemd()
+    proc = subprocess.Popen(
+        [EXE, "run", "--dock", str(first), "--dock", str(first), "--stable-seconds", "0"],
+        env=systemd.env(env),
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "a.log").open("ab"),
+    )
+    try:
+        assert systemd.wait_for(proc, "READY=1")["STATUS"] == "ingesting 1 dock(s)"
+    finally:
+        assert _stop(proc) == 0, (tmp_path / "a.log").read_text()

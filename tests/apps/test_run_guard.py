@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from recorder_sync.apps.commands.run_cmd import _Passes
+from recorder_sync.services.daemon import Passes
 from recorder_sync.services.ingest import Report
 
 
@@ -29,7 +29,7 @@ def test_a_failing_pass_does_not_end_the_loop_and_its_trace_is_logged_once(
     svc = FlakyService(
         [RecursionError("deep"), RecursionError("deep"), done, RuntimeError("again"), Report()]
     )
-    passes = _Passes(svc)
+    passes = Passes(svc)
     with caplog.at_level(logging.WARNING):
         reports = [passes() for _ in range(5)]
     assert [r.progressed for r in reports] == [0, 0, 3, 0, 0]

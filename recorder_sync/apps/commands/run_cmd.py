@@ -1,7 +1,8 @@
 """``run``: the daemon in the foreground (systemd runs it as a ``Type=notify`` service).
 
-Watches every dock (inotify or polling), rescans all docks at start and every
-``reconcile_seconds``, and drives the pipeline until SIGTERM or SIGINT; then it
+Composition only: settings → dock locks, ingest and cases services, watcher, systemd →
+:class:`~recorder_sync.services.daemon.DaemonService`, whose loop rescans all docks at start
+and every ``reconcile_seconds`` and drives the pipeline until SIGTERM or SIGINT; then it
 leaves the step it is in (a long hash or copy stops at its next buffer) and exits 0.
 Nothing is lost by stopping anywhere: the state is in the database.
 
@@ -16,16 +17,17 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from recorder_sync.adapters.docklock import DockLocks
 from recorder_sync.adapters.sdnotify import Notifier
 from recorder_sync.adapters.watcher import DirtyDocks, DockWatcher
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.shutdown import Interrupted, Shutdown
-from recorder_sync.apps.wiring import dock_locks, make_dock, open_app
+from recorder_sync.apps.wiring import CasesRuntime, dock_locks, make_dock, open_app
 from recorder_sync.domain.errors import Error, UsageError
-from recorder_sync.services.ingest import Report
+from recorder_sync.services.daemon import DaemonService
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,19 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             "no docks configured: add [[docks]] to the config, set RECORDER_SYNC_DOCKS, or pass --dock"
         )
 
+    by_name: dict[str, DockConfig] = {}
+    for d in docks:
+        seen = by_name.setdefault(d.name, d)
+        if seen.path != d.path:
+            # files are recorded under their dock's name: one of the two would be locked and
+            # watched, but never ingested
+            raise UsageError(
+                f"two docks are named {d.name!r} ({seen.path} and {d.path}): each needs its own name "
+                "(the name of its [[docks]] entry, or of its folder for --dock)"
+            )
+    docks = list(by_name.values())  # the same folder twice is one dock
+
     shutdown: Shutdown = args.shutdown
-    stop = shutdown.requested
     dirty = DirtyDocks()
     shutdown.on_request(dirty.wake.set)
     systemd = Notifier()
@@ -69,7 +82,27 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         meter=shutdown.metered(),
     )
     runtime = app.cases_runtime()
-    run_once = _Passes(svc)
+
+    def acquire(name: str) -> bool:
+        """A standby dock whose holder has ended: lock it and ingest it from now on."""
+        if not _take(locks, by_name[name], quiet=True):
+            return False
+        svc.docks[name] = make_dock(settings, by_name[name])
+        return True
+
+    daemon = DaemonService(
+        ingest=svc,
+        cases=_CasesOfDocks(runtime, by_name),
+        queue=dirty,
+        clock=time.monotonic,
+        stop=shutdown.requested,
+        docks=[d.name for d in docks],
+        standby=[d.name for d in standby],
+        acquire=acquire,
+        status=systemd.status,
+        reconcile_seconds=settings.reconcile_seconds,
+        sweep_seconds=args.sweep_seconds,
+    )
     watcher = DockWatcher(dirty)
     watcher.start((d.name, d.path, d.observer) for d in docks)
     log.info(
@@ -78,41 +111,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         len(docks),
         settings.s3.endpoint if settings.s3 else settings.vault_path,
     )
-    log.info("ready: %s", _state(docks, standby))
-    systemd.ready(_state(docks, standby))
-    last_full = last_sweep = float("-inf")
-    worked = False
+    log.info("ready: %s", daemon.state())
+    systemd.ready(daemon.state())
     try:
-        while not stop.is_set():
-            taken = [d for d in standby if _take(locks, d, quiet=True)]
-            if taken:
-                for d in taken:
-                    log.warning("dock %s: its holder has ended; taken over", d.name)
-                    svc.docks[d.name] = make_dock(settings, d)
-                    standby.remove(d)
-                systemd.status(_state(docks, standby))
-                last_full = float("-inf")  # what arrived meanwhile is found by a full scan
-            held = [d for d in docks if d not in standby]
-            if time.monotonic() - last_full >= settings.reconcile_seconds:
-                dirty.take()
-                _guarded("reading camera clocks", runtime.read_dock_clocks, held)
-                for d in held:
-                    _scan(svc, d.name)
-                last_full = time.monotonic()
-            else:
-                for name in dirty.take() & set(svc.docks):
-                    _scan(svc, name)
-            report = run_once()
-            worked = worked or report.progressed > 0
-            # every --sweep-seconds, and as soon as a batch of work is done: new footage is
-            # linked and its flags settled without waiting for the next period
-            settled = worked and report.progressed == 0
-            if settled or time.monotonic() - last_sweep >= args.sweep_seconds:
-                _guarded("linking and deadline sweep", runtime.tick)
-                last_sweep = time.monotonic()
-                worked = False
-            if report.progressed == 0 and not stop.is_set():
-                dirty.wake.wait(timeout=1.0)
+        daemon.run()
     except Interrupted:
         log.info("stop requested in the middle of a step; it is taken up again at the next start")
     finally:
@@ -136,48 +138,15 @@ def _take(locks: DockLocks, d: DockConfig, *, quiet: bool = False) -> bool:
     return holder is None
 
 
-def _state(docks: list[DockConfig], standby: list[DockConfig]) -> str:
-    if not standby:
-        return f"ingesting {len(docks)} dock(s)"
-    names = ", ".join(d.name for d in standby)
-    return f"ingesting {len(docks) - len(standby)} dock(s), standby for {names}"
+@dataclass
+class _CasesOfDocks:
+    """The cases runtime as the loop sees it: docks by name."""
 
+    runtime: CasesRuntime
+    docks: Mapping[str, DockConfig]
 
-def _guarded(what: str, fn: Any, *args: Any) -> None:
-    """Deadlines and linking must never stop ingestion: a failure is logged and tried next time."""
-    try:
-        fn(*args)
-    except Error as e:
-        log.warning("%s failed: %s; trying again at the next turn", what, e)
-    except Exception:  # a database hiccup or a bug there must not take ingestion down with it
-        log.exception("%s failed unexpectedly; trying again at the next turn", what)
+    def read_dock_clocks(self, names: Sequence[str]) -> int:
+        return self.runtime.read_dock_clocks([self.docks[n] for n in names])
 
-
-class _Passes:
-    """One ingest pass at a time; a failure outside any one file (the database, a bug) is
-    logged (its trace once, until a pass succeeds again) and the pass is tried again at the
-    next turn, so ingestion and the deadline sweep go on."""
-
-    def __init__(self, svc: Any) -> None:
-        self.svc = svc
-        self.failing = False
-
-    def __call__(self) -> Report:
-        try:
-            report: Report = self.svc.run_once()
-        except Exception as e:
-            if self.failing:
-                log.warning("ingest pass failed again: %s; trying again at the next turn", e)
-            else:
-                log.exception("ingest pass failed unexpectedly; trying again at the next turn")
-            self.failing = True
-            return Report()
-        self.failing = False
-        return report
-
-
-def _scan(svc: Any, name: str) -> None:
-    try:
-        svc.scan(name)
-    except Exception as e:  # a dock that is unplugged mid-scan must not stop the daemon
-        log.warning("dock %s: scan failed: %s", name, e)
+    def tick(self) -> object:
+        return self.runtime.tick()

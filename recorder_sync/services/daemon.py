@@ -1,0 +1,213 @@
+"""The daemon's scheduling loop: when to rescan, ingest, sweep and wait.
+
+One turn of the loop is a short list of steps, and a stop request is honoured between any
+two of them (a long hash or copy inside a step stops on its own, through the ingest meter):
+
+1. take over any dock on standby whose holder has ended (then rescan everything);
+2. rescan every held dock at start and every ``reconcile_seconds`` (watch events are only
+   hints: inotify drops them, network mounts send none), else only the docks marked dirty;
+3. one ingest pass;
+4. link and sweep deadlines every ``sweep_seconds``, and as soon as a batch of work is done,
+   so that new footage is linked and its flags settled without waiting for the period;
+5. when the pass did nothing, wait for a dirty dock (or a stop request) for ``idle_seconds``.
+
+Everything it touches is injected: the clock, the dirty-dock queue, the ingest and cases
+services, the standby lock, so that the schedule is unit-tested without threads or timing.
+Deadlines, linking and one dock's scan must never stop ingestion: their failures are
+logged and tried again at the next turn.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from recorder_sync.domain.errors import Error
+from recorder_sync.services.ingest import Report
+
+log = logging.getLogger(__name__)
+
+IDLE_SECONDS = 1.0
+"""How long an idle loop waits for a dirty dock before it looks again (backoffs and stability
+windows end without any event)."""
+
+
+class DirtyQueue(Protocol):
+    """The docks that changed since the last :meth:`take`, and a wait for the next change."""
+
+    def take(self) -> set[str]: ...
+
+    def wait(self, timeout: float) -> bool:
+        """Until a dock is marked (or the loop is woken to stop), at most ``timeout`` seconds."""
+        ...
+
+
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+class Ingest(Protocol):
+    def scan(self, dock_name: str) -> object: ...
+
+    def run_once(self) -> Report: ...
+
+
+class Cases(Protocol):
+    def read_dock_clocks(self, docks: Sequence[str]) -> object:
+        """Record the camera clocks the named docks expose (before their recordings are scanned)."""
+        ...
+
+    def tick(self) -> object:
+        """Link new recordings, then one deadline sweep as of now."""
+        ...
+
+
+Clock = Callable[[], float]
+"""Monotonic seconds."""
+
+
+class DaemonService:
+    def __init__(
+        self,
+        *,
+        ingest: Ingest,
+        cases: Cases,
+        queue: DirtyQueue,
+        clock: Clock,
+        stop: StopFlag,
+        docks: Iterable[str],
+        standby: Iterable[str] = (),
+        acquire: Callable[[str], bool] = lambda name: False,
+        status: Callable[[str], object] = lambda text: None,
+        reconcile_seconds: float,
+        sweep_seconds: float,
+        idle_seconds: float = IDLE_SECONDS,
+    ) -> None:
+        """``standby``: docks another process holds; ``acquire(name)`` tries to take one over
+        (its lock, and adding it to ``ingest``), True once it is ours; ``status`` is told the
+        new :meth:`state` when that happens."""
+        self.ingest = ingest
+        self.cases = cases
+        self.queue = queue
+        self.clock = clock
+        self.stop = stop
+        self.docks = list(docks)
+        self.standby = [d for d in self.docks if d in set(standby)]
+        self.acquire = acquire
+        self.status = status
+        self.reconcile_seconds = reconcile_seconds
+        self.sweep_seconds = sweep_seconds
+        self.idle_seconds = idle_seconds
+        self._last_full = self._last_sweep = float("-inf")
+        self._worked = False
+        self._pass = Passes(ingest)
+
+    def state(self) -> str:
+        """One line for the log and systemd's STATUS: what is ingested, what is on standby."""
+        if not self.standby:
+            return f"ingesting {len(self.docks)} dock(s)"
+        names = ", ".join(self.standby)
+        return f"ingesting {len(self.docks) - len(self.standby)} dock(s), standby for {names}"
+
+    def held(self) -> list[str]:
+        return [d for d in self.docks if d not in self.standby]
+
+    def run(self) -> None:
+        """Turn until a stop is requested; returns at the first step boundary after it."""
+        while self.turn():
+            pass
+
+    def turn(self) -> bool:
+        """One turn of the loop; False once a stop request has ended it."""
+        if self.stop.is_set():
+            return False
+        self._take_over()
+        if self.stop.is_set():
+            return False
+        self._rescan()
+        if self.stop.is_set():
+            return False
+        report = self._pass()
+        self._worked = self._worked or report.progressed > 0
+        settled = self._worked and report.progressed == 0
+        if settled or self.clock() - self._last_sweep >= self.sweep_seconds:
+            if self.stop.is_set():
+                return False
+            _guarded("linking and deadline sweep", self.cases.tick)
+            self._last_sweep = self.clock()
+            self._worked = False
+        if report.progressed == 0:
+            if self.stop.is_set():
+                return False
+            self.queue.wait(self.idle_seconds)
+        return not self.stop.is_set()
+
+    # --- the steps ----------------------------------------------------------------
+
+    def _take_over(self) -> None:
+        taken = [d for d in self.standby if self.acquire(d)]
+        if not taken:
+            return
+        for name in taken:
+            log.warning("dock %s: its holder has ended; taken over", name)
+            self.standby.remove(name)
+        self.status(self.state())
+        self._last_full = float("-inf")  # what arrived meanwhile is found by a full scan
+
+    def _rescan(self) -> None:
+        held = self.held()
+        if self.clock() - self._last_full >= self.reconcile_seconds:
+            self.queue.take()  # every dock is scanned now: earlier events are answered
+            _guarded("reading camera clocks", self.cases.read_dock_clocks, held)
+            for name in held:
+                if self.stop.is_set():  # each dock's scan is a step: the next start rescans all
+                    return
+                self._scan(name)
+            self._last_full = self.clock()
+            log.debug("full scan of %d dock(s) done", len(held))
+            return
+        for name in sorted(self.queue.take() & set(held)):
+            if self.stop.is_set():
+                return
+            log.debug("dock %s changed: rescanning it", name)
+            self._scan(name)
+
+    def _scan(self, name: str) -> None:
+        try:
+            self.ingest.scan(name)
+        except Exception as e:  # a dock that is unplugged mid-scan must not stop the daemon
+            log.warning("dock %s: scan failed: %s", name, e)
+
+
+class Passes:
+    """One ingest pass at a time. A failure outside any one file (the database, a bug) is
+    logged (its trace once, until a pass succeeds again) and the pass is tried again at the
+    next turn, so ingestion and the deadline sweep go on."""
+
+    def __init__(self, ingest: Ingest) -> None:
+        self.ingest = ingest
+        self.failing = False
+
+    def __call__(self) -> Report:
+        try:
+            report = self.ingest.run_once()
+        except Exception as e:
+            if self.failing:
+                log.warning("ingest pass failed again: %s; trying again at the next turn", e)
+            else:
+                log.exception("ingest pass failed unexpectedly; trying again at the next turn")
+            self.failing = True
+            return Report()
+        self.failing = False
+        return report
+
+
+def _guarded(what: str, fn: Callable[..., object], *args: Any) -> None:
+    """Deadlines and linking must never stop ingestion: a failure is logged and tried next time."""
+    try:
+        fn(*args)
+    except Error as e:
+        log.warning("%s failed: %s; trying again at the next turn", what, e)
+    except Exception:  # a database hiccup or a bug there must not take ingestion down with it
+        log.exception("%s failed unexpectedly; trying again at the next turn", what)

@@ -1,0 +1,288 @@
+"""The daemon's schedule through fakes: a fake clock, a fake dirty-dock queue, fake ingest and
+cases services. No threads, no sleeps, no subprocess: every time below is the fake clock's."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pytest
+
+from recorder_sync.domain.errors import StorageUnavailable
+from recorder_sync.services.daemon import DaemonService
+from recorder_sync.services.ingest import Report
+
+HORIZON = 10_000.0
+"""Fake seconds after which a loop that has not stopped fails the test instead of turning for ever."""
+
+
+@dataclass
+class World:
+    """The clock, the stop flag and the journal of what the loop did, shared by the fakes."""
+
+    now: float = 0.0
+    stopped: bool = False
+    journal: list[tuple[float, str]] = field(default_factory=list)
+    hooks: dict[str, Callable[[], None]] = field(default_factory=dict)
+
+    def clock(self) -> float:
+        return self.now
+
+    def is_set(self) -> bool:
+        return self.stopped
+
+    def did(self, what: str) -> None:
+        self.journal.append((self.now, what))
+        hook = self.hooks.pop(what, None)
+        if hook is not None:
+            hook()
+
+    def times(self, what: str) -> list[float]:
+        return [t for t, w in self.journal if w == what]
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+@dataclass
+class FakeQueue:
+    """Docks marked dirty at given fake times; ``wait`` moves the clock to the next mark (or
+    the stop request, which wakes the loop like the real one), or by ``timeout``."""
+
+    world: World
+    marks: list[tuple[float, str]] = field(default_factory=list)
+    stop_at: float | None = None
+    dirty: set[str] = field(default_factory=set)
+    waits: list[float] = field(default_factory=list)
+
+    def take(self) -> set[str]:
+        self._arrive(self.world.now)
+        dirty, self.dirty = self.dirty, set()
+        return dirty
+
+    def wait(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        self.world.did("wait")
+        if self.dirty:
+            return True
+        until = self.world.now + timeout
+        wakes = [t for t, _ in self.marks if t <= until]
+        if self.stop_at is not None and self.stop_at <= until:
+            wakes.append(self.stop_at)
+        if wakes:
+            self.world.now = max(self.world.now, min(wakes))
+        else:
+            self.world.now = until
+        assert self.world.now < HORIZON, f"the loop did not stop: {self.world.journal[-5:]}"
+        if self.stop_at is not None and self.stop_at <= self.world.now:
+            self.world.stopped = True
+        self._arrive(self.world.now)
+        return bool(self.dirty) or self.world.stopped
+
+    def _arrive(self, now: float) -> None:
+        self.dirty |= {d for t, d in self.marks if t <= now}
+        self.marks = [(t, d) for t, d in self.marks if t > now]
+
+
+@dataclass
+class FakeIngest:
+    world: World
+    progress: list[int] = field(default_factory=list)
+    """What each pass reports as progressed, in order; 0 once it is used up."""
+    failing_scans: set[str] = field(default_factory=set)
+    failing_passes: int = 0
+
+    def scan(self, dock_name: str) -> None:
+        self.world.did(f"scan {dock_name}")
+        if dock_name in self.failing_scans:
+            raise OSError(5, "Input/output error")
+
+    def run_once(self) -> Report:
+        self.world.did("pass")
+        if self.failing_passes:
+            self.failing_passes -= 1
+            raise RuntimeError("database went away")
+        return Report(progressed=self.progress.pop(0) if self.progress else 0)
+
+
+@dataclass
+class FakeCases:
+    world: World
+    clocks_read: list[list[str]] = field(default_factory=list)
+    failing: bool = False
+
+    def read_dock_clocks(self, docks: Sequence[str]) -> int:
+        self.world.did("clocks")
+        self.clocks_read.append(list(docks))
+        return 0
+
+    def tick(self) -> None:
+        self.world.did("sweep")
+        if self.failing:
+            raise StorageUnavailable("database", "connection refused")
+
+
+@dataclass
+class Rig:
+    world: World
+    queue: FakeQueue
+    ingest: FakeIngest
+    cases: FakeCases
+    statuses: list[tuple[float, str]] = field(default_factory=list)
+    free_at: dict[str, float] = field(default_factory=dict)
+    """Standby docks: the fake time their holder ends."""
+
+    def acquire(self, name: str) -> bool:
+        return self.world.now >= self.free_at.get(name, HORIZON)
+
+    def daemon(
+        self,
+        docks: Sequence[str] = ("a", "b"),
+        *,
+        reconcile: float = HORIZON,
+        sweep: float = HORIZON,
+        standby: Sequence[str] = (),
+    ) -> DaemonService:
+        return DaemonService(
+            ingest=self.ingest,
+            cases=self.cases,
+            queue=self.queue,
+            clock=self.world.clock,
+            stop=self.world,
+            docks=docks,
+            standby=standby,
+            acquire=self.acquire,
+            status=lambda text: self.statuses.append((self.world.now, text)),
+            reconcile_seconds=reconcile,
+            sweep_seconds=sweep,
+        )
+
+
+@pytest.fixture
+def rig() -> Rig:
+    world = World()
+    return Rig(world, FakeQueue(world), FakeIngest(world), FakeCases(world))
+
+
+def test_every_dock_is_rescanned_every_reconcile_seconds(rig: Rig) -> None:
+    rig.queue.stop_at = 150.0
+    rig.daemon(reconcile=60).run()
+    for dock in ("a", "b"):
+        assert rig.world.times(f"scan {dock}") == [0.0, 60.0, 120.0]
+    # the camera clocks are read with each full scan, before it
+    assert rig.world.times("clocks") == [0.0, 60.0, 120.0]
+    assert rig.cases.clocks_read == [["a", "b"]] * 3
+    assert set(rig.queue.waits) == {1.0}  # idle: it looks again every second, in between
+    assert rig.world.now == 150.0
+
+
+def test_a_dirty_dock_is_rescanned_at_once_and_alone(rig: Rig) -> None:
+    rig.queue.marks = [(10.5, "b"), (33.25, "c")]  # c: not one of ours (another dock, a typo)
+    rig.queue.stop_at = 50.0
+    rig.daemon(reconcile=60).run()
+    assert rig.world.times("scan a") == [0.0]
+    assert rig.world.times("scan b") == [0.0, 10.5]  # when it was marked, not at the next second
+    assert rig.world.times("pass")[:3] == [0.0, 1.0, 2.0]
+    assert 10.5 in rig.world.times("pass")
+    assert not [w for _, w in rig.world.journal if w == "scan c"]
+
+
+def test_events_before_a_full_scan_are_answered_by_it(rig: Rig) -> None:
+    # marked just before the periodic rescan: the full scan covers it, no second scan
+    rig.queue.marks = [(59.5, "a")]
+    rig.queue.stop_at = 70.0
+    rig.daemon(reconcile=59.5).run()
+    assert rig.world.times("scan a") == [0.0, 59.5]
+    assert rig.world.times("scan b") == [0.0, 59.5]
+
+
+def test_sweep_at_start_when_a_batch_is_done_and_every_sweep_seconds(rig: Rig) -> None:
+    # a dock event at t=5 brings work for three passes (2, 1 files), then nothing
+    rig.queue.marks = [(5.0, "a")]
+    rig.ingest.progress = [0, 0, 0, 0, 0, 2, 1]
+    rig.queue.stop_at = 700.0
+    rig.daemon(sweep=300).run()
+    # at start; right after the pass that found nothing more to do (not 300 s later); then
+    # every 300 s from that sweep
+    assert rig.world.times("sweep") == [0.0, 5.0, 305.0, 605.0]
+    passes_at_5 = [w for t, w in rig.world.journal if t == 5.0]
+    # busy passes follow each other without waiting; the sweep comes after the last one
+    assert passes_at_5 == ["scan a", "pass", "pass", "pass", "sweep", "wait"]
+
+
+def test_a_pass_that_did_nothing_after_idle_time_does_not_sweep(rig: Rig) -> None:
+    rig.queue.stop_at = 10.0
+    rig.daemon(sweep=300).run()
+    assert rig.world.times("sweep") == [0.0]
+    assert rig.world.times("pass") == [float(t) for t in range(10)]  # one idle second between
+
+
+STEPS = ["clocks", "scan a", "scan b", "pass", "sweep", "wait"]
+
+
+@pytest.mark.parametrize("during", STEPS)
+def test_a_stop_request_ends_the_loop_within_the_step_it_arrives_in(rig: Rig, during: str) -> None:
+    rig.world.hooks[during] = rig.world.stop
+    rig.daemon().run()  # returns: a loop that turned on would fail on the horizon
+    # the step it arrived in is the last one begun
+    assert rig.world.journal[-1] == (0.0, during)
+    assert [w for _, w in rig.world.journal] == STEPS[: STEPS.index(during) + 1]
+
+
+def test_a_stop_request_while_idle_wakes_the_loop(rig: Rig) -> None:
+    rig.queue.stop_at = 7.25
+    rig.daemon().run()
+    assert rig.world.now == 7.25  # not at the end of the idle second
+    assert rig.world.journal[-1] == (7.0, "wait")
+
+
+def test_a_stop_requested_before_start_does_nothing(rig: Rig) -> None:
+    rig.world.stopped = True
+    rig.daemon().run()
+    assert rig.world.journal == []
+
+
+def test_a_standby_dock_is_taken_over_when_its_holder_ends_then_scanned(rig: Rig) -> None:
+    rig.free_at = {"b": 20.0}
+    rig.queue.marks = [(12.0, "b")]  # changes on a dock we do not hold are not ours to scan
+    rig.queue.stop_at = 30.0
+    daemon = rig.daemon(reconcile=HORIZON, standby=["b"])
+    assert daemon.state() == "ingesting 1 dock(s), standby for b"
+    daemon.run()
+    assert rig.statuses == [(20.0, "ingesting 2 dock(s)")]
+    assert daemon.state() == "ingesting 2 dock(s)"
+    assert rig.world.times("scan b") == [20.0]  # a full scan when taken over, never before
+    assert rig.world.times("scan a") == [0.0, 20.0]
+    assert rig.cases.clocks_read == [["a"], ["a", "b"]]
+
+
+def test_failures_outside_ingestion_never_stop_it(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    rig.ingest.failing_scans = {"a"}
+    rig.ingest.failing_passes = 3
+    rig.cases.failing = True
+    rig.queue.stop_at = 5.0
+    with caplog.at_level(logging.WARNING, logger="recorder_sync.services.daemon"):
+        rig.daemon(sweep=2).run()
+    assert rig.world.times("scan b") == [0.0]  # a's failed scan did not skip b
+    assert rig.world.times("pass") == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert rig.world.times("sweep") == [0.0, 2.0, 4.0]
+    messages = [r.getMessage() for r in caplog.records]
+    assert "dock a: scan failed: [Errno 5] Input/output error" in messages
+    assert any(m.startswith("linking and deadline sweep failed: ") for m in messages), messages
+    # a failing pass: its trace once, then one line a turn until it works again
+    traced = [r for r in caplog.records if r.exc_info]
+    assert [r.getMessage() for r in traced] == [
+        "ingest pass failed unexpectedly; trying again at the next turn"
+    ]
+    assert messages.count("ingest pass failed again: database went away; trying again at the next turn") == 2
+
+
+def test_a_stop_that_interrupts_a_step_is_not_swallowed(rig: Rig) -> None:
+    def interrupted() -> None:
+        raise KeyboardInterrupt("SIGTERM")  # what the ingest meter raises inside a long hash
+
+    rig.world.hooks["pass"] = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        rig.daemon().run()
+    assert rig.world.journal[-1] == (0.0, "pass")
