@@ -32,7 +32,7 @@ from recorder_sync.domain.errors import (
     UnsafePath,
 )
 from recorder_sync.domain.model import FileIdentity, Kind, ProbeResult, StoredObject
-from recorder_sync.domain.ports import Progress
+from recorder_sync.domain.ports import DockReader, ObjectStore, Prober, Progress
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 16
@@ -303,3 +303,10 @@ class ScriptedProber:
         if found is not None:
             return found
         return ProbeResult(kind=kind, readable=False, error=UNREADABLE)
+
+
+def _conforms() -> None:
+    """Never called: ``mypy tests/fakes.py`` fails here when a fake no longer fits its port."""
+    _store: ObjectStore = MemoryStore()
+    _dock: DockReader = MemoryDock("d")
+    _prober: Prober = ScriptedProber()
