@@ -7,9 +7,9 @@ a fake offers beyond its port (``damage``, ``unmount``, ``write``, …) is the t
 the world: a disk that fails, a camera that is pulled out.
 
 Fakes that exist: ``MemoryStore`` (ObjectStore), ``MemoryDock`` (DockReader), ``ScriptedProber``
-(Prober). The catalog and the case stores have no fake yet: a full one would be a second
-implementation of the SQL catalog, so service tests use the SQLite catalog in a temporary
-folder (no server) for now.
+(Prober), ``MemoryReportSource`` (ReportSource, actions only). The catalog and the other case
+stores have no fake yet: a full one would be a second implementation of the SQL catalog, so
+service tests use the SQLite catalog in a temporary folder (no server) for now.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ import hashlib
 import io
 import itertools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import BinaryIO
 
 from recorder_sync.adapters.probe import kind_from_extension
+from recorder_sync.domain.cases import Action, Checkout
 from recorder_sync.domain.errors import (
     IntegrityFailure,
     NotFound,
@@ -31,8 +33,11 @@ from recorder_sync.domain.errors import (
     StorageUnavailable,
     UnsafePath,
 )
-from recorder_sync.domain.model import FileIdentity, Kind, ProbeResult, StoredObject
-from recorder_sync.domain.ports import DockReader, ObjectStore, Prober, Progress
+from recorder_sync.domain.linking import RecordingFacts
+from recorder_sync.domain.model import FileIdentity, Flag, Kind, ProbeResult, StoredObject
+from recorder_sync.domain.policy import DeadlineSettings
+from recorder_sync.domain.ports import DockReader, ObjectStore, Prober, Progress, ReportSource
+from recorder_sync.domain.report_tallies import ReportAggregates
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 16
@@ -305,8 +310,42 @@ class ScriptedProber:
         return ProbeResult(kind=kind, readable=False, error=UNREADABLE)
 
 
+@dataclass
+class MemoryReportSource:
+    """``ReportSource`` holding actions only (no recordings, links, flags or checkouts yet),
+    and no tallies: like a case book that has never been swept. ``asked`` records each call
+    for tallies, so a test sees which path the service took."""
+
+    held_actions: list[Action] = field(default_factory=list)
+    asked: list[tuple[datetime, int | None, datetime | None, datetime | None]] = field(default_factory=list)
+
+    def report_inputs(
+        self, since: datetime | None, until: datetime | None
+    ) -> tuple[list[RecordingFacts], list[Action], list[tuple[str, str]], list[Flag], list[Checkout]]:
+        # an action belongs to the period its end falls in, as in the SQL case book
+        actions = [
+            a
+            for a in self.held_actions
+            if (since is None or a.end >= since) and (until is None or a.end < until)
+        ]
+        return [], sorted(actions, key=lambda a: a.action_id), [], [], []
+
+    def report_aggregates(
+        self,
+        now: datetime,
+        year: int | None,
+        since: datetime | None,
+        until: datetime | None,
+        settings: DeadlineSettings,
+        full_types: Collection[str],
+    ) -> ReportAggregates | None:
+        self.asked.append((now, year, since, until))
+        return None
+
+
 def _conforms() -> None:
     """Never called: ``mypy tests/fakes.py`` fails here when a fake no longer fits its port."""
     _store: ObjectStore = MemoryStore()
     _dock: DockReader = MemoryDock("d")
     _prober: Prober = ScriptedProber()
+    _reports: ReportSource = MemoryReportSource()
