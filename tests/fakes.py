@@ -7,7 +7,8 @@ a fake offers beyond its port (``damage``, ``unmount``, ``write``, …) is the t
 the world: a disk that fails, a camera that is pulled out.
 
 Fakes that exist: ``MemoryStore`` (ObjectStore), ``MemoryDock`` (DockReader), ``ScriptedProber``
-(Prober), ``MemoryReportSource`` (ReportSource, actions only). The catalog and the other case
+(Prober), ``MemoryReportSource`` (ReportSource, actions only), ``MemorySweepStore`` (SweepStore,
+actions and flags only, every load a full one). The catalog and the other case
 stores have no fake yet: a full one would be a second implementation of the SQL catalog, so
 service tests use the SQLite catalog in a temporary folder (no server) for now.
 """
@@ -18,8 +19,8 @@ import hashlib
 import io
 import itertools
 import re
-from collections.abc import Collection, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import BinaryIO
 
@@ -33,11 +34,14 @@ from recorder_sync.domain.errors import (
     StorageUnavailable,
     UnsafePath,
 )
+from recorder_sync.domain.flags import ENGINE_KINDS, FlagSpec, resolution_state
 from recorder_sync.domain.linking import RecordingFacts
-from recorder_sync.domain.model import FileIdentity, Flag, Kind, ProbeResult, StoredObject
+from recorder_sync.domain.model import FileIdentity, Flag, FlagState, Kind, ProbeResult, StoredObject
 from recorder_sync.domain.policy import DeadlineSettings
-from recorder_sync.domain.ports import DockReader, ObjectStore, Prober, Progress, ReportSource
+from recorder_sync.domain.ports import DockReader, ObjectStore, Prober, Progress, ReportSource, SweepStore
 from recorder_sync.domain.report_tallies import ReportAggregates
+from recorder_sync.domain.subjects import action_subject
+from recorder_sync.domain.sweep import SweepInputs, SweepLimits
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 16
@@ -286,6 +290,7 @@ class MemoryDock:
 
 
 UNREADABLE = "not a video ffprobe can read"
+OPEN_FLAG_STATES = frozenset({FlagState.OPEN, FlagState.ACKNOWLEDGED})
 
 
 @dataclass
@@ -343,9 +348,72 @@ class MemoryReportSource:
         return None
 
 
+@dataclass
+class MemorySweepStore:
+    """``SweepStore`` holding actions and flags (no recordings, links or checkouts yet). Every
+    load is a full one: what an incremental load of the SQL store must come to."""
+
+    held_actions: list[Action] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+    _last: datetime | None = None
+    _fingerprint: str | None = None
+
+    def sweep_inputs(self, now: datetime, limits: SweepLimits, *, full: bool = False) -> SweepInputs:
+        open_flags = [f for f in self.flags if f.state in OPEN_FLAG_STATES and f.kind in ENGINE_KINDS]
+        subjects = {action_subject(a.action_id) for a in self.held_actions}
+        return SweepInputs(
+            recordings=[],
+            actions=list(self.held_actions),
+            links=[],
+            checkouts=[],
+            docked={},
+            open_flags=open_flags,
+            subjects=subjects | {f.subject for f in open_flags},
+            full=True,
+            cursor=0,
+            last_sweep=self._last,
+        )
+
+    def apply_sweep(
+        self,
+        now: datetime,
+        inputs: SweepInputs,
+        limits: SweepLimits,
+        to_raise: Sequence[FlagSpec],
+        to_resolve: Sequence[tuple[str, str]],
+        to_update: Sequence[FlagSpec],
+        *,
+        only_if_latest: bool = False,
+    ) -> bool:
+        if only_if_latest and self._last is not None and self._last > now:
+            return False
+        for spec in to_raise:
+            if self._open(spec.key) is None:
+                self.flags.append(replace(spec.to_flag(now), id=len(self.flags) + 1))
+        for key in to_resolve:
+            old = self._open(key)
+            if old is not None:
+                self.flags[self.flags.index(old)] = replace(old, state=resolution_state(key[0]))
+        for spec in to_update:
+            old = self._open(spec.key)
+            if old is not None:
+                new = replace(old, severity=spec.severity, detail=spec.detail, due=spec.due)
+                self.flags[self.flags.index(old)] = new
+        self._last, self._fingerprint = now, limits.fingerprint
+        return True
+
+    def last_sweep(self) -> datetime | None:
+        return self._last
+
+    def _open(self, key: tuple[str, str]) -> Flag | None:
+        found = [f for f in self.flags if (f.kind, f.subject) == key and f.state in OPEN_FLAG_STATES]
+        return found[0] if found else None
+
+
 def _conforms() -> None:
     """Never called: ``mypy tests/fakes.py`` fails here when a fake no longer fits its port."""
     _store: ObjectStore = MemoryStore()
     _dock: DockReader = MemoryDock("d")
     _prober: Prober = ScriptedProber()
     _reports: ReportSource = MemoryReportSource()
+    _sweeps: SweepStore = MemorySweepStore()

@@ -4,18 +4,15 @@ PostgreSQL): which actions belong to a period, and no tallies before the first s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS, pg_database
+from casebooks import case_book, importer
+from conftest import BACKENDS
 from fakes import MemoryReportSource
 
-from recorder_sync.adapters.db.casebook import CaseBook
-from recorder_sync.adapters.db.engine import make_engine, upgrade
-from recorder_sync.adapters.db.repository import Catalog
 from recorder_sync.domain.cases import Action
 from recorder_sync.domain.policy import DeadlineSettings
 from recorder_sync.domain.ports import ReportSource
@@ -35,24 +32,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         fake = MemoryReportSource()
         yield Backend(fake, fake.held_actions.extend)
         return
-    with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path / 'catalog.db'}"
-        else:
-            url = stack.enter_context(pg_database(request.getfixturevalue("pg_server_url")))
-        yield from _book(url)
-
-
-def _book(url: str) -> Iterator[Backend]:
-    engine = make_engine(url)
-    upgrade(engine)
-    book = CaseBook(Catalog(engine, station="st", actor="test"))
-
-    def add(actions: list[Action]) -> None:
-        book.upsert_actions(actions, NOW, "contract", "test")
-
-    yield Backend(book, add)
-    engine.dispose()
+    with case_book(request.param, request, tmp_path) as book:
+        yield Backend(book, importer(book, NOW))
 
 
 def action(aid: str, end: datetime) -> Action:
