@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_ingest_service import NAME, Clock, world
+from test_ingest_vault import NAME, Clock, world
 
 from recorder_sync.adapters import dockfs
 from recorder_sync.adapters.db.repository import Catalog
 from recorder_sync.domain.model import RecordingState, SightingState
 from recorder_sync.services.ingest import IngestService
 
-__all__ = ["world"]  # the fixture, shared with test_ingest_service
+__all__ = ["world"]  # the fixture, shared with test_ingest_vault
 
 World = tuple[IngestService, Catalog, Clock, Path]
 

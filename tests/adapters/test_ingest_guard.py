@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-from test_ingest_service import NAME, Clock
-from test_ingest_service import world as ingest_world  # noqa: F401  (registers that fixture here)
+from test_ingest_vault import NAME, Clock
+from test_ingest_vault import world as ingest_world  # noqa: F401  (registers that fixture here)
 
 from recorder_sync.adapters.db.repository import Catalog
 from recorder_sync.adapters.dockfs import DockFolder
@@ -39,7 +39,7 @@ World = tuple[IngestService, Catalog, Clock, Path]
 
 @pytest.fixture
 def world(request: pytest.FixtureRequest, db_url: str) -> World:
-    """The ingest service of test_ingest_service on real adapters, with a clock the test controls."""
+    """The ingest service of test_ingest_vault on real adapters, with a clock the test controls."""
     value: World = request.getfixturevalue("ingest_world")
     return value
 

@@ -1,29 +1,29 @@
-"""The ingest service step by step on real adapters (folders, ffprobe, vault, SQLite/PostgreSQL),
-with a clock the test controls: undocking mid-pipeline, re-docking, a file changed after hashing."""
+"""The ingest service's decisions step by step, through fakes: a dock, an object store and a
+prober in memory, a clock the test controls, and the SQLite catalog in a temporary folder (there
+is no fake catalog yet). Undocking mid-pipeline, re-docking, a file changed after hashing, a
+damaged stored copy restored from a re-docked one, a store that fails or is unmounted, a kill
+between two steps. What the real vault and dock folder do in the same stories is in
+``tests/adapters/test_ingest_vault.py``."""
 
 from __future__ import annotations
 
 import hashlib
-import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from clirunner import RESTORE_STORY
+from fakes import MemoryDock, MemoryStore, ScriptedProber
 
 from recorder_sync.adapters import keys
 from recorder_sync.adapters.db.engine import make_engine, upgrade
 from recorder_sync.adapters.db.repository import Catalog
-from recorder_sync.adapters.dockfs import DockFolder
-from recorder_sync.adapters.probe import FfprobeProber
-from recorder_sync.adapters.vault import MARKER, Vault
 from recorder_sync.domain.custody import verify_chain
-from recorder_sync.domain.errors import StorageUnavailable
 from recorder_sync.domain.layout import manifest_key, media_key, signature_key
-from recorder_sync.domain.model import Recording, RecordingState, ReleasePolicy, SightingState, StoredObject
+from recorder_sync.domain.model import Recording, RecordingState, ReleasePolicy, SightingState
 from recorder_sync.domain.naming import BUILTIN_PROFILES
-from recorder_sync.domain.ports import ObjectStore
 from recorder_sync.services.ingest import Dock, IngestService
 
 NAME = "DSJ-A1_031245_20261127083015_0001.MP4"
@@ -40,22 +40,28 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-def service(
-    tmp_path: Path, catalog: Catalog, clock: Clock, store: ObjectStore | None = None
-) -> IngestService:
-    """The service of one process on the test's folders (a second call: a restarted process)."""
+@dataclass
+class World:
+    svc: IngestService
+    catalog: Catalog
+    clock: Clock
+    dock: MemoryDock
+    store: MemoryStore
+    tmp: Path
+
+    def service(self) -> IngestService:
+        """The service of another process on the same catalog, dock and store (a restart)."""
+        return service(self.tmp, self.catalog, self.clock, self.dock, self.store)
+
+
+def service(tmp: Path, catalog: Catalog, clock: Clock, dock: MemoryDock, store: MemoryStore) -> IngestService:
     return IngestService(
         catalog=catalog,
-        store=store or Vault(tmp_path / "vault"),
-        signer=keys.load_or_create(tmp_path / "keys" / "station.key"),
-        prober=FfprobeProber(),
+        store=store,
+        signer=keys.load_or_create(tmp / "keys" / "station.key"),
+        prober=ScriptedProber(),
         docks={
-            "d": Dock(
-                DockFolder("d", tmp_path / "dock"),
-                tuple(BUILTIN_PROFILES.values()),
-                ZoneInfo("Asia/Shanghai"),
-                timedelta(seconds=5),
-            )
+            "d": Dock(dock, tuple(BUILTIN_PROFILES.values()), ZoneInfo("Asia/Shanghai"), timedelta(seconds=5))
         },
         station="st",
         release_policy=ReleasePolicy.DELETE,
@@ -66,19 +72,17 @@ def service(
 
 
 @pytest.fixture
-def world(tmp_path: Path, db_url: str) -> tuple[IngestService, Catalog, Clock, Path]:
-    engine = make_engine(db_url)
+def world(tmp_path: Path) -> World:
+    engine = make_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
     upgrade(engine)
     catalog = Catalog(engine, station="st", actor="test")
-    clock = Clock()
-    dock = tmp_path / "dock"
-    dock.mkdir()
-    return service(tmp_path, catalog, clock), catalog, clock, dock
+    clock, dock, store = Clock(), MemoryDock("d"), MemoryStore()
+    return World(service(tmp_path, catalog, clock, dock, store), catalog, clock, dock, store, tmp_path)
 
 
-def test_stability_window_uses_the_injected_clock(world: tuple[IngestService, Catalog, Clock, Path]) -> None:
-    svc, catalog, clock, dock = world
-    (dock / NAME).write_bytes(b"x" * 1000)
+def test_stability_window_uses_the_injected_clock(world: World) -> None:
+    svc, catalog, clock, dock = world.svc, world.catalog, world.clock, world.dock
+    dock.write(NAME, b"x" * 1000)
     svc.scan("d")
     svc.run_once()
     assert [s.state for s in catalog.pending_sightings()] == [SightingState.DISCOVERED]
@@ -88,30 +92,23 @@ def test_stability_window_uses_the_injected_clock(world: tuple[IngestService, Ca
     assert rec.device == "DSJ-A1" and rec.start == datetime(2026, 11, 27, 0, 30, 15, tzinfo=UTC)
 
 
-def test_undocked_before_storage_then_docked_again(
-    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
-) -> None:
-    svc, catalog, clock, dock = world
-    (dock / NAME).write_bytes(b"evidence" * 1000)
-    keep = tmp_path / "camera-copy"
-    shutil.copy2(dock / NAME, keep)
+def test_undocked_before_storage_then_docked_again(world: World) -> None:
+    svc, catalog, clock, dock = world.svc, world.catalog, world.clock, world.dock
+    dock.write(NAME, b"evidence" * 1000)
     svc.scan("d")
     clock.advance(6)
     s = catalog.pending_sightings()[0]
     svc.step_sighting(s)  # stable and hashed
     [rec] = catalog.list_recordings()
     assert rec.state == RecordingState.HASHED
-    (dock / NAME).unlink()  # the camera is pulled out before the upload
+    dock.delete(NAME)  # the camera is pulled out before the upload
     svc.run_once()
     rec = catalog.recording(rec.id)
     assert rec.state == RecordingState.HASHED and rec.next_attempt_at is not None
     assert [f.kind for f in catalog.flags(state="unresolved")] == ["source-unavailable"]
     assert catalog.sightings_of(rec.id)[0].state == SightingState.GONE
-    shutil.copy2(keep, dock / NAME)  # docked again
-    for _ in range(8):
-        clock.advance(6)
-        svc.scan("d")
-        svc.run_once()
+    dock.write(NAME, b"evidence" * 1000)  # docked again
+    _drive(svc, clock)
     rec = catalog.recording(rec.id)
     assert rec.state == RecordingState.RELEASED
     # the condition cleared, so its flag is resolved (the bytes are no real video: that flag stays)
@@ -121,34 +118,30 @@ def test_undocked_before_storage_then_docked_again(
     assert verify_chain(catalog.events()) == len(catalog.events())
 
 
-def test_file_changed_after_hashing_is_not_stored_from_and_not_deleted(
-    world: tuple[IngestService, Catalog, Clock, Path],
-) -> None:
-    svc, catalog, clock, dock = world
-    (dock / NAME).write_bytes(b"a" * 5000)
+def test_file_changed_after_hashing_is_not_stored_from_and_not_deleted(world: World) -> None:
+    svc, catalog, clock, dock = world.svc, world.catalog, world.clock, world.dock
+    dock.write(NAME, b"a" * 5000)
     svc.scan("d")
     clock.advance(6)
     svc.step_sighting(catalog.pending_sightings()[0])
     [rec] = catalog.list_recordings()
-    (dock / NAME).write_bytes(b"b" * 5000)  # rewritten on the camera right after hashing
+    dock.write(NAME, b"b" * 5000)  # rewritten on the camera right after hashing
     for _ in range(3):
         svc.run_once()
     assert catalog.recording(rec.id).state.rank < RecordingState.STORED.rank
-    assert (dock / NAME).read_bytes() == b"b" * 5000  # never deleted
-    for _ in range(8):
-        clock.advance(6)
-        svc.scan("d")
-        svc.run_once()
+    assert dock.read(NAME) == b"b" * 5000  # never deleted
+    _drive(svc, clock)
     # the new content is its own recording, stored and released; the first one waits for its bytes
     first = catalog.recording(rec.id)
     [second] = [r for r in catalog.list_recordings() if r.id != rec.id]
     assert second.state == RecordingState.RELEASED and second.size == 5000
     assert first.state == RecordingState.HASHED  # never stored: its bytes are no longer on the dock
+    assert media_key(first.sha256) not in world.store.objects
     open_kinds = sorted(f.kind for f in catalog.flags(state="unresolved") if f.kind != "unreadable-media")
     assert open_kinds == ["source-changed", "source-unavailable"]
 
 
-# --- a re-docked copy is released only while the store holds a good copy (issue 7, item 2) ---
+# --- a re-docked copy is released only while the store holds a good copy ---------------------
 
 
 def _drive(svc: IngestService, clock: Clock, rounds: int = 8) -> None:
@@ -158,33 +151,20 @@ def _drive(svc: IngestService, clock: Clock, rounds: int = 8) -> None:
         svc.run_once()
 
 
-def _ingested(
-    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path, data: bytes
-) -> tuple[Recording, Path]:
-    """``data`` ingested and released from the dock; the camera still holds a copy."""
-    svc, catalog, clock, dock = world
-    (dock / NAME).write_bytes(data)
-    camera = tmp_path / "camera-copy"
-    shutil.copy2(dock / NAME, camera)
-    _drive(svc, clock)
-    [rec] = catalog.list_recordings()
-    assert rec.state == RecordingState.RELEASED and not (dock / NAME).exists()
-    return rec, camera
-
-
-def _damage(path: Path, how: str) -> None:
-    if how == "deleted":
-        path.unlink()
-        return
-    path.chmod(0o644)  # vault objects are read-only files
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01  # one flipped bit: same size, other bytes
-    path.write_bytes(bytes(data))
-    path.chmod(0o444)
+def _ingested(world: World, data: bytes, svc: IngestService | None = None) -> Recording:
+    """``data`` ingested and released from the dock."""
+    world.dock.write(NAME, data)
+    _drive(svc or world.svc, world.clock)
+    [rec] = world.catalog.list_recordings()
+    assert rec.state == RecordingState.RELEASED and not world.dock.exists(NAME)
+    return rec
 
 
 def _actions(catalog: Catalog, rec_id: str) -> list[str]:
     return [e.fields["action"] for e in catalog.events(rec_id)]
+
+
+KEYS = {"media": media_key, "manifest": manifest_key, "signature": signature_key}
 
 
 @pytest.mark.parametrize(
@@ -192,21 +172,23 @@ def _actions(catalog: Catalog, rec_id: str) -> list[str]:
     [("media", "deleted"), ("media", "corrupted"), ("manifest", "corrupted"), ("signature", "deleted")],
 )
 def test_redocked_copy_restores_a_damaged_stored_copy_before_it_is_released(
-    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path, damaged: str, how: str
+    world: World, damaged: str, how: str
 ) -> None:
-    svc, catalog, clock, dock = world
+    svc, catalog, clock, dock, store = world.svc, world.catalog, world.clock, world.dock, world.store
     data = b"evidence" * 5000
-    rec, camera = _ingested(world, tmp_path, data)
-    vault = tmp_path / "vault"
-    key = {"media": media_key, "manifest": manifest_key, "signature": signature_key}[damaged](rec.sha256)
-    good = (vault / key).read_bytes()
-    _damage(vault / key, how)
+    rec = _ingested(world, data)
+    key = KEYS[damaged](rec.sha256)
+    good = store.objects[key]
+    if how == "deleted":
+        store.lose(key)
+    else:
+        store.damage(key)
 
-    shutil.copy2(camera, dock / NAME)  # the camera is docked again with the same file
+    dock.write(NAME, data)  # the camera is docked again with the same file
     svc.scan("d")
     clock.advance(6)
     svc.run_once()  # hashed as a duplicate, then checked before release: the check fails
-    assert (dock / NAME).read_bytes() == data  # the last good copy is kept
+    assert dock.read(NAME) == data  # the last good copy is kept
     after = catalog.recording(rec.id)
     assert after.state == RecordingState.SIGNED  # to be stored and verified again
     assert after.verified_at == rec.verified_at  # uploaded in time then; not a late upload now
@@ -215,10 +197,9 @@ def test_redocked_copy_restores_a_damaged_stored_copy_before_it_is_released(
     assert f"dock:d/{NAME}" in flag.detail and "kept until" in flag.detail
 
     _drive(svc, clock)
-    assert (vault / key).read_bytes() == good  # restored
-    assert (vault / key).stat().st_mode & 0o222 == 0
-    assert hashlib.sha256((vault / media_key(rec.sha256)).read_bytes()).hexdigest() == rec.sha256
-    assert not (dock / NAME).exists()  # released once the new copy verified
+    assert store.objects[key] == good  # restored
+    assert hashlib.sha256(store.objects[media_key(rec.sha256)]).hexdigest() == rec.sha256
+    assert not dock.exists(NAME)  # released once the new copy verified
     assert catalog.recording(rec.id).state == RecordingState.RELEASED
     actions = _actions(catalog, rec.id)
     assert actions[actions.index("duplicate-seen") :] == RESTORE_STORY
@@ -226,72 +207,49 @@ def test_redocked_copy_restores_a_damaged_stored_copy_before_it_is_released(
     assert verify_chain(catalog.events()) == len(catalog.events())
 
 
-def test_redocked_copy_of_a_good_stored_copy_is_checked_and_released(
-    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
-) -> None:
-    svc, catalog, clock, dock = world
-    rec, camera = _ingested(world, tmp_path, b"fine" * 5000)
-    stored = tmp_path / "vault" / media_key(rec.sha256)
-    inode = stored.stat().st_ino
-    shutil.copy2(camera, dock / NAME)
+def test_redocked_copy_of_a_good_stored_copy_is_checked_and_released(world: World) -> None:
+    svc, catalog, clock, dock, store = world.svc, world.catalog, world.clock, world.dock, world.store
+    rec = _ingested(world, b"fine" * 5000)
+    writes = store.writes
+    dock.write(NAME, b"fine" * 5000)
     _drive(svc, clock)
-    assert not (dock / NAME).exists()
-    assert stored.stat().st_ino == inode  # nothing rewritten
+    assert not dock.exists(NAME)
+    assert store.writes == writes  # nothing rewritten
     actions = _actions(catalog, rec.id)
     assert "integrity-failure" not in actions and "restored" not in actions
     assert actions.count("released") == 2
     assert not [f for f in catalog.flags() if f.kind == "integrity-failure"]
 
 
-class FailingRestore:
-    """A vault whose restores fail (a full disk, say) until ``heal`` is called."""
-
-    def __init__(self, inner: Vault) -> None:
-        self.inner = inner
-        self.broken = True
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
-
-    def restore_stream(self, *args: object, **kwargs: object) -> StoredObject:
-        if self.broken:
-            raise StorageUnavailable("no space left on the vault's disk")
-        return self.inner.restore_stream(*args, **kwargs)  # type: ignore[arg-type]
-
-
-def test_dock_copy_stays_while_the_restore_fails_and_a_restart_resumes(
-    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
-) -> None:
-    _, catalog, clock, dock = world
+def test_dock_copy_stays_while_the_restore_fails_and_a_restart_resumes(world: World) -> None:
+    catalog, clock, dock, store = world.catalog, world.clock, world.dock, world.store
     data = b"last good copy" * 3000
-    rec, camera = _ingested(world, tmp_path, data)
-    stored = tmp_path / "vault" / media_key(rec.sha256)
-    _damage(stored, "deleted")
-    shutil.copy2(camera, dock / NAME)
-    failing = service(tmp_path, catalog, clock, FailingRestore(Vault(tmp_path / "vault")))  # type: ignore[arg-type]
-    _drive(failing, clock, rounds=6)
-    assert (dock / NAME).read_bytes() == data and not stored.exists()
+    rec = _ingested(world, data)
+    key = media_key(rec.sha256)
+    store.lose(key)
+    dock.write(NAME, data)
+    store.fail_restores = "no space left on the vault's disk"
+    _drive(world.service(), clock, rounds=6)
+    assert dock.read(NAME) == data and key not in store.objects
     after = catalog.recording(rec.id)
     assert after.state == RecordingState.SIGNED and "no space left" in (after.last_error or "")
-    # a new process (as after kill -9) on the same catalog and vault takes it from there
-    restarted = service(tmp_path, catalog, clock)
+    # a new process (as after kill -9) on the same catalog and store takes it from there
+    store.fail_restores = None
+    restarted = world.service()
     clock.advance(3600)  # past the retry back-off
     _drive(restarted, clock)
-    assert not (dock / NAME).exists()
-    assert hashlib.sha256(stored.read_bytes()).hexdigest() == rec.sha256
+    assert not dock.exists(NAME)
+    assert hashlib.sha256(store.objects[key]).hexdigest() == rec.sha256
     actions = _actions(catalog, rec.id)
     assert actions.count("integrity-failure") == 1 and actions.count("restored") == 1
     assert catalog.recording(rec.id).state == RecordingState.RELEASED
 
 
-def test_first_copy_verified_long_before_its_release_is_checked_again(
-    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
-) -> None:
+def test_first_copy_verified_long_before_its_release_is_checked_again(world: World) -> None:
     """Killed between verification and release, restarted hours later: the object may have
     been damaged meanwhile, and the dock copy is the last good one."""
-    svc, catalog, clock, dock = world
-    data = b"first copy" * 4000
-    (dock / NAME).write_bytes(data)
+    svc, catalog, clock, dock, store = world.svc, world.catalog, world.clock, world.dock, world.store
+    dock.write(NAME, b"first copy" * 4000)
     svc.scan("d")
     clock.advance(6)
     svc.step_sighting(catalog.pending_sightings()[0])  # stable and hashed
@@ -299,70 +257,64 @@ def test_first_copy_verified_long_before_its_release_is_checked_again(
     while svc.step_recording(catalog.recording(rec.id)):  # probed … verified; then the kill
         pass
     assert catalog.recording(rec.id).state == RecordingState.VERIFIED
-    stored = tmp_path / "vault" / media_key(rec.sha256)
-    _damage(stored, "corrupted")
+    store.damage(media_key(rec.sha256))
     clock.advance(7 * 3600)
     svc.run_once()  # check, restore, verify and release in one pass, in that order
-    assert hashlib.sha256(stored.read_bytes()).hexdigest() == rec.sha256
-    assert not (dock / NAME).exists()
+    assert hashlib.sha256(store.objects[media_key(rec.sha256)]).hexdigest() == rec.sha256
+    assert not dock.exists(NAME)
     actions = _actions(catalog, rec.id)
     assert actions[actions.index("verified") + 1 :] == RESTORE_STORY[1:]
 
 
-def test_unmounted_vault_is_no_integrity_failure_and_the_dock_copy_waits(
-    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
-) -> None:
+def test_unavailable_store_is_no_integrity_failure_and_the_dock_copy_waits(world: World) -> None:
     """Could not check is not failed verification: nothing is flagged or restored, nothing released."""
-    svc, catalog, clock, dock = world
-    rec, camera = _ingested(world, tmp_path, b"unmounted" * 3000)
-    marker = tmp_path / "vault" / MARKER
-    saved = marker.read_bytes()
-    marker.unlink()  # the vault's disk is not mounted
-    shutil.copy2(camera, dock / NAME)
+    svc, catalog, clock, dock, store = world.svc, world.catalog, world.clock, world.dock, world.store
+    rec = _ingested(world, b"unmounted" * 3000)
+    writes = store.writes
+    store.available = False  # the vault's disk is not mounted
+    dock.write(NAME, b"unmounted" * 3000)
     _drive(svc, clock, rounds=4)
-    assert (dock / NAME).exists()
+    assert dock.exists(NAME)
     [redocked] = [s for s in catalog.sightings_of(rec.id) if s.state == SightingState.HASHED]
     assert "unavailable" in (redocked.last_error or "")
     assert catalog.recording(rec.id).state == RecordingState.RELEASED
     assert "integrity-failure" not in _actions(catalog, rec.id)
-    marker.write_bytes(saved)  # mounted again
+    store.available = True  # mounted again
     _drive(svc, clock, rounds=2)
-    assert not (dock / NAME).exists()
+    assert not dock.exists(NAME)
+    assert store.writes == writes  # nothing was restored: nothing was wrong
     assert not [f for f in catalog.flags() if f.kind == "integrity-failure"]
 
 
-def test_keep_policy_checks_and_restores_too(
-    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
-) -> None:
+def test_keep_policy_checks_and_restores_too(world: World) -> None:
     """Under 'keep' nothing is deleted, but a damaged stored copy is still repaired from a new
     dock copy (here the same bytes under a second name) before that copy is marked kept."""
-    _, catalog, clock, dock = world
-    keeping = service(tmp_path, catalog, clock)
+    catalog, clock, dock, store = world.catalog, world.clock, world.dock, world.store
+    keeping = world.service()
     keeping.release_policy = ReleasePolicy.KEEP
-    (dock / NAME).write_bytes(b"kept" * 4000)
+    dock.write(NAME, b"kept" * 4000)
     _drive(keeping, clock)
     [rec] = catalog.list_recordings()
     assert rec.state == RecordingState.VERIFIED
-    stored = tmp_path / "vault" / media_key(rec.sha256)
-    _damage(stored, "corrupted")
-    shutil.copy2(dock / NAME, dock / ("copy-" + NAME))
+    store.damage(media_key(rec.sha256))
+    dock.write("copy-" + NAME, b"kept" * 4000)
     _drive(keeping, clock)
-    assert hashlib.sha256(stored.read_bytes()).hexdigest() == rec.sha256
+    assert hashlib.sha256(store.objects[media_key(rec.sha256)]).hexdigest() == rec.sha256
     assert {s.state for s in catalog.sightings_of(rec.id)} == {SightingState.KEPT}
-    assert (dock / NAME).exists() and (dock / ("copy-" + NAME)).exists()
+    assert dock.exists(NAME) and dock.exists("copy-" + NAME)
     actions = _actions(catalog, rec.id)
     assert actions[actions.index("integrity-failure") :] == [*RESTORE_STORY[1:-1], "kept"]
 
 
 def test_killed_between_deleting_the_dock_copy_and_recording_it_the_release_completes(
-    world: tuple[IngestService, Catalog, Clock, Path],
+    world: World,
 ) -> None:
     """A kill -9 after the dock file was unlinked but before its release was committed: the
     restarted process finds the file gone. Its stored copy was verified, so the sighting is
     released and the recording with it, instead of a file 'gone' and a recording left verified
     (and out of every backlog) for ever."""
-    svc, catalog, clock, dock = world
-    (dock / NAME).write_bytes(b"released, then killed" * 1000)
+    svc, catalog, clock, dock = world.svc, world.catalog, world.clock, world.dock
+    dock.write(NAME, b"released, then killed" * 1000)
     svc.scan("d")
     clock.advance(6)
     svc.step_sighting(catalog.pending_sightings()[0])  # stable and hashed
@@ -370,7 +322,7 @@ def test_killed_between_deleting_the_dock_copy_and_recording_it_the_release_comp
     while svc.step_recording(catalog.recording(rec.id)):
         pass
     assert catalog.recording(rec.id).state == RecordingState.VERIFIED
-    (dock / NAME).unlink()  # _release's unlink, then the kill
+    dock.delete(NAME)  # _release's unlink, then the kill
     svc.scan("d")
     svc.run_once()
     assert catalog.recording(rec.id).state == RecordingState.RELEASED

@@ -1,0 +1,255 @@
+"""The ingest service on real adapters (dock folder, ffprobe, vault, SQLite/PostgreSQL), with a
+clock the test controls, for what the real adapters add to the stories of
+``tests/services/test_ingest_service.py`` (which runs them all through fakes): a file unlinked and
+copied back with its old times, a file rewritten in place, vault objects restored read-only, a
+good object never rewritten, a vault whose disk is not mounted."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from clirunner import RESTORE_STORY
+
+from recorder_sync.adapters import keys
+from recorder_sync.adapters.db.engine import make_engine, upgrade
+from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.dockfs import DockFolder
+from recorder_sync.adapters.probe import FfprobeProber
+from recorder_sync.adapters.vault import MARKER, Vault
+from recorder_sync.domain.custody import verify_chain
+from recorder_sync.domain.layout import manifest_key, media_key, signature_key
+from recorder_sync.domain.model import Recording, RecordingState, ReleasePolicy, SightingState
+from recorder_sync.domain.naming import BUILTIN_PROFILES
+from recorder_sync.domain.ports import ObjectStore
+from recorder_sync.services.ingest import Dock, IngestService
+
+NAME = "DSJ-A1_031245_20261127083015_0001.MP4"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def service(
+    tmp_path: Path, catalog: Catalog, clock: Clock, store: ObjectStore | None = None
+) -> IngestService:
+    """The service of one process on the test's folders (a second call: a restarted process)."""
+    return IngestService(
+        catalog=catalog,
+        store=store or Vault(tmp_path / "vault"),
+        signer=keys.load_or_create(tmp_path / "keys" / "station.key"),
+        prober=FfprobeProber(),
+        docks={
+            "d": Dock(
+                DockFolder("d", tmp_path / "dock"),
+                tuple(BUILTIN_PROFILES.values()),
+                ZoneInfo("Asia/Shanghai"),
+                timedelta(seconds=5),
+            )
+        },
+        station="st",
+        release_policy=ReleasePolicy.DELETE,
+        clock=clock,
+        software="test",
+        jitter=lambda: 0.0,
+    )
+
+
+@pytest.fixture
+def world(tmp_path: Path, db_url: str) -> tuple[IngestService, Catalog, Clock, Path]:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    catalog = Catalog(engine, station="st", actor="test")
+    clock = Clock()
+    dock = tmp_path / "dock"
+    dock.mkdir()
+    return service(tmp_path, catalog, clock), catalog, clock, dock
+
+
+def test_undocked_before_storage_then_docked_again(
+    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
+) -> None:
+    svc, catalog, clock, dock = world
+    (dock / NAME).write_bytes(b"evidence" * 1000)
+    keep = tmp_path / "camera-copy"
+    shutil.copy2(dock / NAME, keep)
+    svc.scan("d")
+    clock.advance(6)
+    s = catalog.pending_sightings()[0]
+    svc.step_sighting(s)  # stable and hashed
+    [rec] = catalog.list_recordings()
+    assert rec.state == RecordingState.HASHED
+    (dock / NAME).unlink()  # the camera is pulled out before the upload
+    svc.run_once()
+    rec = catalog.recording(rec.id)
+    assert rec.state == RecordingState.HASHED and rec.next_attempt_at is not None
+    assert [f.kind for f in catalog.flags(state="unresolved")] == ["source-unavailable"]
+    assert catalog.sightings_of(rec.id)[0].state == SightingState.GONE
+    shutil.copy2(keep, dock / NAME)  # docked again
+    for _ in range(8):
+        clock.advance(6)
+        svc.scan("d")
+        svc.run_once()
+    rec = catalog.recording(rec.id)
+    assert rec.state == RecordingState.RELEASED
+    # the condition cleared, so its flag is resolved (the bytes are no real video: that flag stays)
+    assert [f.kind for f in catalog.flags(state="unresolved")] == ["unreadable-media"]
+    assert [f.kind for f in catalog.flags(state="resolved")] == ["source-unavailable"]
+    assert [s.state for s in catalog.sightings_of(rec.id)] == [SightingState.GONE, SightingState.RELEASED]
+    assert verify_chain(catalog.events()) == len(catalog.events())
+
+
+def test_file_changed_after_hashing_is_not_stored_from_and_not_deleted(
+    world: tuple[IngestService, Catalog, Clock, Path],
+) -> None:
+    svc, catalog, clock, dock = world
+    (dock / NAME).write_bytes(b"a" * 5000)
+    svc.scan("d")
+    clock.advance(6)
+    svc.step_sighting(catalog.pending_sightings()[0])
+    [rec] = catalog.list_recordings()
+    (dock / NAME).write_bytes(b"b" * 5000)  # rewritten on the camera right after hashing
+    for _ in range(3):
+        svc.run_once()
+    assert catalog.recording(rec.id).state.rank < RecordingState.STORED.rank
+    assert (dock / NAME).read_bytes() == b"b" * 5000  # never deleted
+    for _ in range(8):
+        clock.advance(6)
+        svc.scan("d")
+        svc.run_once()
+    # the new content is its own recording, stored and released; the first one waits for its bytes
+    first = catalog.recording(rec.id)
+    [second] = [r for r in catalog.list_recordings() if r.id != rec.id]
+    assert second.state == RecordingState.RELEASED and second.size == 5000
+    assert first.state == RecordingState.HASHED  # never stored: its bytes are no longer on the dock
+    open_kinds = sorted(f.kind for f in catalog.flags(state="unresolved") if f.kind != "unreadable-media")
+    assert open_kinds == ["source-changed", "source-unavailable"]
+
+
+# --- a re-docked copy is released only while the store holds a good copy (issue 7, item 2) ---
+
+
+def _drive(svc: IngestService, clock: Clock, rounds: int = 8) -> None:
+    for _ in range(rounds):
+        clock.advance(6)
+        svc.scan("d")
+        svc.run_once()
+
+
+def _ingested(
+    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path, data: bytes
+) -> tuple[Recording, Path]:
+    """``data`` ingested and released from the dock; the camera still holds a copy."""
+    svc, catalog, clock, dock = world
+    (dock / NAME).write_bytes(data)
+    camera = tmp_path / "camera-copy"
+    shutil.copy2(dock / NAME, camera)
+    _drive(svc, clock)
+    [rec] = catalog.list_recordings()
+    assert rec.state == RecordingState.RELEASED and not (dock / NAME).exists()
+    return rec, camera
+
+
+def _damage(path: Path, how: str) -> None:
+    if how == "deleted":
+        path.unlink()
+        return
+    path.chmod(0o644)  # vault objects are read-only files
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one flipped bit: same size, other bytes
+    path.write_bytes(bytes(data))
+    path.chmod(0o444)
+
+
+def _actions(catalog: Catalog, rec_id: str) -> list[str]:
+    return [e.fields["action"] for e in catalog.events(rec_id)]
+
+
+@pytest.mark.parametrize(
+    ("damaged", "how"),
+    [("media", "deleted"), ("media", "corrupted"), ("manifest", "corrupted"), ("signature", "deleted")],
+)
+def test_redocked_copy_restores_a_damaged_stored_copy_before_it_is_released(
+    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path, damaged: str, how: str
+) -> None:
+    svc, catalog, clock, dock = world
+    data = b"evidence" * 5000
+    rec, camera = _ingested(world, tmp_path, data)
+    vault = tmp_path / "vault"
+    key = {"media": media_key, "manifest": manifest_key, "signature": signature_key}[damaged](rec.sha256)
+    good = (vault / key).read_bytes()
+    _damage(vault / key, how)
+
+    shutil.copy2(camera, dock / NAME)  # the camera is docked again with the same file
+    svc.scan("d")
+    clock.advance(6)
+    svc.run_once()  # hashed as a duplicate, then checked before release: the check fails
+    assert (dock / NAME).read_bytes() == data  # the last good copy is kept
+    after = catalog.recording(rec.id)
+    assert after.state == RecordingState.SIGNED  # to be stored and verified again
+    assert after.verified_at == rec.verified_at  # uploaded in time then; not a late upload now
+    [flag] = [f for f in catalog.flags(state="unresolved") if f.kind == "integrity-failure"]
+    assert flag.recording_id == rec.id and flag.subject == f"recording:{rec.id}"
+    assert f"dock:d/{NAME}" in flag.detail and "kept until" in flag.detail
+
+    _drive(svc, clock)
+    assert (vault / key).read_bytes() == good  # restored
+    assert (vault / key).stat().st_mode & 0o222 == 0
+    assert hashlib.sha256((vault / media_key(rec.sha256)).read_bytes()).hexdigest() == rec.sha256
+    assert not (dock / NAME).exists()  # released once the new copy verified
+    assert catalog.recording(rec.id).state == RecordingState.RELEASED
+    actions = _actions(catalog, rec.id)
+    assert actions[actions.index("duplicate-seen") :] == RESTORE_STORY
+    assert [s.state for s in catalog.sightings_of(rec.id)] == [SightingState.RELEASED] * 2
+    assert verify_chain(catalog.events()) == len(catalog.events())
+
+
+def test_redocked_copy_of_a_good_stored_copy_is_checked_and_released(
+    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
+) -> None:
+    svc, catalog, clock, dock = world
+    rec, camera = _ingested(world, tmp_path, b"fine" * 5000)
+    stored = tmp_path / "vault" / media_key(rec.sha256)
+    inode = stored.stat().st_ino
+    shutil.copy2(camera, dock / NAME)
+    _drive(svc, clock)
+    assert not (dock / NAME).exists()
+    assert stored.stat().st_ino == inode  # nothing rewritten
+    actions = _actions(catalog, rec.id)
+    assert "integrity-failure" not in actions and "restored" not in actions
+    assert actions.count("released") == 2
+    assert not [f for f in catalog.flags() if f.kind == "integrity-failure"]
+
+
+def test_unmounted_vault_is_no_integrity_failure_and_the_dock_copy_waits(
+    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
+) -> None:
+    """Could not check is not failed verification: nothing is flagged or restored, nothing released."""
+    svc, catalog, clock, dock = world
+    rec, camera = _ingested(world, tmp_path, b"unmounted" * 3000)
+    marker = tmp_path / "vault" / MARKER
+    saved = marker.read_bytes()
+    marker.unlink()  # the vault's disk is not mounted
+    shutil.copy2(camera, dock / NAME)
+    _drive(svc, clock, rounds=4)
+    assert (dock / NAME).exists()
+    [redocked] = [s for s in catalog.sightings_of(rec.id) if s.state == SightingState.HASHED]
+    assert "unavailable" in (redocked.last_error or "")
+    assert catalog.recording(rec.id).state == RecordingState.RELEASED
+    assert "integrity-failure" not in _actions(catalog, rec.id)
+    marker.write_bytes(saved)  # mounted again
+    _drive(svc, clock, rounds=2)
+    assert not (dock / NAME).exists()
+    assert not [f for f in catalog.flags() if f.kind == "integrity-failure"]
