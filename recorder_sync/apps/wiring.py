@@ -99,6 +99,7 @@ class App:
             notify=notify,
             meter=meter,
             workers=self.settings.workers,
+            claim_seconds=self.settings.claim_seconds,
         )
 
 

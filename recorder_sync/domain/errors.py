@@ -189,3 +189,9 @@ class IngestIncomplete(Error):
 
 class DockOverlap(UsageError):
     """Refusing to ingest: a dock must not be, hold or lie inside our files or another dock:\n{}"""
+
+
+class ClaimLost(Error):
+    """Work claim lost: {} ({}); left to the process that holds it"""
+
+    exit_code = 1

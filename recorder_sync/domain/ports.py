@@ -211,6 +211,20 @@ class Catalog(Protocol):
     ) -> int: ...
     def raise_flag(self, flag: Flag, now: datetime) -> None: ...
 
+    # work claims (leases on rows; see domain.claims): taken for ``owner``, atomically, so
+    # that daemons sharing one database never work one item at once. Transitions raise
+    # ClaimLost on a row that another owner holds a live claim on.
+    owner: str
+
+    def claim_sightings(
+        self, docks: Collection[str], now: datetime, until: datetime, *, after: int = 0, limit: int = 64
+    ) -> list[Sighting]: ...
+    def claim_recordings(
+        self, now: datetime, until: datetime, *, after: tuple[datetime, str] | None = None, limit: int = 64
+    ) -> list[Recording]: ...
+    def renew_claim(self, table: str, key: int | str, until: datetime) -> bool: ...
+    def release_claims(self, table: str, keys: Collection[int | str]) -> None: ...
+
 
 # --- cases, ledger, links and deadlines (issue 4) ------------------------------------
 
