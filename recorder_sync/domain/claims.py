@@ -9,6 +9,7 @@ row over. Pure decisions here; the catalog stores the claims and takes them atom
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +21,20 @@ def claim_owner(station: str, pid: int, token: str) -> str:
     """Who holds a claim: the station and process for people, the token so that a reused pid
     (or a second catalog in one process) is another owner."""
     return f"{station}/{pid}/{token}"
+
+
+def dead_owners(owners: Iterable[str], station: str, me: str, alive: Callable[[int], bool]) -> list[str]:
+    """The claim owners that are earlier processes of this station, now dead: a daemon killed
+    and restarted must not wait a whole lease for its own work. Owners of other stations, or
+    whose pid is alive (maybe reused: waiting out its lease is the safe side), are left."""
+    dead = []
+    for owner in owners:
+        stn, _, pid = owner.rpartition("/")[0].rpartition("/")  # <station>/<pid>/<token>
+        if owner == me or stn != station or not pid.isdigit():
+            continue
+        if not alive(int(pid)):
+            dead.append(owner)
+    return dead
 
 
 def held_by_another(

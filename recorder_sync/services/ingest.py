@@ -162,6 +162,7 @@ class IngestService:
         self.lease = Lease(claim_seconds)
         self.batch = max(16, 4 * self.workers)
         self._holding = threading.local()
+        self._docks_seen: set[str] | None = None
 
     # --- discovery ------------------------------------------------------------
 
@@ -232,6 +233,12 @@ class IngestService:
         report = Report()
         now = self.clock()
         docks = list(self.docks)
+        if self._docks_seen != set(docks):
+            # at start, and when a dock is taken over from a holder that ended: what this
+            # station's dead processes claimed is ours to take now, not after their lease
+            for owner in self.catalog.free_claims_of_dead():
+                log.warning("claims of %s freed: that process of this station has ended", owner)
+            self._docks_seen = set(docks)
 
         def sightings(after: Sighting | None, at: datetime, until: datetime) -> list[Sighting]:
             start = after.id if after is not None else 0

@@ -4,6 +4,8 @@ and the ingest service works only what it claimed."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -203,3 +205,28 @@ def test_a_holder_that_loses_its_claim_mid_hash_stops_and_writes_nothing(tmp_pat
     assert (after.state, after.attempts, after.recording_id) == (SightingState.STABLE, 0, None)
     assert [e.fields["action"] for e in a.events()] == ["discovered", "stable"]
     assert (tmp_path / "dock" / "big.bin").exists()
+
+
+def test_claims_of_this_stations_dead_processes_are_freed_at_once(db_url: str) -> None:
+    """A daemon killed and restarted must not wait out its predecessor's lease; another
+    station's claims, and those of processes still alive, are left to lapse."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = Catalog(engine, station="st-1", actor="t", owner=f"st-1/{gone.pid}/dead")
+    live = Catalog(engine, station="st-1", actor="t", owner=f"st-1/{os.getpid()}/other")
+    remote = Catalog(engine, station="st-2", actor="t", owner=f"st-2/{gone.pid}/remote")
+    ids = stable_sightings(dead, 3)
+    for c, sid in zip((dead, live, remote), ids, strict=True):
+        assert [s.id for s in c.claim_sightings(["dock"], T0, T0 + LEASE, after=sid - 1, limit=1)] == [sid]
+    rec, _ = dead.attach_hash(
+        ids[0], sha256="c" * 64, ident=ident(0), kind_hint=Kind.OTHER, sidecar=None, now=T0
+    )
+    assert [r.id for r in dead.claim_recordings(T0, T0 + LEASE)] == [rec.id]
+
+    restarted = Catalog(engine, station="st-1", actor="t")
+    assert restarted.free_claims_of_dead() == [dead.owner]
+    assert [s.id for s in restarted.claim_sightings(["dock"], T0, T0 + LEASE)] == [ids[0]]
+    assert [r.id for r in restarted.claim_recordings(T0, T0 + LEASE)] == [rec.id]
+    assert restarted.free_claims_of_dead() == []

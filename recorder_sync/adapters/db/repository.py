@@ -29,7 +29,7 @@ from recorder_sync.adapters.db.schema import (
     SightingRow,
     StationKeyRow,
 )
-from recorder_sync.domain.claims import claim_owner, held_by_another
+from recorder_sync.domain.claims import claim_owner, dead_owners, held_by_another
 from recorder_sync.domain.custody import GENESIS, Action, CustodyEvent, make_event
 from recorder_sync.domain.errors import ClaimLost, DatabaseUnavailable, NotFound
 from recorder_sync.domain.manifest import iso
@@ -791,6 +791,25 @@ class Catalog:
                 .values(claimed_by=None, claimed_until=None)
             )
 
+    def free_claims_of_dead(self, alive: Callable[[int], bool] | None = None) -> list[str]:
+        """Let go of the claims of this station's earlier processes that are dead (a kill -9,
+        a crash); returns their owners. Another station's claims lapse with their lease."""
+        with self.transaction() as s:
+            owners = {
+                o
+                for model in _CLAIMABLE.values()
+                for o in s.scalars(select(model.claimed_by).where(model.claimed_by.is_not(None)).distinct())
+            }
+            dead = dead_owners(owners, self.station, self.owner, alive or _pid_alive)
+            if dead:
+                for model in _CLAIMABLE.values():
+                    s.execute(
+                        update(model)
+                        .where(model.claimed_by.in_(dead))
+                        .values(claimed_by=None, claimed_until=None)
+                    )
+            return dead
+
     def _claimable(self, row: Any, now: datetime) -> Any:
         """``row`` (locked by ``_get``) unless another process holds a live claim on it: then
         that process is working it, and an outcome written here would be a second one."""
@@ -944,6 +963,17 @@ class Catalog:
 
 
 _CLAIMABLE: dict[str, Any] = {"sightings": SightingRow, "recordings": RecordingRow}
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process of this machine (a station is one machine) still runs."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's: alive
+    return True
 
 
 def _free(model: Any, owner: str, now: datetime) -> Any:
