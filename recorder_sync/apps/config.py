@@ -79,6 +79,7 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     lock_dir: Path = DEFAULT_LOCK_DIR
     metadata_bounds: TimeBounds = DEFAULT_BOUNDS
+    claim_seconds: float = 300.0  # lease on a row this daemon works (domain.claims)
 
 
 def default_home() -> Path:
@@ -202,6 +203,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         "workers",
         "lock_dir",
         "metadata",
+        "claim_seconds",
     }
     for key in data:
         if key not in known:
@@ -301,6 +303,13 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
             raise ConfigError(source, f"docks[{i}].name", f"dock name {dock.name!r} is used twice")
         names.add(dock.name)
 
+    # work claims: how long a row stays ours without renewal (renewed every third of it), so
+    # how soon another daemon sharing the database takes over the work of one that died
+    claim_raw = setting("claim_seconds", (int, float))
+    claim_seconds = (
+        300.0 if claim_raw is None else _number(claim_raw, source, named("claim_seconds"), 1, DAY, " s")
+    )
+
     lock_dir = Path(setting("lock_dir", str) or DEFAULT_LOCK_DIR).expanduser()
     if not lock_dir.is_absolute():
         # relative to each process's working folder, two processes would not meet on one lock
@@ -328,6 +337,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         alerts=_alerts(data, env, source),
         lock_dir=lock_dir,
         metadata_bounds=_metadata(data, source),
+        claim_seconds=claim_seconds,
     )
 
 

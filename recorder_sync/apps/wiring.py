@@ -94,6 +94,7 @@ class App:
             notify=notify,
             meter=meter,
             workers=self.settings.workers,
+            claim_seconds=self.settings.claim_seconds,
         )
 
     def cases_runtime(self, *, alerts: bool = True) -> CasesRuntime:

@@ -218,6 +218,10 @@ class DockOverlap(UsageError):
     """Refusing to ingest: a dock must not be, hold or lie inside our files or another dock:\n{}"""
 
 
+class ClaimLost(NotFullyProcessed):
+    """Work claim lost: {} ({}); left to the process that holds it"""
+
+
 def _classes(root: type[Error] = Error) -> Iterator[type[Error]]:
     yield root
     for sub in root.__subclasses__():

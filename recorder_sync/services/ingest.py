@@ -13,6 +13,7 @@ second transition to a state already reached).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -26,7 +27,9 @@ from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 from recorder_sync.domain import layout, naming
+from recorder_sync.domain.claims import Lease
 from recorder_sync.domain.errors import (
+    ClaimLost,
     CouldNotCheck,
     Error,
     IntegrityFailure,
@@ -54,6 +57,7 @@ from recorder_sync.domain.subjects import file_subject, recording_subject
 from recorder_sync.domain.timebounds import DEFAULT_BOUNDS, TimeBounds
 from recorder_sync.domain.untrusted import escape, storable_text
 from recorder_sync.io.hashing import sha256_file
+from recorder_sync.services.claims import Held
 
 _NOT_AS_HASHED = "identity differs from when it was hashed"
 log = logging.getLogger(__name__)
@@ -135,6 +139,7 @@ class IngestService:
         meter: Meter | None = None,
         workers: int = 1,
         jitter: Callable[[], float] = random.random,
+        claim_seconds: float = 300.0,
     ) -> None:
         self.catalog = catalog
         self.store = store
@@ -153,6 +158,12 @@ class IngestService:
         self._lock = threading.Lock()
         self._retry_at: dict[int, datetime] = {}
         self._traced: set[tuple[str, str]] = set()
+        # work claims: items are claimed a batch at a time (a few per worker), so that another
+        # daemon sharing the database takes the next batch instead of waiting for the whole list
+        self.lease = Lease(claim_seconds)
+        self.batch = max(16, 4 * self.workers)
+        self._holding = threading.local()
+        self._docks_seen: set[str] | None = None
 
     # --- discovery ------------------------------------------------------------
 
@@ -175,7 +186,10 @@ class IngestService:
             result.sightings.add(self.catalog.observe(dock_name, relpath, ident, now).id)
         for s in self.catalog.pending_sightings(dock_name):
             if s.id not in result.sightings and (only is None or s.relpath in only):
-                self._check_presence(dock, s)
+                try:
+                    self._check_presence(dock, s)
+                except ClaimLost as e:  # another process is releasing it right now
+                    log.debug("%s/%s: %s", s.dock, s.relpath, e)
         return result
 
     def _check_presence(self, dock: Dock, s: Sighting) -> None:
@@ -212,22 +226,86 @@ class IngestService:
 
         Items are independent, so with ``workers`` > 1 they are worked on side by side
         (each item by one worker): one file's ffprobe, fsync or upload round trips overlap
-        another's hashing. A recording is taken as far as it can go in one turn."""
+        another's hashing. A recording is taken as far as it can go in one turn.
+
+        Only items this process has claimed are worked on (a lease on the row, see
+        ``services.claims``): another daemon that shares the database works other items,
+        and takes ours over only once our claim has lapsed."""
         report = Report()
         now = self.clock()
-        sightings = [
-            s for s in self.catalog.pending_sightings() if s.dock in self.docks and self._due(s, now)
-        ]
-        self._each(report, sightings, self.step_sighting, self._sighting_failed)
-        recordings = [r for r in self.catalog.pending_recordings(self.clock()) if self._ours(r)]
-        self._each(report, recordings, self._advance, self._recording_failed)
-        hashed = [
-            s
-            for s in self.catalog.pending_sightings()
-            if s.dock in self.docks and s.state == SightingState.HASHED and self._due(s, now)
-        ]
-        self._each(report, hashed, self.step_sighting, self._sighting_failed)
+        docks = list(self.docks)
+        if self._docks_seen != set(docks):
+            # at start, and when a dock is taken over from a holder that ended: what this
+            # station's dead processes claimed is ours to take now, not after their lease
+            for owner in self.catalog.free_claims_of_dead():
+                log.warning("claims of %s freed: that process of this station has ended", owner)
+            self._docks_seen = set(docks)
+
+        def sightings(after: Sighting | None, at: datetime, until: datetime) -> list[Sighting]:
+            start = after.id if after is not None else 0
+            return self.catalog.claim_sightings(docks, at, until, after=start, limit=self.batch)
+
+        def recordings(after: Recording | None, at: datetime, until: datetime) -> list[Recording]:
+            start = (after.ingested_at, after.id) if after is not None else None
+            return self.catalog.claim_recordings(at, until, after=start, limit=self.batch)
+
+        def hashed(s: Sighting) -> bool:
+            return s.state == SightingState.HASHED and self._due(s, now)
+
+        self._claimed(report, "sightings", sightings, lambda s: self._due(s, now), self.step_sighting)
+        self._claimed(report, "recordings", recordings, self._ours, self._advance)
+        self._claimed(report, "sightings", sightings, hashed, self.step_sighting)
         return report
+
+    def _claimed(
+        self,
+        report: Report,
+        table: str,
+        claim: Callable[[T | None, datetime, datetime], list[T]],
+        wanted: Callable[[T], bool],
+        step: Callable[[T], bool],
+    ) -> None:
+        """Claim a batch, work the wanted items of it, let the claims go; on to the next batch
+        (after the last item claimed, so none is starved by others that cannot progress)."""
+        failed: Callable[[Any, str], None] = (
+            self._sighting_failed if table == "sightings" else self._recording_failed
+        )
+        last: T | None = None
+        while True:
+            now = self.clock()
+            batch = claim(last, now, self.lease.until(now))
+            if not batch:
+                return
+            last = batch[-1]
+            keys: list[int | str] = [getattr(x, "id") for x in batch]  # noqa: B009
+            try:
+                work = [x for x in batch if wanted(x)]
+                held_step = functools.partial(self._held_step, table, now, step)
+                self._each(report, work, held_step, failed)
+            finally:
+                self._let_go(table, keys)
+            if len(batch) < self.batch:
+                return
+
+    def _held_step(self, table: str, claimed_at: datetime, step: Callable[[T], bool], item: T) -> bool:
+        held = Held(self.catalog, table, getattr(item, "id"), self.lease, self.clock, claimed_at)  # noqa: B009
+        self._holding.claim = held
+        try:
+            held.keep()  # the batch may have waited long for this worker: still ours?
+            return step(item)
+        finally:
+            self._holding.claim = None
+
+    def _keep_claim(self) -> None:
+        held: Held | None = getattr(self._holding, "claim", None)
+        if held is not None:
+            held.keep()
+
+    def _let_go(self, table: str, keys: list[int | str]) -> None:
+        try:
+            self.catalog.release_claims(table, keys)
+        except Exception as e:  # the claims lapse on their own; nothing is lost meanwhile
+            log.warning("could not let go of %d claim(s) on %s: %s", len(keys), table, e)
 
     def _each(
         self, report: Report, items: list[T], step: Callable[[T], bool], failed: Callable[[T, str], None]
@@ -252,6 +330,7 @@ class IngestService:
         progressed = False
         while not rec.state.at_least(RecordingState.VERIFIED) and self.step_recording(rec):
             progressed = True
+            self._keep_claim()
             rec = self.catalog.recording(rec.id)
         return progressed
 
@@ -266,6 +345,9 @@ class IngestService:
         try:
             if step(item):
                 report.add_progress()
+        except ClaimLost as e:
+            # not a failure of the item: another process has it, and records its outcome
+            log.info("%s", e)
         except Exception as e:
             subject = (
                 f"{item.dock}/{item.relpath}" if isinstance(item, Sighting) else getattr(item, "id", "?")
@@ -318,7 +400,10 @@ class IngestService:
             self._failed(rec, message, None)
 
     def _meter(self, what: str, subject: str, total: int) -> Progress | None:
-        return self.meter(what, subject, total) if self.meter is not None else None
+        inner = self.meter(what, subject, total) if self.meter is not None else None
+        held: Held | None = getattr(self._holding, "claim", None)
+        # a long read keeps the claim of the item it is for, and stops if that claim is lost
+        return inner if held is None else held.metered(inner)
 
     def step_sighting(self, s: Sighting) -> bool:
         dock = self.docks[s.dock]

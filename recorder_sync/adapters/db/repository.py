@@ -9,13 +9,15 @@ processes or stations sharing one database still build one unbroken chain.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+import os
+import secrets
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -27,8 +29,9 @@ from recorder_sync.adapters.db.schema import (
     SightingRow,
     StationKeyRow,
 )
+from recorder_sync.domain.claims import claim_owner, dead_owners, held_by_another
 from recorder_sync.domain.custody import GENESIS, Action, CustodyEvent, make_event
-from recorder_sync.domain.errors import DatabaseUnavailable, NotFound
+from recorder_sync.domain.errors import ClaimLost, DatabaseUnavailable, NotFound
 from recorder_sync.domain.manifest import iso
 from recorder_sync.domain.model import (
     FileIdentity,
@@ -48,6 +51,8 @@ from recorder_sync.domain.model import (
 from recorder_sync.domain.subjects import file_subject, recording_subject, station_subject
 
 _CUSTODY_LOCK = 0x7265635F73796E63  # "rec_sync": PostgreSQL advisory lock id for appends
+# with a dock path's hash, in the (int, int) advisory lock space (apart from the one above)
+_OBSERVE_LOCK = 0x72730001
 _FINAL = [s.value for s in SightingState if s.final]
 
 
@@ -67,11 +72,19 @@ def _wall_clock() -> datetime:
 
 class Catalog:
     def __init__(
-        self, engine: Engine, *, station: str, actor: str, clock: Callable[[], datetime] = _wall_clock
+        self,
+        engine: Engine,
+        *,
+        station: str,
+        actor: str,
+        clock: Callable[[], datetime] = _wall_clock,
+        owner: str | None = None,
     ) -> None:
         self.engine = engine
         self.station = station
         self.actor = actor
+        # whose work claims this catalog takes: one owner per catalog (and so per process)
+        self.owner = owner or claim_owner(station, os.getpid(), secrets.token_hex(4))
         self.clock = clock  # stamps custody events; only tests pass another one
         self._pg = engine.dialect.name == "postgresql"
 
@@ -177,6 +190,14 @@ class Catalog:
     def observe(self, dock: str, relpath: str, ident: FileIdentity, now: datetime) -> Sighting:
         """Record that a file is at a dock path; a new file (or a replaced one) starts a sighting."""
         with self.transaction() as s:
+            if self._pg:
+                # two daemons that see one dock folder scan it at the same time: without this,
+                # both could find no sighting and insert one each (the file hashed twice, and a
+                # spurious duplicate-seen); SQLite's write lock already serializes the two
+                s.execute(
+                    text("SELECT pg_advisory_xact_lock(:c, hashtext(:k))"),
+                    {"c": _OBSERVE_LOCK, "k": _subject(dock, relpath)},
+                )
             row = s.scalar(
                 select(SightingRow)
                 .where(
@@ -279,7 +300,7 @@ class Catalog:
 
     def sighting_changed(self, sighting_id: int, ident: FileIdentity, now: datetime, error: str) -> None:
         with self.transaction() as s:
-            row = _get(s, SightingRow, sighting_id)
+            row = self._claimable(_get(s, SightingRow, sighting_id), now)
             _set_identity(row, ident)
             row.state = SightingState.DISCOVERED.value
             row.last_change = now
@@ -289,14 +310,14 @@ class Catalog:
 
     def sighting_error(self, sighting_id: int, error: str, now: datetime) -> None:
         with self.transaction() as s:
-            row = _get(s, SightingRow, sighting_id)
+            row = self._claimable(_get(s, SightingRow, sighting_id), now)
             row.attempts += 1
             row.last_error = error
             row.updated_at = now
 
     def mark_stable(self, sighting_id: int, now: datetime) -> None:
         with self.transaction() as s:
-            row = _get(s, SightingRow, sighting_id)
+            row = self._claimable(_get(s, SightingRow, sighting_id), now)
             if row.state != SightingState.DISCOVERED:
                 return
             row.state = SightingState.STABLE.value
@@ -307,7 +328,7 @@ class Catalog:
 
     def mark_gone(self, sighting_id: int, now: datetime) -> None:
         with self.transaction() as s:
-            row = _get(s, SightingRow, sighting_id)
+            row = self._claimable(_get(s, SightingRow, sighting_id), now)
             if SightingState(row.state).final:
                 return
             row.state = SightingState.GONE.value
@@ -357,8 +378,12 @@ class Catalog:
     ) -> tuple[Recording, bool]:
         sidecar, sidecar_sha256 = side
         with self.transaction() as s:
-            row = _get(s, SightingRow, sighting_id)
+            row = self._claimable(_get(s, SightingRow, sighting_id), now)
             subject = _subject(row.dock, row.relpath)
+            if row.state not in (SightingState.DISCOVERED, SightingState.STABLE):
+                # hashed already (by a process that took the claim over after ours lapsed):
+                # a second outcome would be a spurious duplicate-seen
+                raise ClaimLost(subject, f"already {row.state}")
             rec = s.scalar(select(RecordingRow).where(RecordingRow.sha256 == sha256))
             duplicate = rec is not None
             if rec is not None and rec.next_attempt_at is not None:
@@ -401,7 +426,7 @@ class Catalog:
 
     def release(self, sighting_id: int, outcome: SightingState, now: datetime, reason: str) -> None:
         with self.transaction() as s:
-            row = _get(s, SightingRow, sighting_id)
+            row = self._claimable(_get(s, SightingRow, sighting_id), now)
             if SightingState(row.state).final:
                 return
             row.state = outcome.value
@@ -474,7 +499,7 @@ class Catalog:
         self, recording_id: str, probe: ProbeResult, metadata: Mapping[str, Sourced], now: datetime
     ) -> Recording:
         with self.transaction() as s:
-            rec = _get(s, RecordingRow, recording_id)
+            rec = self._claimable(_get(s, RecordingRow, recording_id), now)
             if RecordingState(rec.state).at_least(RecordingState.PROBED):
                 return _recording(rec)
             rec.kind = probe.kind.value
@@ -526,7 +551,7 @@ class Catalog:
     ) -> None:
         self._register_key(key_id, public_pem, now)
         with self.transaction() as s:
-            rec = _get(s, RecordingRow, recording_id)
+            rec = self._claimable(_get(s, RecordingRow, recording_id), now)
             if RecordingState(rec.state).at_least(RecordingState.SIGNED):
                 return
             rec.manifest = manifest
@@ -594,7 +619,7 @@ class Catalog:
 
     def record_stored(self, recording_id: str, stored: StoredObject, now: datetime) -> None:
         with self.transaction() as s:
-            rec = _get(s, RecordingRow, recording_id)
+            rec = self._claimable(_get(s, RecordingRow, recording_id), now)
             if RecordingState(rec.state).at_least(RecordingState.STORED):
                 return
             # stored before: this copy replaces one that failed a check (see stored_copy_failed)
@@ -619,7 +644,7 @@ class Catalog:
 
     def record_verified(self, recording_id: str, stored: StoredObject, now: datetime) -> None:
         with self.transaction() as s:
-            rec = _get(s, RecordingRow, recording_id)
+            rec = self._claimable(_get(s, RecordingRow, recording_id), now)
             if RecordingState(rec.state).at_least(RecordingState.VERIFIED):
                 return
             # the first verification dates the upload (deadlines, reports); a restored copy's
@@ -637,7 +662,7 @@ class Catalog:
         """Send a verified (or released) recording back to SIGNED, so that its stored copy is
         stored again and verified; the custody event and the flag say what failed."""
         with self.transaction() as s:
-            rec = _get(s, RecordingRow, recording_id)
+            rec = self._claimable(_get(s, RecordingRow, recording_id), now)
             if not RecordingState(rec.state).at_least(RecordingState.VERIFIED):
                 return False
             details = {**_where(rec), "was": rec.state}
@@ -662,7 +687,7 @@ class Catalog:
     ) -> int:
         """Note a failed step; returns the number of failed attempts so far."""
         with self.transaction() as s:
-            rec = _get(s, RecordingRow, recording_id)
+            rec = self._claimable(_get(s, RecordingRow, recording_id), now)
             rec.attempts += 1
             rec.last_error = error
             rec.next_attempt_at = retry_at
@@ -671,6 +696,132 @@ class Catalog:
                 self.flag_in(s, flag, now)
             attempts: int = rec.attempts
             return attempts
+
+    # --- work claims (leases on rows) -------------------------------------------
+
+    def claim_sightings(
+        self, docks: Collection[str], now: datetime, until: datetime, *, after: int = 0, limit: int = 64
+    ) -> list[Sighting]:
+        """Claim for ``self.owner``, until ``until``, up to ``limit`` pending sightings of
+        ``docks`` after id ``after`` (in id order) that no one else holds (their claim free,
+        lapsed, or ours already); return them. Atomic: PostgreSQL locks the rows it picks and
+        skips those another claim is taking (``FOR UPDATE SKIP LOCKED``); SQLite's write lock
+        serializes the claims."""
+        free = _free(SightingRow, self.owner, now)
+        with self.transaction() as s:
+            q = (
+                select(SightingRow.id)
+                .where(
+                    SightingRow.state.not_in(_FINAL),
+                    SightingRow.dock.in_(list(docks)),
+                    SightingRow.id > after,
+                    free,
+                )
+                .order_by(SightingRow.id)
+                .limit(limit)
+            )
+            ids = list(s.scalars(q.with_for_update(skip_locked=True) if self._pg else q))
+            if not ids:
+                return []
+            s.execute(
+                update(SightingRow)
+                .where(SightingRow.id.in_(ids))
+                .values(claimed_by=self.owner, claimed_until=until)
+            )
+            rows = s.scalars(select(SightingRow).where(SightingRow.id.in_(ids)).order_by(SightingRow.id))
+            return [_sighting(r) for r in rows]
+
+    def claim_recordings(
+        self,
+        now: datetime,
+        until: datetime,
+        *,
+        after: tuple[datetime, str] | None = None,
+        limit: int = 64,
+    ) -> list[Recording]:
+        """As ``claim_sightings``, for recordings not yet verified whose next attempt is due, in
+        (ingested_at, id) order after ``after``."""
+        free = _free(RecordingRow, self.owner, now)
+        with self.transaction() as s:
+            q = select(RecordingRow.id).where(
+                RecordingRow.state.in_([st.value for st in RecordingState if st.rank < 4]),
+                (RecordingRow.next_attempt_at.is_(None)) | (RecordingRow.next_attempt_at <= now),
+                free,
+            )
+            if after is not None:
+                at, rid = after
+                q = q.where(
+                    (RecordingRow.ingested_at > at)
+                    | ((RecordingRow.ingested_at == at) & (RecordingRow.id > rid))
+                )
+            q = q.order_by(RecordingRow.ingested_at, RecordingRow.id).limit(limit)
+            ids = list(s.scalars(q.with_for_update(skip_locked=True) if self._pg else q))
+            if not ids:
+                return []
+            s.execute(
+                update(RecordingRow)
+                .where(RecordingRow.id.in_(ids))
+                .values(claimed_by=self.owner, claimed_until=until)
+            )
+            rows = s.scalars(
+                select(RecordingRow)
+                .where(RecordingRow.id.in_(ids))
+                .order_by(RecordingRow.ingested_at, RecordingRow.id)
+            )
+            return [_recording(r) for r in rows]
+
+    def renew_claim(self, table: str, key: int | str, until: datetime) -> bool:
+        """Extend our claim on one row; False when it is no longer ours (it lapsed and another
+        process took it over): the work on that row must stop."""
+        model = _CLAIMABLE[table]
+        with self.transaction() as s:
+            done = s.execute(
+                update(model)
+                .where(model.__mapper__.primary_key[0] == key, model.claimed_by == self.owner)
+                .values(claimed_until=until)
+            )
+            return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def release_claims(self, table: str, keys: Collection[int | str]) -> None:
+        """Let go of our claims on these rows (those another process took over stay its own)."""
+        if not keys:
+            return
+        model = _CLAIMABLE[table]
+        with self.transaction() as s:
+            s.execute(
+                update(model)
+                .where(model.__mapper__.primary_key[0].in_(list(keys)), model.claimed_by == self.owner)
+                .values(claimed_by=None, claimed_until=None)
+            )
+
+    def free_claims_of_dead(self, alive: Callable[[int], bool] | None = None) -> list[str]:
+        """Let go of the claims of this station's earlier processes that are dead (a kill -9,
+        a crash); returns their owners. Another station's claims lapse with their lease."""
+        with self.transaction() as s:
+            owners = {
+                o
+                for model in _CLAIMABLE.values()
+                for o in s.scalars(select(model.claimed_by).where(model.claimed_by.is_not(None)).distinct())
+            }
+            dead = dead_owners(owners, self.station, self.owner, alive or _pid_alive)
+            if dead:
+                for model in _CLAIMABLE.values():
+                    s.execute(
+                        update(model)
+                        .where(model.claimed_by.in_(dead))
+                        .values(claimed_by=None, claimed_until=None)
+                    )
+            return dead
+
+    def _claimable(self, row: Any, now: datetime) -> Any:
+        """``row`` (locked by ``_get``) unless another process holds a live claim on it: then
+        that process is working it, and an outcome written here would be a second one."""
+        if held_by_another(row.claimed_by, row.claimed_until, self.owner, now):
+            raise ClaimLost(
+                f"{row.__tablename__[:-1]} {row.id}",
+                f"claimed by {row.claimed_by} until {iso(row.claimed_until)}",
+            )
+        return row
 
     # --- flags, events, status -------------------------------------------------
 
@@ -812,6 +963,25 @@ class Catalog:
 
 
 # --- row ↔ domain conversion ------------------------------------------------------
+
+
+_CLAIMABLE: dict[str, Any] = {"sightings": SightingRow, "recordings": RecordingRow}
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process of this machine (a station is one machine) still runs."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's: alive
+    return True
+
+
+def _free(model: Any, owner: str, now: datetime) -> Any:
+    """Rows whose claim binds no one but ``owner``: none, ours, or lapsed."""
+    return or_(model.claimed_by.is_(None), model.claimed_by == owner, model.claimed_until <= now)
 
 
 def _counts(s: Session, query: Any) -> dict[str, int]:

@@ -54,6 +54,9 @@ class SightingRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # a work claim (lease): which process works this row, and until when (see Catalog.claim_sightings)
+    claimed_by: Mapped[str | None] = mapped_column(String(300))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_sightings_dock_relpath", "dock", "relpath"),)
 
@@ -92,6 +95,8 @@ class RecordingRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(300))  # a work claim, as on sightings
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         Index("ix_recordings_officer_start", "officer", "start"),
