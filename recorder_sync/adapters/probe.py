@@ -27,16 +27,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from recorder_sync.domain.errors import CouldNotCheck, SourceUnavailable
-from recorder_sync.domain.model import Kind, ProbeResult
+from recorder_sync.domain.model import Kind, ProbeResult, kind_from_name
 from recorder_sync.domain.untrusted import media_problem, to_utc
 
 log = logging.getLogger(__name__)
-
-_KIND_BY_EXTENSION: Mapping[str, Kind] = {
-    **dict.fromkeys((".mp4", ".mov", ".avi", ".mkv"), Kind.VIDEO),
-    **dict.fromkeys((".wav", ".mp3", ".aac", ".amr"), Kind.AUDIO),
-    **dict.fromkeys((".jpg", ".jpeg", ".png"), Kind.PHOTO),
-}
 
 # Demuxers that read one still image per file.
 _IMAGE_FORMATS = frozenset({"image2", "image2pipe"})
@@ -52,10 +46,6 @@ CAMERA_FORMATS = (
     "mov,mp4,m4a,3gp,3g2,mj2,avi,matroska,webm,mpegts,mpeg,wav,mp3,aac,amr,amrnb,amrwb,ogg,flac,"
     "image2,jpeg_pipe,png_pipe,bmp_pipe,webp_pipe,tiff_pipe"
 )
-
-
-def kind_from_extension(name: str) -> Kind:
-    return _KIND_BY_EXTENSION.get(os.path.splitext(name)[1].lower(), Kind.OTHER)
 
 
 class FfprobeProber:
@@ -79,7 +69,7 @@ class FfprobeProber:
         """The open file ``f``: ffprobe reads that very file through ``/proc/self/fd``,
         whatever happens to its path meanwhile (renamed, replaced, a folder swapped for a
         link). ``name`` only gives the kind to guess from the extension."""
-        guessed = kind_from_extension(name)
+        guessed = kind_from_name(name)
         fd = f.fileno()
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
