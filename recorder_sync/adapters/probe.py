@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 
 from recorder_sync.domain.errors import CouldNotCheck, SourceUnavailable
 from recorder_sync.domain.model import Kind, ProbeResult, kind_from_name
+from recorder_sync.domain.times import parse_lenient
 from recorder_sync.domain.untrusted import media_problem, to_utc
 
 log = logging.getLogger(__name__)
@@ -249,7 +250,7 @@ def _creation_time(format_tags: Mapping[str, str], streams: Sequence[Mapping[str
 
 def _parse_time(value: str) -> datetime | None:
     try:
-        parsed = datetime.fromisoformat(value.strip())
+        parsed = parse_lenient(value)
     except ValueError:
         return None
     return to_utc(parsed, UTC)  # None off the calendar (year 1 with an offset east of UTC)

@@ -46,7 +46,7 @@ from recorder_sync.adapters.db.schema import (
     SweepMarkRow,
 )
 from recorder_sync.domain.canonical import parse
-from recorder_sync.domain.cases import Checkout, parse_time
+from recorder_sync.domain.cases import Checkout
 from recorder_sync.domain.custody import Action as Ev
 from recorder_sync.domain.deadlines import verified_late
 from recorder_sync.domain.flags import (
@@ -68,6 +68,7 @@ from recorder_sync.domain.subjects import (
     recording_subject,
 )
 from recorder_sync.domain.sweep import SweepInputs, SweepLimits
+from recorder_sync.domain.times import parse_strict
 
 _SWEEP = "sweep"  # the sweep mark: the time, policy and log position of the last sweep
 
@@ -264,8 +265,8 @@ class SweepRepo(CatalogBound):
             elif action == Ev.CHECKOUT_IMPORTED.value and parts[0] == "device" and len(parts) == 4:
                 checkout_keys.add((parts[1], parts[3]))
                 record = fields.get("details", {}).get("record", {})
-                end = parse_time(record["end"]) if record.get("end") else None
-                officers_windows.append((str(record.get("officer", "")), parse_time(record["start"]), end))
+                end = parse_strict(record["end"]) if record.get("end") else None
+                officers_windows.append((str(record.get("officer", "")), parse_strict(record["start"]), end))
             elif action == Ev.DOCKED.value and parts[0] == "device":
                 devices.add(parts[1])
         # a ledger line changes who made the footage of its officer's actions in its window
