@@ -71,6 +71,11 @@ class RecordingState(enum.StrEnum):
     def at_least(self, other: RecordingState) -> bool:
         return self.rank >= other.rank
 
+    @property
+    def pending(self) -> bool:
+        """The pipeline still owes work: the stored copy is not verified yet."""
+        return not self.at_least(RecordingState.VERIFIED)
+
 
 _RECORDING_ORDER = list(RecordingState)
 

@@ -75,3 +75,14 @@ def test_people_read_station_time_and_json_is_utc_in_every_command(tmp_path: Pat
     assert link["created_at"].endswith("+00:00") and link["removed_at"] is None
     for stamp in (rec["ingested_at"], rec["verified_at"], rec["released_at"]):
         assert stamp.endswith("+00:00")
+
+
+def test_report_names_the_configured_deadline_not_24_hours(tmp_path: Path, db_url: str) -> None:
+    env = env_for(tmp_path / "home", db_url)
+    r = run(env, "report", "--csv")
+    assert r.returncode == 0, r.stderr
+    header = r.stdout.splitlines()[0].split(",")
+    assert "pct_within_deadline" in header and not [h for h in header if "24h" in h]
+    table = run(env, "report")
+    assert table.returncode == 0 and "PCT_WITHIN_DEADLINE" in table.stdout, table.stderr
+    assert "pct_within_deadline" in run_json(env, "report")["total"]["timeliness"]
