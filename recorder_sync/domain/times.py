@@ -22,6 +22,7 @@ from datetime import UTC, datetime, tzinfo
 
 from recorder_sync.domain.timebounds import check_plausible, local
 
+_COMPACT = "%Y%m%dT%H%M%SZ"
 _NOT_ISO = "not an ISO 8601 date and time (expected e.g. 2026-11-27T08:30:00+08:00)"
 
 
@@ -35,6 +36,20 @@ def utc_iso(t: datetime) -> str:
 def utc_z(t: datetime) -> str:
     """ISO 8601 in UTC with a ``Z`` suffix (import records)."""
     return utc_iso(t).replace("+00:00", "Z")
+
+
+def compact_utc(t: datetime) -> str:
+    """UTC in ISO 8601 basic format, to the second (``20261127T003000Z``): the time part
+    of stored checkout subjects, so its form must not change either."""
+    return local(t, UTC).strftime(_COMPACT)
+
+
+def parse_compact_utc(text: str) -> datetime | None:
+    """The time of ``compact_utc``'s form, or None when ``text`` is not one."""
+    try:
+        return datetime.strptime(text, _COMPACT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def display(t: datetime, zone: tzinfo) -> str:

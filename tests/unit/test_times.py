@@ -9,7 +9,15 @@ import pytest
 
 from recorder_sync.domain.manifest import ManifestInput, build_manifest
 from recorder_sync.domain.model import Sourced
-from recorder_sync.domain.times import display, parse_lenient, parse_strict, utc_iso, utc_z
+from recorder_sync.domain.times import (
+    compact_utc,
+    display,
+    parse_compact_utc,
+    parse_lenient,
+    parse_strict,
+    utc_iso,
+    utc_z,
+)
 
 SH = ZoneInfo("Asia/Shanghai")
 FILMED = datetime(2026, 11, 27, 8, 30, 15, tzinfo=SH)  # a seizure filmed at 08:30 in Suzhou
@@ -90,3 +98,9 @@ def test_parse_lenient_keeps_what_the_camera_wrote() -> None:
     assert parse_lenient("2026-11-27T08:30:15-05:00").tzinfo == timezone(timedelta(hours=-5))
     with pytest.raises(ValueError):
         parse_lenient("27/11/2026 08:30")
+
+
+def test_compact_utc_is_the_checkout_subject_form_and_reads_back() -> None:
+    assert compact_utc(FILMED) == "20261127T003015Z"
+    assert parse_compact_utc("20261127T003015Z") == FILMED
+    assert parse_compact_utc("2026-11-27T00:30:15Z") is None

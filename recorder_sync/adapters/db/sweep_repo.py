@@ -63,12 +63,11 @@ from recorder_sync.domain.subjects import (
     action_subject,
     case_subject,
     checkout_subject,
-    compact_time,
     parse_subject,
     recording_subject,
 )
 from recorder_sync.domain.sweep import SweepInputs, SweepLimits
-from recorder_sync.domain.times import parse_strict
+from recorder_sync.domain.times import compact_utc, parse_strict
 
 _SWEEP = "sweep"  # the sweep mark: the time, policy and log position of the last sweep
 
@@ -153,7 +152,7 @@ class SweepRepo(CatalogBound):
                         CheckoutRow.end <= now - limits.undocked_after,
                     )
                 ):
-                    checkout_keys.add((device, compact_time(start)))
+                    checkout_keys.add((device, compact_utc(start)))
                 self._changes_since(s, since, action_ids, changed_recordings, checkout_keys)
                 upload_ids |= changed_recordings
 
@@ -281,7 +280,7 @@ class SweepRepo(CatalogBound):
             action_ids.update(s.scalars(q))
         for device in devices:
             for (start,) in s.execute(select(CheckoutRow.start).where(CheckoutRow.device == device)):
-                checkout_keys.add((device, compact_time(start)))
+                checkout_keys.add((device, compact_utc(start)))
         # newly probed or verified recordings: their devices' checkouts may now count as docked
         hashed_devices: set[str] = set()
         for batch in chunks(sorted(recording_ids)):
@@ -292,7 +291,7 @@ class SweepRepo(CatalogBound):
             for device, start in s.execute(
                 select(CheckoutRow.device, CheckoutRow.start).where(CheckoutRow.device.in_(batch))
             ):
-                checkout_keys.add((device, compact_time(start)))
+                checkout_keys.add((device, compact_utc(start)))
 
     def _docked(self, s: Session, checkouts: Sequence[Checkout], now: datetime) -> dict[str, datetime]:
         """Per device, the last docking at or before ``now`` (recordings seen, or a
