@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from recorder_sync.adapters.private import make_private_dirs
-from recorder_sync.domain.errors import KeyError_, KeyFolderPermissionError, KeyPermissionError
+from recorder_sync.domain.errors import KeyFolderPermissionError, KeyPermissionError, KeyProblem
 from recorder_sync.domain.signatures import key_id
 
 INIT_HINT = "run: recorder-sync keys init"
@@ -68,7 +68,7 @@ def create_key(path: Path) -> FileSigner:
     try:
         make_private_dirs(folder)
     except OSError as exc:
-        raise KeyError_(f"cannot create folder {folder}: {exc.strerror or exc}") from exc
+        raise KeyProblem(f"cannot create folder {folder}: {exc.strerror or exc}") from exc
     _check_folder(folder)
     private_key = Ed25519PrivateKey.generate()
     pem = private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
@@ -76,7 +76,7 @@ def create_key(path: Path) -> FileSigner:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, _KEY_MODE)
     except OSError as exc:
-        raise KeyError_(f"cannot write a key in {folder}: {exc.strerror or exc}") from exc
+        raise KeyProblem(f"cannot write a key in {folder}: {exc.strerror or exc}") from exc
     try:
         try:
             os.fchmod(fd, _KEY_MODE)
@@ -88,9 +88,9 @@ def create_key(path: Path) -> FileSigner:
             os.close(fd)
         os.link(tmp, path)
     except FileExistsError:
-        raise KeyError_(f"{path} already exists; refusing to overwrite a signing key") from None
+        raise KeyProblem(f"{path} already exists; refusing to overwrite a signing key") from None
     except OSError as exc:
-        raise KeyError_(f"cannot write key {path}: {exc.strerror or exc}") from exc
+        raise KeyProblem(f"cannot write key {path}: {exc.strerror or exc}") from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -103,14 +103,14 @@ def load_key(path: Path) -> FileSigner:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise KeyError_(f"no signing key at {path}; {INIT_HINT}") from None
+        raise KeyProblem(f"no signing key at {path}; {INIT_HINT}") from None
     except OSError as exc:
-        raise KeyError_(f"cannot read key {path}: {exc.strerror or exc}") from exc
+        raise KeyProblem(f"cannot read key {path}: {exc.strerror or exc}") from exc
     try:
         # Check the file we opened, not the name: it cannot be swapped in between.
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise KeyError_(f"{path} is not a regular file")
+            raise KeyProblem(f"{path} is not a regular file")
         _check_owner(path, st)
         mode = stat.S_IMODE(st.st_mode)
         if mode & 0o077:
@@ -119,19 +119,19 @@ def load_key(path: Path) -> FileSigner:
         with os.fdopen(os.dup(fd), "rb") as f:
             pem = f.read(_MAX_KEY_FILE + 1)
     except OSError as exc:
-        raise KeyError_(f"cannot read key {path}: {exc.strerror or exc}") from exc
+        raise KeyProblem(f"cannot read key {path}: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
     if len(pem) > _MAX_KEY_FILE:
-        raise KeyError_(f"{path} is too large to be a key file; {INIT_HINT}")
+        raise KeyProblem(f"{path} is too large to be a key file; {INIT_HINT}")
     try:
         private_key = load_pem_private_key(pem, password=None)
     except TypeError:
-        raise KeyError_(f"{path} is encrypted; the station key must be unencrypted PKCS#8 PEM") from None
+        raise KeyProblem(f"{path} is encrypted; the station key must be unencrypted PKCS#8 PEM") from None
     except (ValueError, UnsupportedAlgorithm):
-        raise KeyError_(f"{path} is not a readable PEM private key (damaged?); {INIT_HINT}") from None
+        raise KeyProblem(f"{path} is not a readable PEM private key (damaged?); {INIT_HINT}") from None
     if not isinstance(private_key, Ed25519PrivateKey):
-        raise KeyError_(f"{path} holds a {type(private_key).__name__}, not an Ed25519 key; {INIT_HINT}")
+        raise KeyProblem(f"{path} holds a {type(private_key).__name__}, not an Ed25519 key; {INIT_HINT}")
     return FileSigner(private_key, path)
 
 
@@ -155,7 +155,7 @@ def retire_key(path: Path, now: datetime) -> Path | None:
         os.link(path, target, follow_symlinks=False)
         os.unlink(path)
     except OSError as exc:
-        raise KeyError_(f"cannot move key {path} aside to {target}: {exc.strerror or exc}") from exc
+        raise KeyProblem(f"cannot move key {path} aside to {target}: {exc.strerror or exc}") from exc
     _fsync_dir(path.parent)
     return target
 
@@ -165,7 +165,7 @@ def load_or_create(path: Path) -> FileSigner:
         return load_key(path)
     try:
         return create_key(path)
-    except KeyError_:
+    except KeyProblem:
         # Lost a race with another process creating the same key: use theirs.
         if path.exists():
             return load_key(path)
@@ -174,7 +174,7 @@ def load_or_create(path: Path) -> FileSigner:
 
 def _check_owner(path: Path, st: os.stat_result) -> None:
     if st.st_uid != os.geteuid():
-        raise KeyError_(
+        raise KeyProblem(
             f"refusing {path}: it belongs to uid {st.st_uid}, not to the user running "
             f"recorder-sync (uid {os.geteuid()}); run: chown {os.geteuid()} {path}"
         )
@@ -185,7 +185,7 @@ def _check_folder(folder: Path) -> None:
     try:
         st = os.stat(folder)
     except OSError as exc:
-        raise KeyError_(f"cannot check key folder {folder}: {exc.strerror or exc}") from exc
+        raise KeyProblem(f"cannot check key folder {folder}: {exc.strerror or exc}") from exc
     _check_owner(folder, st)
     mode = stat.S_IMODE(st.st_mode)
     if mode & 0o077:
@@ -201,6 +201,6 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     except OSError as exc:
         if exc.errno not in (errno.EINVAL, errno.EBADF):
-            raise KeyError_(f"cannot sync folder {folder}: {exc.strerror or exc}") from exc
+            raise KeyProblem(f"cannot sync folder {folder}: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)

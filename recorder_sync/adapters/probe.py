@@ -27,16 +27,15 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from recorder_sync.domain.errors import CouldNotCheck, SourceUnavailable
-from recorder_sync.domain.model import Kind, ProbeResult
+from recorder_sync.domain.model import Kind, ProbeResult, kind_from_name
+from recorder_sync.domain.times import parse_lenient
 from recorder_sync.domain.untrusted import media_problem, to_utc
 
 log = logging.getLogger(__name__)
 
-_KIND_BY_EXTENSION: Mapping[str, Kind] = {
-    **dict.fromkeys((".mp4", ".mov", ".avi", ".mkv"), Kind.VIDEO),
-    **dict.fromkeys((".wav", ".mp3", ".aac", ".amr"), Kind.AUDIO),
-    **dict.fromkeys((".jpg", ".jpeg", ".png"), Kind.PHOTO),
-}
+# The kind a file's name promises comes from the one domain map; the old name stays for
+# callers (the fake prober) written before it moved there.
+kind_from_extension = kind_from_name
 
 # Demuxers that read one still image per file.
 _IMAGE_FORMATS = frozenset({"image2", "image2pipe"})
@@ -52,10 +51,6 @@ CAMERA_FORMATS = (
     "mov,mp4,m4a,3gp,3g2,mj2,avi,matroska,webm,mpegts,mpeg,wav,mp3,aac,amr,amrnb,amrwb,ogg,flac,"
     "image2,jpeg_pipe,png_pipe,bmp_pipe,webp_pipe,tiff_pipe"
 )
-
-
-def kind_from_extension(name: str) -> Kind:
-    return _KIND_BY_EXTENSION.get(os.path.splitext(name)[1].lower(), Kind.OTHER)
 
 
 class FfprobeProber:
@@ -79,7 +74,7 @@ class FfprobeProber:
         """The open file ``f``: ffprobe reads that very file through ``/proc/self/fd``,
         whatever happens to its path meanwhile (renamed, replaced, a folder swapped for a
         link). ``name`` only gives the kind to guess from the extension."""
-        guessed = kind_from_extension(name)
+        guessed = kind_from_name(name)
         fd = f.fileno()
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -259,7 +254,7 @@ def _creation_time(format_tags: Mapping[str, str], streams: Sequence[Mapping[str
 
 def _parse_time(value: str) -> datetime | None:
     try:
-        parsed = datetime.fromisoformat(value.strip())
+        parsed = parse_lenient(value)
     except ValueError:
         return None
     return to_utc(parsed, UTC)  # None off the calendar (year 1 with an offset east of UTC)

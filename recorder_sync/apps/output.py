@@ -7,9 +7,11 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
+from datetime import tzinfo
 from typing import Any
 
+from recorder_sync.domain.times import display, parse_strict
 from recorder_sync.domain.untrusted import escape
 
 
@@ -27,6 +29,19 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
     print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for row in cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def shown_time(value: str | None, zone: tzinfo) -> str | None:
+    """A time as ``--json`` gives it (UTC) as people read it: in the station's zone, with
+    its offset, the way flag texts give it."""
+    return display(parse_strict(value), zone) if value else value
+
+
+def shown_times(row: MutableMapping[str, Any], keys: Sequence[str], zone: tzinfo) -> MutableMapping[str, Any]:
+    """``row`` (a ``--json`` row) with the times under ``keys`` made readable for a table."""
+    for key in keys:
+        row[key] = shown_time(row.get(key), zone)
+    return row
 
 
 def printable(text: str) -> str:

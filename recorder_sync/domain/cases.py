@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recorder_sync.domain.errors import ImportRejected
-from recorder_sync.domain.timebounds import check_plausible
+from recorder_sync.domain.times import parse_strict, utc_z
 
 ImportProblem = ImportRejected.Problem
 
@@ -93,8 +93,8 @@ class Action:
             "action_type": self.action_type,
             "unit": self.unit,
             "officers": ";".join(self.officers),
-            "start": format_time(self.start),
-            "end": format_time(self.end),
+            "start": utc_z(self.start),
+            "end": utc_z(self.end),
             "target_id": self.target_id,
             "target_name": self.target_name,
             "place": self.place,
@@ -118,8 +118,8 @@ class Checkout:
         return {
             "device": self.device,
             "officer": self.officer,
-            "start": format_time(self.start),
-            "end": "" if self.end is None else format_time(self.end),
+            "start": utc_z(self.start),
+            "end": "" if self.end is None else utc_z(self.end),
         }
 
 
@@ -136,37 +136,10 @@ def unprintable(value: str) -> str | None:
     return None
 
 
-def format_time(value: datetime) -> str:
-    """UTC, ISO 8601, with a 'Z' suffix."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def parse_time(text: str, *, plausible: bool = False) -> datetime:
-    """An ISO 8601 time with a UTC offset (``2026-11-27T08:30:00+08:00`` or ``…Z``), as UTC.
-
-    Raises ValueError saying why when it is not one; a time without an offset is
-    refused because guessing the zone is how an action lands eight hours off.
-    ``plausible``: also refuse a time outside ``timebounds``' range (every time that
-    comes from outside; stored times are read back without it).
-    """
-    value = text.strip()
-    if "T" not in value and " " not in value:
-        raise ValueError("not an ISO 8601 date and time (expected e.g. 2026-11-27T08:30:00+08:00)")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError("not an ISO 8601 date and time (expected e.g. 2026-11-27T08:30:00+08:00)") from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise ValueError(
-            "time has no UTC offset (write e.g. 2026-11-27T08:30:00+08:00 or 2026-11-27T00:30:00Z)"
-        )
-    why = check_plausible(parsed)
-    if plausible and why is not None:
-        raise ValueError(why)
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:  # 0001-01-01T00:00:00+01:00 has no UTC reading
-        raise ValueError(why or "outside the range of dates") from None
+# Import records and option values use the one time vocabulary (``times``); the old names
+# stay for callers not yet moved.
+format_time = utc_z
+parse_time = parse_strict
 
 
 # --- generic record validation --------------------------------------------------
@@ -227,7 +200,7 @@ class _RowCheck:
         if not raw:
             return None
         try:
-            return parse_time(raw, plausible=True)
+            return parse_strict(raw, plausible=True)
         except ValueError as exc:
             self.problem(column, raw, str(exc))
             return None
@@ -250,7 +223,7 @@ def _build_action(check: _RowCheck, action_types: Collection[str], seen: dict[st
     start = check.time("start", True)
     end = check.time("end", True)
     if start is not None and end is not None and end < start:
-        check.problem("end", check.raw("end"), f"end is before start ({format_time(start)})")
+        check.problem("end", check.raw("end"), f"end is before start ({utc_z(start)})")
     target_id = check.text("target_id", False)
     target_name = check.text("target_name", False)
     place = check.text("place", False)
@@ -297,7 +270,7 @@ def _build_checkout(check: _RowCheck, seen: dict[tuple[str, datetime], int]) -> 
     start = check.time("start", True)
     end = check.time("end", False)
     if start is not None and end is not None and end < start:
-        check.problem("end", check.raw("end"), f"end is before start ({format_time(start)})")
+        check.problem("end", check.raw("end"), f"end is before start ({utc_z(start)})")
     if device and start is not None:
         key = (device, start)
         if key in seen:

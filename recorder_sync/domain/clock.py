@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from recorder_sync.domain.linking import RecordingFacts
 from recorder_sync.domain.timebounds import DEFAULT_BOUNDS
+from recorder_sync.domain.times import parse_lenient
 from recorder_sync.domain.untrusted import load_json, shown, text_problem, to_utc
 
 CLOCK_FILE = "clock.json"
@@ -55,7 +56,7 @@ def parse_clock_file(data: bytes, station_time: datetime, tz: tzinfo) -> ClockRe
     if not isinstance(raw, str):
         return f"{CLOCK_FILE}: 'camera_time' missing"
     try:
-        camera = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        camera = parse_lenient(raw)
     except ValueError:
         return f"{CLOCK_FILE}: 'camera_time' is not an ISO 8601 time: {shown(raw)}"
     utc = to_utc(camera, tz)  # None: off the calendar in UTC

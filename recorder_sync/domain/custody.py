@@ -17,7 +17,7 @@ from typing import Any
 
 from recorder_sync.domain.canonical import canonical_bytes, parse
 from recorder_sync.domain.errors import CustodyChainBroken
-from recorder_sync.domain.manifest import iso
+from recorder_sync.domain.times import utc_iso
 
 GENESIS = "0" * 64
 
@@ -89,7 +89,7 @@ def make_event(
     doc: dict[str, Any] = {
         "seq": seq,
         "prev": prev_hash,
-        "at": iso(at),
+        "at": utc_iso(at),
         "action": action.value,
         "actor": actor,
         "station": station,

@@ -66,7 +66,8 @@ from recorder_sync.domain.subjects import (
     officer_subject,
     recording_subject,
 )
-from recorder_sync.domain.timebounds import local, shift
+from recorder_sync.domain.timebounds import shift
+from recorder_sync.domain.times import display
 
 Links = Mapping[str, Iterable[str]] | Iterable[tuple[str, str]]
 """Confirmed links (automatic or manual; not mere suggestions): recording_id → action_ids,
@@ -219,7 +220,7 @@ class _Context:
         return [o for o in action.officers if o not in covered], unattributed
 
     def t(self, time: datetime) -> str:
-        return local(time, self.tz).isoformat(sep=" ", timespec="seconds")
+        return display(time, self.tz)
 
     def describe(self, action: Action) -> str:
         entry = self.policy.get(action.action_type)
@@ -296,7 +297,7 @@ def late_arrivals(
     hours = settings.upload_deadline.total_seconds() / 3600
 
     def t(time: datetime) -> str:
-        return local(time, settings.display_tz).isoformat(sep=" ", timespec="seconds")
+        return display(time, settings.display_tz)
 
     out: list[FlagSpec] = []
     for recording in recordings:

@@ -110,27 +110,27 @@ class ImportRejected(UsageError):
 # --- keys ---------------------------------------------------------------------
 
 
-class KeyError_(Error):
+class KeyProblem(Error):
     """Key problem: {}"""
 
     exit_code = 5
     exit_meaning = "key problem"
 
 
-class KeyPermissionError(KeyError_):
+class KeyPermissionError(KeyProblem):
     """Refusing private key {}: mode {} lets group or others read it; run: chmod 600 {}"""
 
 
-class KeyFolderPermissionError(KeyError_):
+class KeyFolderPermissionError(KeyProblem):
     """Refusing key folder {}: mode {} lets group or others in; run: chmod 700 {}"""
 
 
-class KeyLost(KeyError_):
+class KeyLost(KeyProblem):
     """No signing key at {}, but this station signed evidence with {}; restore the key file or, \
 if it is really gone, run: recorder-sync keys init --replace --reason WHY"""
 
 
-class KeyMismatch(KeyError_):
+class KeyMismatch(KeyProblem):
     """The key at {} is {}, but this station signs with {}; restore the right key file or, \
 if the change is intended, run: recorder-sync keys init --replace --reason WHY"""
 

@@ -8,20 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from recorder_sync.domain.canonical import canonical_bytes
 from recorder_sync.domain.model import Sourced
+from recorder_sync.domain.times import utc_iso
 
 MANIFEST_TYPE = "recorder_sync.manifest/v1"
 
 
-def iso(t: datetime) -> str:
-    """ISO 8601 in UTC with an explicit offset; a naive time is a bug, not a guess."""
-    if t.tzinfo is None:
-        raise ValueError("naive datetime")
-    return t.astimezone(UTC).isoformat()
+# The manifest's times are ``times.utc_iso``; the old name stays for callers not yet moved.
+iso = utc_iso
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,8 @@ def build_manifest(m: ManifestInput) -> bytes:
     meta: dict[str, Any] = {}
     for name, sourced in sorted(m.metadata.items()):
         value = sourced.value
-        meta[name] = {"value": iso(value) if isinstance(value, datetime) else value, "source": sourced.source}
+        shown = utc_iso(value) if isinstance(value, datetime) else value
+        meta[name] = {"value": shown, "source": sourced.source}
     doc: dict[str, Any] = {
         "type": MANIFEST_TYPE,
         "recording_id": m.recording_id,
@@ -53,7 +52,7 @@ def build_manifest(m: ManifestInput) -> bytes:
         "original_name": m.original_name,
         "station": m.station,
         "dock": m.dock,
-        "ingested_at": iso(m.ingested_at),
+        "ingested_at": utc_iso(m.ingested_at),
         "software": m.software,
         "key_id": m.key_id,
         "media": {k: v for k, v in sorted(m.media.items()) if v is not None and v != []},

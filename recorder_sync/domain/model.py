@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 
@@ -13,6 +14,23 @@ class Kind(enum.StrEnum):
     AUDIO = "audio"
     PHOTO = "photo"
     OTHER = "other"
+
+
+# The one extension -> kind map: ingest's first guess and the prober's guess for a file it
+# cannot read both come from here (an unreadable .3gp is unreadable video, not "other").
+KIND_BY_EXTENSION = MappingProxyType(
+    {
+        **dict.fromkeys(("mp4", "mov", "avi", "mkv", "ts", "m4v", "3gp"), Kind.VIDEO),
+        **dict.fromkeys(("wav", "mp3", "aac", "amr", "m4a", "ogg", "opus"), Kind.AUDIO),
+        **dict.fromkeys(("jpg", "jpeg", "png", "heic", "bmp"), Kind.PHOTO),
+    }
+)
+
+
+def kind_from_name(name: str) -> Kind:
+    """The kind a file's extension promises (case-insensitive); ``Kind.OTHER`` without one."""
+    base = name.rsplit("/", 1)[-1]
+    return KIND_BY_EXTENSION.get(base.rsplit(".", 1)[-1].lower() if "." in base else "", Kind.OTHER)
 
 
 class SightingState(enum.StrEnum):
@@ -52,6 +70,11 @@ class RecordingState(enum.StrEnum):
 
     def at_least(self, other: RecordingState) -> bool:
         return self.rank >= other.rank
+
+    @property
+    def pending(self) -> bool:
+        """The pipeline still owes work: the stored copy is not verified yet."""
+        return not self.at_least(RecordingState.VERIFIED)
 
 
 _RECORDING_ORDER = list(RecordingState)

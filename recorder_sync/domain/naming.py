@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from recorder_sync.domain.model import ProbeResult, Sourced
 from recorder_sync.domain.timebounds import DEFAULT_BOUNDS, TimeBounds
+from recorder_sync.domain.times import parse_lenient
 from recorder_sync.domain.untrusted import (
     BadValue,
     add_duration,
@@ -159,7 +160,7 @@ def from_sidecar(text: str, tz: ZoneInfo, bounds: TimeBounds = DEFAULT_BOUNDS) -
         if raw is None:
             continue
         try:
-            t = datetime.fromisoformat(raw.replace("Z", "+00:00")) if isinstance(raw, str) else None
+            t = parse_lenient(raw) if isinstance(raw, str) else None
         except ValueError:
             t = None
         if t is None:

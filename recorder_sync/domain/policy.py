@@ -1,11 +1,11 @@
 """Action-type policy and deadline settings: which enforcement actions must be
 recorded, how strictly, and the time limits the deadline engine applies.
 
-The regulation (DESIGN §2) sorts actions into those that must be recorded in full
-without interruption (seizure/impoundment, forced demolition, detention,
-enforcement premises), those that should be recorded as circumstances require
-(on-site inspection, evidence collection, hearings, service by leaving or public
-notice) and the rest.  The policy is data, so an agency can extend or tighten it
+The municipal regulation on whole-process recording sorts actions into those that
+must be recorded in full without interruption (seizure/impoundment, forced
+demolition, detention, enforcement premises), those that should be recorded as
+circumstances require (on-site inspection, evidence collection, hearings, service
+by leaving or public notice) and the rest.  The policy is data, so an agency can extend or tighten it
 in its configuration; ``DEFAULT_POLICY`` is what ships.
 """
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from itertools import accumulate, chain
 
 from recorder_sync.domain.cases import Action, Checkout, require_aware
@@ -43,8 +43,9 @@ from recorder_sync.domain.reports import (
     Report,
     Timeliness,
 )
-from recorder_sync.domain.subjects import compact_time, parse_subject
+from recorder_sync.domain.subjects import parse_subject
 from recorder_sync.domain.timebounds import shift
+from recorder_sync.domain.times import compact_utc, parse_compact_utc
 
 _Keys = list[tuple[str, str]]
 
@@ -273,7 +274,7 @@ class _Builder:
         case_actions: dict[str, list[Action]] = defaultdict(list)
         for act in action_by_id.values():
             case_actions[act.case_id].append(act)
-        checkout_officer = {(c.device, compact_time(c.start)): c.officer for c in checkouts}
+        checkout_officer = {(c.device, compact_utc(c.start)): c.officer for c in checkouts}
         keys, month, in_year, accs = self.keys, self.month, self.in_year, self.accs
         for flag in flags:
             parts = parse_subject(flag.subject)
@@ -304,7 +305,7 @@ class _Builder:
                     [a.action_type for a in acts],
                 )
             elif parts[0] == "device" and len(parts) == 4:
-                started = _parse_compact(parts[3])
+                started = parse_compact_utc(parts[3])
                 officer = checkout_officer.get((parts[1], parts[3]), UNKNOWN)
                 if not in_year(month(started)):
                     continue
@@ -400,10 +401,3 @@ def build_report_from_aggregates(
         aggregates.flags, action_by_id.values(), policy, aggregates.checkouts, aggregates.signatures
     )
     return builder.report()
-
-
-def _parse_compact(text: str) -> datetime | None:
-    try:
-        return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None

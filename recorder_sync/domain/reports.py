@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from recorder_sync.domain.model import FlagState
+from recorder_sync.domain.times import utc_iso
 
 DIMENSIONS = ("unit", "officer", "action_type", "month")
 UNLINKED = "(unlinked)"
@@ -122,7 +123,7 @@ class Report:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "generated_at": self.generated_at.isoformat(),
+            "generated_at": utc_iso(self.generated_at),
             "year": self.year,
             "timezone": self.tz,
             "total": self.total.as_json(),

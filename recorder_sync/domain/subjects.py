@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from recorder_sync.domain.timebounds import local
+from recorder_sync.domain.times import compact_utc
 
 
 def _esc(part: str) -> str:
@@ -17,11 +17,6 @@ def _esc(part: str) -> str:
 
 def _unesc(part: str) -> str:
     return part.replace("%3A", ":").replace("%25", "%")
-
-
-def compact_time(time: datetime) -> str:
-    """UTC in ISO 8601 basic format (no ':'), as used in checkout subjects."""
-    return local(time, UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def recording_subject(recording_id: str) -> str:
@@ -37,7 +32,7 @@ def officer_subject(action_id: str, officer: str) -> str:
 
 
 def checkout_subject(device: str, start: datetime) -> str:
-    return f"device:{_esc(device)}:checkout:{compact_time(start)}"
+    return f"device:{_esc(device)}:checkout:{compact_utc(start)}"
 
 
 def case_subject(case_id: str) -> str:

@@ -18,8 +18,8 @@ from typing import Any
 from recorder_sync.domain.canonical import parse
 from recorder_sync.domain.checkpoint import NoteKey
 from recorder_sync.domain.errors import SignatureInvalid, UsageError
-from recorder_sync.domain.manifest import iso
 from recorder_sync.domain.signatures import key_id_from_pem, verify_signature
+from recorder_sync.domain.times import parse_lenient, utc_iso
 
 TRUST_TYPE = "recorder_sync.trust/v1"
 
@@ -36,16 +36,13 @@ class StationKey:
     revoked_at: datetime | None = None
 
     def why_not_valid_at(self, at: datetime) -> str | None:
+        signed = f"key {self.key_id} signed at {utc_iso(at)}"
         if at < self.valid_from:
-            return (
-                f"key {self.key_id} signed at {iso(at)}, before its validity began ({iso(self.valid_from)})"
-            )
+            return f"{signed}, before its validity began ({utc_iso(self.valid_from)})"
         if self.revoked_at is not None and at >= self.revoked_at:
-            return f"key {self.key_id} signed at {iso(at)}, after it was revoked ({iso(self.revoked_at)})"
+            return f"{signed}, after it was revoked ({utc_iso(self.revoked_at)})"
         if self.valid_until is not None and at >= self.valid_until:
-            return (
-                f"key {self.key_id} signed at {iso(at)}, after its validity ended ({iso(self.valid_until)})"
-            )
+            return f"{signed}, after its validity ended ({utc_iso(self.valid_until)})"
         return None
 
 
@@ -85,9 +82,9 @@ class TrustAnchors:
                     "key_id": k.key_id,
                     "station": k.station,
                     "public_pem": k.public_pem.decode("ascii"),
-                    "valid_from": iso(k.valid_from),
-                    "valid_until": iso(k.valid_until) if k.valid_until else None,
-                    "revoked_at": iso(k.revoked_at) if k.revoked_at else None,
+                    "valid_from": utc_iso(k.valid_from),
+                    "valid_until": utc_iso(k.valid_until) if k.valid_until else None,
+                    "revoked_at": utc_iso(k.revoked_at) if k.revoked_at else None,
                 }
                 for k in self.station_keys
             ],
@@ -121,7 +118,7 @@ def _str(value: Any, what: str) -> str:
 
 
 def _time(value: Any, what: str) -> datetime:
-    t = datetime.fromisoformat(_str(value, what).replace("Z", "+00:00"))
+    t = parse_lenient(_str(value, what))
     if t.tzinfo is None:
         raise ValueError(f"{what} has no UTC offset")
     return t

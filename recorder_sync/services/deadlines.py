@@ -31,6 +31,7 @@ from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, full_act
 from recorder_sync.domain.ports import SweepStore
 from recorder_sync.domain.subjects import action_subject
 from recorder_sync.domain.sweep import SweepLimits
+from recorder_sync.domain.times import utc_iso
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class FlagChange:
             "subject": self.subject,
             "severity": self.severity,
             "detail": self.detail,
-            "due": self.due.isoformat() if self.due else None,
+            "due": utc_iso(self.due) if self.due else None,
         }
 
 
@@ -73,10 +74,10 @@ class SweepResult:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "now": self.now.isoformat(),
+            "now": utc_iso(self.now),
             "full": self.full,
             "dry_run": self.dry_run,
-            "last_sweep": self.last_sweep.isoformat() if self.last_sweep else None,
+            "last_sweep": utc_iso(self.last_sweep) if self.last_sweep else None,
             "evaluated": dict(self.evaluated),
             "raised": self.count("raised"),
             "resolved": self.count("resolved") + self.count("resolved-late"),

@@ -41,7 +41,6 @@ from recorder_sync.domain.errors import (
 from recorder_sync.domain.manifest import ManifestInput, build_manifest
 from recorder_sync.domain.model import (
     Flag,
-    Kind,
     Recording,
     RecordingState,
     ReleasePolicy,
@@ -49,6 +48,7 @@ from recorder_sync.domain.model import (
     Sighting,
     SightingState,
     Sourced,
+    kind_from_name,
 )
 from recorder_sync.domain.ports import Catalog, Clock, DockReader, ObjectStore, Prober, Progress, Signer
 from recorder_sync.domain.release import verification_holds
@@ -65,21 +65,12 @@ T = TypeVar("T")
 
 SIDECAR_LIMIT = 64 * 1024
 _MAX_ERROR = 2000
-_EXT_KIND = {
-    **dict.fromkeys(("mp4", "mov", "avi", "mkv", "ts", "m4v", "3gp"), Kind.VIDEO),
-    **dict.fromkeys(("wav", "mp3", "aac", "amr", "m4a", "ogg", "opus"), Kind.AUDIO),
-    **dict.fromkeys(("jpg", "jpeg", "png", "heic", "bmp"), Kind.PHOTO),
-}
 
 
 def _text_sha256(text: str | None) -> str | None:
     """For recordings hashed before the catalog kept the sidecar's own hash: its text is
     those very bytes whenever the sidecar was UTF-8."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest() if text else None
-
-
-def kind_from_name(relpath: str) -> Kind:
-    return _EXT_KIND.get(relpath.rsplit(".", 1)[-1].lower() if "." in relpath else "", Kind.OTHER)
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from recorder_sync.adapters.keys import (
     retire_key,
 )
 from recorder_sync.domain.errors import (
-    KeyError_,
     KeyFolderPermissionError,
     KeyPermissionError,
+    KeyProblem,
     SignatureInvalid,
     VerificationFailed,
 )
@@ -68,7 +68,7 @@ def test_create_writes_0600_key_in_new_0700_folder(key_path: Path, loose_umask: 
 def test_create_refuses_to_overwrite(key_path: Path) -> None:
     create_key(key_path)
     before = key_path.read_bytes()
-    with pytest.raises(KeyError_, match="already exists"):
+    with pytest.raises(KeyProblem, match="already exists"):
         create_key(key_path)
     assert key_path.read_bytes() == before
     assert os.listdir(key_path.parent) == ["station.key"]
@@ -105,7 +105,7 @@ def test_load_refuses_a_key_folder_others_can_enter(key_path: Path, bad: int) ->
 def test_load_refuses_a_key_or_folder_owned_by_someone_else(key_path: Path, what: str) -> None:
     create_key(key_path)
     os.chown(key_path if what == "file" else key_path.parent, 65534, -1)
-    with pytest.raises(KeyError_, match="belongs to uid 65534, not to the user running") as info:
+    with pytest.raises(KeyProblem, match="belongs to uid 65534, not to the user running") as info:
         load_key(key_path)
     assert info.value.exit_code == 5
 
@@ -120,7 +120,7 @@ def test_retire_moves_the_key_aside_and_never_overwrites(key_path: Path) -> None
     assert moved.read_bytes() == before and not key_path.exists() and mode(moved) == 0o600
     assert load_if_present(key_path) is None
     create_key(key_path)
-    with pytest.raises(KeyError_, match="cannot move key"):
+    with pytest.raises(KeyProblem, match="cannot move key"):
         retire_key(key_path, now)  # same name taken: refused, nothing lost
     assert moved.read_bytes() == before and key_path.exists()
     assert load_key(moved).key_id == signer.key_id
@@ -233,7 +233,7 @@ def test_key_made_by_openssl_loads_and_signs(tmp_path: Path) -> None:
 
 
 def test_missing_key_says_what_to_run(key_path: Path) -> None:
-    with pytest.raises(KeyError_) as info:
+    with pytest.raises(KeyProblem) as info:
         load_key(key_path)
     assert str(key_path) in str(info.value)
     assert "recorder-sync keys init" in str(info.value)
@@ -248,7 +248,7 @@ def test_corrupt_key_is_a_key_error(key_path: Path, content: bytes) -> None:
     key_path.parent.mkdir(parents=True, mode=0o700)
     key_path.write_bytes(content)
     key_path.chmod(0o600)
-    with pytest.raises(KeyError_) as info:
+    with pytest.raises(KeyProblem) as info:
         load_key(key_path)
     assert not isinstance(info.value, KeyPermissionError)
     assert str(key_path) in str(info.value)
@@ -259,7 +259,7 @@ def test_non_ed25519_key_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "ec.key"
     openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path)
     path.chmod(0o600)
-    with pytest.raises(KeyError_, match="not an Ed25519 key"):
+    with pytest.raises(KeyProblem, match="not an Ed25519 key"):
         load_key(path)
 
 
@@ -267,13 +267,13 @@ def test_encrypted_key_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "enc.key"
     openssl("genpkey", "-algorithm", "ed25519", "-aes-256-cbc", "-pass", "pass:secret", "-out", path)
     path.chmod(0o600)
-    with pytest.raises(KeyError_, match="encrypted"):
+    with pytest.raises(KeyProblem, match="encrypted"):
         load_key(path)
 
 
 def test_directory_is_not_a_key(tmp_path: Path) -> None:
     (tmp_path / "dir.key").mkdir(mode=0o700)
-    with pytest.raises(KeyError_):
+    with pytest.raises(KeyProblem):
         load_key(tmp_path / "dir.key")
 
 

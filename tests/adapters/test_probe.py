@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from recorder_sync.adapters.probe import FfprobeProber, kind_from_extension
+from recorder_sync.adapters.probe import FfprobeProber
 from recorder_sync.domain.errors import CouldNotCheck, SourceUnavailable
-from recorder_sync.domain.model import Kind
+from recorder_sync.domain.model import Kind, kind_from_name
 
 CREATED = datetime(2024, 5, 1, 12, 34, 56, tzinfo=UTC)
 
@@ -242,11 +242,14 @@ def test_hung_ffprobe_is_stopped(media: Path, tmp_path: Path) -> None:
         ("a.avi", Kind.VIDEO),
         ("a.aac", Kind.AUDIO),
         ("a.JPEG", Kind.PHOTO),
+        ("clip.3GP", Kind.VIDEO),
+        ("a.heic", Kind.PHOTO),
         ("a", Kind.OTHER),
+        ("dir.v2/clip", Kind.OTHER),
     ],
 )
 def test_kind_from_extension(name: str, kind: Kind) -> None:
-    assert kind_from_extension(name) is kind
+    assert kind_from_name(name) is kind
 
 
 def test_the_open_file_is_probed_even_when_its_path_is_replaced(

@@ -26,6 +26,7 @@ from recorder_sync.domain.custody import Action as Ev
 from recorder_sync.domain.subjects import (
     action_subject,
 )
+from recorder_sync.domain.times import utc_iso
 
 
 class ActionRepo(CatalogBound):
@@ -128,7 +129,7 @@ class ActionRepo(CatalogBound):
             return [
                 {
                     "version": r.version,
-                    "at": r.at.isoformat(),
+                    "at": utc_iso(r.at),
                     "source": r.source,
                     "actor": r.actor,
                     "record": json.loads(r.record_json),

@@ -454,7 +454,7 @@ class Catalog:
         with self.transaction() as s:
             q = (
                 select(RecordingRow)
-                .where(RecordingRow.state.in_([st.value for st in RecordingState if st.rank < 4]))
+                .where(RecordingRow.state.in_([st.value for st in RecordingState if st.pending]))
                 .order_by(RecordingRow.ingested_at)
             )
             if now is not None:
@@ -889,7 +889,7 @@ class Catalog:
         with self.transaction() as s:
             sightings = _counts(s, select(SightingRow.state, func.count()).group_by(SightingRow.state))
             recordings = _counts(s, select(RecordingRow.state, func.count()).group_by(RecordingRow.state))
-            pending_states = [st.value for st in RecordingState if st.rank < 4]
+            pending_states = [st.value for st in RecordingState if st.pending]
             oldest_rec = s.scalar(
                 select(func.min(RecordingRow.ingested_at)).where(RecordingRow.state.in_(pending_states))
             )

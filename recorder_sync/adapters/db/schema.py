@@ -157,7 +157,7 @@ class StationKeyRow(Base):
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-# --- issue 4: cases, ledger, links ------------------------------------------------
+# --- enforcement actions, the device ledger, recording-action links ------------
 
 
 class ActionRow(Base):

@@ -46,7 +46,7 @@ from recorder_sync.adapters.db.schema import (
     SweepMarkRow,
 )
 from recorder_sync.domain.canonical import parse
-from recorder_sync.domain.cases import Checkout, parse_time
+from recorder_sync.domain.cases import Checkout
 from recorder_sync.domain.custody import Action as Ev
 from recorder_sync.domain.deadlines import verified_late
 from recorder_sync.domain.flags import (
@@ -63,11 +63,11 @@ from recorder_sync.domain.subjects import (
     action_subject,
     case_subject,
     checkout_subject,
-    compact_time,
     parse_subject,
     recording_subject,
 )
 from recorder_sync.domain.sweep import SweepInputs, SweepLimits
+from recorder_sync.domain.times import compact_utc, parse_strict
 
 _SWEEP = "sweep"  # the sweep mark: the time, policy and log position of the last sweep
 
@@ -152,7 +152,7 @@ class SweepRepo(CatalogBound):
                         CheckoutRow.end <= now - limits.undocked_after,
                     )
                 ):
-                    checkout_keys.add((device, compact_time(start)))
+                    checkout_keys.add((device, compact_utc(start)))
                 self._changes_since(s, since, action_ids, changed_recordings, checkout_keys)
                 upload_ids |= changed_recordings
 
@@ -264,8 +264,8 @@ class SweepRepo(CatalogBound):
             elif action == Ev.CHECKOUT_IMPORTED.value and parts[0] == "device" and len(parts) == 4:
                 checkout_keys.add((parts[1], parts[3]))
                 record = fields.get("details", {}).get("record", {})
-                end = parse_time(record["end"]) if record.get("end") else None
-                officers_windows.append((str(record.get("officer", "")), parse_time(record["start"]), end))
+                end = parse_strict(record["end"]) if record.get("end") else None
+                officers_windows.append((str(record.get("officer", "")), parse_strict(record["start"]), end))
             elif action == Ev.DOCKED.value and parts[0] == "device":
                 devices.add(parts[1])
         # a ledger line changes who made the footage of its officer's actions in its window
@@ -280,7 +280,7 @@ class SweepRepo(CatalogBound):
             action_ids.update(s.scalars(q))
         for device in devices:
             for (start,) in s.execute(select(CheckoutRow.start).where(CheckoutRow.device == device)):
-                checkout_keys.add((device, compact_time(start)))
+                checkout_keys.add((device, compact_utc(start)))
         # newly probed or verified recordings: their devices' checkouts may now count as docked
         hashed_devices: set[str] = set()
         for batch in chunks(sorted(recording_ids)):
@@ -291,7 +291,7 @@ class SweepRepo(CatalogBound):
             for device, start in s.execute(
                 select(CheckoutRow.device, CheckoutRow.start).where(CheckoutRow.device.in_(batch))
             ):
-                checkout_keys.add((device, compact_time(start)))
+                checkout_keys.add((device, compact_utc(start)))
 
     def _docked(self, s: Session, checkouts: Sequence[Checkout], now: datetime) -> dict[str, datetime]:
         """Per device, the last docking at or before ``now`` (recordings seen, or a

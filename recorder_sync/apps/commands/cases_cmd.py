@@ -10,17 +10,22 @@ import argparse
 import csv
 import getpass
 import sys
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from recorder_sync.apps.config import Settings
-from recorder_sync.apps.output import emit_json, printable, table
+from recorder_sync.apps.output import emit_json, printable, shown_times, table
 from recorder_sync.apps.wiring import CasesRuntime, open_app, utcnow
-from recorder_sync.domain.cases import ACTION_COLUMNS, Action, ActionQuery, Checkout, format_time, parse_time
+from recorder_sync.domain.cases import ACTION_COLUMNS, Action, ActionQuery, Checkout
 from recorder_sync.domain.errors import UsageError
 from recorder_sync.domain.linking import StoredLink
 from recorder_sync.domain.reports import DIMENSIONS, GroupStats, Report, spreadsheet_cell
 from recorder_sync.domain.timebounds import check_year
+from recorder_sync.domain.times import display, parse_strict, utc_iso
+
+# the times of a row that tables show in the station's zone (``--json`` keeps UTC)
+_SPAN = ("start", "end")
+_LINK_TIMES = ("created_at", "removed_at")
 
 
 def _runtime(settings: Settings, *, alerts: bool = False) -> CasesRuntime:
@@ -38,7 +43,7 @@ def _time(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        return parse_time(text, plausible=True)
+        return parse_strict(text, plausible=True)
     except ValueError as e:
         raise UsageError(f"--now {text!r}: {e}") from None
 
@@ -53,6 +58,7 @@ def _year(year: int | None) -> int | None:
 def action_json(a: Action) -> dict[str, Any]:
     d: dict[str, Any] = dict(a.as_record())
     d["officers"] = list(a.officers)
+    d["start"], d["end"] = utc_iso(a.start), utc_iso(a.end)  # --json: one form in every command
     return d
 
 
@@ -65,15 +71,19 @@ def link_json(link: StoredLink) -> dict[str, Any]:
         "officer": link.officer,
         "created_by": link.created_by,
         "reason": link.reason,
-        "created_at": format_time(link.created_at),
-        "removed_at": format_time(link.removed_at) if link.removed_at else None,
+        "created_at": utc_iso(link.created_at),
+        "removed_at": utc_iso(link.removed_at) if link.removed_at else None,
         "removed_by": link.removed_by,
         "removed_reason": link.removed_reason,
     }
 
 
 def checkout_json(c: Checkout) -> dict[str, Any]:
-    return dict(c.as_record())
+    d: dict[str, Any] = dict(c.as_record())
+    d["start"] = utc_iso(c.start)
+    if c.end is not None:
+        d["end"] = utc_iso(c.end)
+    return d
 
 
 def _import_report(args: argparse.Namespace, what: str, outcome: Any, run: Any) -> int:
@@ -127,13 +137,14 @@ def cmd_case_show(args: argparse.Namespace, settings: Settings) -> int:
         emit_json(doc)
         return 0
     print(printable(f"case {doc['case_id']}"))
+    zone = settings.deadlines.display_tz
     table(
-        [action_json(a) | {"officers": ";".join(a.officers)} for a in actions],
+        [shown_times(action_json(a) | {"officers": ";".join(a.officers)}, _SPAN, zone) for a in actions],
         ["action_id", "action_type", "unit", "officers", "start", "end", "target_name", "place"],
     )
     print("links:")
     table(
-        [link_json(link) for link in links],
+        [shown_times(link_json(link), _LINK_TIMES, zone) for link in links],
         ["recording_id", "action_id", "confidence", "basis", "officer", "created_by", "removed_at", "reason"],
     )
     return 0
@@ -156,6 +167,7 @@ def cmd_case_list(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for row in rows:
             row["officers"] = ";".join(row["officers"])
+            shown_times(row, _SPAN, settings.deadlines.display_tz)
         table(
             rows,
             [
@@ -178,7 +190,8 @@ def cmd_ledger_list(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         emit_json(rows)
     else:
-        table(rows, ["device", "officer", "start", "end"])
+        zone = settings.deadlines.display_tz
+        table([shown_times(r, _SPAN, zone) for r in rows], ["device", "officer", "start", "end"])
     return 0
 
 
@@ -217,7 +230,7 @@ def cmd_links(args: argparse.Namespace, settings: Settings) -> int:
         emit_json(rows)
     else:
         table(
-            rows,
+            [shown_times(r, _LINK_TIMES, settings.deadlines.display_tz) for r in rows],
             [
                 "recording_id",
                 "action_id",
@@ -251,14 +264,15 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
         emit_json(result.as_json() | {"links_created": links})
         return 0
     kind = "full" if result.full else "incremental"
+    zone = settings.deadlines.display_tz
     if result.dry_run:
-        last_text = result.last_sweep.isoformat() if result.last_sweep else "?"
+        last_text = display(result.last_sweep, zone) if result.last_sweep else "?"
         print(
-            f"dry run: --now {result.now.isoformat()} is earlier than the last sweep ({last_text}); "
+            f"dry run: --now {display(result.now, zone)} is earlier than the last sweep ({last_text}); "
             "nothing written, no alerts sent. It would have:"
         )
     print(
-        f"sweep as of {result.now.isoformat()} ({kind}, {result.seconds['total']:.3f} s): "
+        f"sweep as of {display(result.now, zone)} ({kind}, {result.seconds['total']:.3f} s): "
         f"{result.count('raised')} raised, "
         f"{result.count('resolved') + result.count('resolved-late')} resolved, "
         f"{result.count('escalated')} escalated; {links} new link(s)"
@@ -277,7 +291,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     elif args.csv:
         _report_csv(report)
     else:
-        _report_table(report)
+        _report_table(report, settings.deadlines.display_tz)
     return 0
 
 
@@ -287,7 +301,7 @@ def _row(g: GroupStats) -> dict[str, Any]:
         "dimension": g.dimension,
         "key": g.key,
         "recordings": t.recordings,
-        "pct_within_24h": t.pct_within,
+        "pct_within_deadline": t.pct_within,
         "median_delay_h": None if t.median_delay is None else round(t.median_delay.total_seconds() / 3600, 2),
         "worst_delay_h": None if t.worst_delay is None else round(t.worst_delay.total_seconds() / 3600, 2),
         "late": t.late,
@@ -304,7 +318,7 @@ _REPORT_COLUMNS = [
     "dimension",
     "key",
     "recordings",
-    "pct_within_24h",
+    "pct_within_deadline",
     "median_delay_h",
     "worst_delay_h",
     "late",
@@ -330,7 +344,7 @@ def _report_csv(report: Report) -> None:
     w.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in _rows(report))
 
 
-def _report_table(report: Report) -> None:
+def _report_table(report: Report, zone: tzinfo) -> None:
     period = f"year {report.year}" if report.year else "all time"
-    print(f"report for {period} ({report.tz}), as of {report.generated_at.isoformat()}")
+    print(f"report for {period} ({report.tz}), as of {display(report.generated_at, zone)}")
     table(_rows(report), _REPORT_COLUMNS)

@@ -9,7 +9,7 @@ import sys
 from recorder_sync.adapters import keys
 from recorder_sync.apps.config import Settings
 from recorder_sync.apps.wiring import open_app, utcnow
-from recorder_sync.domain.errors import KeyError_, UsageError
+from recorder_sync.domain.errors import KeyProblem, UsageError
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
@@ -23,7 +23,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     if not args.replace:
         if signs_with is not None:
             # A new key now would leave the evidence signed by a key nobody retired.
-            raise KeyError_(
+            raise KeyProblem(
                 f"station {settings.station_id} signs with {signs_with}; to replace it, run: "
                 "recorder-sync keys init --replace --reason WHY"
             )

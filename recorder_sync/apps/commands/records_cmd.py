@@ -10,14 +10,18 @@ from typing import Any
 
 from recorder_sync.adapters.db.repository import Catalog, RecordingFilter
 from recorder_sync.apps.config import Settings
-from recorder_sync.apps.output import emit_json, printable, table
+from recorder_sync.apps.output import emit_json, printable, shown_time, table
 from recorder_sync.apps.wiring import open_app
-from recorder_sync.domain.manifest import iso
 from recorder_sync.domain.model import Flag, Recording
+from recorder_sync.domain.times import utc_iso
 
 
 def _catalog(settings: Settings) -> Catalog:
     return open_app(settings, actor="recorder-sync cli").catalog
+
+
+# metadata values that are times (stored as UTC ISO 8601, see ``times.utc_iso``)
+_METADATA_TIMES = frozenset({"start", "end"})
 
 
 def recording_json(rec: Recording, flags: list[Flag]) -> dict[str, Any]:
@@ -29,17 +33,17 @@ def recording_json(rec: Recording, flags: list[Flag]) -> dict[str, Any]:
         "state": rec.state.value,
         "device": rec.device,
         "officer": rec.officer,
-        "start": iso(rec.start) if rec.start else None,
-        "end": iso(rec.end) if rec.end else None,
+        "start": utc_iso(rec.start) if rec.start else None,
+        "end": utc_iso(rec.end) if rec.end else None,
         "important": rec.important,
         "duration_ms": rec.duration_ms,
         "station": rec.station,
         "dock": rec.dock,
         "source_path": rec.original_name,
         "storage_uri": rec.storage_uri,
-        "ingested_at": iso(rec.ingested_at),
-        "verified_at": iso(rec.verified_at) if rec.verified_at else None,
-        "released_at": iso(rec.released_at) if rec.released_at else None,
+        "ingested_at": utc_iso(rec.ingested_at),
+        "verified_at": utc_iso(rec.verified_at) if rec.verified_at else None,
+        "released_at": utc_iso(rec.released_at) if rec.released_at else None,
         "key_id": rec.key_id,
         "last_error": rec.last_error,
         "flags": [f.kind for f in flags],
@@ -50,7 +54,7 @@ def flag_json(f: Flag) -> dict[str, Any]:
     d = {k: v for k, v in asdict(f).items()}
     d["severity"], d["state"] = f.severity.value, f.state.value
     for k in ("due", "raised_at"):
-        d[k] = iso(d[k]) if d[k] else None
+        d[k] = utc_iso(d[k]) if d[k] else None
     return d
 
 
@@ -67,10 +71,12 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     waiting = f" ({status['awaiting_release']} verified, dock copy not yet released)" * bool(
         status["awaiting_release"]
     )
-    print(f"backlog: {status['backlog']}{waiting}   oldest pending since: {status['oldest_pending'] or '-'}")
+    zone = settings.deadlines.display_tz
+    oldest = shown_time(status["oldest_pending"], zone) or "-"
+    print(f"backlog: {status['backlog']}{waiting}   oldest pending since: {oldest}")
     if status["last_error"]:
         e = status["last_error"]
-        print(printable(f"last error: {e['recording_id']} at {e['at']}: {e['error']}"))
+        print(printable(f"last error: {e['recording_id']} at {shown_time(e['at'], zone)}: {e['error']}"))
     print("open flags: " + (", ".join(f"{k} {v}" for k, v in sorted(status["open_flags"].items())) or "none"))
     return 0
 
@@ -90,6 +96,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for row in rows:
             row["flags"] = ",".join(row["flags"])
+            row["start"] = shown_time(row["start"], settings.deadlines.display_tz)
         table(rows, ["id", "state", "kind", "device", "officer", "start", "size", "flags", "source_path"])
     return 0
 
@@ -110,6 +117,8 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         emit_json(doc)
         return 0
+    zone = settings.deadlines.display_tz
+    doc["start"], doc["end"] = shown_time(doc["start"], zone), shown_time(doc["end"], zone)
     for key in (
         "id",
         "sha256",
@@ -128,14 +137,16 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{key:>12}: {printable(str(doc[key]))}")
     print("   metadata:")
     for name, v in sorted(rec.metadata.items()):
-        print(printable(f"      {name}: {v['value']}  (from {v['source']})"))
+        value = shown_time(v["value"], zone) if name in _METADATA_TIMES else v["value"]
+        print(printable(f"      {name}: {value}  (from {v['source']})"))
     print("  dock files:")
     for s in doc["sightings"]:
         print(f"      {s['state']:<9} {printable(s['dock'] + '/' + s['path'])}")
     print("    custody:")
     for e in events:
         extra = e.get("subject") or json.dumps(e.get("details", {}), ensure_ascii=False)
-        print(printable(f"      #{e['seq']:<5} {e['at']}  {e['action']:<15} {e['actor']}  {extra}"))
+        at = shown_time(e["at"], zone)
+        print(printable(f"      #{e['seq']:<5} {at}  {e['action']:<15} {e['actor']}  {extra}"))
     if flags:
         print("      flags:")
         for f in flags:
