@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import BinaryIO
 
-from recorder_sync.adapters.probe import kind_from_extension
 from recorder_sync.domain.cases import Action, Checkout
 from recorder_sync.domain.errors import (
     IntegrityFailure,
@@ -36,7 +35,15 @@ from recorder_sync.domain.errors import (
 )
 from recorder_sync.domain.flags import ENGINE_KINDS, FlagSpec, resolution_state
 from recorder_sync.domain.linking import RecordingFacts
-from recorder_sync.domain.model import FileIdentity, Flag, FlagState, Kind, ProbeResult, StoredObject
+from recorder_sync.domain.model import (
+    FileIdentity,
+    Flag,
+    FlagState,
+    Kind,
+    ProbeResult,
+    StoredObject,
+    kind_from_name,
+)
 from recorder_sync.domain.policy import DeadlineSettings
 from recorder_sync.domain.ports import DockReader, ObjectStore, Prober, Progress, ReportSource, SweepStore
 from recorder_sync.domain.report_tallies import ReportAggregates
@@ -306,7 +313,7 @@ class ScriptedProber:
 
         self.probed.append(name)
         data = f.read()
-        kind: Kind = kind_from_extension(name)
+        kind: Kind = kind_from_name(name)
         if not data:
             return ProbeResult(kind=kind, readable=False, error="empty file (0 bytes)")
         found = self.results.get(data)

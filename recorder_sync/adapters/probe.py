@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 # The kind a file's name promises comes from the one domain map; the old name stays for
 # callers (the fake prober) written before it moved there.
-kind_from_extension = kind_from_name
 
 # Demuxers that read one still image per file.
 _IMAGE_FORMATS = frozenset({"image2", "image2pipe"})

@@ -138,8 +138,6 @@ def unprintable(value: str) -> str | None:
 
 # Import records and option values use the one time vocabulary (``times``); the old names
 # stay for callers not yet moved.
-format_time = utc_z
-parse_time = parse_strict
 
 
 # --- generic record validation --------------------------------------------------

@@ -19,7 +19,6 @@ MANIFEST_TYPE = "recorder_sync.manifest/v1"
 
 
 # The manifest's times are ``times.utc_iso``; the old name stays for callers not yet moved.
-iso = utc_iso
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from recorder_sync.domain.cases import (
     parse_actions_json,
     parse_checkouts_csv,
     parse_checkouts_json,
-    parse_time,
 )
 from recorder_sync.domain.errors import Error, ImportRejected
 from recorder_sync.domain.policy import DEFAULT_POLICY
+from recorder_sync.domain.times import parse_strict
 
 HEADER = ",".join(ACTION_COLUMNS)
 CST = timezone(timedelta(hours=8))
@@ -38,10 +38,10 @@ def why(exc: ImportRejected, row: int | None, column: str | None) -> str:
 
 
 def test_parse_time_accepts_offset_and_z_and_normalises_to_utc() -> None:
-    assert parse_time("2026-11-27T08:30:00+08:00") == datetime(2026, 11, 27, 0, 30, tzinfo=UTC)
-    assert parse_time("2026-11-27T00:30:00Z") == datetime(2026, 11, 27, 0, 30, tzinfo=UTC)
-    assert parse_time(" 2026-11-27T00:30:00.250Z ").microsecond == 250000
-    assert parse_time("2026-11-27T08:30:00+08:00").tzinfo is UTC
+    assert parse_strict("2026-11-27T08:30:00+08:00") == datetime(2026, 11, 27, 0, 30, tzinfo=UTC)
+    assert parse_strict("2026-11-27T00:30:00Z") == datetime(2026, 11, 27, 0, 30, tzinfo=UTC)
+    assert parse_strict(" 2026-11-27T00:30:00.250Z ").microsecond == 250000
+    assert parse_strict("2026-11-27T08:30:00+08:00").tzinfo is UTC
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_parse_time_accepts_offset_and_z_and_normalises_to_utc() -> None:
 )
 def test_parse_time_refuses_times_without_offset_or_garbage(text: str, fragment: str) -> None:
     with pytest.raises(ValueError, match=fragment):
-        parse_time(text)
+        parse_strict(text)
 
 
 def test_domain_values_refuse_naive_times_and_store_utc() -> None:
@@ -389,12 +389,12 @@ def test_ledger_times_outside_the_plausible_range_are_refused() -> None:
 
 
 def test_plausible_bounds_themselves_are_accepted() -> None:
-    assert parse_time("2000-01-01T00:00:00Z", plausible=True) == datetime(2000, 1, 1, tzinfo=UTC)
-    assert parse_time("2100-01-01T00:00:00Z", plausible=True) == datetime(2100, 1, 1, tzinfo=UTC)
+    assert parse_strict("2000-01-01T00:00:00Z", plausible=True) == datetime(2000, 1, 1, tzinfo=UTC)
+    assert parse_strict("2100-01-01T00:00:00Z", plausible=True) == datetime(2100, 1, 1, tzinfo=UTC)
     # stored times are read back without the bound, and never raise OverflowError
-    assert parse_time("1970-01-01T00:00:00Z").year == 1970
+    assert parse_strict("1970-01-01T00:00:00Z").year == 1970
     with pytest.raises(ValueError, match="plausible range"):
-        parse_time("0001-01-01T00:00:00+01:00")
+        parse_strict("0001-01-01T00:00:00+01:00")
 
 
 @pytest.mark.parametrize("depth", [100_000, 990])

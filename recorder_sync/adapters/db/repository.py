@@ -32,7 +32,6 @@ from recorder_sync.adapters.db.schema import (
 from recorder_sync.domain.claims import claim_owner, dead_owners, held_by_another
 from recorder_sync.domain.custody import GENESIS, Action, CustodyEvent, make_event
 from recorder_sync.domain.errors import ClaimLost, DatabaseUnavailable, NotFound
-from recorder_sync.domain.manifest import iso
 from recorder_sync.domain.model import (
     FileIdentity,
     Flag,
@@ -49,6 +48,7 @@ from recorder_sync.domain.model import (
     recording_id_for,
 )
 from recorder_sync.domain.subjects import file_subject, recording_subject, station_subject
+from recorder_sync.domain.times import utc_iso
 
 _CUSTODY_LOCK = 0x7265635F73796E63  # "rec_sync": PostgreSQL advisory lock id for appends
 # with a dock path's hash, in the (int, int) advisory lock space (apart from the one above)
@@ -819,7 +819,7 @@ class Catalog:
         if held_by_another(row.claimed_by, row.claimed_until, self.owner, now):
             raise ClaimLost(
                 f"{row.__tablename__[:-1]} {row.id}",
-                f"claimed by {row.claimed_by} until {iso(row.claimed_until)}",
+                f"claimed by {row.claimed_by} until {utc_iso(row.claimed_until)}",
             )
         return row
 
@@ -931,9 +931,9 @@ class Catalog:
             + sum(n for st, n in sightings.items() if st in ("discovered", "stable"))
             + awaiting_release,
             "awaiting_release": awaiting_release,
-            "oldest_pending": iso(min(oldest)) if oldest else None,
+            "oldest_pending": utc_iso(min(oldest)) if oldest else None,
             "last_error": (
-                {"recording_id": last_error[0], "error": last_error[1], "at": iso(last_error[2])}
+                {"recording_id": last_error[0], "error": last_error[1], "at": utc_iso(last_error[2])}
                 if last_error
                 else None
             ),
@@ -1087,7 +1087,7 @@ def _media(p: ProbeResult) -> dict[str, Any]:
 
 
 def _sourced_json(v: Sourced) -> dict[str, Any]:
-    value = iso(v.value) if isinstance(v.value, datetime) else v.value
+    value = utc_iso(v.value) if isinstance(v.value, datetime) else v.value
     return {"value": value, "source": v.source}
 
 
@@ -1111,5 +1111,5 @@ def _stored_details(o: StoredObject) -> dict[str, Any]:
     if o.lock_mode:
         d["lock_mode"] = o.lock_mode
     if o.retain_until:
-        d["retain_until"] = iso(o.retain_until)
+        d["retain_until"] = utc_iso(o.retain_until)
     return d
