@@ -228,12 +228,19 @@ def _tags(obj: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in tags.items()}
 
 
+_DURATION_CAP_MS = float(2**62)
+
+
 def _duration_ms(fmt: Mapping[str, Any], streams: Sequence[Mapping[str, Any]]) -> int | None:
     seconds = _float(fmt.get("duration"))
     if seconds is None:
         found = [d for d in (_float(s.get("duration")) for s in streams) if d is not None]
         seconds = max(found, default=None)
-    return None if seconds is None else round(seconds * 1000)
+    if seconds is None:
+        return None
+    # capped below the database's 64-bit integer, and far above any plausible duration, so that
+    # an absurd one (1.8e305 s, or infinity once in ms) is kept as implausible, not a crash
+    return round(min(seconds * 1000, _DURATION_CAP_MS))
 
 
 def _creation_time(format_tags: Mapping[str, str], streams: Sequence[Mapping[str, Any]]) -> datetime | None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from strategies import JSON_VALUES, KEYS, TEXT, TIMES, sidecar_docs
 
@@ -180,6 +180,8 @@ FFPROBE_INFO = st.fixed_dictionaries(
 
 @PURE
 @given(info=FFPROBE_INFO, size=st.integers(min_value=1, max_value=2**40))
+# found by this test: a finite duration whose milliseconds overflow to infinity
+@example(info={"format": {}, "streams": [{"duration": "1.797693134862316e+305"}]}, size=1)
 def test_ffprobe_reports_never_raise_and_durations_are_bounded(info: dict[str, Any], size: int) -> None:
     result = interpret(info)
     if result.creation_time is not None:
