@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from recorder_sync.adapters.db.engine import make_engine, upgrade
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.db.schema import Base
 from recorder_sync.domain.custody import verify_chain
 from recorder_sync.domain.model import (
@@ -30,10 +30,10 @@ ID1 = FileIdentity(size=10, mtime_ns=1, inode=11, device=1)
 SHA = "c" * 64
 
 
-def catalog(url: str) -> Catalog:
+def catalog(url: str) -> SqlCatalog:
     engine = make_engine(url)
     upgrade(engine)
-    return Catalog(engine, station="st-1", actor="test")
+    return SqlCatalog(engine, station="st-1", actor="test")
 
 
 def test_migrations_match_the_models(db_url: str) -> None:
@@ -120,7 +120,7 @@ def test_rejected_entry_recorded_once_with_flag(db_url: str) -> None:
 
 
 def _append_many(url: str, worker: int, n: int) -> None:
-    c = Catalog(make_engine(url), station=f"st-{worker}", actor=f"w{worker}")
+    c = SqlCatalog(make_engine(url), station=f"st-{worker}", actor=f"w{worker}")
     for i in range(n):
         c.observe("d", f"w{worker}-{i}.mp4", FileIdentity(1, i, worker * 1000 + i, 1), T0)
 

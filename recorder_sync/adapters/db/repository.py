@@ -70,7 +70,7 @@ def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
-class Catalog:
+class SqlCatalog:
     def __init__(
         self,
         engine: Engine,

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from recorder_sync.adapters.db.repository import Catalog, RecordingFilter
+from recorder_sync.adapters.db.repository import RecordingFilter, SqlCatalog
 from recorder_sync.apps.config import Settings
 from recorder_sync.apps.output import emit_json, printable, shown_time, table
 from recorder_sync.apps.wiring import open_app
@@ -16,7 +16,7 @@ from recorder_sync.domain.model import Flag, Recording
 from recorder_sync.domain.times import utc_iso
 
 
-def _catalog(settings: Settings) -> Catalog:
+def _catalog(settings: Settings) -> SqlCatalog:
     return open_app(settings, actor="recorder-sync cli").catalog
 
 
