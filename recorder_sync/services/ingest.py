@@ -89,7 +89,7 @@ class Scan:
 
 
 @dataclass
-class Report:
+class PassSummary:
     """What one pass did, for progress output and exit codes (workers add to it concurrently)."""
 
     progressed: int = 0
@@ -212,7 +212,7 @@ class IngestService:
 
     # --- the state machine ----------------------------------------------------
 
-    def run_once(self) -> Report:
+    def run_once(self) -> PassSummary:
         """One pass over everything pending; safe to call again at any time.
 
         Items are independent, so with ``workers`` > 1 they are worked on side by side
@@ -222,7 +222,7 @@ class IngestService:
         Only items this process has claimed are worked on (a lease on the row, see
         ``services.claims``): another daemon that shares the database works other items,
         and takes ours over only once our claim has lapsed."""
-        report = Report()
+        report = PassSummary()
         now = self.clock()
         docks = list(self.docks)
         if self._docks_seen != set(docks):
@@ -250,7 +250,7 @@ class IngestService:
 
     def _claimed(
         self,
-        report: Report,
+        report: PassSummary,
         table: str,
         claim: Callable[[T | None, datetime, datetime], list[T]],
         wanted: Callable[[T], bool],
@@ -299,7 +299,7 @@ class IngestService:
             log.warning("could not let go of %d claim(s) on %s: %s", len(keys), table, e)
 
     def _each(
-        self, report: Report, items: list[T], step: Callable[[T], bool], failed: Callable[[T, str], None]
+        self, report: PassSummary, items: list[T], step: Callable[[T], bool], failed: Callable[[T, str], None]
     ) -> None:
         if self.workers == 1 or len(items) < 2:
             for item in items:
@@ -326,7 +326,7 @@ class IngestService:
         return progressed
 
     def _guard(
-        self, report: Report, step: Callable[[T], bool], item: T, failed: Callable[[T, str], None]
+        self, report: PassSummary, step: Callable[[T], bool], item: T, failed: Callable[[T, str], None]
     ) -> None:
         """One step; its failure is recorded on the item and never stops the others (or the daemon).
 
