@@ -123,7 +123,7 @@ class CustodyNotes(Protocol):
     def recording(self, ref: str) -> Recording: ...
     def note(
         self,
-        action: custody.Action,
+        action: custody.EventKind,
         now: datetime,
         *,
         recording_id: str | None = None,

@@ -22,8 +22,7 @@ from recorder_sync.adapters.db.casebook import CaseBook
 from recorder_sync.adapters.db.engine import make_engine, upgrade
 from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.domain.cases import Action, Checkout
-from recorder_sync.domain.custody import Action as Ev
-from recorder_sync.domain.custody import verify_chain
+from recorder_sync.domain.custody import EventKind, verify_chain
 from recorder_sync.domain.errors import ImportRejected
 from recorder_sync.domain.model import FileIdentity, Kind, ProbeResult, Sourced, StoredObject
 from recorder_sync.domain.policy import DEFAULT_POLICY, DeadlineSettings
@@ -600,7 +599,7 @@ def test_custody_stamps_stay_in_order_when_the_clock_steps_back(db_url: str) -> 
     catalog = SqlCatalog(engine, station="st-test", actor="test", clock=lambda: next(readings))
     for _ in range(3):
         with catalog.transaction() as s:
-            catalog.append_event(s, Ev.DOCKED, sh("2020-01-01T00:00:00"), subject="device:CAM1")
+            catalog.append_event(s, EventKind.DOCKED, sh("2020-01-01T00:00:00"), subject="device:CAM1")
     assert event_times(catalog) == [sh("2026-05-01T12:00:00")] * 2 + [sh("2026-05-01T12:30:00")]
     engine.dispose()
 
@@ -618,7 +617,7 @@ def test_two_writers_build_one_chain_with_times_in_order(db_url: str) -> None:
         for n in range(40):
             before = datetime.now(UTC) - timedelta(seconds=n % 3)  # read before the lock
             with catalog.transaction() as s:
-                catalog.append_event(s, Ev.DOCKED, before, subject=f"device:{catalog.station}")
+                catalog.append_event(s, EventKind.DOCKED, before, subject=f"device:{catalog.station}")
 
     threads = [threading.Thread(target=write, args=(c,)) for c in catalogs]
     for t in threads:

@@ -30,7 +30,7 @@ from recorder_sync.adapters.db.schema import (
     StationKeyRow,
 )
 from recorder_sync.domain.claims import claim_owner, dead_owners, held_by_another
-from recorder_sync.domain.custody import GENESIS, Action, CustodyEvent, make_event
+from recorder_sync.domain.custody import GENESIS, CustodyEvent, EventKind, make_event
 from recorder_sync.domain.errors import ClaimLost, DatabaseUnavailable, NotFound
 from recorder_sync.domain.model import (
     FileIdentity,
@@ -101,7 +101,7 @@ class SqlCatalog:
     def append_event(
         self,
         s: Session,
-        action: Action,
+        action: EventKind,
         at: datetime,
         *,
         recording_id: str | None = None,
@@ -178,7 +178,7 @@ class SqlCatalog:
         )
         self.append_event(
             s,
-            Action.FLAGGED,
+            EventKind.FLAGGED,
             at,
             recording_id=flag.recording_id,
             subject=flag.subject,
@@ -239,7 +239,7 @@ class SqlCatalog:
             s.flush()
             self.append_event(
                 s,
-                Action.DISCOVERED,
+                EventKind.DISCOVERED,
                 now,
                 subject=_subject(dock, relpath),
                 details={"size": ident.size, "mtime_ns": str(ident.mtime_ns), "inode": str(ident.inode)},
@@ -275,7 +275,7 @@ class SqlCatalog:
             s.add(row)
             s.flush()
             subject = _subject(dock, relpath)
-            self.append_event(s, Action.REJECTED, now, subject=subject, reason=reason)
+            self.append_event(s, EventKind.REJECTED, now, subject=subject, reason=reason)
             self.flag_in(s, Flag("rejected-file", Severity.MEDIUM, subject, reason), now)
             return True
 
@@ -323,7 +323,7 @@ class SqlCatalog:
             row.state = SightingState.STABLE.value
             row.updated_at = now
             self.append_event(
-                s, Action.STABLE, now, subject=_subject(row.dock, row.relpath), details={"size": row.size}
+                s, EventKind.STABLE, now, subject=_subject(row.dock, row.relpath), details={"size": row.size}
             )
 
     def mark_gone(self, sighting_id: int, now: datetime) -> None:
@@ -334,7 +334,7 @@ class SqlCatalog:
             row.state = SightingState.GONE.value
             row.updated_at = now
             subject = _subject(row.dock, row.relpath)
-            self.append_event(s, Action.GONE, now, recording_id=row.recording_id, subject=subject)
+            self.append_event(s, EventKind.GONE, now, recording_id=row.recording_id, subject=subject)
             if row.recording_id is None:
                 self.flag_in(
                     s,
@@ -416,7 +416,7 @@ class SqlCatalog:
             _set_identity(row, ident)
             self.append_event(
                 s,
-                Action.DUPLICATE_SEEN if duplicate else Action.HASHED,
+                EventKind.DUPLICATE_SEEN if duplicate else EventKind.HASHED,
                 now,
                 recording_id=rec.id,
                 subject=subject,
@@ -432,7 +432,7 @@ class SqlCatalog:
             row.state = outcome.value
             row.updated_at = now
             row.last_error = None
-            action = Action.RELEASED if outcome == SightingState.RELEASED else Action.KEPT
+            action = EventKind.RELEASED if outcome == SightingState.RELEASED else EventKind.KEPT
             self.append_event(
                 s,
                 action,
@@ -516,7 +516,7 @@ class SqlCatalog:
             rec.last_error = None
             self.append_event(
                 s,
-                Action.PROBED,
+                EventKind.PROBED,
                 now,
                 recording_id=rec.id,
                 details={
@@ -559,7 +559,7 @@ class SqlCatalog:
             rec.key_id = key_id
             rec.state = RecordingState.SIGNED.value
             rec.updated_at = now
-            self.append_event(s, Action.SIGNED, now, recording_id=rec.id, details={"key_id": key_id})
+            self.append_event(s, EventKind.SIGNED, now, recording_id=rec.id, details={"key_id": key_id})
 
     def _register_key(self, key_id: str, public_pem: bytes, now: datetime) -> None:
         """Keep the public key beside the manifests it signed (once; workers may race to it)."""
@@ -609,7 +609,7 @@ class SqlCatalog:
             old = sorted(row.key_id for row in retired)
             self.append_event(
                 s,
-                Action.KEY_REPLACED,
+                EventKind.KEY_REPLACED,
                 now,
                 subject=station_subject(self.station),
                 details={**details, "retired_key_ids": old, "key_id": key_id},
@@ -635,7 +635,7 @@ class SqlCatalog:
             rec.attempts = 0
             rec.last_error = None
             rec.next_attempt_at = None
-            action = Action.RESTORED if restored else Action.STORED
+            action = EventKind.RESTORED if restored else EventKind.STORED
             self.append_event(s, action, now, recording_id=rec.id, details=details)
             for kind in ("source-unavailable", "storage-rejected"):
                 self.resolve_in(
@@ -656,7 +656,9 @@ class SqlCatalog:
             rec.attempts = 0
             rec.last_error = None
             rec.next_attempt_at = None
-            self.append_event(s, Action.VERIFIED, now, recording_id=rec.id, details=_stored_details(stored))
+            self.append_event(
+                s, EventKind.VERIFIED, now, recording_id=rec.id, details=_stored_details(stored)
+            )
 
     def stored_copy_failed(self, recording_id: str, problem: str, flag: Flag, now: datetime) -> bool:
         """Send a verified (or released) recording back to SIGNED, so that its stored copy is
@@ -672,7 +674,7 @@ class SqlCatalog:
             rec.last_error = problem
             rec.next_attempt_at = None
             self.append_event(
-                s, Action.INTEGRITY_FAILURE, now, recording_id=rec.id, details=details, reason=problem
+                s, EventKind.INTEGRITY_FAILURE, now, recording_id=rec.id, details=details, reason=problem
             )
             self.flag_in(s, flag, now)
             return True
@@ -850,7 +852,7 @@ class SqlCatalog:
             row.updated_at = now
             self.append_event(
                 s,
-                Action.FLAG_RESOLVED,
+                EventKind.FLAG_RESOLVED,
                 now,
                 recording_id=row.recording_id,
                 subject=subject,
@@ -943,7 +945,7 @@ class SqlCatalog:
 
     def note(
         self,
-        action: Action,
+        action: EventKind,
         now: datetime,
         *,
         recording_id: str | None = None,
