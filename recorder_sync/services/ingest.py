@@ -41,6 +41,7 @@ from recorder_sync.domain.errors import (
 from recorder_sync.domain.manifest import ManifestInput, build_manifest
 from recorder_sync.domain.model import (
     Flag,
+    FlagKind,
     Recording,
     RecordingState,
     ReleasePolicy,
@@ -476,7 +477,7 @@ class IngestService:
             if current is not None:
                 self.catalog.raise_flag(
                     Flag(
-                        "source-changed",
+                        FlagKind.SOURCE_CHANGED,
                         Severity.HIGH,
                         file_subject(s.dock, s.relpath),
                         "replaced on the dock after it was hashed, before its stored copy was verified; "
@@ -523,7 +524,7 @@ class IngestService:
         except IntegrityFailure as e:
             problem = f"stored copy failed its check before dock:{s.dock}/{s.relpath} was released: {e}"
             flag = Flag(
-                "integrity-failure",
+                FlagKind.INTEGRITY_FAILURE,
                 Severity.CRITICAL,
                 recording_subject(rec.id),
                 f"{problem}; stored again from that dock copy, which is kept until the new copy verifies",
@@ -559,7 +560,7 @@ class IngestService:
                 rec,
                 e,
                 Flag(
-                    "integrity-failure",
+                    FlagKind.INTEGRITY_FAILURE,
                     Severity.CRITICAL,
                     recording_subject(rec.id),
                     str(e),
@@ -572,7 +573,11 @@ class IngestService:
                 rec,
                 e,
                 Flag(
-                    "storage-rejected", Severity.HIGH, recording_subject(rec.id), str(e), recording_id=rec.id
+                    FlagKind.STORAGE_REJECTED,
+                    Severity.HIGH,
+                    recording_subject(rec.id),
+                    str(e),
+                    recording_id=rec.id,
                 ),
             )
             raise
@@ -603,7 +608,11 @@ class IngestService:
         self.catalog.mark_gone(s.id, now)
         self.catalog.raise_flag(
             Flag(
-                "source-changed", Severity.HIGH, file_subject(s.dock, s.relpath), str(e), recording_id=rec.id
+                FlagKind.SOURCE_CHANGED,
+                Severity.HIGH,
+                file_subject(s.dock, s.relpath),
+                str(e),
+                recording_id=rec.id,
             ),
             now,
         )
@@ -617,7 +626,7 @@ class IngestService:
             now,
             next_attempt(now, rec.attempts + 1, cap=600.0, jitter=self.jitter()),
             Flag(
-                "source-unavailable",
+                FlagKind.SOURCE_UNAVAILABLE,
                 Severity.HIGH,
                 recording_subject(rec.id),
                 f"{rec.original_name} left the dock before it was stored; re-dock device to finish",
@@ -642,7 +651,7 @@ class IngestService:
             if sidecar.problem:
                 self.catalog.raise_flag(
                     Flag(
-                        "bad-sidecar",
+                        FlagKind.BAD_SIDECAR,
                         Severity.LOW,
                         recording_subject(rec.id),
                         sidecar.problem,
@@ -662,7 +671,7 @@ class IngestService:
             # camera-controlled values that cannot be believed are left out, never fatal
             self.catalog.raise_flag(
                 Flag(
-                    "bad-metadata",
+                    FlagKind.BAD_METADATA,
                     Severity.LOW,
                     recording_subject(rec.id),
                     "; ".join(str(b) for b in metadata.bad) + "; treated as absent",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from datetime import UTC, datetime, timedelta
 
@@ -11,10 +12,12 @@ from alembic.migration import MigrationContext
 from recorder_sync.adapters.db.engine import make_engine, upgrade
 from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.db.schema import Base
+from recorder_sync.apps.commands.records_cmd import flag_json
 from recorder_sync.domain.custody import verify_chain
 from recorder_sync.domain.model import (
     FileIdentity,
     Flag,
+    FlagKind,
     FlagState,
     Kind,
     ProbeResult,
@@ -101,13 +104,18 @@ def test_changed_file_restarts_stability(db_url: str) -> None:
 
 def test_flags_raise_once_and_resolve(db_url: str) -> None:
     c = catalog(db_url)
-    f = Flag("unreadable-media", Severity.HIGH, "recording:r1", "bad", recording_id=None)
+    f = Flag(FlagKind.UNREADABLE_MEDIA, Severity.HIGH, "recording:r1", "bad", recording_id=None)
     c.raise_flag(f, T0)
     c.raise_flag(f, T0)
     assert len(c.flags(state="unresolved")) == 1
-    assert c.resolve_flags("unreadable-media", "recording:r1", T0, "supervisor 7", "checked by hand") == 1
+    assert (
+        c.resolve_flags(FlagKind.UNREADABLE_MEDIA, "recording:r1", T0, "supervisor 7", "checked by hand") == 1
+    )
     assert c.flags(state="unresolved") == []
     assert c.flags()[0].state == FlagState.RESOLVED
+    # read back as the one enum, stored and printed as the same word
+    assert c.flags()[0].kind is FlagKind.UNREADABLE_MEDIA
+    assert '"kind": "unreadable-media"' in json.dumps(flag_json(c.flags()[0]))
     assert verify_chain(c.events()) == 2
 
 
@@ -115,7 +123,7 @@ def test_rejected_entry_recorded_once_with_flag(db_url: str) -> None:
     c = catalog(db_url)
     assert c.reject("d", "link.mp4", "symbolic link not followed", T0) is True
     assert c.reject("d", "link.mp4", "symbolic link not followed", T0) is False
-    assert [f.kind for f in c.flags()] == ["rejected-file"]
+    assert [f.kind for f in c.flags()] == [FlagKind.REJECTED_FILE]
     assert c.status()["sightings"] == {"rejected": 1}
 
 

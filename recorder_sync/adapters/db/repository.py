@@ -35,6 +35,7 @@ from recorder_sync.domain.errors import ClaimLost, DatabaseUnavailable, NotFound
 from recorder_sync.domain.model import (
     FileIdentity,
     Flag,
+    FlagKind,
     FlagState,
     Kind,
     ProbeResult,
@@ -156,7 +157,7 @@ class SqlCatalog:
         """Raise a flag once per (kind, subject) while it is not resolved."""
         existing = s.scalar(
             select(FlagRow).where(
-                FlagRow.kind == flag.kind,
+                FlagRow.kind == flag.kind.value,
                 FlagRow.subject == flag.subject,
                 FlagRow.state.in_([FlagState.OPEN.value, FlagState.ACKNOWLEDGED.value]),
             )
@@ -165,7 +166,7 @@ class SqlCatalog:
             return
         s.add(
             FlagRow(
-                kind=flag.kind,
+                kind=flag.kind.value,
                 severity=flag.severity.value,
                 subject=flag.subject,
                 recording_id=flag.recording_id,
@@ -182,7 +183,7 @@ class SqlCatalog:
             at,
             recording_id=flag.recording_id,
             subject=flag.subject,
-            details={"kind": flag.kind, "severity": flag.severity.value, "detail": flag.detail},
+            details={"kind": flag.kind.value, "severity": flag.severity.value, "detail": flag.detail},
         )
 
     # --- sightings --------------------------------------------------------------
@@ -276,7 +277,7 @@ class SqlCatalog:
             s.flush()
             subject = _subject(dock, relpath)
             self.append_event(s, EventKind.REJECTED, now, subject=subject, reason=reason)
-            self.flag_in(s, Flag("rejected-file", Severity.MEDIUM, subject, reason), now)
+            self.flag_in(s, Flag(FlagKind.REJECTED_FILE, Severity.MEDIUM, subject, reason), now)
             return True
 
     def sighting(self, sighting_id: int) -> Sighting:
@@ -339,7 +340,7 @@ class SqlCatalog:
                 self.flag_in(
                     s,
                     Flag(
-                        "file-vanished",
+                        FlagKind.FILE_VANISHED,
                         Severity.HIGH,
                         subject,
                         "file left the dock before it could be hashed; it was never ingested",
@@ -530,7 +531,7 @@ class SqlCatalog:
                 self.flag_in(
                     s,
                     Flag(
-                        "unreadable-media",
+                        FlagKind.UNREADABLE_MEDIA,
                         Severity.HIGH,
                         recording_subject(rec.id),
                         f"{rec.original_name}: {probe.error or 'ffprobe could not read it'}; preserved as is",
@@ -637,7 +638,7 @@ class SqlCatalog:
             rec.next_attempt_at = None
             action = EventKind.RESTORED if restored else EventKind.STORED
             self.append_event(s, action, now, recording_id=rec.id, details=details)
-            for kind in ("source-unavailable", "storage-rejected"):
+            for kind in (FlagKind.SOURCE_UNAVAILABLE, FlagKind.STORAGE_REJECTED):
                 self.resolve_in(
                     s, kind, recording_subject(rec.id), now, self.actor, f"stored as {stored.uri}"
                 )
@@ -831,15 +832,17 @@ class SqlCatalog:
         with self.transaction() as s:
             self.flag_in(s, flag, now)
 
-    def resolve_flags(self, kind: str, subject: str, now: datetime, by: str, reason: str) -> int:
+    def resolve_flags(self, kind: FlagKind, subject: str, now: datetime, by: str, reason: str) -> int:
         with self.transaction() as s:
             return self.resolve_in(s, kind, subject, now, by, reason)
 
-    def resolve_in(self, s: Session, kind: str, subject: str, now: datetime, by: str, reason: str) -> int:
+    def resolve_in(
+        self, s: Session, kind: FlagKind, subject: str, now: datetime, by: str, reason: str
+    ) -> int:
         """Resolve the open flags of (kind, subject) inside the caller's transaction."""
         rows = s.scalars(
             select(FlagRow).where(
-                FlagRow.kind == kind,
+                FlagRow.kind == kind.value,
                 FlagRow.subject == subject,
                 FlagRow.state.in_([FlagState.OPEN.value, FlagState.ACKNOWLEDGED.value]),
             )
@@ -856,7 +859,7 @@ class SqlCatalog:
                 now,
                 recording_id=row.recording_id,
                 subject=subject,
-                details={"kind": kind, "flag_id": row.id},
+                details={"kind": kind.value, "flag_id": row.id},
                 reason=reason,
                 actor=by,
             )
@@ -1065,7 +1068,7 @@ def _recording(row: RecordingRow) -> Recording:
 def flag_from_row(row: FlagRow) -> Flag:
     return Flag(
         id=row.id,
-        kind=row.kind,
+        kind=FlagKind(row.kind),
         severity=Severity(row.severity),
         subject=row.subject,
         detail=row.detail,

@@ -46,13 +46,13 @@ def recording_json(rec: Recording, flags: list[Flag]) -> dict[str, Any]:
         "released_at": utc_iso(rec.released_at) if rec.released_at else None,
         "key_id": rec.key_id,
         "last_error": rec.last_error,
-        "flags": [f.kind for f in flags],
+        "flags": [f.kind.value for f in flags],
     }
 
 
 def flag_json(f: Flag) -> dict[str, Any]:
     d = {k: v for k, v in asdict(f).items()}
-    d["severity"], d["state"] = f.severity.value, f.state.value
+    d["kind"], d["severity"], d["state"] = f.kind.value, f.severity.value, f.state.value
     for k in ("due", "raised_at"):
         d[k] = utc_iso(d[k]) if d[k] else None
     return d
