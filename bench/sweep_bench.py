@@ -238,7 +238,7 @@ def trickle(catalog: SqlCatalog, book: CaseBook, now: datetime, n: int, rnd: ran
             "start": Sourced(now - timedelta(minutes=30), "filename"),
             "end": Sourced(now - timedelta(minutes=20), "filename"),
         }
-        catalog.record_probe(rec.id, ProbeResult(Kind.VIDEO, True, duration_ms=600_000), meta, now)
+        catalog.record_probe(rec.id, ProbeResult(Kind.VIDEO, True, duration_ms=600_000), meta, now, flag=None)
         catalog.record_verified(rec.id, StoredObject(key=rec.id, uri="file:///x", size=1000), now)
         new.append(rec.id)
     aid = f"NEW{rnd.getrandbits(32)}"

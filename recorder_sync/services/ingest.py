@@ -38,6 +38,7 @@ from recorder_sync.domain.errors import (
     StorageRejected,
     UnsafePath,
 )
+from recorder_sync.domain.ingest_flags import rejected_file_flag, unreadable_media_flag
 from recorder_sync.domain.manifest import ManifestInput, build_manifest
 from recorder_sync.domain.model import (
     Flag,
@@ -171,7 +172,8 @@ class IngestService:
                 continue
             if refusal is not None:
                 result.refused.append(f"{dock_name}/{relpath}: {refusal}")
-                if self.catalog.reject(dock_name, relpath, refusal, now):
+                flag = rejected_file_flag(dock_name, relpath, refusal)
+                if self.catalog.reject(dock_name, relpath, refusal, now, flag=flag):
                     self.notify("rejected", f"{dock_name}/{relpath}: {refusal}")
                 continue
             assert ident is not None
@@ -679,9 +681,10 @@ class IngestService:
                 ),
                 self.clock(),
             )
-        self.catalog.record_probe(rec.id, probe, metadata.values, self.clock())
+        unreadable = unreadable_media_flag(rec.id, rec.original_name, probe)
+        self.catalog.record_probe(rec.id, probe, metadata.values, self.clock(), flag=unreadable)
         self.notify(
-            "probed", f"{rec.id} {probe.kind.value}{'' if probe.readable else ' (unreadable: flagged)'}"
+            "probed", f"{rec.id} {probe.kind.value}{'' if unreadable is None else ' (unreadable: flagged)'}"
         )
         return True
 

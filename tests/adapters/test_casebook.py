@@ -69,7 +69,9 @@ class World:
         meta["end"] = Sourced(end, "sidecar")
         if officer:
             meta["officer"] = Sourced(officer, "filename")
-        self.catalog.record_probe(rec.id, ProbeResult(Kind.VIDEO, True, duration_ms=1000), meta, ingested)
+        self.catalog.record_probe(
+            rec.id, ProbeResult(Kind.VIDEO, True, duration_ms=1000), meta, ingested, flag=None
+        )
         if verified is not None:
             self.verify(rec.id, verified)
         return rec.id

@@ -247,8 +247,8 @@ class SqlCatalog:
             )
             return _sighting(row)
 
-    def reject(self, dock: str, relpath: str, reason: str, now: datetime) -> bool:
-        """Record a refused entry (link, special file) once; True when it is new."""
+    def reject(self, dock: str, relpath: str, reason: str, now: datetime, *, flag: Flag) -> bool:
+        """Record a refused entry (link, special file) once, with its flag; True when it is new."""
         with self.transaction() as s:
             seen = s.scalar(
                 select(SightingRow.id).where(
@@ -277,7 +277,7 @@ class SqlCatalog:
             s.flush()
             subject = _subject(dock, relpath)
             self.append_event(s, EventKind.REJECTED, now, subject=subject, reason=reason)
-            self.flag_in(s, Flag(FlagKind.REJECTED_FILE, Severity.MEDIUM, subject, reason), now)
+            self.flag_in(s, flag, now)
             return True
 
     def sighting(self, sighting_id: int) -> Sighting:
@@ -497,8 +497,15 @@ class SqlCatalog:
             return [_recording(r) for r in s.scalars(q)]
 
     def record_probe(
-        self, recording_id: str, probe: ProbeResult, metadata: Mapping[str, Sourced], now: datetime
+        self,
+        recording_id: str,
+        probe: ProbeResult,
+        metadata: Mapping[str, Sourced],
+        now: datetime,
+        *,
+        flag: Flag | None,
     ) -> Recording:
+        """Store what the probe found, and the flag ingest decided on (if any) with it."""
         with self.transaction() as s:
             rec = self._claimable(_get(s, RecordingRow, recording_id), now)
             if RecordingState(rec.state).at_least(RecordingState.PROBED):
@@ -526,19 +533,8 @@ class SqlCatalog:
                     "duration_ms": probe.duration_ms,
                 },
             )
-            if not probe.readable and probe.kind != Kind.OTHER:
-                # a file named as media that ffprobe cannot read; other files are kept without a flag
-                self.flag_in(
-                    s,
-                    Flag(
-                        FlagKind.UNREADABLE_MEDIA,
-                        Severity.HIGH,
-                        recording_subject(rec.id),
-                        f"{rec.original_name}: {probe.error or 'ffprobe could not read it'}; preserved as is",
-                        recording_id=rec.id,
-                    ),
-                    now,
-                )
+            if flag is not None:
+                self.flag_in(s, flag, now)
             return _recording(rec)
 
     def record_signature(
