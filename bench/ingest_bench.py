@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from recorder_sync.adapters import keys
 from recorder_sync.adapters.db.engine import make_engine, upgrade
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.dockfs import DockFolder
 from recorder_sync.adapters.probe import FfprobeProber
 from recorder_sync.adapters.vault import Vault
@@ -126,7 +126,7 @@ def service(
     upgrade(engine)
     docks = dock_dir if isinstance(dock_dir, dict) else {"d": dock_dir}
     return IngestService(
-        catalog=Timed(Catalog(engine, station="bench", actor="bench"), totals, "database"),  # type: ignore[arg-type]
+        catalog=Timed(SqlCatalog(engine, station="bench", actor="bench"), totals, "database"),  # type: ignore[arg-type]
         store=Timed(store or Vault(home / "vault"), totals, "store+verify"),  # type: ignore[arg-type]
         signer=keys.load_or_create(home / "keys" / "station.key"),
         prober=Timed(FfprobeProber(), totals, "ffprobe"),  # type: ignore[arg-type]

@@ -39,7 +39,7 @@ from sqlalchemy.engine import Engine
 
 from recorder_sync.adapters.db.casebook import CaseBook
 from recorder_sync.adapters.db.engine import make_engine, upgrade
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.db.schema import (
     ActionOfficerRow,
     ActionRow,
@@ -217,7 +217,7 @@ def populate(engine: Engine, n_recordings: int, n_actions: int, now: datetime) -
     return counts
 
 
-def trickle(catalog: Catalog, book: CaseBook, now: datetime, n: int, rnd: random.Random) -> None:
+def trickle(catalog: SqlCatalog, book: CaseBook, now: datetime, n: int, rnd: random.Random) -> None:
     """What five minutes bring: ``n`` recordings verified, a few new links, one action."""
     from recorder_sync.domain.cases import Action
     from recorder_sync.domain.linking import Basis, Confidence, LinkProposal
@@ -238,7 +238,7 @@ def trickle(catalog: Catalog, book: CaseBook, now: datetime, n: int, rnd: random
             "start": Sourced(now - timedelta(minutes=30), "filename"),
             "end": Sourced(now - timedelta(minutes=20), "filename"),
         }
-        catalog.record_probe(rec.id, ProbeResult(Kind.VIDEO, True, duration_ms=600_000), meta, now)
+        catalog.record_probe(rec.id, ProbeResult(Kind.VIDEO, True, duration_ms=600_000), meta, now, flag=None)
         catalog.record_verified(rec.id, StoredObject(key=rec.id, uri="file:///x", size=1000), now)
         new.append(rec.id)
     aid = f"NEW{rnd.getrandbits(32)}"
@@ -264,7 +264,7 @@ def bench(url: str, n_recordings: int, n_actions: int) -> None:
     now = datetime(YEAR, 12, 20, 12, 0, tzinfo=UTC)
     counts, seconds = timed(lambda: populate(engine, n_recordings, n_actions, now))
     print(f"[{name}] populated in {seconds:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-    catalog = Catalog(engine, station="bench", actor="bench")
+    catalog = SqlCatalog(engine, station="bench", actor="bench")
     book = CaseBook(catalog)
     settings = DeadlineSettings(display_tz=SH)
     svc = DeadlineService(book, DEFAULT_POLICY, settings)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from recorder_sync import __version__
 from recorder_sync.adapters.alerts import AlertDispatcher
 from recorder_sync.adapters.db.engine import make_engine, open_schema
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.dockfs import DockFolder, place
 from recorder_sync.adapters.docklock import DockLocks
 from recorder_sync.adapters.probe import FfprobeProber
@@ -50,7 +50,7 @@ def utcnow() -> datetime:
 @dataclass
 class App:
     settings: Settings
-    catalog: Catalog
+    catalog: SqlCatalog
 
     def store(self) -> ObjectStore:
         if self.settings.s3 is not None:
@@ -163,7 +163,7 @@ def open_app(settings: Settings, *, actor: str, upgrade_schema: bool = False) ->
     daemon's start) and refused elsewhere with the instruction to run ``db upgrade``."""
     engine = make_engine(settings.database_url)
     open_schema(engine, upgrade_old=upgrade_schema)
-    return App(settings=settings, catalog=Catalog(engine, station=settings.station_id, actor=actor))
+    return App(settings=settings, catalog=SqlCatalog(engine, station=settings.station_id, actor=actor))
 
 
 # --- cases, linking, deadlines, reports and alerts ------------------------------------
@@ -216,7 +216,7 @@ class CasesRuntime:
         self.alerts.close()
 
 
-def cases_runtime(settings: Settings, catalog: Catalog, *, alerts: bool = True) -> CasesRuntime:
+def cases_runtime(settings: Settings, catalog: SqlCatalog, *, alerts: bool = True) -> CasesRuntime:
     """The policy and deadlines were checked when the settings were loaded."""
     # imported here: the views (status, list, show) need none of it, and start faster
     from recorder_sync.adapters.db.casebook import CaseBook

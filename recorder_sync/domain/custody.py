@@ -22,7 +22,9 @@ from recorder_sync.domain.times import utc_iso
 GENESIS = "0" * 64
 
 
-class Action(enum.StrEnum):
+class EventKind(enum.StrEnum):
+    """What happened, as written in a custody event; the values are in signed bytes, so never change them."""
+
     DISCOVERED = "discovered"
     STABLE = "stable"
     HASHED = "hashed"
@@ -78,7 +80,7 @@ def make_event(
     seq: int,
     prev_hash: str,
     at: datetime,
-    action: Action,
+    action: EventKind,
     actor: str,
     station: str,
     recording_id: str | None = None,

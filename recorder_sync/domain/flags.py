@@ -4,7 +4,6 @@ raise, resolve, and update, and what a resolution says)."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,18 +11,21 @@ from typing import Protocol
 
 from recorder_sync.domain.model import Flag, FlagState, Severity
 
+# defined next to Flag (model: it is the type of Flag.kind), re-exported for the engine's callers
+from recorder_sync.domain.model import FlagKind as FlagKind
 
-class FlagKind(enum.StrEnum):
-    UPLOAD_AT_RISK = "upload-at-risk"
-    UPLOAD_LATE = "upload-late"
-    FOOTAGE_MISSING = "footage-missing"
-    FOOTAGE_RECOMMENDED_MISSING = "footage-recommended-missing"
-    COVERAGE_GAP = "coverage-gap"
-    CAMERA_NOT_DOCKED = "camera-not-docked"
-    CASE_FILE_OVERDUE = "case-file-overdue"
-
-
-ENGINE_KINDS = frozenset(k.value for k in FlagKind)
+ENGINE_KINDS = frozenset(
+    k.value
+    for k in (
+        FlagKind.UPLOAD_AT_RISK,
+        FlagKind.UPLOAD_LATE,
+        FlagKind.FOOTAGE_MISSING,
+        FlagKind.FOOTAGE_RECOMMENDED_MISSING,
+        FlagKind.COVERAGE_GAP,
+        FlagKind.CAMERA_NOT_DOCKED,
+        FlagKind.CASE_FILE_OVERDUE,
+    )
+)
 """Flag kinds this engine owns; other kinds (unreadable-media, integrity-failure…)
 are raised elsewhere and ``reconcile`` never resolves them."""
 UPLOAD_KINDS = frozenset({FlagKind.UPLOAD_AT_RISK.value, FlagKind.UPLOAD_LATE.value})
@@ -83,7 +85,7 @@ class FlagSpec:
 
     def to_flag(self, raised_at: datetime) -> Flag:
         return Flag(
-            kind=self.kind.value,
+            kind=self.kind,
             severity=self.severity,
             subject=self.subject,
             detail=self.detail,

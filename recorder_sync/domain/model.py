@@ -88,6 +88,29 @@ class Severity(enum.StrEnum):
     CRITICAL = "critical"
 
 
+class FlagKind(enum.StrEnum):
+    """Every kind of flag the product raises; the values are what is stored and printed."""
+
+    # raised by ingest and the catalog, about one file or recording
+    UNREADABLE_MEDIA = "unreadable-media"
+    BAD_METADATA = "bad-metadata"
+    BAD_SIDECAR = "bad-sidecar"
+    REJECTED_FILE = "rejected-file"
+    FILE_VANISHED = "file-vanished"
+    SOURCE_UNAVAILABLE = "source-unavailable"
+    SOURCE_CHANGED = "source-changed"
+    INTEGRITY_FAILURE = "integrity-failure"
+    STORAGE_REJECTED = "storage-rejected"
+    # raised and resolved by the deadline engine (``flags.ENGINE_KINDS``)
+    UPLOAD_AT_RISK = "upload-at-risk"
+    UPLOAD_LATE = "upload-late"
+    FOOTAGE_MISSING = "footage-missing"
+    FOOTAGE_RECOMMENDED_MISSING = "footage-recommended-missing"
+    COVERAGE_GAP = "coverage-gap"
+    CAMERA_NOT_DOCKED = "camera-not-docked"
+    CASE_FILE_OVERDUE = "case-file-overdue"
+
+
 class FlagState(enum.StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
@@ -173,7 +196,7 @@ class StoredObject:
 
 @dataclass(frozen=True)
 class Flag:
-    kind: str
+    kind: FlagKind
     severity: Severity
     subject: str
     detail: str

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from recorder_sync.domain.errors import Error
-from recorder_sync.services.ingest import Report
+from recorder_sync.services.ingest import PassSummary
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class StopFlag(Protocol):
 class Ingest(Protocol):
     def scan(self, dock_name: str) -> object: ...
 
-    def run_once(self) -> Report: ...
+    def run_once(self) -> PassSummary: ...
 
 
 class Cases(Protocol):
@@ -189,7 +189,7 @@ class Passes:
         self.ingest = ingest
         self.failing = False
 
-    def __call__(self) -> Report:
+    def __call__(self) -> PassSummary:
         try:
             report = self.ingest.run_once()
         except Exception as e:
@@ -198,7 +198,7 @@ class Passes:
             else:
                 log.exception("ingest pass failed unexpectedly; trying again at the next turn")
             self.failing = True
-            return Report()
+            return PassSummary()
         self.failing = False
         return report
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from recorder_sync.domain import layout
-from recorder_sync.domain.custody import Action
+from recorder_sync.domain.custody import EventKind
 from recorder_sync.domain.model import StoredObject
 from recorder_sync.domain.ports import CustodyNotes, LegalHolds
 
@@ -21,7 +21,7 @@ def set_legal_hold(
     rec = catalog.recording(ref)
     obj = holds.set_legal_hold(layout.media_key(rec.sha256), on)
     catalog.note(
-        Action.LEGAL_HOLD if on else Action.LEGAL_HOLD_RELEASED,
+        EventKind.LEGAL_HOLD if on else EventKind.LEGAL_HOLD_RELEASED,
         now,
         recording_id=rec.id,
         details={"uri": obj.uri, "version_id": obj.version_id or ""},

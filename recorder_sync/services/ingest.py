@@ -38,9 +38,11 @@ from recorder_sync.domain.errors import (
     StorageRejected,
     UnsafePath,
 )
+from recorder_sync.domain.ingest_flags import rejected_file_flag, unreadable_media_flag
 from recorder_sync.domain.manifest import ManifestInput, build_manifest
 from recorder_sync.domain.model import (
     Flag,
+    FlagKind,
     Recording,
     RecordingState,
     ReleasePolicy,
@@ -89,7 +91,7 @@ class Scan:
 
 
 @dataclass
-class Report:
+class PassSummary:
     """What one pass did, for progress output and exit codes (workers add to it concurrently)."""
 
     progressed: int = 0
@@ -170,7 +172,8 @@ class IngestService:
                 continue
             if refusal is not None:
                 result.refused.append(f"{dock_name}/{relpath}: {refusal}")
-                if self.catalog.reject(dock_name, relpath, refusal, now):
+                flag = rejected_file_flag(dock_name, relpath, refusal)
+                if self.catalog.reject(dock_name, relpath, refusal, now, flag=flag):
                     self.notify("rejected", f"{dock_name}/{relpath}: {refusal}")
                 continue
             assert ident is not None
@@ -212,7 +215,7 @@ class IngestService:
 
     # --- the state machine ----------------------------------------------------
 
-    def run_once(self) -> Report:
+    def run_once(self) -> PassSummary:
         """One pass over everything pending; safe to call again at any time.
 
         Items are independent, so with ``workers`` > 1 they are worked on side by side
@@ -222,7 +225,7 @@ class IngestService:
         Only items this process has claimed are worked on (a lease on the row, see
         ``services.claims``): another daemon that shares the database works other items,
         and takes ours over only once our claim has lapsed."""
-        report = Report()
+        report = PassSummary()
         now = self.clock()
         docks = list(self.docks)
         if self._docks_seen != set(docks):
@@ -250,7 +253,7 @@ class IngestService:
 
     def _claimed(
         self,
-        report: Report,
+        report: PassSummary,
         table: str,
         claim: Callable[[T | None, datetime, datetime], list[T]],
         wanted: Callable[[T], bool],
@@ -299,7 +302,7 @@ class IngestService:
             log.warning("could not let go of %d claim(s) on %s: %s", len(keys), table, e)
 
     def _each(
-        self, report: Report, items: list[T], step: Callable[[T], bool], failed: Callable[[T, str], None]
+        self, report: PassSummary, items: list[T], step: Callable[[T], bool], failed: Callable[[T, str], None]
     ) -> None:
         if self.workers == 1 or len(items) < 2:
             for item in items:
@@ -326,7 +329,7 @@ class IngestService:
         return progressed
 
     def _guard(
-        self, report: Report, step: Callable[[T], bool], item: T, failed: Callable[[T, str], None]
+        self, report: PassSummary, step: Callable[[T], bool], item: T, failed: Callable[[T, str], None]
     ) -> None:
         """One step; its failure is recorded on the item and never stops the others (or the daemon).
 
@@ -476,7 +479,7 @@ class IngestService:
             if current is not None:
                 self.catalog.raise_flag(
                     Flag(
-                        "source-changed",
+                        FlagKind.SOURCE_CHANGED,
                         Severity.HIGH,
                         file_subject(s.dock, s.relpath),
                         "replaced on the dock after it was hashed, before its stored copy was verified; "
@@ -523,7 +526,7 @@ class IngestService:
         except IntegrityFailure as e:
             problem = f"stored copy failed its check before dock:{s.dock}/{s.relpath} was released: {e}"
             flag = Flag(
-                "integrity-failure",
+                FlagKind.INTEGRITY_FAILURE,
                 Severity.CRITICAL,
                 recording_subject(rec.id),
                 f"{problem}; stored again from that dock copy, which is kept until the new copy verifies",
@@ -559,7 +562,7 @@ class IngestService:
                 rec,
                 e,
                 Flag(
-                    "integrity-failure",
+                    FlagKind.INTEGRITY_FAILURE,
                     Severity.CRITICAL,
                     recording_subject(rec.id),
                     str(e),
@@ -572,7 +575,11 @@ class IngestService:
                 rec,
                 e,
                 Flag(
-                    "storage-rejected", Severity.HIGH, recording_subject(rec.id), str(e), recording_id=rec.id
+                    FlagKind.STORAGE_REJECTED,
+                    Severity.HIGH,
+                    recording_subject(rec.id),
+                    str(e),
+                    recording_id=rec.id,
                 ),
             )
             raise
@@ -603,7 +610,11 @@ class IngestService:
         self.catalog.mark_gone(s.id, now)
         self.catalog.raise_flag(
             Flag(
-                "source-changed", Severity.HIGH, file_subject(s.dock, s.relpath), str(e), recording_id=rec.id
+                FlagKind.SOURCE_CHANGED,
+                Severity.HIGH,
+                file_subject(s.dock, s.relpath),
+                str(e),
+                recording_id=rec.id,
             ),
             now,
         )
@@ -617,7 +628,7 @@ class IngestService:
             now,
             next_attempt(now, rec.attempts + 1, cap=600.0, jitter=self.jitter()),
             Flag(
-                "source-unavailable",
+                FlagKind.SOURCE_UNAVAILABLE,
                 Severity.HIGH,
                 recording_subject(rec.id),
                 f"{rec.original_name} left the dock before it was stored; re-dock device to finish",
@@ -642,7 +653,7 @@ class IngestService:
             if sidecar.problem:
                 self.catalog.raise_flag(
                     Flag(
-                        "bad-sidecar",
+                        FlagKind.BAD_SIDECAR,
                         Severity.LOW,
                         recording_subject(rec.id),
                         sidecar.problem,
@@ -662,7 +673,7 @@ class IngestService:
             # camera-controlled values that cannot be believed are left out, never fatal
             self.catalog.raise_flag(
                 Flag(
-                    "bad-metadata",
+                    FlagKind.BAD_METADATA,
                     Severity.LOW,
                     recording_subject(rec.id),
                     "; ".join(str(b) for b in metadata.bad) + "; treated as absent",
@@ -670,9 +681,10 @@ class IngestService:
                 ),
                 self.clock(),
             )
-        self.catalog.record_probe(rec.id, probe, metadata.values, self.clock())
+        unreadable = unreadable_media_flag(rec.id, rec.original_name, probe)
+        self.catalog.record_probe(rec.id, probe, metadata.values, self.clock(), flag=unreadable)
         self.notify(
-            "probed", f"{rec.id} {probe.kind.value}{'' if probe.readable else ' (unreadable: flagged)'}"
+            "probed", f"{rec.id} {probe.kind.value}{'' if unreadable is None else ' (unreadable: flagged)'}"
         )
         return True
 

@@ -20,10 +20,9 @@ import pytest
 
 from recorder_sync.adapters.db.casebook import CaseBook
 from recorder_sync.adapters.db.engine import make_engine, upgrade
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.domain.cases import Action, Checkout
-from recorder_sync.domain.custody import Action as Ev
-from recorder_sync.domain.custody import verify_chain
+from recorder_sync.domain.custody import EventKind, verify_chain
 from recorder_sync.domain.errors import ImportRejected
 from recorder_sync.domain.model import FileIdentity, Kind, ProbeResult, Sourced, StoredObject
 from recorder_sync.domain.policy import DEFAULT_POLICY, DeadlineSettings
@@ -40,7 +39,7 @@ def sh(text: str) -> datetime:
 
 
 class World:
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: SqlCatalog) -> None:
         self.catalog = catalog
         self.book = CaseBook(catalog)
         self.now = sh("2026-01-01T00:00:00")
@@ -70,7 +69,9 @@ class World:
         meta["end"] = Sourced(end, "sidecar")
         if officer:
             meta["officer"] = Sourced(officer, "filename")
-        self.catalog.record_probe(rec.id, ProbeResult(Kind.VIDEO, True, duration_ms=1000), meta, ingested)
+        self.catalog.record_probe(
+            rec.id, ProbeResult(Kind.VIDEO, True, duration_ms=1000), meta, ingested, flag=None
+        )
         if verified is not None:
             self.verify(rec.id, verified)
         return rec.id
@@ -94,7 +95,7 @@ class World:
 def world(db_url: str) -> Iterator[World]:
     engine = make_engine(db_url)
     upgrade(engine)
-    yield World(Catalog(engine, station="st-test", actor="test"))
+    yield World(SqlCatalog(engine, station="st-test", actor="test"))
     engine.dispose()
 
 
@@ -546,7 +547,7 @@ def test_a_late_arrival_verified_after_the_last_sweeps_time_is_still_seen(world:
 # --- sweeps as of the past and custody stamps (issue 7, item 11) -------------------------
 
 
-def event_times(catalog: Catalog) -> list[datetime]:
+def event_times(catalog: SqlCatalog) -> list[datetime]:
     return [datetime.fromisoformat(ev.fields["at"]) for ev in catalog.events()]
 
 
@@ -597,10 +598,10 @@ def test_custody_stamps_stay_in_order_when_the_clock_steps_back(db_url: str) -> 
     engine = make_engine(db_url)
     upgrade(engine)
     readings = iter([sh("2026-05-01T12:00:00"), sh("2026-05-01T11:00:00"), sh("2026-05-01T12:30:00")])
-    catalog = Catalog(engine, station="st-test", actor="test", clock=lambda: next(readings))
+    catalog = SqlCatalog(engine, station="st-test", actor="test", clock=lambda: next(readings))
     for _ in range(3):
         with catalog.transaction() as s:
-            catalog.append_event(s, Ev.DOCKED, sh("2020-01-01T00:00:00"), subject="device:CAM1")
+            catalog.append_event(s, EventKind.DOCKED, sh("2020-01-01T00:00:00"), subject="device:CAM1")
     assert event_times(catalog) == [sh("2026-05-01T12:00:00")] * 2 + [sh("2026-05-01T12:30:00")]
     engine.dispose()
 
@@ -610,15 +611,15 @@ def test_two_writers_build_one_chain_with_times_in_order(db_url: str) -> None:
     read before waiting for the lock."""
     engines = [make_engine(db_url) for _ in range(2)]
     upgrade(engines[0])
-    catalogs = [Catalog(e, station=f"st-{n}", actor=f"writer {n}") for n, e in enumerate(engines)]
+    catalogs = [SqlCatalog(e, station=f"st-{n}", actor=f"writer {n}") for n, e in enumerate(engines)]
     start = threading.Barrier(2)
 
-    def write(catalog: Catalog) -> None:
+    def write(catalog: SqlCatalog) -> None:
         start.wait()
         for n in range(40):
             before = datetime.now(UTC) - timedelta(seconds=n % 3)  # read before the lock
             with catalog.transaction() as s:
-                catalog.append_event(s, Ev.DOCKED, before, subject=f"device:{catalog.station}")
+                catalog.append_event(s, EventKind.DOCKED, before, subject=f"device:{catalog.station}")
 
     threads = [threading.Thread(target=write, args=(c,)) for c in catalogs]
     for t in threads:

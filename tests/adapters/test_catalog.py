@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from datetime import UTC, datetime, timedelta
 
@@ -9,12 +10,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from recorder_sync.adapters.db.engine import make_engine, upgrade
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.db.schema import Base
+from recorder_sync.apps.commands.records_cmd import flag_json
 from recorder_sync.domain.custody import verify_chain
+from recorder_sync.domain.ingest_flags import rejected_file_flag, unreadable_media_flag
 from recorder_sync.domain.model import (
     FileIdentity,
     Flag,
+    FlagKind,
     FlagState,
     Kind,
     ProbeResult,
@@ -30,10 +34,10 @@ ID1 = FileIdentity(size=10, mtime_ns=1, inode=11, device=1)
 SHA = "c" * 64
 
 
-def catalog(url: str) -> Catalog:
+def catalog(url: str) -> SqlCatalog:
     engine = make_engine(url)
     upgrade(engine)
-    return Catalog(engine, station="st-1", actor="test")
+    return SqlCatalog(engine, station="st-1", actor="test")
 
 
 def test_migrations_match_the_models(db_url: str) -> None:
@@ -60,7 +64,7 @@ def test_full_lifecycle_with_custody_chain(db_url: str) -> None:
         "start": Sourced(T0, "filename:default"),
         "end": Sourced(T0 + timedelta(seconds=5), "filename:default+duration"),
     }
-    c.record_probe(rec.id, probe, meta, T0)
+    c.record_probe(rec.id, probe, meta, T0, flag=None)
     c.record_signature(rec.id, b"{}", b"s" * 64, "ed25519:1", b"PEM", T0)
     stored = StoredObject(key="k", uri="file:///v/k", size=10)
     c.record_stored(rec.id, stored, T0)
@@ -101,26 +105,32 @@ def test_changed_file_restarts_stability(db_url: str) -> None:
 
 def test_flags_raise_once_and_resolve(db_url: str) -> None:
     c = catalog(db_url)
-    f = Flag("unreadable-media", Severity.HIGH, "recording:r1", "bad", recording_id=None)
+    f = Flag(FlagKind.UNREADABLE_MEDIA, Severity.HIGH, "recording:r1", "bad", recording_id=None)
     c.raise_flag(f, T0)
     c.raise_flag(f, T0)
     assert len(c.flags(state="unresolved")) == 1
-    assert c.resolve_flags("unreadable-media", "recording:r1", T0, "supervisor 7", "checked by hand") == 1
+    assert (
+        c.resolve_flags(FlagKind.UNREADABLE_MEDIA, "recording:r1", T0, "supervisor 7", "checked by hand") == 1
+    )
     assert c.flags(state="unresolved") == []
     assert c.flags()[0].state == FlagState.RESOLVED
+    # read back as the one enum, stored and printed as the same word
+    assert c.flags()[0].kind is FlagKind.UNREADABLE_MEDIA
+    assert '"kind": "unreadable-media"' in json.dumps(flag_json(c.flags()[0]))
     assert verify_chain(c.events()) == 2
 
 
 def test_rejected_entry_recorded_once_with_flag(db_url: str) -> None:
     c = catalog(db_url)
-    assert c.reject("d", "link.mp4", "symbolic link not followed", T0) is True
-    assert c.reject("d", "link.mp4", "symbolic link not followed", T0) is False
-    assert [f.kind for f in c.flags()] == ["rejected-file"]
+    REASON = "symbolic link not followed"
+    assert c.reject("d", "link.mp4", REASON, T0, flag=rejected_file_flag("d", "link.mp4", REASON)) is True
+    assert c.reject("d", "link.mp4", REASON, T0, flag=rejected_file_flag("d", "link.mp4", REASON)) is False
+    assert [f.kind for f in c.flags()] == [FlagKind.REJECTED_FILE]
     assert c.status()["sightings"] == {"rejected": 1}
 
 
 def _append_many(url: str, worker: int, n: int) -> None:
-    c = Catalog(make_engine(url), station=f"st-{worker}", actor=f"w{worker}")
+    c = SqlCatalog(make_engine(url), station=f"st-{worker}", actor=f"w{worker}")
     for i in range(n):
         c.observe("d", f"w{worker}-{i}.mp4", FileIdentity(1, i, worker * 1000 + i, 1), T0)
 
@@ -139,6 +149,30 @@ def test_concurrent_writers_keep_one_unbroken_chain(db_url: str) -> None:
     assert verify_chain(events) == 75
 
 
+def test_record_probe_stores_the_flag_it_is_given_and_decides_none_itself(db_url: str) -> None:
+    """The unreadable-media decision is the domain's (ingest_flags): the catalog stores the
+    flag it is handed, in the probe's transaction, and raises none of its own."""
+    c = catalog(db_url)
+    unreadable = ProbeResult(kind=Kind.VIDEO, readable=False, error="moov atom not found")
+    recs = []
+    for i, name in enumerate(["a.mp4", "b.mp4"]):
+        ident = FileIdentity(size=10, mtime_ns=1, inode=100 + i, device=1)
+        s = c.observe("dock1", name, ident, T0)
+        c.mark_stable(s.id, T0)
+        rec, _ = c.attach_hash(
+            s.id, sha256=f"{i}" * 64, ident=ident, kind_hint=Kind.VIDEO, sidecar=None, now=T0
+        )
+        recs.append(rec)
+    c.record_probe(recs[0].id, unreadable, {}, T0, flag=None)
+    assert c.flags() == [] and c.recording(recs[0].id).state == RecordingState.PROBED
+    wanted = unreadable_media_flag(recs[1].id, recs[1].original_name, unreadable)
+    assert wanted is not None
+    c.record_probe(recs[1].id, unreadable, {}, T0, flag=wanted)
+    [stored] = c.flags()
+    assert (stored.kind, stored.subject, stored.detail) == (wanted.kind, wanted.subject, wanted.detail)
+    assert verify_chain(c.events()) > 0
+
+
 def test_backlog_counts_a_verified_recording_until_its_dock_copy_is_released(db_url: str) -> None:
     """A kill between "verified" and "released" leaves the dock copy in place (or already
     unlinked, with the release not yet recorded): that is still work, not "done"."""
@@ -147,7 +181,7 @@ def test_backlog_counts_a_verified_recording_until_its_dock_copy_is_released(db_
     c.mark_stable(s.id, T0)
     rec, _ = c.attach_hash(s.id, sha256=SHA, ident=ID1, kind_hint=Kind.VIDEO, sidecar=None, now=T0)
     probe = ProbeResult(kind=Kind.VIDEO, readable=True, duration_ms=5000, codecs=("h264",))
-    c.record_probe(rec.id, probe, {}, T0)
+    c.record_probe(rec.id, probe, {}, T0, flag=None)
     c.record_signature(rec.id, b"{}", b"s" * 64, "ed25519:1", b"PEM", T0)
     stored = StoredObject(key="k", uri="file:///v/k", size=10)
     c.record_stored(rec.id, stored, T0)

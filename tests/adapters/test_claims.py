@@ -15,7 +15,7 @@ import pytest
 from test_ingest_vault import Clock, service
 
 from recorder_sync.adapters.db.engine import make_engine, upgrade
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.domain.claims import Lease
 from recorder_sync.domain.errors import ClaimLost
 from recorder_sync.domain.model import FileIdentity, Kind, SightingState
@@ -25,18 +25,18 @@ T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=300)
 
 
-def catalogs(url: str, n: int = 2) -> list[Catalog]:
+def catalogs(url: str, n: int = 2) -> list[SqlCatalog]:
     """``n`` processes' catalogs: one engine (connection pool) and one claim owner each."""
     engine = make_engine(url)
     upgrade(engine)
-    return [Catalog(make_engine(url), station=f"st-{i}", actor="test") for i in range(n)]
+    return [SqlCatalog(make_engine(url), station=f"st-{i}", actor="test") for i in range(n)]
 
 
 def ident(i: int) -> FileIdentity:
     return FileIdentity(size=10 + i, mtime_ns=1, inode=100 + i, device=1)
 
 
-def stable_sightings(c: Catalog, n: int) -> list[int]:
+def stable_sightings(c: SqlCatalog, n: int) -> list[int]:
     ids = []
     for i in range(n):
         s = c.observe("dock", f"f{i}.bin", ident(i), T0)
@@ -51,7 +51,7 @@ def test_two_owners_claiming_at_once_get_disjoint_sets(db_url: str) -> None:
     got: dict[str, list[int]] = {a.owner: [], b.owner: []}
     start = threading.Barrier(2)
 
-    def claim_all(c: Catalog) -> None:
+    def claim_all(c: SqlCatalog) -> None:
         start.wait()
         after = 0
         while batch := c.claim_sightings(["dock"], T0, T0 + LEASE, after=after, limit=4):
@@ -133,7 +133,7 @@ def test_two_processes_observing_one_new_file_at_once_make_one_sighting(db_url: 
     catalogs_ = catalogs(db_url, 4)
     start = threading.Barrier(len(catalogs_))
 
-    def scan(c: Catalog) -> None:
+    def scan(c: SqlCatalog) -> None:
         start.wait()
         for i in range(40):
             c.observe("dock", f"f{i}.bin", ident(i), T0)
@@ -214,9 +214,9 @@ def test_claims_of_this_stations_dead_processes_are_freed_at_once(db_url: str) -
     upgrade(engine)
     gone = subprocess.Popen(["true"])
     gone.wait()
-    dead = Catalog(engine, station="st-1", actor="t", owner=f"st-1/{gone.pid}/dead")
-    live = Catalog(engine, station="st-1", actor="t", owner=f"st-1/{os.getpid()}/other")
-    remote = Catalog(engine, station="st-2", actor="t", owner=f"st-2/{gone.pid}/remote")
+    dead = SqlCatalog(engine, station="st-1", actor="t", owner=f"st-1/{gone.pid}/dead")
+    live = SqlCatalog(engine, station="st-1", actor="t", owner=f"st-1/{os.getpid()}/other")
+    remote = SqlCatalog(engine, station="st-2", actor="t", owner=f"st-2/{gone.pid}/remote")
     ids = stable_sightings(dead, 3)
     for c, sid in zip((dead, live, remote), ids, strict=True):
         assert [s.id for s in c.claim_sightings(["dock"], T0, T0 + LEASE, after=sid - 1, limit=1)] == [sid]
@@ -225,7 +225,7 @@ def test_claims_of_this_stations_dead_processes_are_freed_at_once(db_url: str) -
     )
     assert [r.id for r in dead.claim_recordings(T0, T0 + LEASE)] == [rec.id]
 
-    restarted = Catalog(engine, station="st-1", actor="t")
+    restarted = SqlCatalog(engine, station="st-1", actor="t")
     assert restarted.free_claims_of_dead() == [dead.owner]
     assert [s.id for s in restarted.claim_sightings(["dock"], T0, T0 + LEASE)] == [ids[0]]
     assert [r.id for r in restarted.claim_recordings(T0, T0 + LEASE)] == [rec.id]

@@ -12,13 +12,13 @@ import pytest
 from test_ingest_vault import NAME, Clock, world
 
 from recorder_sync.adapters import dockfs
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.domain.model import RecordingState, SightingState
 from recorder_sync.services.ingest import IngestService
 
 __all__ = ["world"]  # the fixture, shared with test_ingest_vault
 
-World = tuple[IngestService, Catalog, Clock, Path]
+World = tuple[IngestService, SqlCatalog, Clock, Path]
 
 
 def test_a_folder_that_cannot_be_read_is_flagged_with_the_reason(

@@ -11,7 +11,7 @@ import pytest
 from test_ingest_vault import NAME, Clock
 from test_ingest_vault import world as ingest_world  # noqa: F401  (registers that fixture here)
 
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.dockfs import DockFolder
 from recorder_sync.domain.model import FileIdentity, ProbeResult, RecordingState, SightingState
 from recorder_sync.services.ingest import IngestService
@@ -34,7 +34,7 @@ class ExplodingProber:
         return result
 
 
-World = tuple[IngestService, Catalog, Clock, Path]
+World = tuple[IngestService, SqlCatalog, Clock, Path]
 
 
 @pytest.fixture

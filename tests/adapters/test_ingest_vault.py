@@ -17,7 +17,7 @@ from clirunner import RESTORE_STORY
 
 from recorder_sync.adapters import keys
 from recorder_sync.adapters.db.engine import make_engine, upgrade
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.dockfs import DockFolder
 from recorder_sync.adapters.probe import FfprobeProber
 from recorder_sync.adapters.vault import MARKER, Vault
@@ -43,7 +43,7 @@ class Clock:
 
 
 def service(
-    tmp_path: Path, catalog: Catalog, clock: Clock, store: ObjectStore | None = None
+    tmp_path: Path, catalog: SqlCatalog, clock: Clock, store: ObjectStore | None = None
 ) -> IngestService:
     """The service of one process on the test's folders (a second call: a restarted process)."""
     return IngestService(
@@ -68,10 +68,10 @@ def service(
 
 
 @pytest.fixture
-def world(tmp_path: Path, db_url: str) -> tuple[IngestService, Catalog, Clock, Path]:
+def world(tmp_path: Path, db_url: str) -> tuple[IngestService, SqlCatalog, Clock, Path]:
     engine = make_engine(db_url)
     upgrade(engine)
-    catalog = Catalog(engine, station="st", actor="test")
+    catalog = SqlCatalog(engine, station="st", actor="test")
     clock = Clock()
     dock = tmp_path / "dock"
     dock.mkdir()
@@ -79,7 +79,7 @@ def world(tmp_path: Path, db_url: str) -> tuple[IngestService, Catalog, Clock, P
 
 
 def test_undocked_before_storage_then_docked_again(
-    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
+    world: tuple[IngestService, SqlCatalog, Clock, Path], tmp_path: Path
 ) -> None:
     svc, catalog, clock, dock = world
     (dock / NAME).write_bytes(b"evidence" * 1000)
@@ -112,7 +112,7 @@ def test_undocked_before_storage_then_docked_again(
 
 
 def test_file_changed_after_hashing_is_not_stored_from_and_not_deleted(
-    world: tuple[IngestService, Catalog, Clock, Path],
+    world: tuple[IngestService, SqlCatalog, Clock, Path],
 ) -> None:
     svc, catalog, clock, dock = world
     (dock / NAME).write_bytes(b"a" * 5000)
@@ -149,7 +149,7 @@ def _drive(svc: IngestService, clock: Clock, rounds: int = 8) -> None:
 
 
 def _ingested(
-    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path, data: bytes
+    world: tuple[IngestService, SqlCatalog, Clock, Path], tmp_path: Path, data: bytes
 ) -> tuple[Recording, Path]:
     """``data`` ingested and released from the dock; the camera still holds a copy."""
     svc, catalog, clock, dock = world
@@ -173,7 +173,7 @@ def _damage(path: Path, how: str) -> None:
     path.chmod(0o444)
 
 
-def _actions(catalog: Catalog, rec_id: str) -> list[str]:
+def _actions(catalog: SqlCatalog, rec_id: str) -> list[str]:
     return [e.fields["action"] for e in catalog.events(rec_id)]
 
 
@@ -182,7 +182,7 @@ def _actions(catalog: Catalog, rec_id: str) -> list[str]:
     [("media", "deleted"), ("media", "corrupted"), ("manifest", "corrupted"), ("signature", "deleted")],
 )
 def test_redocked_copy_restores_a_damaged_stored_copy_before_it_is_released(
-    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path, damaged: str, how: str
+    world: tuple[IngestService, SqlCatalog, Clock, Path], tmp_path: Path, damaged: str, how: str
 ) -> None:
     svc, catalog, clock, dock = world
     data = b"evidence" * 5000
@@ -217,7 +217,7 @@ def test_redocked_copy_restores_a_damaged_stored_copy_before_it_is_released(
 
 
 def test_redocked_copy_of_a_good_stored_copy_is_checked_and_released(
-    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
+    world: tuple[IngestService, SqlCatalog, Clock, Path], tmp_path: Path
 ) -> None:
     svc, catalog, clock, dock = world
     rec, camera = _ingested(world, tmp_path, b"fine" * 5000)
@@ -234,7 +234,7 @@ def test_redocked_copy_of_a_good_stored_copy_is_checked_and_released(
 
 
 def test_unmounted_vault_is_no_integrity_failure_and_the_dock_copy_waits(
-    world: tuple[IngestService, Catalog, Clock, Path], tmp_path: Path
+    world: tuple[IngestService, SqlCatalog, Clock, Path], tmp_path: Path
 ) -> None:
     """Could not check is not failed verification: nothing is flagged or restored, nothing released."""
     svc, catalog, clock, dock = world

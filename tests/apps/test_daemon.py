@@ -20,7 +20,7 @@ import sample_dock
 from clirunner import EXE, env_for, run, run_json
 
 from recorder_sync.adapters.db.engine import make_engine
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.dockfs import identity_of
 from recorder_sync.domain.custody import verify_chain
 from recorder_sync.domain.layout import media_key
@@ -173,7 +173,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_stores_once(tmp_path: Path,
         assert hashlib.sha256((vault / media_key(digest)).read_bytes()).hexdigest() == digest
     assert not [p for p in (vault / "tmp").iterdir()] if (vault / "tmp").exists() else True
 
-    catalog = Catalog(make_engine(db_url), station="x", actor="x")
+    catalog = SqlCatalog(make_engine(db_url), station="x", actor="x")
     events = catalog.events()
     assert verify_chain(events) == len(events)
     per_rec = Counter((e.fields.get("recording_id"), e.fields["action"]) for e in events)
@@ -461,7 +461,7 @@ def test_processes_sharing_a_database_leave_each_others_recordings_alone(tmp_pat
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     theirs = _clip(elsewhere, 1)
-    catalog = Catalog(make_engine(db_url), station="st-other", actor="recorder-sync@st-other")
+    catalog = SqlCatalog(make_engine(db_url), station="st-other", actor="recorder-sync@st-other")
     now = datetime.now(tz=ZoneInfo("UTC"))
     ident = identity_of(theirs.stat())
     s = catalog.observe("elsewhere", theirs.name, ident, now)

@@ -12,7 +12,7 @@ import sample_dock
 from clirunner import RESTORE_STORY, env_for, run, run_json, story_from
 
 from recorder_sync.adapters.db.engine import make_engine
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.domain.custody import verify_chain
 from recorder_sync.domain.layout import media_key
 
@@ -93,7 +93,7 @@ def test_ingest_sample_dock_with_bad_cases(
     assert any("查封扣押" in rec["source_path"] for rec in recs)
 
     # custody: one unbroken chain; the duplicate was seen, not stored twice
-    catalog = Catalog(make_engine(db_url), station="x", actor="x")
+    catalog = SqlCatalog(make_engine(db_url), station="x", actor="x")
     events = catalog.events()
     assert verify_chain(events) == len(events)
     dup = by_sha[before[str(bad["duplicate_a"].relative_to(d))]]

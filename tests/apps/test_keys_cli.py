@@ -10,7 +10,7 @@ import pytest
 from clirunner import env_for, run, run_json
 
 from recorder_sync.adapters.db.engine import make_engine
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.keys import create_key
 from recorder_sync.domain.custody import verify_chain
 
@@ -61,7 +61,7 @@ def test_missing_key_stops_ingest_until_an_operator_replaces_it(
     keys_used = signed_with(env)
     assert len(keys_used) == 2 and first_key in keys_used
 
-    catalog = Catalog(make_engine(db_url), station="st-test", actor="test")
+    catalog = SqlCatalog(make_engine(db_url), station="st-test", actor="test")
     replaced = [e.fields for e in catalog.events() if e.fields["action"] == "key-replaced"]
     assert len(replaced) == 1
     assert replaced[0]["reason"] == "disk of the old station died"

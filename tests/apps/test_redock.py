@@ -15,7 +15,7 @@ from clirunner import env_for, run, run_json
 from test_daemon import start, wait_until_done
 
 from recorder_sync.adapters.db.engine import make_engine
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.domain.custody import verify_chain
 from recorder_sync.domain.layout import media_key
 
@@ -90,7 +90,7 @@ def test_sigkill_while_restoring_never_leaves_a_file_without_a_good_copy(tmp_pat
         assert proc.wait(timeout=60) == 0
 
     assert all(places == ["vault"] for places in good_copies(dock, vault, files).values())
-    events = Catalog(make_engine(db_url), station="x", actor="x").events()
+    events = SqlCatalog(make_engine(db_url), station="x", actor="x").events()
     assert verify_chain(events) == len(events)
     per_rec = Counter((e.fields.get("recording_id"), e.fields["action"]) for e in events)
     recs = run_json(env, "list")

@@ -8,14 +8,14 @@ import logging
 import pytest
 
 from recorder_sync.services.daemon import Passes
-from recorder_sync.services.ingest import Report
+from recorder_sync.services.ingest import PassSummary
 
 
 class FlakyService:
-    def __init__(self, outcomes: list[Exception | Report]) -> None:
+    def __init__(self, outcomes: list[Exception | PassSummary]) -> None:
         self.outcomes = outcomes
 
-    def run_once(self) -> Report:
+    def run_once(self) -> PassSummary:
         outcome = self.outcomes.pop(0)
         if isinstance(outcome, Exception):
             raise outcome
@@ -25,9 +25,9 @@ class FlakyService:
 def test_a_failing_pass_does_not_end_the_loop_and_its_trace_is_logged_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    done = Report(progressed=3)
+    done = PassSummary(progressed=3)
     svc = FlakyService(
-        [RecursionError("deep"), RecursionError("deep"), done, RuntimeError("again"), Report()]
+        [RecursionError("deep"), RecursionError("deep"), done, RuntimeError("again"), PassSummary()]
     )
     passes = Passes(svc)
     with caplog.at_level(logging.WARNING):

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from test_daemon import Systemd, start, wait_until_done
 
 from recorder_sync.adapters.db.engine import make_engine
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.domain.custody import verify_chain
 from recorder_sync.domain.layout import media_key
 
@@ -59,7 +59,7 @@ def files(dock: Path, n: int, size: int) -> dict[str, str]:
 def check_once(db_url: str, vault: Path, digests: dict[str, str]) -> Counter[tuple[str, str]]:
     """Every file hashed, stored, verified and released exactly once; no duplicate-seen; the
     chain intact. Returns the custody actions by (action, station)."""
-    events = Catalog(make_engine(db_url), station="x", actor="x").events()
+    events = SqlCatalog(make_engine(db_url), station="x", actor="x").events()
     assert verify_chain(events) == len(events)
     fields = [e.fields for e in events]
     assert [f for f in fields if f["action"] == "duplicate-seen"] == []

@@ -13,7 +13,7 @@ from conftest import pg_database
 
 from recorder_sync.adapters.db.casebook import CaseBook
 from recorder_sync.adapters.db.engine import make_engine, upgrade
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.domain.cases import Action
 
 
@@ -27,7 +27,7 @@ def case_book(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> I
         engine = make_engine(url)
         upgrade(engine)
         try:
-            yield CaseBook(Catalog(engine, station="st", actor="test"))
+            yield CaseBook(SqlCatalog(engine, station="st", actor="test"))
         finally:
             engine.dispose()
 

@@ -11,7 +11,7 @@ import pytest
 
 from recorder_sync.domain.errors import StorageUnavailable
 from recorder_sync.services.daemon import DaemonService
-from recorder_sync.services.ingest import Report
+from recorder_sync.services.ingest import PassSummary
 
 HORIZON = 10_000.0
 """Fake seconds after which a loop that has not stopped fails the test instead of turning for ever."""
@@ -98,12 +98,12 @@ class FakeIngest:
         if dock_name in self.failing_scans:
             raise OSError(5, "Input/output error")
 
-    def run_once(self) -> Report:
+    def run_once(self) -> PassSummary:
         self.world.did("pass")
         if self.failing_passes:
             self.failing_passes -= 1
             raise RuntimeError("database went away")
-        return Report(progressed=self.progress.pop(0) if self.progress else 0)
+        return PassSummary(progressed=self.progress.pop(0) if self.progress else 0)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from recorder_sync.domain import layout
-from recorder_sync.domain.custody import Action, CustodyEvent
+from recorder_sync.domain.custody import CustodyEvent, EventKind
 from recorder_sync.domain.errors import NotFound, StorageRejected
 from recorder_sync.domain.model import Kind, Recording, RecordingState, StoredObject
 from recorder_sync.services.holds import set_legal_hold
@@ -34,7 +34,7 @@ class FakeHolds:
 class FakeNotes:
     def __init__(self, rec: Recording) -> None:
         self.rec = rec
-        self.notes: list[tuple[Action, datetime, dict[str, Any]]] = []
+        self.notes: list[tuple[EventKind, datetime, dict[str, Any]]] = []
 
     def recording(self, ref: str) -> Recording:
         if not self.rec.id.startswith(ref):
@@ -43,7 +43,7 @@ class FakeNotes:
 
     def note(
         self,
-        action: Action,
+        action: EventKind,
         now: datetime,
         *,
         recording_id: str | None = None,
@@ -76,8 +76,8 @@ def test_hold_on_then_off_is_set_in_the_store_and_noted_with_why() -> None:
     set_legal_hold(notes, holds, rec_id, False, "appeal closed", NOW)
     assert holds.held == {layout.media_key(SHA): False}
     assert [(a, n["reason"], n["recording_id"], n["details"]) for a, _, n in notes.notes] == [
-        (Action.LEGAL_HOLD, "under appeal", rec_id, {"uri": obj.uri, "version_id": "v1"}),
-        (Action.LEGAL_HOLD_RELEASED, "appeal closed", rec_id, {"uri": obj.uri, "version_id": "v1"}),
+        (EventKind.LEGAL_HOLD, "under appeal", rec_id, {"uri": obj.uri, "version_id": "v1"}),
+        (EventKind.LEGAL_HOLD_RELEASED, "appeal closed", rec_id, {"uri": obj.uri, "version_id": "v1"}),
     ]
 
 

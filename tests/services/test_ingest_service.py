@@ -19,7 +19,7 @@ from fakes import MemoryDock, MemoryStore, ScriptedProber
 
 from recorder_sync.adapters import keys
 from recorder_sync.adapters.db.engine import make_engine, upgrade
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.domain.custody import verify_chain
 from recorder_sync.domain.layout import manifest_key, media_key, signature_key
 from recorder_sync.domain.model import Recording, RecordingState, ReleasePolicy, SightingState
@@ -43,7 +43,7 @@ class Clock:
 @dataclass
 class World:
     svc: IngestService
-    catalog: Catalog
+    catalog: SqlCatalog
     clock: Clock
     dock: MemoryDock
     store: MemoryStore
@@ -54,7 +54,9 @@ class World:
         return service(self.tmp, self.catalog, self.clock, self.dock, self.store)
 
 
-def service(tmp: Path, catalog: Catalog, clock: Clock, dock: MemoryDock, store: MemoryStore) -> IngestService:
+def service(
+    tmp: Path, catalog: SqlCatalog, clock: Clock, dock: MemoryDock, store: MemoryStore
+) -> IngestService:
     return IngestService(
         catalog=catalog,
         store=store,
@@ -75,7 +77,7 @@ def service(tmp: Path, catalog: Catalog, clock: Clock, dock: MemoryDock, store: 
 def world(tmp_path: Path) -> World:
     engine = make_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
     upgrade(engine)
-    catalog = Catalog(engine, station="st", actor="test")
+    catalog = SqlCatalog(engine, station="st", actor="test")
     clock, dock, store = Clock(), MemoryDock("d"), MemoryStore()
     return World(service(tmp_path, catalog, clock, dock, store), catalog, clock, dock, store, tmp_path)
 
@@ -160,7 +162,7 @@ def _ingested(world: World, data: bytes, svc: IngestService | None = None) -> Re
     return rec
 
 
-def _actions(catalog: Catalog, rec_id: str) -> list[str]:
+def _actions(catalog: SqlCatalog, rec_id: str) -> list[str]:
     return [e.fields["action"] for e in catalog.events(rec_id)]
 
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from recorder_sync.domain.custody import GENESIS, Action, CustodyEvent, leaf_hash, make_event, verify_chain
+from recorder_sync.domain.custody import GENESIS, CustodyEvent, EventKind, leaf_hash, make_event, verify_chain
 from recorder_sync.domain.errors import CustodyChainBroken
 
 T = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
@@ -15,7 +15,7 @@ def chain(n: int) -> list[CustodyEvent]:
     prev = GENESIS
     for i in range(1, n + 1):
         ev = make_event(
-            seq=i, prev_hash=prev, at=T, action=Action.HASHED, actor="a", station="s", recording_id=f"r{i}"
+            seq=i, prev_hash=prev, at=T, action=EventKind.HASHED, actor="a", station="s", recording_id=f"r{i}"
         )
         events.append(ev)
         prev = ev.leaf_hash
@@ -37,6 +37,17 @@ def test_body_is_canonical_json_with_fields() -> None:
     ev = chain(1)[0]
     assert ev.body.startswith(b'{"action":"hashed","actor":"a","at":"2026-11-27T01:00:00+00:00"')
     assert ev.fields["prev"] == GENESIS and ev.fields["recording_id"] == "r1"
+
+
+def test_event_kind_values_are_the_signed_words() -> None:
+    # The values are inside signed, hash-chained event bodies: renaming the enum must never
+    # change them, or old chains would no longer read back as the same kinds.
+    assert [k.value for k in EventKind] == [
+        "discovered", "stable", "hashed", "duplicate-seen", "probed", "signed", "stored", "verified",
+        "released", "kept", "rejected", "gone", "failed", "flagged", "flag-resolved", "linked",
+        "unlinked", "legal-hold", "legal-hold-released", "accessed", "exported", "action-imported",
+        "checkout-imported", "docked", "flag-updated", "integrity-failure", "restored", "key-replaced",
+    ]  # fmt: skip
 
 
 def test_edited_event_is_detected() -> None:

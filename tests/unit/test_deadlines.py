@@ -586,7 +586,7 @@ def test_reconcile_never_resolves_flags_it_does_not_own_and_reports_updates() ->
     assert keys(to_raise) == {("upload-late", "recording:R1")}
     assert to_resolve == [("camera-not-docked", "device:CAM-09:checkout:20261101T000000Z")]
     assert "integrity-failure" not in ENGINE_KINDS
-    stored = Flag("upload-late", Severity.HIGH, "recording:R1", desired[0].detail)
+    stored = Flag(FlagKind.UPLOAD_LATE, Severity.HIGH, "recording:R1", desired[0].detail)
     assert updated([stored], desired) == []
     escalated = replace(desired[0], severity=Severity.CRITICAL)
     assert updated([stored], [escalated]) == [escalated]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from recorder_sync.domain.flags import FlagKind, escalates, resolution_reason, resolution_state
+from recorder_sync.domain.flags import ENGINE_KINDS, FlagKind, escalates, resolution_reason, resolution_state
 from recorder_sync.domain.model import FlagState, Severity
 from recorder_sync.domain.subjects import (
     checkout_subject,
@@ -23,10 +23,24 @@ def test_a_late_upload_that_arrived_resolves_as_late_and_says_so() -> None:
     )
 
 
-@pytest.mark.parametrize("kind", [k for k in FlagKind if k is not FlagKind.UPLOAD_LATE])
+@pytest.mark.parametrize("kind", sorted(FlagKind(k) for k in ENGINE_KINDS - {FlagKind.UPLOAD_LATE}))
 def test_other_engine_flags_resolve_because_the_condition_no_longer_holds(kind: FlagKind) -> None:
     assert resolution_state(kind) is FlagState.RESOLVED
     assert resolution_reason(kind) == "the condition no longer holds"
+
+
+def test_one_flag_kind_enum_names_every_kind_the_product_raises() -> None:
+    # the stored and printed words (the README's two flag tables); the engine owns only its own
+    assert {k.value for k in FlagKind} == {
+        "unreadable-media", "bad-metadata", "bad-sidecar", "rejected-file", "file-vanished",
+        "source-unavailable", "source-changed", "integrity-failure", "storage-rejected",
+        "upload-at-risk", "upload-late", "footage-missing", "footage-recommended-missing",
+        "coverage-gap", "camera-not-docked", "case-file-overdue",
+    }  # fmt: skip
+    assert {
+        "upload-at-risk", "upload-late", "footage-missing", "footage-recommended-missing",
+        "coverage-gap", "camera-not-docked", "case-file-overdue",
+    } == ENGINE_KINDS  # fmt: skip
 
 
 def test_device_subjects_escape_like_the_others_and_parse_back() -> None:

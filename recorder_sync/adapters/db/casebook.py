@@ -19,7 +19,7 @@ from recorder_sync.adapters.db.report_tallies import ReportTallies
 from recorder_sync.adapters.db.sweep_repo import SweepRepo
 
 if TYPE_CHECKING:
-    from recorder_sync.adapters.db.repository import Catalog
+    from recorder_sync.adapters.db.repository import SqlCatalog
     from recorder_sync.domain.ports import (
         ActionStore,
         CaseRepository,
@@ -38,7 +38,7 @@ class CaseBook(ActionRepo, LedgerRepo, LinkRepo, SweepRepo, ReportTallies):
 if TYPE_CHECKING:  # mypy checks that each store implements its protocol on its own
 
     def _implements(
-        c: Catalog,
+        c: SqlCatalog,
     ) -> tuple[ActionStore, CheckoutLedger, LinkStore, LinkFeed, SweepStore, ReportSource, CaseRepository]:
         return (
             ActionRepo(c),

@@ -22,7 +22,7 @@ from recorder_sync.adapters.db.schema import (
     RecordingRow,
 )
 from recorder_sync.domain.cases import Action, ActionQuery, ImportOutcome
-from recorder_sync.domain.custody import Action as Ev
+from recorder_sync.domain.custody import EventKind
 from recorder_sync.domain.subjects import (
     action_subject,
 )
@@ -86,7 +86,7 @@ class ActionRepo(CatalogBound):
                     details["changed"] = sorted(k for k in record if record[k] != before.get(k))
                 self.catalog.append_event(
                     s,
-                    Ev.ACTION_IMPORTED,
+                    EventKind.ACTION_IMPORTED,
                     now,
                     subject=action_subject(action.action_id),
                     details=details,

@@ -17,7 +17,7 @@ from recorder_sync.adapters.db.schema import (
     DockingRow,
 )
 from recorder_sync.domain.cases import Checkout, ImportOutcome
-from recorder_sync.domain.custody import Action as Ev
+from recorder_sync.domain.custody import EventKind
 from recorder_sync.domain.subjects import (
     checkout_subject,
     device_subject,
@@ -54,7 +54,7 @@ class LedgerRepo(CatalogBound):
                 s.flush()
                 self.catalog.append_event(
                     s,
-                    Ev.CHECKOUT_IMPORTED,
+                    EventKind.CHECKOUT_IMPORTED,
                     now,
                     subject=subject,
                     details={"record": checkout.as_record(), "source": source},
@@ -88,7 +88,7 @@ class LedgerRepo(CatalogBound):
                 details["camera_time"] = camera_time.isoformat()
                 details["clock_offset_ms"] = offset
             self.catalog.append_event(
-                s, Ev.DOCKED, docked_at, subject=device_subject(device), details=details
+                s, EventKind.DOCKED, docked_at, subject=device_subject(device), details=details
             )
 
     def checkouts(self, device: str | None = None, officer: str | None = None) -> list[Checkout]:

@@ -29,7 +29,7 @@ from recorder_sync.adapters.db.schema import (
     RecordingRow,
     SweepMarkRow,
 )
-from recorder_sync.domain.custody import Action as Ev
+from recorder_sync.domain.custody import EventKind
 from recorder_sync.domain.errors import NotFound
 from recorder_sync.domain.linking import Confidence, LinkProposal, RecordingFacts, StoredLink
 from recorder_sync.domain.subjects import (
@@ -61,7 +61,7 @@ class LinkRepo(CatalogBound):
                     if row.confidence == "suggested" and p.confidence is Confidence.AUTO:
                         row.confidence = "auto"
                         row.reason = p.reason
-                        self._link_event(s, Ev.LINKED, row, now, "auto-link", p.reason, upgraded=True)
+                        self._link_event(s, EventKind.LINKED, row, now, "auto-link", p.reason, upgraded=True)
                     continue
                 row = LinkRow(
                     recording_id=p.recording_id,
@@ -75,12 +75,19 @@ class LinkRepo(CatalogBound):
                 )
                 s.add(row)
                 s.flush()
-                self._link_event(s, Ev.LINKED, row, now, "auto-link", p.reason)
+                self._link_event(s, EventKind.LINKED, row, now, "auto-link", p.reason)
                 made.append(link_from_row(row))
         return made
 
     def _link_event(
-        self, s: Session, ev: Ev, row: LinkRow, now: datetime, by: str, reason: str, upgraded: bool = False
+        self,
+        s: Session,
+        ev: EventKind,
+        row: LinkRow,
+        now: datetime,
+        by: str,
+        reason: str,
+        upgraded: bool = False,
     ) -> None:
         details: dict[str, Any] = {
             "action_id": row.action_id,
@@ -135,7 +142,7 @@ class LinkRepo(CatalogBound):
                 )
                 s.add(row)
             s.flush()
-            self._link_event(s, Ev.LINKED, row, now, by, reason)
+            self._link_event(s, EventKind.LINKED, row, now, by, reason)
             return link_from_row(row)
 
     def unlink(self, recording_id: str, action_id: str, by: str, reason: str, now: datetime) -> int:
@@ -151,7 +158,7 @@ class LinkRepo(CatalogBound):
                 raise NotFound(f"link {recording_id} ↔ {action_id}")
             for row in rows:
                 row.removed_at, row.removed_by, row.removed_reason = now, by, reason
-                self._link_event(s, Ev.UNLINKED, row, now, by, reason)
+                self._link_event(s, EventKind.UNLINKED, row, now, by, reason)
             return len(rows)
 
     def links(
@@ -196,7 +203,7 @@ class LinkRepo(CatalogBound):
         with self.catalog.transaction() as s:
             events = s.execute(
                 select(CustodyEventRow.seq, CustodyEventRow.recording_id)
-                .where(CustodyEventRow.seq > cursor, CustodyEventRow.action == Ev.PROBED.value)
+                .where(CustodyEventRow.seq > cursor, CustodyEventRow.action == EventKind.PROBED.value)
                 .order_by(CustodyEventRow.seq)
                 .limit(limit)
             ).all()

@@ -54,7 +54,7 @@ from recorder_sync.adapters.db.schema import (
 )
 from recorder_sync.domain.canonical import parse
 from recorder_sync.domain.cases import Action, Checkout
-from recorder_sync.domain.custody import Action as Ev
+from recorder_sync.domain.custody import EventKind
 from recorder_sync.domain.flags import (
     ENGINE_KINDS,
 )
@@ -228,7 +228,14 @@ def _refresh(s: Session, mark: SweepMarkRow, now: datetime, cut: TallyCut) -> No
     ids: set[str] = set()
     action_ids: set[str] = set()
     devices: set[str] = set()
-    kinds = [Ev.VERIFIED, Ev.PROBED, Ev.LINKED, Ev.UNLINKED, Ev.ACTION_IMPORTED, Ev.DOCKED]
+    kinds = [
+        EventKind.VERIFIED,
+        EventKind.PROBED,
+        EventKind.LINKED,
+        EventKind.UNLINKED,
+        EventKind.ACTION_IMPORTED,
+        EventKind.DOCKED,
+    ]
     for action, rid, body in s.execute(
         select(CustodyEventRow.action, CustodyEventRow.recording_id, CustodyEventRow.body).where(
             CustodyEventRow.seq > int(mark.seq or 0), CustodyEventRow.action.in_([k.value for k in kinds])
@@ -236,7 +243,7 @@ def _refresh(s: Session, mark: SweepMarkRow, now: datetime, cut: TallyCut) -> No
     ):
         if rid:
             ids.add(rid)
-        if action in (Ev.ACTION_IMPORTED.value, Ev.DOCKED.value):
+        if action in (EventKind.ACTION_IMPORTED.value, EventKind.DOCKED.value):
             parts = parse_subject(str(parse(body).get("subject", "")))
             if parts[0] == "action" and len(parts) >= 2:
                 action_ids.add(parts[1])

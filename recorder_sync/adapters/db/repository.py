@@ -30,11 +30,12 @@ from recorder_sync.adapters.db.schema import (
     StationKeyRow,
 )
 from recorder_sync.domain.claims import claim_owner, dead_owners, held_by_another
-from recorder_sync.domain.custody import GENESIS, Action, CustodyEvent, make_event
+from recorder_sync.domain.custody import GENESIS, CustodyEvent, EventKind, make_event
 from recorder_sync.domain.errors import ClaimLost, DatabaseUnavailable, NotFound
 from recorder_sync.domain.model import (
     FileIdentity,
     Flag,
+    FlagKind,
     FlagState,
     Kind,
     ProbeResult,
@@ -70,7 +71,7 @@ def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
-class Catalog:
+class SqlCatalog:
     def __init__(
         self,
         engine: Engine,
@@ -101,7 +102,7 @@ class Catalog:
     def append_event(
         self,
         s: Session,
-        action: Action,
+        action: EventKind,
         at: datetime,
         *,
         recording_id: str | None = None,
@@ -156,7 +157,7 @@ class Catalog:
         """Raise a flag once per (kind, subject) while it is not resolved."""
         existing = s.scalar(
             select(FlagRow).where(
-                FlagRow.kind == flag.kind,
+                FlagRow.kind == flag.kind.value,
                 FlagRow.subject == flag.subject,
                 FlagRow.state.in_([FlagState.OPEN.value, FlagState.ACKNOWLEDGED.value]),
             )
@@ -165,7 +166,7 @@ class Catalog:
             return
         s.add(
             FlagRow(
-                kind=flag.kind,
+                kind=flag.kind.value,
                 severity=flag.severity.value,
                 subject=flag.subject,
                 recording_id=flag.recording_id,
@@ -178,11 +179,11 @@ class Catalog:
         )
         self.append_event(
             s,
-            Action.FLAGGED,
+            EventKind.FLAGGED,
             at,
             recording_id=flag.recording_id,
             subject=flag.subject,
-            details={"kind": flag.kind, "severity": flag.severity.value, "detail": flag.detail},
+            details={"kind": flag.kind.value, "severity": flag.severity.value, "detail": flag.detail},
         )
 
     # --- sightings --------------------------------------------------------------
@@ -239,15 +240,15 @@ class Catalog:
             s.flush()
             self.append_event(
                 s,
-                Action.DISCOVERED,
+                EventKind.DISCOVERED,
                 now,
                 subject=_subject(dock, relpath),
                 details={"size": ident.size, "mtime_ns": str(ident.mtime_ns), "inode": str(ident.inode)},
             )
             return _sighting(row)
 
-    def reject(self, dock: str, relpath: str, reason: str, now: datetime) -> bool:
-        """Record a refused entry (link, special file) once; True when it is new."""
+    def reject(self, dock: str, relpath: str, reason: str, now: datetime, *, flag: Flag) -> bool:
+        """Record a refused entry (link, special file) once, with its flag; True when it is new."""
         with self.transaction() as s:
             seen = s.scalar(
                 select(SightingRow.id).where(
@@ -275,8 +276,8 @@ class Catalog:
             s.add(row)
             s.flush()
             subject = _subject(dock, relpath)
-            self.append_event(s, Action.REJECTED, now, subject=subject, reason=reason)
-            self.flag_in(s, Flag("rejected-file", Severity.MEDIUM, subject, reason), now)
+            self.append_event(s, EventKind.REJECTED, now, subject=subject, reason=reason)
+            self.flag_in(s, flag, now)
             return True
 
     def sighting(self, sighting_id: int) -> Sighting:
@@ -323,7 +324,7 @@ class Catalog:
             row.state = SightingState.STABLE.value
             row.updated_at = now
             self.append_event(
-                s, Action.STABLE, now, subject=_subject(row.dock, row.relpath), details={"size": row.size}
+                s, EventKind.STABLE, now, subject=_subject(row.dock, row.relpath), details={"size": row.size}
             )
 
     def mark_gone(self, sighting_id: int, now: datetime) -> None:
@@ -334,12 +335,12 @@ class Catalog:
             row.state = SightingState.GONE.value
             row.updated_at = now
             subject = _subject(row.dock, row.relpath)
-            self.append_event(s, Action.GONE, now, recording_id=row.recording_id, subject=subject)
+            self.append_event(s, EventKind.GONE, now, recording_id=row.recording_id, subject=subject)
             if row.recording_id is None:
                 self.flag_in(
                     s,
                     Flag(
-                        "file-vanished",
+                        FlagKind.FILE_VANISHED,
                         Severity.HIGH,
                         subject,
                         "file left the dock before it could be hashed; it was never ingested",
@@ -416,7 +417,7 @@ class Catalog:
             _set_identity(row, ident)
             self.append_event(
                 s,
-                Action.DUPLICATE_SEEN if duplicate else Action.HASHED,
+                EventKind.DUPLICATE_SEEN if duplicate else EventKind.HASHED,
                 now,
                 recording_id=rec.id,
                 subject=subject,
@@ -432,7 +433,7 @@ class Catalog:
             row.state = outcome.value
             row.updated_at = now
             row.last_error = None
-            action = Action.RELEASED if outcome == SightingState.RELEASED else Action.KEPT
+            action = EventKind.RELEASED if outcome == SightingState.RELEASED else EventKind.KEPT
             self.append_event(
                 s,
                 action,
@@ -496,8 +497,15 @@ class Catalog:
             return [_recording(r) for r in s.scalars(q)]
 
     def record_probe(
-        self, recording_id: str, probe: ProbeResult, metadata: Mapping[str, Sourced], now: datetime
+        self,
+        recording_id: str,
+        probe: ProbeResult,
+        metadata: Mapping[str, Sourced],
+        now: datetime,
+        *,
+        flag: Flag | None,
     ) -> Recording:
+        """Store what the probe found, and the flag ingest decided on (if any) with it."""
         with self.transaction() as s:
             rec = self._claimable(_get(s, RecordingRow, recording_id), now)
             if RecordingState(rec.state).at_least(RecordingState.PROBED):
@@ -516,7 +524,7 @@ class Catalog:
             rec.last_error = None
             self.append_event(
                 s,
-                Action.PROBED,
+                EventKind.PROBED,
                 now,
                 recording_id=rec.id,
                 details={
@@ -525,19 +533,8 @@ class Catalog:
                     "duration_ms": probe.duration_ms,
                 },
             )
-            if not probe.readable and probe.kind != Kind.OTHER:
-                # a file named as media that ffprobe cannot read; other files are kept without a flag
-                self.flag_in(
-                    s,
-                    Flag(
-                        "unreadable-media",
-                        Severity.HIGH,
-                        recording_subject(rec.id),
-                        f"{rec.original_name}: {probe.error or 'ffprobe could not read it'}; preserved as is",
-                        recording_id=rec.id,
-                    ),
-                    now,
-                )
+            if flag is not None:
+                self.flag_in(s, flag, now)
             return _recording(rec)
 
     def record_signature(
@@ -559,7 +556,7 @@ class Catalog:
             rec.key_id = key_id
             rec.state = RecordingState.SIGNED.value
             rec.updated_at = now
-            self.append_event(s, Action.SIGNED, now, recording_id=rec.id, details={"key_id": key_id})
+            self.append_event(s, EventKind.SIGNED, now, recording_id=rec.id, details={"key_id": key_id})
 
     def _register_key(self, key_id: str, public_pem: bytes, now: datetime) -> None:
         """Keep the public key beside the manifests it signed (once; workers may race to it)."""
@@ -609,7 +606,7 @@ class Catalog:
             old = sorted(row.key_id for row in retired)
             self.append_event(
                 s,
-                Action.KEY_REPLACED,
+                EventKind.KEY_REPLACED,
                 now,
                 subject=station_subject(self.station),
                 details={**details, "retired_key_ids": old, "key_id": key_id},
@@ -635,9 +632,9 @@ class Catalog:
             rec.attempts = 0
             rec.last_error = None
             rec.next_attempt_at = None
-            action = Action.RESTORED if restored else Action.STORED
+            action = EventKind.RESTORED if restored else EventKind.STORED
             self.append_event(s, action, now, recording_id=rec.id, details=details)
-            for kind in ("source-unavailable", "storage-rejected"):
+            for kind in (FlagKind.SOURCE_UNAVAILABLE, FlagKind.STORAGE_REJECTED):
                 self.resolve_in(
                     s, kind, recording_subject(rec.id), now, self.actor, f"stored as {stored.uri}"
                 )
@@ -656,7 +653,9 @@ class Catalog:
             rec.attempts = 0
             rec.last_error = None
             rec.next_attempt_at = None
-            self.append_event(s, Action.VERIFIED, now, recording_id=rec.id, details=_stored_details(stored))
+            self.append_event(
+                s, EventKind.VERIFIED, now, recording_id=rec.id, details=_stored_details(stored)
+            )
 
     def stored_copy_failed(self, recording_id: str, problem: str, flag: Flag, now: datetime) -> bool:
         """Send a verified (or released) recording back to SIGNED, so that its stored copy is
@@ -672,7 +671,7 @@ class Catalog:
             rec.last_error = problem
             rec.next_attempt_at = None
             self.append_event(
-                s, Action.INTEGRITY_FAILURE, now, recording_id=rec.id, details=details, reason=problem
+                s, EventKind.INTEGRITY_FAILURE, now, recording_id=rec.id, details=details, reason=problem
             )
             self.flag_in(s, flag, now)
             return True
@@ -829,15 +828,17 @@ class Catalog:
         with self.transaction() as s:
             self.flag_in(s, flag, now)
 
-    def resolve_flags(self, kind: str, subject: str, now: datetime, by: str, reason: str) -> int:
+    def resolve_flags(self, kind: FlagKind, subject: str, now: datetime, by: str, reason: str) -> int:
         with self.transaction() as s:
             return self.resolve_in(s, kind, subject, now, by, reason)
 
-    def resolve_in(self, s: Session, kind: str, subject: str, now: datetime, by: str, reason: str) -> int:
+    def resolve_in(
+        self, s: Session, kind: FlagKind, subject: str, now: datetime, by: str, reason: str
+    ) -> int:
         """Resolve the open flags of (kind, subject) inside the caller's transaction."""
         rows = s.scalars(
             select(FlagRow).where(
-                FlagRow.kind == kind,
+                FlagRow.kind == kind.value,
                 FlagRow.subject == subject,
                 FlagRow.state.in_([FlagState.OPEN.value, FlagState.ACKNOWLEDGED.value]),
             )
@@ -850,11 +851,11 @@ class Catalog:
             row.updated_at = now
             self.append_event(
                 s,
-                Action.FLAG_RESOLVED,
+                EventKind.FLAG_RESOLVED,
                 now,
                 recording_id=row.recording_id,
                 subject=subject,
-                details={"kind": kind, "flag_id": row.id},
+                details={"kind": kind.value, "flag_id": row.id},
                 reason=reason,
                 actor=by,
             )
@@ -943,7 +944,7 @@ class Catalog:
 
     def note(
         self,
-        action: Action,
+        action: EventKind,
         now: datetime,
         *,
         recording_id: str | None = None,
@@ -1063,7 +1064,7 @@ def _recording(row: RecordingRow) -> Recording:
 def flag_from_row(row: FlagRow) -> Flag:
     return Flag(
         id=row.id,
-        kind=row.kind,
+        kind=FlagKind(row.kind),
         severity=Severity(row.severity),
         subject=row.subject,
         detail=row.detail,

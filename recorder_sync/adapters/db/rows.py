@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from recorder_sync.adapters.db.repository import Catalog
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.db.schema import (
     ActionRow,
     CustodyEventRow,
@@ -52,7 +52,7 @@ ACTIONS = ActionRow.__table__
 class CatalogBound:
     """A case store: shares the catalog's engine, transactions and custody chain."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: SqlCatalog) -> None:
         self.catalog = catalog
         self.engine = catalog.engine
 

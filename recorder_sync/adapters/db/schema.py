@@ -54,7 +54,7 @@ class SightingRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    # a work claim (lease): which process works this row, and until when (see Catalog.claim_sightings)
+    # a work claim (lease): which process works this row, and until when (see SqlCatalog.claim_sightings)
     claimed_by: Mapped[str | None] = mapped_column(String(300))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

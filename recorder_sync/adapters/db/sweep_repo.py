@@ -47,7 +47,7 @@ from recorder_sync.adapters.db.schema import (
 )
 from recorder_sync.domain.canonical import parse
 from recorder_sync.domain.cases import Checkout
-from recorder_sync.domain.custody import Action as Ev
+from recorder_sync.domain.custody import EventKind
 from recorder_sync.domain.deadlines import verified_late
 from recorder_sync.domain.flags import (
     ENGINE_KINDS,
@@ -237,13 +237,13 @@ class SweepRepo(CatalogBound):
     ) -> None:
         """What custody events after ``since`` touched: links, imports, verifications."""
         kinds = [
-            Ev.LINKED.value,
-            Ev.UNLINKED.value,
-            Ev.VERIFIED.value,
-            Ev.ACTION_IMPORTED.value,
-            Ev.CHECKOUT_IMPORTED.value,
-            Ev.DOCKED.value,
-            Ev.PROBED.value,  # the device is known from here on: its checkouts may count as docked
+            EventKind.LINKED.value,
+            EventKind.UNLINKED.value,
+            EventKind.VERIFIED.value,
+            EventKind.ACTION_IMPORTED.value,
+            EventKind.CHECKOUT_IMPORTED.value,
+            EventKind.DOCKED.value,
+            EventKind.PROBED.value,  # the device is known from here on: its checkouts may count as docked
         ]
         officers_windows: list[tuple[str, datetime, datetime | None]] = []
         devices: set[str] = set()
@@ -252,21 +252,21 @@ class SweepRepo(CatalogBound):
                 CustodyEventRow.seq > since, CustodyEventRow.action.in_(kinds)
             )
         ):
-            if action in (Ev.VERIFIED.value, Ev.PROBED.value):
+            if action in (EventKind.VERIFIED.value, EventKind.PROBED.value):
                 if rid:
                     recording_ids.add(rid)
                 continue
             fields = parse(body)
             parts = parse_subject(str(fields.get("subject", "")))
-            if action in (Ev.LINKED.value, Ev.UNLINKED.value, Ev.ACTION_IMPORTED.value):
+            if action in (EventKind.LINKED.value, EventKind.UNLINKED.value, EventKind.ACTION_IMPORTED.value):
                 if parts[0] == "action" and len(parts) >= 2:
                     action_ids.add(parts[1])
-            elif action == Ev.CHECKOUT_IMPORTED.value and parts[0] == "device" and len(parts) == 4:
+            elif action == EventKind.CHECKOUT_IMPORTED.value and parts[0] == "device" and len(parts) == 4:
                 checkout_keys.add((parts[1], parts[3]))
                 record = fields.get("details", {}).get("record", {})
                 end = parse_strict(record["end"]) if record.get("end") else None
                 officers_windows.append((str(record.get("officer", "")), parse_strict(record["start"]), end))
-            elif action == Ev.DOCKED.value and parts[0] == "device":
+            elif action == EventKind.DOCKED.value and parts[0] == "device":
                 devices.add(parts[1])
         # a ledger line changes who made the footage of its officer's actions in its window
         for officer, start, end in officers_windows:
@@ -365,7 +365,7 @@ class SweepRepo(CatalogBound):
                     row.reason, row.updated_at = reason, now
                     self.catalog.append_event(
                         s,
-                        Ev.FLAG_RESOLVED,
+                        EventKind.FLAG_RESOLVED,
                         now,
                         recording_id=row.recording_id,
                         subject=subject,
@@ -390,7 +390,7 @@ class SweepRepo(CatalogBound):
                     )
                     self.catalog.append_event(
                         s,
-                        Ev.FLAG_UPDATED,
+                        EventKind.FLAG_UPDATED,
                         now,
                         recording_id=row.recording_id,
                         subject=spec.subject,

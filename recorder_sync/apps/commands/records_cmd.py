@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from recorder_sync.adapters.db.repository import Catalog, RecordingFilter
+from recorder_sync.adapters.db.repository import RecordingFilter, SqlCatalog
 from recorder_sync.apps.config import Settings
 from recorder_sync.apps.output import emit_json, printable, shown_time, table
 from recorder_sync.apps.wiring import open_app
@@ -16,7 +16,7 @@ from recorder_sync.domain.model import Flag, Recording
 from recorder_sync.domain.times import utc_iso
 
 
-def _catalog(settings: Settings) -> Catalog:
+def _catalog(settings: Settings) -> SqlCatalog:
     return open_app(settings, actor="recorder-sync cli").catalog
 
 
@@ -46,13 +46,13 @@ def recording_json(rec: Recording, flags: list[Flag]) -> dict[str, Any]:
         "released_at": utc_iso(rec.released_at) if rec.released_at else None,
         "key_id": rec.key_id,
         "last_error": rec.last_error,
-        "flags": [f.kind for f in flags],
+        "flags": [f.kind.value for f in flags],
     }
 
 
 def flag_json(f: Flag) -> dict[str, Any]:
     d = {k: v for k, v in asdict(f).items()}
-    d["severity"], d["state"] = f.severity.value, f.state.value
+    d["kind"], d["severity"], d["state"] = f.kind.value, f.severity.value, f.state.value
     for k in ("due", "raised_at"):
         d[k] = utc_iso(d[k]) if d[k] else None
     return d
