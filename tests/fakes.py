@@ -21,7 +21,7 @@ import itertools
 import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 from recorder_sync.domain.cases import Action, Checkout
@@ -424,3 +424,16 @@ def _conforms() -> None:
     _prober: Prober = ScriptedProber()
     _reports: ReportSource = MemoryReportSource()
     _sweeps: SweepStore = MemorySweepStore()
+
+
+class Clock:
+    """The ``Clock`` port, read and moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_ingest_vault import NAME, Clock, world
+from fakes import Clock
+from test_ingest_vault import NAME, world
 
 from recorder_sync.adapters import dockfs
 from recorder_sync.adapters.db.repository import SqlCatalog

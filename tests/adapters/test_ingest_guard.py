@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-from test_ingest_vault import NAME, Clock
+from fakes import Clock
+from test_ingest_vault import NAME
 from test_ingest_vault import world as ingest_world  # noqa: F401  (registers that fixture here)
 
 from recorder_sync.adapters.db.repository import SqlCatalog

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from clirunner import RESTORE_STORY
+from fakes import Clock
 
 from recorder_sync.adapters import keys
 from recorder_sync.adapters.db.engine import make_engine, upgrade
@@ -29,17 +30,6 @@ from recorder_sync.domain.ports import ObjectStore
 from recorder_sync.services.ingest import Dock, IngestService
 
 NAME = "DSJ-A1_031245_20261127083015_0001.MP4"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def service(

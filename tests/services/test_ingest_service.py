@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from clirunner import RESTORE_STORY
-from fakes import MemoryDock, MemoryStore, ScriptedProber
+from fakes import Clock, MemoryDock, MemoryStore, ScriptedProber
 
 from recorder_sync.adapters import keys
 from recorder_sync.adapters.db.engine import make_engine, upgrade
@@ -27,17 +27,6 @@ from recorder_sync.domain.naming import BUILTIN_PROFILES
 from recorder_sync.services.ingest import Dock, IngestService
 
 NAME = "DSJ-A1_031245_20261127083015_0001.MP4"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass
