@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from s3server import s3_server_fixture  # noqa: E402  (session fixture "s3_server": a real Ceph RGW)
+from s3server import exported, s3_server_fixture  # noqa: E402  (session fixture "s3_server": a real Ceph RGW)
 
 __all__ = ["s3_server_fixture"]
 
@@ -34,7 +34,7 @@ def _start(script: str) -> dict[str, str]:
     out = subprocess.run(
         [str(ROOT / "scripts" / script)], check=True, capture_output=True, text=True, timeout=300
     )
-    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    return exported(out.stdout)
 
 
 @pytest.fixture(scope="session")

@@ -154,8 +154,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def exported(stdout: str) -> dict[str, str]:
+    """The ``export NAME=value`` lines a start script prints for ``eval``."""
+    lines = (line.removeprefix("export ") for line in stdout.splitlines() if "=" in line)
+    return dict(line.split("=", 1) for line in lines)
+
+
 def parse_start_output(stdout: str) -> dict[str, str]:
-    values = dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
+    values = exported(stdout)
     missing = {"S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY"} - values.keys()
     if missing:
         raise S3ServerError(f"s3-server-start printed no {', '.join(sorted(missing))}:\n{stdout}")
