@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from s3server import exported, s3_server_fixture  # noqa: E402  (session fixture "s3_server": a real Ceph RGW)
+from tsaserver import tsa_server_fixture  # noqa: E402  (fixture "tsa_server": a real RFC 3161 TSA)
 
-__all__ = ["s3_server_fixture"]
+__all__ = ["s3_server_fixture", "tsa_server_fixture"]
 
 BACKENDS = [b for b in os.environ.get("RECORDER_SYNC_TEST_DBS", "sqlite,postgresql").split(",") if b]
 

@@ -161,6 +161,10 @@ class ProofInvalid(VerificationFailed):
     """Merkle proof does not verify ({}): {}"""
 
 
+class TimestampInvalid(VerificationFailed):
+    """Time-stamp token does not verify for {}: {}"""
+
+
 # --- could not check: something needed is unavailable -------------------------
 
 
@@ -184,6 +188,10 @@ class StorageRejected(CouldNotCheck):
 
 class DatabaseUnavailable(CouldNotCheck):
     """Database unavailable: {}"""
+
+
+class TsaUnavailable(CouldNotCheck):
+    """Time-stamping authority unavailable: {}"""
 
 
 # --- ingest -------------------------------------------------------------------
