@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import platformdirs
 
 from recorder_sync.adapters.alerts import IMPLICIT_TLS_PORTS, AlertSettings
+from recorder_sync.adapters.pkcs11_settings import Pkcs11Settings
 from recorder_sync.adapters.s3settings import MiB, S3Settings
 from recorder_sync.domain.errors import ConfigError
 from recorder_sync.domain.model import ReleasePolicy, Severity
@@ -80,6 +81,7 @@ class Settings:
     lock_dir: Path = DEFAULT_LOCK_DIR
     metadata_bounds: TimeBounds = DEFAULT_BOUNDS
     claim_seconds: float = 300.0  # lease on a row this daemon works (domain.claims)
+    pkcs11: Pkcs11Settings | None = None  # [keys]: the station key in a token, not in key_path
 
 
 def default_home() -> Path:
@@ -204,6 +206,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         "lock_dir",
         "metadata",
         "claim_seconds",
+        "keys",
     }
     for key in data:
         if key not in known:
@@ -329,6 +332,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         workers=workers,
         timezone=timezone,
         s3=_s3(data, env, source),
+        pkcs11=_pkcs11(data, env, source),
         deadlines=settings_from_config(
             {"timezone": timezone} | (_get(data, "deadlines", dict, source, "") or {}), source=source
         ),
@@ -473,6 +477,39 @@ def _alerts(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> Ale
         attempts=attempts,
         backoff=backoff,
         smtp_from=str(section.get("smtp_from") or default.smtp_from),
+    )
+
+
+def _pkcs11(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> Pkcs11Settings | None:
+    """``[keys] pkcs11_module``, ``pkcs11_token``, ``pkcs11_label`` and the user PIN, from
+    ``pkcs11_pin_file`` (systemd ``LoadCredential=``) or ``RECORDER_SYNC_PKCS11_PIN``."""
+    section = dict(_get(data, "keys", dict, source, "") or {})
+    known = ("pkcs11_label", "pkcs11_module", "pkcs11_pin_file", "pkcs11_token")
+    for key in section:
+        if key not in known:
+            raise ConfigError(source, f"keys.{key}", f"unknown key; expected one of {', '.join(known)}")
+    for key in known:
+        if ENV + key.upper() in env:
+            section[key] = env[ENV + key.upper()]
+        elif key in section and not isinstance(section[key], str):
+            raise ConfigError(source, f"keys.{key}", f"expected a string, got {section[key]!r}")
+    if not section.get("pkcs11_module"):
+        return None
+    pin = env.get(ENV + "PKCS11_PIN")
+    if pin is None and section.get("pkcs11_pin_file"):
+        try:
+            pin = Path(section["pkcs11_pin_file"]).read_text().strip()
+        except OSError as e:
+            raise ConfigError(source, "keys.pkcs11_pin_file", f"cannot read it: {e.strerror}") from None
+    if not pin:
+        raise ConfigError(
+            source, "keys.pkcs11_pin_file", "the token's user PIN is needed (or RECORDER_SYNC_PKCS11_PIN)"
+        )
+    return Pkcs11Settings(
+        module=Path(section["pkcs11_module"]),
+        token=section.get("pkcs11_token") or "recorder-sync",
+        label=section.get("pkcs11_label") or "station",
+        pin=pin,
     )
 
 

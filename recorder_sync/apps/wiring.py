@@ -28,12 +28,11 @@ from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.domain.clock import CLOCK_FILE, parse_clock_file
 from recorder_sync.domain.errors import DockOverlap, Error, StorageUnavailable, UsageError
 from recorder_sync.domain.places import dock_overlaps
-from recorder_sync.domain.ports import LegalHolds, ObjectStore
+from recorder_sync.domain.ports import LegalHolds, ObjectStore, Signer
 from recorder_sync.services.ingest import Dock, IngestService, Meter, Notify
 
 if TYPE_CHECKING:
     from recorder_sync.adapters.db.casebook import CaseBook
-    from recorder_sync.adapters.keys import FileSigner
     from recorder_sync.adapters.s3store import S3Store
     from recorder_sync.services.cases import CaseService, LinkRun
     from recorder_sync.services.deadlines import DeadlineService, SweepResult
@@ -63,13 +62,27 @@ class App:
             return store
         return Vault(self.settings.vault_path)
 
-    def signer(self) -> FileSigner:
+    def signer(self) -> Signer:
         """The station key. A key is created only while the station has signed nothing:
         after that, a missing or different key stops ingest (exit 5) until an operator
-        runs ``keys init --replace``."""
+        runs ``keys init --replace``. With ``[keys] pkcs11_module`` it lives in a token and
+        is made only by ``keys init``."""
         from recorder_sync.adapters import keys  # cryptography: only the commands that sign
         from recorder_sync.domain.signatures import check_station_key
 
+        if self.settings.pkcs11 is not None:
+            from recorder_sync.adapters import pkcs11_key
+
+            token = self.settings.pkcs11
+            signs_with = self.catalog.station_key()
+            if not pkcs11_key.key_present(token):
+                check_station_key(signs_with, None, f"key {token.label!r} in PKCS#11 token {token.token!r}")
+                return pkcs11_key.create_key(token)  # the station has signed nothing yet
+            token_key = pkcs11_key.Pkcs11Signer(token)
+            check_station_key(
+                signs_with, token_key.key_id, f"key {token.label!r} in PKCS#11 token {token.token!r}"
+            )
+            return token_key
         path = self.settings.key_path
         found = keys.load_if_present(path)
         check_station_key(self.catalog.station_key(), found.key_id if found else None, str(path))

@@ -99,6 +99,14 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         ('database_url = "bogus://x"', "database_url", "expected sqlite:///PATH or postgresql://"),
         ('database_url = "sqlite://"', "database_url", "expected sqlite:///PATH"),
         ('database_url = "postgresql://u@h:port/db"', "database_url", "expected sqlite:///PATH"),
+        ('[keys]\npkcs11_slot = "1"', "keys.pkcs11_slot", "unknown key; expected one of pkcs11_label"),
+        ("[keys]\npkcs11_module = 7", "keys.pkcs11_module", "expected a string, got 7"),
+        ('[keys]\npkcs11_module = "/x.so"', "keys.pkcs11_pin_file", "user PIN is needed"),
+        (
+            '[keys]\npkcs11_module = "/x.so"\npkcs11_pin_file = "/nonexistent"',
+            "keys.pkcs11_pin_file",
+            "cannot read",
+        ),
     ],
 )
 def test_bad_config_names_file_key_and_expectation(
@@ -134,6 +142,20 @@ def test_s3_from_environment_and_secret_file(tmp_path: Path) -> None:
     s = config.load(None, env=env)
     assert s.s3 is not None and s.s3.secret_key == "s3cr3t" and s.s3.bucket == "evidence"
     assert "s3cr3t" not in repr(s.s3)
+
+
+def test_pkcs11_token_from_file_and_pin_from_a_credential_file(tmp_path: Path) -> None:
+    pin = tmp_path / "pin"
+    pin.write_text("4321\n")
+    f = tmp_path / "c.toml"
+    f.write_text(f'[keys]\npkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"\npkcs11_pin_file = "{pin}"\n')
+    s = config.load(f, env={})
+    assert s.pkcs11 is not None and s.pkcs11.pin == "4321" and "4321" not in repr(s)
+    assert (s.pkcs11.token, s.pkcs11.label) == ("recorder-sync", "station")
+    assert config.load(None, env={}).pkcs11 is None  # a key file unless a token is named
+    env = {"RECORDER_SYNC_PKCS11_PIN": "1111", "RECORDER_SYNC_PKCS11_LABEL": "k2"}
+    s = config.load(f, env=env)
+    assert s.pkcs11 is not None and (s.pkcs11.pin, s.pkcs11.label) == ("1111", "k2")
 
 
 @pytest.mark.parametrize(

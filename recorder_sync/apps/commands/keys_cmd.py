@@ -10,6 +10,7 @@ from recorder_sync.adapters import keys
 from recorder_sync.apps.config import Settings
 from recorder_sync.apps.wiring import open_app, utcnow
 from recorder_sync.domain.errors import KeyProblem, UsageError
+from recorder_sync.domain.ports import Signer
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
@@ -27,12 +28,13 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
                 f"station {settings.station_id} signs with {signs_with}; to replace it, run: "
                 "recorder-sync keys init --replace --reason WHY"
             )
-        signer = keys.create_key(settings.key_path)
-        print(f"created {settings.key_path} ({signer.key_id})")
+        signer, where = _create(settings)
+        print(f"created {where} ({signer.key_id})")
         return 0
     now = utcnow()
-    moved = keys.retire_key(settings.key_path, now)
-    signer = keys.create_key(settings.key_path)
+    # a token's old key stays in the token: the operator names the new one (pkcs11_label)
+    moved = None if settings.pkcs11 else keys.retire_key(settings.key_path, now)
+    signer, where = _create(settings)
     retired = catalog.replace_station_key(
         signer.key_id,
         signer.public_key_pem(),
@@ -40,7 +42,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         reason,
         {"old_key_file": str(moved) if moved else None},
     )
-    print(f"created {settings.key_path} ({signer.key_id})")
+    print(f"created {where} ({signer.key_id})")
     print(
         f"retired {', '.join(retired) or 'no registered key'}"
         + (f"; old key file kept as {moved}" if moved else "")
@@ -50,8 +52,23 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _create(settings: Settings) -> tuple[Signer, str]:
+    """A new station key: in the configured PKCS#11 token, else a key file."""
+    if settings.pkcs11 is not None:
+        from recorder_sync.adapters import pkcs11_key
+
+        where = f"key {settings.pkcs11.label!r} in PKCS#11 token {settings.pkcs11.token!r}"
+        return pkcs11_key.create_key(settings.pkcs11), where
+    return keys.create_key(settings.key_path), str(settings.key_path)
+
+
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    pem = keys.load_key(settings.key_path).public_key_pem()
+    if settings.pkcs11 is not None:
+        from recorder_sync.adapters.pkcs11_key import Pkcs11Signer
+
+        pem = Pkcs11Signer(settings.pkcs11).public_key_pem()
+    else:
+        pem = keys.load_key(settings.key_path).public_key_pem()
     if args.out:
         args.out.write_bytes(pem)
     else:
