@@ -1,0 +1,184 @@
+"""An offline evidence bundle's layout: every name, and every small file's bytes.
+
+The bundle is for a court or an outside auditor, years later, on their own machine: the
+original media and sidecars, the signed manifests, the public keys, the custody events with
+an inclusion proof each to one signed checkpoint, the checkpoint's time-stamp token, the
+case, ``SHA256SUMS`` over all of it, ``VERIFY.md`` (the checks by hand) and the standalone
+``verify_bundle.py`` (``recorder_sync/standalone``), which defines the format this module
+writes.  Large files (media) are named here and streamed by the service.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from recorder_sync.domain.checkpoint import NoteKey, TlogProof
+from recorder_sync.domain.times import utc_iso
+from recorder_sync.domain.trust import StationKey
+
+BUNDLE_TYPE = "recorder_sync.bundle/v1"
+LOG_KEY_FILE = "keys/log.vkey"
+CHECKPOINT_FILE = "custody/checkpoint"
+EVENTS_FILE = "custody/events.jsonl"
+TOKEN_FILE = "timestamps/checkpoint.tsr"
+TSA_CHAIN_FILE = "timestamps/tsa-chain.pem"
+
+
+def media_name(sha256: str, ext: str) -> str:
+    ext = "".join(c for c in ext.lower().lstrip(".") if c.isalnum())[:10] or "bin"
+    return f"media/{sha256}.{ext}"
+
+
+def sidecar_name(sha256: str) -> str:
+    return f"media/{sha256}.sidecar"
+
+
+def manifest_name(sha256: str) -> str:
+    return f"manifests/{sha256}.json"
+
+
+def signature_name(sha256: str) -> str:
+    return f"manifests/{sha256}.sig"
+
+
+def station_key_name(key_id: str) -> str:
+    return "keys/" + key_id.replace(":", "-") + ".pem"
+
+
+def proof_name(seq: int) -> str:
+    return f"custody/proofs/{seq}.tlog-proof"
+
+
+def _json(doc: Any) -> bytes:
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A new station key, its raw public bytes signed by the key it replaced."""
+
+    previous_key_id: str
+    signature: bytes
+
+
+def key_files(
+    station_keys: Sequence[StationKey], log_key: NoteKey, rotations: Mapping[str, Rotation] | None = None
+) -> dict[str, bytes]:
+    """``keys.json``, one PEM per station key and the log's C2SP verifier key."""
+    rotations = rotations or {}
+    files: dict[str, bytes] = {LOG_KEY_FILE: (log_key.vkey + "\n").encode("ascii")}
+    entries = []
+    for k in station_keys:
+        files[station_key_name(k.key_id)] = k.public_pem
+        entry: dict[str, Any] = {
+            "key_id": k.key_id,
+            "station": k.station,
+            "public_key": station_key_name(k.key_id),
+            "valid_from": utc_iso(k.valid_from),
+            "valid_until": utc_iso(k.valid_until) if k.valid_until else None,
+            "revoked_at": utc_iso(k.revoked_at) if k.revoked_at else None,
+        }
+        if k.key_id in rotations:
+            r = rotations[k.key_id]
+            entry["rotation"] = {
+                "previous_key_id": r.previous_key_id,
+                "signature": base64.b64encode(r.signature).decode(),
+            }
+        entries.append(entry)
+    files["keys.json"] = _json(
+        {
+            "station_keys": entries,
+            "log_key": {"origin": log_key.name, "file": LOG_KEY_FILE, "vkey": log_key.vkey},
+        }
+    )
+    return files
+
+
+def custody_files(
+    events: Iterable[bytes], proofs: Mapping[int, TlogProof], checkpoint_note: bytes
+) -> dict[str, bytes]:
+    """The events as stored, one per line (canonical JSON holds no raw newline), their proofs
+    (keyed by sequence number) and the checkpoint every proof leads to."""
+    lines = []
+    for body in events:
+        if b"\n" in body:
+            raise ValueError("a custody event's bytes hold a newline; they are not canonical JSON")
+        lines.append(body)
+    files = {EVENTS_FILE: b"".join(line + b"\n" for line in lines), CHECKPOINT_FILE: checkpoint_note}
+    for seq, proof in proofs.items():
+        if proof.checkpoint_note != checkpoint_note:
+            raise ValueError(f"the proof of event {seq} leads to another checkpoint")
+        files[proof_name(seq)] = proof.encode()
+    return files
+
+
+def sha256sums(digests: Mapping[str, str]) -> bytes:
+    """``sha256sum`` format, sorted, so ``sha256sum -c SHA256SUMS`` checks the bundle."""
+    return "".join(f"{digests[name]}  {name}\n" for name in sorted(digests)).encode("utf-8")
+
+
+def verify_md(
+    *, manifests: Sequence[tuple[str, str]], media: Sequence[tuple[str, str]], token: bool
+) -> bytes:
+    """The checks by hand, in order, with the exact commands (``manifests``: sha256 and the
+    signing key's file; ``media``: file name and the sha256 its manifest signs)."""
+    out = [
+        "# Verifying this evidence bundle by hand",
+        "",
+        "Everything below uses standard tools only (coreutils, OpenSSL 3). `python3 verify_bundle.py`",
+        "runs the same checks and also the Merkle inclusion proofs of the custody events; it needs",
+        "Python 3.11 and `cryptography`, nothing else. Compare the public keys' fingerprints it",
+        "prints with the ones the agency published before trusting any of them.",
+        "",
+        "## 1. Nothing changed since the bundle was made",
+        "",
+        "```sh",
+        "sha256sum -c SHA256SUMS",
+        "```",
+        "",
+        "## 2. Each manifest is signed by its station key",
+        "",
+        "```sh",
+    ]
+    for sha, key_file in manifests:
+        out.append(
+            f"openssl pkeyutl -verify -pubin -inkey {key_file} -rawin "
+            f"-in {manifest_name(sha)} -sigfile {signature_name(sha)}"
+        )
+    out += [
+        "```",
+        "",
+        "## 3. Each media file is the one its manifest signs",
+        "",
+        'Each line prints the file\'s SHA-256 and the `"sha256"` of its manifest; they must be equal.',
+        "",
+        "```sh",
+    ]
+    for name, sha in media:
+        out.append(f'sha256sum {name}; grep -o \'"sha256":"[0-9a-f]*"\' {manifest_name(sha)}')
+    out += ["```", ""]
+    if token:
+        out += [
+            "## 4. The custody checkpoint existed at the time the TSA states",
+            "",
+            "```sh",
+            f"openssl ts -verify -data {CHECKPOINT_FILE} -in {TOKEN_FILE} -CAfile {TSA_CHAIN_FILE}",
+            f"openssl ts -reply -in {TOKEN_FILE} -text | grep 'Time stamp'",
+            "```",
+            "",
+        ]
+    else:
+        out += ["## 4. No time-stamp token: no time-stamping authority was configured.", ""]
+    out += [
+        "## 5. The custody events are in the signed log",
+        "",
+        "`custody/events.jsonl` holds each event exactly as logged; `custody/proofs/N.tlog-proof`",
+        "is its C2SP inclusion proof to `custody/checkpoint`, a C2SP checkpoint signed by the log",
+        "key in `keys/log.vkey`. `python3 verify_bundle.py` checks them; any RFC 9162 tool can too.",
+        "",
+    ]
+    return "\n".join(out).encode("utf-8")
