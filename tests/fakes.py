@@ -8,9 +8,15 @@ the world: a disk that fails, a camera that is pulled out.
 
 Fakes that exist: ``MemoryStore`` (ObjectStore), ``MemoryDock`` (DockReader), ``ScriptedProber``
 (Prober), ``MemoryReportSource`` (ReportSource, actions only), ``MemorySweepStore`` (SweepStore,
-actions and flags only, every load a full one). The catalog and the other case
-stores have no fake yet: a full one would be a second implementation of the SQL catalog, so
-service tests use the SQLite catalog in a temporary folder (no server) for now.
+actions and flags only, every load a full one), ``MemoryCaseStores`` (ActionStore,
+CheckoutLedger, LinkStore and LinkFeed: the ``CaseStores`` of the case service) and
+``MemoryCustodyNotes`` (CustodyNotes).
+
+The ``Catalog`` has none, on purpose: its port is a state machine of 25 methods (ingest calls 23) with
+claims (leases shared between daemons), idempotent transitions and the custody chain, and a
+fake that honoured all of that would be a second catalog to keep in step with the SQL one.
+Ingest service tests use the SQLite catalog in a temporary folder instead (no server, and
+the very code that runs in production).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Any, BinaryIO
 
 from recorder_sync.domain.cases import Action, ActionQuery, Checkout, ImportOutcome
 from recorder_sync.domain.clock import ClockEvidence
-from recorder_sync.domain.custody import EventKind
+from recorder_sync.domain.custody import GENESIS, CustodyEvent, EventKind, make_event
 from recorder_sync.domain.errors import (
     IntegrityFailure,
     NotFound,
@@ -43,14 +49,18 @@ from recorder_sync.domain.model import (
     FlagState,
     Kind,
     ProbeResult,
+    Recording,
+    RecordingState,
     StoredObject,
     kind_from_name,
+    recording_id_for,
 )
 from recorder_sync.domain.policy import DeadlineSettings
 from recorder_sync.domain.ports import (
     ActionStore,
     CaseStores,
     CheckoutLedger,
+    CustodyNotes,
     DockReader,
     LinkFeed,
     LinkStore,
@@ -791,6 +801,70 @@ class MemoryCaseStores:
         )
 
 
+@dataclass
+class MemoryCustodyNotes:
+    """``CustodyNotes`` over the recordings a test adds: each note is a custody event chained
+    to the one before, as the catalog chains them (stamped with the ``now`` given, where the
+    catalog stamps its own clock)."""
+
+    held: dict[str, Recording] = field(default_factory=dict)
+    events: list[CustodyEvent] = field(default_factory=list)
+    station: str = "st"
+    actor: str = "test"
+    """Who a note is by when it does not say: the catalog's actor."""
+
+    def add(self, sha256: str, *, ingested_at: datetime = datetime(2026, 11, 27, tzinfo=UTC)) -> Recording:
+        """A verified video of these bytes, as ingest leaves one."""
+        rec = Recording(
+            id=recording_id_for(sha256),
+            sha256=sha256,
+            size=1,
+            kind=Kind.VIDEO,
+            state=RecordingState.VERIFIED,
+            station=self.station,
+            dock="dock",
+            original_name="a.mp4",
+            ingested_at=ingested_at,
+        )
+        self.held[rec.id] = rec
+        return rec
+
+    def recording(self, ref: str) -> Recording:
+        found = self.held.get(ref)
+        if found is None and len(ref) >= 8:
+            named = [
+                r for r in self.held.values() if r.id.startswith(ref) or r.sha256.startswith(ref.lower())
+            ]
+            found = named[0] if len(named) == 1 else None
+        if found is None:
+            raise NotFound(f"recording {ref!r}")
+        return found
+
+    def note(
+        self,
+        action: EventKind,
+        now: datetime,
+        *,
+        recording_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> CustodyEvent:
+        event = make_event(
+            seq=len(self.events) + 1,
+            prev_hash=self.events[-1].leaf_hash if self.events else GENESIS,
+            at=now,
+            action=action,
+            actor=actor or self.actor,
+            station=self.station,
+            recording_id=recording_id,
+            details=details,
+            reason=reason,
+        )
+        self.events.append(event)
+        return event
+
+
 def _conforms() -> None:
     """Never called: ``mypy tests/fakes.py`` fails here when a fake no longer fits its port."""
     _store: ObjectStore = MemoryStore()
@@ -803,6 +877,7 @@ def _conforms() -> None:
     _links: LinkStore = MemoryCaseStores()
     _feed: LinkFeed = MemoryCaseStores()
     _cases: CaseStores = MemoryCaseStores()
+    _notes: CustodyNotes = MemoryCustodyNotes()
 
 
 class Clock:
