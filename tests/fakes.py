@@ -8,9 +8,15 @@ the world: a disk that fails, a camera that is pulled out.
 
 Fakes that exist: ``MemoryStore`` (ObjectStore), ``MemoryDock`` (DockReader), ``ScriptedProber``
 (Prober), ``MemoryReportSource`` (ReportSource, actions only), ``MemorySweepStore`` (SweepStore,
-actions and flags only, every load a full one). The catalog and the other case
-stores have no fake yet: a full one would be a second implementation of the SQL catalog, so
-service tests use the SQLite catalog in a temporary folder (no server) for now.
+actions and flags only, every load a full one), ``MemoryCaseStores`` (ActionStore,
+CheckoutLedger, LinkStore and LinkFeed: the ``CaseStores`` of the case service) and
+``MemoryCustodyNotes`` (CustodyNotes).
+
+The ``Catalog`` has none, on purpose: its port is a state machine of 25 methods (ingest calls 23) with
+claims (leases shared between daemons), idempotent transitions and the custody chain, and a
+fake that honoured all of that would be a second catalog to keep in step with the SQL one.
+Ingest service tests use the SQLite catalog in a temporary folder instead (no server, and
+the very code that runs in production).
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ import hashlib
 import io
 import itertools
 import re
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from recorder_sync.domain.cases import Action, Checkout
+from recorder_sync.domain.cases import Action, ActionQuery, Checkout, ImportOutcome
+from recorder_sync.domain.clock import ClockEvidence
+from recorder_sync.domain.custody import GENESIS, CustodyEvent, EventKind, make_event
 from recorder_sync.domain.errors import (
     IntegrityFailure,
     NotFound,
@@ -34,21 +42,38 @@ from recorder_sync.domain.errors import (
     UnsafePath,
 )
 from recorder_sync.domain.flags import ENGINE_KINDS, FlagSpec, resolution_state
-from recorder_sync.domain.linking import RecordingFacts
+from recorder_sync.domain.linking import Confidence, LinkProposal, RecordingFacts, StoredLink
 from recorder_sync.domain.model import (
     FileIdentity,
     Flag,
     FlagState,
     Kind,
     ProbeResult,
+    Recording,
+    RecordingState,
     StoredObject,
     kind_from_name,
+    recording_id_for,
 )
 from recorder_sync.domain.policy import DeadlineSettings
-from recorder_sync.domain.ports import DockReader, ObjectStore, Prober, Progress, ReportSource, SweepStore
+from recorder_sync.domain.ports import (
+    ActionStore,
+    CaseStores,
+    CheckoutLedger,
+    CustodyNotes,
+    DockReader,
+    LinkFeed,
+    LinkStore,
+    ObjectStore,
+    Prober,
+    Progress,
+    ReportSource,
+    SweepStore,
+)
 from recorder_sync.domain.report_tallies import ReportAggregates
-from recorder_sync.domain.subjects import action_subject
+from recorder_sync.domain.subjects import action_subject, checkout_subject, device_subject
 from recorder_sync.domain.sweep import SweepInputs, SweepLimits
+from recorder_sync.domain.times import utc_iso
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 16
@@ -417,6 +442,429 @@ class MemorySweepStore:
         return found[0] if found else None
 
 
+# --- the case stores ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Noted:
+    """A custody event as the fake keeps it: what happened, to what, by whom and why. Its
+    ``seq`` is its place in the fake's log, the position ``LinkFeed`` cursors count in."""
+
+    seq: int
+    kind: EventKind
+    subject: str | None = None
+    recording_id: str | None = None
+    actor: str | None = None
+    reason: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HeldRecording:
+    """What the case stores know of a recording once it is probed."""
+
+    kind: Kind
+    device: str | None
+    officer: str | None
+    start: datetime | None
+    end: datetime | None
+    ingested_at: datetime
+    verified_at: datetime | None = None
+
+
+class MemoryCaseStores:
+    """``ActionStore``, ``CheckoutLedger``, ``LinkStore`` and ``LinkFeed`` (together
+    ``CaseStores``, what the case service works with) over dicts and lists.
+
+    One object, as on the SQL side, because the jobs read each other's state: a link needs
+    its recording and action, ``actions(device=…)`` goes through the links, and a docking's
+    clock reading corrects the recordings the feed hands out. Each change is noted in
+    ``log`` as the SQL stores write a custody event. The recordings come from the catalog
+    in production; here ``add_recording`` stands for one found, hashed and probed.
+    """
+
+    def __init__(self) -> None:
+        self.held_actions: dict[str, Action] = {}
+        self.history: dict[str, list[dict[str, Any]]] = {}
+        self.ledger: dict[tuple[str, datetime], Checkout] = {}
+        self.dockings: dict[tuple[str, datetime], int | None] = {}
+        """(device, docked at) → the camera clock's offset in milliseconds, when it told."""
+        self.stored_links: list[StoredLink] = []
+        """In the order made, as the SQL links' ids are."""
+        self.recordings: dict[str, HeldRecording] = {}
+        self.log: list[Noted] = []
+        self.cursors: dict[str, int] = {}
+
+    # --- the test's hand on the catalog behind the stores -----------------------------------
+
+    def add_recording(
+        self,
+        device: str | None,
+        officer: str | None,
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        ingested_at: datetime,
+        kind: Kind = Kind.VIDEO,
+        verified_at: datetime | None = None,
+        recording_id: str | None = None,
+    ) -> str:
+        """A recording probed now (its metadata read): the feed sees it from here on."""
+        rid = recording_id or f"rec-{len(self.recordings) + 1:016x}"
+        self.recordings[rid] = HeldRecording(kind, device, officer, start, end, ingested_at, verified_at)
+        self._note(EventKind.PROBED, recording_id=rid, details={"kind": kind.value})
+        return rid
+
+    # --- ActionStore ------------------------------------------------------------------------
+
+    def upsert_actions(
+        self, actions: Sequence[Action], now: datetime, source: str, actor: str
+    ) -> ImportOutcome:
+        added: list[str] = []
+        changed: list[str] = []
+        unchanged = 0
+        for action in actions:
+            before = self.held_actions.get(action.action_id)
+            if before == action:
+                unchanged += 1
+                continue
+            (added if before is None else changed).append(action.action_id)
+            self.held_actions[action.action_id] = action
+            versions = self.history.setdefault(action.action_id, [])
+            record = action.as_record()
+            versions.append(
+                {
+                    "version": len(versions) + 1,
+                    "at": utc_iso(now),
+                    "source": source,
+                    "actor": actor,
+                    "record": record,
+                }
+            )
+            self._note(
+                EventKind.ACTION_IMPORTED,
+                subject=action_subject(action.action_id),
+                actor=actor,
+                details={"version": len(versions), "record": record, "source": source},
+            )
+        return ImportOutcome(tuple(added), tuple(changed), unchanged)
+
+    def actions(self, query: ActionQuery) -> list[Action]:
+        found = [a for a in self.held_actions.values() if self._matches(a, query)]
+        return sorted(found, key=lambda a: (a.start, a.action_id))
+
+    def action_history(self, action_id: str) -> list[dict[str, Any]]:
+        return [dict(version) for version in self.history.get(action_id, [])]
+
+    def actions_overlapping(self, lo: datetime, hi: datetime) -> list[Action]:
+        return [a for a in self.actions(ActionQuery()) if a.end >= lo and a.start <= hi]
+
+    def _matches(self, action: Action, query: ActionQuery) -> bool:
+        # an empty string asks for nothing, as in the SQL store
+        if query.case_id and action.case_id != query.case_id:
+            return False
+        if query.action_id and action.action_id != query.action_id:
+            return False
+        if query.officer and query.officer not in action.officers:
+            return False
+        if query.target and query.target not in (action.target_id, action.target_name):
+            return False
+        if query.device:
+            filmed_by = {
+                self._device_of(link.recording_id)
+                for link in self.stored_links
+                if link.action_id == action.action_id and link.removed_at is None
+            }
+            return query.device in filmed_by
+        return True
+
+    # --- CheckoutLedger ---------------------------------------------------------------------
+
+    def upsert_checkouts(
+        self, checkouts: Sequence[Checkout], now: datetime, source: str, actor: str
+    ) -> ImportOutcome:
+        added: list[str] = []
+        changed: list[str] = []
+        unchanged = 0
+        for checkout in checkouts:
+            key = (checkout.device, checkout.start)
+            before = self.ledger.get(key)
+            if before == checkout:
+                unchanged += 1
+                continue
+            subject = checkout_subject(checkout.device, checkout.start)
+            (added if before is None else changed).append(subject)
+            self.ledger[key] = checkout
+            details = {"record": checkout.as_record(), "source": source}
+            self._note(EventKind.CHECKOUT_IMPORTED, subject=subject, actor=actor, details=details)
+        return ImportOutcome(tuple(added), tuple(changed), unchanged)
+
+    def checkouts(self, device: str | None = None, officer: str | None = None) -> list[Checkout]:
+        found = [
+            c
+            for c in self.ledger.values()
+            if (not device or c.device == device) and (not officer or c.officer == officer)
+        ]
+        return sorted(found, key=lambda c: (c.start, c.device))
+
+    def checkouts_overlapping(self, lo: datetime, hi: datetime) -> list[Checkout]:
+        return [c for c in self.checkouts() if (c.end is None or c.end >= lo) and c.start <= hi]
+
+    def record_docking(
+        self, device: str, dock: str, docked_at: datetime, camera_time: datetime | None, source: str
+    ) -> None:
+        if (device, docked_at) in self.dockings:
+            return
+        offset = None if camera_time is None else round((camera_time - docked_at).total_seconds() * 1000)
+        self.dockings[(device, docked_at)] = offset
+        details: dict[str, Any] = {"device": device, "source": source}
+        if camera_time is not None:
+            details |= {"camera_time": camera_time.isoformat(), "clock_offset_ms": offset}
+        self._note(EventKind.DOCKED, subject=device_subject(device), details=details)
+
+    # --- LinkStore --------------------------------------------------------------------------
+
+    def apply_proposals(self, proposals: Sequence[LinkProposal], now: datetime) -> list[StoredLink]:
+        made: list[StoredLink] = []
+        for p in proposals:
+            rows = [
+                i
+                for i, link in enumerate(self.stored_links)
+                if (link.recording_id, link.action_id) == (p.recording_id, p.action_id)
+            ]
+            active = [i for i in rows if self.stored_links[i].removed_at is None]
+            if rows and not active:
+                continue  # removed by a person: not proposed again
+            if active:
+                old = self.stored_links[active[0]]
+                if old.confidence == Confidence.SUGGESTED and p.confidence is Confidence.AUTO:
+                    new = replace(old, confidence=Confidence.AUTO.value, reason=p.reason)
+                    self.stored_links[active[0]] = new
+                    self._link_event(EventKind.LINKED, new, "auto-link", p.reason, upgraded=True)
+                continue
+            link = StoredLink(
+                p.recording_id,
+                p.action_id,
+                p.basis.value,
+                p.confidence.value,
+                p.officer,
+                "auto-link",
+                p.reason,
+                now,
+            )
+            self.stored_links.append(link)
+            self._link_event(EventKind.LINKED, link, "auto-link", p.reason)
+            made.append(link)
+        return made
+
+    def link(self, recording_id: str, action_id: str, by: str, reason: str, now: datetime) -> StoredLink:
+        if recording_id not in self.recordings:
+            raise NotFound(f"recording {recording_id!r}")
+        if action_id not in self.held_actions:
+            raise NotFound(f"action {action_id!r}")
+        active = self._active(recording_id, action_id)
+        if active and self.stored_links[active[0]].confidence != Confidence.SUGGESTED:
+            return self.stored_links[active[0]]
+        if active:
+            i = active[0]
+            link = replace(self.stored_links[i], confidence="confirmed", created_by=by, reason=reason)
+            self.stored_links[i] = link
+        else:
+            link = StoredLink(recording_id, action_id, "manual", "manual", None, by, reason, now)
+            self.stored_links.append(link)
+        self._link_event(EventKind.LINKED, link, by, reason)
+        return link
+
+    def unlink(self, recording_id: str, action_id: str, by: str, reason: str, now: datetime) -> int:
+        active = self._active(recording_id, action_id)
+        if not active:
+            raise NotFound(f"link {recording_id} ↔ {action_id}")
+        for i in active:
+            removed = replace(self.stored_links[i], removed_at=now, removed_by=by, removed_reason=reason)
+            self.stored_links[i] = removed
+            self._link_event(EventKind.UNLINKED, removed, by, reason)
+        return len(active)
+
+    def links(
+        self,
+        *,
+        recording_ids: Sequence[str] | None = None,
+        action_ids: Sequence[str] | None = None,
+        include_removed: bool = False,
+        device: str | None = None,
+    ) -> list[StoredLink]:
+        base = sorted(
+            (
+                (link.action_id, link.recording_id, i)
+                for i, link in enumerate(self.stored_links)
+                if (include_removed or link.removed_at is None)
+                and (device is None or self._device_of(link.recording_id) == device)
+            )
+        )
+        ordered = [self.stored_links[i] for _, _, i in base]
+        if recording_ids is None and action_ids is None:
+            return ordered
+        # those of the recordings first, then those of the actions, as the SQL store reads them
+        by_recording = set(recording_ids or ())
+        by_action = set(action_ids or ())
+        return [link for link in ordered if link.recording_id in by_recording] + [
+            link for link in ordered if link.action_id in by_action
+        ]
+
+    def _active(self, recording_id: str, action_id: str) -> list[int]:
+        return [
+            i
+            for i, link in enumerate(self.stored_links)
+            if (link.recording_id, link.action_id) == (recording_id, action_id) and link.removed_at is None
+        ]
+
+    def _link_event(
+        self, kind: EventKind, link: StoredLink, by: str, reason: str, upgraded: bool = False
+    ) -> None:
+        details: dict[str, Any] = {
+            "action_id": link.action_id,
+            "basis": link.basis,
+            "confidence": link.confidence,
+        }
+        if link.officer:
+            details["officer"] = link.officer
+        if upgraded:
+            details["upgraded"] = True
+        self._note(
+            kind,
+            subject=action_subject(link.action_id),
+            recording_id=link.recording_id,
+            actor=by,
+            reason=reason,
+            details=details,
+        )
+
+    # --- LinkFeed ---------------------------------------------------------------------------
+
+    def recordings_overlapping(self, lo: datetime, hi: datetime) -> list[RecordingFacts]:
+        # the camera's own times, as stored: callers widen the window by more than a clock is off
+        return self._facts(
+            rid
+            for rid, r in self.recordings.items()
+            if r.kind is not Kind.OTHER
+            and r.end is not None
+            and r.start is not None
+            and r.end >= lo
+            and r.start <= hi
+        )
+
+    def recordings_probed_since(self, cursor: int, limit: int) -> tuple[list[RecordingFacts], int]:
+        probed = [n for n in self.log if n.seq > cursor and n.kind is EventKind.PROBED][:limit]
+        if not probed:
+            return [], self.log[-1].seq if self.log else cursor
+        ids = {n.recording_id for n in probed if n.recording_id}
+        return self._facts(rid for rid in sorted(ids) if self.recordings[rid].kind is not Kind.OTHER), probed[
+            -1
+        ].seq
+
+    def cursor(self, name: str) -> int:
+        return self.cursors.get(name, 0)
+
+    def set_cursor(self, name: str, seq: int) -> None:
+        self.cursors[name] = seq
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _facts(self, ids: Iterable[str]) -> list[RecordingFacts]:
+        evidence = ClockEvidence(
+            (device, at, timedelta(milliseconds=offset))
+            for (device, at), offset in self.dockings.items()
+            if offset is not None
+        )
+        out: list[RecordingFacts] = []
+        for rid in ids:
+            r = self.recordings[rid]
+            out.append(evidence.facts(rid, r.device, r.officer, r.start, r.end, r.verified_at, r.ingested_at))
+        return out
+
+    def _device_of(self, recording_id: str) -> str | None:
+        held = self.recordings.get(recording_id)
+        return None if held is None else held.device
+
+    def _note(
+        self,
+        kind: EventKind,
+        *,
+        subject: str | None = None,
+        recording_id: str | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.log.append(
+            Noted(len(self.log) + 1, kind, subject, recording_id, actor, reason, dict(details or {}))
+        )
+
+
+@dataclass
+class MemoryCustodyNotes:
+    """``CustodyNotes`` over the recordings a test adds: each note is a custody event chained
+    to the one before, as the catalog chains them (stamped with the ``now`` given, where the
+    catalog stamps its own clock)."""
+
+    held: dict[str, Recording] = field(default_factory=dict)
+    events: list[CustodyEvent] = field(default_factory=list)
+    station: str = "st"
+    actor: str = "test"
+    """Who a note is by when it does not say: the catalog's actor."""
+
+    def add(self, sha256: str, *, ingested_at: datetime = datetime(2026, 11, 27, tzinfo=UTC)) -> Recording:
+        """A verified video of these bytes, as ingest leaves one."""
+        rec = Recording(
+            id=recording_id_for(sha256),
+            sha256=sha256,
+            size=1,
+            kind=Kind.VIDEO,
+            state=RecordingState.VERIFIED,
+            station=self.station,
+            dock="dock",
+            original_name="a.mp4",
+            ingested_at=ingested_at,
+        )
+        self.held[rec.id] = rec
+        return rec
+
+    def recording(self, ref: str) -> Recording:
+        found = self.held.get(ref)
+        if found is None and len(ref) >= 8:
+            named = [
+                r for r in self.held.values() if r.id.startswith(ref) or r.sha256.startswith(ref.lower())
+            ]
+            found = named[0] if len(named) == 1 else None
+        if found is None:
+            raise NotFound(f"recording {ref!r}")
+        return found
+
+    def note(
+        self,
+        action: EventKind,
+        now: datetime,
+        *,
+        recording_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> CustodyEvent:
+        event = make_event(
+            seq=len(self.events) + 1,
+            prev_hash=self.events[-1].leaf_hash if self.events else GENESIS,
+            at=now,
+            action=action,
+            actor=actor or self.actor,
+            station=self.station,
+            recording_id=recording_id,
+            details=details,
+            reason=reason,
+        )
+        self.events.append(event)
+        return event
+
+
 def _conforms() -> None:
     """Never called: ``mypy tests/fakes.py`` fails here when a fake no longer fits its port."""
     _store: ObjectStore = MemoryStore()
@@ -424,6 +872,12 @@ def _conforms() -> None:
     _prober: Prober = ScriptedProber()
     _reports: ReportSource = MemoryReportSource()
     _sweeps: SweepStore = MemorySweepStore()
+    _actions: ActionStore = MemoryCaseStores()
+    _ledger: CheckoutLedger = MemoryCaseStores()
+    _links: LinkStore = MemoryCaseStores()
+    _feed: LinkFeed = MemoryCaseStores()
+    _cases: CaseStores = MemoryCaseStores()
+    _notes: CustodyNotes = MemoryCustodyNotes()
 
 
 class Clock:
