@@ -743,7 +743,7 @@ class SqlCatalog:
         free = _free(RecordingRow, self.owner, now)
         with self.transaction() as s:
             q = select(RecordingRow.id).where(
-                RecordingRow.state.in_([st.value for st in RecordingState if st.rank < 4]),
+                RecordingRow.state.in_([st.value for st in RecordingState if st.pending]),
                 (RecordingRow.next_attempt_at.is_(None)) | (RecordingRow.next_attempt_at <= now),
                 free,
             )
