@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pty
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -339,3 +340,28 @@ def test_bad_trust_file_or_since_is_a_usage_error(station: Station) -> None:
             [AUDIT, "verify", *args], env=station.env, capture_output=True, text=True, timeout=60
         )
         assert r.returncode == 2 and r.stderr.startswith("recorder-audit: "), r.stderr
+
+
+def test_progress_with_bytes_and_eta_only_on_a_terminal(station: Station) -> None:
+    args = [AUDIT, "verify", "--trust", str(station.trust), "--level", "full"]
+    piped = subprocess.run(args, env=station.env, capture_output=True, text=True, timeout=300)
+    assert piped.returncode == 0 and "re-hash" not in piped.stderr, piped.stderr
+    main, terminal = pty.openpty()
+    try:
+        shown = subprocess.run(args, env=station.env, stdout=subprocess.PIPE, stderr=terminal, timeout=300)
+        os.close(terminal)
+        seen = b""
+        while chunk := _read_pty(main):
+            seen += chunk
+    finally:
+        os.close(main)
+    assert shown.returncode == 0
+    line = seen.decode().replace("\r", "\n")
+    assert "re-hash" in line and "of 0 MB (100 %" in line and "ETA" in line, line
+
+
+def _read_pty(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # EIO: the writer closed its end
+        return b""
