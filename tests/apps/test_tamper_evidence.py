@@ -2,12 +2,15 @@
 tampers with its store or database, and the real ``recorder-audit verify`` exits 3 naming the
 problem and the recording; the untouched station verifies with exit 0 and no problem.
 
-Runs on SQLite and PostgreSQL with the local vault; the S3 cases are in ``TestOnRGW``.
+Runs on SQLite and PostgreSQL, with the local vault and (cases 1-3, which are about the
+store) with a real Ceph RGW, where the auditor reads with the read-only policy
+``config/s3-policy-auditor.json``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import pty
@@ -19,7 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clirunner import EXE, env_for, run, run_json
+from clirunner import EXE, env_for, run, run_json, s3_env
+from minio import Minio
+from minio.error import S3Error
+from s3server import S3Server, bucket_policy, new_bucket_name
 from sqlalchemy import text
 
 from recorder_sync.adapters.db.engine import make_engine
@@ -69,8 +75,8 @@ def write_trust(path: Path, pem: bytes, **window: datetime | None) -> Path:
     return path
 
 
-def make_station(tmp_path: Path, db_url: str, **extra_env: str) -> Station:
-    env = env_for(tmp_path / "home", db_url, **extra_env)
+def make_station(tmp_path: Path, db_url: str, env: dict[str, str] | None = None) -> Station:
+    env = env or env_for(tmp_path / "home", db_url)
     dock = tmp_path / "dock"
     dock.mkdir()
     for i, (name, size) in enumerate(FILES.items()):
@@ -365,3 +371,91 @@ def _read_pty(fd: int) -> bytes:
         return os.read(fd, 4096)
     except OSError:  # EIO: the writer closed its end
         return b""
+
+
+# --- on RGW, with the auditor's read-only credentials ----------------------------------------------
+
+AUDITOR_POLICY = Path(__file__).resolve().parents[2] / "config" / "s3-policy-auditor.json"
+
+
+@dataclass
+class S3Station:
+    station: Station
+    owner: Minio
+    auditor: Minio
+    bucket: str
+
+
+@pytest.fixture
+def s3_station(tmp_path: Path, db_url: str, s3_server: S3Server) -> S3Station:
+    """A station storing to RGW as the bucket's owner; the audit reads as a user that has only
+    the auditor policy."""
+    bucket = new_bucket_name()
+    st = make_station(tmp_path, db_url, s3_env(tmp_path / "home", db_url, s3_server, bucket))
+    user = s3_server.create_user("auditor")
+    owner = s3_server.client()
+    owner.set_bucket_policy(bucket, bucket_policy(AUDITOR_POLICY, bucket, user))
+    st.env |= {"RECORDER_SYNC_S3_ACCESS_KEY": user.access_key, "RECORDER_SYNC_S3_SECRET_KEY": user.secret_key}
+    return S3Station(st, owner, s3_server.client(user), bucket)
+
+
+def test_rgw_auditor_policy_verifies_everything_and_can_neither_put_nor_delete(s3_station: S3Station) -> None:
+    st, bucket = s3_station.station, s3_station.bucket
+    for level in ("metadata", "full"):
+        code, report = audit(st, "--level", level)
+        assert code == 0 and report["problems"] == [] and report["unchecked"] == [], report
+        assert report["checked"]["objects"] == 9
+    assert report["checked"]["rehashed"] == 3
+
+    auditor, key = s3_station.auditor, media_key(st.rec(0)["sha256"])
+    assert auditor.stat_object(bucket, key).size == st.rec(0)["size"]
+    assert len(auditor.get_object(bucket, key).read()) == st.rec(0)["size"]
+    assert len(list(auditor.list_objects(bucket, recursive=True))) == 9
+    version = auditor.stat_object(bucket, key).version_id
+    for attempt in (
+        lambda: auditor.put_object(bucket, key, io.BytesIO(b"forged"), 6),
+        lambda: auditor.put_object(bucket, "new-object", io.BytesIO(b"x"), 1),
+        lambda: auditor.remove_object(bucket, key),
+        lambda: auditor.remove_object(bucket, key, version_id=version),
+    ):
+        with pytest.raises(S3Error) as denied:
+            attempt()
+        assert denied.value.code == "AccessDenied"
+    listed = s3_station.owner.list_objects(bucket, prefix=key, include_version=True)
+    assert [o.version_id for o in listed if o.object_name == key] == [version]
+    assert len(list(s3_station.owner.list_objects(bucket, recursive=True))) == 9  # nothing new
+
+
+@pytest.mark.parametrize("replacement", ["flipped", "other"])
+def test_rgw_1_2_object_replaced_by_a_new_version(s3_station: S3Station, replacement: str) -> None:
+    """Object Lock keeps the stored version, but anyone who may put can put a newer one, which
+    is what readers get: the version check names it."""
+    st, bucket = s3_station.station, s3_station.bucket
+    rec = st.rec(1)
+    key = media_key(rec["sha256"])
+    data = s3_station.owner.get_object(bucket, key).read()
+    new = flip(data) if replacement == "flipped" else b"other bytes"
+    s3_station.owner.put_object(bucket, key, io.BytesIO(new), len(new))
+    for level in ("metadata", "full"):
+        code, report = audit(st, "--level", level)
+        assert code == 3
+        words = (
+            ("latest version", "not the stored version") if replacement == "flipped" else ("11 bytes stored",)
+        )
+        only_problem(report, "object", rec, key, *words)
+
+
+def test_rgw_3_object_deleted(s3_station: S3Station) -> None:
+    st, bucket = s3_station.station, s3_station.bucket
+    rec = st.rec(2)
+    s3_station.owner.remove_object(bucket, media_key(rec["sha256"]))  # a delete marker over it
+    code, report = audit(st, "--level", "sample")
+    assert code == 3
+    only_problem(report, "object", rec, media_key(rec["sha256"]), "missing from the store")
+
+
+def test_rgw_down_is_exit_4(s3_station: S3Station, s3_server: S3Server) -> None:
+    st = s3_station.station
+    st.env["RECORDER_SYNC_S3_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens there
+    code, report = audit(st, "--level", "metadata")
+    assert code == 4 and report["problems"] == [] and [p["check"] for p in report["unchecked"]] == ["store"]
