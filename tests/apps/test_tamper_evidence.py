@@ -341,7 +341,12 @@ def test_database_down_is_exit_4(station: Station) -> None:
 def test_bad_trust_file_or_since_is_a_usage_error(station: Station) -> None:
     bad = station.tmp / "bad.json"
     bad.write_text("{}")
-    for args in (["--trust", str(bad)], ["--trust", str(station.trust), "--since", "yesterday"]):
+    for args in (
+        ["--trust", str(bad)],
+        ["--trust", str(station.trust), "--since", "yesterday"],
+        ["--trust", str(station.trust), "--level", "full", "--sample", "5"],
+        ["--trust", str(station.tmp / "absent.json")],
+    ):
         r = subprocess.run(
             [AUDIT, "verify", *args], env=station.env, capture_output=True, text=True, timeout=60
         )

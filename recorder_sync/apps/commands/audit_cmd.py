@@ -32,6 +32,10 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
             since = parse_strict(args.since)
         except ValueError as e:
             raise UsageError(f"--since {args.since!r}: {e}") from None
+    if args.sample is not None and args.level != Level.SAMPLE.value:
+        raise UsageError(
+            f"--sample goes with --level sample (--level {args.level} re-hashes {_REHASHED[args.level]})"
+        )
     state: Path = args.state or Path(platformdirs.user_state_dir("recorder-audit", appauthor=False))
     level = Level(args.level)
     result = AuditResult()
@@ -59,6 +63,9 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     )
     audit.run(result, level, sample=args.sample, since=since)
     return report(result, args.json)
+
+
+_REHASHED = {Level.METADATA.value: "nothing", Level.FULL.value: "every object"}
 
 
 def load_trust(path: Path) -> TrustAnchors:
