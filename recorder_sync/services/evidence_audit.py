@@ -173,8 +173,7 @@ class EvidenceAudit:
                 result.problem(
                     OBJECT,
                     recording_subject(m.recording_id),
-                    f"media {m.key}: re-hashed, it is not the stored evidence (sha256 {m.sha256}); "
-                    f"found {found}",
+                    f"media {m.key}: re-hash failed: expected sha256 {m.sha256}, found {found}",
                 )
             except CouldNotCheck as e:
                 left = len(chosen) - result.checked["rehashed"]

@@ -193,7 +193,9 @@ def test_1_flipped_byte_is_found_by_full_and_by_a_sample_that_holds_it(station: 
     for args in (("--level", "full"), ("--level", "sample", "--sample", "3")):
         code, report = audit(station, *args)
         assert code == 3
-        only_problem(report, "object", rec, media_key(rec["sha256"]), "re-hashed", rec["sha256"])
+        only_problem(
+            report, "object", rec, media_key(rec["sha256"]), "re-hash failed: expected sha256", rec["sha256"]
+        )
 
 
 def test_2_object_replaced_by_other_bytes(station: Station) -> None:

@@ -129,7 +129,7 @@ def test_sample_rehashes_at_least_ten_or_what_is_asked_and_finds_damage_only_whe
     assert set(found.values()) == {0, 3}, "a sample of one holds the damaged object only sometimes"
     result = audit(records, store, Level.FULL)
     assert [(p.check, p.subject) for p in result.problems] == [("object", f"recording:{damaged.id}")]
-    assert "re-hashed" in result.problems[0].reason
+    assert "re-hash failed: expected sha256" in result.problems[0].reason
 
 
 def test_store_down_leaves_the_manifests_checked_and_the_objects_unchecked() -> None:
