@@ -468,3 +468,31 @@ def test_rgw_down_is_exit_4(s3_station: S3Station, s3_server: S3Server) -> None:
     st.env["RECORDER_SYNC_S3_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens there
     code, report = audit(st, "--level", "metadata")
     assert code == 4 and report["problems"] == [] and [p["check"] for p in report["unchecked"]] == ["store"]
+
+
+def test_reads_the_configuration_recorder_sync_reads(tmp_path: Path) -> None:
+    """``--config`` and the ``RECORDER_SYNC_*`` variables mean what they mean for recorder-sync."""
+    env = env_for(tmp_path / "home", "sqlite:///unused.db")
+    r = subprocess.run(
+        [AUDIT, "--config", str(tmp_path / "absent.toml"), "verify", "--trust", "t.json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "the configuration file does not exist" in r.stderr, r.stderr
+    config = tmp_path / "audit.toml"
+    config.write_text('database_url = "sqlite:///relative/nowhere.db"\n')
+    env.pop("RECORDER_SYNC_DATABASE_URL")
+    trust = write_trust(tmp_path / "trust.json", create_key(tmp_path / "k" / "key").public_key_pem())
+    r = subprocess.run(
+        [AUDIT, "--config", str(config), "verify", "--trust", str(trust), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 4, r.stderr
+    assert "nowhere.db" in json.loads(r.stdout)["unchecked"][0]["reason"]
+    assert not (tmp_path / "relative").exists()
