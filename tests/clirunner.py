@@ -7,7 +7,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from s3server import S3Server
 
 EXE = str(Path(sys.executable).with_name("recorder-sync"))
 
@@ -21,6 +24,17 @@ def env_for(home: Path, db_url: str, **extra: str) -> dict[str, str]:
     env.setdefault("RECORDER_SYNC_LOCK_DIR", str(home.parent / "locks"))
     env.update(extra)
     return env
+
+
+def s3_env(home: Path, db_url: str, server: S3Server, bucket: str, **extra: str) -> dict[str, str]:
+    """``env_for`` with the S3 store of ``server``'s ``bucket``, as its owner."""
+    settings = {
+        "RECORDER_SYNC_S3_ENDPOINT": server.endpoint,
+        "RECORDER_SYNC_S3_ACCESS_KEY": server.owner.access_key,
+        "RECORDER_SYNC_S3_SECRET_KEY": server.owner.secret_key,
+        "RECORDER_SYNC_S3_BUCKET": bucket,
+    }
+    return env_for(home, db_url, **(settings | extra))
 
 
 def run(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

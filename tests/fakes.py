@@ -34,6 +34,7 @@ from recorder_sync.domain.cases import Action, ActionQuery, Checkout, ImportOutc
 from recorder_sync.domain.clock import ClockEvidence
 from recorder_sync.domain.custody import GENESIS, CustodyEvent, EventKind, make_event
 from recorder_sync.domain.errors import (
+    DatabaseUnavailable,
     IntegrityFailure,
     NotFound,
     SourceChanged,
@@ -41,6 +42,7 @@ from recorder_sync.domain.errors import (
     StorageUnavailable,
     UnsafePath,
 )
+from recorder_sync.domain.evidence_audit import SignedRecording
 from recorder_sync.domain.flags import ENGINE_KINDS, FlagSpec, resolution_state
 from recorder_sync.domain.linking import Confidence, LinkProposal, RecordingFacts, StoredLink
 from recorder_sync.domain.model import (
@@ -116,6 +118,8 @@ class MemoryStore:
         """How many times bytes were written under a key (a no-op put does not count)."""
         self.fail_restores: str | None = None
         """When set, ``restore_stream`` raises ``StorageUnavailable`` with this text."""
+        self.writable: set[str] = set()
+        """Keys whose objects ``protection_problem`` reports as not write-protected."""
 
     # --- the test's hand on the store ---------------------------------------------------
 
@@ -212,6 +216,9 @@ class MemoryStore:
     def get_bytes(self, key: str) -> bytes:
         with self.open(key) as f:
             return f.read()
+
+    def protection_problem(self, obj: StoredObject, now: datetime) -> str | None:
+        return "writable" if obj.key in self.writable else None
 
     # --- internals -------------------------------------------------------------------------
 
@@ -891,3 +898,24 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+class MemoryEvidenceRecords:
+    """``EvidenceRecords`` over a list; ``down_after`` makes the database fail after that
+    many recordings (an outage in the middle of an audit)."""
+
+    def __init__(self, recordings: Sequence[SignedRecording], orphans: Sequence[CustodyEvent] = ()) -> None:
+        self.recordings = list(recordings)
+        self.orphans = list(orphans)
+        self.down_after: int | None = None
+
+    def signed_recordings(self, since: datetime | None = None) -> Iterator[SignedRecording]:
+        for i, rec in enumerate(sorted(self.recordings, key=lambda r: r.id)):
+            if self.down_after is not None and i >= self.down_after:
+                raise DatabaseUnavailable("the memory database went away")
+            at = rec.signed_event.fields["at"] if rec.signed_event else None
+            if since is None or at is None or datetime.fromisoformat(at) >= since:
+                yield rec
+
+    def signed_events_without_recording(self) -> list[CustodyEvent]:
+        return list(self.orphans)

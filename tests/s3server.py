@@ -17,7 +17,9 @@ The tests never skip: a server that cannot be started fails them, with the reaso
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -210,3 +212,12 @@ def s3_server_fixture() -> Iterator[S3Server]:
 
 def new_bucket_name() -> str:
     return f"rs-test-{uuid.uuid4().hex[:16]}"
+
+
+def bucket_policy(policy_file: Path, bucket: str, user: S3User) -> str:
+    """One of the policies in ``config/`` made for ``user`` on ``bucket``: the files name the
+    user ``recorder-sync-<role>`` and the bucket ``recorder-sync-evidence``."""
+    text = re.sub(r"arn:aws:iam:::user/recorder-sync-[a-z]+", user.arn, policy_file.read_text())
+    text = text.replace("arn:aws:s3:::recorder-sync-evidence", f"arn:aws:s3:::{bucket}")
+    json.loads(text)
+    return text

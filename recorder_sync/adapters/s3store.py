@@ -64,6 +64,7 @@ from recorder_sync.domain.errors import (
     StorageRejected,
     StorageUnavailable,
 )
+from recorder_sync.domain.evidence_audit import lock_problem
 from recorder_sync.domain.model import StoredObject
 from recorder_sync.domain.ports import Clock, Progress
 from recorder_sync.io.hashing import sha256_file
@@ -532,6 +533,10 @@ class S3Store:
     def get_bytes(self, key: str) -> bytes:
         with self.open(key) as reader:
             return reader.read()
+
+    def protection_problem(self, obj: StoredObject, now: datetime) -> str | None:
+        """An object is protected by its COMPLIANCE retention (``EvidenceReader``)."""
+        return lock_problem(obj, now)
 
     # --- writing ---------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ import re
 import stat
 import tempfile
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -67,13 +68,17 @@ class Vault:
     """``ObjectStore`` in a folder.  One process writes to a vault at a time (the daemon).
 
     ``create=False`` refuses to make a new vault, for tools that must only find an
-    existing one (a missing marker then raises ``StorageUnavailable``).
+    existing one (a missing marker then raises ``StorageUnavailable``).  ``read_only``
+    (``recorder-audit``) also touches nothing: no ``tmp/`` made, no temporary file removed.
     """
 
-    def __init__(self, root: Path, *, create: bool = True) -> None:
+    def __init__(self, root: Path, *, create: bool = True, read_only: bool = False) -> None:
         self.root = root.absolute()
         self._tmp = self.root / TMP
         self._marker = self.root / MARKER
+        if read_only:
+            self._check()
+            return
         self._open(create)
         removed = self._clean_tmp()
         if removed:
@@ -203,6 +208,21 @@ class Vault:
                 raise StorageUnavailable(f"cannot read {key} in {self.root}: {exc.strerror or exc}") from exc
 
     # --- beyond the port ---------------------------------------------------
+
+    def protection_problem(self, obj: StoredObject, now: datetime) -> str | None:
+        """A vault object is protected by its mode (0444): a writable one could be changed
+        in place without any trace (``EvidenceReader``)."""
+        del now  # a file's mode does not run out
+        path = self._path(obj.key)
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            return "missing from the vault"
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot stat {obj.key} in {self.root}: {exc.strerror or exc}") from exc
+        if mode & 0o222:
+            return f"writable (mode {stat.S_IMODE(mode):04o}, expected {OBJECT_MODE:04o})"
+        return None
 
     def uri(self, key: str) -> str:
         """``file://`` URI of the object, percent-quoted."""

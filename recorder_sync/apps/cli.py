@@ -14,7 +14,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from recorder_sync import __version__
@@ -44,10 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser, argv)
+
+
+def run(make_parser: Callable[[], argparse.ArgumentParser], argv: Sequence[str] | None) -> int:
+    """Parse, load the configuration, call the command: the body of every console script
+    (``recorder-sync``, ``recorder-audit``), whose messages it prefixes with the parser's prog."""
     # first thing: a stop request from here on is noted, never the default action (-15)
     shutdown = Shutdown()
     shutdown.install()
-    args = build_parser().parse_args(argv)
+    parser = make_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -69,13 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args, settings)
         return code
     except Error as e:
-        print(f"recorder-sync: {output.printable_lines(redact(str(e)))}", file=sys.stderr)
+        print(f"{parser.prog}: {output.printable_lines(redact(str(e)))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt as e:
         if isinstance(e, Interrupted):
             # the pipeline is persisted step by step and imports are all or nothing
             said = f"interrupted by {e}; nothing is lost: run it again to go on"
-            print(f"recorder-sync: {said}", file=sys.stderr)
+            print(f"{parser.prog}: {said}", file=sys.stderr)
         return shutdown.exit_code if isinstance(e, Interrupted) else EXIT_INTERRUPTED
     except BrokenPipeError:
         # the reader (e.g. `| head`) went away: not an error of ours

@@ -115,10 +115,11 @@ def progress(what: str, subject: str) -> None:
 
 class ByteMeter:
     """Progress of one long read (bytes, rate, ETA) on stderr: redrawn in place on a terminal,
-    a line every 10 s otherwise. Files under 64 MiB are not worth a meter."""
+    a line every 10 s otherwise. Files under 64 MiB are not worth a meter (``min_total``)."""
 
-    def __init__(self, what: str, subject: str, total: int) -> None:
+    def __init__(self, what: str, subject: str, total: int, min_total: int = 64 << 20) -> None:
         self.what, self.subject, self.total = what, printable(subject), total
+        self.min_total = min_total
         self.done = 0
         self.start = self.last = time.monotonic()
         self.tty = sys.stderr.isatty()
@@ -126,7 +127,7 @@ class ByteMeter:
     def __call__(self, n: int) -> None:
         self.done += n
         now = time.monotonic()
-        if self.total < 64 << 20 or (
+        if self.total < self.min_total or (
             now - self.last < (0.5 if self.tty else 10.0) and self.done < self.total
         ):
             return

@@ -121,3 +121,13 @@ def verify_chain(events: Iterable[CustodyEvent], *, start_seq: int = 1, start_pr
             raise CustodyChainBroken(ev.seq, "does not link to the previous event (deleted or reordered)")
         expected_seq, expected_prev, count = ev.seq + 1, ev.leaf_hash, count + 1
     return count
+
+
+MANIFEST_SHA256 = "manifest_sha256"
+"""The ``signed`` event's detail that binds the manifest: the log then commits to the exact
+manifest bytes, so a manifest swapped later (even one with a valid signature) is caught."""
+
+
+def signed_details(key_id: str, manifest: bytes) -> dict[str, str]:
+    """The details of a recording's ``signed`` event."""
+    return {"key_id": key_id, MANIFEST_SHA256: hashlib.sha256(manifest).hexdigest()}

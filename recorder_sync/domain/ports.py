@@ -13,6 +13,7 @@ from typing import Any, BinaryIO, Protocol
 
 from recorder_sync.domain import custody
 from recorder_sync.domain.cases import Action, ActionQuery, Checkout, ImportOutcome
+from recorder_sync.domain.evidence_audit import SignedRecording
 from recorder_sync.domain.flags import FlagSpec
 from recorder_sync.domain.linking import LinkProposal, RecordingFacts, StoredLink
 from recorder_sync.domain.model import (
@@ -356,3 +357,29 @@ class CaseStores(ActionStore, CheckoutLedger, LinkStore, LinkFeed, Protocol):
 class CaseRepository(CaseStores, SweepStore, ReportSource, Protocol):
     """Every job of the case book at once (the composition root hands one object to
     each service; a service asks only for the protocols it uses)."""
+
+
+# --- recorder-audit: what the auditor reads (never writes) --------------------------
+
+
+class EvidenceReader(ObjectStore, Protocol):
+    """The object store as ``recorder-audit`` uses it: ``stat``, ``verify`` and ``get_bytes``
+    only (it never writes), and whether each object is protected."""
+
+    def protection_problem(self, obj: StoredObject, now: datetime) -> str | None:
+        """Why the stored object could be overwritten or deleted (no lock, a writable
+        file), or None when it cannot."""
+        ...
+
+
+class EvidenceRecords(Protocol):
+    """The database as ``recorder-audit`` sees it: read-only."""
+
+    def signed_recordings(self, since: datetime | None = None) -> Iterator[SignedRecording]:
+        """Every recording that holds a manifest or that the log says was signed (only those
+        signed since ``since``, when given, and those with no ``signed`` event), by id."""
+        ...
+
+    def signed_events_without_recording(self) -> list[custody.CustodyEvent]:
+        """``signed`` events of recordings the database no longer has."""
+        ...

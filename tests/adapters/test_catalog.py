@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 from datetime import UTC, datetime, timedelta
@@ -80,6 +81,20 @@ def test_full_lifecycle_with_custody_chain(db_url: str) -> None:
     assert actions == ["discovered", "stable", "hashed", "probed", "signed", "stored", "verified", "released"]
     assert verify_chain(events) == 8
     assert c.public_key("ed25519:1") == b"PEM"
+
+
+def test_signed_event_binds_the_manifest_bytes_by_their_sha256(db_url: str) -> None:
+    c = catalog(db_url)
+    s = c.observe("dock1", "a.mp4", ID1, T0)
+    c.mark_stable(s.id, T0)
+    rec, _ = c.attach_hash(s.id, sha256=SHA, ident=ID1, kind_hint=Kind.VIDEO, sidecar=None, now=T0)
+    c.record_probe(rec.id, ProbeResult(kind=Kind.VIDEO, readable=True), {}, T0, flag=None)
+    manifest = b'{"recording_id":"x"}'
+    c.record_signature(rec.id, manifest, b"s" * 64, "ed25519:1", b"PEM", T0)
+    signed = [e.fields for e in c.events(rec.id) if e.fields["action"] == "signed"]
+    assert [e["details"] for e in signed] == [
+        {"key_id": "ed25519:1", "manifest_sha256": hashlib.sha256(manifest).hexdigest()}
+    ]
 
 
 def test_duplicate_content_is_one_recording(db_url: str) -> None:

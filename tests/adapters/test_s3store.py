@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
 import os
 import socket
@@ -19,7 +18,7 @@ from minio import Minio
 from minio.commonconfig import COMPLIANCE
 from minio.error import S3Error, ServerError
 from minio.retention import Retention
-from s3server import S3Server, S3User, new_bucket_name
+from s3server import S3Server, S3User, bucket_policy, new_bucket_name
 from urllib3 import HTTPResponse
 
 from recorder_sync.adapters.s3store import S3Settings, S3Store, parse_s3_datetime, translate
@@ -562,11 +561,7 @@ def test_abort_stale_uploads(make_store: MakeStore, owner: Minio, bucket: str) -
 
 
 def station_policy(bucket: str, station: S3User) -> str:
-    text = POLICY_FILE.read_text()
-    text = text.replace("arn:aws:iam:::user/recorder-sync-station", station.arn)
-    text = text.replace("arn:aws:s3:::recorder-sync-evidence", f"arn:aws:s3:::{bucket}")
-    json.loads(text)
-    return text
+    return bucket_policy(POLICY_FILE, bucket, station)
 
 
 def test_least_privilege_policy_is_enough_and_forbids_delete(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import sample_dock
-from clirunner import EXE, RESTORE_STORY, env_for, run, run_json, story_from
+from clirunner import EXE, RESTORE_STORY, env_for, run, run_json, s3_env, story_from
 from minio import Minio
 from s3server import S3Server, new_bucket_name
 
@@ -21,16 +21,6 @@ from recorder_sync.adapters.s3store import parse_s3_datetime
 from recorder_sync.domain.layout import manifest_key, media_key, signature_key
 
 MiB = 1024 * 1024
-
-
-def s3_env(home: Path, db_url: str, server: S3Server, bucket: str, **extra: str) -> dict[str, str]:
-    settings = {
-        "RECORDER_SYNC_S3_ENDPOINT": server.endpoint,
-        "RECORDER_SYNC_S3_ACCESS_KEY": server.owner.access_key,
-        "RECORDER_SYNC_S3_SECRET_KEY": server.owner.secret_key,
-        "RECORDER_SYNC_S3_BUCKET": bucket,
-    }
-    return env_for(home, db_url, **(settings | extra))
 
 
 def objects(client: Minio, bucket: str) -> dict[str, int]:

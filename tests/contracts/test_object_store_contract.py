@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import pytest
 from fakes import MemoryStore
@@ -20,7 +21,7 @@ from fakes import MemoryStore
 from recorder_sync.adapters.vault import MARKER, Vault
 from recorder_sync.domain.errors import IntegrityFailure, NotFound, SourceChanged, StorageUnavailable
 from recorder_sync.domain.layout import manifest_key, media_key
-from recorder_sync.domain.ports import ObjectStore
+from recorder_sync.domain.ports import EvidenceReader, ObjectStore
 
 META = {"recording-id": "rec-0001", "station": "station-7"}
 
@@ -249,3 +250,13 @@ def test_a_store_that_went_away_is_unavailable_never_an_integrity_failure(backen
         store.stat(key)
     with pytest.raises(StorageUnavailable):
         store.put_stream(media_key(sha(b"new")), io.BytesIO(b"new"), 3, sha(b"new"), META)
+
+
+def test_a_stored_object_is_protected_from_change(backend: Backend) -> None:
+    """What ``recorder-audit``'s metadata level asks of every store (``EvidenceReader``): an
+    object as the store keeps it cannot be overwritten or deleted (a lock, a read-only file)."""
+    store = cast(EvidenceReader, backend.store)
+    key = _put(store, os.urandom(1000))
+    obj = store.stat(key)
+    assert obj is not None
+    assert store.protection_problem(obj, datetime.now(UTC)) is None

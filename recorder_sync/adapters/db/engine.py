@@ -8,6 +8,8 @@ without importing Alembic, and refuses one that is not current.
 from __future__ import annotations
 
 import re
+import sqlite3
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +51,32 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True)
+
+
+def make_readonly_engine(url: str) -> Engine:
+    """An engine that cannot write (``recorder-audit``): SQLite opened ``mode=ro`` (a missing
+    file is not created), PostgreSQL sessions with ``default_transaction_read_only``."""
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            raise UsageError(f"{url}: recorder-audit reads an existing SQLite file")
+        path = Path(database).absolute()
+        if not path.is_file():
+            raise DatabaseUnavailable(f"{path}: no such database file")
+        # a URI, so that SQLite itself refuses every write
+        uri = "file:" + urllib.parse.quote(str(path)) + "?mode=ro"
+        engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, timeout=60))
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.execute("PRAGMA busy_timeout=60000")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(
+        url, pool_pre_ping=True, connect_args={"options": "-c default_transaction_read_only=on"}
+    )
 
 
 def _create_private_sqlite_file(url: str) -> None:
@@ -110,13 +138,14 @@ def revisions() -> tuple[str, ...]:
     return tuple(chain)
 
 
-def open_schema(engine: Engine, *, upgrade_old: bool) -> None:
+def open_schema(engine: Engine, *, upgrade_old: bool, create_empty: bool = True) -> None:
     """Make sure the schema is the one this code was written for.
 
     A database with no tables at all gets the schema (creating is not upgrading: there is
     nothing to lose, and ``ingest DIR`` on a fresh home must work with no set-up). An old
     schema is upgraded only when ``upgrade_old`` (``db upgrade``, the daemon's start);
-    anywhere else it is refused, as is a schema newer than this code.
+    anywhere else it is refused, as is a schema newer than this code.  ``create_empty=False``
+    (a reader that must not write) refuses an empty database instead of creating the schema.
     """
     shown = engine.url.render_as_string()
     try:
@@ -133,7 +162,7 @@ def open_schema(engine: Engine, *, upgrade_old: bool) -> None:
     known = revisions()
     if found == known[-1]:
         return
-    if not tables or (upgrade_old and (found is None or found in known)):
+    if (not tables and create_empty) or (tables and upgrade_old and (found is None or found in known)):
         upgrade(engine)
         return
     if "alembic_version" not in tables:

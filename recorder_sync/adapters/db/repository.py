@@ -30,7 +30,7 @@ from recorder_sync.adapters.db.schema import (
     StationKeyRow,
 )
 from recorder_sync.domain.claims import claim_owner, dead_owners, held_by_another
-from recorder_sync.domain.custody import GENESIS, CustodyEvent, EventKind, make_event
+from recorder_sync.domain.custody import GENESIS, CustodyEvent, EventKind, make_event, signed_details
 from recorder_sync.domain.errors import ClaimLost, DatabaseUnavailable, NotFound
 from recorder_sync.domain.model import (
     FileIdentity,
@@ -556,7 +556,9 @@ class SqlCatalog:
             rec.key_id = key_id
             rec.state = RecordingState.SIGNED.value
             rec.updated_at = now
-            self.append_event(s, EventKind.SIGNED, now, recording_id=rec.id, details={"key_id": key_id})
+            self.append_event(
+                s, EventKind.SIGNED, now, recording_id=rec.id, details=signed_details(key_id, manifest)
+            )
 
     def _register_key(self, key_id: str, public_pem: bytes, now: datetime) -> None:
         """Keep the public key beside the manifests it signed (once; workers may race to it)."""

@@ -1,0 +1,89 @@
+"""``recorder-audit``: the auditor's own command, for a person with other rights than the
+station's operator: no private key, read-only access to the database and the store, and
+trust anchors obtained out of band (``--trust``).
+
+It reads the same configuration as ``recorder-sync`` (``--config``, ``RECORDER_SYNC_*``,
+``RECORDER_SYNC_HOME``) and shares its ``main`` (signals, exit codes); it never writes to
+the database or the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from recorder_sync import __version__
+from recorder_sync.apps.cli import run
+from recorder_sync.apps.parsers import command
+from recorder_sync.domain.errors import EXIT_BROKEN_PIPE, EXIT_BUG, EXIT_DONE, EXIT_INTERRUPTED, exit_codes
+from recorder_sync.domain.evidence_audit import Level
+
+# what recorder-audit can end with; the rest of recorder-sync's codes are ingest's
+_CODES = (EXIT_DONE, 2, 3, 4, EXIT_BUG, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of objects, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 object, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    codes = exit_codes()
+    parser = argparse.ArgumentParser(
+        prog="recorder-audit",
+        description="Verify recorder-sync's evidence as an auditor: with your own trust anchors, "
+        "read-only, without trusting the station or its database.",
+        epilog="exit codes:\n" + "\n".join(f"  {c:>3}  {codes[c]}" for c in _CODES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", type=Path, help="TOML configuration file (env: RECORDER_SYNC_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    parser.add_argument("--version", action="version", version=f"recorder-audit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    verify = sub.add_parser(
+        "verify",
+        help="check the manifests, the stored objects and the custody log; one line per problem",
+        description="Exit 0: everything verified; 3: something did not (one line per problem: "
+        "check, subject, reason); 4: something could not be checked (store or database down).",
+    )
+    verify.add_argument(
+        "--trust", type=Path, required=True, help="trust anchors (recorder-sync keys export-trust)"
+    )
+    verify.add_argument(
+        "--level",
+        choices=[lv.value for lv in Level],
+        default=Level.SAMPLE.value,
+        help="metadata: every object's existence, size, version and lock; sample (default): "
+        "and re-hash a random sample; full: and re-hash every object",
+    )
+    verify.add_argument(
+        "--sample",
+        type=_count,
+        metavar="N",
+        help="how many objects --level sample re-hashes (default 1 %%, at least 10)",
+    )
+    verify.add_argument("--since", metavar="ISO", help="only recordings signed since then (with UTC offset)")
+    verify.add_argument("--json", action="store_true", help="{ok, checked, problems, unchecked} as JSON")
+    verify.add_argument(
+        "--state",
+        type=Path,
+        metavar="DIR",
+        help="this auditor's own state (the last checkpoint verified); default: the per-user state folder",
+    )
+    verify.set_defaults(func=command("audit_cmd", "cmd_verify"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
