@@ -67,6 +67,10 @@ class SchemaMismatch(UsageError):
     """Database {} has schema revision {}, this recorder-sync needs {}: {}"""
 
 
+class AccessRefused(UsageError):
+    """Access refused: {} {}"""
+
+
 class NotFound(Error):
     """Not found: {}"""
 

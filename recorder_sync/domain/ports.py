@@ -28,6 +28,7 @@ from recorder_sync.domain.model import (
 )
 from recorder_sync.domain.policy import DeadlineSettings
 from recorder_sync.domain.report_tallies import ReportAggregates
+from recorder_sync.domain.roster import RosterEntry
 from recorder_sync.domain.sweep import SweepInputs, SweepLimits
 
 Clock = Callable[[], datetime]
@@ -356,3 +357,12 @@ class CaseStores(ActionStore, CheckoutLedger, LinkStore, LinkFeed, Protocol):
 class CaseRepository(CaseStores, SweepStore, ReportSource, Protocol):
     """Every job of the case book at once (the composition root hands one object to
     each service; a service asks only for the protocols it uses)."""
+
+
+class Roster(Protocol):
+    """Who may replay evidence, with which role (``domain.roster``); each change a custody event."""
+
+    def upsert_roster(
+        self, entries: Sequence[RosterEntry], now: datetime, source: str, actor: str
+    ) -> ImportOutcome: ...
+    def roster(self) -> list[RosterEntry]: ...
