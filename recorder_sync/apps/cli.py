@@ -14,7 +14,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from recorder_sync import __version__
@@ -29,25 +29,40 @@ log = logging.getLogger("recorder_sync")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="recorder-sync",
-        description="Ingest body-worn camera footage: hash, sign, custody-log, store, verify, release.",
-        epilog="exit codes:\n" + "\n".join(f"  {code:>3}  {what}" for code, what in exit_codes().items()),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = script_parser(
+        "recorder-sync",
+        "Ingest body-worn camera footage: hash, sign, custody-log, store, verify, release.",
     )
-    parser.add_argument("--config", type=Path, help="TOML configuration file (env: RECORDER_SYNC_CONFIG)")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
-    parser.add_argument("--version", action="version", version=f"recorder-sync {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register_all(sub)
     return parser
 
 
+def script_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The options every console script has; each reads the same configuration."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog="exit codes:\n" + "\n".join(f"  {code:>3}  {what}" for code, what in exit_codes().items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", type=Path, help="TOML configuration file (env: RECORDER_SYNC_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    return serve(build_parser, "recorder-sync", argv)
+
+
+def serve(build: Callable[[], argparse.ArgumentParser], prog: str, argv: Sequence[str] | None) -> int:
+    """Run one command of ``prog`` (``recorder-sync``, ``recorder-replay``): the same signals,
+    configuration, logging and exit codes for every console script."""
     # first thing: a stop request from here on is noted, never the default action (-15)
     shutdown = Shutdown()
     shutdown.install()
-    args = build_parser().parse_args(argv)
+    args = build().parse_args(argv)
     logging.basicConfig(
         level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -69,13 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args, settings)
         return code
     except Error as e:
-        print(f"recorder-sync: {output.printable_lines(redact(str(e)))}", file=sys.stderr)
+        print(f"{prog}: {output.printable_lines(redact(str(e)))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt as e:
         if isinstance(e, Interrupted):
             # the pipeline is persisted step by step and imports are all or nothing
             said = f"interrupted by {e}; nothing is lost: run it again to go on"
-            print(f"recorder-sync: {said}", file=sys.stderr)
+            print(f"{prog}: {said}", file=sys.stderr)
         return shutdown.exit_code if isinstance(e, Interrupted) else EXIT_INTERRUPTED
     except BrokenPipeError:
         # the reader (e.g. `| head`) went away: not an error of ours

@@ -80,6 +80,7 @@ class Settings:
     lock_dir: Path = DEFAULT_LOCK_DIR
     metadata_bounds: TimeBounds = DEFAULT_BOUNDS
     claim_seconds: float = 300.0  # lease on a row this daemon works (domain.claims)
+    trust_file: Path | None = None  # trust anchors (domain.trust) replay checks copies against
 
 
 def default_home() -> Path:
@@ -204,6 +205,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         "lock_dir",
         "metadata",
         "claim_seconds",
+        "trust_file",
     }
     for key in data:
         if key not in known:
@@ -338,6 +340,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         lock_dir=lock_dir,
         metadata_bounds=_metadata(data, source),
         claim_seconds=claim_seconds,
+        trust_file=Path(trust).expanduser() if (trust := setting("trust_file", str)) else None,
     )
 
 

@@ -8,8 +8,10 @@ a store raises ``IntegrityFailure`` when the stored bytes are wrong, and
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, BinaryIO, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from recorder_sync.domain import custody
 from recorder_sync.domain.cases import Action, ActionQuery, Checkout, ImportOutcome
@@ -30,6 +32,9 @@ from recorder_sync.domain.policy import DeadlineSettings
 from recorder_sync.domain.report_tallies import ReportAggregates
 from recorder_sync.domain.roster import RosterEntry
 from recorder_sync.domain.sweep import SweepInputs, SweepLimits
+
+if TYPE_CHECKING:  # replay's values bring the signature checks (cryptography): not for every command
+    from recorder_sync.domain.replay import ClipRange, FetchedCopy, FindQuery, FoundRecording
 
 Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware (UTC)."""
@@ -366,3 +371,38 @@ class Roster(Protocol):
         self, entries: Sequence[RosterEntry], now: datetime, source: str, actor: str
     ) -> ImportOutcome: ...
     def roster(self) -> list[RosterEntry]: ...
+
+
+class ReplayLibrary(Protocol):
+    """What replay reads: recordings found with their links and flags, and signing times."""
+
+    def find(self, query: FindQuery) -> list[FoundRecording]: ...
+    def signed_at(self, recording_id: str) -> datetime | None: ...
+
+
+class AccessLog(CustodyNotes, Protocol):
+    """Access events, and the flag a copy that failed its check raises."""
+
+    def raise_flag(self, flag: Flag, now: datetime) -> None: ...
+
+
+class Player(Protocol):
+    """Shows a verified local copy of a recording to the person at the screen."""
+
+    name: str
+
+    def unusable(self) -> str | None:
+        """Why it cannot play here (no display, say), asked before anything is logged or read."""
+        ...
+
+    def play(self, path: Path, span: ClipRange) -> int:
+        """Play the file at ``path`` (its last argument) and wait; the player's exit status."""
+        ...
+
+
+class PrivateCopies(Protocol):
+    """Private temporary copies (0600, in a 0700 folder) of stored objects, removed afterwards."""
+
+    def fetch(self, key: str) -> AbstractContextManager[FetchedCopy]:
+        """Copy the stored object ``key`` to a private file, hashing it on the way."""
+        ...

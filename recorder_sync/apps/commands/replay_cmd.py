@@ -1,0 +1,118 @@
+"""``recorder-replay find`` and ``play``: composition of the replay service, and its output."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from recorder_sync.adapters.db.replay_repo import ReplayRepo
+from recorder_sync.adapters.db.users_repo import RosterRepo
+from recorder_sync.adapters.player import CommandPlayer, StoreCopies
+from recorder_sync.adapters.vault import Vault
+from recorder_sync.apps.commands.cases_cmd import _time as option_time
+from recorder_sync.apps.config import Settings
+from recorder_sync.apps.output import emit_json, shown_times, table
+from recorder_sync.apps.wiring import open_app, s3_store, utcnow
+from recorder_sync.domain.errors import UsageError
+from recorder_sync.domain.ports import ObjectStore, PrivateCopies
+from recorder_sync.domain.replay import FindQuery, clip_range, correction_text
+from recorder_sync.domain.trust import TrustAnchors
+from recorder_sync.services.replay import ReplayService
+
+
+def actor() -> str:
+    """``user@host`` of the account running the command: its effective uid's name, never
+    $USER or $LOGNAME, which anyone can set."""
+    uid = os.geteuid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = f"uid{uid}"
+    return f"{user}@{socket.gethostname()}"
+
+
+class _LazyCopies:
+    """The store is opened only when a copy is fetched: ``find`` never touches it, and a
+    refused ``play`` is refused before it does."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def fetch(self, key: str) -> Any:
+        return StoreCopies(_read_store(self.settings)).fetch(key)
+
+
+def _read_store(settings: Settings) -> ObjectStore:
+    # read-only use: no bucket set-up (open_bucket), no vault created
+    return s3_store(settings) if settings.s3 is not None else Vault(settings.vault_path, create=False)
+
+
+def _service(settings: Settings) -> ReplayService:
+    who = actor()
+    catalog = open_app(settings, actor=who).catalog
+    copies: PrivateCopies = _LazyCopies(settings)
+    return ReplayService(
+        actor=who,
+        roster=RosterRepo(catalog),
+        library=ReplayRepo(catalog),
+        log=catalog,
+        copies=copies,
+        clock=utcnow,
+    )
+
+
+def cmd_find(args: argparse.Namespace, settings: Settings) -> int:
+    query = FindQuery(
+        case_id=args.case,
+        action_id=args.action,
+        officer=args.officer,
+        device=args.device,
+        target=args.target,
+        since=option_time(args.since, "--from"),
+        until=option_time(args.until, "--to"),
+    )
+    found = _service(settings).find(query)
+    if args.json:
+        emit_json([f.as_json() for f in found])
+        return 0
+    rows = []
+    for f in found:
+        row = f.as_json()
+        row["correction"] = correction_text(f.correction) + (" (uncertain)" if row["clock_uncertain"] else "")
+        row["links"] = ";".join(f"{link['action_id']}({link['confidence']})" for link in row["links"])
+        row["flags"] = ";".join(row["flags"])
+        rows.append(shown_times(row, ("start", "end"), settings.deadlines.display_tz))
+    table(rows, ["id", "device", "officer", "start", "end", "correction", "state", "links", "flags"])
+    return 0
+
+
+def _trust(args: argparse.Namespace, settings: Settings) -> TrustAnchors:
+    path: Path | None = args.trust or settings.trust_file
+    if path is None:
+        raise UsageError(
+            "play checks every copy against trust anchors obtained out of band: "
+            "give --trust FILE or set trust_file in the configuration (RECORDER_SYNC_TRUST_FILE)"
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"trust file {path}: {e.strerror or e}") from None
+    return TrustAnchors.from_json(data, source=str(path))
+
+
+def cmd_play(args: argparse.Namespace, settings: Settings) -> int:
+    trust = _trust(args, settings)
+    span = clip_range(args.clip_from, args.clip_to)
+    player = CommandPlayer(args.player)
+    played = _service(settings).play(args.recording, args.reason, span, trust, player)
+    rec = played.recording
+    if played.player_status != 0:
+        print(f"recorder-replay: {args.player} exited with status {played.player_status}", file=sys.stderr)
+        return 1
+    print(f"{rec.id} (sha256 {rec.sha256}) verified and played; access logged as event {played.access_seq}")
+    return 0

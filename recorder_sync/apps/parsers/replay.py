@@ -1,0 +1,35 @@
+"""``recorder-replay find`` and ``play``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from recorder_sync.apps.parsers import command
+
+
+def register(sub: Any) -> None:
+    q = sub.add_parser("find", help="recordings with links, clock-corrected times, state and flags")
+    q.add_argument("--case")
+    q.add_argument("--action")
+    q.add_argument("--officer")
+    q.add_argument("--device")
+    q.add_argument("--target", help="party id or name")
+    q.add_argument("--from", dest="since", metavar="ISO", help="overlapping this time or later (with offset)")
+    q.add_argument("--to", dest="until", metavar="ISO", help="overlapping this time or earlier (with offset)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=command("replay_cmd", "cmd_find"))
+
+    q = sub.add_parser("play", help="play a verified copy of a recording (logged first, with --reason)")
+    q.add_argument("recording", help="recording id or SHA-256 (or a unique prefix)")
+    q.add_argument("--from", dest="clip_from", metavar="HH:MM:SS", help="from this far into the recording")
+    q.add_argument("--to", dest="clip_to", metavar="HH:MM:SS", help="to this far into the recording")
+    q.add_argument("--reason", required=True, help="why you view it (recorded in the custody log)")
+    q.add_argument(
+        "--player",
+        default="ffplay",
+        metavar="ffplay|mpv|CMD",
+        help="ffplay (default), mpv, or a command run with the verified file's path as its last argument",
+    )
+    q.add_argument("--trust", type=Path, metavar="FILE", help="trust anchors (default: config trust_file)")
+    q.set_defaults(func=command("replay_cmd", "cmd_play"))
