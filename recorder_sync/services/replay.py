@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass
 
 from recorder_sync.domain import layout
+from recorder_sync.domain.cases import ActionQuery
 from recorder_sync.domain.custody import EventKind
 from recorder_sync.domain.errors import (
     AccessRefused,
@@ -30,6 +31,7 @@ from recorder_sync.domain.errors import (
     VerificationFailed,
 )
 from recorder_sync.domain.model import Flag, FlagKind, Recording, Severity
+from recorder_sync.domain.policy import DeadlineSettings
 from recorder_sync.domain.ports import AccessLog, Clock, Player, PrivateCopies, ReplayLibrary, Roster
 from recorder_sync.domain.replay import (
     VIA,
@@ -43,6 +45,7 @@ from recorder_sync.domain.replay import (
 )
 from recorder_sync.domain.roster import RosterEntry, authorize, entry_for, may_see, officer_scope
 from recorder_sync.domain.subjects import recording_subject
+from recorder_sync.domain.timeline import Timeline, action_title, build_timeline, timeline_selection
 from recorder_sync.domain.trust import TrustAnchors
 
 log = logging.getLogger(__name__)
@@ -88,6 +91,46 @@ class ReplayService:
             details={"via": VIA, "command": "find", "role": entry.role.value, "query": query.as_json()},
         )
         return [] if scoped is None else self.library.find(scoped)
+
+    def timeline(self, query: FindQuery, settings: DeadlineSettings) -> list[Timeline]:
+        """One timeline per action (``--action``, or each action of ``--case``), or one over an
+        officer's window (``--officer --from --to``)."""
+        why_not = timeline_selection(query)
+        if why_not is not None:
+            raise UsageError(why_not)
+        entry = self.who("timeline")
+        scope = officer_scope(entry)
+        self.log.note(
+            EventKind.SEARCHED,
+            self.clock(),
+            details={"via": VIA, "command": "timeline", "role": entry.role.value, "query": query.as_json()},
+        )
+        if query.officer is not None and query.since is not None and query.until is not None:
+            scoped = query.scoped(scope)
+            found = [] if scoped is None else self.library.find(scoped)
+            window = (query.since, query.until)
+            return [build_timeline(f"officer {query.officer}", window, found, settings.coverage_tolerance)]
+        actions = self.library.actions(ActionQuery(case_id=query.case_id, action_id=query.action_id))
+        if not actions:
+            raise NotFound(f"action {query.action_id!r}" if query.action_id else f"case {query.case_id!r}")
+        timelines = []
+        for action in actions:
+            scoped = FindQuery(action_id=action.action_id).scoped(scope)
+            found = [] if scoped is None else self.library.find(scoped)
+            slack = settings.link_slack
+            checkouts = self.library.checkouts_overlapping(action.start - slack, action.end + slack)
+            timelines.append(
+                build_timeline(
+                    action_title(action),
+                    (action.start, action.end),
+                    found,
+                    settings.coverage_tolerance,
+                    action=action,
+                    checkouts=checkouts,
+                    slack=slack,
+                )
+            )
+        return timelines
 
     # --- content: logged before the first byte is read ----------------------------------
 

@@ -314,3 +314,41 @@ def test_a_player_that_fails_is_recorded_by_a_second_event(station: Station) -> 
 def test_replay_help_lists_its_commands_and_exit_codes() -> None:
     r = subprocess.run([REPLAY, "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "find" in r.stdout and "play" in r.stdout and "exit codes:" in r.stdout
+
+
+def test_timeline_of_an_action_marks_gaps_and_officers_without_footage(station: Station) -> None:
+    set_roster(station.env, station.tmp, f"{USER},,supervisor,")
+    # A1 again: 031245 (filmed at 08:30:15) and 077777 (no footage), from 08:30 to 08:31
+    actions = station.tmp / "a1.csv"
+    actions.write_text(
+        ACTIONS.splitlines()[0]
+        + "\nC1,A1,seizure,Unit 1,031245;077777,2026-11-27T08:30:00+08:00,2026-11-27T08:31:00+08:00,,,\n",
+        encoding="utf-8",
+    )
+    assert run(station.env, "cases", "import", str(actions)).returncode == 0
+    out = station.tmp / "a1.html"
+    [timeline] = replay_json(station.env, "timeline", "--action", "A1", "--html", str(out))
+    assert timeline["missing_officers"] == ["077777"]
+    lanes = {(lane["officer"], lane["device"]): lane for lane in timeline["lanes"]}
+    [bar] = lanes[("031245", "DSJ-A1")]["bars"]
+    # the file is no real video: no duration, so its footage is the instant it started
+    assert bar["recording_id"] == station.own["id"] and bar["start"] == "2026-11-27T00:30:15+00:00"
+    assert lanes[("077777", None)]["missing"]
+    assert timeline["gaps"] == [
+        {"start": "2026-11-27T00:30:00+00:00", "end": "2026-11-27T00:30:15+00:00"},
+        {"start": "2026-11-27T00:30:15+00:00", "end": "2026-11-27T00:31:00+00:00"},
+    ]
+    page = out.read_text(encoding="utf-8")
+    assert f'data-recording="{station.own["id"]}"' in page and 'class="gap"' in page
+
+    shown = replay(station.env | {"COLUMNS": "100"}, "timeline", "--case", "C1")
+    assert shown.returncode == 0, shown.stderr
+    assert "officer 077777 (no footage)" in shown.stdout and "2 gap(s)" in shown.stdout
+    assert max(len(line) for line in shown.stdout.splitlines()) <= 100
+
+    [search] = [e for e in events(station.db_url, "searched") if e["details"]["query"] == {"case_id": "C1"}]
+    assert search["details"]["command"] == "timeline" and search["actor"] == ACTOR
+    r = replay(station.env, "timeline")
+    assert r.returncode == 2 and "give one of --action A, --case C" in r.stderr
+    r = replay(station.env, "timeline", "--action", "A9")
+    assert r.returncode == 6 and "action 'A9'" in r.stderr

@@ -8,15 +8,17 @@ from datetime import datetime
 
 from sqlalchemy import or_, select
 
+from recorder_sync.adapters.db.cases_repo import ActionRepo
+from recorder_sync.adapters.db.ledger_repo import LedgerRepo
 from recorder_sync.adapters.db.repository import _recording as recording_from_row
-from recorder_sync.adapters.db.rows import OPEN_STATES, CatalogBound, chunks, clock_evidence
+from recorder_sync.adapters.db.rows import OPEN_STATES, chunks, clock_evidence
 from recorder_sync.adapters.db.schema import ActionRow, CustodyEventRow, FlagRow, LinkRow, RecordingRow
 from recorder_sync.domain.custody import EventKind
 from recorder_sync.domain.replay import FindQuery, FoundRecording, LinkShown
 
 
-class ReplayRepo(CatalogBound):
-    """Implements ``domain.ports.ReplayLibrary``."""
+class ReplayRepo(ActionRepo, LedgerRepo):
+    """Implements ``domain.ports.ReplayLibrary`` (actions and the ledger for timelines)."""
 
     def find(self, query: FindQuery) -> list[FoundRecording]:
         with self.catalog.transaction() as s:

@@ -21,6 +21,7 @@ from recorder_sync.apps.wiring import open_app, s3_store, utcnow
 from recorder_sync.domain.errors import UsageError
 from recorder_sync.domain.ports import ObjectStore, PrivateCopies
 from recorder_sync.domain.replay import FindQuery, clip_range, correction_text
+from recorder_sync.domain.times import display
 from recorder_sync.domain.trust import TrustAnchors
 from recorder_sync.services.replay import ReplayService
 
@@ -115,4 +116,35 @@ def cmd_play(args: argparse.Namespace, settings: Settings) -> int:
         print(f"recorder-replay: {args.player} exited with status {played.player_status}", file=sys.stderr)
         return 1
     print(f"{rec.id} (sha256 {rec.sha256}) verified and played; access logged as event {played.access_seq}")
+    return 0
+
+
+def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
+    query = FindQuery(
+        case_id=args.case,
+        action_id=args.action,
+        officer=args.officer,
+        since=option_time(args.since, "--from"),
+        until=option_time(args.until, "--to"),
+    )
+    timelines = _service(settings).timeline(query, settings.deadlines)
+    zone = settings.deadlines.display_tz
+    if args.html is not None:
+        from recorder_sync.apps.timeline_view import render_html
+
+        page = render_html(timelines, zone, display(utcnow(), zone))
+        try:
+            args.html.write_text(page, encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"--html {args.html}: {e.strerror or e}") from None
+    if args.json:
+        emit_json([t.as_json() for t in timelines])
+        return 0
+    from rich.console import Console
+
+    from recorder_sync.apps.timeline_view import render_terminal
+
+    render_terminal(timelines, Console(highlight=False), zone)
+    if args.html is not None:
+        print(f"written: {args.html}")
     return 0

@@ -20,6 +20,18 @@ def register(sub: Any) -> None:
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=command("replay_cmd", "cmd_find"))
 
+    q = sub.add_parser(
+        "timeline", help="the multi-camera timeline of an action, a case, or an officer's window"
+    )
+    q.add_argument("--action")
+    q.add_argument("--case")
+    q.add_argument("--officer")
+    q.add_argument("--from", dest="since", metavar="ISO", help="window start (with --officer)")
+    q.add_argument("--to", dest="until", metavar="ISO", help="window end (with --officer)")
+    q.add_argument("--json", action="store_true")
+    q.add_argument("--html", type=Path, metavar="OUT", help="also write a self-contained HTML page (SVG)")
+    q.set_defaults(func=command("replay_cmd", "cmd_timeline"))
+
     q = sub.add_parser("play", help="play a verified copy of a recording (logged first, with --reason)")
     q.add_argument("recording", help="recording id or SHA-256 (or a unique prefix)")
     q.add_argument("--from", dest="clip_from", metavar="HH:MM:SS", help="from this far into the recording")
