@@ -30,12 +30,12 @@ class StoreCopies:
         self.folder = folder  # None: the system's temporary folder
 
     @contextmanager
-    def fetch(self, key: str) -> Iterator[FetchedCopy]:
+    def fetch(self, key: str, version_id: str | None = None) -> Iterator[FetchedCopy]:
         private = Path(tempfile.mkdtemp(prefix="recorder-replay-", dir=self.folder))  # 0700
         path = private / Path(key).name
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-            with os.fdopen(fd, "wb") as out, self.store.open(key) as src:
+            with os.fdopen(fd, "wb") as out, self.store.open(key, version_id) as src:
                 try:
                     sha256, size = sha256_copy(src, out)
                 except SinkWriteError as e:

@@ -517,13 +517,13 @@ class S3Store:
             raise IntegrityFailure(key, sha256, found)
         return obj
 
-    def open(self, key: str) -> BinaryIO:
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
         what = f"reading {key}"
         try:
-            response = self._client.get_object(self._bucket, key)
+            response = self._client.get_object(self._bucket, key, version_id=version_id)
         except S3Error as exc:
             if _is_not_found(exc):
-                raise NotFound(f"{self.uri(key, None)}") from exc
+                raise NotFound(f"{self.uri(key, version_id)}") from exc
             raise translate(exc, what) from exc
         except Exception as exc:
             raise translate(exc, what) from exc

@@ -108,8 +108,9 @@ class ObjectStore(Protocol):
         the store could not be read."""
         ...
 
-    def open(self, key: str) -> BinaryIO:
-        """A reader of the stored bytes (replay, export, audit)."""
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
+        """A reader of the stored bytes (replay, export, audit): of the given version, where
+        the store keeps versions (the vault keeps one copy per key and ignores it)."""
         ...
 
     def get_bytes(self, key: str) -> bytes: ...
@@ -405,6 +406,7 @@ class Player(Protocol):
 class PrivateCopies(Protocol):
     """Private temporary copies (0600, in a 0700 folder) of stored objects, removed afterwards."""
 
-    def fetch(self, key: str) -> AbstractContextManager[FetchedCopy]:
-        """Copy the stored object ``key`` to a private file, hashing it on the way."""
+    def fetch(self, key: str, version_id: str | None = None) -> AbstractContextManager[FetchedCopy]:
+        """Copy the stored object ``key`` (that version, where the store keeps versions) to a
+        private file, hashing it on the way."""
         ...

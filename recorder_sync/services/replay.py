@@ -153,7 +153,8 @@ class ReplayService:
             reason=why,
         )
         try:
-            with self.copies.fetch(layout.media_key(rec.sha256)) as copy:
+            # the version that was stored and verified, not whatever is latest under the key
+            with self.copies.fetch(layout.media_key(rec.sha256), rec.version_id) as copy:
                 try:
                     signed_at = self.library.signed_at(rec.id) or rec.ingested_at
                     check_copy(rec, copy.sha256, copy.size, trust, signed_at)

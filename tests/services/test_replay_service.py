@@ -66,10 +66,12 @@ class CountingStore(MemoryStore):
     def __init__(self) -> None:
         super().__init__()
         self.opened = 0
+        self.versions: list[str | None] = []
 
-    def open(self, key: str) -> BinaryIO:
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
         self.opened += 1
-        return super().open(key)
+        self.versions.append(version_id)
+        return super().open(key, version_id)
 
 
 @dataclass
@@ -128,6 +130,7 @@ def world(tmp_path: Path) -> tuple[ReplayService, Log, CountingStore, FakePlayer
         signature=signer.sign(manifest),
         key_id=signer.key_id,
         storage_uri="memory://x",
+        version_id="v7",
     )
     store = CountingStore()
     store.objects[layout.media_key(sha)] = DATA
@@ -149,7 +152,7 @@ def world(tmp_path: Path) -> tuple[ReplayService, Log, CountingStore, FakePlayer
 def test_the_access_is_logged_before_the_store_is_read(world: Any) -> None:
     service, log, store, player, trust, _ = world
     played = service.play("rec-1", "case review", ClipRange(), trust, player)
-    assert played.player_status == 0 and store.opened == 1
+    assert played.player_status == 0 and store.versions == ["v7"]  # the version stored and verified
     assert player.calls == [(DATA, 1)]  # the player saw the verified bytes, one event already logged
     [(kind, details, reason)] = log.notes
     assert kind is EventKind.ACCESSED and reason == "case review" and details["how"] == "play"

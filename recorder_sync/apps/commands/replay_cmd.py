@@ -44,8 +44,8 @@ class _LazyCopies:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def fetch(self, key: str) -> Any:
-        return StoreCopies(_read_store(self.settings)).fetch(key)
+    def fetch(self, key: str, version_id: str | None = None) -> Any:
+        return StoreCopies(_read_store(self.settings)).fetch(key, version_id)
 
 
 def _read_store(settings: Settings) -> ObjectStore:
