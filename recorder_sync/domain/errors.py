@@ -71,6 +71,12 @@ class AccessRefused(UsageError):
     """Access refused: {} {}"""
 
 
+class ClipFailed(UsageError):
+    """ffmpeg could not make a clip of {}: {}"""
+
+    # the source verified; it is not media that ffmpeg can cut: not a verification failure
+
+
 class NotFound(Error):
     """Not found: {}"""
 

@@ -34,6 +34,7 @@ from recorder_sync.domain.roster import RosterEntry
 from recorder_sync.domain.sweep import SweepInputs, SweepLimits
 
 if TYPE_CHECKING:  # replay's values bring the signature checks (cryptography): not for every command
+    from recorder_sync.domain.provenance import Derivation
     from recorder_sync.domain.replay import ClipRange, FetchedCopy, FindQuery, FoundRecording
 
 Clock = Callable[[], datetime]
@@ -410,3 +411,19 @@ class PrivateCopies(Protocol):
         """Copy the stored object ``key`` (that version, where the store keeps versions) to a
         private file, hashing it on the way."""
         ...
+
+
+class Clipper(Protocol):
+    """Makes a derived file from a verified local copy; the original is never touched."""
+
+    def derive(self, source: Path, target: Path, span: ClipRange) -> Derivation: ...
+
+
+class ExportTarget(Protocol):
+    """Where exported files go: never over an existing file."""
+
+    def check(self, names: Sequence[str]) -> None:
+        """``UsageError`` when these files cannot be placed there (asked before anything is logged)."""
+        ...
+
+    def place(self, name: str, source: Path | bytes) -> Path: ...

@@ -17,7 +17,12 @@ The order of ``play`` is the point of it:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
 
 from recorder_sync.domain import layout
 from recorder_sync.domain.cases import ActionQuery
@@ -32,10 +37,22 @@ from recorder_sync.domain.errors import (
 )
 from recorder_sync.domain.model import Flag, FlagKind, Recording, Severity
 from recorder_sync.domain.policy import DeadlineSettings
-from recorder_sync.domain.ports import AccessLog, Clock, Player, PrivateCopies, ReplayLibrary, Roster
+from recorder_sync.domain.ports import (
+    AccessLog,
+    Clipper,
+    Clock,
+    ExportTarget,
+    Player,
+    PrivateCopies,
+    ReplayLibrary,
+    Roster,
+    Signer,
+)
+from recorder_sync.domain.provenance import build_provenance, output_name
 from recorder_sync.domain.replay import (
     VIA,
     ClipRange,
+    FetchedCopy,
     FindQuery,
     FoundRecording,
     access_details,
@@ -47,8 +64,10 @@ from recorder_sync.domain.roster import RosterEntry, authorize, entry_for, may_s
 from recorder_sync.domain.subjects import recording_subject
 from recorder_sync.domain.timeline import Timeline, action_title, build_timeline, timeline_selection
 from recorder_sync.domain.trust import TrustAnchors
+from recorder_sync.io.hashing import sha256_file
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -56,6 +75,23 @@ class Played:
     recording: Recording
     access_seq: int
     player_status: int
+
+
+@dataclass(frozen=True)
+class Access:
+    """A logged access: its kind (accessed, exported) and position in the custody log."""
+
+    kind: EventKind
+    seq: int
+
+
+@dataclass(frozen=True)
+class Exported:
+    recording: Recording
+    access_seq: int
+    path: Path
+    sha256: str
+    provenance: bytes
 
 
 class ReplayService:
@@ -140,49 +176,125 @@ class ReplayService:
         entry = self.who("play")
         why = require_reason(reason, "play")
         rec = self._visible(entry, ref)
-        if rec.storage_uri is None:
-            raise NotFound(f"a stored copy of {rec.id} (not stored yet: state {rec.state.value})")
         unusable = player.unusable()
         if unusable is not None:
             raise UsageError(unusable)
-        access = self.log.note(
+        access = self._log_access(
             EventKind.ACCESSED,
             self.clock(),
             recording_id=rec.id,
             details=access_details(entry, "play", [rec], span, player=player.name),
             reason=why,
         )
-        try:
-            # the version that was stored and verified, not whatever is latest under the key
-            with self.copies.fetch(layout.media_key(rec.sha256), rec.version_id) as copy:
-                try:
-                    signed_at = self.library.signed_at(rec.id) or rec.ingested_at
-                    check_copy(rec, copy.sha256, copy.size, trust, signed_at)
-                except VerificationFailed as e:
-                    self._failed_check(rec, access.seq, e)
-                    raise
-                status = player.play(copy.path, span)
-        except VerificationFailed:
-            raise
-        except (Error, OSError) as e:
-            self._outcome(rec, access.seq, "failed", str(e))
-            raise
+        with self._verified(rec, access, trust) as copy:
+            status = self._serving(rec, access, lambda: player.play(copy.path, span))
         if status != 0:
-            self._outcome(rec, access.seq, "player-failed", f"{player.name} exited with status {status}")
+            self._outcome(rec, access, "player-failed", f"{player.name} exited with status {status}")
         return Played(rec, access.seq, status)
 
+    def export(
+        self,
+        ref: str,
+        reason: str | None,
+        span: ClipRange,
+        trust: TrustAnchors,
+        clipper: Clipper,
+        target: ExportTarget,
+        signer: Signer,
+        station: str,
+    ) -> Exported:
+        """A derived file (the whole recording, or a stream-copied range) with its provenance
+        signed by ``signer``; the original is only read."""
+        entry = self.who("export")
+        why = require_reason(reason, "export")
+        rec = self._visible(entry, ref)
+        shown = span.as_json()
+        name = output_name(rec, None if shown is None else [shown["from"], shown["to"]])
+        target.check([name, name + ".provenance.json", name + ".provenance.sig"])
+        access = self._log_access(
+            EventKind.EXPORTED,
+            self.clock(),
+            recording_id=rec.id,
+            details=access_details(entry, "export", [rec], span),
+            reason=why,
+        )
+        with self._verified(rec, access, trust) as copy:
+
+            def make() -> Exported:
+                derived = copy.path.with_name("derived-" + name)
+                derivation = clipper.derive(copy.path, derived, span)
+                with derived.open("rb") as f:
+                    sha256, size = sha256_file(f)
+                provenance = build_provenance(
+                    source=rec,
+                    derivation=derivation,
+                    output_name=name,
+                    output_sha256=sha256,
+                    output_size=size,
+                    range_asked=shown,
+                    actor=self.actor,
+                    reason=why,
+                    at=self.clock(),
+                    station=station,
+                    key_id=signer.key_id,
+                    access_seq=access.seq,
+                )
+                clip = target.place(name, derived)
+                target.place(name + ".provenance.json", provenance)
+                target.place(name + ".provenance.sig", signer.sign(provenance))
+                return Exported(rec, access.seq, clip, sha256, provenance)
+
+            return self._serving(rec, access, make)
+
+    @contextmanager
+    def _verified(self, rec: Recording, access: Access, trust: TrustAnchors) -> Iterator[FetchedCopy]:
+        """A private copy of the version stored and verified (not whatever is latest under
+        the key), checked against the signed manifest before anything uses it."""
+        key = layout.media_key(rec.sha256)
+        with ExitStack() as stack:
+            copy = self._serving(
+                rec, access, lambda: stack.enter_context(self.copies.fetch(key, rec.version_id))
+            )
+            try:
+                signed_at = self.library.signed_at(rec.id) or rec.ingested_at
+                check_copy(rec, copy.sha256, copy.size, trust, signed_at)
+            except VerificationFailed as e:
+                self._failed_check(rec, access, e)
+                raise
+            yield copy
+
+    def _serving(self, rec: Recording, access: Access, serve: Callable[[], T]) -> T:
+        """Run ``serve``; when it fails, a second event records the outcome."""
+        try:
+            return serve()
+        except VerificationFailed:
+            raise  # recorded by _failed_check
+        except (Error, OSError) as e:
+            self._outcome(rec, access, "failed", str(e))
+            raise
+
     def _visible(self, entry: RosterEntry, ref: str) -> Recording:
+        """The recording, if this person may see it and it has a stored copy to serve
+        (both refused before anything is logged: nothing was accessed)."""
         rec = self.log.recording(ref)
         if not may_see(entry, rec.officer):
             raise AccessRefused(
                 self.actor, f"is officer {entry.officer}: an officer may replay only their own recordings"
             )
+        if rec.storage_uri is None:
+            raise NotFound(f"a stored copy of {rec.id} (not stored yet: state {rec.state.value})")
         return rec
 
-    def _outcome(self, rec: Recording, access_seq: int, outcome: str, problem: str) -> None:
+    def _log_access(self, kind: EventKind, now: datetime, **event: Any) -> Access:
+        """The access event; if it cannot be written, nothing is served (the error propagates)."""
+        return Access(kind, self.log.note(kind, now, **event).seq)
+
+    def _outcome(self, rec: Recording, access: Access, outcome: str, problem: str) -> None:
+        """The second event of an access that went wrong after it was logged, of the same kind."""
+        access_seq = access.seq
         try:
             self.log.note(
-                EventKind.ACCESSED,
+                access.kind,
                 self.clock(),
                 recording_id=rec.id,
                 details=outcome_details(access_seq, outcome, problem),
@@ -190,9 +302,9 @@ class ReplayService:
         except CouldNotCheck as e:  # the access itself is logged; say why the outcome is not
             log.error("%s: could not record the outcome %s of access %d: %s", rec.id, outcome, access_seq, e)
 
-    def _failed_check(self, rec: Recording, access_seq: int, e: VerificationFailed) -> None:
+    def _failed_check(self, rec: Recording, access: Access, e: VerificationFailed) -> None:
         problem = f"a copy fetched for replay did not verify: {e}"
-        self._outcome(rec, access_seq, FlagKind.INTEGRITY_FAILURE.value, problem)
+        self._outcome(rec, access, FlagKind.INTEGRITY_FAILURE.value, problem)
         flag = Flag(
             FlagKind.INTEGRITY_FAILURE,
             Severity.CRITICAL,

@@ -7,6 +7,7 @@ was already in the custody log when it started.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -17,6 +18,7 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from clirunner import env_for, run, run_json
@@ -24,6 +26,7 @@ from clirunner import env_for, run, run_json
 from recorder_sync.adapters.db.engine import make_engine
 from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.keys import load_key
+from recorder_sync.domain.layout import media_key
 from recorder_sync.domain.trust import StationKey, TrustAnchors
 
 REPLAY = str(Path(sys.executable).with_name("recorder-replay"))
@@ -352,3 +355,99 @@ def test_timeline_of_an_action_marks_gaps_and_officers_without_footage(station: 
     assert r.returncode == 2 and "give one of --action A, --case C" in r.stderr
     r = replay(station.env, "timeline", "--action", "A9")
     assert r.returncode == 6 and "action 'A9'" in r.stderr
+
+
+def ffprobe(path: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    value: dict[str, Any] = json.loads(out.stdout)
+    return value
+
+
+def test_export_trims_by_stream_copy_with_signed_provenance(tmp_path: Path, db_url: str) -> None:
+    import sample_dock
+
+    from recorder_sync.domain.signatures import verify_signature
+
+    home = tmp_path / "home"
+    env = env_for(home, db_url)
+    dock = tmp_path / "dock"
+    dock.mkdir()
+    start = datetime(2026, 11, 27, 8, 30, 15, tzinfo=ZoneInfo("Asia/Shanghai"))
+    name = sample_dock.default_name("DSJ-A1", "031245", start.replace(tzinfo=None), 1, "MP4")
+    sample_dock.make_video(dock / name, start=start, seconds=6.0, label="export test")
+    assert run(env, "ingest", str(dock), "--stable-seconds", "0").returncode == 0
+    [rec] = run_json(env, "list")
+    set_roster(env, tmp_path, f"{USER},,supervisor,")
+    signer = load_key(home / "keys" / "station.key")
+    trust = tmp_path / "trust.json"
+    trust.write_bytes(trust_for(signer.key_id, signer.public_key_pem()))
+    stored = home / "vault" / media_key(rec["sha256"])
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["export", rec["id"], "--from", "00:00:02", "--to", "00:00:04", "--out", str(out)]
+    r = replay(env, *args, "--trust", str(trust), "--reason", "court request 17")
+    assert r.returncode == 0, r.stderr
+
+    clip = out / f"{rec['id']}_00-00-02_00-00-04.mp4"
+    provenance = (out / (clip.name + ".provenance.json")).read_bytes()
+    verify_signature(
+        signer.public_key_pem(), provenance, (out / (clip.name + ".provenance.sig")).read_bytes()
+    )
+    doc = json.loads(provenance)
+    assert doc["sources"] == [
+        {
+            "recording_id": rec["id"],
+            "sha256": rec["sha256"],
+            "manifest_sha256": doc["sources"][0]["manifest_sha256"],
+        }
+    ]
+    assert doc["output"] == {
+        "name": clip.name,
+        "sha256": hashlib.sha256(clip.read_bytes()).hexdigest(),
+        "size": clip.stat().st_size,
+    }
+    assert doc["operations"] == [{"op": "trim", "mode": "stream-copy", "from": "00:00:02", "to": "00:00:04"}]
+    assert doc["tool"].startswith("ffmpeg version") and "copy" in doc["command"] and "INPUT" in doc["command"]
+    assert not [part for part in doc["command"] if str(tmp_path) in part or "recorder-replay-" in part]
+    assert (doc["exported_by"], doc["reason"], doc["key_id"]) == (ACTOR, "court request 17", signer.key_id)
+
+    source, derived = ffprobe(stored), ffprobe(clip)
+    assert float(derived["format"]["duration"]) < float(source["format"]["duration"]) - 1
+    # a stream copy: the same codecs, no re-encoding
+    assert [s["codec_name"] for s in derived["streams"]] == [s["codec_name"] for s in source["streams"]]
+    # the original is untouched
+    assert hashlib.sha256((stored).read_bytes()).hexdigest() == rec["sha256"]
+    [event] = events(db_url, "exported")
+    assert event["seq"] == doc["access_seq"] and event["reason"] == "court request 17"
+    assert event["details"]["range"] == {"from": "00:00:02", "to": "00:00:04"}
+
+    # the same export again would overwrite: refused before anything is logged
+    r = replay(env, *args, "--trust", str(trust), "--reason", "again")
+    assert r.returncode == 2 and "exists already" in r.stderr
+    assert len(events(db_url, "exported")) == 1
+
+
+def test_an_export_ffmpeg_cannot_cut_leaves_nothing_and_a_second_event(station: Station) -> None:
+    set_roster(station.env, station.tmp, f"{USER},,supervisor,")
+    out = station.tmp / "out"
+    out.mkdir()
+    args = [
+        "export",
+        station.own["id"],
+        "--from",
+        "00:00:01",
+        "--out",
+        str(out),
+        "--trust",
+        str(station.trust),
+    ]
+    r = replay(station.env, *args, "--reason", "court request")
+    assert r.returncode == 2 and "ffmpeg could not make a clip" in r.stderr, r.stderr
+    assert list(out.iterdir()) == []
+    access, outcome = events(station.db_url, "exported")
+    assert outcome["details"]["access_seq"] == access["seq"] and outcome["details"]["outcome"] == "failed"

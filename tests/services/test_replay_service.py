@@ -185,3 +185,26 @@ def test_a_store_that_fails_after_the_access_was_logged_gets_a_second_event(worl
         service.play("rec-1", "case review", ClipRange(), trust, player)
     assert player.calls == [] and log.flags == []
     assert [n[1].get("outcome") for n in log.notes] == [None, "failed"]
+
+
+def test_an_export_of_a_damaged_copy_writes_nothing(world: Any, tmp_path: Path) -> None:
+    from recorder_sync.adapters.clips import ExportFolder, FfmpegClipper
+
+    service, log, store, _, trust, rec = world
+    out = tmp_path / "out"
+    out.mkdir()
+    signer = create_key(tmp_path / "keys2" / "k.key")
+    args = (ClipRange(), trust, FfmpegClipper(), ExportFolder(out), signer, "st")
+    store.damage(layout.media_key(rec.sha256))
+    with pytest.raises(IntegrityFailure):
+        service.export("rec-1", "court", *args)
+    assert list(out.iterdir()) == []
+    assert [(n[0], n[1].get("outcome")) for n in log.notes] == [
+        (EventKind.EXPORTED, None),
+        (EventKind.EXPORTED, "integrity-failure"),
+    ]
+    # the whole recording, undamaged: its exact bytes, and a provenance naming them
+    store.objects[layout.media_key(rec.sha256)] = DATA
+    exported = service.export("rec-1", "court", *args)
+    assert exported.path.read_bytes() == DATA and exported.sha256 == rec.sha256
+    assert b'"operations":[{"op":"copy"}]' in exported.provenance

@@ -148,3 +148,28 @@ def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
     if args.html is not None:
         print(f"written: {args.html}")
     return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from recorder_sync.adapters.clips import ExportFolder, FfmpegClipper
+    from recorder_sync.adapters.keys import load_key
+
+    trust = _trust(args, settings)
+    span = clip_range(args.clip_from, args.clip_to)
+    # the provenance is signed with the station key: an export needs it readable
+    signer = load_key(settings.key_path)
+    exported = _service(settings).export(
+        args.recording,
+        args.reason,
+        span,
+        trust,
+        FfmpegClipper(),
+        ExportFolder(args.out),
+        signer,
+        settings.station_id,
+    )
+    print(
+        f"exported {exported.path} (sha256 {exported.sha256}) from {exported.recording.id}, "
+        f"with {exported.path.name}.provenance.json and .sig; logged as event {exported.access_seq}"
+    )
+    return 0

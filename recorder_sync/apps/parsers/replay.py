@@ -45,3 +45,16 @@ def register(sub: Any) -> None:
     )
     q.add_argument("--trust", type=Path, metavar="FILE", help="trust anchors (default: config trust_file)")
     q.set_defaults(func=command("replay_cmd", "cmd_play"))
+
+    q = sub.add_parser(
+        "export", help="a derived copy (whole, or a range by stream copy) with signed provenance"
+    )
+    q.add_argument("recording", help="recording id or SHA-256 (or a unique prefix)")
+    q.add_argument("--from", dest="clip_from", metavar="HH:MM:SS", help="from this far into the recording")
+    q.add_argument("--to", dest="clip_to", metavar="HH:MM:SS", help="to this far into the recording")
+    q.add_argument("--reason", required=True, help="why you export it (recorded in the custody log)")
+    q.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="folder for the clip and its provenance"
+    )
+    q.add_argument("--trust", type=Path, metavar="FILE", help="trust anchors (default: config trust_file)")
+    q.set_defaults(func=command("replay_cmd", "cmd_export"))
