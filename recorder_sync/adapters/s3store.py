@@ -533,6 +533,17 @@ class S3Store:
         with self.open(key) as reader:
             return reader.read()
 
+    def presigned_get(self, key: str, version_id: str | None, expires: timedelta, now: datetime) -> str:
+        """A URL that GETs this version of ``key`` until ``now + expires``, signed with our
+        credentials (replay's read-only ones); the server refuses it afterwards."""
+        try:
+            url: str = self._client.presigned_get_object(
+                self._bucket, key, expires=expires, request_date=now, version_id=version_id
+            )
+        except Exception as exc:  # the region look-up is a request
+            raise translate(exc, f"presigning {key}") from exc
+        return url
+
     # --- writing ---------------------------------------------------------------------------
 
     def put_bytes(

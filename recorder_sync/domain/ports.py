@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
@@ -427,3 +427,9 @@ class ExportTarget(Protocol):
         ...
 
     def place(self, name: str, source: Path | bytes) -> Path: ...
+
+
+class Presigner(ObjectStore, Protocol):
+    """A store that hands out time-limited URLs to stored object versions (S3 only)."""
+
+    def presigned_get(self, key: str, version_id: str | None, expires: timedelta, now: datetime) -> str: ...

@@ -175,6 +175,15 @@ def clip_range(start: str | None, end: str | None) -> ClipRange:
     return ClipRange(lo, hi)
 
 
+URL_MINUTES_MAX = 15  # a handed-out link outlives its purpose quickly: at most a quarter of an hour
+
+
+def url_lifetime(minutes: int) -> timedelta:
+    if not 1 <= minutes <= URL_MINUTES_MAX:
+        raise UsageError(f"--minutes {minutes}: a URL is valid from 1 to {URL_MINUTES_MAX} minutes")
+    return timedelta(minutes=minutes)
+
+
 def require_reason(reason: str | None, command: str) -> str:
     """Every viewing is justified: an empty reason is no reason."""
     if reason is None or not reason.strip():

@@ -43,6 +43,7 @@ from recorder_sync.domain.ports import (
     Clock,
     ExportTarget,
     Player,
+    Presigner,
     PrivateCopies,
     ReplayLibrary,
     Roster,
@@ -59,10 +60,12 @@ from recorder_sync.domain.replay import (
     check_copy,
     outcome_details,
     require_reason,
+    url_lifetime,
 )
 from recorder_sync.domain.roster import RosterEntry, authorize, entry_for, may_see, officer_scope
 from recorder_sync.domain.subjects import recording_subject
 from recorder_sync.domain.timeline import Timeline, action_title, build_timeline, timeline_selection
+from recorder_sync.domain.times import utc_iso
 from recorder_sync.domain.trust import TrustAnchors
 from recorder_sync.io.hashing import sha256_file
 
@@ -75,6 +78,14 @@ class Played:
     recording: Recording
     access_seq: int
     player_status: int
+
+
+@dataclass(frozen=True)
+class HandedOut:
+    recording: Recording
+    access_seq: int
+    url: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -246,6 +257,43 @@ class ReplayService:
 
             return self._serving(rec, access, make)
 
+    def url(
+        self, ref: str, reason: str | None, minutes: int, trust: TrustAnchors, presigner: Presigner
+    ) -> HandedOut:
+        """A presigned GET URL pinned to the version stored and verified, handed out only once
+        the access is logged and that version re-hashes to the signed manifest's SHA-256."""
+        entry = self.who("url")
+        why = require_reason(reason, "url")
+        lifetime = url_lifetime(minutes)
+        rec = self._visible(entry, ref)
+        now = self.clock()
+        access = self._log_access(
+            EventKind.ACCESSED,
+            now,
+            recording_id=rec.id,
+            details=access_details(
+                entry,
+                "url",
+                [rec],
+                ClipRange(),
+                version_id=rec.version_id or "",
+                expires_at=utc_iso(now + lifetime),
+            ),
+            reason=why,
+        )
+        key = layout.media_key(rec.sha256)
+
+        def checked_url() -> str:
+            try:
+                stored = presigner.verify(key, rec.sha256, rec.size, version_id=rec.version_id)
+                check_copy(rec, rec.sha256, stored.size, trust, self._signed_at(rec))
+            except VerificationFailed as e:
+                self._failed_check(rec, access, e)
+                raise
+            return presigner.presigned_get(key, rec.version_id, lifetime, now)
+
+        return HandedOut(rec, access.seq, self._serving(rec, access, checked_url), now + lifetime)
+
     @contextmanager
     def _verified(self, rec: Recording, access: Access, trust: TrustAnchors) -> Iterator[FetchedCopy]:
         """A private copy of the version stored and verified (not whatever is latest under
@@ -256,12 +304,16 @@ class ReplayService:
                 rec, access, lambda: stack.enter_context(self.copies.fetch(key, rec.version_id))
             )
             try:
-                signed_at = self.library.signed_at(rec.id) or rec.ingested_at
-                check_copy(rec, copy.sha256, copy.size, trust, signed_at)
+                check_copy(rec, copy.sha256, copy.size, trust, self._signed_at(rec))
             except VerificationFailed as e:
                 self._failed_check(rec, access, e)
                 raise
             yield copy
+
+    def _signed_at(self, rec: Recording) -> datetime:
+        """When the manifest was signed (its custody event), which the key must be valid at;
+        a recording without that event falls back to its ingest time."""
+        return self.library.signed_at(rec.id) or rec.ingested_at
 
     def _serving(self, rec: Recording, access: Access, serve: Callable[[], T]) -> T:
         """Run ``serve``; when it fails, a second event records the outcome."""

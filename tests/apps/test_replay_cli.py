@@ -106,9 +106,7 @@ class Station:
         assert r.returncode == 0, r.stderr
         recs = {rec["officer"]: rec for rec in run_json(self.env, "list")}
         self.own, self.other = recs["031245"], recs["099999"]
-        signer = load_key(home / "keys" / "station.key")
-        self.trust = tmp_path / "trust.json"
-        self.trust.write_bytes(trust_for(signer.key_id, signer.public_key_pem()))
+        self.trust = station_trust(home, tmp_path)
         self.player = tmp_path / "player.py"
         self.player.write_text(PLAYER.format(python=sys.executable), encoding="utf-8")
         self.player.chmod(0o755)
@@ -122,6 +120,14 @@ class Station:
             return None
         value: dict[str, Any] = json.loads(self.player_log.read_text(encoding="utf-8"))
         return value
+
+
+def station_trust(home: Path, folder: Path) -> Path:
+    """A trust file holding the station's key, as an operator hands it out out of band."""
+    signer = load_key(home / "keys" / "station.key")
+    trust = folder / "trust.json"
+    trust.write_bytes(trust_for(signer.key_id, signer.public_key_pem()))
+    return trust
 
 
 def trust_for(key_id: str, pem: bytes) -> bytes:
@@ -230,6 +236,9 @@ def test_refusals_exit_2_and_serve_nothing(station: Station) -> None:
     r = replay(station.env, "play", station.own["id"], "--trust", str(station.trust), "--reason", "x")
     assert r.returncode == 2 and "no display" in r.stderr and "recorder-replay export" in r.stderr
     assert station.played() is None
+    # a URL is an S3 feature
+    r = replay(station.env, "url", station.own["id"], "--reason", "x", "--trust", str(station.trust))
+    assert r.returncode == 2 and "S3 presigned URLs" in r.stderr
     assert events(station.db_url, "accessed") == []
 
 
@@ -383,9 +392,8 @@ def test_export_trims_by_stream_copy_with_signed_provenance(tmp_path: Path, db_u
     assert run(env, "ingest", str(dock), "--stable-seconds", "0").returncode == 0
     [rec] = run_json(env, "list")
     set_roster(env, tmp_path, f"{USER},,supervisor,")
+    trust = station_trust(home, tmp_path)
     signer = load_key(home / "keys" / "station.key")
-    trust = tmp_path / "trust.json"
-    trust.write_bytes(trust_for(signer.key_id, signer.public_key_pem()))
     stored = home / "vault" / media_key(rec["sha256"])
     out = tmp_path / "out"
     out.mkdir()

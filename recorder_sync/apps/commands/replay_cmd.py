@@ -173,3 +173,18 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         f"with {exported.path.name}.provenance.json and .sig; logged as event {exported.access_seq}"
     )
     return 0
+
+
+def cmd_url(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.s3 is None:
+        raise UsageError("url hands out S3 presigned URLs; the local vault has none (configure [s3])")
+    trust = _trust(args, settings)
+    handed = _service(settings).url(args.recording, args.reason, args.minutes, trust, s3_store(settings))
+    print(handed.url)
+    zone = settings.deadlines.display_tz
+    print(
+        f"valid until {display(handed.expires_at, zone)}, for that stored version of {handed.recording.id}; "
+        f"logged as event {handed.access_seq}",
+        file=sys.stderr,
+    )
+    return 0

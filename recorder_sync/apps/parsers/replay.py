@@ -58,3 +58,10 @@ def register(sub: Any) -> None:
     )
     q.add_argument("--trust", type=Path, metavar="FILE", help="trust anchors (default: config trust_file)")
     q.set_defaults(func=command("replay_cmd", "cmd_export"))
+
+    q = sub.add_parser("url", help="a presigned S3 URL of the stored version, valid minutes (logged first)")
+    q.add_argument("recording", help="recording id or SHA-256 (or a unique prefix)")
+    q.add_argument("--minutes", type=int, default=5, help="how long the URL works: 1 to 15 (default 5)")
+    q.add_argument("--reason", required=True, help="why you hand it out (recorded in the custody log)")
+    q.add_argument("--trust", type=Path, metavar="FILE", help="trust anchors (default: config trust_file)")
+    q.set_defaults(func=command("replay_cmd", "cmd_url"))
