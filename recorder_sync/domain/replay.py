@@ -201,6 +201,8 @@ def access_details(
         "role": entry.role.value,
         "recordings": [{"id": r.id, "sha256": r.sha256} for r in recordings],
     }
+    if entry.officer:
+        details["officer"] = entry.officer  # as the roster said then: self-access is judged on it
     shown = span.as_json()
     if shown is not None:
         details["range"] = shown

@@ -25,6 +25,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from recorder_sync.domain import layout
+from recorder_sync.domain.access_report import (
+    AccessRecord,
+    Finding,
+    accesses_from_events,
+    find_problems,
+    officer_of,
+)
 from recorder_sync.domain.cases import ActionQuery
 from recorder_sync.domain.custody import EventKind
 from recorder_sync.domain.errors import (
@@ -178,6 +185,27 @@ class ReplayService:
                 )
             )
         return timelines
+
+    def access_report(
+        self, since: datetime | None, until: datetime | None, user: str | None, officer: str | None
+    ) -> tuple[list[AccessRecord], list[Finding]]:
+        """Every access in the period (by ``user``, or by the roster users of ``officer``), and findings."""
+        entry = self.who("access-report")
+        query = {k: v for k, v in (("user", user), ("officer", officer)) if v is not None}
+        query |= {k: utc_iso(t) for k, t in (("since", since), ("until", until)) if t is not None}
+        self.log.note(
+            EventKind.SEARCHED,
+            self.clock(),
+            details={"via": VIA, "command": "access-report", "role": entry.role.value, "query": query},
+        )
+        roster = self.roster.roster()
+        accesses = accesses_from_events(self.library.access_events(since, until))
+        if user is not None:
+            accesses = [a for a in accesses if user in (a.actor, a.actor.partition("@")[0])]
+        if officer is not None:
+            accesses = [a for a in accesses if officer_of(a, roster) == officer]
+        links, actions = self.library.linked_actions([rid for a in accesses for rid, _ in a.recordings])
+        return accesses, find_problems(accesses, roster, links, actions)
 
     # --- content: logged before the first byte is read ----------------------------------
 

@@ -459,3 +459,51 @@ def test_an_export_ffmpeg_cannot_cut_leaves_nothing_and_a_second_event(station: 
     assert list(out.iterdir()) == []
     access, outcome = events(station.db_url, "exported")
     assert outcome["details"]["access_seq"] == access["seq"] and outcome["details"]["outcome"] == "failed"
+
+
+def test_the_access_report_finds_a_planted_self_access_and_footage_of_no_case(station: Station) -> None:
+    # officer 031245 views the footage of A1, in which they took part (a self-access)
+    set_roster(station.env, station.tmp, f"{USER},031245,officer,Unit 1")
+    assert station.play(station.own, reason="writing my report").returncode == 0
+    # later a supervisor views a recording linked to no action
+    set_roster(station.env, station.tmp, f"{USER},,supervisor,")
+    assert station.play(station.other, reason="spot check").returncode == 0
+    r = replay(station.env, "access-report")
+    assert r.returncode == 0, r.stderr
+    assert "findings: 2" in r.stdout and "self-access" in r.stdout
+
+    set_roster(station.env, station.tmp, f"{USER},,auditor,")  # auditors review the log
+    report = replay_json(station.env, "access-report")
+    first, second = report["accesses"]
+    assert (first["user"], first["how"], first["reason"], first["officer"]) == (
+        ACTOR,
+        "play",
+        "writing my report",
+        "031245",
+    )
+    assert first["recordings"] == [{"id": station.own["id"], "sha256": station.own["sha256"]}]
+    assert second["recordings"][0]["id"] == station.other["id"] and second["outcome"] == "served"
+    self_access, no_link = report["findings"]
+    assert self_access["kind"] == "self-access" and self_access["access_seq"] == first["seq"]
+    assert (self_access["action_id"], self_access["officer"], self_access["after_action_end"]) == (
+        "A1",
+        "031245",
+        True,
+    )
+    assert no_link["kind"] == "no-link-access" and no_link["recording_id"] == station.other["id"]
+
+    assert [
+        a["seq"] for a in replay_json(station.env, "access-report", "--officer", "031245")["accesses"]
+    ] == [first["seq"]]
+    assert replay_json(station.env, "access-report", "--user", "nobody") == {"accesses": [], "findings": []}
+    assert replay_json(station.env, "access-report", "--to", "2026-01-01T00:00:00+00:00")["accesses"] == []
+    csv_out = replay(station.env, "access-report", "--csv")
+    assert csv_out.returncode == 0 and csv_out.stdout.splitlines()[0] == (
+        "seq,at,user,how,recordings,range,reason,outcome,findings"
+    )
+    assert f"self-access:{station.own['id']}" in csv_out.stdout
+    # an auditor may read the log, not the footage; an officer may not read the log
+    assert station.play(station.own).returncode == 2
+    set_roster(station.env, station.tmp, f"{USER},031245,officer,")
+    r = replay(station.env, "access-report")
+    assert r.returncode == 2 and "`access-report` needs the role auditor or supervisor" in r.stderr

@@ -4,16 +4,19 @@ officer, device and time, with their clock correction, links and open flags."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_, select
 
 from recorder_sync.adapters.db.cases_repo import ActionRepo
 from recorder_sync.adapters.db.ledger_repo import LedgerRepo
 from recorder_sync.adapters.db.repository import _recording as recording_from_row
-from recorder_sync.adapters.db.rows import OPEN_STATES, chunks, clock_evidence
+from recorder_sync.adapters.db.rows import OPEN_STATES, actions_by_ids, chunks, clock_evidence
 from recorder_sync.adapters.db.schema import ActionRow, CustodyEventRow, FlagRow, LinkRow, RecordingRow
-from recorder_sync.domain.custody import EventKind
+from recorder_sync.domain.cases import Action
+from recorder_sync.domain.custody import CustodyEvent, EventKind
 from recorder_sync.domain.replay import FindQuery, FoundRecording, LinkShown
 
 
@@ -83,3 +86,31 @@ class ReplayRepo(ActionRepo, LedgerRepo):
                 .order_by(CustodyEventRow.seq.desc())
                 .limit(1)
             )
+
+    def access_events(self, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+        """The fields of every access and export event (and their outcome events) in the period."""
+        with self.catalog.transaction() as s:
+            q = (
+                select(CustodyEventRow)
+                .where(CustodyEventRow.action.in_([EventKind.ACCESSED.value, EventKind.EXPORTED.value]))
+                .order_by(CustodyEventRow.seq)
+            )
+            if since is not None:
+                q = q.where(CustodyEventRow.at >= since)
+            if until is not None:
+                q = q.where(CustodyEventRow.at <= until)
+            return [CustodyEvent(r.seq, r.body, r.leaf_hash).fields for r in s.scalars(q)]
+
+    def linked_actions(self, recording_ids: Sequence[str]) -> tuple[dict[str, list[str]], dict[str, Action]]:
+        """For each recording, the actions it is linked to now, and those actions."""
+        linked: dict[str, list[str]] = defaultdict(list)
+        with self.catalog.transaction() as s:
+            for batch in chunks(sorted(set(recording_ids))):
+                for rid, aid in s.execute(
+                    select(LinkRow.recording_id, LinkRow.action_id)
+                    .where(LinkRow.recording_id.in_(batch), LinkRow.removed_at.is_(None))
+                    .order_by(LinkRow.action_id)
+                ):
+                    linked[rid].append(aid)
+            actions = actions_by_ids(s, {a for aids in linked.values() for a in aids})
+        return dict(linked), {a.action_id: a for a in actions}

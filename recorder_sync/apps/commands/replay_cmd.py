@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import pwd
 import socket
@@ -16,11 +17,12 @@ from recorder_sync.adapters.player import CommandPlayer, StoreCopies
 from recorder_sync.adapters.vault import Vault
 from recorder_sync.apps.commands.cases_cmd import _time as option_time
 from recorder_sync.apps.config import Settings
-from recorder_sync.apps.output import emit_json, shown_times, table
+from recorder_sync.apps.output import emit_json, printable, shown_times, table
 from recorder_sync.apps.wiring import open_app, s3_store, utcnow
 from recorder_sync.domain.errors import UsageError
 from recorder_sync.domain.ports import ObjectStore, PrivateCopies
 from recorder_sync.domain.replay import FindQuery, clip_range, correction_text
+from recorder_sync.domain.reports import spreadsheet_cell
 from recorder_sync.domain.times import display
 from recorder_sync.domain.trust import TrustAnchors
 from recorder_sync.services.replay import ReplayService
@@ -187,4 +189,36 @@ def cmd_url(args: argparse.Namespace, settings: Settings) -> int:
         f"logged as event {handed.access_seq}",
         file=sys.stderr,
     )
+    return 0
+
+
+_ACCESS_COLUMNS = ["seq", "at", "user", "how", "recordings", "range", "reason", "outcome", "findings"]
+
+
+def cmd_access_report(args: argparse.Namespace, settings: Settings) -> int:
+    accesses, findings = _service(settings).access_report(
+        option_time(args.since, "--from"), option_time(args.until, "--to"), args.user, args.officer
+    )
+    if args.json:
+        emit_json({"accesses": [a.as_json() for a in accesses], "findings": [f.as_json() for f in findings]})
+        return 0
+    found: dict[int, list[str]] = {}
+    for f in findings:
+        found.setdefault(f.access_seq, []).append(f"{f.kind}:{f.recording_id}")
+    rows = []
+    for a in accesses:
+        row = a.as_json()
+        row["recordings"] = ";".join(r["id"] for r in row["recordings"])
+        row["range"] = "" if a.range is None else f"{a.range.get('from')}-{a.range.get('to')}"
+        row["findings"] = ";".join(found.get(a.seq, []))
+        rows.append(row)
+    if args.csv:
+        w = csv.DictWriter(sys.stdout, fieldnames=_ACCESS_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in rows)
+        return 0
+    table([shown_times(r, ("at",), settings.deadlines.display_tz) for r in rows], _ACCESS_COLUMNS)
+    print(f"findings: {len(findings)}")
+    for f in findings:
+        print(printable(f"  {f.kind:<15} access {f.access_seq} by {f.user}: {f.recording_id}: {f.detail}"))
     return 0

@@ -65,3 +65,13 @@ def register(sub: Any) -> None:
     q.add_argument("--reason", required=True, help="why you hand it out (recorded in the custody log)")
     q.add_argument("--trust", type=Path, metavar="FILE", help="trust anchors (default: config trust_file)")
     q.set_defaults(func=command("replay_cmd", "cmd_url"))
+
+    q = sub.add_parser("access-report", help="every access with who, what, when, why, how; and findings")
+    q.add_argument("--from", dest="since", metavar="ISO", help="accesses at or after this time")
+    q.add_argument("--to", dest="until", metavar="ISO", help="accesses at or before this time")
+    q.add_argument("--user", help="accesses by this user (login name or user@host)")
+    q.add_argument("--officer", help="accesses by the roster users of this officer number")
+    fmt = q.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
+    q.set_defaults(func=command("replay_cmd", "cmd_access_report"))
