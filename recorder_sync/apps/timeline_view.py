@@ -35,7 +35,8 @@ def render_terminal(timelines: Sequence[Timeline], console: Console, zone: tzinf
         labels = [escape(lane.label) for lane in timeline.lanes] + ["gaps"]
         label_width = min(_MAX_LABEL, max(len(label) for label in labels))
         width = max(10, console.width - label_width - 3)
-        console.print(Text(escape(timeline.title), style="bold"), soft_wrap=True)
+        # words wrap at the terminal's width; the rows below are made to fit it
+        console.print(Text(escape(timeline.title), style="bold"))
         summary = (
             f"{display(timeline.start, zone)} to {display(timeline.end, zone)}; "
             f"{len(timeline.gaps)} gap(s); "
@@ -47,7 +48,7 @@ def render_terminal(timelines: Sequence[Timeline], console: Console, zone: tzinf
                 else ""
             )
         )
-        console.print(Text(escape(summary.rstrip("; "))), soft_wrap=True)
+        console.print(Text(escape(summary.rstrip("; "))))
         for lane, label in zip(timeline.lanes, labels, strict=False):
             line = [(EMPTY, "dim")] * width
             if lane.missing:
@@ -62,12 +63,22 @@ def render_terminal(timelines: Sequence[Timeline], console: Console, zone: tzinf
             for i in cells(timeline, timeline.fraction(gap.start), timeline.fraction(gap.end), width):
                 gaps[i] = (GAP, "bold red")
         console.print(_row("gaps", label_width, gaps), soft_wrap=True)
-        first, last = display(timeline.start, zone), display(timeline.end, zone)
-        axis = " " * (label_width + 2) + first + last.rjust(max(1, width - len(first) + 1))
-        console.print(Text(axis, style="dim"), soft_wrap=True)
+        console.print(Text(_axis(timeline, zone, label_width, width), style="dim"), soft_wrap=True)
         if timeline.untimed:
-            console.print(Text(f"without times (not drawn): {', '.join(timeline.untimed)}"), soft_wrap=True)
+            console.print(Text(f"without times (not drawn): {', '.join(timeline.untimed)}"))
         console.print()
+
+
+def _axis(timeline: Timeline, zone: tzinfo, label_width: int, width: int) -> str:
+    """The window's ends under the bars: with their dates where they fit, else the time of day
+    (the line above gives the dates and zone), else the start alone."""
+    room = width + 1  # up to the closing border
+    first, last = display(timeline.start, zone), display(timeline.end, zone)
+    if len(first) + 1 + len(last) > room:
+        first, last = first.split(" ")[-1][:8], last.split(" ")[-1][:8]
+    if len(first) + 1 + len(last) > room:
+        last = ""
+    return " " * (label_width + 2) + first + last.rjust(room - len(first))
 
 
 def _row(label: str, label_width: int, line: Sequence[tuple[str, str]]) -> Text:
