@@ -11,7 +11,7 @@ A merely suggested link is drawn, marked, and not counted, as the engine does no
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -172,3 +172,14 @@ def timeline_selection(query: FindQuery) -> str | None:
     if query.since is not None and query.until is not None and query.until <= query.since:
         return "timeline: --to must be after --from"
     return None
+
+
+def own_part(timeline: Timeline, officer: str) -> Timeline:
+    """An officer's view of a timeline built from their own footage only: the gaps are in
+    their own coverage, and of the officers it names without footage only they can be one
+    (the others' footage was not looked at, so saying they have none would be false)."""
+    return replace(
+        timeline,
+        lanes=tuple(lane for lane in timeline.lanes if not lane.missing or lane.officer == officer),
+        missing_officers=tuple(o for o in timeline.missing_officers if o == officer),
+    )

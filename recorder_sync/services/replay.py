@@ -71,7 +71,13 @@ from recorder_sync.domain.replay import (
 )
 from recorder_sync.domain.roster import RosterEntry, authorize, entry_for, may_see, officer_scope
 from recorder_sync.domain.subjects import recording_subject
-from recorder_sync.domain.timeline import Timeline, action_title, build_timeline, timeline_selection
+from recorder_sync.domain.timeline import (
+    Timeline,
+    action_title,
+    build_timeline,
+    own_part,
+    timeline_selection,
+)
 from recorder_sync.domain.times import utc_iso
 from recorder_sync.domain.trust import TrustAnchors
 from recorder_sync.io.hashing import sha256_file
@@ -173,17 +179,16 @@ class ReplayService:
             found = [] if scoped is None else self.library.find(scoped)
             slack = settings.link_slack
             checkouts = self.library.checkouts_overlapping(action.start - slack, action.end + slack)
-            timelines.append(
-                build_timeline(
-                    action_title(action),
-                    (action.start, action.end),
-                    found,
-                    settings.coverage_tolerance,
-                    action=action,
-                    checkouts=checkouts,
-                    slack=slack,
-                )
+            timeline = build_timeline(
+                action_title(action),
+                (action.start, action.end),
+                found,
+                settings.coverage_tolerance,
+                action=action,
+                checkouts=checkouts,
+                slack=slack,
             )
+            timelines.append(timeline if scope is None else own_part(timeline, scope))
         return timelines
 
     def access_report(
@@ -351,6 +356,9 @@ class ReplayService:
             raise  # recorded by _failed_check
         except (Error, OSError) as e:
             self._outcome(rec, access, "failed", str(e))
+            raise
+        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM while it was being served
+            self._outcome(rec, access, "interrupted", str(e) or "interrupted")
             raise
 
     def _visible(self, entry: RosterEntry, ref: str) -> Recording:

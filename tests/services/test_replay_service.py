@@ -208,3 +208,16 @@ def test_an_export_of_a_damaged_copy_writes_nothing(world: Any, tmp_path: Path) 
     exported = service.export("rec-1", "court", *args)
     assert exported.path.read_bytes() == DATA and exported.sha256 == rec.sha256
     assert b'"operations":[{"op":"copy"}]' in exported.provenance
+
+
+def test_a_viewing_interrupted_by_a_stop_request_is_recorded(world: Any, tmp_path: Path) -> None:
+    service, log, _, player, trust, _ = world
+
+    def stopped(path: Path, span: ClipRange) -> int:
+        raise KeyboardInterrupt("SIGTERM")
+
+    player.play = stopped
+    with pytest.raises(KeyboardInterrupt):
+        service.play("rec-1", "case review", ClipRange(), trust, player)
+    assert [n[1].get("outcome") for n in log.notes] == [None, "interrupted"]
+    assert list(tmp_path.glob("recorder-replay-*")) == []

@@ -97,3 +97,20 @@ def test_a_timeline_needs_one_selection() -> None:
     assert "one of --action" in str(timeline_selection(FindQuery(action_id="A1", case_id="C1")))
     assert "--from ISO --to ISO" in str(timeline_selection(FindQuery(officer="001", since=T)))
     assert "after --from" in str(timeline_selection(FindQuery(officer="001", since=T, until=T)))
+
+
+def test_an_officers_view_names_no_other_officer_as_without_footage() -> None:
+    from recorder_sync.domain.timeline import own_part
+
+    # officer 001's own footage only: 002 and 003 were not looked at, so they are not "missing"
+    mine = build_timeline(
+        "A1", (ACTION.start, ACTION.end), [found("r1", "001", "CAM1", T, T + 3 * M)], timedelta(seconds=5),
+        action=ACTION,
+    )  # fmt: skip
+    assert mine.missing_officers == ("002", "003")
+    shown = own_part(mine, "001")
+    assert shown.missing_officers == () and [lane.officer for lane in shown.lanes] == ["001"]
+    assert [(g.start, g.end) for g in shown.gaps] == [(T + 3 * M, T + 10 * M)]  # gaps in their own coverage
+    assert own_part(
+        build_timeline("A1", (ACTION.start, ACTION.end), [], timedelta(0), action=ACTION), "002"
+    ).missing_officers == ("002",)
