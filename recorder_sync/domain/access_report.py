@@ -6,14 +6,15 @@ and the findings an auditor of a body-worn-camera programme asks for.
   the viewing came before or after the action ended, the nearest fact it has;
 - **no-link access**: footage viewed that belongs to no action (so to no case).
 
-Bulk and out-of-hours findings are not made yet (they need configured limits and hours).
+- **bulk access**: one user touching more than ``bulk_per_day`` recordings in a day;
+- **out-of-hours access**: outside the office hours, in the station's time zone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, time, tzinfo
 from typing import Any
 
 from recorder_sync.domain.cases import Action
@@ -21,6 +22,31 @@ from recorder_sync.domain.roster import RosterEntry, entry_for
 from recorder_sync.domain.times import parse_lenient, utc_iso
 
 ACCESS_KINDS = ("accessed", "exported")
+
+
+@dataclass(frozen=True)
+class AccessLimits:
+    """What counts as bulk and as out of hours (``[replay]`` in the configuration)."""
+
+    bulk_per_day: int = 50
+    office_start: time = time(8, 0)
+    office_end: time = time(18, 0)
+
+    def out_of_hours(self, local: time) -> bool:
+        if self.office_start <= self.office_end:
+            return not (self.office_start <= local < self.office_end)
+        return self.office_end <= local < self.office_start  # night shift: hours across midnight
+
+
+def parse_office_hours(text: str) -> tuple[time, time]:
+    """``08:00-18:00``; ``ValueError`` otherwise."""
+    start, sep, end = text.partition("-")
+    if not sep:
+        raise ValueError(f"expected HH:MM-HH:MM, got {text!r}")
+    try:
+        return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+    except ValueError:
+        raise ValueError(f"expected HH:MM-HH:MM, got {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -148,6 +174,41 @@ def find_problems(
                         aid,
                         officer,
                         after,
+                    )
+                )
+    return findings
+
+
+def usage_problems(accesses: Sequence[AccessRecord], limits: AccessLimits, zone: tzinfo) -> list[Finding]:
+    """Bulk access (per user and local day) and accesses out of the office hours."""
+    findings: list[Finding] = []
+    seen: dict[tuple[str, str], set[str]] = {}
+    for access in accesses:
+        local = access.at.astimezone(zone)
+        day = local.date().isoformat()
+        touched = seen.setdefault((access.actor, day), set())
+        before = len(touched)
+        touched.update(rid for rid, _ in access.recordings)
+        if before <= limits.bulk_per_day < len(touched):
+            findings.append(
+                Finding(
+                    "bulk-access",
+                    access.seq,
+                    access.actor,
+                    access.recordings[-1][0],
+                    f"{access.actor} touched more than {limits.bulk_per_day} recordings on {day}",
+                )
+            )
+        if limits.out_of_hours(local.time()):
+            hours = f"{limits.office_start:%H:%M}-{limits.office_end:%H:%M}"
+            for rid, _ in access.recordings:
+                findings.append(
+                    Finding(
+                        "out-of-hours-access",
+                        access.seq,
+                        access.actor,
+                        rid,
+                        f"at {local:%Y-%m-%d %H:%M:%S%z}, outside the office hours {hours}",
                     )
                 )
     return findings

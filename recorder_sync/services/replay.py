@@ -20,17 +20,19 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
 
 from recorder_sync.domain import layout
 from recorder_sync.domain.access_report import (
+    AccessLimits,
     AccessRecord,
     Finding,
     accesses_from_events,
     find_problems,
     officer_of,
+    usage_problems,
 )
 from recorder_sync.domain.cases import ActionQuery
 from recorder_sync.domain.custody import EventKind
@@ -192,7 +194,13 @@ class ReplayService:
         return timelines
 
     def access_report(
-        self, since: datetime | None, until: datetime | None, user: str | None, officer: str | None
+        self,
+        since: datetime | None,
+        until: datetime | None,
+        user: str | None,
+        officer: str | None,
+        limits: AccessLimits,
+        zone: tzinfo,
     ) -> tuple[list[AccessRecord], list[Finding]]:
         """Every access in the period (by ``user``, or by the roster users of ``officer``), and findings."""
         entry = self.who("access-report")
@@ -210,7 +218,8 @@ class ReplayService:
         if officer is not None:
             accesses = [a for a in accesses if officer_of(a, roster) == officer]
         links, actions = self.library.linked_actions([rid for a in accesses for rid, _ in a.recordings])
-        return accesses, find_problems(accesses, roster, links, actions)
+        findings = find_problems(accesses, roster, links, actions) + usage_problems(accesses, limits, zone)
+        return accesses, sorted(findings, key=lambda f: f.access_seq)
 
     # --- content: logged before the first byte is read ----------------------------------
 

@@ -197,7 +197,12 @@ _ACCESS_COLUMNS = ["seq", "at", "user", "how", "recordings", "range", "reason", 
 
 def cmd_access_report(args: argparse.Namespace, settings: Settings) -> int:
     accesses, findings = _service(settings).access_report(
-        option_time(args.since, "--from"), option_time(args.until, "--to"), args.user, args.officer
+        option_time(args.since, "--from"),
+        option_time(args.until, "--to"),
+        args.user,
+        args.officer,
+        settings.access_limits,
+        settings.deadlines.display_tz,
     )
     if args.json:
         emit_json({"accesses": [a.as_json() for a in accesses], "findings": [f.as_json() for f in findings]})
