@@ -1,4 +1,5 @@
-"""``recorder-replay find`` and ``play``: composition of the replay service, and its output."""
+"""``recorder-replay find``, ``timeline``, ``play``, ``export``, ``url`` and ``access-report``:
+composition of the replay service, and its output."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import os
 import pwd
 import socket
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
 
 from recorder_sync.adapters.db.replay_repo import ReplayRepo
 from recorder_sync.adapters.db.users_repo import RosterRepo
@@ -21,7 +22,7 @@ from recorder_sync.apps.output import emit_json, printable, shown_times, table
 from recorder_sync.apps.wiring import open_app, s3_store, utcnow
 from recorder_sync.domain.errors import UsageError
 from recorder_sync.domain.ports import ObjectStore, PrivateCopies
-from recorder_sync.domain.replay import FindQuery, clip_range, correction_text
+from recorder_sync.domain.replay import FetchedCopy, FindQuery, clip_range, correction_text
 from recorder_sync.domain.reports import spreadsheet_cell
 from recorder_sync.domain.times import display
 from recorder_sync.domain.trust import TrustAnchors
@@ -46,7 +47,7 @@ class _LazyCopies:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def fetch(self, key: str, version_id: str | None = None) -> Any:
+    def fetch(self, key: str, version_id: str | None = None) -> AbstractContextManager[FetchedCopy]:
         return StoreCopies(_read_store(self.settings)).fetch(key, version_id)
 
 

@@ -1,4 +1,4 @@
-"""``recorder-replay find`` and ``play``."""
+"""``recorder-replay find``, ``timeline``, ``play``, ``export``, ``url``, ``access-report``."""
 
 from __future__ import annotations
 
