@@ -207,7 +207,7 @@ class MemoryStore:
             raise IntegrityFailure(key, sha256, f"{found} over {len(data)} bytes (expected {size})")
         return self._stored(key)
 
-    def open(self, key: str) -> BinaryIO:
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
         self._check()
         if key not in self.objects:
             raise NotFound(f"{key} in the memory store")

@@ -518,13 +518,13 @@ class S3Store:
             raise IntegrityFailure(key, sha256, found)
         return obj
 
-    def open(self, key: str) -> BinaryIO:
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
         what = f"reading {key}"
         try:
-            response = self._client.get_object(self._bucket, key)
+            response = self._client.get_object(self._bucket, key, version_id=version_id)
         except S3Error as exc:
             if _is_not_found(exc):
-                raise NotFound(f"{self.uri(key, None)}") from exc
+                raise NotFound(f"{self.uri(key, version_id)}") from exc
             raise translate(exc, what) from exc
         except Exception as exc:
             raise translate(exc, what) from exc
@@ -537,6 +537,17 @@ class S3Store:
     def protection_problem(self, obj: StoredObject, now: datetime) -> str | None:
         """An object is protected by its COMPLIANCE retention (``EvidenceReader``)."""
         return lock_problem(obj, now)
+
+    def presigned_get(self, key: str, version_id: str | None, expires: timedelta, now: datetime) -> str:
+        """A URL that GETs this version of ``key`` until ``now + expires``, signed with our
+        credentials (replay's read-only ones); the server refuses it afterwards."""
+        try:
+            url: str = self._client.presigned_get_object(
+                self._bucket, key, expires=expires, request_date=now, version_id=version_id
+            )
+        except Exception as exc:  # the region look-up is a request
+            raise translate(exc, f"presigning {key}") from exc
+        return url
 
     # --- writing ---------------------------------------------------------------------------
 

@@ -189,7 +189,7 @@ class Vault:
             raise IntegrityFailure(key, sha256, f"{found} over {nbytes} bytes (expected {size})")
         return self._stored(key, path, nbytes)
 
-    def open(self, key: str) -> BinaryIO:
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
         path = self._path(key)
         self._check()
         try:

@@ -14,10 +14,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from recorder_sync import __version__
-from recorder_sync.apps.cli import run
+from recorder_sync.apps.cli import run, script_parser
 from recorder_sync.apps.parsers import command
-from recorder_sync.domain.errors import EXIT_BROKEN_PIPE, EXIT_BUG, EXIT_DONE, EXIT_INTERRUPTED, exit_codes
+from recorder_sync.domain.errors import EXIT_BROKEN_PIPE, EXIT_BUG, EXIT_DONE, EXIT_INTERRUPTED
 from recorder_sync.domain.evidence_audit import Level
 
 # what recorder-audit can end with; the rest of recorder-sync's codes are ingest's
@@ -35,17 +34,12 @@ def _count(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    codes = exit_codes()
-    parser = argparse.ArgumentParser(
-        prog="recorder-audit",
-        description="Verify recorder-sync's evidence as an auditor: with your own trust anchors, "
+    parser = script_parser(
+        "recorder-audit",
+        "Verify recorder-sync's evidence as an auditor: with your own trust anchors, "
         "read-only, without trusting the station or its database.",
-        epilog="exit codes:\n" + "\n".join(f"  {c:>3}  {codes[c]}" for c in _CODES),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        _CODES,
     )
-    parser.add_argument("--config", type=Path, help="TOML configuration file (env: RECORDER_SYNC_CONFIG)")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
-    parser.add_argument("--version", action="version", version=f"recorder-audit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     verify = sub.add_parser(
         "verify",

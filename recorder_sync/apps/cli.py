@@ -29,17 +29,29 @@ log = logging.getLogger("recorder_sync")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    parser = script_parser(
+        "recorder-sync",
+        "Ingest body-worn camera footage: hash, sign, custody-log, store, verify, release.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    register_all(sub)
+    return parser
+
+
+def script_parser(prog: str, description: str, codes: Sequence[int] | None = None) -> argparse.ArgumentParser:
+    """The options every console script has; each reads the same configuration. ``codes``:
+    the exit codes this script can end with (default: all of them)."""
+    table = exit_codes()
+    shown = [(code, table[code]) for code in codes] if codes is not None else list(table.items())
     parser = argparse.ArgumentParser(
-        prog="recorder-sync",
-        description="Ingest body-worn camera footage: hash, sign, custody-log, store, verify, release.",
-        epilog="exit codes:\n" + "\n".join(f"  {code:>3}  {what}" for code, what in exit_codes().items()),
+        prog=prog,
+        description=description,
+        epilog="exit codes:\n" + "\n".join(f"  {code:>3}  {what}" for code, what in shown),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", type=Path, help="TOML configuration file (env: RECORDER_SYNC_CONFIG)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
-    parser.add_argument("--version", action="version", version=f"recorder-sync {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    register_all(sub)
+    parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
     return parser
 
 

@@ -14,7 +14,7 @@ import socket
 import tomllib
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import platformdirs
 from recorder_sync.adapters.alerts import IMPLICIT_TLS_PORTS, AlertSettings
 from recorder_sync.adapters.pkcs11_settings import Pkcs11Settings
 from recorder_sync.adapters.s3settings import MiB, S3Settings
+from recorder_sync.domain.access_report import AccessLimits, parse_office_hours
 from recorder_sync.domain.errors import ConfigError
 from recorder_sync.domain.model import ReleasePolicy, Severity
 from recorder_sync.domain.naming import BUILTIN_PROFILES, NamingProfile
@@ -82,6 +83,8 @@ class Settings:
     metadata_bounds: TimeBounds = DEFAULT_BOUNDS
     claim_seconds: float = 300.0  # lease on a row this daemon works (domain.claims)
     pkcs11: Pkcs11Settings | None = None  # [keys]: the station key in a token, not in key_path
+    trust_file: Path | None = None  # trust anchors (domain.trust) replay checks copies against
+    access_limits: AccessLimits = field(default_factory=AccessLimits)  # [replay]: access-report findings
 
 
 def default_home() -> Path:
@@ -207,6 +210,8 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         "metadata",
         "claim_seconds",
         "keys",
+        "trust_file",
+        "replay",
     }
     for key in data:
         if key not in known:
@@ -342,7 +347,32 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         lock_dir=lock_dir,
         metadata_bounds=_metadata(data, source),
         claim_seconds=claim_seconds,
+        trust_file=Path(trust).expanduser() if (trust := setting("trust_file", str)) else None,
+        access_limits=_replay(data, source),
     )
+
+
+def _replay(data: Mapping[str, Any], source: str) -> AccessLimits:
+    """``[replay]``: ``bulk_recordings_per_day`` and ``office_hours`` ("08:00-18:00", station time)."""
+    section = _get(data, "replay", dict, source, "") or {}
+    known = ("bulk_recordings_per_day", "office_hours")
+    for key in section:
+        if key not in known:
+            raise ConfigError(source, f"replay.{key}", f"unknown key; expected {' or '.join(known)}")
+    limits = AccessLimits()
+    bulk = section.get("bulk_recordings_per_day")
+    if bulk is not None:
+        limits = replace(
+            limits, bulk_per_day=_whole(bulk, source, "replay.bulk_recordings_per_day", 1, 10**6)
+        )
+    hours = _get(section, "office_hours", str, source, "replay.")
+    if hours is not None:
+        try:
+            start, end = parse_office_hours(hours)
+        except ValueError as e:
+            raise ConfigError(source, "replay.office_hours", str(e)) from None
+        limits = replace(limits, office_start=start, office_end=end)
+    return limits
 
 
 def _metadata(data: Mapping[str, Any], source: str) -> TimeBounds:

@@ -67,6 +67,16 @@ class SchemaMismatch(UsageError):
     """Database {} has schema revision {}, this recorder-sync needs {}: {}"""
 
 
+class AccessRefused(UsageError):
+    """Access refused: {} {}"""
+
+
+class ClipFailed(UsageError):
+    """ffmpeg could not make a clip of {}: {}"""
+
+    # the source verified; it is not media that ffmpeg can cut: not a verification failure
+
+
 class NotFound(Error):
     """Not found: {}"""
 

@@ -8,8 +8,10 @@ a store raises ``IntegrityFailure`` when the stored bytes are wrong, and
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from datetime import datetime
-from typing import Any, BinaryIO, Protocol
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from recorder_sync.domain import custody
 from recorder_sync.domain.cases import Action, ActionQuery, Checkout, ImportOutcome
@@ -29,7 +31,12 @@ from recorder_sync.domain.model import (
 )
 from recorder_sync.domain.policy import DeadlineSettings
 from recorder_sync.domain.report_tallies import ReportAggregates
+from recorder_sync.domain.roster import RosterEntry
 from recorder_sync.domain.sweep import SweepInputs, SweepLimits
+
+if TYPE_CHECKING:  # replay's values bring the signature checks (cryptography): not for every command
+    from recorder_sync.domain.provenance import Derivation
+    from recorder_sync.domain.replay import ClipRange, FetchedCopy, FindQuery, FoundRecording
 
 Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware (UTC)."""
@@ -103,8 +110,9 @@ class ObjectStore(Protocol):
         the store could not be read."""
         ...
 
-    def open(self, key: str) -> BinaryIO:
-        """A reader of the stored bytes (replay, export, audit)."""
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
+        """A reader of the stored bytes (replay, export, audit): of the given version, where
+        the store keeps versions (the vault keeps one copy per key and ignores it)."""
         ...
 
     def get_bytes(self, key: str) -> bytes: ...
@@ -383,3 +391,79 @@ class EvidenceRecords(Protocol):
     def signed_events_without_recording(self) -> list[custody.CustodyEvent]:
         """``signed`` events of recordings the database no longer has."""
         ...
+
+
+class Roster(Protocol):
+    """Who may replay evidence, with which role (``domain.roster``); each change a custody event."""
+
+    def upsert_roster(
+        self, entries: Sequence[RosterEntry], now: datetime, source: str, actor: str
+    ) -> ImportOutcome: ...
+    def roster(self) -> list[RosterEntry]: ...
+
+
+class ReplayLibrary(Protocol):
+    """What replay reads: recordings found with their links and flags, and signing times."""
+
+    def find(self, query: FindQuery) -> list[FoundRecording]: ...
+    def signed_at(self, recording_id: str) -> datetime | None: ...
+    def actions(self, query: ActionQuery) -> list[Action]: ...
+    def checkouts_overlapping(self, lo: datetime, hi: datetime) -> list[Checkout]: ...
+    def access_events(self, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+        """The fields of the access and export events (and their outcome events) in the period."""
+        ...
+
+    def linked_actions(
+        self, recording_ids: Sequence[str]
+    ) -> tuple[dict[str, list[str]], dict[str, Action]]: ...
+
+
+class AccessLog(CustodyNotes, Protocol):
+    """Access events, and the flag a copy that failed its check raises."""
+
+    def raise_flag(self, flag: Flag, now: datetime) -> None: ...
+
+
+class Player(Protocol):
+    """Shows a verified local copy of a recording to the person at the screen."""
+
+    name: str
+
+    def unusable(self) -> str | None:
+        """Why it cannot play here (no display, say), asked before anything is logged or read."""
+        ...
+
+    def play(self, path: Path, span: ClipRange) -> int:
+        """Play the file at ``path`` (its last argument) and wait; the player's exit status."""
+        ...
+
+
+class PrivateCopies(Protocol):
+    """Private temporary copies (0600, in a 0700 folder) of stored objects, removed afterwards."""
+
+    def fetch(self, key: str, version_id: str | None = None) -> AbstractContextManager[FetchedCopy]:
+        """Copy the stored object ``key`` (that version, where the store keeps versions) to a
+        private file, hashing it on the way."""
+        ...
+
+
+class Clipper(Protocol):
+    """Makes a derived file from a verified local copy; the original is never touched."""
+
+    def derive(self, source: Path, target: Path, span: ClipRange) -> Derivation: ...
+
+
+class ExportTarget(Protocol):
+    """Where exported files go: never over an existing file."""
+
+    def check(self, names: Sequence[str]) -> None:
+        """``UsageError`` when these files cannot be placed there (asked before anything is logged)."""
+        ...
+
+    def place(self, name: str, source: Path | bytes) -> Path: ...
+
+
+class Presigner(ObjectStore, Protocol):
+    """A store that hands out time-limited URLs to stored object versions (S3 only)."""
+
+    def presigned_get(self, key: str, version_id: str | None, expires: timedelta, now: datetime) -> str: ...

@@ -49,6 +49,11 @@ def device_subject(device: str) -> str:
     return f"device:{_esc(device)}"
 
 
+def user_subject(user: str) -> str:
+    """A roster user (``user`` or ``user@host``)."""
+    return f"user:{_esc(user)}"
+
+
 def file_subject(dock: str, relpath: str) -> str:
     """A file on a dock (before or without a recording).  Not escaped: flags about files
     have been stored with this form from the start, and nothing parses it."""

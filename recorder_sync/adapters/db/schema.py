@@ -315,3 +315,16 @@ class ReportActionRow(Base):
     unit: Mapped[str] = mapped_column(String(200))
     action_type: Mapped[str] = mapped_column(String(60))
     full: Mapped[bool] = mapped_column(Boolean)
+
+
+class RosterRow(Base):
+    """Who may replay evidence (``domain.roster``): one row per user as last imported."""
+
+    __tablename__ = "roster"
+
+    user: Mapped[str] = mapped_column(String(300), primary_key=True)
+    officer: Mapped[str] = mapped_column(String(100), default="")
+    role: Mapped[str] = mapped_column(String(20))
+    unit: Mapped[str] = mapped_column(String(200), default="")
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -39,13 +39,13 @@ def _user() -> str:
         return "unknown"
 
 
-def _time(text: str | None) -> datetime | None:
+def _time(text: str | None, option: str = "--now") -> datetime | None:
     if text is None:
         return None
     try:
         return parse_strict(text, plausible=True)
     except ValueError as e:
-        raise UsageError(f"--now {text!r}: {e}") from None
+        raise UsageError(f"{option} {text!r}: {e}") from None
 
 
 def _year(year: int | None) -> int | None:

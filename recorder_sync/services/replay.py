@@ -1,0 +1,415 @@
+"""Supervised replay: who may, what they looked for, and every viewing logged before it happens.
+
+The order of ``play`` is the point of it:
+
+1. the actor (``user@host``) must be in the roster with a role that may play, an officer
+   only their own recording; a reason is required; the player must be usable here;
+2. the ``accessed`` custody event (who, what, why, how, range) is written: if that fails,
+   nothing is read from the store, nothing is shown;
+3. the stored object is copied to a private temporary file and hashed on the way;
+4. the copy must match the signed manifest, signed by a key of the trust anchors (obtained
+   out of band, never from the station's own database): a copy that does not verify is
+   never played: an ``integrity-failure`` flag is raised and a second event records it;
+5. only then does the player start, on the verified file; the file is removed afterwards.
+   A player that fails is recorded by a second event too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any, TypeVar
+
+from recorder_sync.domain import layout
+from recorder_sync.domain.access_report import (
+    AccessLimits,
+    AccessRecord,
+    Finding,
+    accesses_from_events,
+    find_problems,
+    officer_of,
+    usage_problems,
+)
+from recorder_sync.domain.cases import ActionQuery
+from recorder_sync.domain.custody import EventKind
+from recorder_sync.domain.errors import (
+    AccessRefused,
+    CouldNotCheck,
+    Error,
+    NotFound,
+    UsageError,
+    VerificationFailed,
+)
+from recorder_sync.domain.model import Flag, FlagKind, Recording, Severity
+from recorder_sync.domain.policy import DeadlineSettings
+from recorder_sync.domain.ports import (
+    AccessLog,
+    Clipper,
+    Clock,
+    ExportTarget,
+    Player,
+    Presigner,
+    PrivateCopies,
+    ReplayLibrary,
+    Roster,
+    Signer,
+)
+from recorder_sync.domain.provenance import build_provenance, output_name
+from recorder_sync.domain.replay import (
+    VIA,
+    ClipRange,
+    FetchedCopy,
+    FindQuery,
+    FoundRecording,
+    access_details,
+    check_copy,
+    outcome_details,
+    require_reason,
+    url_lifetime,
+)
+from recorder_sync.domain.roster import RosterEntry, authorize, entry_for, may_see, officer_scope
+from recorder_sync.domain.subjects import recording_subject
+from recorder_sync.domain.timeline import (
+    Timeline,
+    action_title,
+    build_timeline,
+    own_part,
+    timeline_selection,
+)
+from recorder_sync.domain.times import utc_iso
+from recorder_sync.domain.trust import TrustAnchors
+from recorder_sync.io.hashing import sha256_file
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Played:
+    recording: Recording
+    access_seq: int
+    player_status: int
+
+
+@dataclass(frozen=True)
+class HandedOut:
+    recording: Recording
+    access_seq: int
+    url: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Access:
+    """A logged access: its kind (accessed, exported) and position in the custody log."""
+
+    kind: EventKind
+    seq: int
+
+
+@dataclass(frozen=True)
+class Exported:
+    recording: Recording
+    access_seq: int
+    path: Path
+    sha256: str
+    provenance: bytes
+
+
+class ReplayService:
+    def __init__(
+        self,
+        *,
+        actor: str,
+        roster: Roster,
+        library: ReplayLibrary,
+        log: AccessLog,
+        copies: PrivateCopies,
+        clock: Clock,
+    ) -> None:
+        self.actor = actor
+        self.roster = roster
+        self.library = library
+        self.log = log
+        self.copies = copies
+        self.clock = clock
+
+    def who(self, command: str) -> RosterEntry:
+        """The actor's roster entry, if it may run ``command``; else ``AccessRefused`` (exit 2)."""
+        return authorize(self.actor, entry_for(self.actor, self.roster.roster()), command)
+
+    # --- metadata: logged as searches --------------------------------------------------
+
+    def find(self, query: FindQuery) -> list[FoundRecording]:
+        entry = self.who("find")
+        scoped = query.scoped(officer_scope(entry))
+        self.log.note(
+            EventKind.SEARCHED,
+            self.clock(),
+            details={"via": VIA, "command": "find", "role": entry.role.value, "query": query.as_json()},
+        )
+        return [] if scoped is None else self.library.find(scoped)
+
+    def timeline(self, query: FindQuery, settings: DeadlineSettings) -> list[Timeline]:
+        """One timeline per action (``--action``, or each action of ``--case``), or one over an
+        officer's window (``--officer --from --to``)."""
+        why_not = timeline_selection(query)
+        if why_not is not None:
+            raise UsageError(why_not)
+        entry = self.who("timeline")
+        scope = officer_scope(entry)
+        self.log.note(
+            EventKind.SEARCHED,
+            self.clock(),
+            details={"via": VIA, "command": "timeline", "role": entry.role.value, "query": query.as_json()},
+        )
+        if query.officer is not None and query.since is not None and query.until is not None:
+            scoped = query.scoped(scope)
+            found = [] if scoped is None else self.library.find(scoped)
+            window = (query.since, query.until)
+            return [build_timeline(f"officer {query.officer}", window, found, settings.coverage_tolerance)]
+        actions = self.library.actions(ActionQuery(case_id=query.case_id, action_id=query.action_id))
+        if not actions:
+            raise NotFound(f"action {query.action_id!r}" if query.action_id else f"case {query.case_id!r}")
+        timelines = []
+        for action in actions:
+            scoped = FindQuery(action_id=action.action_id).scoped(scope)
+            found = [] if scoped is None else self.library.find(scoped)
+            slack = settings.link_slack
+            checkouts = self.library.checkouts_overlapping(action.start - slack, action.end + slack)
+            timeline = build_timeline(
+                action_title(action),
+                (action.start, action.end),
+                found,
+                settings.coverage_tolerance,
+                action=action,
+                checkouts=checkouts,
+                slack=slack,
+            )
+            timelines.append(timeline if scope is None else own_part(timeline, scope))
+        return timelines
+
+    def access_report(
+        self,
+        since: datetime | None,
+        until: datetime | None,
+        user: str | None,
+        officer: str | None,
+        limits: AccessLimits,
+        zone: tzinfo,
+    ) -> tuple[list[AccessRecord], list[Finding]]:
+        """Every access in the period (by ``user``, or by the roster users of ``officer``), and findings."""
+        entry = self.who("access-report")
+        query = {k: v for k, v in (("user", user), ("officer", officer)) if v is not None}
+        query |= {k: utc_iso(t) for k, t in (("since", since), ("until", until)) if t is not None}
+        self.log.note(
+            EventKind.SEARCHED,
+            self.clock(),
+            details={"via": VIA, "command": "access-report", "role": entry.role.value, "query": query},
+        )
+        roster = self.roster.roster()
+        accesses = accesses_from_events(self.library.access_events(since, until))
+        if user is not None:
+            accesses = [a for a in accesses if user in (a.actor, a.actor.partition("@")[0])]
+        if officer is not None:
+            accesses = [a for a in accesses if officer_of(a, roster) == officer]
+        links, actions = self.library.linked_actions([rid for a in accesses for rid, _ in a.recordings])
+        findings = find_problems(accesses, roster, links, actions) + usage_problems(accesses, limits, zone)
+        return accesses, sorted(findings, key=lambda f: f.access_seq)
+
+    # --- content: logged before the first byte is read ----------------------------------
+
+    def play(
+        self, ref: str, reason: str | None, span: ClipRange, trust: TrustAnchors, player: Player
+    ) -> Played:
+        entry = self.who("play")
+        why = require_reason(reason, "play")
+        rec = self._visible(entry, ref)
+        unusable = player.unusable()
+        if unusable is not None:
+            raise UsageError(unusable)
+        access = self._log_access(
+            EventKind.ACCESSED,
+            self.clock(),
+            recording_id=rec.id,
+            details=access_details(entry, "play", [rec], span, player=player.name),
+            reason=why,
+        )
+        with self._verified(rec, access, trust) as copy:
+            status = self._serving(rec, access, lambda: player.play(copy.path, span))
+        if status != 0:
+            self._outcome(rec, access, "player-failed", f"{player.name} exited with status {status}")
+        return Played(rec, access.seq, status)
+
+    def export(
+        self,
+        ref: str,
+        reason: str | None,
+        span: ClipRange,
+        trust: TrustAnchors,
+        clipper: Clipper,
+        target: ExportTarget,
+        signer: Signer,
+        station: str,
+    ) -> Exported:
+        """A derived file (the whole recording, or a stream-copied range) with its provenance
+        signed by ``signer``; the original is only read."""
+        entry = self.who("export")
+        why = require_reason(reason, "export")
+        rec = self._visible(entry, ref)
+        shown = span.as_json()
+        name = output_name(rec, None if shown is None else [shown["from"], shown["to"]])
+        target.check([name, name + ".provenance.json", name + ".provenance.sig"])
+        access = self._log_access(
+            EventKind.EXPORTED,
+            self.clock(),
+            recording_id=rec.id,
+            details=access_details(entry, "export", [rec], span),
+            reason=why,
+        )
+        with self._verified(rec, access, trust) as copy:
+
+            def make() -> Exported:
+                derived = copy.path.with_name("derived-" + name)
+                derivation = clipper.derive(copy.path, derived, span)
+                with derived.open("rb") as f:
+                    sha256, size = sha256_file(f)
+                provenance = build_provenance(
+                    source=rec,
+                    derivation=derivation,
+                    output_name=name,
+                    output_sha256=sha256,
+                    output_size=size,
+                    range_asked=shown,
+                    actor=self.actor,
+                    reason=why,
+                    at=self.clock(),
+                    station=station,
+                    key_id=signer.key_id,
+                    access_seq=access.seq,
+                )
+                clip = target.place(name, derived)
+                target.place(name + ".provenance.json", provenance)
+                target.place(name + ".provenance.sig", signer.sign(provenance))
+                return Exported(rec, access.seq, clip, sha256, provenance)
+
+            return self._serving(rec, access, make)
+
+    def url(
+        self, ref: str, reason: str | None, minutes: int, trust: TrustAnchors, presigner: Presigner
+    ) -> HandedOut:
+        """A presigned GET URL pinned to the version stored and verified, handed out only once
+        the access is logged and that version re-hashes to the signed manifest's SHA-256."""
+        entry = self.who("url")
+        why = require_reason(reason, "url")
+        lifetime = url_lifetime(minutes)
+        rec = self._visible(entry, ref)
+        now = self.clock()
+        access = self._log_access(
+            EventKind.ACCESSED,
+            now,
+            recording_id=rec.id,
+            details=access_details(
+                entry,
+                "url",
+                [rec],
+                ClipRange(),
+                version_id=rec.version_id or "",
+                expires_at=utc_iso(now + lifetime),
+            ),
+            reason=why,
+        )
+        key = layout.media_key(rec.sha256)
+
+        def checked_url() -> str:
+            try:
+                stored = presigner.verify(key, rec.sha256, rec.size, version_id=rec.version_id)
+                check_copy(rec, rec.sha256, stored.size, trust, self._signed_at(rec))
+            except VerificationFailed as e:
+                self._failed_check(rec, access, e)
+                raise
+            return presigner.presigned_get(key, rec.version_id, lifetime, now)
+
+        return HandedOut(rec, access.seq, self._serving(rec, access, checked_url), now + lifetime)
+
+    @contextmanager
+    def _verified(self, rec: Recording, access: Access, trust: TrustAnchors) -> Iterator[FetchedCopy]:
+        """A private copy of the version stored and verified (not whatever is latest under
+        the key), checked against the signed manifest before anything uses it."""
+        key = layout.media_key(rec.sha256)
+        with ExitStack() as stack:
+            copy = self._serving(
+                rec, access, lambda: stack.enter_context(self.copies.fetch(key, rec.version_id))
+            )
+            try:
+                check_copy(rec, copy.sha256, copy.size, trust, self._signed_at(rec))
+            except VerificationFailed as e:
+                self._failed_check(rec, access, e)
+                raise
+            yield copy
+
+    def _signed_at(self, rec: Recording) -> datetime:
+        """When the manifest was signed (its custody event), which the key must be valid at;
+        a recording without that event falls back to its ingest time."""
+        return self.library.signed_at(rec.id) or rec.ingested_at
+
+    def _serving(self, rec: Recording, access: Access, serve: Callable[[], T]) -> T:
+        """Run ``serve``; when it fails, a second event records the outcome."""
+        try:
+            return serve()
+        except VerificationFailed:
+            raise  # recorded by _failed_check
+        except (Error, OSError) as e:
+            self._outcome(rec, access, "failed", str(e))
+            raise
+        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM while it was being served
+            self._outcome(rec, access, "interrupted", str(e) or "interrupted")
+            raise
+
+    def _visible(self, entry: RosterEntry, ref: str) -> Recording:
+        """The recording, if this person may see it and it has a stored copy to serve
+        (both refused before anything is logged: nothing was accessed)."""
+        rec = self.log.recording(ref)
+        if not may_see(entry, rec.officer):
+            raise AccessRefused(
+                self.actor, f"is officer {entry.officer}: an officer may replay only their own recordings"
+            )
+        if rec.storage_uri is None:
+            raise NotFound(f"a stored copy of {rec.id} (not stored yet: state {rec.state.value})")
+        return rec
+
+    def _log_access(self, kind: EventKind, now: datetime, **event: Any) -> Access:
+        """The access event; if it cannot be written, nothing is served (the error propagates)."""
+        return Access(kind, self.log.note(kind, now, **event).seq)
+
+    def _outcome(self, rec: Recording, access: Access, outcome: str, problem: str) -> None:
+        """The second event of an access that went wrong after it was logged, of the same kind."""
+        access_seq = access.seq
+        try:
+            self.log.note(
+                access.kind,
+                self.clock(),
+                recording_id=rec.id,
+                details=outcome_details(access_seq, outcome, problem),
+            )
+        except CouldNotCheck as e:  # the access itself is logged; say why the outcome is not
+            log.error("%s: could not record the outcome %s of access %d: %s", rec.id, outcome, access_seq, e)
+
+    def _failed_check(self, rec: Recording, access: Access, e: VerificationFailed) -> None:
+        problem = f"a copy fetched for replay did not verify: {e}"
+        self._outcome(rec, access, FlagKind.INTEGRITY_FAILURE.value, problem)
+        flag = Flag(
+            FlagKind.INTEGRITY_FAILURE,
+            Severity.CRITICAL,
+            recording_subject(rec.id),
+            f"{problem}; it was not played",
+            recording_id=rec.id,
+        )
+        try:
+            self.log.raise_flag(flag, self.clock())
+        except CouldNotCheck as db:  # the verification failure is what the caller must hear
+            log.error("%s: could not raise the integrity-failure flag: %s", rec.id, db)
