@@ -53,6 +53,7 @@ class EventKind(enum.StrEnum):
     INTEGRITY_FAILURE = "integrity-failure"  # a verified stored copy failed a later check
     RESTORED = "restored"  # a damaged or missing stored copy stored again from a dock copy
     KEY_REPLACED = "key-replaced"  # an operator retired the station key for a new one
+    LOG_ACKNOWLEDGED = "log-acknowledged"  # an operator accepted a log that lost published events
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from recorder_sync.adapters.db.log_nodes import store_nodes
 from recorder_sync.adapters.db.schema import (
     CustodyEventRow,
     FlagRow,
@@ -151,6 +152,7 @@ class SqlCatalog:
             )
         )
         s.flush()
+        store_nodes(s, ev.seq, ev.leaf_hash)  # the Merkle tree grows in the event's transaction
         return ev
 
     def flag_in(self, s: Session, flag: Flag, at: datetime) -> None:
