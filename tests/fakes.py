@@ -188,6 +188,10 @@ class MemoryStore:
         with self.open(key) as f:
             return f.read()
 
+    def list_keys(self, prefix: str) -> list[str]:
+        self._check()
+        return sorted(k for k in self.objects if k.startswith(prefix))
+
     # --- internals -------------------------------------------------------------------------
 
     def _check(self) -> None:

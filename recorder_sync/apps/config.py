@@ -25,6 +25,7 @@ import platformdirs
 from recorder_sync.adapters.alerts import IMPLICIT_TLS_PORTS, AlertSettings
 from recorder_sync.adapters.s3settings import MiB, S3Settings
 from recorder_sync.domain.errors import ConfigError
+from recorder_sync.domain.layout import check_origin
 from recorder_sync.domain.model import ReleasePolicy, Severity
 from recorder_sync.domain.naming import BUILTIN_PROFILES, NamingProfile
 from recorder_sync.domain.policy import (
@@ -56,6 +57,16 @@ class DockConfig:
 
 
 @dataclass(frozen=True)
+class LogSettings:
+    """``[log]``: the custody log's signed checkpoints (``services.checkpoints``)."""
+
+    origin: str = "recorder-sync/station"
+    sign: bool = True  # this station holds the log key and signs checkpoints
+    key_path: Path = Path("keys/log.key")
+    checkpoint_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str
     home: Path
@@ -80,6 +91,7 @@ class Settings:
     lock_dir: Path = DEFAULT_LOCK_DIR
     metadata_bounds: TimeBounds = DEFAULT_BOUNDS
     claim_seconds: float = 300.0  # lease on a row this daemon works (domain.claims)
+    log: LogSettings = field(default_factory=LogSettings)
 
 
 def default_home() -> Path:
@@ -204,6 +216,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         "lock_dir",
         "metadata",
         "claim_seconds",
+        "log",
     }
     for key in data:
         if key not in known:
@@ -338,7 +351,44 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         lock_dir=lock_dir,
         metadata_bounds=_metadata(data, source),
         claim_seconds=claim_seconds,
+        log=_log(data, env, source, station_id, key_path),
     )
+
+
+def _log(
+    data: Mapping[str, Any], env: Mapping[str, str], source: str, station_id: str, station_key: Path
+) -> LogSettings:
+    """``[log]``: origin (default ``recorder-sync/<station_id>``), sign (default true), key_path
+    (default ``log.key`` beside the station key), checkpoint_seconds (default 60); each also
+    ``RECORDER_SYNC_LOG_<KEY>``."""
+    section = dict(_get(data, "log", dict, source, "") or {})
+    known = ("origin", "sign", "key_path", "checkpoint_seconds")
+    for key in section:
+        if key not in known:
+            raise ConfigError(source, f"log.{key}", f"unknown key; expected one of {', '.join(known)}")
+    where = {key: f"log.{key}" for key in known}
+    for key in known:
+        if ENV + "LOG_" + key.upper() in env:
+            section[key] = env[ENV + "LOG_" + key.upper()]
+            where[key] = ENV + "LOG_" + key.upper()
+    origin = section.get("origin") or f"recorder-sync/{station_id}"
+    if not isinstance(origin, str):
+        raise ConfigError(source, where["origin"], f"expected a string, got {origin!r}")
+    try:
+        check_origin(origin)
+    except ValueError as e:
+        raise ConfigError(source, where["origin"], str(e)) from None
+    sign = section.get("sign", True)
+    if isinstance(sign, str) and sign.lower() in ("true", "false", "1", "0", "yes", "no"):
+        sign = sign.lower() in ("true", "1", "yes")
+    if not isinstance(sign, bool):
+        raise ConfigError(source, where["sign"], f"expected true or false, got {sign!r}")
+    key_path = section.get("key_path") or station_key.parent / "log.key"
+    if not isinstance(key_path, (str, Path)):
+        raise ConfigError(source, where["key_path"], f"expected a file path, got {key_path!r}")
+    raw = section.get("checkpoint_seconds")
+    seconds = 60.0 if raw is None else _number(raw, source, where["checkpoint_seconds"], 1, DAY, " s")
+    return LogSettings(origin, sign, Path(key_path).expanduser(), seconds)
 
 
 def _metadata(data: Mapping[str, Any], source: str) -> TimeBounds:

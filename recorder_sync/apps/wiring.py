@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from recorder_sync.adapters.keys import FileSigner
     from recorder_sync.adapters.s3store import S3Store
     from recorder_sync.services.cases import CaseService, LinkRun
+    from recorder_sync.services.checkpoints import CheckpointService
     from recorder_sync.services.deadlines import DeadlineService, SweepResult
     from recorder_sync.services.reports import ReportService
 
@@ -97,8 +98,44 @@ class App:
             claim_seconds=self.settings.claim_seconds,
         )
 
+    def checkpoints(self, store: ObjectStore | None = None) -> CheckpointService:
+        """The log's checkpoints. Where this station signs (``[log] sign``, the default) its
+        log key is read, or created like the station key on first use."""
+        from recorder_sync.adapters import keys
+        from recorder_sync.adapters.db.log_repo import LogRepo
+        from recorder_sync.domain.checkpoint import NoteKey
+        from recorder_sync.services.checkpoints import CheckpointService
+
+        ls = self.settings.log
+        key, sign = None, None
+        if ls.sign:
+            signer = keys.load_or_create(ls.key_path)
+            key, sign = NoteKey(ls.origin, signer.public_raw()), signer.sign
+        return CheckpointService(
+            LogRepo(self.catalog),
+            store or self.store(),
+            ls.origin,
+            key=key,
+            sign=sign,
+            clock=utcnow,
+            retention_class=self.settings.s3.default_retention_class if self.settings.s3 else None,
+        )
+
     def cases_runtime(self, *, alerts: bool = True) -> CasesRuntime:
         return cases_runtime(self.settings, self.catalog, alerts=alerts)
+
+
+def publish_checkpoint(checkpoints: CheckpointService) -> None:
+    """A checkpoint of the log as it is now. Only a log that does not extend the published
+    one stops the caller (exit 3); a store that cannot take it now gets the next one."""
+    from recorder_sync.domain.errors import LogRolledBack
+
+    try:
+        checkpoints.publish()
+    except LogRolledBack:
+        raise
+    except Error as e:
+        log.warning("no checkpoint of the custody log published this time: %s", e)
 
 
 def s3_store(settings: Settings) -> S3Store:
@@ -129,6 +166,8 @@ def check_docks(settings: Settings, docks: list[DockConfig]) -> None:
         place("the vault", settings.vault_path),
         place("the station key", settings.key_path),
         place("the key folder", settings.key_path.parent),
+        place("the log key", settings.log.key_path),
+        place("the log key folder", settings.log.key_path.parent),
     ]
     if settings.database_url.startswith("sqlite:///"):
         ours.append(place("the database", Path(settings.database_url.removeprefix("sqlite:///"))))

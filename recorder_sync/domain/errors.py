@@ -161,6 +161,10 @@ class ProofInvalid(VerificationFailed):
     """Merkle proof does not verify ({}): {}"""
 
 
+class LogRolledBack(VerificationFailed):
+    """Custody log does not match what was published of it: {}"""
+
+
 # --- could not check: something needed is unavailable -------------------------
 
 

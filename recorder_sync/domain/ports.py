@@ -15,6 +15,7 @@ from recorder_sync.domain import custody
 from recorder_sync.domain.cases import Action, ActionQuery, Checkout, ImportOutcome
 from recorder_sync.domain.flags import FlagSpec
 from recorder_sync.domain.linking import LinkProposal, RecordingFacts, StoredLink
+from recorder_sync.domain.logstate import Acknowledgement, RecordedCheckpoint
 from recorder_sync.domain.model import (
     FileIdentity,
     Flag,
@@ -108,6 +109,10 @@ class ObjectStore(Protocol):
 
     def get_bytes(self, key: str) -> bytes: ...
 
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every key that starts with ``prefix``, sorted (the log's published checkpoints)."""
+        ...
+
 
 class LegalHolds(Protocol):
     """A store that can hold an object version beyond its retention (S3 Object Lock)."""
@@ -131,6 +136,26 @@ class CustodyNotes(Protocol):
         reason: str | None = None,
         actor: str | None = None,
     ) -> custody.CustodyEvent: ...
+
+
+class CustodyLog(Protocol):
+    """The custody log as a Merkle tree, with the checkpoints published of it."""
+
+    def log_size(self) -> int: ...
+
+    def log_root(self, size: int) -> bytes:
+        """The root of the tree of the first ``size`` events."""
+        ...
+
+    def consistency_proof(self, old_size: int, size: int) -> list[bytes]: ...
+
+    def record_checkpoint(self, cp: RecordedCheckpoint) -> None: ...
+
+    def acknowledgements(self) -> list[Acknowledgement]: ...
+
+    def acknowledge(self, ack: Acknowledgement, now: datetime, actor: str) -> custody.CustodyEvent:
+        """Record ``ack`` as a custody event, the stored tree cut back to the events still held."""
+        ...
 
 
 class Signer(Protocol):

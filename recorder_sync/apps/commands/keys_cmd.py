@@ -18,7 +18,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("keys init --replace needs --reason WHY (it is kept in the custody log)")
     if reason and not args.replace:
         raise UsageError("--reason goes with --replace")
-    catalog = open_app(settings, actor=f"recorder-sync keys ({_user()})").catalog
+    catalog = open_app(settings, actor=f"recorder-sync keys ({user()})").catalog
     signs_with = catalog.station_key()
     if not args.replace:
         if signs_with is not None:
@@ -59,7 +59,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _user() -> str:
+def user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):
