@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from recorder_sync.domain.checkpoint import Checkpoint
 from recorder_sync.domain.custody import CustodyEvent
+
+if TYPE_CHECKING:  # cryptography (under domain.checkpoint) stays out of the views' start-up
+    from recorder_sync.domain.checkpoint import Checkpoint
 
 ACK_HINT = (
     "if this is known and accepted (a database restored from a backup), run: "
