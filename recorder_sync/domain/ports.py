@@ -158,6 +158,26 @@ class CustodyLog(Protocol):
         ...
 
 
+class AuditedLog(CustodyLog, Protocol):
+    """The reads an auditor makes of the custody log (none of them trusted: each is checked)."""
+
+    def iter_events(self, after_seq: int = 0) -> Iterator[custody.CustodyEvent]: ...
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]: ...
+
+    def recorded_checkpoints(self) -> list[RecordedCheckpoint]: ...
+
+    def event(self, recording_id: str, action: custody.EventKind) -> custody.CustodyEvent | None: ...
+
+
+class AuditorState(Protocol):
+    """The last checkpoint of each log this auditor verified (its own, not the station's)."""
+
+    def last_verified(self, origin: str) -> bytes | None: ...
+
+    def remember(self, origin: str, note: bytes) -> None: ...
+
+
 class Signer(Protocol):
     key_id: str
 
