@@ -49,6 +49,11 @@ def audit_log(
     log: AuditedLog, store: ObjectStore, trust: TrustAnchors, state: AuditorState, result: AuditResult
 ) -> None:
     """Check every log the trust anchors name a key for, into ``result``."""
+    if not trust.log_keys:
+        # a log checked against no key proves nothing: say so rather than pass it
+        result.could_not_check(
+            LOG, "trust", "the trust anchors name no log key: the custody log was not checked"
+        )
     for origin in sorted({k.name for k in trust.log_keys}):
         keys = tuple(k for k in trust.log_keys if k.name == origin)
         before = len(result.problems) + len(result.unchecked)

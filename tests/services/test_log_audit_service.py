@@ -139,3 +139,12 @@ def test_a_recordings_proof_verifies_with_the_trust_anchors_alone(rig: Rig) -> N
         check_proof(proof, TrustAnchors((NoteKey(ORIGIN, stranger),), ()), event)
     with pytest.raises(NotFound):
         make_proof(rig.log, rig.store, rig.trust, "rec-unknown")
+
+
+def test_trust_anchors_without_a_log_key_leave_the_log_unchecked(rig: Rig) -> None:
+    rig.append(2)
+    rig.signer.publish()
+    result = AuditResult()
+    audit_log(rig.log, rig.store, TrustAnchors((), ()), rig.state, result)
+    assert result.problems == [] and result.exit_code == 4
+    assert [(p.check, p.subject) for p in result.unchecked] == [("log", "trust")]
