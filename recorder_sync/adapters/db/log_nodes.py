@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from recorder_sync.adapters.db.schema import LogNodeRow
@@ -25,16 +25,20 @@ _PLACEHOLDER = bytes(merkle.HASH_SIZE)
 
 
 def fetch_nodes(s: Session, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    keys = sorted(set(wanted))
+    by_level: dict[int, list[int]] = {}
+    for level, idx in set(wanted):
+        by_level.setdefault(level, []).append(idx)
     found: dict[tuple[int, int], bytes] = {}
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        rows = s.execute(
-            select(LogNodeRow.level, LogNodeRow.idx, LogNodeRow.hash).where(
-                tuple_(LogNodeRow.level, LogNodeRow.idx).in_(chunk)
+    # ``level = ? AND idx IN (…)`` per level: both databases walk the primary key for it,
+    # where a row-value IN over (level, idx) makes SQLite scan the whole table
+    for level, ids in sorted(by_level.items()):
+        for start in range(0, len(ids), _CHUNK):
+            rows = s.execute(
+                select(LogNodeRow.idx, LogNodeRow.hash).where(
+                    LogNodeRow.level == level, LogNodeRow.idx.in_(ids[start : start + _CHUNK])
+                )
             )
-        )
-        found.update({(level, idx): h for level, idx, h in rows})
+            found.update({(level, idx): h for idx, h in rows})
     return found
 
 
