@@ -125,6 +125,18 @@ class App:
         return cases_runtime(self.settings, self.catalog, alerts=alerts)
 
 
+def check_log(checkpoints: CheckpointService) -> None:
+    """The start-up comparison with the published checkpoints. A store that cannot be read
+    now does not keep the station from hashing and signing locally: the comparison is made
+    again before every checkpoint is signed, and stops the station then if it fails."""
+    from recorder_sync.domain.errors import CouldNotCheck
+
+    try:
+        checkpoints.check()
+    except CouldNotCheck as e:
+        log.warning("cannot compare the custody log with its published checkpoints now: %s", e)
+
+
 def publish_checkpoint(checkpoints: CheckpointService) -> None:
     """A checkpoint of the log as it is now. Only a log that does not extend the published
     one stops the caller (exit 3); a store that cannot take it now gets the next one."""

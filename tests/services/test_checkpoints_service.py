@@ -167,3 +167,28 @@ def test_a_process_that_does_not_sign_publishes_nothing_but_still_checks(db_url:
     truncate(c, 1)
     with pytest.raises(LogRolledBack):
         service(c, store, key, signs=False).check()
+
+
+def test_a_store_down_at_start_does_not_stop_the_station_but_is_said(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The station keeps hashing and signing locally while the store is away (as before the
+    log had checkpoints); the comparison is made again before each checkpoint is signed."""
+    from recorder_sync.apps.wiring import check_log, publish_checkpoint
+
+    c, store, key = catalog(db_url), MemoryStore(), LogKey()
+    append(c, 3)
+    svc = service(c, store, key)
+    svc.publish()
+    store.available = False
+    with caplog.at_level("WARNING"):
+        check_log(svc)
+        publish_checkpoint(svc)
+    assert "cannot compare the custody log with its published checkpoints now" in caplog.text
+    assert "no checkpoint of the custody log published this time" in caplog.text
+    store.available = True
+    truncate(c, 1)
+    with pytest.raises(LogRolledBack):
+        check_log(svc)
+    with pytest.raises(LogRolledBack):
+        publish_checkpoint(svc)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from recorder_sync.adapters.db.log_nodes import with_nodes
 from recorder_sync.adapters.db.rows import CatalogBound, log_end
@@ -75,13 +76,16 @@ class LogRepo(CatalogBound):
     # --- checkpoints ------------------------------------------------------------------------
 
     def record_checkpoint(self, cp: RecordedCheckpoint) -> None:
-        with self.catalog.transaction() as s:
-            if s.get(LogCheckpointRow, cp.size) is None:
-                s.add(
-                    LogCheckpointRow(
-                        size=cp.size, root=cp.root, note=cp.note, key=cp.key, published_at=cp.published_at
+        try:
+            with self.catalog.transaction() as s:
+                if s.get(LogCheckpointRow, cp.size) is None:
+                    s.add(
+                        LogCheckpointRow(
+                            size=cp.size, root=cp.root, note=cp.note, key=cp.key, published_at=cp.published_at
+                        )
                     )
-                )
+        except IntegrityError:
+            pass  # another process (the daemon, a one-shot ingest) recorded the same checkpoint first
 
     def recorded_checkpoints(self) -> list[RecordedCheckpoint]:
         with self.catalog.transaction() as s:

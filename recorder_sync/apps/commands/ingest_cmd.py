@@ -11,7 +11,7 @@ from recorder_sync.adapters.dockfs import shown_name
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.output import ByteMeter, progress
 from recorder_sync.apps.shutdown import Shutdown
-from recorder_sync.apps.wiring import dock_locks, open_app, publish_checkpoint
+from recorder_sync.apps.wiring import check_log, dock_locks, open_app, publish_checkpoint
 from recorder_sync.domain.errors import IngestIncomplete, UsageError
 from recorder_sync.domain.model import RecordingState, SightingState
 
@@ -55,7 +55,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     app = open_app(settings, actor=f"recorder-sync ingest@{settings.station_id}")
     # a database rolled back behind what was published stops here, before it logs anything
     checkpoints = app.checkpoints()
-    checkpoints.check()
+    check_log(checkpoints)
     shutdown: Shutdown = args.shutdown
     svc = app.ingest_service(
         [d for d, _ in wanted.values()],

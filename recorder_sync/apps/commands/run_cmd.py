@@ -25,7 +25,14 @@ from recorder_sync.adapters.sdnotify import Notifier
 from recorder_sync.adapters.watcher import DirtyDocks, DockWatcher
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.shutdown import Interrupted, Shutdown
-from recorder_sync.apps.wiring import CasesRuntime, dock_locks, make_dock, open_app, publish_checkpoint
+from recorder_sync.apps.wiring import (
+    CasesRuntime,
+    check_log,
+    dock_locks,
+    make_dock,
+    open_app,
+    publish_checkpoint,
+)
 from recorder_sync.domain.errors import Error, UsageError
 from recorder_sync.services.daemon import DaemonService
 
@@ -78,7 +85,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     app = open_app(settings, actor=f"recorder-sync@{settings.station_id}", upgrade_schema=True)
     # a database rolled back behind what was published does not start (exit 3)
     checkpoints = app.checkpoints()
-    checkpoints.check()
+    check_log(checkpoints)
     svc = app.ingest_service(
         [d for d in docks if d not in standby],
         notify=lambda what, subject: log.info("%s %s", what, subject),
