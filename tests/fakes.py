@@ -188,9 +188,11 @@ class MemoryStore:
         with self.open(key) as f:
             return f.read()
 
-    def list_keys(self, prefix: str) -> list[str]:
+    def list_keys(self, prefix: str, start_after: str | None = None) -> list[str]:
         self._check()
-        return sorted(k for k in self.objects if k.startswith(prefix))
+        return sorted(
+            k for k in self.objects if k.startswith(prefix) and (start_after is None or k > start_after)
+        )
 
     # --- internals -------------------------------------------------------------------------
 

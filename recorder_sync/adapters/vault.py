@@ -202,7 +202,7 @@ class Vault:
             except OSError as exc:
                 raise StorageUnavailable(f"cannot read {key} in {self.root}: {exc.strerror or exc}") from exc
 
-    def list_keys(self, prefix: str) -> list[str]:
+    def list_keys(self, prefix: str, start_after: str | None = None) -> list[str]:
         folder, _, _ = prefix.rpartition("/")
         self._check()
         top = self._path(folder) if folder else self.root
@@ -214,7 +214,11 @@ class Vault:
                 base = Path(dirpath).relative_to(self.root).as_posix()
                 for name in filenames:
                     key = name if base == "." else f"{base}/{name}"
-                    if key.startswith(prefix) and key != MARKER:
+                    if (
+                        key.startswith(prefix)
+                        and key != MARKER
+                        and (start_after is None or key > start_after)
+                    ):
                         keys.append(key)
         except FileNotFoundError:
             self._check()

@@ -25,6 +25,11 @@ def signature_key(sha256: str) -> str:
 # --- the custody log's checkpoints -------------------------------------------------------
 # ``log/<origin>/checkpoint/<size>``: one write-once object per signed tree size, so that
 # whatever the database later says, what was published stays where an auditor finds it.
+# The size is written with 20 digits, so that the keys sort as the sizes do: the latest is
+# found by listing only past a known one (a store lists keys in order), not every one of
+# the half a million a year that a busy station publishes.
+
+_SIZE_DIGITS = 20
 
 _ORIGIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$")
 
@@ -46,12 +51,12 @@ def checkpoint_prefix(origin: str) -> str:
 def checkpoint_key(origin: str, size: int) -> str:
     if size < 0:
         raise ValueError(f"a tree size is not negative: {size}")
-    return f"{checkpoint_prefix(origin)}{size}"
+    return f"{checkpoint_prefix(origin)}{size:0{_SIZE_DIGITS}d}"
 
 
 def checkpoint_size(origin: str, key: str) -> int | None:
     """The tree size a checkpoint key names; None for any other key under the prefix."""
     rest = key.removeprefix(checkpoint_prefix(origin))
-    if rest == key or not rest.isdigit() or (rest != "0" and rest.startswith("0")):
+    if rest == key or len(rest) != _SIZE_DIGITS or not rest.isdigit():
         return None
     return int(rest)

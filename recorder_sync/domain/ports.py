@@ -109,8 +109,9 @@ class ObjectStore(Protocol):
 
     def get_bytes(self, key: str) -> bytes: ...
 
-    def list_keys(self, prefix: str) -> list[str]:
-        """Every key that starts with ``prefix``, sorted (the log's published checkpoints)."""
+    def list_keys(self, prefix: str, start_after: str | None = None) -> list[str]:
+        """Every key that starts with ``prefix`` (and sorts after ``start_after``), sorted:
+        the log's published checkpoints."""
         ...
 
 
@@ -150,6 +151,10 @@ class CustodyLog(Protocol):
     def consistency_proof(self, old_size: int, size: int) -> list[bytes]: ...
 
     def record_checkpoint(self, cp: RecordedCheckpoint) -> None: ...
+
+    def latest_checkpoint(self) -> int | None:
+        """The size of the latest checkpoint recorded (a hint where to look: not trusted)."""
+        ...
 
     def acknowledgements(self) -> list[Acknowledgement]: ...
 

@@ -38,10 +38,12 @@ class Published:
     key: str
 
 
-def published_sizes(store: ObjectStore, origin: str) -> dict[int, str]:
-    """Every checkpoint published for ``origin``: its store key by tree size."""
+def published_sizes(store: ObjectStore, origin: str, after: int | None = None) -> dict[int, str]:
+    """Every checkpoint published for ``origin`` (of more than ``after`` events): its store key
+    by tree size."""
     found: dict[int, str] = {}
-    for key in store.list_keys(checkpoint_prefix(origin)):
+    start = None if after is None else checkpoint_key(origin, after)
+    for key in store.list_keys(checkpoint_prefix(origin), start_after=start):
         size = checkpoint_size(origin, key)
         if size is not None:
             found[size] = key
@@ -72,7 +74,7 @@ class CheckpointService:
         self.retention_class = retention_class
 
     def latest_published(self) -> Published | None:
-        sizes = published_sizes(self.store, self.origin)
+        sizes = self._latest_sizes()
         if not sizes:
             return None
         key = sizes[max(sizes)]
@@ -84,6 +86,19 @@ class CheckpointService:
         if cp.origin != self.origin or cp.size != max(sizes):
             raise SignatureInvalid(key, f"holds a checkpoint of {cp.origin} at {cp.size}")
         return Published(cp, note, key)
+
+    def _latest_sizes(self) -> dict[int, str]:
+        """The published checkpoints from the last one the database recorded on (the store
+        lists them in order), or all of them when that one is not in the store: the database
+        only says where to start looking, never what was published."""
+        hint = self.log.latest_checkpoint()
+        if hint is not None:
+            newer = published_sizes(self.store, self.origin, after=hint)
+            if newer:
+                return newer
+            if self.store.stat(checkpoint_key(self.origin, hint)) is not None:
+                return {hint: checkpoint_key(self.origin, hint)}
+        return published_sizes(self.store, self.origin)
 
     def check(self) -> Published | None:
         """The latest published checkpoint, once the database's log extends it (or an operator

@@ -713,7 +713,7 @@ def test_a_log_checkpoint_is_published_under_compliance_retention(
     cp = svc.publish()
     assert cp is not None and cp.size == 3
     [found] = store.list_keys("log/recorder-sync/st-1/checkpoint/")
-    assert found == "log/recorder-sync/st-1/checkpoint/3"
+    assert found == "log/recorder-sync/st-1/checkpoint/00000000000000000003"
     stored = store.stat(found)
     assert stored is not None and stored.lock_mode == COMPLIANCE and stored.retain_until is not None
     assert stored.retain_until >= before + timedelta(days=EVIDENCE) - timedelta(minutes=1)

@@ -240,7 +240,7 @@ def test_12_a_checkpoint_with_a_bad_signature(station: Station) -> None:
     name, _, b64 = sig_line.decode().strip().rpartition(" ")
     blob = bytearray(base64.b64decode(b64))
     blob[-1] ^= 0x01
-    forged = station.published()[size].with_name(str(size + 1))
+    forged = station.published()[size].with_name(f"{size + 1:020d}")
     forged.write_bytes(text + b"\n\n" + f"{name} {base64.b64encode(bytes(blob)).decode()}\n".encode())
     result = station.audit()
     reason = only(result, "checkpoint", f"checkpoint:{size + 1}").reason

@@ -184,6 +184,16 @@ def test_list_keys_gives_every_key_under_a_prefix_and_nothing_else(backend: Back
     ]
     assert media in store.list_keys("sha256/")
     assert not any(k.startswith("log/") for k in store.list_keys("sha256/"))
+    after = store.list_keys(
+        "log/recorder-sync/st-1/checkpoint/", start_after="log/recorder-sync/st-1/checkpoint/3"
+    )
+    assert after == ["log/recorder-sync/st-1/checkpoint/7"]
+    assert (
+        store.list_keys(
+            "log/recorder-sync/st-1/checkpoint/", start_after="log/recorder-sync/st-1/checkpoint/7"
+        )
+        == []
+    )
 
 
 def test_bytes_that_do_not_hash_as_promised_are_not_stored(backend: Backend) -> None:

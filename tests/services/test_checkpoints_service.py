@@ -17,15 +17,15 @@ from recorder_sync.adapters.db.log_repo import LogRepo
 from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.db.schema import CustodyEventRow, LogNodeRow
 from recorder_sync.domain import merkle
-from recorder_sync.domain.checkpoint import NoteKey, open_checkpoint
+from recorder_sync.domain.checkpoint import Checkpoint, NoteKey, open_checkpoint, sign_note
 from recorder_sync.domain.custody import EventKind
 from recorder_sync.domain.errors import LogRolledBack, SignatureInvalid
-from recorder_sync.domain.logstate import Acknowledgement
+from recorder_sync.domain.layout import checkpoint_key
+from recorder_sync.domain.logstate import Acknowledgement, RecordedCheckpoint
 from recorder_sync.services.checkpoints import CheckpointService
 
 T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 ORIGIN = "recorder-sync/st-1"
-PREFIX = f"log/{ORIGIN}/checkpoint/"
 
 
 class LogKey:
@@ -75,17 +75,17 @@ def test_a_checkpoint_is_signed_published_once_and_recorded(db_url: str) -> None
     append(c, 5)
     cp = svc.publish()
     assert cp is not None and cp.size == 5 and cp.root == merkle.root(leaves(c))
-    note = store.objects[PREFIX + "5"]
+    note = store.objects[checkpoint_key(ORIGIN, 5)]
     assert open_checkpoint(note, [key.note_key]) == cp
-    assert store.metadata[PREFIX + "5"] == {"log-origin": ORIGIN, "tree-size": "5"}
+    assert store.metadata[checkpoint_key(ORIGIN, 5)] == {"log-origin": ORIGIN, "tree-size": "5"}
     writes = store.writes
     assert svc.publish() is None and store.writes == writes  # the log did not grow
     append(c, 3)
-    assert svc.publish() == open_checkpoint(store.objects[PREFIX + "8"], [key.note_key])
+    assert svc.publish() == open_checkpoint(store.objects[checkpoint_key(ORIGIN, 8)], [key.note_key])
     recorded = LogRepo(c).recorded_checkpoints()
     assert [(r.size, r.key, r.note) for r in recorded] == [
-        (5, PREFIX + "5", note),
-        (8, PREFIX + "8", store.objects[PREFIX + "8"]),
+        (5, checkpoint_key(ORIGIN, 5), note),
+        (8, checkpoint_key(ORIGIN, 8), store.objects[checkpoint_key(ORIGIN, 8)]),
     ]
     assert svc.check() is not None
 
@@ -145,10 +145,10 @@ def test_an_acknowledged_rollback_goes_on_and_signs_only_past_the_published_size
 def test_something_else_at_the_checkpoint_key_is_refused_and_never_overwritten(db_url: str) -> None:
     c, store, key = catalog(db_url), MemoryStore(), LogKey()
     append(c, 3)
-    store.objects[PREFIX + "3"] = b"someone else's checkpoint\n"
+    store.objects[checkpoint_key(ORIGIN, 3)] = b"someone else's checkpoint\n"
     with pytest.raises(SignatureInvalid, match="malformed"):
         service(c, store, key).publish()
-    assert store.objects[PREFIX + "3"] == b"someone else's checkpoint\n"
+    assert store.objects[checkpoint_key(ORIGIN, 3)] == b"someone else's checkpoint\n"
 
 
 def test_a_published_checkpoint_not_signed_by_the_log_key_is_refused(db_url: str) -> None:
@@ -192,3 +192,19 @@ def test_a_store_down_at_start_does_not_stop_the_station_but_is_said(
         check_log(svc)
     with pytest.raises(LogRolledBack):
         publish_checkpoint(svc)
+
+
+def test_the_latest_is_found_from_the_recorded_one_on_and_never_taken_from_the_database(db_url: str) -> None:
+    c, store, key = catalog(db_url), MemoryStore(), LogKey()
+    append(c, 3)
+    service(c, store, key).publish()
+    append(c, 2)
+    # another process published 5 and the database holds no record of it: still found
+    cp5 = Checkpoint(ORIGIN, 5, LogRepo(c).log_root(5))
+    store.objects[checkpoint_key(ORIGIN, 5)] = sign_note(cp5.text(), key.note_key, key.private.sign)
+    latest = service(c, store, key).latest_published()
+    assert latest is not None and latest.checkpoint == cp5
+    # a recorded checkpoint the store does not hold says nothing: every published one is listed
+    LogRepo(c).record_checkpoint(RecordedCheckpoint(900, bytes(32), b"", checkpoint_key(ORIGIN, 900), T0))
+    latest = service(c, store, key).latest_published()
+    assert latest is not None and latest.checkpoint == cp5

@@ -22,6 +22,7 @@ from recorder_sync.domain.audit import AuditResult
 from recorder_sync.domain.checkpoint import NoteKey, TlogProof
 from recorder_sync.domain.custody import EventKind
 from recorder_sync.domain.errors import NotFound, ProofInvalid, SignatureInvalid
+from recorder_sync.domain.layout import checkpoint_key
 from recorder_sync.domain.trust import TrustAnchors
 from recorder_sync.services.checkpoints import CheckpointService
 from recorder_sync.services.log_audit import audit_log, check_proof, make_proof
@@ -72,21 +73,21 @@ def test_the_auditor_remembers_only_a_good_log_and_catches_removed_checkpoints(r
     rig.append(4)
     rig.signer.publish()
     assert rig.audit().exit_code == 0
-    assert rig.state.last_verified(ORIGIN) == rig.store.objects[f"log/{ORIGIN}/checkpoint/4"]
+    assert rig.state.last_verified(ORIGIN) == rig.store.objects[checkpoint_key(ORIGIN, 4)]
     rig.append(3)
     rig.signer.publish()
-    rig.store.objects[f"log/{ORIGIN}/checkpoint/4"] = b"garbage\n"
+    rig.store.objects[checkpoint_key(ORIGIN, 4)] = b"garbage\n"
     bad = rig.audit()
     assert [p.subject for p in bad.problems] == ["checkpoint:4"]
     # the state moves on only after a clean audit: this one was not
-    assert rig.state.last_verified(ORIGIN) != rig.store.objects[f"log/{ORIGIN}/checkpoint/7"]
-    del rig.store.objects[f"log/{ORIGIN}/checkpoint/4"]
+    assert rig.state.last_verified(ORIGIN) != rig.store.objects[checkpoint_key(ORIGIN, 7)]
+    del rig.store.objects[checkpoint_key(ORIGIN, 4)]
     assert rig.audit().exit_code == 0
-    assert rig.state.last_verified(ORIGIN) == rig.store.objects[f"log/{ORIGIN}/checkpoint/7"]
+    assert rig.state.last_verified(ORIGIN) == rig.store.objects[checkpoint_key(ORIGIN, 7)]
     # the later checkpoint removed from the store, the database rolled back to match it: only
     # the auditor's own memory still knows there was a checkpoint of 7
-    del rig.store.objects[f"log/{ORIGIN}/checkpoint/7"]
-    rig.store.objects[f"log/{ORIGIN}/checkpoint/4"] = _note_of(rig, 4)
+    del rig.store.objects[checkpoint_key(ORIGIN, 7)]
+    rig.store.objects[checkpoint_key(ORIGIN, 4)] = _note_of(rig, 4)
     with rig.catalog.transaction() as s:
         s.execute(delete(CustodyEventRow).where(CustodyEventRow.seq > 4))
     result = rig.audit()

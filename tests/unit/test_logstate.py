@@ -35,10 +35,12 @@ def test_an_acknowledgement_covers_exactly_the_checkpoint_it_names() -> None:
 
 def test_checkpoint_keys_name_their_size_and_nothing_else() -> None:
     key = checkpoint_key("recorder-sync/st-1", 42)
-    assert key == "log/recorder-sync/st-1/checkpoint/42"
+    assert key == "log/recorder-sync/st-1/checkpoint/00000000000000000042"  # sorts as sizes do
     assert checkpoint_size("recorder-sync/st-1", key) == 42
+    nine, ten = checkpoint_key("o", 9), checkpoint_key("o", 10)
+    assert sorted([ten, nine]) == [nine, ten]
     for other in (
-        "log/recorder-sync/st-1/checkpoint/042",
+        "log/recorder-sync/st-1/checkpoint/42",
         "log/recorder-sync/st-1/checkpoint/x",
         "sha256/aa",
     ):

@@ -87,6 +87,11 @@ class LogRepo(CatalogBound):
         except IntegrityError:
             pass  # another process (the daemon, a one-shot ingest) recorded the same checkpoint first
 
+    def latest_checkpoint(self) -> int | None:
+        with self.catalog.transaction() as s:
+            size: int | None = s.scalar(select(func.max(LogCheckpointRow.size)))
+            return size
+
     def recorded_checkpoints(self) -> list[RecordedCheckpoint]:
         with self.catalog.transaction() as s:
             rows = s.scalars(select(LogCheckpointRow).order_by(LogCheckpointRow.size))
