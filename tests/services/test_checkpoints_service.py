@@ -208,3 +208,25 @@ def test_the_latest_is_found_from_the_recorded_one_on_and_never_taken_from_the_d
     LogRepo(c).record_checkpoint(RecordedCheckpoint(900, bytes(32), b"", checkpoint_key(ORIGIN, 900), T0))
     latest = service(c, store, key).latest_published()
     assert latest is not None and latest.checkpoint == cp5
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.listed: list[str | None] = []
+
+    def list_keys(self, prefix: str, start_after: str | None = None) -> list[str]:
+        self.listed.append(start_after)
+        return super().list_keys(prefix, start_after)
+
+
+def test_the_signer_lists_only_past_the_checkpoint_the_database_recorded(db_url: str) -> None:
+    c, store, key = catalog(db_url), CountingStore(), LogKey()
+    svc = service(c, store, key)
+    append(c, 3)
+    svc.publish()
+    assert store.listed == [None]  # nothing recorded yet: everything is listed
+    store.listed.clear()
+    append(c, 2)
+    svc.publish()
+    assert store.listed == [checkpoint_key(ORIGIN, 3)]
