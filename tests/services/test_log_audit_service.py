@@ -149,3 +149,15 @@ def test_trust_anchors_without_a_log_key_leave_the_log_unchecked(rig: Rig) -> No
     audit_log(rig.log, rig.store, TrustAnchors((), ()), rig.state, result)
     assert result.problems == [] and result.exit_code == 4
     assert [(p.check, p.subject) for p in result.unchecked] == [("log", "trust")]
+
+
+def test_an_acknowledged_rollback_is_still_reported_with_the_operators_reason(rig: Rig) -> None:
+    rig.append(6)
+    rig.signer.publish()
+    with rig.catalog.transaction() as s:
+        s.execute(delete(CustodyEventRow).where(CustodyEventRow.seq > 3))
+    rig.signer.acknowledge(6, "restored from last night's backup", T0, "operator")
+    result = rig.audit()
+    [problem] = [p for p in result.problems if p.subject == "checkpoint:6"]
+    assert "the database's log has 4 events, but a checkpoint of 6 was published" in problem.reason
+    assert problem.reason.endswith("(acknowledged by an operator: restored from last night's backup)")
