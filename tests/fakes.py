@@ -220,6 +220,12 @@ class MemoryStore:
     def protection_problem(self, obj: StoredObject, now: datetime) -> str | None:
         return "writable" if obj.key in self.writable else None
 
+    def list_keys(self, prefix: str, start_after: str | None = None) -> list[str]:
+        self._check()
+        return sorted(
+            k for k in self.objects if k.startswith(prefix) and (start_after is None or k > start_after)
+        )
+
     # --- internals -------------------------------------------------------------------------
 
     def _check(self) -> None:

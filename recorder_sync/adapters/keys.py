@@ -54,6 +54,10 @@ class FileSigner:
     def public_key_pem(self) -> bytes:
         return self._private_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
 
+    def public_raw(self) -> bytes:
+        """The 32 raw bytes of the public key (a C2SP note verifier key holds these)."""
+        return self._private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
     def __repr__(self) -> str:
         return f"FileSigner(key_id={self.key_id!r}, path={str(self.path)!r})"
 

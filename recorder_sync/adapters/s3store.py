@@ -549,6 +549,13 @@ class S3Store:
             raise translate(exc, f"presigning {key}") from exc
         return url
 
+    def list_keys(self, prefix: str, start_after: str | None = None) -> list[str]:
+        with _translated(f"listing {prefix}"):
+            found = self._client.list_objects(
+                self._bucket, prefix=prefix, recursive=True, start_after=start_after
+            )
+            return sorted(o.object_name for o in found if o.object_name is not None)
+
     # --- writing ---------------------------------------------------------------------------
 
     def put_bytes(

@@ -207,6 +207,31 @@ class Vault:
             except OSError as exc:
                 raise StorageUnavailable(f"cannot read {key} in {self.root}: {exc.strerror or exc}") from exc
 
+    def list_keys(self, prefix: str, start_after: str | None = None) -> list[str]:
+        folder, _, _ = prefix.rpartition("/")
+        self._check()
+        top = self._path(folder) if folder else self.root
+        keys: list[str] = []
+        try:
+            for dirpath, dirnames, filenames in os.walk(top, onerror=_raise):
+                if Path(dirpath) == self.root:
+                    dirnames[:] = [d for d in dirnames if d != TMP]
+                base = Path(dirpath).relative_to(self.root).as_posix()
+                for name in filenames:
+                    key = name if base == "." else f"{base}/{name}"
+                    if (
+                        key.startswith(prefix)
+                        and key != MARKER
+                        and (start_after is None or key > start_after)
+                    ):
+                        keys.append(key)
+        except FileNotFoundError:
+            self._check()
+            return []
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot list {prefix} in {self.root}: {exc.strerror or exc}") from exc
+        return sorted(keys)
+
     # --- beyond the port ---------------------------------------------------
 
     def protection_problem(self, obj: StoredObject, now: datetime) -> str | None:
@@ -423,6 +448,10 @@ def _link_no_replace(src: Path, dst: Path) -> bool:
         return False
     os.rename(src, dst)
     return True
+
+
+def _raise(exc: OSError) -> None:
+    raise exc
 
 
 def _fsync_dir(folder: Path) -> None:

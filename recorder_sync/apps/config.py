@@ -27,6 +27,7 @@ from recorder_sync.adapters.pkcs11_settings import Pkcs11Settings
 from recorder_sync.adapters.s3settings import MiB, S3Settings
 from recorder_sync.domain.access_report import AccessLimits, parse_office_hours
 from recorder_sync.domain.errors import ConfigError
+from recorder_sync.domain.layout import check_origin
 from recorder_sync.domain.model import ReleasePolicy, Severity
 from recorder_sync.domain.naming import BUILTIN_PROFILES, NamingProfile
 from recorder_sync.domain.policy import (
@@ -58,6 +59,16 @@ class DockConfig:
 
 
 @dataclass(frozen=True)
+class LogSettings:
+    """``[log]``: the custody log's signed checkpoints (``services.checkpoints``)."""
+
+    origin: str = "recorder-sync/station"
+    sign: bool = True  # this station holds the log key and signs checkpoints
+    key_path: Path = Path("keys/log.key")
+    checkpoint_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str
     home: Path
@@ -85,6 +96,7 @@ class Settings:
     pkcs11: Pkcs11Settings | None = None  # [keys]: the station key in a token, not in key_path
     trust_file: Path | None = None  # trust anchors (domain.trust) replay checks copies against
     access_limits: AccessLimits = field(default_factory=AccessLimits)  # [replay]: access-report findings
+    log: LogSettings = field(default_factory=LogSettings)
 
 
 def default_home() -> Path:
@@ -212,6 +224,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         "keys",
         "trust_file",
         "replay",
+        "log",
     }
     for key in data:
         if key not in known:
@@ -349,6 +362,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         claim_seconds=claim_seconds,
         trust_file=Path(trust).expanduser() if (trust := setting("trust_file", str)) else None,
         access_limits=_replay(data, source),
+        log=_log(data, env, source, station_id, key_path),
     )
 
 
@@ -373,6 +387,42 @@ def _replay(data: Mapping[str, Any], source: str) -> AccessLimits:
             raise ConfigError(source, "replay.office_hours", str(e)) from None
         limits = replace(limits, office_start=start, office_end=end)
     return limits
+
+
+def _log(
+    data: Mapping[str, Any], env: Mapping[str, str], source: str, station_id: str, station_key: Path
+) -> LogSettings:
+    """``[log]``: origin (default ``recorder-sync/<station_id>``), sign (default true), key_path
+    (default ``log.key`` beside the station key), checkpoint_seconds (default 60); each also
+    ``RECORDER_SYNC_LOG_<KEY>``."""
+    section = dict(_get(data, "log", dict, source, "") or {})
+    known = ("origin", "sign", "key_path", "checkpoint_seconds")
+    for key in section:
+        if key not in known:
+            raise ConfigError(source, f"log.{key}", f"unknown key; expected one of {', '.join(known)}")
+    where = {key: f"log.{key}" for key in known}
+    for key in known:
+        if ENV + "LOG_" + key.upper() in env:
+            section[key] = env[ENV + "LOG_" + key.upper()]
+            where[key] = ENV + "LOG_" + key.upper()
+    origin = section.get("origin") or f"recorder-sync/{station_id}"
+    if not isinstance(origin, str):
+        raise ConfigError(source, where["origin"], f"expected a string, got {origin!r}")
+    try:
+        check_origin(origin)
+    except ValueError as e:
+        raise ConfigError(source, where["origin"], str(e)) from None
+    sign = section.get("sign", True)
+    if isinstance(sign, str) and sign.lower() in ("true", "false", "1", "0", "yes", "no"):
+        sign = sign.lower() in ("true", "1", "yes")
+    if not isinstance(sign, bool):
+        raise ConfigError(source, where["sign"], f"expected true or false, got {sign!r}")
+    key_path = section.get("key_path") or station_key.parent / "log.key"
+    if not isinstance(key_path, (str, Path)):
+        raise ConfigError(source, where["key_path"], f"expected a file path, got {key_path!r}")
+    raw = section.get("checkpoint_seconds")
+    seconds = 60.0 if raw is None else _number(raw, source, where["checkpoint_seconds"], 1, DAY, " s")
+    return LogSettings(origin, sign, Path(key_path).expanduser(), seconds)
 
 
 def _metadata(data: Mapping[str, Any], source: str) -> TimeBounds:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from recorder_sync.adapters.db.casebook import CaseBook
     from recorder_sync.adapters.s3store import S3Store
     from recorder_sync.services.cases import CaseService, LinkRun
+    from recorder_sync.services.checkpoints import CheckpointService
     from recorder_sync.services.deadlines import DeadlineService, SweepResult
     from recorder_sync.services.reports import ReportService
 
@@ -110,8 +111,56 @@ class App:
             claim_seconds=self.settings.claim_seconds,
         )
 
+    def checkpoints(self, store: ObjectStore | None = None) -> CheckpointService:
+        """The log's checkpoints. Where this station signs (``[log] sign``, the default) its
+        log key is read, or created like the station key on first use."""
+        from recorder_sync.adapters import keys
+        from recorder_sync.adapters.db.log_repo import LogRepo
+        from recorder_sync.domain.checkpoint import NoteKey
+        from recorder_sync.services.checkpoints import CheckpointService
+
+        ls = self.settings.log
+        key, sign = None, None
+        if ls.sign:
+            signer = keys.load_or_create(ls.key_path)
+            key, sign = NoteKey(ls.origin, signer.public_raw()), signer.sign
+        return CheckpointService(
+            LogRepo(self.catalog),
+            store or self.store(),
+            ls.origin,
+            key=key,
+            sign=sign,
+            clock=utcnow,
+            retention_class=self.settings.s3.default_retention_class if self.settings.s3 else None,
+        )
+
     def cases_runtime(self, *, alerts: bool = True) -> CasesRuntime:
         return cases_runtime(self.settings, self.catalog, alerts=alerts)
+
+
+def check_log(checkpoints: CheckpointService) -> None:
+    """The start-up comparison with the published checkpoints. A store that cannot be read
+    now does not keep the station from hashing and signing locally: the comparison is made
+    again before every checkpoint is signed, and stops the station then if it fails."""
+    from recorder_sync.domain.errors import CouldNotCheck
+
+    try:
+        checkpoints.check()
+    except CouldNotCheck as e:
+        log.warning("cannot compare the custody log with its published checkpoints now: %s", e)
+
+
+def publish_checkpoint(checkpoints: CheckpointService) -> None:
+    """A checkpoint of the log as it is now. Only a log that does not extend the published
+    one stops the caller (exit 3); a store that cannot take it now gets the next one."""
+    from recorder_sync.domain.errors import LogRolledBack
+
+    try:
+        checkpoints.publish()
+    except LogRolledBack:
+        raise
+    except Error as e:
+        log.warning("no checkpoint of the custody log published this time: %s", e)
 
 
 def s3_store(settings: Settings) -> S3Store:
@@ -142,6 +191,8 @@ def check_docks(settings: Settings, docks: list[DockConfig]) -> None:
         place("the vault", settings.vault_path),
         place("the station key", settings.key_path),
         place("the key folder", settings.key_path.parent),
+        place("the log key", settings.log.key_path),
+        place("the log key folder", settings.log.key_path.parent),
     ]
     if settings.database_url.startswith("sqlite:///"):
         ours.append(place("the database", Path(settings.database_url.removeprefix("sqlite:///"))))

@@ -55,6 +55,7 @@ class EventKind(enum.StrEnum):
     KEY_REPLACED = "key-replaced"  # an operator retired the station key for a new one
     SEARCHED = "searched"  # a replay search or timeline: who and what query (metadata only)
     ROSTER_IMPORTED = "roster-imported"  # a replay roster entry added or changed
+    LOG_ACKNOWLEDGED = "log-acknowledged"  # an operator accepted a log that lost published events
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,10 @@ class TimestampInvalid(VerificationFailed):
     """Time-stamp token does not verify for {}: {}"""
 
 
+class LogRolledBack(VerificationFailed):
+    """Custody log does not match what was published of it: {}"""
+
+
 # --- could not check: something needed is unavailable -------------------------
 
 

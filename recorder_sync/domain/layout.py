@@ -20,3 +20,43 @@ def manifest_key(sha256: str) -> str:
 
 def signature_key(sha256: str) -> str:
     return media_key(sha256) + ".manifest.sig"
+
+
+# --- the custody log's checkpoints -------------------------------------------------------
+# ``log/<origin>/checkpoint/<size>``: one write-once object per signed tree size, so that
+# whatever the database later says, what was published stays where an auditor finds it.
+# The size is written with 20 digits, so that the keys sort as the sizes do: the latest is
+# found by listing only past a known one (a store lists keys in order), not every one of
+# the half a million a year that a busy station publishes.
+
+_SIZE_DIGITS = 20
+
+_ORIGIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$")
+
+
+def check_origin(origin: str) -> str:
+    """A log origin usable as a key prefix in every store and as a note key name."""
+    if not _ORIGIN.match(origin) or len(origin) > 200:
+        raise ValueError(
+            f"log origin {origin!r}: letters, digits, '.', '_', '-', parts joined by '/', "
+            "none starting with '.' or '-'"
+        )
+    return origin
+
+
+def checkpoint_prefix(origin: str) -> str:
+    return f"log/{check_origin(origin)}/checkpoint/"
+
+
+def checkpoint_key(origin: str, size: int) -> str:
+    if size < 0:
+        raise ValueError(f"a tree size is not negative: {size}")
+    return f"{checkpoint_prefix(origin)}{size:0{_SIZE_DIGITS}d}"
+
+
+def checkpoint_size(origin: str, key: str) -> int | None:
+    """The tree size a checkpoint key names; None for any other key under the prefix."""
+    rest = key.removeprefix(checkpoint_prefix(origin))
+    if rest == key or len(rest) != _SIZE_DIGITS or not rest.isdigit():
+        return None
+    return int(rest)

@@ -38,22 +38,38 @@ def split_point(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
+class Accumulator:
+    """The tree head of leaves given one at a time, in O(log n) memory: an auditor re-hashing
+    a log of millions of events reads the root at every size it needs on the way."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        # a stack of perfect subtrees, largest first, as the leaves arrive left to right
+        self._stack: list[tuple[int, bytes]] = []
+
+    def append(self, leaf: bytes) -> None:
+        size, node = 1, leaf
+        while self._stack and self._stack[-1][0] == size:
+            left_size, left = self._stack.pop()
+            size, node = left_size + size, node_hash(left, node)
+        self._stack.append((size, node))
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return EMPTY_ROOT
+        node = self._stack[-1][1]
+        for _, left in reversed(self._stack[:-1]):
+            node = node_hash(left, node)
+        return node
+
+
 def root(leaf_hashes: Sequence[bytes]) -> bytes:
     """The tree head of these leaves, in one pass with O(log n) memory."""
-    # a stack of perfect subtrees, largest first, as the leaves arrive left to right
-    stack: list[tuple[int, bytes]] = []
+    acc = Accumulator()
     for h in leaf_hashes:
-        size, node = 1, h
-        while stack and stack[-1][0] == size:
-            left_size, left = stack.pop()
-            size, node = left_size + size, node_hash(left, node)
-        stack.append((size, node))
-    if not stack:
-        return EMPTY_ROOT
-    node = stack[-1][1]
-    for _, left in reversed(stack[:-1]):
-        node = node_hash(left, node)
-    return node
+        acc.append(h)
+    return acc.root()
 
 
 def _range_root(leaf_hashes: Sequence[bytes]) -> RangeRoot:

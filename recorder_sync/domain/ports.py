@@ -18,6 +18,7 @@ from recorder_sync.domain.cases import Action, ActionQuery, Checkout, ImportOutc
 from recorder_sync.domain.evidence_audit import SignedRecording
 from recorder_sync.domain.flags import FlagSpec
 from recorder_sync.domain.linking import LinkProposal, RecordingFacts, StoredLink
+from recorder_sync.domain.logstate import Acknowledgement, RecordedCheckpoint
 from recorder_sync.domain.model import (
     FileIdentity,
     Flag,
@@ -117,6 +118,11 @@ class ObjectStore(Protocol):
 
     def get_bytes(self, key: str) -> bytes: ...
 
+    def list_keys(self, prefix: str, start_after: str | None = None) -> list[str]:
+        """Every key that starts with ``prefix`` (and sorts after ``start_after``), sorted:
+        the log's published checkpoints."""
+        ...
+
 
 class LegalHolds(Protocol):
     """A store that can hold an object version beyond its retention (S3 Object Lock)."""
@@ -140,6 +146,50 @@ class CustodyNotes(Protocol):
         reason: str | None = None,
         actor: str | None = None,
     ) -> custody.CustodyEvent: ...
+
+
+class CustodyLog(Protocol):
+    """The custody log as a Merkle tree, with the checkpoints published of it."""
+
+    def log_size(self) -> int: ...
+
+    def log_root(self, size: int) -> bytes:
+        """The root of the tree of the first ``size`` events."""
+        ...
+
+    def consistency_proof(self, old_size: int, size: int) -> list[bytes]: ...
+
+    def record_checkpoint(self, cp: RecordedCheckpoint) -> None: ...
+
+    def latest_checkpoint(self) -> int | None:
+        """The size of the latest checkpoint recorded (a hint where to look: not trusted)."""
+        ...
+
+    def acknowledgements(self) -> list[Acknowledgement]: ...
+
+    def acknowledge(self, ack: Acknowledgement, now: datetime, actor: str) -> custody.CustodyEvent:
+        """Record ``ack`` as a custody event, the stored tree cut back to the events still held."""
+        ...
+
+
+class AuditedLog(CustodyLog, Protocol):
+    """The reads an auditor makes of the custody log (none of them trusted: each is checked)."""
+
+    def iter_events(self, after_seq: int = 0) -> Iterator[custody.CustodyEvent]: ...
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]: ...
+
+    def recorded_checkpoints(self) -> list[RecordedCheckpoint]: ...
+
+    def event(self, recording_id: str, action: custody.EventKind) -> custody.CustodyEvent | None: ...
+
+
+class AuditorState(Protocol):
+    """The last checkpoint of each log this auditor verified (its own, not the station's)."""
+
+    def last_verified(self, origin: str) -> bytes | None: ...
+
+    def remember(self, origin: str, note: bytes) -> None: ...
 
 
 class Signer(Protocol):

@@ -9,7 +9,9 @@ two of them (a long hash or copy inside a step stops on its own, through the ing
 3. one ingest pass;
 4. link and sweep deadlines every ``sweep_seconds``, and as soon as a batch of work is done,
    so that new footage is linked and its flags settled without waiting for the period;
-5. when the pass did nothing, wait for a dirty dock (or a stop request) for ``idle_seconds``.
+5. every ``checkpoint_seconds``, sign and publish a checkpoint of the custody log if it grew
+   (a log that no longer extends the published one stops the daemon: ``LogRolledBack``);
+6. when the pass did nothing, wait for a dirty dock (or a stop request) for ``idle_seconds``.
 
 Everything it touches is injected: the clock, the dirty-dock queue, the ingest and cases
 services, the standby lock, so that the schedule is unit-tested without threads or timing.
@@ -23,7 +25,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from recorder_sync.domain.errors import Error
+from recorder_sync.domain.errors import Error, LogRolledBack
 from recorder_sync.services.ingest import PassSummary
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,8 @@ class DaemonService:
         reconcile_seconds: float,
         sweep_seconds: float,
         idle_seconds: float = IDLE_SECONDS,
+        checkpoint: Callable[[], object] = lambda: None,
+        checkpoint_seconds: float = 60.0,
     ) -> None:
         """``standby``: docks another process holds; ``acquire(name)`` tries to take one over
         (its lock, and adding it to ``ingest``), True once it is ours; ``status`` is told the
@@ -99,6 +103,9 @@ class DaemonService:
         self.reconcile_seconds = reconcile_seconds
         self.sweep_seconds = sweep_seconds
         self.idle_seconds = idle_seconds
+        self.checkpoint = checkpoint
+        self.checkpoint_seconds = checkpoint_seconds
+        self._last_checkpoint = float("-inf")
         self._last_full = self._last_sweep = float("-inf")
         self._worked = False
         self._pass = Passes(ingest)
@@ -137,6 +144,10 @@ class DaemonService:
             _guarded("linking and deadline sweep", self.cases.tick)
             self._last_sweep = self.clock()
             self._worked = False
+        if self.clock() - self._last_checkpoint >= self.checkpoint_seconds:
+            if self.stop.is_set():
+                return False
+            self._checkpoint()
         if report.progressed == 0:
             if self.stop.is_set():
                 return False
@@ -144,6 +155,17 @@ class DaemonService:
         return not self.stop.is_set()
 
     # --- the steps ----------------------------------------------------------------
+
+    def _checkpoint(self) -> None:
+        """Sign the log when it grew (the callee decides); a log that no longer extends what
+        was published stops the daemon (``LogRolledBack``), anything else is tried next time."""
+        try:
+            self.checkpoint()
+        except LogRolledBack:
+            raise
+        except Exception:
+            log.exception("publishing a checkpoint of the custody log failed; trying again later")
+        self._last_checkpoint = self.clock()
 
     def _take_over(self) -> None:
         taken = [d for d in self.standby if self.acquire(d)]

@@ -670,3 +670,48 @@ def test_stat_verification_checks_metadata_not_bytes(
     store.verify(key, digest, len(data))
     with pytest.raises(IntegrityFailure):
         make_store(verify="full").verify(key, digest, len(data))
+
+
+def test_a_log_checkpoint_is_published_under_compliance_retention(
+    make_store: MakeStore, tmp_path: Path
+) -> None:
+    """The checkpoint of the custody log goes where the database cannot rewrite it: a locked
+    object under the evidence's retention class, found again by listing its prefix."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from recorder_sync.adapters.db.engine import make_engine, upgrade
+    from recorder_sync.adapters.db.log_repo import LogRepo
+    from recorder_sync.adapters.db.repository import SqlCatalog
+    from recorder_sync.domain.checkpoint import NoteKey, open_checkpoint
+    from recorder_sync.domain.custody import EventKind
+    from recorder_sync.services.checkpoints import CheckpointService
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'db'}")
+    upgrade(engine)
+    catalog = SqlCatalog(engine, station="st-1", actor="test")
+    for i in range(3):
+        catalog.note(EventKind.ACCESSED, utcnow(), details={"i": i})
+    private = Ed25519PrivateKey.generate()
+    key = NoteKey("recorder-sync/st-1", private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    store = make_store()
+    svc = CheckpointService(
+        LogRepo(catalog),
+        store,
+        key.name,
+        key=key,
+        sign=private.sign,
+        clock=utcnow,
+        retention_class="evidence",
+    )
+    before = utcnow()
+    cp = svc.publish()
+    assert cp is not None and cp.size == 3
+    [found] = store.list_keys("log/recorder-sync/st-1/checkpoint/")
+    assert found == "log/recorder-sync/st-1/checkpoint/00000000000000000003"
+    stored = store.stat(found)
+    assert stored is not None and stored.lock_mode == COMPLIANCE and stored.retain_until is not None
+    assert stored.retain_until >= before + timedelta(days=EVIDENCE) - timedelta(minutes=1)
+    assert open_checkpoint(store.get_bytes(found), [key]) == cp
+    assert svc.publish() is None and store.stat(found) == stored  # nothing new: no new version
+    assert svc.check() is not None

@@ -131,3 +131,45 @@ def test_key_folder_open_to_others_or_key_of_another_user_stops_ingest(
     r = run(env, "ingest", str(dock), "--stable-seconds", "0")
     assert r.returncode == 5 and expected in r.stderr, r.stderr
     assert (dock / "second.txt").exists()
+
+
+def test_export_trust_gives_the_log_key_and_every_station_key_with_its_window(
+    station: tuple[dict[str, str], Path, Path], tmp_path: Path
+) -> None:
+    from recorder_sync.domain.checkpoint import open_checkpoint
+    from recorder_sync.domain.trust import TrustAnchors
+
+    env, dock, _ = station
+    (first_key,) = signed_with(env)
+    assert run(env, "keys", "init", "--replace", "--reason", "rotation").returncode == 0
+    (dock / "second.txt").write_bytes(b"second\n")
+    assert run(env, "ingest", str(dock), "--stable-seconds", "0").returncode == 0
+    (second_key,) = signed_with(env) - {first_key}
+
+    out = tmp_path / "trust.json"
+    r = run(env, "keys", "export-trust", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    anchors = TrustAnchors.from_json(out.read_bytes())
+    assert [k.name for k in anchors.log_keys] == ["recorder-sync/st-test"]
+    by_id = {k.key_id: k for k in anchors.station_keys}
+    assert set(by_id) == {first_key, second_key}
+    assert (
+        by_id[first_key].valid_until is not None
+        and by_id[first_key].valid_until > by_id[first_key].valid_from
+    )
+    assert (
+        by_id[second_key].valid_until is None and by_id[second_key].valid_from >= by_id[first_key].valid_until
+    )
+    assert {k.station for k in anchors.station_keys} == {"st-test"}
+    # the log key in the file is the one the published checkpoints verify with
+    folder = tmp_path / "home" / "vault" / "log" / "recorder-sync" / "st-test" / "checkpoint"
+    for path in folder.iterdir():
+        assert open_checkpoint(path.read_bytes(), anchors.log_keys).size == int(path.name)
+    stdout = run(env, "keys", "export-trust")
+    assert stdout.returncode == 0 and TrustAnchors.from_json(stdout.stdout.encode()) == anchors
+
+
+def test_export_trust_without_the_log_key_where_this_station_does_not_sign(tmp_path: Path) -> None:
+    env = env_for(tmp_path / "home", f"sqlite:///{tmp_path / 'db'}", RECORDER_SYNC_LOG_SIGN="false")
+    r = run(env, "keys", "export-trust")
+    assert r.returncode == 5 and "no log key at" in r.stderr and "[log] sign is off" in r.stderr

@@ -169,6 +169,34 @@ def test_small_objects_beside_the_media(backend: Backend) -> None:
         store.get_bytes(manifest_key(sha(b"other")))
 
 
+def test_list_keys_gives_every_key_under_a_prefix_and_nothing_else(backend: Backend) -> None:
+    store = backend.store
+    assert store.list_keys("log/recorder-sync/st-1/checkpoint/") == []
+    for size in (3, 12, 7):
+        store.put_bytes(f"log/recorder-sync/st-1/checkpoint/{size}", b"note %d\n" % size, {})
+    store.put_bytes("log/recorder-sync/st-10/checkpoint/5", b"another log\n", {})
+    media = _put(store, b"media beside the log")
+    assert store.list_keys("log/recorder-sync/st-1/checkpoint/") == [
+        f"log/recorder-sync/st-1/checkpoint/{n}" for n in ("12", "3", "7")
+    ]
+    assert store.list_keys("log/recorder-sync/st-1") == [
+        *[f"log/recorder-sync/st-1/checkpoint/{n}" for n in ("12", "3", "7")],
+        "log/recorder-sync/st-10/checkpoint/5",
+    ]
+    assert media in store.list_keys("sha256/")
+    assert not any(k.startswith("log/") for k in store.list_keys("sha256/"))
+    after = store.list_keys(
+        "log/recorder-sync/st-1/checkpoint/", start_after="log/recorder-sync/st-1/checkpoint/3"
+    )
+    assert after == ["log/recorder-sync/st-1/checkpoint/7"]
+    assert (
+        store.list_keys(
+            "log/recorder-sync/st-1/checkpoint/", start_after="log/recorder-sync/st-1/checkpoint/7"
+        )
+        == []
+    )
+
+
 def test_bytes_that_do_not_hash_as_promised_are_not_stored(backend: Backend) -> None:
     store = backend.store
     expected = os.urandom(100_000)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from recorder_sync.domain.errors import StorageUnavailable
+from recorder_sync.domain.errors import LogRolledBack, StorageUnavailable
 from recorder_sync.services.daemon import DaemonService
 from recorder_sync.services.ingest import PassSummary
 
@@ -143,6 +143,8 @@ class Rig:
         reconcile: float = HORIZON,
         sweep: float = HORIZON,
         standby: Sequence[str] = (),
+        checkpoint: Callable[[], object] = lambda: None,
+        checkpoint_seconds: float = HORIZON,
     ) -> DaemonService:
         return DaemonService(
             ingest=self.ingest,
@@ -156,6 +158,8 @@ class Rig:
             status=lambda text: self.statuses.append((self.world.now, text)),
             reconcile_seconds=reconcile,
             sweep_seconds=sweep,
+            checkpoint=checkpoint,
+            checkpoint_seconds=checkpoint_seconds,
         )
 
 
@@ -286,3 +290,39 @@ def test_a_stop_that_interrupts_a_step_is_not_swallowed(rig: Rig) -> None:
     with pytest.raises(KeyboardInterrupt):
         rig.daemon().run()
     assert rig.world.journal[-1] == (0.0, "pass")
+
+
+def test_a_checkpoint_is_offered_at_start_and_every_checkpoint_seconds(rig: Rig) -> None:
+    rig.queue.stop_at = 130.0
+    rig.daemon(checkpoint=lambda: rig.world.did("checkpoint"), checkpoint_seconds=60).run()
+    assert rig.world.times("checkpoint") == [0.0, 60.0, 120.0]
+    first_turn = [w for t, w in rig.world.journal if t == 0.0]
+    assert first_turn.index("checkpoint") > first_turn.index("pass")  # after the work it covers
+
+
+def test_a_store_that_cannot_take_a_checkpoint_does_not_stop_the_daemon(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    def unavailable() -> None:
+        rig.world.did("checkpoint")
+        raise StorageUnavailable("vault is not mounted")
+
+    rig.queue.stop_at = 25.0
+    with caplog.at_level(logging.WARNING, logger="recorder_sync.services.daemon"):
+        rig.daemon(checkpoint=unavailable, checkpoint_seconds=10).run()
+    assert rig.world.times("checkpoint") == [0.0, 10.0, 20.0]
+    assert rig.world.times("pass")[-1] == 24.0
+    assert "publishing a checkpoint of the custody log failed" in caplog.text
+
+
+def test_a_log_that_no_longer_extends_the_published_one_stops_the_daemon(rig: Rig) -> None:
+    def rolled_back() -> None:
+        rig.world.did("checkpoint")
+        if rig.world.now >= 10.0:
+            raise LogRolledBack("the database's log has 3 events, but a checkpoint of 5 was published")
+
+    rig.queue.stop_at = 100.0
+    with pytest.raises(LogRolledBack, match="checkpoint of 5"):
+        rig.daemon(checkpoint=rolled_back, checkpoint_seconds=10).run()
+    assert rig.world.times("checkpoint") == [0.0, 10.0]
+    assert rig.world.journal[-1] == (10.0, "checkpoint")

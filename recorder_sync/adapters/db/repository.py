@@ -15,13 +15,14 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from recorder_sync.adapters.db.log_nodes import store_nodes
 from recorder_sync.adapters.db.schema import (
     CustodyEventRow,
     FlagRow,
@@ -50,6 +51,9 @@ from recorder_sync.domain.model import (
 )
 from recorder_sync.domain.subjects import file_subject, recording_subject, station_subject
 from recorder_sync.domain.times import utc_iso
+
+if TYPE_CHECKING:
+    from recorder_sync.domain.trust import StationKey
 
 _CUSTODY_LOCK = 0x7265635F73796E63  # "rec_sync": PostgreSQL advisory lock id for appends
 # with a dock path's hash, in the (int, int) advisory lock space (apart from the one above)
@@ -151,6 +155,7 @@ class SqlCatalog:
             )
         )
         s.flush()
+        store_nodes(s, ev.seq, ev.leaf_hash)  # the Merkle tree grows in the event's transaction
         return ev
 
     def flag_in(self, s: Session, flag: Flag, at: datetime) -> None:
@@ -584,6 +589,15 @@ class SqlCatalog:
                 .limit(1)
             )
             return key
+
+    def station_keys(self) -> list[StationKey]:
+        """Every key that signed for any station of this database, with its validity window:
+        what ``keys export-trust`` hands to auditors."""
+        from recorder_sync.domain.trust import StationKey  # cryptography: only where keys are read
+
+        with self.transaction() as s:
+            rows = s.scalars(select(StationKeyRow).order_by(StationKeyRow.first_used, StationKeyRow.key_id))
+            return [StationKey(r.key_id, r.station, r.public_pem, r.first_used, r.valid_until) for r in rows]
 
     def replace_station_key(
         self, key_id: str, public_pem: bytes, now: datetime, reason: str, details: Mapping[str, Any]

@@ -122,6 +122,36 @@ class CustodyEventRow(Base):
     leaf_hash: Mapped[str] = mapped_column(String(64))
 
 
+class LogNodeRow(Base):
+    """The custody log's Merkle tree as its perfect subtrees: node (level, idx) is the root
+    of leaves [idx·2^level, (idx+1)·2^level), leaves at level 0.  Written with each event
+    (``domain.merkle.completed_nodes``), so appending reads at most log n nodes and a proof
+    or a root at any size is a fold of at most 2·log n of them, never of every leaf."""
+
+    __tablename__ = "log_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LogCheckpointRow(Base):
+    """Each signed checkpoint this station published: the tree's size and root, the exact
+    signed-note bytes, and the store key it was written to once."""
+
+    __tablename__ = "log_checkpoints"
+
+    size: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[bytes] = mapped_column(LargeBinary)
+    key: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class FlagRow(Base):
     __tablename__ = "flags"
 

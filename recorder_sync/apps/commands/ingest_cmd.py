@@ -11,7 +11,7 @@ from recorder_sync.adapters.dockfs import shown_name
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.output import ByteMeter, progress
 from recorder_sync.apps.shutdown import Shutdown
-from recorder_sync.apps.wiring import dock_locks, open_app
+from recorder_sync.apps.wiring import check_log, dock_locks, open_app, publish_checkpoint
 from recorder_sync.domain.errors import IngestIncomplete, UsageError
 from recorder_sync.domain.model import RecordingState, SightingState
 
@@ -53,6 +53,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     for dock, _ in wanted.values():
         locks.take(dock.path)  # held until this process ends; a busy dock is refused whole
     app = open_app(settings, actor=f"recorder-sync ingest@{settings.station_id}")
+    # a database rolled back behind what was published stops here, before it logs anything
+    checkpoints = app.checkpoints()
+    check_log(checkpoints)
     shutdown: Shutdown = args.shutdown
     svc = app.ingest_service(
         [d for d, _ in wanted.values()],
@@ -80,6 +83,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                 break
             time.sleep(0.2)
     cases.cases.link_new_recordings()
+    publish_checkpoint(checkpoints)
     failed = _summarise(app.catalog, sightings, refused, args.quiet)
     if failed:
         raise IngestIncomplete(failed, len(sightings) + len(refused))

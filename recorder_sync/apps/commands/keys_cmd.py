@@ -1,4 +1,5 @@
-"""``keys init`` and ``keys export-public``: the station's Ed25519 signing key."""
+"""``keys init``, ``keys export-public`` and ``keys export-trust``: the station's Ed25519 signing
+key, and the public keys an auditor trusts."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("keys init --replace needs --reason WHY (it is kept in the custody log)")
     if reason and not args.replace:
         raise UsageError("--reason goes with --replace")
-    catalog = open_app(settings, actor=f"recorder-sync keys ({_user()})").catalog
+    catalog = open_app(settings, actor=f"recorder-sync keys ({user()})").catalog
     signs_with = catalog.station_key()
     if not args.replace:
         if signs_with is not None:
@@ -76,7 +77,37 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _user() -> str:
+def cmd_export_trust(args: argparse.Namespace, settings: Settings) -> int:
+    """The log's verifier key and every station key the database knows, for ``recorder-audit
+    --trust``. Run it on the station that holds the log key, and hand the file over out of band:
+    an auditor trusts what it says, never a key found only in the database."""
+    from recorder_sync.domain.checkpoint import NoteKey
+    from recorder_sync.domain.trust import TrustAnchors
+
+    ls = settings.log
+    log_signer = keys.load_or_create(ls.key_path) if ls.sign else keys.load_if_present(ls.key_path)
+    if log_signer is None:
+        raise KeyProblem(
+            f"no log key at {ls.key_path} ([log] sign is off here): export the trust anchors on the "
+            "station that signs the log's checkpoints"
+        )
+    station_keys = open_app(settings, actor=f"recorder-sync keys ({user()})").catalog.station_keys()
+    if not station_keys:
+        print(
+            "warning: no station key has signed anything yet; export again after the first ingest",
+            file=sys.stderr,
+        )
+    anchors = TrustAnchors((NoteKey(ls.origin, log_signer.public_raw()),), tuple(station_keys))
+    data = anchors.to_json()
+    if args.out:
+        args.out.write_bytes(data)
+        print(f"wrote {args.out}: log {ls.origin}, {len(station_keys)} station key(s)")
+    else:
+        sys.stdout.write(data.decode())
+    return 0
+
+
+def user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):

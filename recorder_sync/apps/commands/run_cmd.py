@@ -25,7 +25,14 @@ from recorder_sync.adapters.sdnotify import Notifier
 from recorder_sync.adapters.watcher import DirtyDocks, DockWatcher
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.shutdown import Interrupted, Shutdown
-from recorder_sync.apps.wiring import CasesRuntime, dock_locks, make_dock, open_app
+from recorder_sync.apps.wiring import (
+    CasesRuntime,
+    check_log,
+    dock_locks,
+    make_dock,
+    open_app,
+    publish_checkpoint,
+)
 from recorder_sync.domain.errors import Error, UsageError
 from recorder_sync.services.daemon import DaemonService
 
@@ -76,6 +83,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     # the daemon's start is where a new version upgrades the schema (as `db upgrade` does)
     app = open_app(settings, actor=f"recorder-sync@{settings.station_id}", upgrade_schema=True)
+    # a database rolled back behind what was published does not start (exit 3)
+    checkpoints = app.checkpoints()
+    check_log(checkpoints)
     svc = app.ingest_service(
         [d for d in docks if d not in standby],
         notify=lambda what, subject: log.info("%s %s", what, subject),
@@ -102,6 +112,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         status=systemd.status,
         reconcile_seconds=settings.reconcile_seconds,
         sweep_seconds=args.sweep_seconds,
+        checkpoint=lambda: publish_checkpoint(checkpoints),
+        checkpoint_seconds=settings.log.checkpoint_seconds,
     )
     watcher = DockWatcher(dirty)
     watcher.start((d.name, d.path, d.observer) for d in docks)
@@ -121,6 +133,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         systemd.stopping()
         watcher.stop()
         runtime.close()
+    publish_checkpoint(checkpoints)  # what was logged since the last one, before the station goes quiet
     log.info("stopped cleanly")
     return 0
 

@@ -22,3 +22,10 @@ def register(sub: Any) -> None:
     export = ksub.add_parser("export-public", help="print (or write) the public key as PEM")
     export.add_argument("--out", type=Path, help="write to this file instead of stdout")
     export.set_defaults(func=command("keys_cmd", "cmd_export"))
+    trust = ksub.add_parser(
+        "export-trust",
+        help="write the trust anchors an auditor keeps: the log origin and public key, and every "
+        "station public key with its key id and validity window",
+    )
+    trust.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    trust.set_defaults(func=command("keys_cmd", "cmd_export_trust"))

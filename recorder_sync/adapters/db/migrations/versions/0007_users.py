@@ -1,7 +1,7 @@
 """the replay roster: who may find, play and export evidence, with which role
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-30 02:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import recorder_sync.adapters.db.schema
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
