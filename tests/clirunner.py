@@ -22,6 +22,9 @@ def env_for(home: Path, db_url: str, **extra: str) -> dict[str, str]:
     )
     # the dock locks are machine-wide: homes of one test (siblings) share them, tests do not
     env.setdefault("RECORDER_SYNC_LOCK_DIR", str(home.parent / "locks"))
+    # recorder-audit's own memory (the last checkpoint it verified) lives in the per-user
+    # state folder: each test's auditor has its own
+    env.setdefault("XDG_STATE_HOME", str(home.parent / "xdg-state"))
     env.update(extra)
     return env
 

@@ -72,6 +72,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="this auditor's own state (the last checkpoint verified); default: the per-user state folder",
     )
     verify.set_defaults(func=command("audit_cmd", "cmd_verify"))
+    trust_help = "trust anchors (recorder-sync keys export-trust)"
+    proof = sub.add_parser(
+        "proof",
+        help="write a C2SP tlog-proof that a recording's signed event is in the signed log",
+        description="Writes FILE (the proof, to the latest published checkpoint) and "
+        "FILE.event.json (the event's exact bytes); check them with check-proof, anywhere.",
+    )
+    proof.add_argument("recording", metavar="REC", help="recording id or SHA-256 (or a unique prefix)")
+    proof.add_argument("--out", type=Path, required=True, metavar="FILE")
+    proof.add_argument("--trust", type=Path, required=True, help=trust_help)
+    proof.set_defaults(func=command("audit_cmd", "cmd_proof"))
+    check = sub.add_parser(
+        "check-proof",
+        help="verify a proof with the trust anchors alone (no database, no store)",
+        description="Exit 0 when the event is in a log signed by a trusted log key; 3 when not.",
+    )
+    check.add_argument("proof", type=Path, metavar="FILE")
+    check.add_argument("--event", type=Path, required=True, metavar="EVENT.json", help="the event's bytes")
+    check.add_argument("--trust", type=Path, required=True, help=trust_help)
+    check.set_defaults(func=command("audit_cmd", "cmd_check_proof"))
     return parser
 
 

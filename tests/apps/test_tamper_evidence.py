@@ -31,6 +31,7 @@ from sqlalchemy import text
 from recorder_sync.adapters.db.engine import make_engine
 from recorder_sync.adapters.keys import create_key
 from recorder_sync.domain.canonical import canonical_bytes, parse
+from recorder_sync.domain.checkpoint import NoteKey
 from recorder_sync.domain.layout import manifest_key, media_key, signature_key
 from recorder_sync.domain.signatures import key_id_from_pem
 from recorder_sync.domain.trust import StationKey, TrustAnchors
@@ -54,6 +55,7 @@ class Station:
     trust: Path
     recs: list[dict[str, Any]]
     tmp: Path
+    log_keys: tuple[NoteKey, ...]
 
     def vault_file(self, key: str) -> Path:
         return self.home / "vault" / key
@@ -68,10 +70,11 @@ class Station:
         return self.recs[index]
 
 
-def write_trust(path: Path, pem: bytes, **window: datetime | None) -> Path:
+def write_trust(path: Path, pem: bytes, log_keys: tuple[NoteKey, ...], **window: datetime | None) -> Path:
+    """Trust anchors with the station key in a window of the test's choosing, and the log key."""
     window.setdefault("valid_from", LONG_AGO)
     key = StationKey(key_id_from_pem(pem), "st-test", pem, **window)  # type: ignore[arg-type]
-    path.write_bytes(TrustAnchors(log_keys=(), station_keys=(key,)).to_json())
+    path.write_bytes(TrustAnchors(log_keys=log_keys, station_keys=(key,)).to_json())
     return path
 
 
@@ -84,11 +87,12 @@ def make_station(tmp_path: Path, db_url: str, env: dict[str, str] | None = None)
     r = run(env, "ingest", str(dock), "--stable-seconds", "0", "--quiet")
     assert r.returncode == 0, r.stderr
     pem = run(env, "keys", "export-public").stdout.encode()
-    trust = write_trust(tmp_path / "trust.json", pem)
+    log_keys = TrustAnchors.from_json(run(env, "keys", "export-trust").stdout.encode()).log_keys
+    trust = write_trust(tmp_path / "trust.json", pem, log_keys)
     recs = sorted(run_json(env, "list"), key=lambda r: r["id"])
     assert len(recs) == len(FILES) and all(r["state"] == "released" for r in recs)
     assert all(r["device"] and r["officer"] and r["start"] for r in recs)
-    return Station(env, tmp_path / "home", db_url, trust, recs, tmp_path)
+    return Station(env, tmp_path / "home", db_url, trust, recs, tmp_path, log_keys)
 
 
 @pytest.fixture
@@ -294,7 +298,7 @@ def test_13_manifest_signed_by_a_trusted_key_outside_its_window(
     station: Station, window: dict[str, datetime], words: str
 ) -> None:
     pem = run(station.env, "keys", "export-public").stdout.encode()
-    trust = write_trust(station.tmp / "narrow.json", pem, **window)
+    trust = write_trust(station.tmp / "narrow.json", pem, station.log_keys, **window)
     code, report = audit(station, "--level", "metadata", trust=trust)
     assert code == 3
     found = problems(report)
@@ -318,8 +322,8 @@ def test_store_down_is_exit_4_and_the_manifests_are_still_checked(station: Stati
     station.sql("UPDATE recordings SET officer = '000001' WHERE id = :id", id=station.rec(0)["id"])
     code, report = audit(station, "--level", "full")
     assert code == 3  # a problem outranks what could not be checked
-    assert [p["check"] for p in report["unchecked"]] == ["store"]
-    assert "3 recording(s) were not checked" in report["unchecked"][0]["reason"]
+    assert [p["check"] for p in report["unchecked"]] == ["log", "store"]  # the log's checkpoints too
+    assert "3 recording(s) were not checked" in report["unchecked"][1]["reason"]
     station.sql(
         "UPDATE recordings SET officer = :o WHERE id = :id",
         o=station.rec(0)["officer"],
@@ -419,7 +423,10 @@ def test_rgw_auditor_policy_verifies_everything_and_can_neither_put_nor_delete(s
     auditor, key = s3_station.auditor, media_key(st.rec(0)["sha256"])
     assert auditor.stat_object(bucket, key).size == st.rec(0)["size"]
     assert len(auditor.get_object(bucket, key).read()) == st.rec(0)["size"]
-    assert len(list(auditor.list_objects(bucket, recursive=True))) == 9
+    listed = [o.object_name for o in auditor.list_objects(bucket, recursive=True)]
+    checkpoints = [name for name in listed if name and name.startswith("log/")]
+    assert len(listed) - len(checkpoints) == 9 and checkpoints  # evidence, and the log's checkpoint
+    assert report["checked"]["checkpoints"] == len(checkpoints)  # read with the auditor's rights
     version = auditor.stat_object(bucket, key).version_id
     for attempt in (
         lambda: auditor.put_object(bucket, key, io.BytesIO(b"forged"), 6),
@@ -430,9 +437,9 @@ def test_rgw_auditor_policy_verifies_everything_and_can_neither_put_nor_delete(s
         with pytest.raises(S3Error) as denied:
             attempt()
         assert denied.value.code == "AccessDenied"
-    listed = s3_station.owner.list_objects(bucket, prefix=key, include_version=True)
-    assert [o.version_id for o in listed if o.object_name == key] == [version]
-    assert len(list(s3_station.owner.list_objects(bucket, recursive=True))) == 9  # nothing new
+    versions = s3_station.owner.list_objects(bucket, prefix=key, include_version=True)
+    assert [o.version_id for o in versions if o.object_name == key] == [version]
+    assert len(list(s3_station.owner.list_objects(bucket, recursive=True))) == len(listed)  # nothing new
 
 
 @pytest.mark.parametrize("replacement", ["flipped", "other"])
@@ -467,7 +474,11 @@ def test_rgw_down_is_exit_4(s3_station: S3Station, s3_server: S3Server) -> None:
     st = s3_station.station
     st.env["RECORDER_SYNC_S3_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens there
     code, report = audit(st, "--level", "metadata")
-    assert code == 4 and report["problems"] == [] and [p["check"] for p in report["unchecked"]] == ["store"]
+    assert (
+        code == 4
+        and report["problems"] == []
+        and [p["check"] for p in report["unchecked"]] == ["log", "store"]
+    )
 
 
 def test_reads_the_configuration_recorder_sync_reads(tmp_path: Path) -> None:
@@ -484,7 +495,7 @@ def test_reads_the_configuration_recorder_sync_reads(tmp_path: Path) -> None:
     config = tmp_path / "audit.toml"
     config.write_text('database_url = "sqlite:///relative/nowhere.db"\n')
     env.pop("RECORDER_SYNC_DATABASE_URL")
-    trust = write_trust(tmp_path / "trust.json", create_key(tmp_path / "k" / "key").public_key_pem())
+    trust = write_trust(tmp_path / "trust.json", create_key(tmp_path / "k" / "key").public_key_pem(), ())
     r = subprocess.run(
         [AUDIT, "--config", str(config), "verify", "--trust", str(trust), "--json"],
         env=env,

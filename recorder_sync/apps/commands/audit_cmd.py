@@ -8,20 +8,26 @@ import sys
 from pathlib import Path
 
 import platformdirs
+from sqlalchemy import Engine
 
+from recorder_sync.adapters.audit_state import StateFolder
 from recorder_sync.adapters.db.audit_repo import EvidenceRecordsReader
 from recorder_sync.adapters.db.engine import make_readonly_engine, open_schema
+from recorder_sync.adapters.db.log_repo import LogRepo
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.vault import Vault
 from recorder_sync.apps import output
 from recorder_sync.apps.config import Settings
 from recorder_sync.apps.wiring import utcnow
 from recorder_sync.domain.audit import AuditResult
-from recorder_sync.domain.errors import DatabaseUnavailable, UsageError
+from recorder_sync.domain.checkpoint import TlogProof
+from recorder_sync.domain.errors import CouldNotCheck, DatabaseUnavailable, UsageError
 from recorder_sync.domain.evidence_audit import Level
 from recorder_sync.domain.ports import EvidenceReader, Progress
 from recorder_sync.domain.times import parse_strict
 from recorder_sync.domain.trust import TrustAnchors
 from recorder_sync.services.evidence_audit import EvidenceAudit
+from recorder_sync.services.log_audit import audit_log, check_proof, make_proof
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -46,13 +52,14 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         result.could_not_check("database", "catalog", str(e))
         return report(result, args.json)
 
-    # ---- LOG CHECKS -------------------------------------------------------------------
-    # Here the lead wires in the log half (logtree's ``audit_log(..., result=result)``):
-    # the latest published checkpoint's signature and its consistency with the last one
-    # this auditor verified (kept in ``state``), the chain re-hashed, and its Merkle root.
-    # Until then only the evidence below is checked.
-    del state
-    # ------------------------------------------------------------------------------------
+    # the log first: checkpoints against the trust anchors' log keys, every event re-hashed,
+    # the tree rebuilt, and the last checkpoint this auditor verified (``state``)
+    try:
+        log_store = evidence_reader(settings)
+    except CouldNotCheck as e:
+        result.could_not_check("log", "store", str(e))
+    else:
+        audit_log(audited_log(engine, settings), log_store, trust, StateFolder(state), result)
 
     audit = EvidenceAudit(
         records=EvidenceRecordsReader(engine),
@@ -66,6 +73,42 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 _REHASHED = {Level.METADATA.value: "nothing", Level.FULL.value: "every object"}
+
+
+def audited_log(engine: Engine, settings: Settings) -> LogRepo:
+    """The custody log as the auditor reads it, through the read-only engine."""
+    return LogRepo(SqlCatalog(engine, station=settings.station_id, actor="recorder-audit"))
+
+
+def cmd_proof(args: argparse.Namespace, settings: Settings) -> int:
+    """A C2SP tlog-proof of the recording's ``signed`` event to the latest published
+    checkpoint (checked against ``--trust`` before it is handed out), and the event's bytes."""
+    trust = load_trust(args.trust)
+    engine = make_readonly_engine(settings.database_url)
+    open_schema(engine, upgrade_old=False, create_empty=False)
+    catalog = SqlCatalog(engine, station=settings.station_id, actor="recorder-audit")
+    rec = catalog.recording(args.recording)
+    proof = make_proof(LogRepo(catalog), evidence_reader(settings), trust, rec.id)
+    event = TlogProof.parse(proof).extra or b""
+    args.out.write_bytes(proof)
+    event_out = args.out.with_name(args.out.name + ".event.json")
+    event_out.write_bytes(event)
+    print(f"wrote {args.out} (proof) and {event_out} (the signed event of {rec.id}, as logged)")
+    return 0
+
+
+def cmd_check_proof(args: argparse.Namespace, settings: Settings) -> int:
+    """Check a proof with the trust anchors alone: no database, no store."""
+    del settings
+    trust = load_trust(args.trust)
+    try:
+        proof, event = args.proof.read_bytes(), args.event.read_bytes()
+    except OSError as e:
+        raise UsageError(f"{e.filename}: {e.strerror or e}") from None
+    checkpoint = check_proof(proof, trust, event)
+    print(f"verified: the event is leaf {TlogProof.parse(proof).index} of {checkpoint.origin}, "
+          f"in its signed checkpoint of {checkpoint.size} events")  # fmt: skip
+    return 0
 
 
 def load_trust(path: Path) -> TrustAnchors:
