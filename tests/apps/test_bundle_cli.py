@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import tarfile
+import urllib.request
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from clirunner import env_for, run, run_json
 from s3server import S3Server, new_bucket_name
 from test_replay_cli import ACTOR, events
 from test_s3_pipeline import s3_env
+from tsaserver import TsaServer
 
 from recorder_sync.domain import bundle
 
@@ -315,3 +317,35 @@ def test_a_case_bundled_from_rgw_verifies(tmp_path: Path, s3_server: S3Server, b
     assert r.returncode == 0, r.stderr
     said = check_as_recipient(out, bare_python)
     assert "2 media files are the bytes their manifests sign" in said
+
+
+def test_the_checkpoints_time_stamp_token_travels_with_its_chain(
+    tmp_path: Path, tsa_server: TsaServer, bare_python: Path
+) -> None:
+    station = Station(tmp_path, env_for(tmp_path / "home", f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    # the token where TSA stamping stores it: beside the latest checkpoint, under timestamp/
+    checkpoint = sorted((tmp_path / "home" / "vault" / "log").rglob("checkpoint/*"))[-1]
+    query = tmp_path / "q.tsq"
+    ask = ["openssl", "ts", "-query", "-data", str(checkpoint), "-sha256", "-cert", "-out", str(query)]
+    subprocess.run(ask, check=True)
+    request = urllib.request.Request(
+        tsa_server.url, data=query.read_bytes(), headers={"Content-Type": "application/timestamp-query"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        token = answer.read()
+    stored = checkpoint.parent.parent / "timestamp" / checkpoint.name
+    stored.parent.mkdir()
+    stored.write_bytes(token)
+
+    out = tmp_path / "bundle"
+    r = audit(
+        station.env, "bundle", "--case", "C1", "--out", str(out), "--trust", str(station.trust),
+        "--reason", REASON, "--tsa-certs", str(tsa_server.root_pem),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert (out / bundle.TOKEN_FILE).read_bytes() == token
+    said = check_as_recipient(out, bare_python)
+    assert "ok    timestamp: the RFC 3161 token over custody/checkpoint verifies" in said
+    line = next(x for x in (out / "VERIFY.md").read_text().splitlines() if x.startswith("openssl ts -verify"))
+    done = subprocess.run(line.split(), cwd=out, capture_output=True, text=True)
+    assert "Verification: OK" in done.stdout, done.stdout + done.stderr
