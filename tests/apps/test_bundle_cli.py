@@ -172,6 +172,15 @@ def test_a_case_bundle_verifies_by_hand_and_standalone(
     r = audit(station.env, "verify-bundle", str(out))
     assert r.returncode == 0 and "verdict: VERIFIED" in r.stdout, r.stdout + r.stderr
 
+    # a second bundle shows the first export among the accesses; logged after the latest
+    # checkpoint, it is named as not yet provable rather than left out silently
+    again = station.tmp / "again"
+    assert station.bundle(again).returncode == 0
+    later = case_json(again)
+    assert [a["seq"] for a in later["accesses"]] == [exported["seq"]]
+    assert later["custody"]["events_after_checkpoint"] == [exported["seq"]]
+    check_as_recipient(again, bare_python)
+
 
 def flip(path: Path, at: int = -1) -> None:
     data = bytearray(path.read_bytes())
