@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bundletools import first, flip, resum
 from clirunner import env_for, run, run_json
 from s3server import S3Server, new_bucket_name
 from test_replay_cli import ACTOR, events
@@ -182,26 +183,6 @@ def test_a_case_bundle_verifies_by_hand_and_standalone(
     check_as_recipient(again, bare_python)
 
 
-def flip(path: Path, at: int = -1) -> None:
-    data = bytearray(path.read_bytes())
-    data[at] ^= 0x01
-    path.write_bytes(bytes(data))
-
-
-def resum(root: Path) -> None:
-    """Recompute SHA256SUMS, as a forger would after a change."""
-    digests = {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in root.rglob("*")
-        if p.is_file() and p.name != "SHA256SUMS"
-    }
-    (root / "SHA256SUMS").write_bytes(bundle.sha256sums(digests))
-
-
-def first(root: Path, pattern: str) -> Path:
-    return sorted(root.glob(pattern))[0]
-
-
 def _proof_hash(root: Path) -> None:
     proof = first(root, "custody/proofs/*.tlog-proof")
     head, sep, note = proof.read_bytes().partition(b"\n\n")
@@ -250,6 +231,10 @@ def test_each_change_a_forger_makes_fails_the_check_that_names_it(tmp_path: Path
         assert done.returncode == 3, f"{what}: {done.stdout}"
         assert f"FAIL  {check}:" in done.stdout and message in done.stdout, f"{what}: {done.stdout}"
         assert f"first failing check: {check}" in done.stdout, what
+        through_package = audit(station.env, "verify-bundle", str(copy))
+        assert through_package.returncode == 3 and f"FAIL  {check}:" in through_package.stdout, what
+    r = audit(station.env, "verify-bundle", str(tmp_path / "dock"))
+    assert r.returncode == 2 and "not an evidence bundle" in r.stdout
 
 
 def test_a_damaged_stored_copy_is_left_out_and_case_json_shows_the_gap(
