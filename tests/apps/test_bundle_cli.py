@@ -6,6 +6,7 @@ VERIFY.md and ``verify_bundle.py`` in a fresh virtual environment that has only
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 import sqlite3
@@ -14,9 +15,9 @@ import sys
 import tarfile
 import urllib.request
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 from bundletools import first, flip, resum
@@ -26,7 +27,16 @@ from test_replay_cli import ACTOR, events
 from test_s3_pipeline import s3_env
 from tsaserver import TsaServer
 
+from recorder_sync.adapters.bundle_out import FolderTarget, TarTarget
+from recorder_sync.adapters.db.bundle_repo import BundleRepo
+from recorder_sync.adapters.db.engine import make_engine, make_readonly_engine
+from recorder_sync.adapters.db.log_repo import LogRepo
+from recorder_sync.adapters.db.repository import SqlCatalog
+from recorder_sync.adapters.vault import Vault
 from recorder_sync.domain import bundle
+from recorder_sync.domain.errors import IntegrityFailure
+from recorder_sync.domain.trust import TrustAnchors
+from recorder_sync.services.bundles import BundleService, Selection
 
 AUDIT = str(Path(sys.executable).with_name("recorder-audit"))
 IN_CASE = ("DSJ-A1_031245_20261127083015_0001.MP4", "DSJ-A1_031245_20261127083500_0003.MP4")
@@ -343,3 +353,41 @@ def test_the_checkpoints_time_stamp_token_travels_with_its_chain(
     line = next(x for x in (out / "VERIFY.md").read_text().splitlines() if x.startswith("openssl ts -verify"))
     done = subprocess.run(line.split(), cwd=out, capture_output=True, text=True)
     assert "Verification: OK" in done.stdout, done.stdout + done.stderr
+
+
+class _ChangedAfterCheck(Vault):
+    """A vault whose objects read back otherwise once checked: a copy changed mid-bundle."""
+
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
+        if not key.startswith("sha256/") or "." in key:  # the media only, not manifests or the log
+            return super().open(key, version_id)
+        with super().open(key, version_id) as f:
+            data = bytearray(f.read())
+        data[0] ^= 0x01
+        return io.BytesIO(bytes(data))
+
+
+@pytest.mark.parametrize("as_tar", [False, True])
+def test_a_copy_that_changes_while_copied_leaves_no_bundle_and_the_attempt_logged(
+    tmp_path: Path, as_tar: bool
+) -> None:
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    station = Station(tmp_path, env_for(tmp_path / "home", db))
+    catalog = SqlCatalog(make_readonly_engine(db), station="st-test", actor="test")
+    service = BundleService(
+        source=BundleRepo(catalog),
+        log=LogRepo(catalog),
+        store=_ChangedAfterCheck(tmp_path / "home" / "vault", read_only=True),
+        trust=TrustAnchors.from_json(station.trust.read_bytes(), "trust"),
+        clock=lambda: datetime.now(UTC),
+        actor=ACTOR,
+        open_access_log=lambda: SqlCatalog(make_engine(db), station="st-test", actor=ACTOR),
+        standalone=b"# the checker\n",
+    )
+    out = tmp_path / ("b.tar" if as_tar else "b")
+    target = TarTarget(out) if as_tar else FolderTarget(out)
+    with pytest.raises(IntegrityFailure, match="while copied"):
+        service.build(Selection(case_id="C1"), REASON, target)
+    assert not out.exists() and not list(tmp_path.glob("b.tar*")), "what was written is removed"
+    [exported] = events(db, "exported")
+    assert exported["reason"] == REASON and exported["details"]["how"] == "bundle"
