@@ -44,6 +44,7 @@ from recorder_sync.domain.ports import (
     CustodyNotes,
     EvidenceReader,
 )
+from recorder_sync.domain.replay import outcome_details
 from recorder_sync.domain.subjects import action_subject, case_subject
 from recorder_sync.domain.times import parse_lenient
 from recorder_sync.domain.trust import TrustAnchors
@@ -167,7 +168,8 @@ class BundleService:
         sums_sha = hashlib.sha256(sums).hexdigest()
 
         # the access is logged before the first byte leaves; if it cannot be, nothing does
-        event = self.open_access_log().note(
+        access_log = self.open_access_log()
+        event = access_log.note(
             EventKind.EXPORTED,
             self.clock(),
             details=bundle.exported_details(entries, sums_sha, selection.as_json()),
@@ -182,10 +184,24 @@ class BundleService:
                     target.add_stream(name, f, size, sha)
             target.add_bytes("SHA256SUMS", sums)
             path = target.close()
-        except BaseException:
+        except BaseException as e:
             target.abort()
+            self._outcome(access_log, event.seq, e)
             raise
         return Made(path, event.seq, sums_sha, tuple(entries), len(proven), checkpoint.size)
+
+    def _outcome(self, access_log: CustodyNotes, access_seq: int, e: BaseException) -> None:
+        """The second event of an export that failed once logged: no bundle was handed out."""
+        outcome = "integrity-failure" if isinstance(e, VerificationFailed) else "failed"
+        try:
+            access_log.note(
+                EventKind.EXPORTED,
+                self.clock(),
+                details=outcome_details(access_seq, outcome, f"no bundle was left: {e}"),
+                actor=self.actor,
+            )
+        except CouldNotCheck as db:  # the failure itself is what the caller must hear
+            log.error("could not record the outcome %s of export %d: %s", outcome, access_seq, db)
 
     # --- gathering ---------------------------------------------------------------------------
 

@@ -389,5 +389,8 @@ def test_a_copy_that_changes_while_copied_leaves_no_bundle_and_the_attempt_logge
     with pytest.raises(IntegrityFailure, match="while copied"):
         service.build(Selection(case_id="C1"), REASON, target)
     assert not out.exists() and not list(tmp_path.glob("b.tar*")), "what was written is removed"
-    [exported] = events(db, "exported")
+    exported, outcome = events(db, "exported")
     assert exported["reason"] == REASON and exported["details"]["how"] == "bundle"
+    assert outcome["details"]["access_seq"] == exported["seq"]
+    assert outcome["details"]["outcome"] == "integrity-failure"
+    assert "no bundle was left" in outcome["details"]["problem"]
