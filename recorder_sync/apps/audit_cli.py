@@ -92,6 +92,42 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--event", type=Path, required=True, metavar="EVENT.json", help="the event's bytes")
     check.add_argument("--trust", type=Path, required=True, help=trust_help)
     check.set_defaults(func=command("audit_cmd", "cmd_check_proof"))
+    bundle = sub.add_parser(
+        "bundle",
+        help="write an offline evidence bundle of a case, an action or recordings (logged as an export)",
+        description="Writes the original media and sidecars, signed manifests, public keys, custody "
+        "events with inclusion proofs to the latest published checkpoint, case.json, SHA256SUMS, "
+        "VERIFY.md and verify_bundle.py. A stored copy that does not verify is left out and "
+        "case.json says why. The one command of recorder-audit that writes the database: an "
+        "'exported' custody event (who, why, which recordings, the SHA-256 of SHA256SUMS), through "
+        "a read-write connection opened for it alone, before the first byte is written out. "
+        "Exit 0: written; 3: a copy changed while copied (nothing is left); 6: not found.",
+    )
+    what = bundle.add_mutually_exclusive_group(required=True)
+    what.add_argument("--case", metavar="C", help="every recording linked to the case's actions")
+    what.add_argument("--action", metavar="A", help="every recording linked to the action")
+    what.add_argument(
+        "--recording", nargs="+", metavar="REC", help="recordings by id or SHA-256 (or a unique prefix)"
+    )
+    bundle.add_argument("--out", type=Path, required=True, metavar="DIR", help="a new (or empty) folder")
+    bundle.add_argument("--tar", action="store_true", help="write --out as one .tar file instead of a folder")
+    bundle.add_argument("--trust", type=Path, required=True, help=trust_help)
+    bundle.add_argument("--reason", required=True, metavar="WHY", help="why (kept in the custody log)")
+    bundle.add_argument(
+        "--tsa-certs",
+        type=Path,
+        metavar="PEM",
+        help="the time-stamping authority's certificate chain, copied beside the checkpoint's token",
+    )
+    bundle.set_defaults(func=command("audit_cmd", "cmd_bundle"))
+    vb = sub.add_parser(
+        "verify-bundle",
+        help="check an evidence bundle (the same checks as its verify_bundle.py)",
+        description="Exit 0 when every check verifies, 3 naming the first that does not, "
+        "2 when the folder is not a bundle.",
+    )
+    vb.add_argument("dir", type=Path, metavar="DIR")
+    vb.set_defaults(func=command("audit_cmd", "cmd_verify_bundle"))
     return parser
 
 

@@ -11,12 +11,15 @@ writes.  Large files (media) are named here and streamed by the service.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from recorder_sync.domain.checkpoint import NoteKey, TlogProof
+from recorder_sync.domain.layout import checkpoint_key
 from recorder_sync.domain.times import utc_iso
 from recorder_sync.domain.trust import StationKey
 
@@ -182,3 +185,112 @@ def verify_md(
         "",
     ]
     return "\n".join(out).encode("utf-8")
+
+
+# --- what goes in: the choices the bundle service makes -------------------------------------
+
+
+def sidecar_bytes(text: str | None, sha256: str | None) -> bytes | None:
+    """The sidecar as it was on the dock, when the catalog's text gives back those very bytes
+    (UTF-8 sidecars); None otherwise (a sidecar the bundle cannot show byte for byte is left
+    out rather than shown altered: the manifest still names its hash)."""
+    if text is None or sha256 is None:
+        return None
+    data = text.encode("utf-8")
+    return data if hashlib.sha256(data).hexdigest() == sha256 else None
+
+
+def is_about(fields: Mapping[str, Any], recording_ids: Collection[str], subjects: Collection[str]) -> bool:
+    """Whether a custody event is about one of the recordings (their links, flags, accesses
+    included) or one of the actions; an export or access names its recordings in details."""
+    if fields.get("recording_id") in recording_ids or fields.get("subject") in subjects:
+        return True
+    details = fields.get("details")
+    if isinstance(details, dict):
+        for r in details.get("recordings") or ():
+            if isinstance(r, dict) and r.get("id") in recording_ids:
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One recording asked for, and whether (else why not) its media is in the bundle."""
+
+    id: str
+    sha256: str
+    original_name: str
+    media: str | None = None
+    sidecar: str | None = None
+    missing: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "id": self.id,
+            "sha256": self.sha256,
+            "original_name": self.original_name,
+            "included": self.missing is None,
+            "manifest": manifest_name(self.sha256) if self.missing is None else None,
+            "media": self.media,
+            "sidecar": self.sidecar,
+        }
+        if self.missing is not None:
+            doc["reason"] = self.missing
+        return doc
+
+
+def case_json(
+    *,
+    selection: Mapping[str, Any],
+    made_at: datetime,
+    made_by: str,
+    reason: str,
+    cases: Mapping[str, Any],
+    actions: Sequence[Mapping[str, Any]],
+    links: Sequence[Mapping[str, Any]],
+    flags: Sequence[Mapping[str, Any]],
+    accesses: Sequence[Mapping[str, Any]],
+    recordings: Sequence[Entry],
+    checkpoint_size: int,
+    unproven: Sequence[int],
+) -> bytes:
+    """``case.json``: what was asked for, by whom and why, and what the database says of it.
+    ``unproven``: events about these recordings logged after the checkpoint, so not in the
+    bundle (a later bundle, after the next checkpoint, holds them)."""
+    return _json(
+        {
+            "type": BUNDLE_TYPE,
+            "selection": dict(selection),
+            "made_at": utc_iso(made_at),
+            "made_by": made_by,
+            "reason": reason,
+            "case": dict(cases),
+            "actions": list(actions),
+            "links": list(links),
+            "flags": list(flags),
+            "accesses": list(accesses),
+            "recordings": [r.as_json() for r in recordings],
+            "custody": {
+                "checkpoint_size": checkpoint_size,
+                "events_after_checkpoint": list(unproven),
+            },
+        }
+    )
+
+
+def exported_details(
+    recordings: Sequence[Entry], sums_sha256: str, selection: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The ``exported`` custody event's details: the same shape as a replay export's
+    (``how``, ``recordings``), so the access report counts a bundle like any export."""
+    return {
+        "how": "bundle",
+        "selection": dict(selection),
+        "recordings": [{"id": r.id, "sha256": r.sha256, "included": r.missing is None} for r in recordings],
+        "sha256sums_sha256": sums_sha256,
+    }
+
+
+def timestamp_key(origin: str, size: int) -> str:
+    """Where the store keeps the RFC 3161 token of the checkpoint of ``size``, beside it."""
+    return checkpoint_key(origin, size).replace("/checkpoint/", "/timestamp/", 1)

@@ -21,10 +21,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from recorder_sync.domain.cases import Action, Checkout, require_aware
 from recorder_sync.domain.timebounds import shift
+from recorder_sync.domain.times import utc_iso
 
 
 @dataclass(frozen=True)
@@ -302,3 +303,19 @@ class StoredLink:
     def counts(self) -> bool:
         """Whether the deadline engine treats it as a link (suggestions do not count)."""
         return self.removed_at is None and self.confidence != "suggested"
+
+    def as_json(self) -> dict[str, Any]:
+        """Every field, times in UTC ISO form: ``--json`` output and bundles' ``case.json``."""
+        return {
+            "recording_id": self.recording_id,
+            "action_id": self.action_id,
+            "basis": self.basis,
+            "confidence": self.confidence,
+            "officer": self.officer,
+            "created_by": self.created_by,
+            "reason": self.reason,
+            "created_at": utc_iso(self.created_at),
+            "removed_at": utc_iso(self.removed_at) if self.removed_at else None,
+            "removed_by": self.removed_by,
+            "removed_reason": self.removed_reason,
+        }

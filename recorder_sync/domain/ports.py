@@ -517,3 +517,44 @@ class Presigner(ObjectStore, Protocol):
     """A store that hands out time-limited URLs to stored object versions (S3 only)."""
 
     def presigned_get(self, key: str, version_id: str | None, expires: timedelta, now: datetime) -> str: ...
+
+
+class BundleSource(Protocol):
+    """What an evidence bundle reads from the catalog (read-only)."""
+
+    def recording(self, ref: str) -> Recording: ...
+    def actions(self, query: ActionQuery) -> list[Action]: ...
+    def links(
+        self,
+        *,
+        recording_ids: Sequence[str] | None = None,
+        action_ids: Sequence[str] | None = None,
+        include_removed: bool = False,
+        device: str | None = None,
+    ) -> list[StoredLink]: ...
+    def flags(self, recording_ids: Collection[str], subjects: Collection[str]) -> list[dict[str, Any]]: ...
+    def events_about(
+        self, recording_ids: Collection[str], subjects: Collection[str]
+    ) -> list[custody.CustodyEvent]: ...
+
+
+class BundleTarget(Protocol):
+    """Where a bundle is written: a folder or one tar file, refused when already there."""
+
+    def check(self) -> None:
+        """``UsageError`` when the destination exists already (nothing is overwritten)."""
+        ...
+
+    def add_bytes(self, name: str, data: bytes) -> None: ...
+
+    def add_stream(self, name: str, stream: BinaryIO, size: int, sha256: str) -> None:
+        """Copy ``size`` bytes, hashed on the way: ``IntegrityFailure`` when they are not ``sha256``."""
+        ...
+
+    def close(self) -> Path:
+        """Finish the bundle; returns where it is."""
+        ...
+
+    def abort(self) -> None:
+        """Remove what was written of an unfinished bundle."""
+        ...

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from bundletools import first, flip, resum
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -101,16 +102,6 @@ def make_bundle(
     return Made(root, shas)
 
 
-def resum(root: Path) -> None:
-    """Recompute SHA256SUMS, as a forger would after a change."""
-    digests = {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in root.rglob("*")
-        if p.is_file() and p.name != "SHA256SUMS"
-    }
-    (root / "SHA256SUMS").write_bytes(bundle.sha256sums(digests))
-
-
 def run_standalone(root: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "verify_bundle.py"], cwd=root, capture_output=True, text=True)
 
@@ -134,16 +125,6 @@ def test_a_good_bundle_verifies_standalone_and_with_sha256sum(tmp_path: Path) ->
         assert line.startswith("openssl pkeyutl")
         done = subprocess.run(line.split(), cwd=tmp_path, capture_output=True, text=True)
         assert "Signature Verified Successfully" in done.stdout
-
-
-def flip(path: Path, at: int = -1) -> None:
-    data = bytearray(path.read_bytes())
-    data[at] ^= 0x01
-    path.write_bytes(bytes(data))
-
-
-def first(root: Path, pattern: str) -> Path:
-    return sorted(root.glob(pattern))[0]
 
 
 TAMPER: dict[str, tuple[Callable[[Path], None], str, str]] = {

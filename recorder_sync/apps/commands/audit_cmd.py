@@ -1,4 +1,5 @@
-"""``recorder-audit verify``: parse, run the checks, report (one line per problem, or JSON)."""
+"""``recorder-audit verify``: parse, run the checks, report (one line per problem, or JSON);
+``proof``, ``check-proof``, ``bundle`` and ``verify-bundle``."""
 
 from __future__ import annotations
 
@@ -149,3 +150,63 @@ def report(result: AuditResult, as_json: bool) -> int:
     verdict = {0: "everything verified", 3: f"{len(result.problems)} problem(s)", 4: "incomplete"}
     print(f"checked {counts}: {verdict[result.exit_code]}", file=sys.stderr)
     return result.exit_code
+
+
+def cmd_bundle(args: argparse.Namespace, settings: Settings) -> int:
+    """An evidence bundle: read through the read-only engine; the ``exported`` event alone
+    goes through a read-write one, opened only when everything is gathered."""
+    from recorder_sync.adapters.bundle_out import FolderTarget, TarTarget
+    from recorder_sync.adapters.db.bundle_repo import BundleRepo
+    from recorder_sync.adapters.db.engine import make_engine
+    from recorder_sync.apps.commands.replay_cmd import actor
+    from recorder_sync.services.bundles import BundleService, Selection
+    from recorder_sync.standalone import verify_bundle
+
+    trust = load_trust(args.trust)
+    tsa_chain = None
+    if args.tsa_certs is not None:
+        try:
+            tsa_chain = args.tsa_certs.read_bytes()
+        except OSError as e:
+            raise UsageError(f"--tsa-certs {args.tsa_certs}: {e.strerror or e}") from None
+    who = actor()
+    engine = make_readonly_engine(settings.database_url)
+    open_schema(engine, upgrade_old=False, create_empty=False)
+    catalog = SqlCatalog(engine, station=settings.station_id, actor=who)
+
+    def access_log() -> SqlCatalog:
+        return SqlCatalog(make_engine(settings.database_url), station=settings.station_id, actor=who)
+
+    service = BundleService(
+        source=BundleRepo(catalog),
+        log=LogRepo(catalog),
+        store=evidence_reader(settings),
+        trust=trust,
+        clock=utcnow,
+        actor=who,
+        open_access_log=access_log,
+        standalone=Path(verify_bundle.__file__).read_bytes(),
+        tsa_chain=tsa_chain,
+    )
+    selection = Selection(args.case, args.action, tuple(args.recording or ()))
+    target = TarTarget(args.out) if args.tar else FolderTarget(args.out)
+    made = service.build(selection, args.reason, target)
+    gaps = [r for r in made.recordings if r.missing is not None]
+    print(
+        f"wrote {made.path}: {len(made.recordings) - len(gaps)} recording(s), {made.events} custody "
+        f"events proven to the checkpoint of {made.checkpoint_size}; logged as custody event "
+        f"{made.event_seq} (SHA256SUMS sha256 {made.sums_sha256})"
+    )
+    for r in gaps:
+        print(output.printable(f"not included: {r.id}: {r.missing}"), file=sys.stderr)
+    return 0
+
+
+def cmd_verify_bundle(args: argparse.Namespace, settings: Settings) -> int:
+    """The bundle's own checks, run from the package (the same code as its verify_bundle.py)."""
+    del settings
+    from recorder_sync.standalone import verify_bundle
+
+    if not args.dir.is_dir():
+        raise UsageError(f"{args.dir}: not a folder (unpack a .tar bundle first)")
+    return verify_bundle.verify(args.dir.resolve(), lambda line: print(output.printable(line)))

@@ -63,19 +63,7 @@ def action_json(a: Action) -> dict[str, Any]:
 
 
 def link_json(link: StoredLink) -> dict[str, Any]:
-    return {
-        "recording_id": link.recording_id,
-        "action_id": link.action_id,
-        "basis": link.basis,
-        "confidence": link.confidence,
-        "officer": link.officer,
-        "created_by": link.created_by,
-        "reason": link.reason,
-        "created_at": utc_iso(link.created_at),
-        "removed_at": utc_iso(link.removed_at) if link.removed_at else None,
-        "removed_by": link.removed_by,
-        "removed_reason": link.removed_reason,
-    }
+    return link.as_json()
 
 
 def checkout_json(c: Checkout) -> dict[str, Any]:
