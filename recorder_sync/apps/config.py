@@ -235,6 +235,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         "trust_file",
         "replay",
         "log",
+        "timestamping",
     }
     for key in data:
         if key not in known:
