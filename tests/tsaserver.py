@@ -44,16 +44,21 @@ ess_cert_id_alg = sha256
 """
 
 
-@dataclass(frozen=True)
+@dataclass
 class TsaServer:
     url: str
     root_pem: Path  # the CA certificate an auditor trusts
     folder: Path
     process: subprocess.Popen[bytes]
+    port: int = 0
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        """The same authority (CA, key, serial file) back on the same port, after ``stop``."""
+        self.process = _spawn(self.folder, self.port)
 
 
 def make_ca_and_signer(folder: Path) -> None:
@@ -109,6 +114,11 @@ def _free_port() -> int:
 def start(folder: Path) -> TsaServer:
     make_ca_and_signer(folder)
     port = _free_port()
+    process = _spawn(folder, port)
+    return TsaServer(f"http://127.0.0.1:{port}/tsr", folder / "root.crt", folder, process, port)
+
+
+def _spawn(folder: Path, port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen([sys.executable, __file__, str(folder), str(port)], stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while True:  # wait until it listens (or has died)
@@ -123,7 +133,7 @@ def start(folder: Path) -> TsaServer:
             process.kill()
             raise RuntimeError("the test TSA did not listen within 30 s")
         time.sleep(0.05)
-    return TsaServer(f"http://127.0.0.1:{port}/tsr", folder / "root.crt", folder, process)
+    return process
 
 
 @pytest.fixture(name="tsa_server")

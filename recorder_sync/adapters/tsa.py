@@ -18,15 +18,9 @@ import rfc3161_client
 from cryptography import x509
 
 from recorder_sync.domain.errors import TsaUnavailable
-from recorder_sync.domain.timestamps import StampedTime, verify_token
+from recorder_sync.domain.timestamps import Stamp, verify_token
 
 MAX_REPLY = 1 << 20  # a reply is a few KiB; more is not a time-stamp reply
-
-
-@dataclass(frozen=True)
-class Stamp:
-    reply: bytes  # the TimeStampResp DER, stored as is (``openssl ts -reply -in`` reads it)
-    time: StampedTime
 
 
 @dataclass

@@ -69,6 +69,15 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class TimestampingSettings:
+    """``[timestamping]``: RFC 3161 tokens over the published checkpoints (``services.timestamps``)."""
+
+    tsa_url: str
+    tsa_certs: Path  # PEM: the authority's chain / the root(s) its tokens must chain to
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str
     home: Path
@@ -97,6 +106,7 @@ class Settings:
     trust_file: Path | None = None  # trust anchors (domain.trust) replay checks copies against
     access_limits: AccessLimits = field(default_factory=AccessLimits)  # [replay]: access-report findings
     log: LogSettings = field(default_factory=LogSettings)
+    timestamping: TimestampingSettings | None = None  # no [timestamping] tsa_url: no tokens
 
 
 def default_home() -> Path:
@@ -225,6 +235,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         "trust_file",
         "replay",
         "log",
+        "timestamping",
     }
     for key in data:
         if key not in known:
@@ -363,6 +374,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         trust_file=Path(trust).expanduser() if (trust := setting("trust_file", str)) else None,
         access_limits=_replay(data, source),
         log=_log(data, env, source, station_id, key_path),
+        timestamping=_timestamping(data, env, source),
     )
 
 
@@ -423,6 +435,50 @@ def _log(
     raw = section.get("checkpoint_seconds")
     seconds = 60.0 if raw is None else _number(raw, source, where["checkpoint_seconds"], 1, DAY, " s")
     return LogSettings(origin, sign, Path(key_path).expanduser(), seconds)
+
+
+_TSA_ENV = {"tsa_url": "TSA_URL", "tsa_certs": "TSA_CERTS", "timeout_seconds": "TSA_TIMEOUT_SECONDS"}
+
+
+def _timestamping(
+    data: Mapping[str, Any], env: Mapping[str, str], source: str
+) -> TimestampingSettings | None:
+    """``[timestamping]``: tsa_url (http or https; none: no tokens), tsa_certs (a PEM file of the
+    authority's certificates, required with tsa_url), timeout_seconds (default 10); each also
+    ``RECORDER_SYNC_TSA_URL``, ``RECORDER_SYNC_TSA_CERTS``, ``RECORDER_SYNC_TSA_TIMEOUT_SECONDS``."""
+    section = dict(_get(data, "timestamping", dict, source, "") or {})
+    for key in section:
+        if key not in _TSA_ENV:
+            raise ConfigError(
+                source, f"timestamping.{key}", f"unknown key; expected one of {', '.join(_TSA_ENV)}"
+            )
+    where = {key: f"timestamping.{key}" for key in _TSA_ENV}
+    for key, name in _TSA_ENV.items():
+        if ENV + name in env:
+            section[key], where[key] = env[ENV + name], ENV + name
+    url = section.get("tsa_url")
+    if url in (None, ""):
+        return None
+    parsed = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(source, where["tsa_url"], f"expected an http or https URL, got {url!r}")
+    certs = section.get("tsa_certs")
+    if not isinstance(certs, str) or not certs:
+        raise ConfigError(
+            source,
+            where["tsa_certs"],
+            "expected the PEM file of the authority's certificates (required with tsa_url)",
+        )
+    path = Path(certs).expanduser()
+    try:
+        pem = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(source, where["tsa_certs"], f"{path}: {e.strerror or e}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise ConfigError(source, where["tsa_certs"], f"{path}: holds no PEM certificate")
+    raw = section.get("timeout_seconds")
+    timeout = 10.0 if raw is None else _number(raw, source, where["timeout_seconds"], 1, 600, " s")
+    return TimestampingSettings(url, path, timeout)
 
 
 def _metadata(data: Mapping[str, Any], source: str) -> TimeBounds:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from recorder_sync.services.checkpoints import CheckpointService
     from recorder_sync.services.deadlines import DeadlineService, SweepResult
     from recorder_sync.services.reports import ReportService
+    from recorder_sync.services.timestamps import TimestampService
 
 log = logging.getLogger(__name__)
 SOFTWARE = f"recorder_sync {__version__}"
@@ -134,6 +135,30 @@ class App:
             retention_class=self.settings.s3.default_retention_class if self.settings.s3 else None,
         )
 
+    def timestamps(self, store: ObjectStore) -> TimestampService | None:
+        """Tokens over the published checkpoints, when ``[timestamping] tsa_url`` is set."""
+        ts = self.settings.timestamping
+        if ts is None:
+            return None
+        from recorder_sync.adapters.db.log_repo import LogRepo
+        from recorder_sync.adapters.tsa import TsaClient  # rfc3161-client: only where tokens are made
+        from recorder_sync.domain.errors import ConfigError, TimestampInvalid
+        from recorder_sync.domain.timestamps import load_roots
+        from recorder_sync.services.timestamps import TimestampService
+
+        try:
+            roots = load_roots(ts.tsa_certs.read_bytes())
+        except (OSError, TimestampInvalid) as e:
+            raise ConfigError(self.settings.source, "timestamping.tsa_certs", str(e)) from None
+        return TimestampService(
+            LogRepo(self.catalog),
+            store,
+            self.settings.log.origin,
+            TsaClient(ts.tsa_url, roots, ts.timeout_seconds),
+            clock=utcnow,
+            retention_class=self.settings.s3.default_retention_class if self.settings.s3 else None,
+        )
+
     def cases_runtime(self, *, alerts: bool = True) -> CasesRuntime:
         return cases_runtime(self.settings, self.catalog, alerts=alerts)
 
@@ -150,9 +175,11 @@ def check_log(checkpoints: CheckpointService) -> None:
         log.warning("cannot compare the custody log with its published checkpoints now: %s", e)
 
 
-def publish_checkpoint(checkpoints: CheckpointService) -> None:
+def publish_checkpoint(checkpoints: CheckpointService, stamps: TimestampService | None = None) -> None:
     """A checkpoint of the log as it is now. Only a log that does not extend the published
-    one stops the caller (exit 3); a store that cannot take it now gets the next one."""
+    one stops the caller (exit 3); a store that cannot take it now gets the next one. Then
+    the tokens of the checkpoints that have none (``stamps``): an authority that is down
+    only delays them to the next call."""
     from recorder_sync.domain.errors import LogRolledBack
 
     try:
@@ -161,6 +188,8 @@ def publish_checkpoint(checkpoints: CheckpointService) -> None:
         raise
     except Error as e:
         log.warning("no checkpoint of the custody log published this time: %s", e)
+    if stamps is not None:
+        stamps.run()  # logs, never raises, for an authority or a store that fails
 
 
 def s3_store(settings: Settings) -> S3Store:

@@ -56,6 +56,7 @@ class EventKind(enum.StrEnum):
     SEARCHED = "searched"  # a replay search or timeline: who and what query (metadata only)
     ROSTER_IMPORTED = "roster-imported"  # a replay roster entry added or changed
     LOG_ACKNOWLEDGED = "log-acknowledged"  # an operator accepted a log that lost published events
+    TIMESTAMPED = "timestamped"  # a published checkpoint got its RFC 3161 token (and the clock drift)
 
 
 @dataclass(frozen=True)

@@ -60,3 +60,26 @@ def checkpoint_size(origin: str, key: str) -> int | None:
     if rest == key or len(rest) != _SIZE_DIGITS or not rest.isdigit():
         return None
     return int(rest)
+
+
+# --- the checkpoints' time-stamp tokens ----------------------------------------------------
+# ``log/<origin>/timestamp/<size>``: the RFC 3161 reply (``TimeStampResp`` DER) over the exact
+# bytes of ``checkpoint_key(origin, size)``, written once beside it, with the same retention.
+
+
+def timestamp_prefix(origin: str) -> str:
+    return f"log/{check_origin(origin)}/timestamp/"
+
+
+def timestamp_key(origin: str, size: int) -> str:
+    if size < 0:
+        raise ValueError(f"a tree size is not negative: {size}")
+    return f"{timestamp_prefix(origin)}{size:0{_SIZE_DIGITS}d}"
+
+
+def timestamp_size(origin: str, key: str) -> int | None:
+    """The tree size a token key names; None for any other key under the prefix."""
+    rest = key.removeprefix(timestamp_prefix(origin))
+    if rest == key or len(rest) != _SIZE_DIGITS or not rest.isdigit():
+        return None
+    return int(rest)

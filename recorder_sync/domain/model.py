@@ -101,6 +101,8 @@ class FlagKind(enum.StrEnum):
     SOURCE_CHANGED = "source-changed"
     INTEGRITY_FAILURE = "integrity-failure"
     STORAGE_REJECTED = "storage-rejected"
+    # raised and resolved by the checkpoint time-stamping (``services.timestamps``)
+    STATION_CLOCK_DRIFT = "station-clock-drift"
     # raised and resolved by the deadline engine (``flags.ENGINE_KINDS``)
     UPLOAD_AT_RISK = "upload-at-risk"
     UPLOAD_LATE = "upload-late"

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import rfc3161_client
 from cryptography import x509
 
 from recorder_sync.domain.errors import TimestampInvalid
+from recorder_sync.domain.times import utc_iso
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,45 @@ class StampedTime:
     accuracy_seconds: float | None
     tsa: str  # the signer's subject, for messages
     serial: int
+
+
+@dataclass(frozen=True)
+class Stamp:
+    reply: bytes  # the TimeStampResp DER, stored as is (``openssl ts -reply -in`` reads it)
+    time: StampedTime
+
+
+DRIFT_LIMIT = timedelta(seconds=60)
+"""A station clock further than this from the authority's raises ``station-clock-drift``."""
+
+
+def drift_ms(station_time: datetime, tsa_time: datetime) -> int:
+    """The station clock minus the authority's time, in whole milliseconds (positive: ahead)."""
+    return round((station_time - tsa_time) / timedelta(milliseconds=1))
+
+
+def drift_too_large(drift: int) -> bool:
+    return abs(drift) > DRIFT_LIMIT / timedelta(milliseconds=1)
+
+
+def token_details(size: int, stamped: StampedTime, drift: int) -> dict[str, object]:
+    """What the ``timestamped`` custody event says of a token (``status`` reads it back)."""
+    return {"size": size, "tsa_time": utc_iso(stamped.at), "drift_ms": drift, "tsa": stamped.tsa}
+
+
+def not_before(stamped: StampedTime, event_at: datetime, what: str) -> None:
+    """A token over a checkpoint cannot be older than the checkpoint's last event.  The
+    authority's stated accuracy, and the whole second a time without fraction stands for,
+    count in its favour (the event's stamp has microseconds, OpenSSL's time has none)."""
+    slack = timedelta(seconds=stamped.accuracy_seconds or 0)
+    latest = stamped.at + slack
+    if stamped.at.microsecond == 0:
+        latest += timedelta(seconds=1)
+    if latest <= event_at:
+        raise TimestampInvalid(
+            what,
+            f"its time {utc_iso(stamped.at)} is before the checkpoint's last event ({utc_iso(event_at)})",
+        )
 
 
 def load_roots(pem: bytes) -> list[x509.Certificate]:

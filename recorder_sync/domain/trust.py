@@ -50,6 +50,7 @@ class StationKey:
 class TrustAnchors:
     log_keys: tuple[NoteKey, ...]
     station_keys: tuple[StationKey, ...]
+    tsa_roots: tuple[bytes, ...] = ()  # PEM certificates: the time-stamping roots tokens chain to
 
     def station_key(self, key_id: str, at: datetime) -> StationKey:
         """The trusted key ``key_id`` if its signatures count at ``at``; else ``SignatureInvalid``."""
@@ -88,6 +89,7 @@ class TrustAnchors:
                 }
                 for k in self.station_keys
             ],
+            "tsa_roots": [pem.decode("ascii") for pem in self.tsa_roots],
         }
         return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
 
@@ -99,9 +101,13 @@ class TrustAnchors:
                 raise ValueError(f"not a {TRUST_TYPE} document")
             log_keys = tuple(NoteKey.parse(_str(v, "log key")) for v in _list(doc, "log_keys"))
             station_keys = tuple(_station_key(v) for v in _list(doc, "station_keys"))
+            # optional: trust files written before time-stamping have none
+            tsa_roots = tuple(
+                _pem_certificate(v) for v in (_list(doc, "tsa_roots") if "tsa_roots" in doc else [])
+            )
         except (ValueError, TypeError, RecursionError, SignatureInvalid) as e:
             raise UsageError(f"{source}: not usable trust anchors: {e}") from None
-        return cls(log_keys, station_keys)
+        return cls(log_keys, station_keys, tsa_roots)
 
 
 def _list(doc: Mapping[str, Any], key: str) -> Sequence[Any]:
@@ -122,6 +128,13 @@ def _time(value: Any, what: str) -> datetime:
     if t.tzinfo is None:
         raise ValueError(f"{what} has no UTC offset")
     return t
+
+
+def _pem_certificate(v: Any) -> bytes:
+    pem = _str(v, "a time-stamping root").encode("ascii")
+    if not pem.lstrip().startswith(b"-----BEGIN CERTIFICATE-----"):
+        raise ValueError("a time-stamping root must be a PEM certificate")
+    return pem
 
 
 def _station_key(v: Any) -> StationKey:

@@ -10,7 +10,9 @@ two of them (a long hash or copy inside a step stops on its own, through the ing
 4. link and sweep deadlines every ``sweep_seconds``, and as soon as a batch of work is done,
    so that new footage is linked and its flags settled without waiting for the period;
 5. every ``checkpoint_seconds``, sign and publish a checkpoint of the custody log if it grew
-   (a log that no longer extends the published one stops the daemon: ``LogRolledBack``);
+   (a log that no longer extends the published one stops the daemon: ``LogRolledBack``),
+   then ask the time-stamping authority for the tokens of checkpoints that have none (one
+   that is down only delays them to the next time);
 6. when the pass did nothing, wait for a dirty dock (or a stop request) for ``idle_seconds``.
 
 Everything it touches is injected: the clock, the dirty-dock queue, the ingest and cases

@@ -35,7 +35,7 @@ def test_one_flag_kind_enum_names_every_kind_the_product_raises() -> None:
         "unreadable-media", "bad-metadata", "bad-sidecar", "rejected-file", "file-vanished",
         "source-unavailable", "source-changed", "integrity-failure", "storage-rejected",
         "upload-at-risk", "upload-late", "footage-missing", "footage-recommended-missing",
-        "coverage-gap", "camera-not-docked", "case-file-overdue",
+        "coverage-gap", "camera-not-docked", "case-file-overdue", "station-clock-drift",
     }  # fmt: skip
     assert {
         "upload-at-risk", "upload-late", "footage-missing", "footage-recommended-missing",

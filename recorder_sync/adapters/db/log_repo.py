@@ -3,8 +3,9 @@ checkpoints published of it, and the operator's acknowledgements of a rolled-bac
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +16,7 @@ from recorder_sync.adapters.db.schema import CustodyEventRow, LogCheckpointRow, 
 from recorder_sync.domain import merkle
 from recorder_sync.domain.custody import CustodyEvent, EventKind
 from recorder_sync.domain.logstate import Acknowledgement, RecordedCheckpoint
+from recorder_sync.domain.model import Flag
 
 _BATCH = 2000
 
@@ -127,3 +129,41 @@ class LogRepo(CatalogBound):
                 reason=ack.reason,
                 actor=actor,
             )
+
+    # --- the checkpoints' time-stamp tokens -------------------------------------------------
+
+    def record_timestamp(
+        self, size: int, details: Mapping[str, Any], now: datetime, *, drift: Flag, drifted: bool
+    ) -> None:
+        """The ``timestamped`` event of checkpoint ``size``, and in the same transaction the
+        clock-drift flag raised (``drifted``) or resolved (the token shows the clock back in line)."""
+        with self.catalog.transaction() as s:
+            self.catalog.append_event(
+                s, EventKind.TIMESTAMPED, now, subject=f"checkpoint:{size}", details=details
+            )
+            if drifted:
+                self.catalog.flag_in(s, drift, now)
+            else:
+                reason = "a later time-stamp token shows the station clock back within the limit"
+                self.catalog.resolve_in(s, drift.kind, drift.subject, now, self.catalog.actor, reason)
+
+    def timestamp_status(self) -> dict[str, Any]:
+        """For ``status``: the last token's event details, how many tokens were recorded, and how
+        many checkpoints this database recorded as published have none (a count: each
+        checkpoint is stamped once, write-once)."""
+        kind = EventKind.TIMESTAMPED.value
+        with self.catalog.transaction() as s:
+            stamped = s.scalar(select(func.count()).where(CustodyEventRow.action == kind)) or 0
+            published = s.scalar(select(func.count()).select_from(LogCheckpointRow)) or 0
+            last = s.scalar(
+                select(CustodyEventRow)
+                .where(CustodyEventRow.action == kind)
+                .order_by(CustodyEventRow.seq.desc())
+                .limit(1)
+            )
+            details = (
+                None
+                if last is None
+                else CustodyEvent(last.seq, last.body, last.leaf_hash).fields.get("details")
+            )
+        return {"tokens": stamped, "missing": max(0, published - stamped), "last": details}

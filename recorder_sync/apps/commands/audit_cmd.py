@@ -29,6 +29,7 @@ from recorder_sync.domain.times import parse_strict
 from recorder_sync.domain.trust import TrustAnchors
 from recorder_sync.services.evidence_audit import EvidenceAudit
 from recorder_sync.services.log_audit import audit_log, check_proof, make_proof
+from recorder_sync.services.timestamp_audit import audit_timestamps
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -61,6 +62,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         result.could_not_check("log", "store", str(e))
     else:
         audit_log(audited_log(engine, settings), log_store, trust, StateFolder(state), result)
+        audit_timestamps(audited_log(engine, settings), log_store, trust, result)
 
     audit = EvidenceAudit(
         records=EvidenceRecordsReader(engine),

@@ -10,7 +10,7 @@ import sys
 from recorder_sync.adapters import keys
 from recorder_sync.apps.config import Settings
 from recorder_sync.apps.wiring import open_app, utcnow
-from recorder_sync.domain.errors import KeyProblem, UsageError
+from recorder_sync.domain.errors import ConfigError, Error, KeyProblem, UsageError
 from recorder_sync.domain.ports import Signer
 
 
@@ -97,14 +97,32 @@ def cmd_export_trust(args: argparse.Namespace, settings: Settings) -> int:
             "warning: no station key has signed anything yet; export again after the first ingest",
             file=sys.stderr,
         )
-    anchors = TrustAnchors((NoteKey(ls.origin, log_signer.public_raw()),), tuple(station_keys))
+    tsa_roots = _tsa_roots(settings)
+    anchors = TrustAnchors((NoteKey(ls.origin, log_signer.public_raw()),), tuple(station_keys), tsa_roots)
     data = anchors.to_json()
     if args.out:
         args.out.write_bytes(data)
-        print(f"wrote {args.out}: log {ls.origin}, {len(station_keys)} station key(s)")
+        tsa = f", {len(tsa_roots)} time-stamping root(s)" if tsa_roots else ""
+        print(f"wrote {args.out}: log {ls.origin}, {len(station_keys)} station key(s){tsa}")
     else:
         sys.stdout.write(data.decode())
     return 0
+
+
+def _tsa_roots(settings: Settings) -> tuple[bytes, ...]:
+    """The certificates of ``[timestamping] tsa_certs``, one PEM block each (none when not set)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from recorder_sync.domain.timestamps import load_roots
+
+    ts = settings.timestamping
+    if ts is None:
+        return ()
+    try:
+        certs = load_roots(ts.tsa_certs.read_bytes())
+    except (OSError, Error) as e:
+        raise ConfigError(settings.source, "timestamping.tsa_certs", str(e)) from None
+    return tuple(c.public_bytes(Encoding.PEM) for c in certs)
 
 
 def user() -> str:

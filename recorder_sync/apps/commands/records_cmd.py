@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
+from recorder_sync.adapters.db.log_repo import LogRepo
 from recorder_sync.adapters.db.repository import RecordingFilter, SqlCatalog
 from recorder_sync.apps.config import Settings
 from recorder_sync.apps.output import emit_json, printable, shown_time, table
@@ -59,9 +61,11 @@ def flag_json(f: Flag) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    status = _catalog(settings).status()
+    catalog = _catalog(settings)
+    status = catalog.status()
     status["station"] = settings.station_id
     status["store"] = settings.s3.endpoint if settings.s3 else str(settings.vault_path)
+    status["timestamps"] = LogRepo(catalog).timestamp_status() | {"tsa": settings.timestamping is not None}
     if args.json:
         emit_json(status)
         return 0
@@ -78,7 +82,25 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         e = status["last_error"]
         print(printable(f"last error: {e['recording_id']} at {shown_time(e['at'], zone)}: {e['error']}"))
     print("open flags: " + (", ".join(f"{k} {v}" for k, v in sorted(status["open_flags"].items())) or "none"))
+    _print_timestamps(status["timestamps"], zone)
     return 0
+
+
+def _print_timestamps(ts: dict[str, Any], zone: tzinfo) -> None:
+    """The checkpoints' trusted time: the last token, the drift it showed, what still waits."""
+    if not ts["tsa"] and not ts["tokens"]:
+        return
+    last = ts["last"]
+    if last is None:
+        print(f"trusted time: no token yet; {ts['missing']} published checkpoint(s) without one")
+        return
+    print(
+        printable(
+            f"trusted time: last token for checkpoint {last['size']} at {shown_time(last['tsa_time'], zone)} "
+            f"({last['tsa']}); station clock drift {last['drift_ms']} ms; "
+            f"{ts['missing']} published checkpoint(s) without a token"
+        )
+    )
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:

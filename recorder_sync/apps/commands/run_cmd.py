@@ -86,6 +86,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     # a database rolled back behind what was published does not start (exit 3)
     checkpoints = app.checkpoints()
     check_log(checkpoints)
+    stamps = app.timestamps(checkpoints.store)
     svc = app.ingest_service(
         [d for d in docks if d not in standby],
         notify=lambda what, subject: log.info("%s %s", what, subject),
@@ -112,7 +113,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         status=systemd.status,
         reconcile_seconds=settings.reconcile_seconds,
         sweep_seconds=args.sweep_seconds,
-        checkpoint=lambda: publish_checkpoint(checkpoints),
+        checkpoint=lambda: publish_checkpoint(checkpoints, stamps),
         checkpoint_seconds=settings.log.checkpoint_seconds,
     )
     watcher = DockWatcher(dirty)
