@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any
 
 from recorder_sync.domain.checkpoint import NoteKey, TlogProof
-from recorder_sync.domain.layout import checkpoint_key
 from recorder_sync.domain.times import utc_iso
 from recorder_sync.domain.trust import StationKey
 
@@ -291,6 +290,3 @@ def exported_details(
     }
 
 
-def timestamp_key(origin: str, size: int) -> str:
-    """Where the store keeps the RFC 3161 token of the checkpoint of ``size``, beside it."""
-    return checkpoint_key(origin, size).replace("/checkpoint/", "/timestamp/", 1)

@@ -293,7 +293,7 @@ class BundleService:
 
     def _token(self, checkpoint: Checkpoint) -> tuple[bytes, bytes] | None:
         """The checkpoint's RFC 3161 token where the store holds one, with the TSA chain."""
-        key = bundle.timestamp_key(checkpoint.origin, checkpoint.size)
+        key = layout.timestamp_key(checkpoint.origin, checkpoint.size)
         if self.store.stat(key) is None:
             return None
         if self.tsa_chain is None:

@@ -165,7 +165,8 @@ def cmd_bundle(args: argparse.Namespace, settings: Settings) -> int:
     from recorder_sync.standalone import verify_bundle
 
     trust = load_trust(args.trust)
-    tsa_chain = None
+    # the TSA's chain for a recipient: given, or the roots the auditor already trusts
+    tsa_chain = b"".join(trust.tsa_roots) or None
     if args.tsa_certs is not None:
         try:
             tsa_chain = args.tsa_certs.read_bytes()
