@@ -53,10 +53,10 @@ class EventKind(enum.StrEnum):
     INTEGRITY_FAILURE = "integrity-failure"  # a verified stored copy failed a later check
     RESTORED = "restored"  # a damaged or missing stored copy stored again from a dock copy
     KEY_REPLACED = "key-replaced"  # an operator retired the station key for a new one
-    KEY_REVOKED = "key-revoked"  # an operator declared a key's signatures invalid from a time on
     SEARCHED = "searched"  # a replay search or timeline: who and what query (metadata only)
     ROSTER_IMPORTED = "roster-imported"  # a replay roster entry added or changed
     LOG_ACKNOWLEDGED = "log-acknowledged"  # an operator accepted a log that lost published events
+    KEY_REVOKED = "key-revoked"  # an operator declared a key's signatures invalid from a time on
 
 
 @dataclass(frozen=True)
