@@ -32,7 +32,7 @@ from recorder_sync.adapters.db.schema import (
 )
 from recorder_sync.domain.claims import claim_owner, dead_owners, held_by_another
 from recorder_sync.domain.custody import GENESIS, CustodyEvent, EventKind, make_event, signed_details
-from recorder_sync.domain.errors import ClaimLost, DatabaseUnavailable, NotFound, UsageError
+from recorder_sync.domain.errors import ClaimLost, DatabaseUnavailable, KeyRevoked, NotFound, UsageError
 from recorder_sync.domain.model import (
     FileIdentity,
     Flag,
@@ -556,6 +556,11 @@ class SqlCatalog:
             rec = self._claimable(_get(s, RecordingRow, recording_id), now)
             if RecordingState(rec.state).at_least(RecordingState.SIGNED):
                 return
+            key = s.get(StationKeyRow, key_id)
+            if key is not None and key.revoked_at is not None:
+                # a daemon that loaded the key before it was revoked: its signature would not
+                # verify, so the recording waits (retried) until the key is replaced
+                raise KeyRevoked(key_id, utc_iso(key.revoked_at), key.revoke_reason or "")
             rec.manifest = manifest
             rec.signature = signature
             rec.key_id = key_id
