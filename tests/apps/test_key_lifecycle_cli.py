@@ -18,6 +18,7 @@ from softhsm import Token, softhsm_conf, token  # noqa: F401  (fixtures)
 
 from recorder_sync.adapters.db.engine import make_engine
 from recorder_sync.adapters.db.repository import SqlCatalog
+from recorder_sync.adapters.db.schema import StationKeyRow
 from recorder_sync.domain.custody import verify_chain
 from recorder_sync.domain.signatures import raw_public_key
 from recorder_sync.domain.times import utc_iso
@@ -101,6 +102,16 @@ def test_a_chain_of_three_keys_each_signed_by_the_one_before(tmp_path: Path, db_
     )
     assert done.returncode == 0 and "Signature Verified Successfully" in done.stdout, done.stderr
     assert audit(env, trust, tmp_path / "state").returncode == 0
+
+    # a rotation statement altered in the database is not exported
+    catalog = SqlCatalog(make_engine(db_url), station="st-test", actor="test")
+    with catalog.transaction() as s:
+        row = s.get(StationKeyRow, keys[2]["key_id"])
+        assert row is not None and row.rotation_signature is not None
+        row.rotation_signature = bytes(64)
+    r = run(env, "keys", "export-trust", "--out", str(tmp_path / "from-altered-db.json"))
+    assert r.returncode == 3 and f"rotation of {keys[1]['key_id']} to {keys[2]['key_id']}" in r.stderr
+    assert not (tmp_path / "from-altered-db.json").exists()
 
     # a forged rotation (the third key claimed by the first key's statement) is refused
     doc = json.loads(trust.read_bytes())

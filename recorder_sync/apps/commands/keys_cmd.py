@@ -38,7 +38,8 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         print(f"created {where} ({signer.key_id})")
         return 0
     now = utcnow()
-    old_signer, unavailable = _old_signer(settings, signs_with, catalog.key_revocation(signs_with or ""))
+    revoked = catalog.key_revocation(signs_with) if signs_with else None
+    old_signer, unavailable = _old_signer(settings, signs_with, revoked)
     # a token's old key stays in the token: the operator names the new one (pkcs11_label)
     moved = None if settings.pkcs11 else keys.retire_key(settings.key_path, now)
     signer, where = _create(settings)
@@ -133,7 +134,7 @@ def cmd_export_trust(args: argparse.Namespace, settings: Settings) -> int:
     --trust``. Run it on the station that holds the log key, and hand the file over out of band:
     an auditor trusts what it says, never a key found only in the database."""
     from recorder_sync.domain.checkpoint import NoteKey
-    from recorder_sync.domain.trust import TrustAnchors
+    from recorder_sync.domain.trust import TrustAnchors, check_rotations
 
     ls = settings.log
     log_signer = keys.load_or_create(ls.key_path) if ls.sign else keys.load_if_present(ls.key_path)
@@ -148,6 +149,8 @@ def cmd_export_trust(args: argparse.Namespace, settings: Settings) -> int:
             "warning: no station key has signed anything yet; export again after the first ingest",
             file=sys.stderr,
         )
+    # a rotation statement altered in the database would make the auditors refuse the file
+    check_rotations(station_keys)
     anchors = TrustAnchors((NoteKey(ls.origin, log_signer.public_raw()),), tuple(station_keys))
     data = anchors.to_json()
     if args.out:
