@@ -192,7 +192,7 @@ def cmd_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     """Every key: the log key (where this station signs checkpoints) and every station key."""
-    from recorder_sync.apps.output import emit_json, table
+    from recorder_sync.apps.output import emit_json, shown_times, table
     from recorder_sync.domain.keylife import LogKeyInfo, listing
 
     catalog = open_app(settings, actor=f"recorder-sync keys ({user()})").catalog
@@ -202,7 +202,9 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         emit_json(rows)
         return 0
+    zone = settings.deadlines.display_tz
     for row in rows:
+        shown_times(row, ("valid_from", "valid_until", "revoked_at"), zone)
         row["rotation"] = row["rotation_signed_by"]
         row["revoked"] = f"{row['revoked_at']} ({row['revoke_reason']})" if row["revoked_at"] else None
         row["station"] = row["station"] or row["origin"]
