@@ -9,6 +9,7 @@ the same 64 raw bytes.  ``python-pkcs11`` is imported only when a token is confi
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Any
 
@@ -129,6 +130,26 @@ def key_present(settings: Pkcs11Settings) -> bool:
     with _session(settings) as s:
         found = list(s.get_objects({pkcs11.Attribute.LABEL: settings.label}))
     return bool(found)
+
+
+def find_key(settings: Pkcs11Settings, wanted: str) -> Pkcs11Signer | None:
+    """The token's Ed25519 key whose key id is ``wanted``, whatever its label (the key a
+    replacement retires keeps its label in the token); None when the token has none."""
+    import pkcs11
+
+    with _session(settings) as s:
+        publics = list(
+            s.get_objects(
+                {
+                    pkcs11.Attribute.CLASS: pkcs11.ObjectClass.PUBLIC_KEY,
+                    pkcs11.Attribute.KEY_TYPE: pkcs11.KeyType.EC_EDWARDS,
+                }
+            )
+        )
+        labels = [str(pub[pkcs11.Attribute.LABEL]) for pub in publics if key_id(_public_key(pub)) == wanted]
+    if len(labels) != 1:
+        return None
+    return Pkcs11Signer(dataclasses.replace(settings, label=labels[0]))
 
 
 def create_key(settings: Pkcs11Settings) -> Pkcs11Signer:

@@ -84,11 +84,24 @@ class App:
             check_station_key(
                 signs_with, token_key.key_id, f"key {token.label!r} in PKCS#11 token {token.token!r}"
             )
+            self._check_not_revoked(signs_with)
             return token_key
         path = self.settings.key_path
         found = keys.load_if_present(path)
-        check_station_key(self.catalog.station_key(), found.key_id if found else None, str(path))
+        signs_with = self.catalog.station_key()
+        check_station_key(signs_with, found.key_id if found else None, str(path))
+        self._check_not_revoked(signs_with)
         return found or keys.load_or_create(path)
+
+    def _check_not_revoked(self, signs_with: str | None) -> None:
+        """A revoked key signs nothing more, even before its revocation time (at most a minute
+        ahead): whatever it signed would not verify."""
+        from recorder_sync.domain.errors import KeyRevoked
+        from recorder_sync.domain.times import utc_iso
+
+        revoked = self.catalog.key_revocation(signs_with) if signs_with else None
+        if revoked is not None:
+            raise KeyRevoked(signs_with, utc_iso(revoked[0]), revoked[1])
 
     def ingest_service(
         self, docks: list[DockConfig], notify: Notify | None = None, meter: Meter | None = None

@@ -59,20 +59,12 @@ def _json(doc: Any) -> bytes:
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
-@dataclass(frozen=True)
-class Rotation:
-    """A new station key, its raw public bytes signed by the key it replaced."""
-
-    previous_key_id: str
-    signature: bytes
-
-
-def key_files(
-    station_keys: Sequence[StationKey], log_key: NoteKey, rotations: Mapping[str, Rotation] | None = None
-) -> dict[str, bytes]:
-    """``keys.json``, one PEM per station key and the log's C2SP verifier key."""
-    rotations = rotations or {}
+def key_files(station_keys: Sequence[StationKey], log_key: NoteKey) -> dict[str, bytes]:
+    """``keys.json``, one PEM per station key and the log's C2SP verifier key. A key that
+    replaced another carries its rotation statement (its raw public bytes signed by the old
+    key) when the old key is in the bundle too, so a recipient can check the chain."""
     files: dict[str, bytes] = {LOG_KEY_FILE: (log_key.vkey + "\n").encode("ascii")}
+    present = {k.key_id for k in station_keys}
     entries = []
     for k in station_keys:
         files[station_key_name(k.key_id)] = k.public_pem
@@ -84,11 +76,10 @@ def key_files(
             "valid_until": utc_iso(k.valid_until) if k.valid_until else None,
             "revoked_at": utc_iso(k.revoked_at) if k.revoked_at else None,
         }
-        if k.key_id in rotations:
-            r = rotations[k.key_id]
+        if k.previous_key_id in present and k.rotation_signature:
             entry["rotation"] = {
-                "previous_key_id": r.previous_key_id,
-                "signature": base64.b64encode(r.signature).decode(),
+                "previous_key_id": k.previous_key_id,
+                "signature": base64.b64encode(k.rotation_signature).decode(),
             }
         entries.append(entry)
     files["keys.json"] = _json(
@@ -288,5 +279,3 @@ def exported_details(
         "recordings": [{"id": r.id, "sha256": r.sha256, "included": r.missing is None} for r in recordings],
         "sha256sums_sha256": sums_sha256,
     }
-
-

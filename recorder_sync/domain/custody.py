@@ -57,6 +57,7 @@ class EventKind(enum.StrEnum):
     ROSTER_IMPORTED = "roster-imported"  # a replay roster entry added or changed
     LOG_ACKNOWLEDGED = "log-acknowledged"  # an operator accepted a log that lost published events
     TIMESTAMPED = "timestamped"  # a published checkpoint got its RFC 3161 token (and the clock drift)
+    KEY_REVOKED = "key-revoked"  # an operator declared a key's signatures invalid from a time on
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,11 @@ class KeyMismatch(KeyProblem):
 if the change is intended, run: recorder-sync keys init --replace --reason WHY"""
 
 
+class KeyRevoked(KeyProblem):
+    """This station signs with {}, which was revoked at {} ({}); its signatures no longer count: \
+run: recorder-sync keys init --replace --reason WHY"""
+
+
 # --- verification failed: the evidence is not what it should be ---------------
 
 

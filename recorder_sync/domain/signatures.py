@@ -39,6 +39,12 @@ def key_id_from_pem(public_pem: bytes) -> str:
     return key_id(load_public_key(public_pem))
 
 
+def raw_public_key(public_pem: bytes) -> bytes:
+    """The 32 raw bytes of an Ed25519 public key: what a rotation statement signs (the new key,
+    signed by the old one), so that ``openssl pkeyutl -verify -rawin`` checks it as it is."""
+    return load_public_key(public_pem).public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
 def verify_signature(public_pem: bytes, data: bytes, sig: bytes, subject: str | None = None) -> None:
     """Raise ``SignatureInvalid`` unless ``sig`` is the Ed25519 signature of ``data``.
 

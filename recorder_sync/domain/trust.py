@@ -9,6 +9,8 @@ was revoked, does not verify.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from typing import Any
 from recorder_sync.domain.canonical import parse
 from recorder_sync.domain.checkpoint import NoteKey
 from recorder_sync.domain.errors import SignatureInvalid, UsageError
-from recorder_sync.domain.signatures import key_id_from_pem, verify_signature
+from recorder_sync.domain.signatures import key_id_from_pem, raw_public_key, verify_signature
 from recorder_sync.domain.times import parse_lenient, utc_iso
 
 TRUST_TYPE = "recorder_sync.trust/v1"
@@ -26,7 +28,11 @@ TRUST_TYPE = "recorder_sync.trust/v1"
 
 @dataclass(frozen=True)
 class StationKey:
-    """A station's manifest-signing key and when its signatures count."""
+    """A station's manifest-signing key and when its signatures count.
+
+    A key that replaced another names it (``previous_key_id``) and, when the old private key
+    was still there, carries the old key's signature over its own 32 raw public bytes
+    (``rotation_signature``); None when the old key was lost."""
 
     key_id: str
     station: str
@@ -34,6 +40,33 @@ class StationKey:
     valid_from: datetime
     valid_until: datetime | None = None
     revoked_at: datetime | None = None
+    previous_key_id: str | None = None
+    rotation_signature: bytes | None = field(default=None, repr=False)
+
+    def check_rotation(self, previous: StationKey) -> None:
+        """Raise ``SignatureInvalid`` unless ``previous`` signed this key's public bytes."""
+        if self.rotation_signature is None:
+            return
+        verify_signature(
+            previous.public_pem,
+            raw_public_key(self.public_pem),
+            self.rotation_signature,
+            f"rotation of {previous.key_id} to {self.key_id}",
+        )
+
+    def to_json_obj(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "station": self.station,
+            "public_pem": self.public_pem.decode("ascii"),
+            "valid_from": utc_iso(self.valid_from),
+            "valid_until": utc_iso(self.valid_until) if self.valid_until else None,
+            "revoked_at": utc_iso(self.revoked_at) if self.revoked_at else None,
+            "previous_key_id": self.previous_key_id,
+            "rotation_signature": (
+                base64.b64encode(self.rotation_signature).decode("ascii") if self.rotation_signature else None
+            ),
+        }
 
     def why_not_valid_at(self, at: datetime) -> str | None:
         signed = f"key {self.key_id} signed at {utc_iso(at)}"
@@ -78,17 +111,7 @@ class TrustAnchors:
         doc = {
             "type": TRUST_TYPE,
             "log_keys": [k.vkey for k in self.log_keys],
-            "station_keys": [
-                {
-                    "key_id": k.key_id,
-                    "station": k.station,
-                    "public_pem": k.public_pem.decode("ascii"),
-                    "valid_from": utc_iso(k.valid_from),
-                    "valid_until": utc_iso(k.valid_until) if k.valid_until else None,
-                    "revoked_at": utc_iso(k.revoked_at) if k.revoked_at else None,
-                }
-                for k in self.station_keys
-            ],
+            "station_keys": [k.to_json_obj() for k in self.station_keys],
             "tsa_roots": [pem.decode("ascii") for pem in self.tsa_roots],
         }
         return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
@@ -105,6 +128,7 @@ class TrustAnchors:
             tsa_roots = tuple(
                 _pem_certificate(v) for v in (_list(doc, "tsa_roots") if "tsa_roots" in doc else [])
             )
+            check_rotations(station_keys)
         except (ValueError, TypeError, RecursionError, SignatureInvalid) as e:
             raise UsageError(f"{source}: not usable trust anchors: {e}") from None
         return cls(log_keys, station_keys, tsa_roots)
@@ -145,6 +169,39 @@ def _station_key(v: Any) -> StationKey:
     if key_id_from_pem(pem) != key_id:
         raise ValueError(f"key id {key_id} does not match its public key")
     optional = {k: _time(v[k], k) if v.get(k) is not None else None for k in ("valid_until", "revoked_at")}
+    previous = _str(v["previous_key_id"], "previous_key_id") if v.get("previous_key_id") is not None else None
+    signature = _signature(v.get("rotation_signature"))
+    if signature is not None and previous is None:
+        raise ValueError(f"key {key_id} has a rotation signature but names no previous key")
     return StationKey(
-        key_id, _str(v.get("station"), "station"), pem, _time(v.get("valid_from"), "valid_from"), **optional
+        key_id,
+        _str(v.get("station"), "station"),
+        pem,
+        _time(v.get("valid_from"), "valid_from"),
+        **optional,
+        previous_key_id=previous,
+        rotation_signature=signature,
     )
+
+
+def _signature(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        raw = base64.b64decode(_str(value, "rotation_signature"), validate=True)
+    except binascii.Error:
+        raise ValueError("rotation_signature is not base64") from None
+    if len(raw) != 64:
+        raise ValueError(f"rotation_signature has {len(raw)} bytes, not 64")
+    return raw
+
+
+def check_rotations(keys: Sequence[StationKey]) -> None:
+    """Every rotation whose previous key is among ``keys`` must carry that key's signature
+    (or none at all: the old key was lost); a forged one raises ``SignatureInvalid``.  A
+    previous key that is not there cannot be checked: the file holds no key it did not know."""
+    by_id = {k.key_id: k for k in keys}
+    for key in keys:
+        previous = by_id.get(key.previous_key_id) if key.previous_key_id else None
+        if previous is not None:
+            key.check_rotation(previous)

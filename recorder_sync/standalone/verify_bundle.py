@@ -281,16 +281,15 @@ class Bundle:
                 parse_time(entry.get("valid_until")),
                 parse_time(entry.get("revoked_at")),
             )
+        for entry in doc.get("station_keys", []):  # once all are loaded, in whatever order
             rotation = entry.get("rotation")
-            if rotation:  # the new key, signed by the key it replaced
+            if rotation:  # the new key's raw public bytes, signed by the key it replaced
                 old = self.station_keys.get(rotation["previous_key_id"])
                 if old is None:
                     raise Failed(f"key {entry['key_id']}: the key it replaced is not in keys.json")
+                new = self.station_keys[entry["key_id"]].public.public_bytes(Encoding.Raw, PublicFormat.Raw)
                 try:
-                    old.public.verify(
-                        base64.b64decode(rotation["signature"]),
-                        public.public_bytes(Encoding.Raw, PublicFormat.Raw),
-                    )
+                    old.public.verify(base64.b64decode(rotation["signature"]), new)
                 except (InvalidSignature, binascii.Error):
                     raise Failed(f"key {entry['key_id']}: rotation not signed by {old.key_id}") from None
         log = doc.get("log_key")

@@ -7,6 +7,7 @@ import json
 import multiprocessing
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -23,6 +24,7 @@ from recorder_sync.domain.model import (
     FlagState,
     Kind,
     ProbeResult,
+    Recording,
     RecordingState,
     Severity,
     SightingState,
@@ -83,12 +85,18 @@ def test_full_lifecycle_with_custody_chain(db_url: str) -> None:
     assert c.public_key("ed25519:1") == b"PEM"
 
 
-def test_signed_event_binds_the_manifest_bytes_by_their_sha256(db_url: str) -> None:
-    c = catalog(db_url)
+def _probed(c: SqlCatalog) -> Recording:
+    """One recording taken as far as probed: the next step signs it."""
     s = c.observe("dock1", "a.mp4", ID1, T0)
     c.mark_stable(s.id, T0)
     rec, _ = c.attach_hash(s.id, sha256=SHA, ident=ID1, kind_hint=Kind.VIDEO, sidecar=None, now=T0)
     c.record_probe(rec.id, ProbeResult(kind=Kind.VIDEO, readable=True), {}, T0, flag=None)
+    return rec
+
+
+def test_signed_event_binds_the_manifest_bytes_by_their_sha256(db_url: str) -> None:
+    c = catalog(db_url)
+    rec = _probed(c)
     manifest = b'{"recording_id":"x"}'
     c.record_signature(rec.id, manifest, b"s" * 64, "ed25519:1", b"PEM", T0)
     signed = [e.fields for e in c.events(rec.id) if e.fields["action"] == "signed"]
@@ -207,3 +215,26 @@ def test_backlog_counts_a_verified_recording_until_its_dock_copy_is_released(db_
     c.release(s.id, SightingState.RELEASED, T0, "verified")
     status = c.status()
     assert (status["backlog"], status["awaiting_release"]) == (0, 0), status
+
+
+def test_a_revoked_key_signs_nothing_more_and_its_revocation_only_moves_earlier(db_url: str) -> None:
+    from recorder_sync.domain.errors import KeyRevoked, NotFound, UsageError
+
+    c = catalog(db_url)
+    rec = _probed(c)
+    c._register_key("ed25519:1", b"PEM", T0)
+    assert c.revoke_station_key("ed25519:1", T0, "stolen", T0) is None
+    # a daemon that loaded the key before: its signature is not recorded, the recording waits
+    with pytest.raises(KeyRevoked, match="ed25519:1, which was revoked at"):
+        c.record_signature(rec.id, b"{}", b"s" * 64, "ed25519:1", b"PEM", T0 + timedelta(minutes=1))
+    assert c.recording(rec.id).state == RecordingState.PROBED
+    assert c.key_revocation("ed25519:1") == (T0, "stolen")
+    with pytest.raises(UsageError, match="can only move earlier"):
+        c.revoke_station_key("ed25519:1", T0 + timedelta(seconds=1), "later", T0)
+    assert c.revoke_station_key("ed25519:1", T0 - timedelta(days=1), "earlier", T0) == T0
+    assert c.revoke_reasons() == {"ed25519:1": "earlier"}
+    with pytest.raises(NotFound, match="station key ed25519:2"):
+        c.revoke_station_key("ed25519:2", T0, "unknown", T0)
+    revoked = [e.fields for e in c.events() if e.fields["action"] == "key-revoked"]
+    assert [e["reason"] for e in revoked] == ["stolen", "earlier"]
+    assert verify_chain(c.events()) == len(c.events())

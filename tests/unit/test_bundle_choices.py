@@ -7,7 +7,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-from recorder_sync.domain import bundle
+from recorder_sync.domain import bundle, layout
 from recorder_sync.domain.access_report import accesses_from_events
 
 T0 = datetime(2026, 11, 27, 8, 30, tzinfo=UTC)
@@ -32,7 +32,7 @@ def test_a_sidecar_is_shown_only_when_its_text_gives_back_the_dock_bytes() -> No
 
 
 def test_the_timestamp_sits_beside_its_checkpoint() -> None:
-    key = bundle.timestamp_key("recorder-sync/st-1", 38)
+    key = layout.timestamp_key("recorder-sync/st-1", 38)
     assert key == "log/recorder-sync/st-1/timestamp/00000000000000000038"
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -111,4 +113,82 @@ def test_unusable_trust_files_are_usage_errors(data: bytes) -> None:
 def test_any_json_is_anchors_or_a_usage_error(value: object) -> None:
     doc = {"type": "recorder_sync.trust/v1", "log_keys": [], "station_keys": [value]}
     with pytest.raises(UsageError):
+        TrustAnchors.from_json(json.dumps(doc).encode())
+
+
+def _rotated(
+    old: Ed25519PrivateKey, new: Ed25519PrivateKey, at: datetime, valid_until: datetime | None = None
+) -> StationKey:
+    """``new`` replacing ``old`` at ``at``, signed by ``old`` (the rotation statement)."""
+    raw = new.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return replace(
+        _station_key(new, valid_from=at, valid_until=valid_until),
+        previous_key_id=key_id(old.public_key()),
+        rotation_signature=old.sign(raw),
+    )
+
+
+def test_a_chain_of_three_keys_round_trips_and_each_rotation_verifies() -> None:
+    a, b, c = (Ed25519PrivateKey.generate() for _ in range(3))
+    t1, t2 = T0 + timedelta(days=30), T0 + timedelta(days=60)
+    first = _station_key(a, valid_until=t1)
+    second = _rotated(a, b, t1, valid_until=t2)
+    third = _rotated(b, c, t2)
+    anchors = _anchors(first, second, third)
+    back = TrustAnchors.from_json(anchors.to_json())
+    assert back == anchors
+    assert [k.previous_key_id for k in back.station_keys] == [None, first.key_id, second.key_id]
+    second.check_rotation(first)
+    third.check_rotation(second)
+    with pytest.raises(SignatureInvalid, match=f"rotation of {first.key_id} to {third.key_id}"):
+        third.check_rotation(first)
+
+
+@pytest.mark.parametrize("forgery", ["signed-by-another-key", "signature-of-other-bytes", "flipped-bit"])
+def test_a_forged_rotation_signature_refuses_the_file(forgery: str) -> None:
+    a, b, c, rogue = (Ed25519PrivateKey.generate() for _ in range(4))
+    t1, t2 = T0 + timedelta(days=30), T0 + timedelta(days=60)
+    doc = json.loads(
+        _anchors(
+            _station_key(a, valid_until=t1), _rotated(a, b, t1, valid_until=t2), _rotated(b, c, t2)
+        ).to_json()
+    )
+    raw_c = c.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    genuine = base64.b64decode(doc["station_keys"][2]["rotation_signature"])
+    forged = {
+        "signed-by-another-key": rogue.sign(raw_c),
+        "signature-of-other-bytes": b.sign(raw_c[::-1]),
+        "flipped-bit": bytes([genuine[0] ^ 1]) + genuine[1:],
+    }[forgery]
+    doc["station_keys"][2]["rotation_signature"] = base64.b64encode(forged).decode()
+    with pytest.raises(UsageError, match=r"rotation of .* does not match"):
+        TrustAnchors.from_json(json.dumps(doc).encode())
+
+
+def test_a_rotation_whose_old_key_was_lost_or_is_not_in_the_file() -> None:
+    a, b, c = (Ed25519PrivateKey.generate() for _ in range(3))
+    t1 = T0 + timedelta(days=30)
+    lost = replace(_station_key(b, valid_from=t1), previous_key_id=key_id(a.public_key()))
+    # the old key was lost: no signature, and the file says which key it replaced
+    anchors = _anchors(_station_key(a, valid_until=t1), lost)
+    assert TrustAnchors.from_json(anchors.to_json()) == anchors
+    # only the newer keys were handed over: the rotation cannot be checked, the keys are usable
+    partial = _anchors(_rotated(b, c, t1))
+    assert TrustAnchors.from_json(partial.to_json()) == partial
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"rotation_signature": "not base64!"}, "not base64"),
+        ({"rotation_signature": "AAAA"}, "3 bytes, not 64"),
+        ({"previous_key_id": None}, "names no previous key"),
+        ({"previous_key_id": 7}, "previous_key_id must be a non-empty string"),
+    ],
+)
+def test_unusable_rotation_fields_are_usage_errors(change: dict[str, object], message: str) -> None:
+    a, b = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    doc = json.loads(_anchors(_station_key(a), _rotated(a, b, T0 + timedelta(days=1))).to_json())
+    doc["station_keys"][1].update(change)
+    with pytest.raises(UsageError, match=message):
         TrustAnchors.from_json(json.dumps(doc).encode())

@@ -31,6 +31,7 @@ from recorder_sync.standalone import verify_bundle
 STANDALONE = Path(verify_bundle.__file__)
 T0 = datetime(2026, 11, 27, 8, 30, tzinfo=UTC)
 ORIGIN = "recorder-sync/st-test"
+OLD_KEYS: dict[bytes, Ed25519PrivateKey] = {}  # each made bundle's station key, by its public PEM
 
 
 @dataclass
@@ -46,6 +47,7 @@ def make_bundle(
     station = Ed25519PrivateKey.generate()
     kid = key_id(station.public_key())
     pem = station.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    OLD_KEYS[pem] = station
     log = Ed25519PrivateKey.generate()
     log_key = NoteKey(ORIGIN, log.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
     files: dict[str, bytes] = {}
@@ -224,3 +226,37 @@ def test_the_standalone_merkle_check_agrees_with_the_domain(size: int) -> None:
                 verify_bundle.verify_inclusion(leaves[index], index, size, bad, root)
         with pytest.raises(verify_bundle.Failed):
             verify_bundle.verify_inclusion(leaves[index], index + size, size, proof, root)
+
+
+def _rotated_keys(root: Path, forge: bool) -> None:
+    """Replace keys.json with the bundle's key plus a successor whose rotation it signed."""
+    doc = json.loads((root / "keys.json").read_bytes())
+    first = doc["station_keys"][0]
+    old_pem = (root / first["public_key"]).read_bytes()
+    old_private = Ed25519PrivateKey.generate()  # a forger's key, not the one that signed
+    new = Ed25519PrivateKey.generate()
+    new_raw = new.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    rotation_sig = (old_private if forge else OLD_KEYS[old_pem]).sign(new_raw)
+    new_pem = new.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    keys = [
+        StationKey(first["key_id"], "st-test", old_pem, T0),
+        StationKey(key_id(new.public_key()), "st-test", new_pem, T0 + timedelta(days=400),
+                   previous_key_id=first["key_id"], rotation_signature=rotation_sig),
+    ]  # fmt: skip
+    log_key = NoteKey.parse((root / bundle.LOG_KEY_FILE).read_text().strip())
+    for rel, data in bundle.key_files(list(reversed(keys)), log_key).items():  # the new key first
+        (root / rel).write_bytes(data)
+    resum(root)
+
+
+@pytest.mark.parametrize("forge", [False, True])
+def test_a_rotation_in_keys_json_is_checked_against_the_key_it_replaced(tmp_path: Path, forge: bool) -> None:
+    make_bundle(tmp_path)
+    _rotated_keys(tmp_path, forge)
+    done = run_standalone(tmp_path)
+    if forge:
+        assert (
+            done.returncode == 3 and "FAIL  keys:" in done.stdout and "rotation not signed by" in done.stdout
+        )
+    else:
+        assert done.returncode == 0 and "2 station key(s)" in done.stdout, done.stdout

@@ -32,7 +32,7 @@ from recorder_sync.adapters.db.schema import (
 )
 from recorder_sync.domain.claims import claim_owner, dead_owners, held_by_another
 from recorder_sync.domain.custody import GENESIS, CustodyEvent, EventKind, make_event, signed_details
-from recorder_sync.domain.errors import ClaimLost, DatabaseUnavailable, NotFound
+from recorder_sync.domain.errors import ClaimLost, DatabaseUnavailable, KeyRevoked, NotFound, UsageError
 from recorder_sync.domain.model import (
     FileIdentity,
     Flag,
@@ -556,6 +556,11 @@ class SqlCatalog:
             rec = self._claimable(_get(s, RecordingRow, recording_id), now)
             if RecordingState(rec.state).at_least(RecordingState.SIGNED):
                 return
+            key = s.get(StationKeyRow, key_id)
+            if key is not None and key.revoked_at is not None:
+                # a daemon that loaded the key before it was revoked: its signature would not
+                # verify, so the recording waits (retried) until the key is replaced
+                raise KeyRevoked(key_id, utc_iso(key.revoked_at), key.revoke_reason or "")
             rec.manifest = manifest
             rec.signature = signature
             rec.key_id = key_id
@@ -597,14 +602,84 @@ class SqlCatalog:
 
         with self.transaction() as s:
             rows = s.scalars(select(StationKeyRow).order_by(StationKeyRow.first_used, StationKeyRow.key_id))
-            return [StationKey(r.key_id, r.station, r.public_pem, r.first_used, r.valid_until) for r in rows]
+            return [
+                StationKey(
+                    r.key_id,
+                    r.station,
+                    r.public_pem,
+                    r.first_used,
+                    r.valid_until,
+                    r.revoked_at,
+                    r.previous_key_id,
+                    r.rotation_signature,
+                )
+                for r in rows
+            ]
+
+    def revoke_reasons(self) -> dict[str, str]:
+        """Why each revoked key was revoked, by key id."""
+        with self.transaction() as s:
+            rows = s.execute(
+                select(StationKeyRow.key_id, StationKeyRow.revoke_reason).where(
+                    StationKeyRow.revoked_at.is_not(None)
+                )
+            )
+            return {key_id: reason or "" for key_id, reason in rows}
+
+    def key_revocation(self, key_id: str) -> tuple[datetime, str] | None:
+        """When and why ``key_id`` was revoked (None: it was not)."""
+        with self.transaction() as s:
+            row = s.get(StationKeyRow, key_id)
+            if row is None or row.revoked_at is None:
+                return None
+            return row.revoked_at, row.revoke_reason or ""
+
+    def revoke_station_key(self, key_id: str, at: datetime, reason: str, now: datetime) -> datetime | None:
+        """From ``at`` on, ``key_id``'s signatures do not count: recorded with a ``key-revoked``
+        custody event (who, why, from when). Returns the earlier revocation time it replaces;
+        a revocation only ever moves earlier (``UsageError`` otherwise: a later time would make
+        signatures count again)."""
+        with self.transaction() as s:
+            row = s.get(StationKeyRow, key_id, with_for_update=self._pg)
+            if row is None:
+                raise NotFound(f"station key {key_id} (recorder-sync keys list shows the keys)")
+            before = row.revoked_at
+            if before is not None and at >= before:
+                raise UsageError(
+                    f"key {key_id} is already revoked from {utc_iso(before)} on; a revocation can only "
+                    "move earlier (a later one would make signatures count again)"
+                )
+            row.revoked_at = at
+            row.revoke_reason = reason
+            self.append_event(
+                s,
+                EventKind.KEY_REVOKED,
+                now,
+                subject=station_subject(row.station),
+                details={
+                    "key_id": key_id,
+                    "revoked_at": utc_iso(at),
+                    "earlier_revocation": utc_iso(before) if before else None,
+                },
+                reason=reason,
+            )
+            return before
 
     def replace_station_key(
-        self, key_id: str, public_pem: bytes, now: datetime, reason: str, details: Mapping[str, Any]
+        self,
+        key_id: str,
+        public_pem: bytes,
+        now: datetime,
+        reason: str,
+        details: Mapping[str, Any],
+        *,
+        previous_key_id: str | None = None,
+        rotation_signature: bytes | None = None,
     ) -> list[str]:
         """Retire the station's keys and make ``key_id`` the one it signs with, as one
         custody event; returns the retired key ids. Their public keys stay, so what they
-        signed still verifies."""
+        signed still verifies. ``rotation_signature`` is ``previous_key_id``'s signature
+        over the new key's raw public bytes (None: the old key could not sign)."""
         with self.transaction() as s:
             retired = list(
                 s.scalars(
@@ -617,7 +692,14 @@ class SqlCatalog:
                 row.valid_until = now
             if s.get(StationKeyRow, key_id) is None:
                 s.add(
-                    StationKeyRow(key_id=key_id, station=self.station, public_pem=public_pem, first_used=now)
+                    StationKeyRow(
+                        key_id=key_id,
+                        station=self.station,
+                        public_pem=public_pem,
+                        first_used=now,
+                        previous_key_id=previous_key_id,
+                        rotation_signature=rotation_signature,
+                    )
                 )
             old = sorted(row.key_id for row in retired)
             self.append_event(

@@ -185,6 +185,13 @@ class StationKeyRow(Base):
     public_pem: Mapped[bytes] = mapped_column(LargeBinary)
     first_used: Mapped[datetime] = mapped_column(UTCDateTime())
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # from revoked_at on, the key's signatures do not count (keys revoke)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+    # the key this one replaced, and the old key's signature over this key's raw public bytes
+    # (None when the old private key was lost)
+    previous_key_id: Mapped[str | None] = mapped_column(String(100))
+    rotation_signature: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 # --- enforcement actions, the device ledger, recording-action links ------------

@@ -4,14 +4,19 @@ key, and the public keys an auditor trusts."""
 from __future__ import annotations
 
 import argparse
+import base64
 import getpass
 import sys
+from datetime import datetime
 
 from recorder_sync.adapters import keys
 from recorder_sync.apps.config import Settings
 from recorder_sync.apps.wiring import open_app, utcnow
 from recorder_sync.domain.errors import ConfigError, Error, KeyProblem, UsageError
+from recorder_sync.domain.keylife import OLD_KEY_UNAVAILABLE
 from recorder_sync.domain.ports import Signer
+from recorder_sync.domain.signatures import raw_public_key
+from recorder_sync.domain.times import utc_iso
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
@@ -33,24 +38,71 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         print(f"created {where} ({signer.key_id})")
         return 0
     now = utcnow()
+    revoked = catalog.key_revocation(signs_with) if signs_with else None
+    old_signer, unavailable = _old_signer(settings, signs_with, revoked)
     # a token's old key stays in the token: the operator names the new one (pkcs11_label)
     moved = None if settings.pkcs11 else keys.retire_key(settings.key_path, now)
     signer, where = _create(settings)
+    public_pem = signer.public_key_pem()
+    # the rotation statement: the old key vouches for the new one
+    rotation = old_signer.sign(raw_public_key(public_pem)) if old_signer else None
     retired = catalog.replace_station_key(
         signer.key_id,
-        signer.public_key_pem(),
+        public_pem,
         now,
         reason,
-        {"old_key_file": str(moved) if moved else None},
+        {
+            "old_key_file": str(moved) if moved else None,
+            "previous_key_id": signs_with,
+            "rotation_signature": base64.b64encode(rotation).decode("ascii") if rotation else None,
+            "rotation_unsigned_because": unavailable,
+        },
+        previous_key_id=signs_with,
+        rotation_signature=rotation,
     )
     print(f"created {where} ({signer.key_id})")
     print(
         f"retired {', '.join(retired) or 'no registered key'}"
         + (f"; old key file kept as {moved}" if moved else "")
     )
+    if signs_with is not None:
+        print(
+            f"rotation signed by {signs_with}"
+            if rotation
+            else f"rotation not signed: {OLD_KEY_UNAVAILABLE} ({unavailable})"
+        )
     # a running daemon holds the old key in memory until it starts again
     print("restart recorder-sync (the daemon) so that it signs with the new key")
     return 0
+
+
+def _old_signer(
+    settings: Settings, signs_with: str | None, revoked: tuple[datetime, str] | None
+) -> tuple[Signer | None, str | None]:
+    """The key being replaced, to sign the rotation statement; else None and why not. Only
+    the key the station signs with may vouch for its successor, and not once revoked (its
+    signatures no longer count)."""
+    if signs_with is None:
+        return None, "the station had no key"
+    if revoked is not None:
+        return None, f"{signs_with} was revoked at {utc_iso(revoked[0])}"
+    try:
+        if settings.pkcs11 is not None:
+            from recorder_sync.adapters import pkcs11_key
+
+            found: Signer | None = pkcs11_key.find_key(settings.pkcs11, signs_with)
+            where = f"PKCS#11 token {settings.pkcs11.token!r}"
+        else:
+            found = keys.load_if_present(settings.key_path)
+            where = str(settings.key_path)
+    except KeyProblem as e:
+        # the old key is damaged or unreadable: replacing it is what the operator is doing
+        return None, str(e)
+    if found is None:
+        return None, f"no key at {where}"
+    if found.key_id != signs_with:
+        return None, f"the key at {where} is {found.key_id}, not {signs_with}"
+    return found, None
 
 
 def _create(settings: Settings) -> tuple[Signer, str]:
@@ -82,7 +134,7 @@ def cmd_export_trust(args: argparse.Namespace, settings: Settings) -> int:
     --trust``. Run it on the station that holds the log key, and hand the file over out of band:
     an auditor trusts what it says, never a key found only in the database."""
     from recorder_sync.domain.checkpoint import NoteKey
-    from recorder_sync.domain.trust import TrustAnchors
+    from recorder_sync.domain.trust import TrustAnchors, check_rotations
 
     ls = settings.log
     log_signer = keys.load_or_create(ls.key_path) if ls.sign else keys.load_if_present(ls.key_path)
@@ -98,6 +150,8 @@ def cmd_export_trust(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
     tsa_roots = _tsa_roots(settings)
+    # a rotation statement altered in the database would make the auditors refuse the file
+    check_rotations(station_keys)
     anchors = TrustAnchors((NoteKey(ls.origin, log_signer.public_raw()),), tuple(station_keys), tsa_roots)
     data = anchors.to_json()
     if args.out:
@@ -123,6 +177,57 @@ def _tsa_roots(settings: Settings) -> tuple[bytes, ...]:
     except (OSError, Error) as e:
         raise ConfigError(settings.source, "timestamping.tsa_certs", str(e)) from None
     return tuple(c.public_bytes(Encoding.PEM) for c in certs)
+
+
+def cmd_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    """From ``--at`` on, the key's signatures do not count (``recorder-audit verify`` reports
+    them); a custody event says who revoked it and why."""
+    from recorder_sync.domain.keylife import revocation_problem
+    from recorder_sync.domain.times import parse_strict
+
+    reason = (args.reason or "").strip()
+    if not reason:
+        raise UsageError("keys revoke needs --reason WHY (it is kept in the custody log)")
+    now = utcnow()
+    try:
+        at = parse_strict(args.at, plausible=True)
+    except ValueError as e:
+        raise UsageError(f"--at {args.at!r}: {e}") from None
+    why = revocation_problem(at, now)
+    if why is not None:
+        raise UsageError(f"--at {args.at!r}: {why}")
+    catalog = open_app(settings, actor=f"recorder-sync keys ({user()})").catalog
+    earlier = catalog.revoke_station_key(args.key_id, at, reason, now)
+    print(
+        f"revoked {args.key_id} from {utc_iso(at)} on"
+        + (f" (was revoked from {utc_iso(earlier)})" if earlier else "")
+    )
+    if catalog.station_key() == args.key_id:
+        print("this station signs with that key: ingest stops until: recorder-sync keys init --replace")
+    print("export the trust anchors again (keys export-trust) and hand them to the auditors")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    """Every key: the log key (where this station signs checkpoints) and every station key."""
+    from recorder_sync.apps.output import emit_json, shown_times, table
+    from recorder_sync.domain.keylife import LogKeyInfo, listing
+
+    catalog = open_app(settings, actor=f"recorder-sync keys ({user()})").catalog
+    log_signer = keys.load_if_present(settings.log.key_path)
+    log_key = LogKeyInfo(settings.log.origin, log_signer.key_id) if log_signer else None
+    rows = listing(catalog.station_keys(), catalog.revoke_reasons(), log_key)
+    if args.json:
+        emit_json(rows)
+        return 0
+    zone = settings.deadlines.display_tz
+    for row in rows:
+        shown_times(row, ("valid_from", "valid_until", "revoked_at"), zone)
+        row["rotation"] = row["rotation_signed_by"]
+        row["revoked"] = f"{row['revoked_at']} ({row['revoke_reason']})" if row["revoked_at"] else None
+        row["station"] = row["station"] or row["origin"]
+    table(rows, ["key_id", "kind", "station", "status", "valid_from", "valid_until", "revoked", "rotation"])
+    return 0
 
 
 def user() -> str:

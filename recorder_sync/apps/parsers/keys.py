@@ -1,4 +1,4 @@
-"""``keys init`` and ``keys export-public``."""
+"""``keys init``, ``export-public``, ``export-trust``, ``revoke`` and ``list``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ def register(sub: Any) -> None:
     init.add_argument(
         "--replace",
         action="store_true",
-        help="retire the key this station signs with (file moved aside) and make a new one",
+        help="retire the key this station signs with (file moved aside) and make a new one, "
+        "signed by the old key when it is still there",
     )
     init.add_argument("--reason", help="why the key is replaced (required with --replace; kept in custody)")
     init.set_defaults(func=command("keys_cmd", "cmd_init"))
@@ -29,3 +30,20 @@ def register(sub: Any) -> None:
     )
     trust.add_argument("--out", type=Path, help="write to this file instead of stdout")
     trust.set_defaults(func=command("keys_cmd", "cmd_export_trust"))
+    revoke = ksub.add_parser(
+        "revoke",
+        help="declare a key's signatures invalid from a time on (recorder-audit verify reports them)",
+    )
+    revoke.add_argument("key_id", metavar="KEYID", help="the key id, as keys list shows it")
+    revoke.add_argument(
+        "--at",
+        required=True,
+        help="from this ISO 8601 time with offset on (now or earlier, at most a minute ahead)",
+    )
+    revoke.add_argument("--reason", required=True, help="why (kept in the custody log)")
+    revoke.set_defaults(func=command("keys_cmd", "cmd_revoke"))
+    listed = ksub.add_parser(
+        "list", help="every key (station and log): validity, revocation, rotation and status"
+    )
+    listed.add_argument("--json", action="store_true")
+    listed.set_defaults(func=command("keys_cmd", "cmd_list"))
