@@ -8,6 +8,8 @@ import base64
 import getpass
 import sys
 from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recorder_sync.adapters import keys
 from recorder_sync.apps.config import Settings
@@ -17,6 +19,9 @@ from recorder_sync.domain.keylife import OLD_KEY_UNAVAILABLE
 from recorder_sync.domain.ports import Signer
 from recorder_sync.domain.signatures import raw_public_key
 from recorder_sync.domain.times import utc_iso
+
+if TYPE_CHECKING:
+    from recorder_sync.adapters.db.repository import SqlCatalog
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
@@ -37,9 +42,31 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         signer, where = _create(settings)
         print(f"created {where} ({signer.key_id})")
         return 0
+    return _replace(settings, catalog, signs_with, reason, rotate=False)
+
+
+def cmd_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    """``keys init --replace`` whose rotation statement is always signed and whose old
+    private key is destroyed once the new one is registered."""
+    reason = (args.reason or "").strip()
+    if not reason:
+        raise UsageError("keys rotate needs --reason WHY (it is kept in the custody log)")
+    catalog = open_app(settings, actor=f"recorder-sync keys ({user()})").catalog
+    return _replace(settings, catalog, catalog.station_key(), reason, rotate=True)
+
+
+def _replace(
+    settings: Settings, catalog: SqlCatalog, signs_with: str | None, reason: str, *, rotate: bool
+) -> int:
+    """Make a new station key and register it as one ``key-replaced`` custody event, signed
+    by the old key when it is here. ``rotate``: the old key must be here (a rotation is
+    always signed), and its private part is destroyed after the new key is registered, so a
+    failure on the way leaves a key that still signs."""
     now = utcnow()
     revoked = catalog.key_revocation(signs_with) if signs_with else None
     old_signer, unavailable = _old_signer(settings, signs_with, revoked)
+    if rotate and old_signer is None:
+        raise KeyProblem(f"the old key is not here: use keys init --replace --reason WHY ({unavailable})")
     # a token's old key stays in the token: the operator names the new one (pkcs11_label)
     moved = None if settings.pkcs11 else keys.retire_key(settings.key_path, now)
     signer, where = _create(settings)
@@ -52,10 +79,11 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         now,
         reason,
         {
-            "old_key_file": str(moved) if moved else None,
+            "old_key_file": None if rotate or moved is None else str(moved),
             "previous_key_id": signs_with,
             "rotation_signature": base64.b64encode(rotation).decode("ascii") if rotation else None,
             "rotation_unsigned_because": unavailable,
+            **({"rotated": True} if rotate else {}),
         },
         previous_key_id=signs_with,
         rotation_signature=rotation,
@@ -63,7 +91,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     print(f"created {where} ({signer.key_id})")
     print(
         f"retired {', '.join(retired) or 'no registered key'}"
-        + (f"; old key file kept as {moved}" if moved else "")
+        + (f"; old key file kept as {moved}" if moved and not rotate else "")
     )
     if signs_with is not None:
         print(
@@ -71,9 +99,23 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
             if rotation
             else f"rotation not signed: {OLD_KEY_UNAVAILABLE} ({unavailable})"
         )
+    if rotate and signs_with is not None:
+        _destroy_old(settings, signs_with, moved)
+        print(f"destroyed the private key of {signs_with}")
     # a running daemon holds the old key in memory until it starts again
     print("restart recorder-sync (the daemon) so that it signs with the new key")
     return 0
+
+
+def _destroy_old(settings: Settings, key_id: str, moved: Path | None) -> None:
+    """The old private key, gone for good: its file overwritten and removed, or its token
+    objects destroyed."""
+    if settings.pkcs11 is not None:
+        from recorder_sync.adapters import pkcs11_key
+
+        pkcs11_key.destroy_key(settings.pkcs11, key_id)
+    elif moved is not None:
+        keys.destroy_key_file(moved)
 
 
 def _old_signer(
