@@ -155,13 +155,23 @@ def retire_key(path: Path, now: datetime) -> Path | None:
     if not os.path.lexists(path):
         return None
     target = path.with_name(f"{path.name}.retired-{now.strftime('%Y%m%dT%H%M%S%fZ')}")
+    move_key(path, target)
+    return target
+
+
+def previous_key_path(path: Path) -> Path:
+    """Where a rotated log key waits (``<name>.previous``) until it co-signs one checkpoint."""
+    return path.with_name(f"{path.name}.previous")
+
+
+def move_key(path: Path, target: Path) -> None:
+    """Give the key at ``path`` the name ``target`` (which must not exist: never replaces a key)."""
     try:
         os.link(path, target, follow_symlinks=False)
         os.unlink(path)
     except OSError as exc:
         raise KeyProblem(f"cannot move key {path} aside to {target}: {exc.strerror or exc}") from exc
     _fsync_dir(path.parent)
-    return target
 
 
 def destroy_key_file(path: Path) -> None:

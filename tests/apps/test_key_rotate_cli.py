@@ -4,14 +4,20 @@ destroyed), while what it signed still verifies through the exported trust ancho
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
+import pytest
 from clirunner import env_for, run
 from softhsm import Token, softhsm_conf, token  # noqa: F401  (fixtures)
 from test_key_lifecycle_cli import audit, events, export_trust, ingest, station_keys
+from test_log_cli import ORIGIN, checkpoints
 
+from recorder_sync.adapters.keys import load_key
 from recorder_sync.adapters.pkcs11_key import find_key, key_present
+from recorder_sync.domain.checkpoint import NoteKey, open_checkpoint, open_note
+from recorder_sync.domain.errors import SignatureInvalid
 from recorder_sync.domain.signatures import raw_public_key
 from recorder_sync.domain.trust import TrustAnchors
 
@@ -105,3 +111,57 @@ def test_rotate_destroys_the_old_token_key(
     anchors = export_trust(env2, trust)
     openssl_checks_rotation(tmp_path, anchors, 1)
     assert audit(env2, trust, tmp_path / "state").returncode == 0
+
+
+def test_rotate_log_dual_signs_one_checkpoint_and_keeps_the_history(tmp_path: Path, db_url: str) -> None:
+    home = tmp_path / "home"
+    env, dock = env_for(home, db_url), tmp_path / "dock"
+    log_key_path = home / "keys" / "log.key"
+    assert ingest(env, dock, "one.txt").returncode == 0
+    old_trust = tmp_path / "old-trust.json"
+    assert len(export_trust(env, old_trust).log_keys) == 1
+    old = NoteKey(ORIGIN, load_key(log_key_path).public_raw())
+    before = max(checkpoints(home))
+
+    r = run(env, "keys", "rotate", "--log", "--reason", "log key on a retired disk")
+    assert r.returncode == 0, r.stderr
+    new = NoteKey(ORIGIN, load_key(log_key_path).public_raw())
+    assert new != old and "rotation signed by" in r.stdout
+    # the old key waits for one checkpoint; a second rotation meanwhile is refused
+    r = run(env, "keys", "rotate", "--log", "--reason", "again")
+    assert r.returncode == 5 and "still waits for its checkpoint signed by both keys" in r.stderr
+    (rotated,) = events(db_url, "log-key-rotated")
+    assert rotated["reason"] == "log key on a retired disk"
+    assert rotated["actor"].startswith("recorder-sync keys (")
+    log_rows = [k for k in json.loads(run(env, "keys", "list", "--json").stdout) if k["kind"] == "log"]
+    assert [k["status"] for k in log_rows] == ["retired", "current"]
+    assert rotated["details"]["previous_key_id"] == log_rows[0]["key_id"]
+    assert rotated["details"]["key_id"] == log_rows[1]["key_id"]
+    assert log_rows[1]["rotation_signed_by"] == log_rows[0]["key_id"]
+    assert checkpoints(home) and max(checkpoints(home)) == before  # the new key signed nothing yet
+
+    assert ingest(env, dock, "two.txt").returncode == 0
+    dual_size = max(checkpoints(home))
+    dual = checkpoints(home)[dual_size].read_bytes()
+    # signed by both: either key alone opens it
+    assert open_checkpoint(dual, [old]).size == open_checkpoint(dual, [new]).size == dual_size
+    assert open_note(dual, [old, new])[1] == (new, old)
+    assert not (home / "keys" / "log.key.previous").exists()  # destroyed after co-signing
+    assert ingest(env, dock, "three.txt").returncode == 0
+    later = max(checkpoints(home))
+    assert later > dual_size
+    with pytest.raises(SignatureInvalid):
+        open_checkpoint(checkpoints(home)[later].read_bytes(), [old])
+    assert open_checkpoint(checkpoints(home)[later].read_bytes(), [new]).size == later
+
+    # the new trust file holds both keys: old and new checkpoints verify
+    trust = tmp_path / "trust.json"
+    assert export_trust(env, trust).log_keys == (old, new)
+    r = audit(env, trust, tmp_path / "state")
+    assert r.returncode == 0, r.stdout + r.stderr
+    # an auditor who kept the old file: the dual-signed checkpoint verifies, the later ones do not
+    r = audit(env, old_trust, tmp_path / "old-state")
+    assert r.returncode == 3, r.stdout + r.stderr
+    flagged = {p["subject"]: p["reason"] for p in json.loads(r.stdout)["problems"]}
+    assert f"checkpoint:{later}" in flagged and "none of them a trusted key" in flagged[f"checkpoint:{later}"]
+    assert all(int(s.split(":")[1]) > dual_size for s in flagged if s.startswith("checkpoint:")), flagged

@@ -52,7 +52,58 @@ def cmd_rotate(args: argparse.Namespace, settings: Settings) -> int:
     if not reason:
         raise UsageError("keys rotate needs --reason WHY (it is kept in the custody log)")
     catalog = open_app(settings, actor=f"recorder-sync keys ({user()})").catalog
+    if args.log:
+        return _rotate_log(settings, catalog, reason)
     return _replace(settings, catalog, catalog.station_key(), reason, rotate=True)
+
+
+def _rotate_log(settings: Settings, catalog: SqlCatalog, reason: str) -> int:
+    """A new log key, registered (with the old key's signature over it) before it signs
+    anything. The old key waits beside it until it has co-signed the next checkpoint (see
+    ``AppContext.checkpoints``), then is destroyed."""
+    ls = settings.log
+    old = keys.load_if_present(ls.key_path)
+    if old is None:
+        raise KeyProblem(
+            f"the old key is not here: no log key at {ls.key_path}; rotate the log key on the station "
+            "that signs the checkpoints"
+        )
+    previous_path = keys.previous_key_path(ls.key_path)
+    if previous_path.exists():
+        raise KeyProblem(
+            f"the last log key rotation still waits for its checkpoint signed by both keys ({previous_path}"
+            " is the old key): let the station publish a checkpoint (ingest, or the daemon), then rotate"
+        )
+    now = utcnow()
+    # a station upgraded from before log keys were kept: its key's history starts here
+    catalog.register_log_key(ls.origin, old.key_id, old.public_raw(), now)
+    keys.move_key(ls.key_path, previous_path)
+    try:
+        new = keys.create_key(ls.key_path)
+        rotation = old.sign(new.public_raw())
+        catalog.rotate_log_key(
+            ls.origin,
+            new.key_id,
+            new.public_raw(),
+            now,
+            reason,
+            previous_key_id=old.key_id,
+            rotation_signature=rotation,
+        )
+    except Error:
+        # nothing registered: the old key signs on as before
+        if ls.key_path.exists():
+            ls.key_path.unlink()
+        keys.move_key(previous_path, ls.key_path)
+        raise
+    print(f"created log key {new.key_id} at {ls.key_path} for {ls.origin}")
+    print(f"rotation signed by {old.key_id}")
+    print(
+        f"the next checkpoint is signed by both keys, then the old key ({previous_path}) is destroyed; "
+        "export the trust anchors again (keys export-trust) and hand them to the auditors"
+    )
+    print("restart recorder-sync (the daemon) so that it signs with the new key")
+    return 0
 
 
 def _replace(
@@ -185,7 +236,11 @@ def cmd_export_trust(args: argparse.Namespace, settings: Settings) -> int:
             f"no log key at {ls.key_path} ([log] sign is off here): export the trust anchors on the "
             "station that signs the log's checkpoints"
         )
-    station_keys = open_app(settings, actor=f"recorder-sync keys ({user()})").catalog.station_keys()
+    catalog = open_app(settings, actor=f"recorder-sync keys ({user()})").catalog
+    catalog.register_log_key(ls.origin, log_signer.key_id, log_signer.public_raw(), utcnow())
+    # every key that signed this log's checkpoints, so that the older ones still verify
+    log_keys = tuple(NoteKey(ls.origin, k.public_raw) for k in catalog.log_keys(ls.origin))
+    station_keys = catalog.station_keys()
     if not station_keys:
         print(
             "warning: no station key has signed anything yet; export again after the first ingest",
@@ -194,12 +249,15 @@ def cmd_export_trust(args: argparse.Namespace, settings: Settings) -> int:
     tsa_roots = _tsa_roots(settings)
     # a rotation statement altered in the database would make the auditors refuse the file
     check_rotations(station_keys)
-    anchors = TrustAnchors((NoteKey(ls.origin, log_signer.public_raw()),), tuple(station_keys), tsa_roots)
+    anchors = TrustAnchors(log_keys, tuple(station_keys), tsa_roots)
     data = anchors.to_json()
     if args.out:
         args.out.write_bytes(data)
         tsa = f", {len(tsa_roots)} time-stamping root(s)" if tsa_roots else ""
-        print(f"wrote {args.out}: log {ls.origin}, {len(station_keys)} station key(s){tsa}")
+        print(
+            f"wrote {args.out}: log {ls.origin} ({len(log_keys)} key(s)), "
+            f"{len(station_keys)} station key(s){tsa}"
+        )
     else:
         sys.stdout.write(data.decode())
     return 0
@@ -256,9 +314,11 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     from recorder_sync.domain.keylife import LogKeyInfo, listing
 
     catalog = open_app(settings, actor=f"recorder-sync keys ({user()})").catalog
+    log_keys = catalog.log_keys(settings.log.origin)
     log_signer = keys.load_if_present(settings.log.key_path)
-    log_key = LogKeyInfo(settings.log.origin, log_signer.key_id) if log_signer else None
-    rows = listing(catalog.station_keys(), catalog.revoke_reasons(), log_key)
+    if log_signer is not None and all(k.key_id != log_signer.key_id for k in log_keys):
+        log_keys.append(LogKeyInfo(settings.log.origin, log_signer.key_id))  # not used yet
+    rows = listing(catalog.station_keys(), catalog.revoke_reasons(), log_keys)
     if args.json:
         emit_json(rows)
         return 0
