@@ -14,6 +14,8 @@ from softhsm import Token, softhsm_conf, token  # noqa: F401  (fixtures)
 from test_key_lifecycle_cli import audit, events, export_trust, ingest, station_keys
 from test_log_cli import ORIGIN, checkpoints
 
+from recorder_sync.adapters.db.engine import make_engine
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.keys import load_key
 from recorder_sync.adapters.pkcs11_key import find_key, key_present
 from recorder_sync.domain.checkpoint import NoteKey, open_checkpoint, open_note
@@ -118,6 +120,10 @@ def test_rotate_log_dual_signs_one_checkpoint_and_keeps_the_history(tmp_path: Pa
     env, dock = env_for(home, db_url), tmp_path / "dock"
     log_key_path = home / "keys" / "log.key"
     assert ingest(env, dock, "one.txt").returncode == 0
+    # the first checkpoint registered the log key it was signed with
+    catalog = SqlCatalog(make_engine(db_url), station="st-test", actor="test")
+    (registered,) = catalog.log_keys(ORIGIN)
+    assert registered.key_id == load_key(log_key_path).key_id and registered.valid_until is None
     old_trust = tmp_path / "old-trust.json"
     assert len(export_trust(env, old_trust).log_keys) == 1
     old = NoteKey(ORIGIN, load_key(log_key_path).public_raw())
