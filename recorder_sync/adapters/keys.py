@@ -155,13 +155,43 @@ def retire_key(path: Path, now: datetime) -> Path | None:
     if not os.path.lexists(path):
         return None
     target = path.with_name(f"{path.name}.retired-{now.strftime('%Y%m%dT%H%M%S%fZ')}")
+    move_key(path, target)
+    return target
+
+
+def previous_key_path(path: Path) -> Path:
+    """Where a rotated log key waits (``<name>.previous``) until it co-signs one checkpoint."""
+    return path.with_name(f"{path.name}.previous")
+
+
+def move_key(path: Path, target: Path) -> None:
+    """Give the key at ``path`` the name ``target`` (which must not exist: never replaces a key)."""
     try:
         os.link(path, target, follow_symlinks=False)
         os.unlink(path)
     except OSError as exc:
         raise KeyProblem(f"cannot move key {path} aside to {target}: {exc.strerror or exc}") from exc
     _fsync_dir(path.parent)
-    return target
+
+
+def destroy_key_file(path: Path) -> None:
+    """Overwrite the key file at ``path`` with random bytes, sync it, then remove it: the
+    private key is not left whole in the file's blocks. (On copy-on-write or journalled data
+    the old blocks may survive; a token key is the stronger choice there.)"""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        try:
+            size = os.fstat(fd).st_size
+            view = memoryview(secrets.token_bytes(size))
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.unlink(path)
+    except OSError as exc:
+        raise KeyProblem(f"cannot destroy the old key file {path}: {exc.strerror or exc}") from exc
+    _fsync_dir(path.parent)
 
 
 def load_or_create(path: Path) -> FileSigner:

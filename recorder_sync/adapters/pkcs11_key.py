@@ -132,24 +132,45 @@ def key_present(settings: Pkcs11Settings) -> bool:
     return bool(found)
 
 
+def _labels_of(session: Any, wanted: str) -> list[str]:
+    """The labels of the token's Ed25519 public keys whose key id is ``wanted``."""
+    import pkcs11
+
+    publics = session.get_objects(
+        {
+            pkcs11.Attribute.CLASS: pkcs11.ObjectClass.PUBLIC_KEY,
+            pkcs11.Attribute.KEY_TYPE: pkcs11.KeyType.EC_EDWARDS,
+        }
+    )
+    return [str(pub[pkcs11.Attribute.LABEL]) for pub in publics if key_id(_public_key(pub)) == wanted]
+
+
 def find_key(settings: Pkcs11Settings, wanted: str) -> Pkcs11Signer | None:
     """The token's Ed25519 key whose key id is ``wanted``, whatever its label (the key a
     replacement retires keeps its label in the token); None when the token has none."""
-    import pkcs11
-
     with _session(settings) as s:
-        publics = list(
-            s.get_objects(
-                {
-                    pkcs11.Attribute.CLASS: pkcs11.ObjectClass.PUBLIC_KEY,
-                    pkcs11.Attribute.KEY_TYPE: pkcs11.KeyType.EC_EDWARDS,
-                }
-            )
-        )
-        labels = [str(pub[pkcs11.Attribute.LABEL]) for pub in publics if key_id(_public_key(pub)) == wanted]
+        labels = _labels_of(s, wanted)
     if len(labels) != 1:
         return None
     return Pkcs11Signer(dataclasses.replace(settings, label=labels[0]))
+
+
+def destroy_key(settings: Pkcs11Settings, wanted: str) -> None:
+    """Destroy the token's key pair whose key id is ``wanted`` (both objects of its label);
+    the public key stays in the database, so what it signed still verifies."""
+    import pkcs11
+
+    with _session(settings, rw=True) as s:
+        labels = _labels_of(s, wanted)
+        if len(labels) != 1:
+            raise KeyProblem(f"cannot destroy {wanted}: the token holds {len(labels)} keys with that id")
+        pair = list(
+            s.get_objects(
+                {pkcs11.Attribute.LABEL: labels[0], pkcs11.Attribute.KEY_TYPE: pkcs11.KeyType.EC_EDWARDS}
+            )
+        )
+        for obj in pair:
+            obj.destroy()
 
 
 def create_key(settings: Pkcs11Settings) -> Pkcs11Signer:

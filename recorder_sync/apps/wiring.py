@@ -8,8 +8,9 @@ runs one deadline sweep.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ from recorder_sync.services.ingest import Dock, IngestService, Meter, Notify
 
 if TYPE_CHECKING:
     from recorder_sync.adapters.db.casebook import CaseBook
+    from recorder_sync.adapters.keys import FileSigner
     from recorder_sync.adapters.s3store import S3Store
     from recorder_sync.services.cases import CaseService, LinkRun
     from recorder_sync.services.checkpoints import CheckpointService
@@ -135,9 +137,25 @@ class App:
 
         ls = self.settings.log
         key, sign = None, None
+        cosigner: tuple[NoteKey, Callable[[bytes], bytes]] | None = None
+        cosigned: Callable[[], None] | None = None
+        earlier: tuple[NoteKey, ...] = ()
         if ls.sign:
             signer = keys.load_or_create(ls.key_path)
-            key, sign = NoteKey(ls.origin, signer.public_raw()), signer.sign
+            key, sign = NoteKey(ls.origin, signer.public_raw()), self._registering(signer)
+            earlier = tuple(
+                NoteKey(ls.origin, k.public_raw)
+                for k in self.catalog.log_keys(ls.origin)
+                if k.key_id != signer.key_id
+            )
+            previous_path = keys.previous_key_path(ls.key_path)
+            previous = keys.load_if_present(previous_path)
+            if previous is not None:
+                # keys rotate --log: the next checkpoint is signed by both keys, then the old one goes
+                cosigner = (NoteKey(ls.origin, previous.public_raw()), previous.sign)
+                earlier = (*earlier, cosigner[0])
+                cosigned = functools.partial(keys.destroy_key_file, previous_path)
+
         return CheckpointService(
             LogRepo(self.catalog),
             store or self.store(),
@@ -146,7 +164,25 @@ class App:
             sign=sign,
             clock=utcnow,
             retention_class=self.settings.s3.default_retention_class if self.settings.s3 else None,
+            earlier_keys=earlier,
+            cosigner=cosigner,
+            cosigned=cosigned,
         )
+
+    def _registering(self, signer: FileSigner) -> Callable[[bytes], bytes]:
+        """``signer.sign``, which first registers the log key in the database (once): a log key
+        signs nothing that ``keys export-trust`` would not hand to the auditors."""
+        registered = False
+
+        def sign(data: bytes) -> bytes:
+            nonlocal registered
+            if not registered:
+                ls = self.settings.log
+                self.catalog.register_log_key(ls.origin, signer.key_id, signer.public_raw(), utcnow())
+                registered = True
+            return signer.sign(data)
+
+        return sign
 
     def timestamps(self, store: ObjectStore) -> TimestampService | None:
         """Tokens over the published checkpoints, when ``[timestamping] tsa_url`` is set."""

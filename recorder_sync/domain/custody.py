@@ -58,6 +58,7 @@ class EventKind(enum.StrEnum):
     LOG_ACKNOWLEDGED = "log-acknowledged"  # an operator accepted a log that lost published events
     TIMESTAMPED = "timestamped"  # a published checkpoint got its RFC 3161 token (and the clock drift)
     KEY_REVOKED = "key-revoked"  # an operator declared a key's signatures invalid from a time on
+    LOG_KEY_ROTATED = "log-key-rotated"  # an operator replaced the log key (signed by the old one)
 
 
 @dataclass(frozen=True)

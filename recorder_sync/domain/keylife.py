@@ -72,33 +72,43 @@ def rotation_shown(key: StationKey, by_id: dict[str, StationKey]) -> str | None:
 
 @dataclass(frozen=True)
 class LogKeyInfo:
-    """The log key where this station signs checkpoints: its origin and key id."""
+    """A log key of an origin: its key id and, once registered in the database, its validity
+    window and the key it replaced (with that key's signature over its raw public bytes)."""
 
     origin: str
     key_id: str
+    public_raw: bytes = b""
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    previous_key_id: str | None = None
+    rotation_signature: bytes | None = None
 
 
 def listing(
-    station_keys: Sequence[StationKey], revoke_reasons: Mapping[str, str], log_key: LogKeyInfo | None
+    station_keys: Sequence[StationKey], revoke_reasons: Mapping[str, str], log_keys: Sequence[LogKeyInfo]
 ) -> list[dict[str, Any]]:
-    """``keys list --json``: one row per key, the log key first, then the station keys oldest
-    first; ``revoke_reasons`` by key id."""
+    """``keys list --json``: one row per key, the log keys first (oldest first), then the
+    station keys oldest first; ``revoke_reasons`` by key id."""
     rows: list[dict[str, Any]] = []
-    if log_key is not None:
+    for log_key in log_keys:
         rows.append(
             {
                 "key_id": log_key.key_id,
                 "kind": KeyKind.LOG.value,
                 "station": None,
                 "origin": log_key.origin,
-                "valid_from": None,
-                "valid_until": None,
+                "valid_from": utc_iso(log_key.valid_from) if log_key.valid_from else None,
+                "valid_until": utc_iso(log_key.valid_until) if log_key.valid_until else None,
                 "revoked_at": None,
                 "revoke_reason": None,
-                "previous_key_id": None,
-                "rotation_signed_by": None,
-                "rotation_signature": None,
-                "status": KeyStatus.CURRENT.value,
+                "previous_key_id": log_key.previous_key_id,
+                "rotation_signed_by": log_key.previous_key_id if log_key.rotation_signature else None,
+                "rotation_signature": (
+                    base64.b64encode(log_key.rotation_signature).decode("ascii")
+                    if log_key.rotation_signature
+                    else None
+                ),
+                "status": (KeyStatus.RETIRED if log_key.valid_until else KeyStatus.CURRENT).value,
             }
         )
     by_id = {k.key_id: k for k in station_keys}

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from recorder_sync.domain import merkle
-from recorder_sync.domain.checkpoint import Checkpoint, NoteKey, open_checkpoint, sign_note
+from recorder_sync.domain.checkpoint import Checkpoint, NoteKey, cosign, open_checkpoint, sign_note
 from recorder_sync.domain.custody import CustodyEvent
 from recorder_sync.domain.errors import LogRolledBack, ProofInvalid, SignatureInvalid, UsageError
 from recorder_sync.domain.layout import checkpoint_key, checkpoint_prefix, checkpoint_size
@@ -61,10 +61,16 @@ class CheckpointService:
         sign: Callable[[bytes], bytes] | None,
         clock: Clock,
         retention_class: str | None = None,
+        earlier_keys: tuple[NoteKey, ...] = (),
+        cosigner: tuple[NoteKey, Callable[[bytes], bytes]] | None = None,
+        cosigned: Callable[[], None] | None = None,
     ) -> None:
         """``key``: the log's verifier key (None where this process does not hold it: the
         published checkpoints are then read without checking their signature, only to
-        compare sizes and roots); ``sign``: its private half, None when ``[log] sign`` is off."""
+        compare sizes and roots); ``sign``: its private half, None when ``[log] sign`` is off.
+        ``earlier_keys``: the keys it replaced, which signed the checkpoints before it.
+        ``cosigner``: the key ``key`` just replaced, with its private half: the next checkpoint
+        is signed by both, then ``cosigned`` is called (it destroys that private key)."""
         self.log = log
         self.store = store
         self.origin = origin
@@ -72,6 +78,9 @@ class CheckpointService:
         self.sign = sign
         self.clock = clock
         self.retention_class = retention_class
+        self.earlier_keys = earlier_keys
+        self.cosigner = cosigner
+        self.cosigned = cosigned
 
     def latest_published(self) -> Published | None:
         sizes = self._latest_sizes()
@@ -80,7 +89,7 @@ class CheckpointService:
         key = sizes[max(sizes)]
         note = self.store.get_bytes(key)
         if self.key is not None:
-            cp = open_checkpoint(note, [self.key])
+            cp = open_checkpoint(note, [self.key, *self.earlier_keys])
         else:
             cp = Checkpoint.parse(note[: note.rfind(b"\n\n") + 1])
         if cp.origin != self.origin or cp.size != max(sizes):
@@ -137,6 +146,9 @@ class CheckpointService:
                 self._check_consistent(old, size, root)
         cp = Checkpoint(self.origin, size, root)
         note = sign_note(cp.text(), self.key, self.sign)
+        if self.cosigner is not None:
+            # once, after a log key rotation: an auditor holding either key can follow the log
+            note = cosign(note, *self.cosigner)
         key = checkpoint_key(self.origin, size)
         if self.store.stat(key) is not None and self.store.get_bytes(key) != note:
             raise LogRolledBack(f"another checkpoint of {size} is already published at {key}")
@@ -144,6 +156,11 @@ class CheckpointService:
         self.store.put_bytes(key, note, meta, retention_class=self.retention_class)
         self.log.record_checkpoint(RecordedCheckpoint(size, root, note, key, self.clock()))
         log.info("published checkpoint %s of %d events", key, size)
+        if self.cosigner is not None:
+            log.info("checkpoint %s is signed by the old log key too; destroying that key", key)
+            self.cosigner = None
+            if self.cosigned is not None:
+                self.cosigned()
         return cp
 
     def acknowledge(self, size: int, reason: str, now: datetime, actor: str) -> CustodyEvent:

@@ -16,6 +16,7 @@ import pytest
 from recorder_sync.adapters.keys import (
     FileSigner,
     create_key,
+    destroy_key_file,
     load_if_present,
     load_key,
     load_or_create,
@@ -296,3 +297,21 @@ def test_repr_shows_no_secret(key_path: Path) -> None:
     signer = create_key(key_path)
     assert "PRIVATE" not in repr(signer)
     assert signer.key_id in repr(signer)
+
+
+def test_destroy_key_file_overwrites_the_bytes_before_removing_the_name(tmp_path: Path) -> None:
+    folder = tmp_path / "keys"
+    key = create_key(folder / "station.key")
+    pem = key.path.read_bytes()
+    # a second name for the same inode shows what the blocks hold once the key's name is gone
+    witness = folder / "witness"
+    os.link(key.path, witness)
+    destroy_key_file(key.path)
+    assert not key.path.exists()
+    left = witness.read_bytes()
+    assert len(left) == len(pem) and left != pem and b"PRIVATE KEY" not in left
+
+
+def test_destroy_key_file_that_is_missing_is_a_key_problem(tmp_path: Path) -> None:
+    with pytest.raises(KeyProblem, match="cannot destroy the old key file"):
+        destroy_key_file(tmp_path / "absent.key")

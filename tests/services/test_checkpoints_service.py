@@ -230,3 +230,34 @@ def test_the_signer_lists_only_past_the_checkpoint_the_database_recorded(db_url:
     append(c, 2)
     svc.publish()
     assert store.listed == [checkpoint_key(ORIGIN, 3)]
+
+
+def test_after_a_key_rotation_one_checkpoint_is_signed_by_both_keys(db_url: str) -> None:
+    c, store, old, new = catalog(db_url), MemoryStore(), LogKey(), LogKey()
+    append(c, 2)
+    assert service(c, store, old).publish() is not None
+    destroyed: list[str] = []
+    rotated = CheckpointService(
+        LogRepo(c),
+        store,
+        ORIGIN,
+        key=new.note_key,
+        sign=new.private.sign,
+        clock=lambda: T0,
+        earlier_keys=(old.note_key,),
+        cosigner=(old.note_key, old.private.sign),
+        cosigned=lambda: destroyed.append("old"),
+    )
+    # the checkpoint the old key signed alone is read with the earlier keys
+    assert rotated.check() is not None
+    assert rotated.publish() is None and destroyed == []  # nothing new: nothing signed yet
+    append(c, 1)
+    dual = rotated.publish()
+    assert dual is not None and destroyed == ["old"]
+    note = store.get_bytes(checkpoint_key(ORIGIN, dual.size))
+    assert open_checkpoint(note, [old.note_key]) == open_checkpoint(note, [new.note_key]) == dual
+    append(c, 1)
+    later = rotated.publish()
+    assert later is not None and destroyed == ["old"]  # co-signed once only
+    with pytest.raises(SignatureInvalid):
+        open_checkpoint(store.get_bytes(checkpoint_key(ORIGIN, later.size)), [old.note_key])

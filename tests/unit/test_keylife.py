@@ -51,7 +51,7 @@ def test_the_listing_says_status_revocation_and_who_signed_each_rotation() -> No
     rows = listing(
         [first, signed, lost, after_revoked],
         {lost.key_id: "laptop stolen"},
-        LogKeyInfo("recorder-sync/st-1", "ed25519:00aa"),
+        [LogKeyInfo("recorder-sync/st-1", "ed25519:00aa")],
     )
     shown = [(r["kind"], r["status"], r["rotation_signed_by"], r["revoke_reason"]) for r in rows]
     assert shown == [

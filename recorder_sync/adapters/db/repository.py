@@ -8,6 +8,7 @@ processes or stations sharing one database still build one unbroken chain.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -26,6 +27,7 @@ from recorder_sync.adapters.db.log_nodes import store_nodes
 from recorder_sync.adapters.db.schema import (
     CustodyEventRow,
     FlagRow,
+    LogKeyRow,
     RecordingRow,
     SightingRow,
     StationKeyRow,
@@ -33,6 +35,7 @@ from recorder_sync.adapters.db.schema import (
 from recorder_sync.domain.claims import claim_owner, dead_owners, held_by_another
 from recorder_sync.domain.custody import GENESIS, CustodyEvent, EventKind, make_event, signed_details
 from recorder_sync.domain.errors import ClaimLost, DatabaseUnavailable, KeyRevoked, NotFound, UsageError
+from recorder_sync.domain.keylife import LogKeyInfo
 from recorder_sync.domain.model import (
     FileIdentity,
     Flag,
@@ -711,6 +714,79 @@ class SqlCatalog:
                 reason=reason,
             )
             return old
+
+    def log_keys(self, origin: str) -> list[LogKeyInfo]:
+        """Every registered key of the log ``origin``, oldest first."""
+        with self.transaction() as s:
+            rows = s.scalars(
+                select(LogKeyRow)
+                .where(LogKeyRow.origin == origin)
+                .order_by(LogKeyRow.valid_from, LogKeyRow.key_id)
+            )
+            return [
+                LogKeyInfo(
+                    r.origin,
+                    r.key_id,
+                    r.public_raw,
+                    r.valid_from,
+                    r.valid_until,
+                    r.previous_key_id,
+                    r.rotation_signature,
+                )
+                for r in rows
+            ]
+
+    def register_log_key(self, origin: str, key_id: str, public_raw: bytes, now: datetime) -> None:
+        """Keep the log key in use (once; a station upgraded from before log keys were kept
+        registers its key when it first signs or exports the trust anchors)."""
+        try:
+            with self.transaction() as s:
+                if s.get(LogKeyRow, key_id) is None:
+                    s.add(LogKeyRow(key_id=key_id, origin=origin, public_raw=public_raw, valid_from=now))
+        except IntegrityError:
+            pass  # another process registered it first
+
+    def rotate_log_key(
+        self,
+        origin: str,
+        key_id: str,
+        public_raw: bytes,
+        now: datetime,
+        reason: str,
+        *,
+        previous_key_id: str,
+        rotation_signature: bytes,
+    ) -> None:
+        """End the validity of the origin's current log key and register ``key_id`` after it,
+        as one ``log-key-rotated`` custody event."""
+        with self.transaction() as s:
+            for row in s.scalars(
+                select(LogKeyRow).where(LogKeyRow.origin == origin, LogKeyRow.valid_until.is_(None))
+            ):
+                row.valid_until = now
+            s.add(
+                LogKeyRow(
+                    key_id=key_id,
+                    origin=origin,
+                    public_raw=public_raw,
+                    valid_from=now,
+                    previous_key_id=previous_key_id,
+                    rotation_signature=rotation_signature,
+                )
+            )
+            self.append_event(
+                s,
+                EventKind.LOG_KEY_ROTATED,
+                now,
+                subject=station_subject(self.station),
+                details={
+                    "origin": origin,
+                    "previous_key_id": previous_key_id,
+                    "key_id": key_id,
+                    "rotation_signature": base64.b64encode(rotation_signature).decode("ascii"),
+                },
+                reason=reason,
+            )
 
     def record_stored(self, recording_id: str, stored: StoredObject, now: datetime) -> None:
         with self.transaction() as s:

@@ -194,6 +194,22 @@ class StationKeyRow(Base):
     rotation_signature: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
+class LogKeyRow(Base):
+    """Every key that signed checkpoints of an origin, with its validity window, so that
+    ``keys export-trust`` hands over the whole history and old checkpoints still verify."""
+
+    __tablename__ = "log_keys"
+
+    key_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(300), index=True)
+    public_raw: Mapped[bytes] = mapped_column(LargeBinary)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # the key this one replaced and its signature over this key's 32 raw public bytes
+    previous_key_id: Mapped[str | None] = mapped_column(String(100))
+    rotation_signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
 # --- enforcement actions, the device ledger, recording-action links ------------
 
 

@@ -8,6 +8,8 @@ import base64
 import getpass
 import sys
 from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recorder_sync.adapters import keys
 from recorder_sync.apps.config import Settings
@@ -17,6 +19,9 @@ from recorder_sync.domain.keylife import OLD_KEY_UNAVAILABLE
 from recorder_sync.domain.ports import Signer
 from recorder_sync.domain.signatures import raw_public_key
 from recorder_sync.domain.times import utc_iso
+
+if TYPE_CHECKING:
+    from recorder_sync.adapters.db.repository import SqlCatalog
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
@@ -37,9 +42,82 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         signer, where = _create(settings)
         print(f"created {where} ({signer.key_id})")
         return 0
+    return _replace(settings, catalog, signs_with, reason, rotate=False)
+
+
+def cmd_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    """``keys init --replace`` whose rotation statement is always signed and whose old
+    private key is destroyed once the new one is registered."""
+    reason = (args.reason or "").strip()
+    if not reason:
+        raise UsageError("keys rotate needs --reason WHY (it is kept in the custody log)")
+    catalog = open_app(settings, actor=f"recorder-sync keys ({user()})").catalog
+    if args.log:
+        return _rotate_log(settings, catalog, reason)
+    return _replace(settings, catalog, catalog.station_key(), reason, rotate=True)
+
+
+def _rotate_log(settings: Settings, catalog: SqlCatalog, reason: str) -> int:
+    """A new log key, registered (with the old key's signature over it) before it signs
+    anything. The old key waits beside it until it has co-signed the next checkpoint (see
+    ``AppContext.checkpoints``), then is destroyed."""
+    ls = settings.log
+    old = keys.load_if_present(ls.key_path)
+    if old is None:
+        raise KeyProblem(
+            f"the old key is not here: no log key at {ls.key_path}; rotate the log key on the station "
+            "that signs the checkpoints"
+        )
+    previous_path = keys.previous_key_path(ls.key_path)
+    if previous_path.exists():
+        raise KeyProblem(
+            f"the last log key rotation still waits for its checkpoint signed by both keys ({previous_path}"
+            " is the old key): let the station publish a checkpoint (ingest, or the daemon), then rotate"
+        )
+    now = utcnow()
+    # a station upgraded from before log keys were kept: its key's history starts here
+    catalog.register_log_key(ls.origin, old.key_id, old.public_raw(), now)
+    keys.move_key(ls.key_path, previous_path)
+    try:
+        new = keys.create_key(ls.key_path)
+        rotation = old.sign(new.public_raw())
+        catalog.rotate_log_key(
+            ls.origin,
+            new.key_id,
+            new.public_raw(),
+            now,
+            reason,
+            previous_key_id=old.key_id,
+            rotation_signature=rotation,
+        )
+    except Error:
+        # nothing registered: the old key signs on as before
+        if ls.key_path.exists():
+            ls.key_path.unlink()
+        keys.move_key(previous_path, ls.key_path)
+        raise
+    print(f"created log key {new.key_id} at {ls.key_path} for {ls.origin}")
+    print(f"rotation signed by {old.key_id}")
+    print(
+        f"the next checkpoint is signed by both keys, then the old key ({previous_path}) is destroyed; "
+        "export the trust anchors again (keys export-trust) and hand them to the auditors"
+    )
+    print("restart recorder-sync (the daemon) so that it signs with the new key")
+    return 0
+
+
+def _replace(
+    settings: Settings, catalog: SqlCatalog, signs_with: str | None, reason: str, *, rotate: bool
+) -> int:
+    """Make a new station key and register it as one ``key-replaced`` custody event, signed
+    by the old key when it is here. ``rotate``: the old key must be here (a rotation is
+    always signed), and its private part is destroyed after the new key is registered, so a
+    failure on the way leaves a key that still signs."""
     now = utcnow()
     revoked = catalog.key_revocation(signs_with) if signs_with else None
     old_signer, unavailable = _old_signer(settings, signs_with, revoked)
+    if rotate and old_signer is None:
+        raise KeyProblem(f"the old key is not here: use keys init --replace --reason WHY ({unavailable})")
     # a token's old key stays in the token: the operator names the new one (pkcs11_label)
     moved = None if settings.pkcs11 else keys.retire_key(settings.key_path, now)
     signer, where = _create(settings)
@@ -52,10 +130,11 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         now,
         reason,
         {
-            "old_key_file": str(moved) if moved else None,
+            "old_key_file": None if rotate or moved is None else str(moved),
             "previous_key_id": signs_with,
             "rotation_signature": base64.b64encode(rotation).decode("ascii") if rotation else None,
             "rotation_unsigned_because": unavailable,
+            **({"rotated": True} if rotate else {}),
         },
         previous_key_id=signs_with,
         rotation_signature=rotation,
@@ -63,7 +142,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     print(f"created {where} ({signer.key_id})")
     print(
         f"retired {', '.join(retired) or 'no registered key'}"
-        + (f"; old key file kept as {moved}" if moved else "")
+        + (f"; old key file kept as {moved}" if moved and not rotate else "")
     )
     if signs_with is not None:
         print(
@@ -71,9 +150,23 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
             if rotation
             else f"rotation not signed: {OLD_KEY_UNAVAILABLE} ({unavailable})"
         )
+    if rotate and signs_with is not None:
+        _destroy_old(settings, signs_with, moved)
+        print(f"destroyed the private key of {signs_with}")
     # a running daemon holds the old key in memory until it starts again
     print("restart recorder-sync (the daemon) so that it signs with the new key")
     return 0
+
+
+def _destroy_old(settings: Settings, key_id: str, moved: Path | None) -> None:
+    """The old private key, gone for good: its file overwritten and removed, or its token
+    objects destroyed."""
+    if settings.pkcs11 is not None:
+        from recorder_sync.adapters import pkcs11_key
+
+        pkcs11_key.destroy_key(settings.pkcs11, key_id)
+    elif moved is not None:
+        keys.destroy_key_file(moved)
 
 
 def _old_signer(
@@ -143,7 +236,11 @@ def cmd_export_trust(args: argparse.Namespace, settings: Settings) -> int:
             f"no log key at {ls.key_path} ([log] sign is off here): export the trust anchors on the "
             "station that signs the log's checkpoints"
         )
-    station_keys = open_app(settings, actor=f"recorder-sync keys ({user()})").catalog.station_keys()
+    catalog = open_app(settings, actor=f"recorder-sync keys ({user()})").catalog
+    catalog.register_log_key(ls.origin, log_signer.key_id, log_signer.public_raw(), utcnow())
+    # every key that signed this log's checkpoints, so that the older ones still verify
+    log_keys = tuple(NoteKey(ls.origin, k.public_raw) for k in catalog.log_keys(ls.origin))
+    station_keys = catalog.station_keys()
     if not station_keys:
         print(
             "warning: no station key has signed anything yet; export again after the first ingest",
@@ -152,12 +249,15 @@ def cmd_export_trust(args: argparse.Namespace, settings: Settings) -> int:
     tsa_roots = _tsa_roots(settings)
     # a rotation statement altered in the database would make the auditors refuse the file
     check_rotations(station_keys)
-    anchors = TrustAnchors((NoteKey(ls.origin, log_signer.public_raw()),), tuple(station_keys), tsa_roots)
+    anchors = TrustAnchors(log_keys, tuple(station_keys), tsa_roots)
     data = anchors.to_json()
     if args.out:
         args.out.write_bytes(data)
         tsa = f", {len(tsa_roots)} time-stamping root(s)" if tsa_roots else ""
-        print(f"wrote {args.out}: log {ls.origin}, {len(station_keys)} station key(s){tsa}")
+        print(
+            f"wrote {args.out}: log {ls.origin} ({len(log_keys)} key(s)), "
+            f"{len(station_keys)} station key(s){tsa}"
+        )
     else:
         sys.stdout.write(data.decode())
     return 0
@@ -214,9 +314,11 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     from recorder_sync.domain.keylife import LogKeyInfo, listing
 
     catalog = open_app(settings, actor=f"recorder-sync keys ({user()})").catalog
+    log_keys = catalog.log_keys(settings.log.origin)
     log_signer = keys.load_if_present(settings.log.key_path)
-    log_key = LogKeyInfo(settings.log.origin, log_signer.key_id) if log_signer else None
-    rows = listing(catalog.station_keys(), catalog.revoke_reasons(), log_key)
+    if log_signer is not None and all(k.key_id != log_signer.key_id for k in log_keys):
+        log_keys.append(LogKeyInfo(settings.log.origin, log_signer.key_id))  # not used yet
+    rows = listing(catalog.station_keys(), catalog.revoke_reasons(), log_keys)
     if args.json:
         emit_json(rows)
         return 0

@@ -20,6 +20,19 @@ def register(sub: Any) -> None:
     )
     init.add_argument("--reason", help="why the key is replaced (required with --replace; kept in custody)")
     init.set_defaults(func=command("keys_cmd", "cmd_init"))
+    rotate = ksub.add_parser(
+        "rotate",
+        help="make a new station key signed by the old one (which must be here), then destroy the "
+        "old private key (file overwritten and removed, or token object destroyed)",
+    )
+    rotate.add_argument(
+        "--log",
+        action="store_true",
+        help="rotate the log key instead: the next checkpoint is signed by both keys, then the old "
+        "log key file is destroyed",
+    )
+    rotate.add_argument("--reason", required=True, help="why (kept in the custody log)")
+    rotate.set_defaults(func=command("keys_cmd", "cmd_rotate"))
     export = ksub.add_parser("export-public", help="print (or write) the public key as PEM")
     export.add_argument("--out", type=Path, help="write to this file instead of stdout")
     export.set_defaults(func=command("keys_cmd", "cmd_export"))
