@@ -39,7 +39,8 @@ def in_tmux(tmp_path: Path, env: dict[str, str], width: int, *args: str) -> list
     try:
         subprocess.run(
             [*tmux, "new-session", "-d", "-x", str(width), "-y", "40", command],
-            env=env | {"TERM": "xterm-256color"},
+            # the pane's own size, not the COLUMNS/LINES a test runner may export (xdist: 80x24)
+            env={k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")} | {"TERM": "xterm-256color"},
             check=True,
             timeout=60,
         )

@@ -47,7 +47,7 @@ def test_event_kind_values_are_the_signed_words() -> None:
         "released", "kept", "rejected", "gone", "failed", "flagged", "flag-resolved", "linked",
         "unlinked", "legal-hold", "legal-hold-released", "accessed", "exported", "action-imported",
         "checkout-imported", "docked", "flag-updated", "integrity-failure", "restored", "key-replaced",
-        "searched", "roster-imported", "log-acknowledged", "timestamped", "key-revoked",
+        "searched", "roster-imported", "log-acknowledged", "timestamped", "key-revoked", "log-key-rotated",
     ]  # fmt: skip
 
 
