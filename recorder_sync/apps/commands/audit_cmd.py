@@ -48,25 +48,36 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     level = Level(args.level)
     result = AuditResult()
     try:
-        engine = make_readonly_engine(settings.database_url)
-        open_schema(engine, upgrade_old=False, create_empty=False)
+        engine = readonly_engine(settings)
     except DatabaseUnavailable as e:
         result.could_not_check("database", "catalog", str(e))
         return report(result, args.json)
 
+    # the store is opened once (S3: a bucket probe); when it cannot be, every check that
+    # needs it says so, and the manifests are still checked against the database
+    store: EvidenceReader | CouldNotCheck
+    try:
+        store = evidence_reader(settings)
+    except CouldNotCheck as e:
+        store = e
+
+    def open_store() -> EvidenceReader:
+        if isinstance(store, CouldNotCheck):
+            raise store
+        return store
+
     # the log first: checkpoints against the trust anchors' log keys, every event re-hashed,
     # the tree rebuilt, and the last checkpoint this auditor verified (``state``)
-    try:
-        log_store = evidence_reader(settings)
-    except CouldNotCheck as e:
-        result.could_not_check("log", "store", str(e))
+    if isinstance(store, CouldNotCheck):
+        result.could_not_check("log", "store", str(store))
     else:
-        audit_log(audited_log(engine, settings), log_store, trust, StateFolder(state), result)
-        audit_timestamps(audited_log(engine, settings), log_store, trust, result)
+        log = audited_log(engine, settings)
+        audit_log(log, store, trust, StateFolder(state), result)
+        audit_timestamps(log, store, trust, result)
 
     audit = EvidenceAudit(
         records=EvidenceRecordsReader(engine),
-        open_store=lambda: evidence_reader(settings),
+        open_store=open_store,
         trust=trust,
         clock=utcnow,
         meter=_meter if level != Level.METADATA and sys.stderr.isatty() else None,
@@ -78,6 +89,13 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 _REHASHED = {Level.METADATA.value: "nothing", Level.FULL.value: "every object"}
 
 
+def readonly_engine(settings: Settings) -> Engine:
+    """The station's database as the auditor opens it: read-only, never migrated or created."""
+    engine = make_readonly_engine(settings.database_url)
+    open_schema(engine, upgrade_old=False, create_empty=False)
+    return engine
+
+
 def audited_log(engine: Engine, settings: Settings) -> LogRepo:
     """The custody log as the auditor reads it, through the read-only engine."""
     return LogRepo(SqlCatalog(engine, station=settings.station_id, actor="recorder-audit"))
@@ -87,8 +105,7 @@ def cmd_proof(args: argparse.Namespace, settings: Settings) -> int:
     """A C2SP tlog-proof of the recording's ``signed`` event to the latest published
     checkpoint (checked against ``--trust`` before it is handed out), and the event's bytes."""
     trust = load_trust(args.trust)
-    engine = make_readonly_engine(settings.database_url)
-    open_schema(engine, upgrade_old=False, create_empty=False)
+    engine = readonly_engine(settings)
     catalog = SqlCatalog(engine, station=settings.station_id, actor="recorder-audit")
     rec = catalog.recording(args.recording)
     proof = make_proof(LogRepo(catalog), evidence_reader(settings), trust, rec.id)
@@ -173,8 +190,7 @@ def cmd_bundle(args: argparse.Namespace, settings: Settings) -> int:
         except OSError as e:
             raise UsageError(f"--tsa-certs {args.tsa_certs}: {e.strerror or e}") from None
     who = actor()
-    engine = make_readonly_engine(settings.database_url)
-    open_schema(engine, upgrade_old=False, create_empty=False)
+    engine = readonly_engine(settings)
     catalog = SqlCatalog(engine, station=settings.station_id, actor=who)
 
     def access_log() -> SqlCatalog:
