@@ -94,9 +94,8 @@ def _time(text: str) -> timedelta:
     return parse_clip_time(text)
 
 
-def parse_span(text: str, flag: str) -> Span:
-    """``FROM-TO``; ``UsageError`` naming ``flag`` when it is not one or is empty."""
-    given = f"{flag} {text}"
+def parse_span(text: str, given: str) -> Span:
+    """``FROM-TO``; ``UsageError`` naming the option as ``given`` when it is not one or is empty."""
     start_text, dash, end_text = text.partition("-")
     if not dash:
         raise UsageError(f"{given}: expected FROM-TO (HH:MM:SS or seconds from the recording's start)")
@@ -120,12 +119,12 @@ def parse_blur(text: str) -> Blur:
     x, y, w, h = (int(g) for g in m.groups()[:4])
     if w < MIN_REGION_SIDE or h < MIN_REGION_SIDE:
         raise UsageError(f"--blur {text}: a region is at least {MIN_REGION_SIDE}x{MIN_REGION_SIDE} pixels")
-    span = None if m.group(5) is None else parse_span(m.group(5), f"--blur {text}:")
+    span = None if m.group(5) is None else parse_span(m.group(5), f"--blur {text}")
     return Blur(Region(x, y, w, h), span, text)
 
 
 def parse_mute(text: str) -> Mute:
-    return Mute(parse_span(text, "--mute"), text)
+    return Mute(parse_span(text, f"--mute {text}"), text)
 
 
 def redactions(blurs: Sequence[str] | None, mutes: Sequence[str] | None, watermark: bool) -> Redactions:

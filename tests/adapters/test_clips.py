@@ -1,20 +1,18 @@
 """Redacted exports and still frames made by the real ffmpeg, checked on their pixels and sound.
 
-The source is ``testsrc2`` (busy colour patterns, 320x240, 10 frames/s) with an 880 Hz tone.
-A re-encode changes every pixel a little, so "unchanged" is a small mean absolute difference
-against the source, and "blurred" one many times larger, with the sharp edges gone.
+The source is ``testsrc2`` (busy colour patterns, 320x240, 10 frames/s, its running time in
+figures at the top left) with an 880 Hz tone.
 """
 
 from __future__ import annotations
 
-import re
-import subprocess
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sample_dock
+from mediacheck import Picture, mad, mad_outside, max_volume, pictures, sharpness
 
 from recorder_sync.adapters.clips import FfmpegClipper
 from recorder_sync.domain.errors import UsageError
@@ -34,64 +32,8 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-Frame = bytes  # rgb24, row after row
-
-
-def frames(path: Path) -> list[Frame]:
-    raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    size = W * H * 3
-    assert len(raw) % size == 0
-    return [raw[i : i + size] for i in range(0, len(raw), size)]
-
-
-def rows(frame: Frame, box: tuple[int, int, int, int]) -> list[bytes]:
-    x, y, w, h = box
-    return [frame[(row * W + x) * 3 : (row * W + x + w) * 3] for row in range(y, y + h)]
-
-
-def mad(a: Frame, b: Frame, box: tuple[int, int, int, int] = (0, 0, W, H)) -> float:
-    """Mean absolute difference of two frames over ``box``."""
-    ra, rb = rows(a, box), rows(b, box)
-    total = sum(sum(abs(p - q) for p, q in zip(la, lb, strict=True)) for la, lb in zip(ra, rb, strict=True))
-    return total / (box[2] * box[3] * 3)
-
-
-def mad_outside(a: Frame, b: Frame, box: tuple[int, int, int, int]) -> float:
-    """The same over the whole frame but ``box`` (and a margin of 4 px, which the encoder
-    blends with the region's new content)."""
-    x, y, w, h = box
-    above, below = (0, 0, W, y - 4), (0, y + h + 4, W, H - y - h - 4)
-    left, right = (0, y, x - 4, h), (x + w + 4, y, W - x - w - 4, h)
-    parts = [p for p in (above, below, left, right) if p[2] > 0 and p[3] > 0]
-    area = sum(p[2] * p[3] for p in parts)
-    return sum(mad(a, b, p) * p[2] * p[3] for p in parts) / area
-
-
-def sharpness(frame: Frame, box: tuple[int, int, int, int]) -> float:
-    """Mean absolute difference between horizontal neighbours: edges, text, features."""
-    lines = rows(frame, box)
-    return sum(sum(abs(line[i] - line[i + 3]) for i in range(len(line) - 3)) for line in lines) / (
-        len(lines) * (len(lines[0]) - 3)
-    )
-
-
-def max_volume(path: Path, start: float, seconds: float) -> float:
-    out = subprocess.run(
-        [
-            *("ffmpeg", "-v", "info", "-ss", f"{start}", "-t", f"{seconds}", "-i", str(path)),
-            *("-vn", "-af", "volumedetect", "-f", "null", "-"),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stderr
-    m = re.search(r"max_volume: (-?[\d.]+|-inf) dB", out)
-    assert m is not None, out
-    return float("-inf") if m.group(1) == "-inf" else float(m.group(1))
+def frames(path: Path) -> list[Picture]:
+    return pictures(path, W, H)
 
 
 def derive(
