@@ -57,10 +57,10 @@ def frame_name(recording_id: str, at: timedelta) -> str:
     return f"{recording_id}_frame_{_name_time(at)}.png"
 
 
-def frames_provenance_name(recording_id: str, range_text: Sequence[str] | None) -> str:
-    """One provenance for the whole set: ``rec-…_frames[_FROM_TO].provenance.json``."""
+def frames_set_name(recording_id: str, range_text: Sequence[str] | None) -> str:
+    """``rec-…_frames[_FROM_TO]``: the set's one provenance is this ``.provenance.json``."""
     parts = [recording_id, "frames", *(t.replace(":", "-").replace(".", "_") for t in range_text or ())]
-    return "_".join(parts) + ".provenance.json"
+    return "_".join(parts)
 
 
 def _name_time(at: timedelta) -> str:

@@ -81,7 +81,7 @@ from recorder_sync.domain.replay import (
     url_lifetime,
 )
 from recorder_sync.domain.roster import RosterEntry, authorize, entry_for, may_see, officer_scope
-from recorder_sync.domain.stills import frame_name, frame_times, frames_provenance_name
+from recorder_sync.domain.stills import frame_name, frame_times, frames_set_name
 from recorder_sync.domain.subjects import recording_subject
 from recorder_sync.domain.timeline import (
     Timeline,
@@ -314,17 +314,9 @@ class ReplayService:
                 marks = watermark_lines(self.actor, now, access.seq) if edits.watermark else ()
                 plan = plan_edits(edits, span, marks) if edits.any else None
                 derivation = clipper.derive(copy.path, derived, span, plan)
+                files = [(name, derived, None)]
                 delivered = self._deliver(
-                    rec,
-                    access,
-                    why,
-                    derivation,
-                    [(name, derived, None)],
-                    name,
-                    shown,
-                    target,
-                    signer,
-                    station,
+                    rec, access, why, derivation, files, name, shown, target, signer, station
                 )
                 [clip] = delivered.files
                 return Exported(rec, access.seq, clip.path, clip.sha256, delivered.provenance)
@@ -354,8 +346,8 @@ class ReplayService:
         times = frame_times(span, shape.duration, every)
         shown = span.as_json()
         names = [frame_name(rec.id, t) for t in times]
-        sheet = frames_provenance_name(rec.id, None if shown is None else [shown["from"], shown["to"]])
-        target.check([*names, sheet, sheet.removesuffix(".json") + ".sig"])
+        base = frames_set_name(rec.id, None if shown is None else [shown["from"], shown["to"]])
+        target.check([*names, base + ".provenance.json", base + ".provenance.sig"])
         access = self._log_access(
             EventKind.EXPORTED,
             self.clock(),
@@ -371,9 +363,8 @@ class ReplayService:
                 every_op = {"op": "frames", "every": clip_time_text(every), "count": len(made)}
                 derivation = replace(derivation, operations=(every_op, *derivation.operations))
                 files = [(n, path, t) for n, (t, path) in zip(names, made, strict=True)]
-                base = sheet.removesuffix(".provenance.json")
                 return self._deliver(
-                    rec, access, why, derivation, files, base, shown, target, signer, station
+                    rec, access, why, derivation, files, base, shown, target, signer, station, a_set=True
                 )
 
             return self._serving(rec, access, make)
@@ -390,11 +381,14 @@ class ReplayService:
         target: ExportTarget,
         signer: Signer,
         station: str,
+        *,
+        a_set: bool = False,
     ) -> Delivered:
-        """The one step that hands out derived material: each file hashed, the provenance
-        (one for the set: a clip, or every still with its time) built and signed with the
-        station key, and all of it placed as ``base.provenance.json`` / ``.sig`` beside the
-        files. Everything derived goes through here (export, frames)."""
+        """The one step that hands out derived material: each file hashed, one provenance for
+        them all built and signed with the station key (its ``output``, or with ``a_set`` its
+        ``outputs``, each still with its time), and all of it placed as
+        ``base.provenance.json`` / ``.sig`` beside the files. Everything derived goes through
+        here (export, frames)."""
         outputs = []
         for name, path, at in files:
             with path.open("rb") as f:
@@ -403,7 +397,7 @@ class ReplayService:
         provenance = build_provenance(
             source=rec,
             derivation=derivation,
-            output=outputs[0] if len(files) == 1 and files[0][2] is None else outputs,
+            output=outputs if a_set else outputs[0],
             range_asked=range_asked,
             actor=self.actor,
             reason=why,

@@ -154,3 +154,15 @@ def test_stills_are_the_frames_shown_at_their_times(source: Path, tmp_path: Path
     assert "INPUT" in derivation.command and derivation.command[-5] == "OUTPUT"
     with pytest.raises(Exception, match="no frame at 00:00:07"):
         FfmpegClipper().stills(source, [(timedelta(seconds=7), tmp_path / "late.png")])
+
+
+def test_a_voice_recording_is_muted_into_a_wav_of_the_same_kind(tmp_path: Path) -> None:
+    wav = tmp_path / "voice.wav"
+    sample_dock.make_audio(wav, start=START, seconds=4.0)
+    target = tmp_path / "muted.wav"
+    made = derive(wav, target, mutes=["1-2"])
+    assert max_volume(target, 1.1, 0.8) < -80 and max_volume(target, 2.2, 1.0) > -30
+    ops = made["operations"]
+    assert isinstance(ops, list) and ops[-1] == {"op": "encode", "audio": "pcm_s16le"}
+    with pytest.raises(UsageError, match="--blur: this recording has no moving picture"):
+        derive(wav, tmp_path / "never.wav", blurs=["0,0,8,8"])

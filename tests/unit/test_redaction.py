@@ -28,7 +28,7 @@ from recorder_sync.domain.stills import (
     MAX_FRAMES,
     frame_name,
     frame_times,
-    frames_provenance_name,
+    frames_set_name,
     parse_every,
 )
 
@@ -245,5 +245,5 @@ def test_frames_are_taken_from_the_start_every_step_before_the_end() -> None:
 
 def test_frames_are_named_by_their_time() -> None:
     assert frame_name("rec-1", timedelta(seconds=90.5)) == "rec-1_frame_00-01-30_5.png"
-    assert frames_provenance_name("rec-1", None) == "rec-1_frames.provenance.json"
-    assert frames_provenance_name("rec-1", ["00:00:05", "end"]) == "rec-1_frames_00-00-05_end.provenance.json"
+    assert frames_set_name("rec-1", None) == "rec-1_frames"
+    assert frames_set_name("rec-1", ["00:00:05", "end"]) == "rec-1_frames_00-00-05_end"
