@@ -94,8 +94,9 @@ class FfmpegClipper:
         return Derivation(tuple(operations), ffmpeg_version(), _shown(argv, source, target), graph)
 
     def stills(self, source: Path, frames: Sequence[tuple[timedelta, Path]]) -> Derivation:
-        """One PNG per (time, path): the frame shown at that time, seeking exactly (decoded
-        from the key frame before it). The command is the same for each, but for AT and OUTPUT."""
+        """One PNG per (time, path): the first frame at or after that time, seeking exactly
+        (decoded from the key frame before it). The command is the same for each, but for AT
+        and OUTPUT."""
 
         def command(at: str, out: str) -> list[str]:
             stream = ffmpeg.input(f"file:{source}", ss=at).output(
@@ -112,7 +113,12 @@ class FfmpegClipper:
             "INPUT" if a == f"file:{source}" else "OUTPUT" if a == "file:OUTPUT" else a
             for a in command("AT", "OUTPUT")
         )
-        operation = {"op": "still", "format": "png", "seek": "exact", "command": "AT: the frame's time in s"}
+        operation = {
+            "op": "still",
+            "format": "png",
+            "frame": "the first at or after AT",
+            "command": "AT: the time in seconds, OUTPUT: the frame's name",
+        }
         return Derivation((operation,), ffmpeg_version(), shown)
 
 

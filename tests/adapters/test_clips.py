@@ -143,13 +143,15 @@ def test_a_region_outside_the_picture_is_refused_on_the_copy_itself(source: Path
 
 
 def test_stills_are_the_frames_shown_at_their_times(source: Path, tmp_path: Path) -> None:
-    wanted = [(timedelta(seconds=s), tmp_path / f"f{s}.png") for s in (0, 2.5, 5.9)]
-    derivation = FfmpegClipper().stills(source, wanted)
+    # frames are 0.1 s apart: at 2.55 s, the next one (2.6 s)
+    wanted = {0: 0, 2.5: 25, 2.55: 26, 5.9: 59}
+    paths = [(timedelta(seconds=s), tmp_path / f"f{s}.png") for s in wanted]
+    derivation = FfmpegClipper().stills(source, paths)
     every = frames(source)
-    for at, path in wanted:
+    for (at, path), n in zip(paths, wanted.values(), strict=True):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         [still] = frames(path)
-        assert still == every[round(at.total_seconds() * FPS)], at  # lossless: the very frame
+        assert still == every[n], at  # lossless: the very frame
     assert derivation.command[derivation.command.index("-ss") + 1] == "AT"
     assert "INPUT" in derivation.command and derivation.command[-5] == "OUTPUT"
     with pytest.raises(Exception, match="no frame at 00:00:07"):

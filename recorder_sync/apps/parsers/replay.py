@@ -51,7 +51,8 @@ def register(sub: Any) -> None:
         help="a derived copy (whole, a range by stream copy, or re-encoded with blur/mute/watermark) "
         "with signed provenance",
         description="Times of --blur and --mute are from the RECORDING's start, like --from/--to, "
-        "also when the export is trimmed (not from the clip's start); HH:MM:SS or seconds.",
+        "also when the export is trimmed, not from the clip's start: with --from 00:01:00, "
+        "--blur 0,0,200,100@00:01:10-00:01:20 blurs the clip's seconds 10 to 20. HH:MM:SS or seconds.",
     )
     q.add_argument("recording", help="recording id or SHA-256 (or a unique prefix)")
     q.add_argument("--from", dest="clip_from", metavar="HH:MM:SS", help="from this far into the recording")
