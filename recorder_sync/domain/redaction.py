@@ -82,6 +82,11 @@ class Redactions:
     def any(self) -> bool:
         return bool(self.blurs or self.mutes or self.watermark)
 
+    def as_text(self) -> str:
+        """As asked, for the access event: ``blur 0,0,80,40@2-4; mute 2-4; watermark``."""
+        asked = [f"blur {b.given}" for b in self.blurs] + [f"mute {m.given}" for m in self.mutes]
+        return "; ".join(asked + (["watermark"] if self.watermark else []))
+
 
 NO_REDACTIONS = Redactions()
 

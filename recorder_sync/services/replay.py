@@ -151,6 +151,11 @@ class Exported:
     provenance: bytes
 
 
+def _asked(edits: Redactions) -> dict[str, str]:
+    """What an export's access event says of its redactions (nothing when there are none)."""
+    return {"redactions": edits.as_text()} if edits.any else {}
+
+
 class ReplayService:
     def __init__(
         self,
@@ -304,7 +309,7 @@ class ReplayService:
             EventKind.EXPORTED,
             now,
             recording_id=rec.id,
-            details=access_details(entry, "export", [rec], span),
+            details=access_details(entry, "export", [rec], span, **_asked(edits)),
             reason=why,
         )
         with self._verified(rec, access, trust) as copy:

@@ -83,6 +83,7 @@ def test_a_redacted_export_blurs_mutes_and_marks_only_what_was_asked(station: St
         "from": "00:00:01",
         "to": "00:00:05",
     }
+    assert event["details"]["redactions"] == "blur 0,0,104,40@00:00:02-00:00:04; mute 2-4; watermark"
 
     # every operation with its parameters, the ffmpeg version, and the exact graph that ran
     ops = {op["op"]: op for op in doc["operations"]}

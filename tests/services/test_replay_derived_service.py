@@ -101,8 +101,8 @@ def test_the_watermark_names_who_when_and_the_access_event(video: Any, tmp_path:
     span = ClipRange(2 * S, 9 * S)
     edits = redactions(["0,0,100,40@5-7"], [], True)
     exported = service.export("rec-1", "court", span, trust, clipper, folder(tmp_path), signer, "st", edits)
-    [(kind, _, _)] = log.notes
-    assert kind is EventKind.EXPORTED
+    [(kind, details, _)] = log.notes
+    assert kind is EventKind.EXPORTED and details["redactions"] == "blur 0,0,100,40@5-7; watermark"
     [plan] = clipper.plans
     assert plan is not None
     assert plan.watermark == (f"exported by {ACTOR}", f"{NOW:%Y-%m-%d %H:%M:%S} UTC, access event 1")
@@ -114,6 +114,7 @@ def test_the_watermark_names_who_when_and_the_access_event(video: Any, tmp_path:
     # without any redaction: the clipper is asked for a plain cut, and the provenance has no graph
     plain = service.export("rec-1", "court", span, trust, clipper, folder(tmp_path / "p"), signer, "st")
     assert clipper.plans[-1] is None and "filter_graph" not in json.loads(plain.provenance)
+    assert "redactions" not in log.notes[-1][1]
 
 
 def test_frames_are_logged_first_and_listed_in_one_signed_provenance(video: Any, tmp_path: Path) -> None:
