@@ -189,6 +189,7 @@ def interpret(info: Mapping[str, Any]) -> ProbeResult:
         width=width or None,
         height=height or None,
         tags=format_tags,
+        has_audio=bool(audio),
     )
 
 

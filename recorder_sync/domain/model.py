@@ -181,6 +181,7 @@ class ProbeResult:
     height: int | None = None
     error: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    has_audio: bool = False  # a sound track, beside the picture or alone (what --mute needs)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from recorder_sync.domain.sweep import SweepInputs, SweepLimits
 
 if TYPE_CHECKING:  # replay's values bring the signature checks (cryptography): not for every command
     from recorder_sync.domain.provenance import Derivation
+    from recorder_sync.domain.redaction import EditPlan
     from recorder_sync.domain.replay import ClipRange, FetchedCopy, FindQuery, FoundRecording
 
 Clock = Callable[[], datetime]
@@ -500,7 +501,16 @@ class PrivateCopies(Protocol):
 class Clipper(Protocol):
     """Makes a derived file from a verified local copy; the original is never touched."""
 
-    def derive(self, source: Path, target: Path, span: ClipRange) -> Derivation: ...
+    def derive(
+        self, source: Path, target: Path, span: ClipRange, edits: EditPlan | None = None
+    ) -> Derivation:
+        """``span`` of ``source`` into ``target``; re-encoded with ``edits`` (blur, mute,
+        watermark) when it asks for any, else a stream copy."""
+        ...
+
+    def stills(self, source: Path, frames: Sequence[tuple[timedelta, Path]]) -> Derivation:
+        """A picture of ``source`` at each time (from its start), into each path."""
+        ...
 
 
 class ExportTarget(Protocol):

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from recorder_sync.domain.canonical import canonical_bytes
 from recorder_sync.domain.model import Recording
+from recorder_sync.domain.replay import clip_time_text
 from recorder_sync.domain.times import utc_iso
 
 PROVENANCE_TYPE = "recorder_sync.provenance/v1"
@@ -28,15 +29,31 @@ class Derivation:
     operations: tuple[Mapping[str, Any], ...]
     tool: str  # e.g. "ffmpeg 5.1.6" or "copy"
     command: tuple[str, ...] = ()  # the exact command, with INPUT and the output's name for the paths
+    # the exact -filter_complex that ran (re-encoded exports), as ffmpeg-python compiled it
+    filter_graph: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """A derived file as its provenance names it."""
+
+    name: str
+    sha256: str
+    size: int
+    at: timedelta | None = None  # a still frame's time, from the recording's start
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "sha256": self.sha256, "size": self.size}
+        if self.at is not None:
+            out["at"] = clip_time_text(self.at)
+        return out
 
 
 def build_provenance(
     *,
     source: Recording,
     derivation: Derivation,
-    output_name: str,
-    output_sha256: str,
-    output_size: int,
+    output: OutputFile | Sequence[OutputFile],
     range_asked: Mapping[str, str] | None,
     actor: str,
     reason: str,
@@ -47,7 +64,6 @@ def build_provenance(
 ) -> bytes:
     doc: dict[str, Any] = {
         "type": PROVENANCE_TYPE,
-        "output": {"name": output_name, "sha256": output_sha256, "size": output_size},
         "sources": [
             {
                 "recording_id": source.id,
@@ -65,6 +81,12 @@ def build_provenance(
         "station": station,
         "key_id": key_id,
     }
+    if isinstance(output, OutputFile):
+        doc["output"] = output.as_json()
+    else:  # a set (still frames): each file with its time
+        doc["outputs"] = [o.as_json() for o in output]
+    if derivation.filter_graph is not None:
+        doc["filter_graph"] = derivation.filter_graph
     if range_asked is not None:
         doc["range"] = dict(range_asked)
     return canonical_bytes(doc)

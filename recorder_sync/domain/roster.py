@@ -44,6 +44,7 @@ RIGHTS: dict[str, frozenset[Role]] = {
     "timeline": frozenset({Role.SUPERVISOR, Role.OFFICER}),
     "play": frozenset({Role.SUPERVISOR, Role.OFFICER}),
     "export": frozenset({Role.SUPERVISOR, Role.OFFICER}),
+    "frames": frozenset({Role.SUPERVISOR, Role.OFFICER}),  # stills are an export, frame by frame
     "url": frozenset({Role.SUPERVISOR}),  # a link can be passed on: supervisors only
     "access-report": frozenset({Role.SUPERVISOR, Role.AUDITOR}),
 }

@@ -17,10 +17,10 @@ The order of ``play`` is the point of it:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -58,7 +58,15 @@ from recorder_sync.domain.ports import (
     Roster,
     Signer,
 )
-from recorder_sync.domain.provenance import build_provenance, output_name
+from recorder_sync.domain.provenance import Derivation, OutputFile, build_provenance, output_name
+from recorder_sync.domain.redaction import (
+    NO_REDACTIONS,
+    MediaShape,
+    Redactions,
+    check_redactions,
+    plan_edits,
+    watermark_lines,
+)
 from recorder_sync.domain.replay import (
     VIA,
     ClipRange,
@@ -67,11 +75,13 @@ from recorder_sync.domain.replay import (
     FoundRecording,
     access_details,
     check_copy,
+    clip_time_text,
     outcome_details,
     require_reason,
     url_lifetime,
 )
 from recorder_sync.domain.roster import RosterEntry, authorize, entry_for, may_see, officer_scope
+from recorder_sync.domain.stills import frame_name, frame_times, frames_set_name
 from recorder_sync.domain.subjects import recording_subject
 from recorder_sync.domain.timeline import (
     Timeline,
@@ -112,12 +122,38 @@ class Access:
 
 
 @dataclass(frozen=True)
+class PlacedFile:
+    """A derived file handed out: where it was placed, and its hash."""
+
+    name: str
+    path: Path
+    sha256: str
+    size: int
+    at: timedelta | None = None  # a still frame's time, from the recording's start
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """Derived files placed with their signed provenance (``frames``; ``export`` has one)."""
+
+    recording: Recording
+    access_seq: int
+    files: tuple[PlacedFile, ...]
+    provenance: bytes
+
+
+@dataclass(frozen=True)
 class Exported:
     recording: Recording
     access_seq: int
     path: Path
     sha256: str
     provenance: bytes
+
+
+def _asked(edits: Redactions) -> dict[str, str]:
+    """What an export's access event says of its redactions (nothing when there are none)."""
+    return {"redactions": edits.as_text()} if edits.any else {}
 
 
 class ReplayService:
@@ -255,49 +291,133 @@ class ReplayService:
         target: ExportTarget,
         signer: Signer,
         station: str,
+        edits: Redactions = NO_REDACTIONS,
     ) -> Exported:
-        """A derived file (the whole recording, or a stream-copied range) with its provenance
-        signed by ``signer``; the original is only read."""
+        """A derived file (the whole recording, a stream-copied range, or a re-encode that blurs,
+        mutes or watermarks it: ``edits``) with its provenance signed by ``signer``; the
+        original is only read. Redactions that do not fit the recording are refused before
+        anything is logged."""
         entry = self.who("export")
         why = require_reason(reason, "export")
         rec = self._visible(entry, ref)
+        check_redactions(edits, MediaShape.of_recording(rec), span)
         shown = span.as_json()
         name = output_name(rec, None if shown is None else [shown["from"], shown["to"]])
         target.check([name, name + ".provenance.json", name + ".provenance.sig"])
+        now = self.clock()
         access = self._log_access(
             EventKind.EXPORTED,
-            self.clock(),
+            now,
             recording_id=rec.id,
-            details=access_details(entry, "export", [rec], span),
+            details=access_details(entry, "export", [rec], span, **_asked(edits)),
             reason=why,
         )
         with self._verified(rec, access, trust) as copy:
 
             def make() -> Exported:
                 derived = copy.path.with_name("derived-" + name)
-                derivation = clipper.derive(copy.path, derived, span)
-                with derived.open("rb") as f:
-                    sha256, size = sha256_file(f)
-                provenance = build_provenance(
-                    source=rec,
-                    derivation=derivation,
-                    output_name=name,
-                    output_sha256=sha256,
-                    output_size=size,
-                    range_asked=shown,
-                    actor=self.actor,
-                    reason=why,
-                    at=self.clock(),
-                    station=station,
-                    key_id=signer.key_id,
-                    access_seq=access.seq,
+                marks = watermark_lines(self.actor, now, access.seq) if edits.watermark else ()
+                plan = plan_edits(edits, span, marks) if edits.any else None
+                derivation = clipper.derive(copy.path, derived, span, plan)
+                files = [(name, derived, None)]
+                delivered = self._deliver(
+                    rec, access, why, derivation, files, name, shown, target, signer, station
                 )
-                clip = target.place(name, derived)
-                target.place(name + ".provenance.json", provenance)
-                target.place(name + ".provenance.sig", signer.sign(provenance))
-                return Exported(rec, access.seq, clip, sha256, provenance)
+                [clip] = delivered.files
+                return Exported(rec, access.seq, clip.path, clip.sha256, delivered.provenance)
 
             return self._serving(rec, access, make)
+
+    def frames(
+        self,
+        ref: str,
+        reason: str | None,
+        span: ClipRange,
+        every: timedelta,
+        trust: TrustAnchors,
+        clipper: Clipper,
+        target: ExportTarget,
+        signer: Signer,
+        station: str,
+    ) -> Delivered:
+        """Still frames (PNG) every ``every`` over ``span``, from a verified copy, with one signed
+        provenance naming each frame's time and SHA-256."""
+        entry = self.who("frames")
+        why = require_reason(reason, "frames")
+        rec = self._visible(entry, ref)
+        shape = MediaShape.of_recording(rec)
+        if not shape.picture:
+            raise UsageError(f"frames: {rec.id} is {rec.kind.value}, not video")
+        times = frame_times(span, shape.duration, every)
+        shown = span.as_json()
+        names = [frame_name(rec.id, t) for t in times]
+        base = frames_set_name(rec.id, None if shown is None else [shown["from"], shown["to"]])
+        target.check([*names, base + ".provenance.json", base + ".provenance.sig"])
+        access = self._log_access(
+            EventKind.EXPORTED,
+            self.clock(),
+            recording_id=rec.id,
+            details=access_details(entry, "frames", [rec], span, every=clip_time_text(every)),
+            reason=why,
+        )
+        with self._verified(rec, access, trust) as copy:
+
+            def make() -> Delivered:
+                made = [(t, copy.path.with_name("frame-" + n)) for t, n in zip(times, names, strict=True)]
+                derivation = clipper.stills(copy.path, made)
+                every_op = {"op": "frames", "every": clip_time_text(every), "count": len(made)}
+                derivation = replace(derivation, operations=(every_op, *derivation.operations))
+                files = [(n, path, t) for n, (t, path) in zip(names, made, strict=True)]
+                return self._deliver(
+                    rec, access, why, derivation, files, base, shown, target, signer, station, a_set=True
+                )
+
+            return self._serving(rec, access, make)
+
+    def _deliver(
+        self,
+        rec: Recording,
+        access: Access,
+        why: str,
+        derivation: Derivation,
+        files: Sequence[tuple[str, Path, timedelta | None]],
+        base: str,
+        range_asked: Mapping[str, str] | None,
+        target: ExportTarget,
+        signer: Signer,
+        station: str,
+        *,
+        a_set: bool = False,
+    ) -> Delivered:
+        """The one step that hands out derived material: each file hashed, one provenance for
+        them all built and signed with the station key (its ``output``, or with ``a_set`` its
+        ``outputs``, each still with its time), and all of it placed as
+        ``base.provenance.json`` / ``.sig`` beside the files. Everything derived goes through
+        here (export, frames)."""
+        outputs = []
+        for name, path, at in files:
+            with path.open("rb") as f:
+                sha256, size = sha256_file(f)
+            outputs.append(OutputFile(name, sha256, size, at))
+        provenance = build_provenance(
+            source=rec,
+            derivation=derivation,
+            output=outputs if a_set else outputs[0],
+            range_asked=range_asked,
+            actor=self.actor,
+            reason=why,
+            at=self.clock(),
+            station=station,
+            key_id=signer.key_id,
+            access_seq=access.seq,
+        )
+        placed = [
+            PlacedFile(o.name, target.place(o.name, path), o.sha256, o.size, o.at)
+            for o, (_, path, _) in zip(outputs, files, strict=True)
+        ]
+        target.place(base + ".provenance.json", provenance)
+        target.place(base + ".provenance.sig", signer.sign(provenance))
+        return Delivered(rec, access.seq, tuple(placed), provenance)
 
     def url(
         self, ref: str, reason: str | None, minutes: int, trust: TrustAnchors, presigner: Presigner

@@ -1,4 +1,4 @@
-"""``recorder-replay find``, ``timeline``, ``play``, ``export``, ``url`` and ``access-report``:
+"""``recorder-replay find``, ``timeline``, ``play``, ``export``, ``frames``, ``url`` and ``access-report``:
 composition of the replay service, and its output."""
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from recorder_sync.apps.output import emit_json, printable, shown_times, table
 from recorder_sync.apps.wiring import open_app, s3_store, utcnow
 from recorder_sync.domain.errors import UsageError
 from recorder_sync.domain.ports import ObjectStore, PrivateCopies
+from recorder_sync.domain.redaction import redactions
 from recorder_sync.domain.replay import FetchedCopy, FindQuery, clip_range, correction_text
 from recorder_sync.domain.reports import spreadsheet_cell
+from recorder_sync.domain.stills import parse_every
 from recorder_sync.domain.times import display
 from recorder_sync.domain.trust import TrustAnchors
 from recorder_sync.services.replay import ReplayService
@@ -159,6 +161,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
     trust = _trust(args, settings)
     span = clip_range(args.clip_from, args.clip_to)
+    edits = redactions(args.blur, args.mute, args.watermark)
     # the provenance is signed with the station key: an export needs it readable
     signer = load_key(settings.key_path)
     exported = _service(settings).export(
@@ -170,10 +173,39 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         ExportFolder(args.out),
         signer,
         settings.station_id,
+        edits,
     )
     print(
         f"exported {exported.path} (sha256 {exported.sha256}) from {exported.recording.id}, "
         f"with {exported.path.name}.provenance.json and .sig; logged as event {exported.access_seq}"
+    )
+    return 0
+
+
+def cmd_frames(args: argparse.Namespace, settings: Settings) -> int:
+    from recorder_sync.adapters.clips import ExportFolder, FfmpegClipper
+    from recorder_sync.adapters.keys import load_key
+
+    trust = _trust(args, settings)
+    span = clip_range(args.clip_from, args.clip_to)
+    every = parse_every(args.every)
+    signer = load_key(settings.key_path)
+    delivered = _service(settings).frames(
+        args.recording,
+        args.reason,
+        span,
+        every,
+        trust,
+        FfmpegClipper(),
+        ExportFolder(args.out),
+        signer,
+        settings.station_id,
+    )
+    for f in delivered.files:
+        print(f"{f.path}  {f.sha256}")
+    print(
+        f"{len(delivered.files)} frames of {delivered.recording.id} in {args.out}, with their signed "
+        f"provenance; logged as event {delivered.access_seq}"
     )
     return 0
 

@@ -1,4 +1,4 @@
-"""``recorder-replay find``, ``timeline``, ``play``, ``export``, ``url``, ``access-report``."""
+"""``recorder-replay find``, ``timeline``, ``play``, ``export``, ``frames``, ``url``, ``access-report``."""
 
 from __future__ import annotations
 
@@ -47,17 +47,58 @@ def register(sub: Any) -> None:
     q.set_defaults(func=command("replay_cmd", "cmd_play"))
 
     q = sub.add_parser(
-        "export", help="a derived copy (whole, or a range by stream copy) with signed provenance"
+        "export",
+        help="a derived copy (whole, a range by stream copy, or re-encoded with blur/mute/watermark) "
+        "with signed provenance",
+        description="Times of --blur and --mute are from the RECORDING's start, like --from/--to, "
+        "also when the export is trimmed, not from the clip's start: with --from 00:01:00, "
+        "--blur 0,0,200,100@00:01:10-00:01:20 blurs the clip's seconds 10 to 20. HH:MM:SS or seconds.",
     )
     q.add_argument("recording", help="recording id or SHA-256 (or a unique prefix)")
     q.add_argument("--from", dest="clip_from", metavar="HH:MM:SS", help="from this far into the recording")
     q.add_argument("--to", dest="clip_to", metavar="HH:MM:SS", help="to this far into the recording")
+    q.add_argument(
+        "--blur",
+        action="append",
+        metavar="X,Y,W,H@FROM-TO",
+        help="blur this region (pixels from the top-left corner) from FROM to TO on the recording's "
+        "clock (without @FROM-TO: all along); repeatable; re-encodes",
+    )
+    q.add_argument(
+        "--mute",
+        action="append",
+        metavar="FROM-TO",
+        help="silence the sound from FROM to TO on the recording's clock; repeatable; re-encodes",
+    )
+    q.add_argument(
+        "--watermark",
+        action="store_true",
+        help="burn in who exported it, when (UTC) and the access event's number; re-encodes",
+    )
     q.add_argument("--reason", required=True, help="why you export it (recorded in the custody log)")
     q.add_argument(
         "--out", type=Path, required=True, metavar="DIR", help="folder for the clip and its provenance"
     )
     q.add_argument("--trust", type=Path, metavar="FILE", help="trust anchors (default: config trust_file)")
     q.set_defaults(func=command("replay_cmd", "cmd_export"))
+
+    q = sub.add_parser(
+        "frames", help="still frames (PNG) every so often, with one signed provenance (logged first)"
+    )
+    q.add_argument("recording", help="recording id or SHA-256 (or a unique prefix)")
+    q.add_argument("--every", default="10s", metavar="DURATION", help="10s (default), 2m, 00:00:30…")
+    q.add_argument(
+        "--from", dest="clip_from", metavar="HH:MM:SS", help="first frame this far into the recording"
+    )
+    q.add_argument(
+        "--to", dest="clip_to", metavar="HH:MM:SS", help="frames before this far into the recording"
+    )
+    q.add_argument("--reason", required=True, help="why you take them (recorded in the custody log)")
+    q.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="folder for the frames and their provenance"
+    )
+    q.add_argument("--trust", type=Path, metavar="FILE", help="trust anchors (default: config trust_file)")
+    q.set_defaults(func=command("replay_cmd", "cmd_frames"))
 
     q = sub.add_parser("url", help="a presigned S3 URL of the stored version, valid minutes (logged first)")
     q.add_argument("recording", help="recording id or SHA-256 (or a unique prefix)")
