@@ -89,10 +89,12 @@ class DaemonService:
         idle_seconds: float = IDLE_SECONDS,
         checkpoint: Callable[[], object] = lambda: None,
         checkpoint_seconds: float = 60.0,
+        alive: Callable[[], object] = lambda: None,
     ) -> None:
         """``standby``: docks another process holds; ``acquire(name)`` tries to take one over
         (its lock, and adding it to ``ingest``), True once it is ours; ``status`` is told the
-        new :meth:`state` when that happens."""
+        new :meth:`state` when that happens; ``alive`` is called at each step boundary of a turn
+        that is not stuck (systemd's watchdog: a loop hung in a step stops calling it)."""
         self.ingest = ingest
         self.cases = cases
         self.queue = queue
@@ -107,6 +109,7 @@ class DaemonService:
         self.idle_seconds = idle_seconds
         self.checkpoint = checkpoint
         self.checkpoint_seconds = checkpoint_seconds
+        self.alive = alive
         self._last_checkpoint = float("-inf")
         self._last_full = self._last_sweep = float("-inf")
         self._worked = False
@@ -131,6 +134,7 @@ class DaemonService:
         """One turn of the loop; False once a stop request has ended it."""
         if self.stop.is_set():
             return False
+        self.alive()
         self._take_over()
         if self.stop.is_set():
             return False
@@ -138,6 +142,7 @@ class DaemonService:
         if self.stop.is_set():
             return False
         report = self._pass()
+        self.alive()
         self._worked = self._worked or report.progressed > 0
         settled = self._worked and report.progressed == 0
         if settled or self.clock() - self._last_sweep >= self.sweep_seconds:

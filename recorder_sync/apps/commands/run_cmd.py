@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from recorder_sync.adapters.docklock import DockLocks
-from recorder_sync.adapters.sdnotify import Notifier
+from recorder_sync.adapters.sdnotify import Notifier, Watchdog
 from recorder_sync.adapters.watcher import DirtyDocks, DockWatcher
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.shutdown import Interrupted, Shutdown
@@ -78,6 +78,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     dirty = DirtyDocks()
     shutdown.on_request(dirty.wake.set)
     systemd = Notifier()
+    watchdog = Watchdog(systemd)
     locks = dock_locks(settings)
     standby = [d for d in docks if not _take(locks, d)]
 
@@ -90,7 +91,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     svc = app.ingest_service(
         [d for d in docks if d not in standby],
         notify=lambda what, subject: log.info("%s %s", what, subject),
-        meter=shutdown.metered(),
+        meter=shutdown.metered(watchdog.meter),  # a long hash or upload is the loop at work
     )
     runtime = app.cases_runtime()
 
@@ -115,6 +116,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         sweep_seconds=args.sweep_seconds,
         checkpoint=lambda: publish_checkpoint(checkpoints, stamps),
         checkpoint_seconds=settings.log.checkpoint_seconds,
+        alive=watchdog.ping,
     )
     watcher = DockWatcher(dirty)
     watcher.start((d.name, d.path, d.observer) for d in docks)
