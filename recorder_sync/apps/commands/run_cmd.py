@@ -79,6 +79,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     shutdown.on_request(dirty.wake.set)
     systemd = Notifier()
     watchdog = Watchdog(systemd)
+    monitoring = None
+    if settings.metrics_listen is not None:  # first: a port in use stops the start before any work
+        from recorder_sync.apps.monitoring import start_monitoring
+
+        monitoring = start_monitoring(settings, *settings.metrics_listen)
     locks = dock_locks(settings)
     standby = [d for d in docks if not _take(locks, d)]
 
@@ -94,6 +99,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         meter=shutdown.metered(watchdog.meter),  # a long hash or upload is the loop at work
     )
     runtime = app.cases_runtime()
+    if monitoring is not None:
+        svc.metrics = monitoring.metrics
+        monitoring.watch_alerts(runtime.alerts.queued, lambda: runtime.alerts.dropped)
 
     def acquire(name: str) -> bool:
         """A standby dock whose holder has ended: lock it and ingest it from now on."""
@@ -117,6 +125,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         checkpoint=lambda: publish_checkpoint(checkpoints, stamps),
         checkpoint_seconds=settings.log.checkpoint_seconds,
         alive=watchdog.ping,
+        metrics=svc.metrics,
     )
     watcher = DockWatcher(dirty)
     watcher.start((d.name, d.path, d.observer) for d in docks)
@@ -136,6 +145,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         systemd.stopping()
         watcher.stop()
         runtime.close()
+        if monitoring is not None:
+            monitoring.close()
     publish_checkpoint(checkpoints)  # what was logged since the last one, before the station goes quiet
     log.info("stopped cleanly")
     return 0
