@@ -100,7 +100,3 @@ class Watchdog:
         # set before sending: worker threads that ping at once send one datagram, not several
         self._last = now
         self.notifier.notify("WATCHDOG=1")
-
-    def meter(self, what: str, subject: str, total: int) -> Callable[[int], None]:
-        """A progress meter (``Shutdown.metered``'s inner one): bytes read are a sign of life."""
-        return lambda nbytes: self.ping()

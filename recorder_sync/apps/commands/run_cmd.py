@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from recorder_sync.adapters.db.heartbeat_repo import Heartbeat
 from recorder_sync.adapters.docklock import DockLocks
 from recorder_sync.adapters.sdnotify import Notifier, Watchdog
 from recorder_sync.adapters.watcher import DirtyDocks, DockWatcher
@@ -32,8 +35,10 @@ from recorder_sync.apps.wiring import (
     make_dock,
     open_app,
     publish_checkpoint,
+    utcnow,
 )
 from recorder_sync.domain.errors import Error, UsageError
+from recorder_sync.domain.health import BEAT_SECONDS
 from recorder_sync.services.daemon import DaemonService
 
 log = logging.getLogger(__name__)
@@ -90,13 +95,27 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     # the daemon's start is where a new version upgrades the schema (as `db upgrade` does)
     app = open_app(settings, actor=f"recorder-sync@{settings.station_id}", upgrade_schema=True)
     # a database rolled back behind what was published does not start (exit 3)
+    heartbeat = Heartbeat(
+        app.catalog.engine,
+        daemon=f"{settings.station_id}@{socket.gethostname()}",
+        station=settings.station_id,
+        pid=os.getpid(),
+        now=utcnow,
+        every=BEAT_SECONDS,
+    )
+
+    def alive() -> None:
+        """The loop turned, or bytes flowed in a long step: systemd's watchdog, and `health`."""
+        watchdog.ping()
+        heartbeat.beat()
+
     checkpoints = app.checkpoints()
     check_log(checkpoints)
     stamps = app.timestamps(checkpoints.store)
     svc = app.ingest_service(
         [d for d in docks if d not in standby],
         notify=lambda what, subject: log.info("%s %s", what, subject),
-        meter=shutdown.metered(watchdog.meter),  # a long hash or upload is the loop at work
+        meter=shutdown.metered(lambda what, subject, total: lambda n: alive()),  # bytes flow: at work
     )
     runtime = app.cases_runtime()
     if monitoring is not None:
@@ -124,7 +143,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         sweep_seconds=args.sweep_seconds,
         checkpoint=lambda: publish_checkpoint(checkpoints, stamps),
         checkpoint_seconds=settings.log.checkpoint_seconds,
-        alive=watchdog.ping,
+        alive=alive,
         metrics=svc.metrics,
     )
     watcher = DockWatcher(dirty)
@@ -143,6 +162,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         log.info("stop requested in the middle of a step; it is taken up again at the next start")
     finally:
         systemd.stopping()
+        heartbeat.stop()
         watcher.stop()
         runtime.close()
         if monitoring is not None:
