@@ -3,7 +3,9 @@ with prometheus_client's own parser, and check the figures against the files and
 
 from __future__ import annotations
 
+import json
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 from clirunner import EXE, env_for, run, run_json
 from prometheus_client.parser import text_string_to_metric_families
+from tsaserver import TsaServer
 
 from recorder_sync.domain.metrics import parse_listen
 
@@ -24,10 +27,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of /metrics, by (name, sorted labels)."""
+ROOT = Path(__file__).resolve().parents[2]
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape_text(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as reply:
-        text = reply.read().decode()
+        return str(reply.read().decode())
+
+
+def samples(text: str) -> Samples:
+    """Every sample of a /metrics text, by (name, sorted labels)."""
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
@@ -43,7 +53,20 @@ def wait_until_done(env: dict[str, str], dock: Path, proc: subprocess.Popen[byte
         time.sleep(0.2)
 
 
-def test_a_scrape_counts_what_the_daemon_did(tmp_path: Path, db_url: str) -> None:
+def exported_names(text: str) -> set[str]:
+    """Every series name a query may use: the samples, and each declared family with its suffixes
+    (a labelled counter that has not counted yet is declared, with no sample)."""
+    names = {name for name, _ in samples(text)}
+    for family in re.findall(r"^# TYPE (\S+) ", text, re.MULTILINE):
+        names |= {family + suffix for suffix in ("", "_total", "_bucket", "_count", "_sum", "_created")}
+    return names
+
+
+def names_used(text: str) -> set[str]:
+    return set(re.findall(r"\b(?:recorder_sync|process)_[a-z_]+\b", text))
+
+
+def test_a_scrape_counts_what_the_daemon_did(tmp_path: Path, db_url: str, tsa_server: TsaServer) -> None:
     dock = tmp_path / "dock"
     dock.mkdir()
     rng = random.Random(12)
@@ -53,7 +76,13 @@ def test_a_scrape_counts_what_the_daemon_did(tmp_path: Path, db_url: str) -> Non
         (dock / f"DSJ-M{i}_031245_20261127083015_000{i}.MP4").write_bytes(data)
         sizes.append(len(data))
     port = free_port()
-    env = env_for(tmp_path / "home", db_url, RECORDER_SYNC_METRICS_LISTEN=f"127.0.0.1:{port}")
+    env = env_for(
+        tmp_path / "home",
+        db_url,
+        RECORDER_SYNC_METRICS_LISTEN=f"127.0.0.1:{port}",
+        RECORDER_SYNC_TSA_URL=tsa_server.url,
+        RECORDER_SYNC_TSA_CERTS=str(tsa_server.root_pem),
+    )
     log = tmp_path / "daemon.log"
     proc = subprocess.Popen(
         [EXE, "-v", "run", "--dock", str(dock), "--stable-seconds", "0.2"],
@@ -64,11 +93,12 @@ def test_a_scrape_counts_what_the_daemon_did(tmp_path: Path, db_url: str) -> Non
     try:
         wait_until_done(env, dock, proc, log)
         status = run_json(env, "status")
-        m = scrape(port)
+        text = scrape_text(port)
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)
     assert code == 0, log.read_text()
+    m = samples(text)
 
     for stage in ("hashed", "stored", "verified", "released"):
         assert m[("recorder_sync_files_total", (("stage", stage),))] == 3, stage
@@ -90,6 +120,15 @@ def test_a_scrape_counts_what_the_daemon_did(tmp_path: Path, db_url: str) -> Non
     assert m[("recorder_sync_alert_queue_length", ())] == 0
     assert m[("recorder_sync_alerts_dropped_total", ())] == 0
     assert m[("recorder_sync_last_sweep_timestamp_seconds", ())] > 0
+    assert m[("recorder_sync_checkpoints_without_timestamp", ())] >= 0
+
+    # the shipped alert rules and dashboard use only names this daemon really exports
+    exported = exported_names(text)
+    rules = (ROOT / "config" / "prometheus-rules.yml").read_text()
+    assert names_used(rules) and names_used(rules) <= exported, names_used(rules) - exported
+    dashboard = json.loads((ROOT / "config" / "grafana-dashboard.json").read_text())
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    assert names_used(exprs) and names_used(exprs) <= exported, names_used(exprs) - exported
 
 
 def test_a_port_in_use_stops_the_start_with_a_clear_error(tmp_path: Path, db_url: str) -> None:
