@@ -94,7 +94,6 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     # the daemon's start is where a new version upgrades the schema (as `db upgrade` does)
     app = open_app(settings, actor=f"recorder-sync@{settings.station_id}", upgrade_schema=True)
-    # a database rolled back behind what was published does not start (exit 3)
     heartbeat = Heartbeat(
         app.catalog.engine,
         daemon=f"{settings.station_id}@{socket.gethostname()}",
@@ -109,6 +108,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         watchdog.ping()
         heartbeat.beat()
 
+    # a database rolled back behind what was published does not start (exit 3)
     checkpoints = app.checkpoints()
     check_log(checkpoints)
     stamps = app.timestamps(checkpoints.store)
