@@ -3,11 +3,13 @@ store answer and no critical flag is open; 1 otherwise, each reason on its own l
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -146,3 +148,34 @@ def test_health_imports_nothing_heavy(tmp_path: Path) -> None:
     env = env_for(tmp_path / "home", f"sqlite:///{tmp_path / 'c.db'}") | {"PYTHONPATH": os.getcwd()}
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert r.stdout.splitlines()[-1] == "[]", r.stdout + r.stderr
+
+
+def test_an_s3_endpoint_that_answers_at_all_is_up(tmp_path: Path, db_url: str) -> None:
+    """Any HTTP answer counts, even 403 to an unsigned request: the server is up (credentials
+    and the bucket are the daemon's business, seen in its flags and metrics)."""
+
+    class Refuses(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            self.send_response(403)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    env = prepared(tmp_path, db_url)
+    beat(db_url, datetime.now(UTC))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuses)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        s3 = {
+            "RECORDER_SYNC_S3_ENDPOINT": f"http://127.0.0.1:{server.server_port}",
+            "RECORDER_SYNC_S3_BUCKET": "evidence",
+            "RECORDER_SYNC_S3_ACCESS_KEY": "k",
+            "RECORDER_SYNC_S3_SECRET_KEY": "s",
+        }
+        assert health(env | s3) == (0, [])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
