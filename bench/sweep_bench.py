@@ -25,16 +25,14 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, insert, text
+from benchdb import each_database
+from sqlalchemy import insert, text
 from sqlalchemy.engine import Engine
 
 from recorder_sync.adapters.db.casebook import CaseBook
@@ -323,28 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     p.add_argument("--pg-url", default=os.environ.get("DATABASE_URL"), help="default: $DATABASE_URL")
     args = p.parse_args(argv)
-    for db in args.db.split(","):
-        if db == "sqlite":
-            with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
-                bench(f"sqlite:///{Path(tmp) / 'bench.db'}", args.recordings, args.actions)
-        elif db == "postgresql":
-            if not args.pg_url:
-                print('postgresql: no --pg-url or $DATABASE_URL (eval "$(scripts/pg-server-start)")')
-                continue
-            admin = create_engine(
-                args.pg_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-            )
-            dbname = "bench_" + uuid.uuid4().hex[:8]
-            with admin.connect() as c:
-                c.execute(text(f'CREATE DATABASE "{dbname}"'))
-            try:
-                bench(args.pg_url.rsplit("/", 1)[0] + "/" + dbname, args.recordings, args.actions)
-            finally:
-                with admin.connect() as c:
-                    c.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
-                admin.dispose()
-        else:
-            p.error(f"unknown --db {db!r}")
+    each_database(
+        args.db, args.pg_url, lambda url: bench(url, args.recordings, args.actions), prefix="sweep-bench-"
+    )
     return 0
 
 

@@ -66,6 +66,7 @@ from recorder_sync.domain.ports import (
     DockReader,
     LinkFeed,
     LinkStore,
+    Metrics,
     ObjectStore,
     Prober,
     Progress,
@@ -925,3 +926,28 @@ class MemoryEvidenceRecords:
 
     def signed_events_without_recording(self) -> list[CustodyEvent]:
         return list(self.orphans)
+
+
+class FakeMetrics:
+    """The ``Metrics`` port, remembering every call."""
+
+    def __init__(self) -> None:
+        self.stages: list[tuple[str, int]] = []
+        self.seconds: list[float] = []
+        self.errors: list[tuple[str, str]] = []
+        self.sweeps: list[float] = []
+
+    def stage_done(self, stage: str, nbytes: int, seconds: float) -> None:
+        self.stages.append((stage, nbytes))
+        self.seconds.append(seconds)
+
+    def error(self, family: str, kind: str) -> None:
+        self.errors.append((family, kind))
+
+    def sweep_done(self, seconds: float) -> None:
+        self.sweeps.append(seconds)
+
+
+def _metrics_conform() -> None:
+    """Never called: mypy fails here when the fake no longer fits its port."""
+    _metrics: Metrics = FakeMetrics()

@@ -234,6 +234,10 @@ class AlertDispatcher:
         self.failed += 1
         log.error("alert to %r given up after %d attempts", channel, self.settings.attempts)
 
+    def queued(self) -> int:
+        """Alerts accepted and not yet sent (for the metrics)."""
+        return self._queue.unfinished_tasks
+
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until the queue is empty (for one-shot commands and tests)."""
         if self._thread is None:

@@ -28,6 +28,7 @@ from recorder_sync.adapters.s3settings import MiB, S3Settings
 from recorder_sync.domain.access_report import AccessLimits, parse_office_hours
 from recorder_sync.domain.errors import ConfigError
 from recorder_sync.domain.layout import check_origin
+from recorder_sync.domain.metrics import parse_listen
 from recorder_sync.domain.model import ReleasePolicy, Severity
 from recorder_sync.domain.naming import BUILTIN_PROFILES, NamingProfile
 from recorder_sync.domain.policy import (
@@ -107,6 +108,7 @@ class Settings:
     access_limits: AccessLimits = field(default_factory=AccessLimits)  # [replay]: access-report findings
     log: LogSettings = field(default_factory=LogSettings)
     timestamping: TimestampingSettings | None = None  # no [timestamping] tsa_url: no tokens
+    metrics_listen: tuple[str, int] | None = None  # [metrics] listen: (host, port); None: off
 
 
 def default_home() -> Path:
@@ -236,6 +238,7 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         "replay",
         "log",
         "timestamping",
+        "metrics",
     }
     for key in data:
         if key not in known:
@@ -375,7 +378,28 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         access_limits=_replay(data, source),
         log=_log(data, env, source, station_id, key_path),
         timestamping=_timestamping(data, env, source),
+        metrics_listen=_metrics(data, env, source),
     )
+
+
+def _metrics(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> tuple[str, int] | None:
+    """``[metrics] listen = "127.0.0.1:9464"`` (or ``RECORDER_SYNC_METRICS_LISTEN``): where ``run``
+    serves Prometheus metrics; unset or empty: no endpoint."""
+    section = _get(data, "metrics", dict, source, "") or {}
+    for key in section:
+        if key != "listen":
+            raise ConfigError(source, f"metrics.{key}", "unknown key; expected listen")
+    where, listen = "metrics.listen", section.get("listen")
+    if ENV + "METRICS_LISTEN" in env:
+        where, listen = ENV + "METRICS_LISTEN", env[ENV + "METRICS_LISTEN"]
+    if listen in (None, ""):
+        return None
+    if not isinstance(listen, str):
+        raise ConfigError(source, where, f'expected a string such as "127.0.0.1:9464", got {listen!r}')
+    try:
+        return parse_listen(listen)
+    except ValueError as e:
+        raise ConfigError(source, where, str(e)) from None
 
 
 def _replay(data: Mapping[str, Any], source: str) -> AccessLimits:

@@ -63,6 +63,10 @@ class ConfigError(UsageError):
     """Configuration error in {}: key '{}': {}"""
 
 
+class MetricsListenFailed(UsageError):
+    """Cannot serve metrics on {} ([metrics] listen): {}"""
+
+
 class SchemaMismatch(UsageError):
     """Database {} has schema revision {}, this recorder-sync needs {}: {}"""
 

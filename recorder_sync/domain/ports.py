@@ -47,6 +47,21 @@ Progress = Callable[[int], None]
 """Called with the number of bytes just processed."""
 
 
+class Metrics(Protocol):
+    """Counters and timings for monitoring (``domain.metrics``; ``NO_METRICS`` counts nothing).
+    Called from worker threads: an implementation is thread-safe."""
+
+    def stage_done(self, stage: str, nbytes: int, seconds: float) -> None:
+        """One file or recording finished ``stage`` (one of ``metrics.STAGES``)."""
+        ...
+
+    def error(self, family: str, kind: str) -> None:
+        """An error of ``family`` (``metrics.ERROR_FAMILIES``), ``kind`` its class name."""
+        ...
+
+    def sweep_done(self, seconds: float) -> None: ...
+
+
 class ObjectStore(Protocol):
     """Content-addressed, write-once object storage (local vault or S3).
 

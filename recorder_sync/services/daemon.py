@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from recorder_sync.domain.errors import Error, LogRolledBack
+from recorder_sync.domain.metrics import NO_METRICS, error_family
+from recorder_sync.domain.ports import Metrics
 from recorder_sync.services.ingest import PassSummary
 
 log = logging.getLogger(__name__)
@@ -89,10 +91,13 @@ class DaemonService:
         idle_seconds: float = IDLE_SECONDS,
         checkpoint: Callable[[], object] = lambda: None,
         checkpoint_seconds: float = 60.0,
+        alive: Callable[[], object] = lambda: None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         """``standby``: docks another process holds; ``acquire(name)`` tries to take one over
         (its lock, and adding it to ``ingest``), True once it is ours; ``status`` is told the
-        new :meth:`state` when that happens."""
+        new :meth:`state` when that happens; ``alive`` is called at each step boundary of a turn
+        that is not stuck (systemd's watchdog: a loop hung in a step stops calling it)."""
         self.ingest = ingest
         self.cases = cases
         self.queue = queue
@@ -107,10 +112,12 @@ class DaemonService:
         self.idle_seconds = idle_seconds
         self.checkpoint = checkpoint
         self.checkpoint_seconds = checkpoint_seconds
+        self.alive = alive
+        self.metrics = metrics
         self._last_checkpoint = float("-inf")
         self._last_full = self._last_sweep = float("-inf")
         self._worked = False
-        self._pass = Passes(ingest)
+        self._pass = Passes(ingest, metrics)
 
     def state(self) -> str:
         """One line for the log and systemd's STATUS: what is ingested, what is on standby."""
@@ -131,6 +138,7 @@ class DaemonService:
         """One turn of the loop; False once a stop request has ended it."""
         if self.stop.is_set():
             return False
+        self.alive()
         self._take_over()
         if self.stop.is_set():
             return False
@@ -138,13 +146,16 @@ class DaemonService:
         if self.stop.is_set():
             return False
         report = self._pass()
+        self.alive()
         self._worked = self._worked or report.progressed > 0
         settled = self._worked and report.progressed == 0
         if settled or self.clock() - self._last_sweep >= self.sweep_seconds:
             if self.stop.is_set():
                 return False
+            started = self.clock()
             _guarded("linking and deadline sweep", self.cases.tick)
             self._last_sweep = self.clock()
+            self.metrics.sweep_done(self._last_sweep - started)
             self._worked = False
         if self.clock() - self._last_checkpoint >= self.checkpoint_seconds:
             if self.stop.is_set():
@@ -209,14 +220,16 @@ class Passes:
     logged (its trace once, until a pass succeeds again) and the pass is tried again at the
     next turn, so ingestion and the deadline sweep go on."""
 
-    def __init__(self, ingest: Ingest) -> None:
+    def __init__(self, ingest: Ingest, metrics: Metrics = NO_METRICS) -> None:
         self.ingest = ingest
+        self.metrics = metrics
         self.failing = False
 
     def __call__(self) -> PassSummary:
         try:
             report = self.ingest.run_once()
         except Exception as e:
+            self.metrics.error(error_family(e), type(e).__name__)
             if self.failing:
                 log.warning("ingest pass failed again: %s; trying again at the next turn", e)
             else:

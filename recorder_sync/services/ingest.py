@@ -19,6 +19,7 @@ import io
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from recorder_sync.domain.errors import (
 )
 from recorder_sync.domain.ingest_flags import rejected_file_flag, unreadable_media_flag
 from recorder_sync.domain.manifest import ManifestInput, build_manifest
+from recorder_sync.domain.metrics import NO_METRICS, error_family
 from recorder_sync.domain.model import (
     Flag,
     FlagKind,
@@ -52,7 +54,16 @@ from recorder_sync.domain.model import (
     Sourced,
     kind_from_name,
 )
-from recorder_sync.domain.ports import Catalog, Clock, DockReader, ObjectStore, Prober, Progress, Signer
+from recorder_sync.domain.ports import (
+    Catalog,
+    Clock,
+    DockReader,
+    Metrics,
+    ObjectStore,
+    Prober,
+    Progress,
+    Signer,
+)
 from recorder_sync.domain.release import verification_holds
 from recorder_sync.domain.retry import next_attempt
 from recorder_sync.domain.subjects import file_subject, recording_subject
@@ -133,8 +144,10 @@ class IngestService:
         workers: int = 1,
         jitter: Callable[[], float] = random.random,
         claim_seconds: float = 300.0,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.catalog = catalog
+        self.metrics = metrics
         self.store = store
         self.signer = signer
         self.prober = prober
@@ -356,6 +369,7 @@ class IngestService:
                 self._traceback_once(subject, e)
             # stored and shown: no control characters (PostgreSQL refuses NUL), bounded length
             message = escape(message)[:_MAX_ERROR]
+            self.metrics.error(error_family(e), type(e).__name__)
             log.warning("%s: %s", subject, message)
             report.add_error(f"{subject}: {message}")
             try:
@@ -399,7 +413,13 @@ class IngestService:
         # a long read keeps the claim of the item it is for, and stops if that claim is lost
         return inner if held is None else held.metered(inner)
 
+    def _done(self, stage: str, nbytes: int) -> None:
+        """For monitoring: ``stage`` done, timed from the start of this worker's step."""
+        started = getattr(self._holding, "started", None)
+        self.metrics.stage_done(stage, nbytes, 0.0 if started is None else time.monotonic() - started)
+
     def step_sighting(self, s: Sighting) -> bool:
+        self._holding.started = time.monotonic()
         dock = self.docks[s.dock]
         now = self.clock()
         if s.state == SightingState.DISCOVERED:
@@ -455,6 +475,7 @@ class IngestService:
         self.notify(
             "duplicate" if duplicate else "hashed", f"{s.dock}/{s.relpath} sha256={digest[:16]}… {rec.id}"
         )
+        self._done("hashed", nbytes)
         return True
 
     @staticmethod
@@ -494,12 +515,14 @@ class IngestService:
         if self.release_policy == ReleasePolicy.KEEP:
             self.catalog.release(s.id, SightingState.KEPT, now, "release policy 'keep'")
             self.notify("kept", f"{s.dock}/{s.relpath}")
+            self._done("kept", s.identity.size)
             return True
         if dock.reader.remove(s.relpath, s.identity):
             self.catalog.release(
                 s.id, SightingState.RELEASED, now, f"stored copy verified: {rec.storage_uri}"
             )
             self.notify("released", f"{s.dock}/{s.relpath}")
+            self._done("released", s.identity.size)
         else:
             self.catalog.release(
                 s.id,
@@ -548,6 +571,7 @@ class IngestService:
         ]
 
     def step_recording(self, rec: Recording) -> bool:
+        self._holding.started = time.monotonic()
         try:
             if rec.state == RecordingState.HASHED:
                 return self._probe(rec)
@@ -686,6 +710,7 @@ class IngestService:
         self.notify(
             "probed", f"{rec.id} {probe.kind.value}{'' if unreadable is None else ' (unreadable: flagged)'}"
         )
+        self._done("probed", rec.size)
         return True
 
     def _sign(self, rec: Recording) -> bool:
@@ -712,6 +737,7 @@ class IngestService:
             rec.id, manifest, signature, self.signer.key_id, self.signer.public_key_pem(), self.clock()
         )
         self.notify("signed", f"{rec.id} key={self.signer.key_id}")
+        self._done("signed", rec.size)
         return True
 
     def _store(self, rec: Recording) -> bool:
@@ -751,6 +777,7 @@ class IngestService:
                 self.store.put_bytes(key, data, meta, retention_class=self.retention_class)
         self.catalog.record_stored(rec.id, stored, self.clock())
         self.notify("restored" if restoring else "stored", f"{rec.id} {stored.uri}")
+        self._done("stored", rec.size)
         return True
 
     def _verify(self, rec: Recording) -> bool:
@@ -763,4 +790,5 @@ class IngestService:
         )
         self.catalog.record_verified(rec.id, stored, self.clock())
         self.notify("verified", f"{rec.id}")
+        self._done("verified", rec.size)
         return True

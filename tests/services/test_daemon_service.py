@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
+from fakes import FakeMetrics
 
 from recorder_sync.domain.errors import LogRolledBack, StorageUnavailable
 from recorder_sync.services.daemon import DaemonService
@@ -132,6 +133,7 @@ class Rig:
     statuses: list[tuple[float, str]] = field(default_factory=list)
     free_at: dict[str, float] = field(default_factory=dict)
     """Standby docks: the fake time their holder ends."""
+    alive_at: list[float] = field(default_factory=list)
 
     def acquire(self, name: str) -> bool:
         return self.world.now >= self.free_at.get(name, HORIZON)
@@ -145,6 +147,7 @@ class Rig:
         standby: Sequence[str] = (),
         checkpoint: Callable[[], object] = lambda: None,
         checkpoint_seconds: float = HORIZON,
+        metrics: FakeMetrics | None = None,
     ) -> DaemonService:
         return DaemonService(
             ingest=self.ingest,
@@ -160,6 +163,8 @@ class Rig:
             sweep_seconds=sweep,
             checkpoint=checkpoint,
             checkpoint_seconds=checkpoint_seconds,
+            alive=lambda: self.alive_at.append(self.world.now),
+            metrics=metrics or FakeMetrics(),
         )
 
 
@@ -326,3 +331,23 @@ def test_a_log_that_no_longer_extends_the_published_one_stops_the_daemon(rig: Ri
         rig.daemon(checkpoint=rolled_back, checkpoint_seconds=10).run()
     assert rig.world.times("checkpoint") == [0.0, 10.0]
     assert rig.world.journal[-1] == (10.0, "checkpoint")
+
+
+def test_the_loop_says_it_is_alive_each_turn_and_only_between_steps(rig: Rig) -> None:
+    rig.queue.stop_at = 5.0
+    rig.daemon().run()
+    passes = rig.world.times("pass")
+    assert passes == [0.0, 1.0, 2.0, 3.0, 4.0]  # idle: a turn a second
+    # at each turn's start and right after its pass: nothing else (no timer) says it, so a loop
+    # stuck in a step falls silent
+    assert rig.alive_at == sorted(passes + passes)
+
+
+def test_sweeps_and_failed_passes_are_counted(rig: Rig) -> None:
+    metrics = FakeMetrics()
+    rig.ingest.failing_passes = 2
+    rig.queue.stop_at = 3.0
+    rig.daemon(sweep=1.0, metrics=metrics).run()
+    assert metrics.errors == [("other", "RuntimeError")] * 2
+    assert len(metrics.sweeps) == len(rig.world.times("sweep")) >= 3
+    assert all(s == 0.0 for s in metrics.sweeps)  # the fake clock does not move during a tick

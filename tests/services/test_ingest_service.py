@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from clirunner import RESTORE_STORY
-from fakes import Clock, MemoryDock, MemoryStore, ScriptedProber
+from fakes import Clock, FakeMetrics, MemoryDock, MemoryStore, ScriptedProber
 
 from recorder_sync.adapters import keys
 from recorder_sync.adapters.db.engine import make_engine, upgrade
@@ -323,3 +323,20 @@ def test_killed_between_deleting_the_dock_copy_and_recording_it_the_release_comp
         f.kind == "unreadable-media" for f in catalog.flags(state="unresolved")
     )
     assert verify_chain(catalog.events()) == len(catalog.events())
+
+
+def test_metrics_count_each_stage_once_with_its_bytes_and_storage_errors(world: World) -> None:
+    metrics = FakeMetrics()
+    world.svc.metrics = metrics
+    data = b"counted" * 3000
+    _ingested(world, data)
+    assert metrics.stages == [
+        (stage, len(data)) for stage in ("hashed", "probed", "signed", "stored", "verified", "released")
+    ]
+    assert all(s >= 0 for s in metrics.seconds)
+    assert metrics.errors == []
+    world.store.available = False  # the next file cannot be stored: an error of the storage family
+    world.dock.write("DSJ-A1_031245_20261127090000_0002.MP4", b"waits" * 100)
+    _drive(world.svc, world.clock, rounds=2)
+    assert ("storage", "StorageUnavailable") in metrics.errors
+    assert [s for s, _ in metrics.stages].count("stored") == 1

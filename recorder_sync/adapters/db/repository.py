@@ -1084,27 +1084,12 @@ class SqlCatalog:
                 .group_by(FlagRow.severity),
             )
             events = s.scalar(select(func.count()).select_from(CustodyEventRow)) or 0
-            # the stored copy is verified but the dock copy not yet released: still work to do
-            # (a kill between the two leaves exactly this), or "done" would come too early
-            awaiting_release = (
-                s.scalar(
-                    select(func.count())
-                    .select_from(SightingRow)
-                    .join(RecordingRow, SightingRow.recording_id == RecordingRow.id)
-                    .where(
-                        SightingRow.state == SightingState.HASHED.value,
-                        RecordingRow.state.not_in(pending_states),
-                    )
-                )
-                or 0
-            )
+            awaiting_release = count_awaiting_release(s)
         oldest = [t for t in (oldest_rec, oldest_sighting) if t is not None]
         return {
             "sightings": sightings,
             "recordings": recordings,
-            "backlog": sum(n for st, n in recordings.items() if st in pending_states)
-            + sum(n for st, n in sightings.items() if st in ("discovered", "stable"))
-            + awaiting_release,
+            "backlog": backlog(recordings, sightings, awaiting_release),
             "awaiting_release": awaiting_release,
             "oldest_pending": utc_iso(min(oldest)) if oldest else None,
             "last_error": (
@@ -1157,6 +1142,34 @@ def _pid_alive(pid: int) -> bool:
 def _free(model: Any, owner: str, now: datetime) -> Any:
     """Rows whose claim binds no one but ``owner``: none, ours, or lapsed."""
     return or_(model.claimed_by.is_(None), model.claimed_by == owner, model.claimed_until <= now)
+
+
+def count_awaiting_release(s: Session) -> int:
+    """Dock files whose stored copy is verified but which are not yet released: still work to
+    do (a kill between the two leaves exactly this), or "done" would come too early."""
+    pending_states = [st.value for st in RecordingState if st.pending]
+    return (
+        s.scalar(
+            select(func.count())
+            .select_from(SightingRow)
+            .join(RecordingRow, SightingRow.recording_id == RecordingRow.id)
+            .where(
+                SightingRow.state == SightingState.HASHED.value,
+                RecordingRow.state.not_in(pending_states),
+            )
+        )
+        or 0
+    )
+
+
+def backlog(recordings: dict[str, int], sightings: dict[str, int], awaiting_release: int) -> int:
+    """Work not done yet, from the counts by state (``status`` and the metrics agree on it)."""
+    pending_states = {st.value for st in RecordingState if st.pending}
+    return (
+        sum(n for st, n in recordings.items() if st in pending_states)
+        + sum(n for st, n in sightings.items() if st in ("discovered", "stable"))
+        + awaiting_release
+    )
 
 
 def _counts(s: Session, query: Any) -> dict[str, int]:

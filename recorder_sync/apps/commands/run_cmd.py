@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from recorder_sync.adapters.db.heartbeat_repo import Heartbeat
 from recorder_sync.adapters.docklock import DockLocks
-from recorder_sync.adapters.sdnotify import Notifier
+from recorder_sync.adapters.sdnotify import Notifier, Watchdog
 from recorder_sync.adapters.watcher import DirtyDocks, DockWatcher
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.shutdown import Interrupted, Shutdown
@@ -32,8 +35,10 @@ from recorder_sync.apps.wiring import (
     make_dock,
     open_app,
     publish_checkpoint,
+    utcnow,
 )
 from recorder_sync.domain.errors import Error, UsageError
+from recorder_sync.domain.health import BEAT_SECONDS
 from recorder_sync.services.daemon import DaemonService
 
 log = logging.getLogger(__name__)
@@ -78,11 +83,31 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     dirty = DirtyDocks()
     shutdown.on_request(dirty.wake.set)
     systemd = Notifier()
+    watchdog = Watchdog(systemd)
+    monitoring = None
+    if settings.metrics_listen is not None:  # first: a port in use stops the start before any work
+        from recorder_sync.apps.monitoring import start_monitoring
+
+        monitoring = start_monitoring(settings, *settings.metrics_listen)
     locks = dock_locks(settings)
     standby = [d for d in docks if not _take(locks, d)]
 
     # the daemon's start is where a new version upgrades the schema (as `db upgrade` does)
     app = open_app(settings, actor=f"recorder-sync@{settings.station_id}", upgrade_schema=True)
+    heartbeat = Heartbeat(
+        app.catalog.engine,
+        daemon=f"{settings.station_id}@{socket.gethostname()}",
+        station=settings.station_id,
+        pid=os.getpid(),
+        now=utcnow,
+        every=BEAT_SECONDS,
+    )
+
+    def alive() -> None:
+        """The loop turned, or bytes flowed in a long step: systemd's watchdog, and `health`."""
+        watchdog.ping()
+        heartbeat.beat()
+
     # a database rolled back behind what was published does not start (exit 3)
     checkpoints = app.checkpoints()
     check_log(checkpoints)
@@ -90,9 +115,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     svc = app.ingest_service(
         [d for d in docks if d not in standby],
         notify=lambda what, subject: log.info("%s %s", what, subject),
-        meter=shutdown.metered(),
+        meter=shutdown.metered(lambda what, subject, total: lambda n: alive()),  # bytes flow: at work
     )
     runtime = app.cases_runtime()
+    if monitoring is not None:
+        svc.metrics = monitoring.metrics
+        monitoring.watch_alerts(runtime.alerts.queued, lambda: runtime.alerts.dropped)
 
     def acquire(name: str) -> bool:
         """A standby dock whose holder has ended: lock it and ingest it from now on."""
@@ -115,6 +143,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         sweep_seconds=args.sweep_seconds,
         checkpoint=lambda: publish_checkpoint(checkpoints, stamps),
         checkpoint_seconds=settings.log.checkpoint_seconds,
+        alive=alive,
+        metrics=svc.metrics,
     )
     watcher = DockWatcher(dirty)
     watcher.start((d.name, d.path, d.observer) for d in docks)
@@ -132,8 +162,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         log.info("stop requested in the middle of a step; it is taken up again at the next start")
     finally:
         systemd.stopping()
+        heartbeat.stop()
         watcher.stop()
         runtime.close()
+        if monitoring is not None:
+            monitoring.close()
     publish_checkpoint(checkpoints)  # what was logged since the last one, before the station goes quiet
     log.info("stopped cleanly")
     return 0

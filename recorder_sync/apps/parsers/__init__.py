@@ -54,7 +54,7 @@ def seconds(high: float = DAY) -> Callable[[str], float]:
 
 
 def register_all(sub: Any) -> None:
-    from recorder_sync.apps.parsers import cases, db, hold, ingest, keys, log, records, run, users
+    from recorder_sync.apps.parsers import cases, db, health, hold, ingest, keys, log, records, run, users
 
-    for module in (run, ingest, records, hold, keys, log, db, cases, users):
+    for module in (run, ingest, records, hold, keys, log, db, cases, users, health):
         module.register(sub)
