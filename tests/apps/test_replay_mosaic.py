@@ -275,7 +275,11 @@ def test_mosaic_refusals_exit_2_and_log_nothing(tmp_path: Path) -> None:
     r = station.mosaic("--from", "00:00:01", "--player", str(station.player))
     assert r.returncode == 2 and "whole action" in r.stderr
     r = replay(station.env, "play", station.recs["031245"]["id"], "--action", "A1", "--reason", "x")
-    assert r.returncode == 2 and "not both" in r.stderr
+    assert r.returncode == 2 and "either a recording (REC) or --action A" in r.stderr
+    r = replay(station.env, "play", "--reason", "x")
+    assert r.returncode == 2 and "either a recording (REC) or --action A" in r.stderr
+    r = replay(station.env, "play", station.recs["031245"]["id"], "--out", str(tmp_path), "--reason", "x")
+    assert r.returncode == 2 and "--out goes with --action" in r.stderr
     r = replay(station.env, "play", "--action", "A9", "--trust", str(station.trust), "--reason", "x")
     assert r.returncode == 6 and "action 'A9'" in r.stderr
     assert station.mosaic("--player", str(station.player), reason=" ").returncode == 2

@@ -130,7 +130,7 @@ def _play_action(args: argparse.Namespace, settings: Settings) -> int:
     from recorder_sync.adapters.mosaic import FfmpegMosaic
 
     if (args.action is None) == (args.recording is None):
-        raise UsageError("play: give a recording (REC) or --action A, not both")
+        raise UsageError("play: give either a recording (REC) or --action A")
     if args.clip_from is not None or args.clip_to is not None:
         raise UsageError("--from/--to are times into one recording; a mosaic shows the whole action")
     trust = _trust(args, settings)
