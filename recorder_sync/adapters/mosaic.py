@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +80,15 @@ def mosaic_graph(layout: MosaicLayout, sources: Mapping[str, Path], target: Path
     )
 
 
+Progress = Callable[[timedelta, timedelta | None], None]
+"""(mosaic time made so far, the mosaic's length when known): rendering a long action takes a while."""
+
+
 class FfmpegMosaic:
     """Implements ``Mosaicker``."""
+
+    def __init__(self, progress: Progress | None = None) -> None:
+        self.progress = progress
 
     def render(self, layout: MosaicLayout, sources: Mapping[str, Path], target: Path) -> Derivation:
         argv: list[str] = [
@@ -92,10 +101,14 @@ class FfmpegMosaic:
         # the mosaic shows evidence: only its owner may read it, from the first byte written
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         os.close(fd)
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=6 * 3600)
-        if done.returncode != 0:
+        try:
+            status, stderr = self._run(argv, layout.length)
+        except BaseException:
             target.unlink(missing_ok=True)
-            problem = (done.stderr.strip() or f"exit status {done.returncode}")[-500:]
+            raise
+        if status != 0:
+            target.unlink(missing_ok=True)
+            problem = (stderr.strip() or f"exit status {status}")[-500:]
             raise ClipFailed(f"the mosaic of action {layout.action_id}", problem)
         names = {f"file:{sources[t.recording.id]}": f"INPUT:{t.recording.id}" for t in layout.tiles}
         names[f"file:{target}"] = target.name
@@ -110,3 +123,33 @@ class FfmpegMosaic:
             "filter_graph": graph,
         }
         return Derivation((operation,), ffmpeg_version(), shown)
+
+    def _run(self, argv: list[str], length: timedelta | None) -> tuple[int, str]:
+        """ffmpeg's exit status and error output; its progress reported on the way (the
+        command recorded in the provenance is ``argv``, without the progress options)."""
+        progress = self.progress
+        if progress is not None:
+            argv = [*argv, "-progress", "pipe:1", "-nostats"]
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if progress is not None else subprocess.DEVNULL,
+                stderr=err,
+            )
+            try:
+                if proc.stdout is not None and progress is not None:
+                    for line in proc.stdout:
+                        key, _, value = line.strip().partition(b"=")
+                        if key == b"out_time_us" and value.isdigit():
+                            progress(timedelta(microseconds=int(value)), length)
+                status = proc.wait(timeout=6 * 3600)
+            except BaseException:  # a stop request, a timeout: ffmpeg must not run on
+                proc.kill()
+                proc.wait()
+                raise
+            finally:
+                if proc.stdout is not None:
+                    proc.stdout.close()
+            err.seek(0)
+            return status, err.read().decode("utf-8", errors="replace")

@@ -78,9 +78,14 @@ def test_hostile_metadata_in_a_label_is_text_and_the_graph_still_runs(tmp_path: 
     assert not [a for a in derivation.command if str(tmp_path) in a]
 
 
-def test_one_tile_is_the_recording_alone_labelled(tmp_path: Path) -> None:
+def test_one_tile_is_the_recording_alone_labelled_and_its_making_reported(tmp_path: Path) -> None:
     layout = mosaic_layout("A1", [found(1, "DSJ-A1", 0)], UTC)
     target = tmp_path / "mosaic.mp4"
-    derivation = FfmpegMosaic().render(layout, {"rec-1": clip(tmp_path / "a.mp4", "red")}, target)
+    seen: list[tuple[timedelta, timedelta | None]] = []
+    mosaic = FfmpegMosaic(lambda done, length: seen.append((done, length)))
+    derivation = mosaic.render(layout, {"rec-1": clip(tmp_path / "a.mp4", "red")}, target)
+    assert seen and all(length == timedelta(seconds=2) for _, length in seen)
+    assert seen[-1][0] >= timedelta(seconds=1) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert "-progress" not in derivation.command, "the provenance records the mosaic's command alone"
     assert frames(target) > 0 and "xstack" not in derivation.operations[0]["filter_graph"]
     assert "drawtext" in derivation.operations[0]["filter_graph"]

@@ -9,7 +9,9 @@ import os
 import pwd
 import socket
 import sys
+import time
 from contextlib import AbstractContextManager
+from datetime import timedelta
 from pathlib import Path
 
 from recorder_sync.adapters.db.replay_repo import ReplayRepo
@@ -145,7 +147,12 @@ def _play_action(args: argparse.Namespace, settings: Settings) -> int:
     else:
         out = MosaicOut(player=CommandPlayer(args.player))
     zone = settings.deadlines.display_tz
-    made = _service(settings).play_action(args.action, args.reason, trust, FfmpegMosaic(), zone, out)
+    meter = _MosaicMeter(args.action) if sys.stderr.isatty() else None
+    try:
+        made = _service(settings).play_action(args.action, args.reason, trust, FfmpegMosaic(meter), zone, out)
+    finally:
+        if meter is not None and meter.last:
+            print(file=sys.stderr)  # off the line redrawn in place
     for x in made.layout.left_out:
         print(printable(f"recorder-replay: not in the mosaic: {x.recording_id}: {x.why}"), file=sys.stderr)
     shown = ", ".join(f"{t.recording.id} (+{t.offset.total_seconds():g} s)" for t in made.layout.tiles)
@@ -164,6 +171,24 @@ def _play_action(args: argparse.Namespace, settings: Settings) -> int:
         f"mosaic of action {args.action} played: {shown}, each verified; accesses logged as events {events}"
     )
     return 0
+
+
+class _MosaicMeter:
+    """The mosaic being made, redrawn in place on the terminal (twice a second at most)."""
+
+    def __init__(self, action: str) -> None:
+        self.action = printable(action)
+        self.last = 0.0
+
+    def __call__(self, done: timedelta, length: timedelta | None) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.5:
+            return
+        self.last = now
+        part = f"{done.total_seconds():.0f} s"
+        if length:
+            part += f" of {length.total_seconds():.0f} s ({min(100.0, 100 * done / length):.0f} %)"
+        print(f"\r    mosaic  action {self.action}: {part}", end="", file=sys.stderr, flush=True)
 
 
 def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
