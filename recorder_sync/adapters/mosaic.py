@@ -91,8 +91,12 @@ class FfmpegMosaic:
         self.progress = progress
 
     def render(self, layout: MosaicLayout, sources: Mapping[str, Path], target: Path) -> Derivation:
+        try:
+            compiled: list[str] = mosaic_graph(layout, sources, target).compile()
+        except ValueError as e:  # ffmpeg-python refuses a graph (two tiles of one file, say)
+            raise ClipFailed(f"the mosaic of action {layout.action_id}", str(e)) from e
         argv: list[str] = [
-            *mosaic_graph(layout, sources, target).compile(),
+            *compiled,
             "-nostdin",
             "-loglevel",
             "error",

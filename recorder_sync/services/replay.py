@@ -130,6 +130,12 @@ class MosaicOut:
     signer: Signer | None = None
     station: str = ""
 
+    def __post_init__(self) -> None:
+        if (self.player is None) == (self.target is None) or (
+            self.target is not None and self.signer is None
+        ):
+            raise ValueError("a mosaic goes to a player, or to a target with a signer")
+
 
 @dataclass(frozen=True)
 class Mosaic:

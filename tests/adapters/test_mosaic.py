@@ -7,7 +7,10 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from recorder_sync.adapters.mosaic import FfmpegMosaic
+from recorder_sync.domain.errors import ClipFailed
 from recorder_sync.domain.linking import RecordingFacts
 from recorder_sync.domain.model import Kind, Recording, RecordingState
 from recorder_sync.domain.mosaic import mosaic_layout
@@ -89,3 +92,11 @@ def test_one_tile_is_the_recording_alone_labelled_and_its_making_reported(tmp_pa
     assert "-progress" not in derivation.command, "the provenance records the mosaic's command alone"
     assert frames(target) > 0 and "xstack" not in derivation.operations[0]["filter_graph"]
     assert "drawtext" in derivation.operations[0]["filter_graph"]
+
+
+def test_a_graph_ffmpeg_python_refuses_is_a_clip_failure(tmp_path: Path) -> None:
+    layout = mosaic_layout("A1", [found(1, "DSJ-A1", 0), found(2, "DSJ-B2", 0)], UTC)
+    same = clip(tmp_path / "a.mp4", "red")
+    with pytest.raises(ClipFailed, match="mosaic of action A1"):
+        FfmpegMosaic().render(layout, {"rec-1": same, "rec-2": same}, tmp_path / "mosaic.mp4")
+    assert not (tmp_path / "mosaic.mp4").exists()
