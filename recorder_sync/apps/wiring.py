@@ -361,6 +361,7 @@ class CasesRuntime:
 def cases_runtime(settings: Settings, catalog: SqlCatalog, *, alerts: bool = True) -> CasesRuntime:
     """The policy and deadlines were checked when the settings were loaded."""
     # imported here: the views (status, list, show) need none of it, and start faster
+    from recorder_sync.adapters.db.access_inputs import AccessFigureRepo
     from recorder_sync.adapters.db.casebook import CaseBook
     from recorder_sync.services.cases import CaseService
     from recorder_sync.services.deadlines import DeadlineService
@@ -372,6 +373,8 @@ def cases_runtime(settings: Settings, catalog: SqlCatalog, *, alerts: bool = Tru
         book=book,
         cases=CaseService(book, settings.policy, settings.deadlines, utcnow),
         deadlines=DeadlineService(book, settings.policy, settings.deadlines, dispatcher if alerts else None),
-        reports=ReportService(book, settings.policy, settings.deadlines),
+        reports=ReportService(
+            book, settings.policy, settings.deadlines, AccessFigureRepo(catalog), settings.access_limits
+        ),
         alerts=dispatcher,
     )

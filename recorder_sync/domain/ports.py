@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from recorder_sync.domain import custody
+from recorder_sync.domain.access_figures import AccessInputs
 from recorder_sync.domain.cases import Action, ActionQuery, Checkout, ImportOutcome
 from recorder_sync.domain.evidence_audit import SignedRecording
 from recorder_sync.domain.flags import FlagSpec
@@ -422,6 +423,13 @@ class ReportSource(Protocol):
         settings: DeadlineSettings,
         full_types: Collection[str],
     ) -> ReportAggregates | None: ...
+
+
+class AccessSource(Protocol):
+    """The report's access figures' inputs: access, export and search events of a period,
+    the roster, and the links and actions of the recordings accessed."""
+
+    def access_inputs(self, since: datetime | None, until: datetime | None) -> AccessInputs: ...
 
 
 class CaseStores(ActionStore, CheckoutLedger, LinkStore, LinkFeed, Protocol):

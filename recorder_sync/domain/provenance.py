@@ -104,3 +104,12 @@ def output_name(rec: Recording, range_text: Sequence[str] | None) -> str:
     if range_text:
         parts += [t.replace(":", "-").replace(".", "_") for t in range_text]
     return "_".join(parts) + suffix
+
+
+def source_entry(rec: Recording) -> dict[str, Any]:
+    """A source as a provenance names it: by its SHA-256 and its signed manifest's."""
+    return {
+        "recording_id": rec.id,
+        "sha256": rec.sha256,
+        "manifest_sha256": hashlib.sha256(rec.manifest).hexdigest() if rec.manifest else None,
+    }

@@ -203,6 +203,8 @@ def access_details(
     }
     if entry.officer:
         details["officer"] = entry.officer  # as the roster said then: self-access is judged on it
+    if entry.unit:
+        details["unit"] = entry.unit  # as the roster said then: the yearly report counts per unit
     shown = span.as_json()
     if shown is not None:
         details["range"] = shown

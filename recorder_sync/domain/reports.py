@@ -13,10 +13,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from recorder_sync.domain.model import FlagState
 from recorder_sync.domain.times import utc_iso
+
+if TYPE_CHECKING:
+    from recorder_sync.domain.access_figures import UnitAccess
 
 DIMENSIONS = ("unit", "officer", "action_type", "month")
 UNLINKED = "(unlinked)"
@@ -120,6 +123,7 @@ class Report:
     tz: str
     total: GroupStats
     groups: Mapping[str, tuple[GroupStats, ...]]  # dimension → groups sorted by key
+    access: tuple[UnitAccess, ...] = ()  # per unit of the accessor (domain.access_figures)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -128,6 +132,7 @@ class Report:
             "timezone": self.tz,
             "total": self.total.as_json(),
             **{f"by_{dim}": [g.as_json() for g in self.groups.get(dim, ())] for dim in DIMENSIONS},
+            "access_by_unit": [u.as_json() for u in self.access],
         }
 
 

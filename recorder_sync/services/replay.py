@@ -45,6 +45,7 @@ from recorder_sync.domain.errors import (
     VerificationFailed,
 )
 from recorder_sync.domain.model import Flag, FlagKind, Recording, Severity
+from recorder_sync.domain.mosaic import Mosaicker, MosaicLayout, mosaic_layout, mosaic_name, mosaic_provenance
 from recorder_sync.domain.policy import DeadlineSettings
 from recorder_sync.domain.ports import (
     AccessLog,
@@ -154,6 +155,32 @@ class Exported:
 def _asked(edits: Redactions) -> dict[str, str]:
     """What an export's access event says of its redactions (nothing when there are none)."""
     return {"redactions": edits.as_text()} if edits.any else {}
+
+
+@dataclass(frozen=True)
+class MosaicOut:
+    """Where a mosaic goes: to a player, or to a folder with provenance signed by ``signer``."""
+
+    player: Player | None = None
+    target: ExportTarget | None = None
+    signer: Signer | None = None
+    station: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.player is None) == (self.target is None) or (
+            self.target is not None and self.signer is None
+        ):
+            raise ValueError("a mosaic goes to a player, or to a target with a signer")
+
+
+@dataclass(frozen=True)
+class Mosaic:
+    layout: MosaicLayout
+    access_seqs: tuple[int, ...]
+    player_status: int | None = None  # played
+    path: Path | None = None  # written
+    sha256: str | None = None
+    provenance: bytes | None = None
 
 
 class ReplayService:
@@ -455,6 +482,105 @@ class ReplayService:
             return presigner.presigned_get(key, rec.version_id, lifetime, now)
 
         return HandedOut(rec, access.seq, self._serving(rec, access, checked_url), now + lifetime)
+
+    # --- the mosaic of an action: every recording logged, then every copy verified --------
+
+    def play_action(
+        self,
+        action_id: str,
+        reason: str | None,
+        trust: TrustAnchors,
+        mosaicker: Mosaicker,
+        zone: tzinfo,
+        out: MosaicOut,
+    ) -> Mosaic:
+        """All stored videos of the action side by side, time-aligned on the corrected times,
+        played (``out.player``) or written with signed provenance (``out.target``).
+
+        One access event per recording (each names the whole group under ``mosaic``), all
+        written before any copy is read; every copy verified before ffmpeg reads any: one
+        that fails, and nothing is made or shown."""
+        entry = self.who("play")
+        why = require_reason(reason, "play")
+        if not self.library.actions(ActionQuery(action_id=action_id)):
+            raise NotFound(f"action {action_id!r}")
+        scoped = FindQuery(action_id=action_id).scoped(officer_scope(entry))
+        layout = mosaic_layout(action_id, [] if scoped is None else self.library.find(scoped), zone)
+        name = mosaic_name(action_id)
+        names = [name, name + ".provenance.json", name + ".provenance.sig"]
+        if out.player is not None:
+            unusable = out.player.unusable()
+            if unusable is not None:
+                raise UsageError(f"{unusable}; or write the mosaic to a folder: --out DIR")
+        elif out.target is not None:
+            out.target.check(names)
+        kind, how = (EventKind.ACCESSED, "play") if out.player is not None else (EventKind.EXPORTED, "export")
+        extra = {} if out.player is None else {"player": out.player.name}
+        group = {"action_id": action_id, "recordings": [r.id for r in layout.recordings]}
+        now = self.clock()
+        logged: list[tuple[Recording, Access]] = []
+        for rec in layout.recordings:
+            details = access_details(entry, how, [rec], ClipRange(), **extra) | {"mosaic": group}
+            try:
+                access = self._log_access(kind, now, recording_id=rec.id, details=details, reason=why)
+            except Error as e:
+                self._outcome_all(logged, "failed", f"the access to {rec.id} could not be logged: {e}")
+                raise
+            logged.append((rec, access))
+        with ExitStack() as stack:
+            copies: dict[str, Path] = {}
+            for i, (rec, access) in enumerate(logged):
+                try:
+                    copies[rec.id] = stack.enter_context(self._verified(rec, access, trust)).path
+                except (Error, OSError, KeyboardInterrupt) as e:  # that one's outcome is recorded
+                    others = logged[:i] + logged[i + 1 :]
+                    self._outcome_all(others, "not-served", f"the mosaic was not made: {rec.id}: {e}")
+                    raise
+            made = copies[layout.tiles[0].recording.id].with_name("mosaic-" + name)
+
+            def serve() -> Mosaic:
+                derivation = mosaicker.render(layout, copies, made)
+                seqs = tuple(a.seq for _, a in logged)
+                if out.player is not None:
+                    return Mosaic(layout, seqs, player_status=out.player.play(made, ClipRange()))
+                assert out.target is not None and out.signer is not None
+                with made.open("rb") as f:
+                    sha256, size = sha256_file(f)
+                provenance = mosaic_provenance(
+                    layout=layout,
+                    derivation=derivation,
+                    output_name=name,
+                    output_sha256=sha256,
+                    output_size=size,
+                    actor=self.actor,
+                    reason=why,
+                    at=self.clock(),
+                    station=out.station,
+                    key_id=out.signer.key_id,
+                    access_seqs=seqs,
+                )
+                path = out.target.place(name, made)
+                out.target.place(names[1], provenance)
+                out.target.place(names[2], out.signer.sign(provenance))
+                return Mosaic(layout, seqs, path=path, sha256=sha256, provenance=provenance)
+
+            try:
+                shown = serve()
+            except (Error, OSError) as e:
+                self._outcome_all(logged, "failed", str(e))
+                raise
+            except KeyboardInterrupt as e:
+                self._outcome_all(logged, "interrupted", str(e) or "interrupted")
+                raise
+        if shown.player_status:
+            assert out.player is not None
+            status = f"{out.player.name} exited with status {shown.player_status}"
+            self._outcome_all(logged, "player-failed", status)
+        return shown
+
+    def _outcome_all(self, logged: Sequence[tuple[Recording, Access]], outcome: str, problem: str) -> None:
+        for rec, access in logged:
+            self._outcome(rec, access, outcome, problem)
 
     @contextmanager
     def _verified(self, rec: Recording, access: Access, trust: TrustAnchors) -> Iterator[FetchedCopy]:

@@ -9,9 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from fakes import MemoryReportSource
 
+from recorder_sync.domain.access_figures import AccessInputs, UnitAccess
 from recorder_sync.domain.cases import Action
 from recorder_sync.domain.errors import UsageError
 from recorder_sync.domain.policy import DEFAULT_POLICY, DeadlineSettings
+from recorder_sync.domain.roster import Role, RosterEntry
 from recorder_sync.services.reports import ReportService
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -73,3 +75,41 @@ def test_a_time_without_zone_is_refused(source: MemoryReportSource) -> None:
     service = ReportService(source, DEFAULT_POLICY, DeadlineSettings(display_tz=SH))
     with pytest.raises(ValueError, match="now must be timezone-aware"):
         service.report(NOW.replace(tzinfo=None), year=2026)
+
+
+class AccessEvents:
+    """``AccessSource``: a list of events, and the periods it was asked for."""
+
+    def __init__(self, events: list[dict[str, object]]) -> None:
+        self.events = events
+        self.asked: list[tuple[datetime | None, datetime | None]] = []
+
+    def access_inputs(self, since: datetime | None, until: datetime | None) -> AccessInputs:
+        self.asked.append((since, until))
+        roster = [RosterEntry("li", Role.SUPERVISOR, "", "Unit 2")]
+        return AccessInputs(self.events, roster, {}, {})
+
+
+def test_the_report_counts_accesses_per_unit_up_to_now(source: MemoryReportSource) -> None:
+    viewed = {
+        "seq": 1,
+        "action": "accessed",
+        "actor": "li@host",
+        "at": "2026-06-01T02:00:00+00:00",  # 10:00 in Suzhou: office hours
+        "details": {"how": "play", "recordings": [{"id": "rec-a", "sha256": "0" * 64}]},
+    }
+    access = AccessEvents([viewed])
+    settings = DeadlineSettings(display_tz=SH)
+    report = ReportService(source, DEFAULT_POLICY, settings, access).report(NOW, year=2026)
+    assert report.access == (UnitAccess("Unit 2", accessed=1, no_link_access=1),)
+    assert report.as_json()["access_by_unit"][0]["accessed"] == 1
+    # the same local year as the rest of the report, and nothing after ``now``
+    year_start = datetime(2026, 1, 1, tzinfo=SH) - timedelta(days=1)
+    assert access.asked == [(year_start, datetime(2027, 1, 1, tzinfo=SH) + timedelta(days=1))]
+    mid_year = datetime(2026, 7, 1, tzinfo=UTC)
+    ReportService(source, DEFAULT_POLICY, settings, access).report(mid_year, year=2026)
+    assert access.asked[-1] == (year_start, mid_year)
+    ReportService(source, DEFAULT_POLICY, settings, access).report(NOW)
+    assert access.asked[-1] == (None, NOW)
+    # without an access source the report has no access figures (and asks nothing)
+    assert ReportService(source, DEFAULT_POLICY, settings).report(NOW, year=2026).access == ()

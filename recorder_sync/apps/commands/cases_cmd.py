@@ -16,6 +16,7 @@ from typing import Any
 from recorder_sync.apps.config import Settings
 from recorder_sync.apps.output import emit_json, printable, shown_times, table
 from recorder_sync.apps.wiring import CasesRuntime, open_app, utcnow
+from recorder_sync.domain.access_figures import FIGURES, access_total
 from recorder_sync.domain.cases import ACTION_COLUMNS, Action, ActionQuery, Checkout
 from recorder_sync.domain.errors import UsageError
 from recorder_sync.domain.linking import StoredLink
@@ -326,13 +327,34 @@ def _rows(report: Report) -> list[dict[str, Any]]:
     return rows
 
 
+def _access_rows(report: Report) -> list[dict[str, Any]]:
+    """The access figures per unit (the accessor's, from the roster), then their total."""
+    units = [*report.access, access_total(report.access)]
+    return [{"dimension": "total" if u is units[-1] else "unit", "key": u.unit, **u.figures()} for u in units]
+
+
 def _report_csv(report: Report) -> None:
-    w = csv.DictWriter(sys.stdout, fieldnames=_REPORT_COLUMNS, lineterminator="\n")
+    """One table for a spreadsheet: the access figures are more columns of the total and
+    unit rows (a unit that only accessed footage gets a row of its own)."""
+    rows = _rows(report)
+    by_key = {(r["dimension"], r["key"]): r for r in rows}
+    for figures in _access_rows(report):
+        row = by_key.get((figures["dimension"], figures["key"]))
+        if row is None:
+            rows.insert(
+                max(i for i, r in enumerate(rows) if r["dimension"] in ("total", "unit")) + 1, figures
+            )
+        else:
+            row.update(figures)
+    w = csv.DictWriter(sys.stdout, fieldnames=[*_REPORT_COLUMNS, *FIGURES], lineterminator="\n")
     w.writeheader()
-    w.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in _rows(report))
+    w.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in rows)
 
 
 def _report_table(report: Report, zone: tzinfo) -> None:
     period = f"year {report.year}" if report.year else "all time"
     print(f"report for {period} ({report.tz}), as of {display(report.generated_at, zone)}")
     table(_rows(report), _REPORT_COLUMNS)
+    print()
+    print("access to footage per unit (the accessor's unit, from the roster):")
+    table(_access_rows(report), ["key", *FIGURES])

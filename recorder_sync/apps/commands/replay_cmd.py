@@ -9,7 +9,9 @@ import os
 import pwd
 import socket
 import sys
+import time
 from contextlib import AbstractContextManager
+from datetime import timedelta
 from pathlib import Path
 
 from recorder_sync.adapters.db.replay_repo import ReplayRepo
@@ -28,7 +30,7 @@ from recorder_sync.domain.reports import spreadsheet_cell
 from recorder_sync.domain.stills import parse_every
 from recorder_sync.domain.times import display
 from recorder_sync.domain.trust import TrustAnchors
-from recorder_sync.services.replay import ReplayService
+from recorder_sync.services.replay import MosaicOut, ReplayService
 
 
 def actor() -> str:
@@ -112,6 +114,10 @@ def _trust(args: argparse.Namespace, settings: Settings) -> TrustAnchors:
 
 
 def cmd_play(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action is not None or args.recording is None:
+        return _play_action(args, settings)
+    if args.out is not None:
+        raise UsageError("--out goes with --action (a mosaic); one recording is written by `export`")
     trust = _trust(args, settings)
     span = clip_range(args.clip_from, args.clip_to)
     player = CommandPlayer(args.player)
@@ -122,6 +128,69 @@ def cmd_play(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(f"{rec.id} (sha256 {rec.sha256}) verified and played; access logged as event {played.access_seq}")
     return 0
+
+
+def _play_action(args: argparse.Namespace, settings: Settings) -> int:
+    from recorder_sync.adapters.mosaic import FfmpegMosaic
+
+    if (args.action is None) == (args.recording is None):
+        raise UsageError("play: give either a recording (REC) or --action A")
+    if args.clip_from is not None or args.clip_to is not None:
+        raise UsageError("--from/--to are times into one recording; a mosaic shows the whole action")
+    trust = _trust(args, settings)
+    if args.out is not None:
+        from recorder_sync.adapters.clips import ExportFolder
+        from recorder_sync.adapters.keys import load_key
+
+        # the provenance is signed with the station key, as an export's
+        out = MosaicOut(
+            target=ExportFolder(args.out), signer=load_key(settings.key_path), station=settings.station_id
+        )
+    else:
+        out = MosaicOut(player=CommandPlayer(args.player))
+    zone = settings.deadlines.display_tz
+    meter = _MosaicMeter(args.action) if sys.stderr.isatty() else None
+    try:
+        made = _service(settings).play_action(args.action, args.reason, trust, FfmpegMosaic(meter), zone, out)
+    finally:
+        if meter is not None and meter.last:
+            print(file=sys.stderr)  # off the line redrawn in place
+    for x in made.layout.left_out:
+        print(printable(f"recorder-replay: not in the mosaic: {x.recording_id}: {x.why}"), file=sys.stderr)
+    shown = ", ".join(f"{t.recording.id} (+{t.offset.total_seconds():g} s)" for t in made.layout.tiles)
+    events = ", ".join(str(seq) for seq in made.access_seqs)
+    if made.path is not None:
+        print(
+            f"mosaic of action {args.action} written to {made.path} (sha256 {made.sha256}), with "
+            f"{made.path.name}.provenance.json and .sig; from {shown}, each verified; "
+            f"accesses logged as events {events}"
+        )
+        return 0
+    if made.player_status:
+        print(f"recorder-replay: {args.player} exited with status {made.player_status}", file=sys.stderr)
+        return 1
+    print(
+        f"mosaic of action {args.action} played: {shown}, each verified; accesses logged as events {events}"
+    )
+    return 0
+
+
+class _MosaicMeter:
+    """The mosaic being made, redrawn in place on the terminal (twice a second at most)."""
+
+    def __init__(self, action: str) -> None:
+        self.action = printable(action)
+        self.last = 0.0
+
+    def __call__(self, done: timedelta, length: timedelta | None) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.5:
+            return
+        self.last = now
+        part = f"{done.total_seconds():.0f} s"
+        if length:
+            part += f" of {length.total_seconds():.0f} s ({min(100.0, 100 * done / length):.0f} %)"
+        print(f"\r    mosaic  action {self.action}: {part}", end="", file=sys.stderr, flush=True)
 
 
 def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:

@@ -32,8 +32,24 @@ def register(sub: Any) -> None:
     q.add_argument("--html", type=Path, metavar="OUT", help="also write a self-contained HTML page (SVG)")
     q.set_defaults(func=command("replay_cmd", "cmd_timeline"))
 
-    q = sub.add_parser("play", help="play a verified copy of a recording (logged first, with --reason)")
-    q.add_argument("recording", help="recording id or SHA-256 (or a unique prefix)")
+    q = sub.add_parser(
+        "play",
+        help="play a verified copy of a recording, or of every video of an action side by side "
+        "(logged first, with --reason)",
+    )
+    q.add_argument("recording", nargs="?", help="recording id or SHA-256 (or a unique prefix)")
+    q.add_argument(
+        "--action",
+        metavar="A",
+        help="instead of one recording: the action's videos as one mosaic, time-aligned on the "
+        "clock-corrected times, each tile labelled (no sound)",
+    )
+    q.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="with --action: write the mosaic and its signed provenance to DIR instead of playing it",
+    )
     q.add_argument("--from", dest="clip_from", metavar="HH:MM:SS", help="from this far into the recording")
     q.add_argument("--to", dest="clip_to", metavar="HH:MM:SS", help="to this far into the recording")
     q.add_argument("--reason", required=True, help="why you view it (recorded in the custody log)")
