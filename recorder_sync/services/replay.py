@@ -83,6 +83,7 @@ from recorder_sync.domain.timeline import (
 from recorder_sync.domain.times import utc_iso
 from recorder_sync.domain.trust import TrustAnchors
 from recorder_sync.io.hashing import sha256_file
+from recorder_sync.services.derived import DerivedEvidence, DerivedStored
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -118,6 +119,7 @@ class Exported:
     path: Path
     sha256: str
     provenance: bytes
+    stored: DerivedStored | None = None  # the derived file as stored as evidence
 
 
 class ReplayService:
@@ -130,13 +132,17 @@ class ReplayService:
         log: AccessLog,
         copies: PrivateCopies,
         clock: Clock,
+        derived: DerivedEvidence | None = None,
     ) -> None:
+        """``derived`` stores what ``export`` makes, as evidence, before it is handed out;
+        without it ``export`` refuses (the play and search commands need none)."""
         self.actor = actor
         self.roster = roster
         self.library = library
         self.log = log
         self.copies = copies
         self.clock = clock
+        self.derived = derived
 
     def who(self, command: str) -> RosterEntry:
         """The actor's roster entry, if it may run ``command``; else ``AccessRefused`` (exit 2)."""
@@ -264,6 +270,7 @@ class ReplayService:
         shown = span.as_json()
         name = output_name(rec, None if shown is None else [shown["from"], shown["to"]])
         target.check([name, name + ".provenance.json", name + ".provenance.sig"])
+        keeper = self._derived()  # asked before anything is logged
         access = self._log_access(
             EventKind.EXPORTED,
             self.clock(),
@@ -292,10 +299,12 @@ class ReplayService:
                     key_id=signer.key_id,
                     access_seq=access.seq,
                 )
+                signature = signer.sign(provenance)
+                kept = keeper.keep(derived, provenance, signature, [rec], access.seq)
                 clip = target.place(name, derived)
                 target.place(name + ".provenance.json", provenance)
-                target.place(name + ".provenance.sig", signer.sign(provenance))
-                return Exported(rec, access.seq, clip, sha256, provenance)
+                target.place(name + ".provenance.sig", signature)
+                return Exported(rec, access.seq, clip, sha256, provenance, kept)
 
             return self._serving(rec, access, make)
 
@@ -351,6 +360,11 @@ class ReplayService:
                 self._failed_check(rec, access, e)
                 raise
             yield copy
+
+    def _derived(self) -> DerivedEvidence:
+        if self.derived is None:
+            raise UsageError("derived material must be stored as evidence, and no store for it was given")
+        return self.derived
 
     def _signed_at(self, rec: Recording) -> datetime:
         """When the manifest was signed (its custody event), which the key must be valid at;
