@@ -17,7 +17,7 @@ The order of ``play`` is the point of it:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -32,6 +32,8 @@ from recorder_sync.domain.access_report import (
     accesses_from_events,
     find_problems,
     officer_of,
+    refusal_details,
+    refusals_from_events,
     usage_problems,
 )
 from recorder_sync.domain.cases import ActionQuery
@@ -144,14 +146,34 @@ class ReplayService:
         self.clock = clock
         self.derived = derived
 
-    def who(self, command: str) -> RosterEntry:
-        """The actor's roster entry, if it may run ``command``; else ``AccessRefused`` (exit 2)."""
-        return authorize(self.actor, entry_for(self.actor, self.roster.roster()), command)
+    def who(self, command: str, asked: Mapping[str, Any] | None = None) -> RosterEntry:
+        """The actor's roster entry, if it may run ``command``; else ``AccessRefused`` (exit 2),
+        logged as an ``access-refused`` event naming what was ``asked``."""
+        entry = entry_for(self.actor, self.roster.roster())
+        try:
+            return authorize(self.actor, entry, command)
+        except AccessRefused as e:
+            self._refused(command, entry, asked, e)
+            raise
+
+    def _refused(
+        self, command: str, entry: RosterEntry | None, asked: Mapping[str, Any] | None, e: AccessRefused
+    ) -> None:
+        """Log a refusal; when the log cannot be written the refusal stands all the same."""
+        try:
+            self.log.note(
+                EventKind.ACCESS_REFUSED,
+                self.clock(),
+                recording_id=None,
+                details=refusal_details(command, entry, asked, str(e)),
+            )
+        except Exception as failed:  # whatever broke the log (even a bug), the answer stays "refused"
+            log.error("could not log the refused %s by %s: %s", command, self.actor, failed)
 
     # --- metadata: logged as searches --------------------------------------------------
 
     def find(self, query: FindQuery) -> list[FoundRecording]:
-        entry = self.who("find")
+        entry = self.who("find", query.as_json())
         scoped = query.scoped(officer_scope(entry))
         self.log.note(
             EventKind.SEARCHED,
@@ -166,7 +188,7 @@ class ReplayService:
         why_not = timeline_selection(query)
         if why_not is not None:
             raise UsageError(why_not)
-        entry = self.who("timeline")
+        entry = self.who("timeline", query.as_json())
         scope = officer_scope(entry)
         self.log.note(
             EventKind.SEARCHED,
@@ -209,22 +231,25 @@ class ReplayService:
         zone: tzinfo,
     ) -> tuple[list[AccessRecord], list[Finding]]:
         """Every access in the period (by ``user``, or by the roster users of ``officer``), and findings."""
-        entry = self.who("access-report")
         query = {k: v for k, v in (("user", user), ("officer", officer)) if v is not None}
         query |= {k: utc_iso(t) for k, t in (("since", since), ("until", until)) if t is not None}
+        entry = self.who("access-report", query)
         self.log.note(
             EventKind.SEARCHED,
             self.clock(),
             details={"via": VIA, "command": "access-report", "role": entry.role.value, "query": query},
         )
         roster = self.roster.roster()
-        accesses = accesses_from_events(self.library.access_events(since, until))
+        logged = self.library.access_events(since, until)
+        accesses = accesses_from_events(logged)
+        refused = refusals_from_events(logged, user, officer)
         if user is not None:
             accesses = [a for a in accesses if user in (a.actor, a.actor.partition("@")[0])]
         if officer is not None:
             accesses = [a for a in accesses if officer_of(a, roster) == officer]
         links, actions = self.library.linked_actions([rid for a in accesses for rid, _ in a.recordings])
         findings = find_problems(accesses, roster, links, actions) + usage_problems(accesses, limits, zone)
+        findings += refused
         return accesses, sorted(findings, key=lambda f: f.access_seq)
 
     # --- content: logged before the first byte is read ----------------------------------
@@ -232,9 +257,9 @@ class ReplayService:
     def play(
         self, ref: str, reason: str | None, span: ClipRange, trust: TrustAnchors, player: Player
     ) -> Played:
-        entry = self.who("play")
+        entry = self.who("play", {"recording": ref})
         why = require_reason(reason, "play")
-        rec = self._visible(entry, ref)
+        rec = self._visible(entry, ref, "play")
         unusable = player.unusable()
         if unusable is not None:
             raise UsageError(unusable)
@@ -264,9 +289,9 @@ class ReplayService:
     ) -> Exported:
         """A derived file (the whole recording, or a stream-copied range) with its provenance
         signed by ``signer``; the original is only read."""
-        entry = self.who("export")
+        entry = self.who("export", {"recording": ref})
         why = require_reason(reason, "export")
-        rec = self._visible(entry, ref)
+        rec = self._visible(entry, ref, "export")
         shown = span.as_json()
         name = output_name(rec, None if shown is None else [shown["from"], shown["to"]])
         target.check([name, name + ".provenance.json", name + ".provenance.sig"])
@@ -313,10 +338,10 @@ class ReplayService:
     ) -> HandedOut:
         """A presigned GET URL pinned to the version stored and verified, handed out only once
         the access is logged and that version re-hashes to the signed manifest's SHA-256."""
-        entry = self.who("url")
+        entry = self.who("url", {"recording": ref})
         why = require_reason(reason, "url")
         lifetime = url_lifetime(minutes)
-        rec = self._visible(entry, ref)
+        rec = self._visible(entry, ref, "url")
         now = self.clock()
         access = self._log_access(
             EventKind.ACCESSED,
@@ -384,14 +409,16 @@ class ReplayService:
             self._outcome(rec, access, "interrupted", str(e) or "interrupted")
             raise
 
-    def _visible(self, entry: RosterEntry, ref: str) -> Recording:
+    def _visible(self, entry: RosterEntry, ref: str, command: str = "replay") -> Recording:
         """The recording, if this person may see it and it has a stored copy to serve
         (both refused before anything is logged: nothing was accessed)."""
         rec = self.log.recording(ref)
         if not may_see(entry, rec.officer):
-            raise AccessRefused(
+            refused = AccessRefused(
                 self.actor, f"is officer {entry.officer}: an officer may replay only their own recordings"
             )
+            self._refused(command, entry, {"recording": rec.id}, refused)
+            raise refused
         if rec.storage_uri is None:
             raise NotFound(f"a stored copy of {rec.id} (not stored yet: state {rec.state.value})")
         return rec

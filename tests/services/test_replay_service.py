@@ -19,6 +19,7 @@ from recorder_sync.domain import layout
 from recorder_sync.domain.cases import ImportOutcome
 from recorder_sync.domain.custody import CustodyEvent, EventKind
 from recorder_sync.domain.errors import (
+    AccessRefused,
     DatabaseUnavailable,
     DerivedNotStored,
     IntegrityFailure,
@@ -278,3 +279,16 @@ def test_a_viewing_interrupted_by_a_stop_request_is_recorded(world: Any, tmp_pat
         service.play("rec-1", "case review", ClipRange(), trust, player)
     assert [n[1].get("outcome") for n in log.notes] == [None, "interrupted"]
     assert list(tmp_path.glob("recorder-replay-*")) == []
+
+
+def test_a_refusal_stands_when_it_cannot_be_logged(world: Any) -> None:
+    service, log, store, player, trust, _ = world
+    service.roster = Roster(RosterEntry("chen", Role.AUDITOR))
+    with pytest.raises(AccessRefused, match="`play` needs the role officer or supervisor"):
+        service.play("rec-1", "case review", ClipRange(), trust, player)
+    [(kind, details, _)] = log.notes
+    assert kind is EventKind.ACCESS_REFUSED and details["role"] == "auditor"
+    log.down = True  # the database cannot be written: still refused, not "could not check"
+    with pytest.raises(AccessRefused):
+        service.play("rec-1", "case review", ClipRange(), trust, player)
+    assert store.opened == 0 and player.calls == []
