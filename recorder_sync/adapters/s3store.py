@@ -529,6 +529,8 @@ class S3Store:
                 raise RetentionUnchecked(
                     key, "these credentials may not read it (s3:GetObjectRetention: AccessDenied)"
                 ) from exc
+            if exc.code in _NO_LOCK_CONFIG_CODES:  # no retention (RGW's code; minio knows another)
+                return obj
             raise translate(exc, what) from exc
         except Exception as exc:
             raise translate(exc, what) from exc

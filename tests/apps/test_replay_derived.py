@@ -5,6 +5,7 @@ real station (SQLite and PostgreSQL, the vault; RGW in test_replay_derived_s3.py
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from clirunner import env_for, run, run_json
 from test_replay_cli import USER, events, replay, set_roster
-from test_tamper_evidence import Station, write_trust
+from test_tamper_evidence import Station, audit, flip, problems, rewrite, write_trust
 
 from recorder_sync.adapters.keys import load_key
 from recorder_sync.domain.checkpoint import NoteKey
@@ -139,3 +140,124 @@ def test_a_derived_file_the_store_refuses_is_not_handed_out(station: Station) ->
     assert export(station, "--from", "00:00:02", "--to", "00:00:04", out="again").returncode == 0
     assert len(events(station.db_url, "derived")) == 1
     assert os.listdir(station.tmp / "again")
+
+
+# --- recorder-audit verify checks derived material -------------------------------------------
+
+
+@pytest.fixture
+def exported(station: Station) -> tuple[Station, dict[str, Any]]:
+    """The station after one export: and the ``derived`` event's details."""
+    r = export(station, "--from", "00:00:02", "--to", "00:00:04")
+    assert r.returncode == 0, r.stderr
+    [event] = events(station.db_url, "derived")
+    return station, event
+
+
+def derived_problems(report: dict[str, Any], sha256: str) -> list[str]:
+    found = problems(report)
+    assert all(s == f"derived:{sha256}" for c, s, _ in found if c == "derived"), found
+    return [reason for c, _, reason in found if c == "derived"]
+
+
+def test_untouched_derived_material_verifies(exported: tuple[Station, dict[str, Any]]) -> None:
+    station, _ = exported
+    for level in ("metadata", "sample", "full"):
+        code, report = audit(station, "--level", level)
+        assert code == 0 and report["problems"] == [] and report["unchecked"] == [], report
+        assert report["checked"]["derived"] == 1
+        assert report["checked"].get("derived_rehashed", 0) == (0 if level == "metadata" else 1)
+
+
+def test_derived_file_altered_or_deleted(exported: tuple[Station, dict[str, Any]]) -> None:
+    station, event = exported
+    d = event["details"]["derived"]
+    path = station.vault_file(d["key"])
+    rewrite(path, flip)
+    code, report = audit(station, "--level", "metadata")
+    assert code == 0, report  # same size, same mode: only a re-hash can tell
+    code, report = audit(station, "--level", "full")
+    assert code == 3
+    [reason] = derived_problems(report, d["sha256"])
+    assert f"derived file {d['key']}: re-hash failed: expected sha256 {d['sha256']}" in reason
+
+    path.unlink()
+    code, report = audit(station, "--level", "metadata")
+    assert code == 3
+    assert derived_problems(report, d["sha256"]) == [
+        f"derived file {d['key']}: missing from the store (deleted?)"
+    ]
+
+
+def test_provenance_altered(exported: tuple[Station, dict[str, Any]]) -> None:
+    station, event = exported
+    p = event["details"]["provenance"]
+    rewrite(station.vault_file(p["key"]), lambda b: b.replace(b"court request 17", b"court request 71"))
+    code, report = audit(station, "--level", "metadata")
+    assert code == 3
+    reasons = derived_problems(report, event["details"]["derived"]["sha256"])
+    assert len(reasons) == 2, reasons
+    assert "are not the provenance the derived event" in reasons[0] and p["sha256"] in reasons[0]
+    assert "its signature does not verify" in reasons[1]
+
+
+def test_provenance_naming_a_source_that_does_not_exist(station: Station) -> None:
+    """An insider with the station key signs a provenance of a recording the station never
+    held and stores it with a derived event, as replay would: the sources are checked."""
+    from recorder_sync.adapters.db.engine import make_engine
+    from recorder_sync.adapters.db.repository import SqlCatalog
+    from recorder_sync.adapters.vault import Vault
+    from recorder_sync.domain.provenance import Derivation, build_provenance
+    from recorder_sync.services.derived import DerivedEvidence
+
+    catalog = SqlCatalog(make_engine(station.db_url), station="st-test", actor="insider@st-test")
+    ghost = dataclasses.replace(catalog.recording(station.rec()["id"]), id="rec-ghost")
+    clip = station.tmp / "forged.mp4"
+    clip.write_bytes(b"made up footage " * 100)
+    data = clip.read_bytes()
+    signer = load_key(station.home / "keys" / "station.key")
+    now = datetime.now(ZoneInfo("UTC"))
+    provenance = build_provenance(
+        source=ghost,
+        derivation=Derivation(({"op": "copy"},), "copy"),
+        output_name=clip.name,
+        output_sha256=hashlib.sha256(data).hexdigest(),
+        output_size=len(data),
+        range_asked=None,
+        actor="insider@st-test",
+        reason="forged",
+        at=now,
+        station="st-test",
+        key_id=signer.key_id,
+        access_seq=1,
+    )
+    keeper = DerivedEvidence(
+        store=lambda: Vault(station.home / "vault", create=False),
+        log=catalog,
+        clock=lambda: now,
+        station="st-test",
+    )
+    keeper.keep(clip, provenance, signer.sign(provenance), [ghost], 1)
+
+    code, report = audit(station, "--level", "full")
+    assert code == 3
+    assert derived_problems(report, hashlib.sha256(data).hexdigest()) == [
+        "its source recording rec-ghost does not exist in the database"
+    ]
+
+
+def test_derived_event_altered_is_caught_by_the_log_check(exported: tuple[Station, dict[str, Any]]) -> None:
+    station, event = exported
+    seq = event["seq"]
+    forged = dict(event)
+    forged["details"] = dict(event["details"], operations=[{"op": "copy"}])  # hide the trim
+    from recorder_sync.domain.canonical import canonical_bytes
+
+    station.sql("UPDATE custody_events SET body = :b WHERE seq = :s", b=canonical_bytes(forged), s=seq)
+    code, report = audit(station, "--level", "metadata")
+    assert code == 3
+    found = problems(report)
+    assert any(c == "log" and s == f"event:{seq}" and "edited" in r for c, s, r in found), found
+    # and the edited event no longer agrees with the signed provenance
+    reasons = derived_problems(report, event["details"]["derived"]["sha256"])
+    assert any("says operations [{'op': 'copy'}], its signed provenance" in r for r in reasons), reasons
