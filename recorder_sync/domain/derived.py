@@ -34,11 +34,24 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
-class DerivedFile:
-    """A derived file as its provenance describes it, and the keys it is stored under."""
+class DerivedOutput:
+    """One derived file as its provenance names it."""
 
+    name: str
     sha256: str
     size: int
+
+    @property
+    def key(self) -> str:
+        return layout.derived_key(self.sha256)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A derivation as its provenance describes it: the files made (one clip, or a set of
+    frames), from which sources, how, by whom, under which access; and where it is stored."""
+
+    outputs: tuple[DerivedOutput, ...]
     provenance_sha256: str
     sources: tuple[tuple[str, str], ...]  # (recording id, sha256), in the provenance's order
     operations: tuple[Any, ...]
@@ -47,33 +60,37 @@ class DerivedFile:
     access_seq: int | None
 
     @property
-    def key(self) -> str:
-        return layout.derived_key(self.sha256)
-
-    @property
     def provenance_key(self) -> str:
-        return layout.provenance_key(self.sha256, self.provenance_sha256)
+        return layout.provenance_key(self.provenance_sha256)
 
     @property
     def signature_key(self) -> str:
-        return layout.provenance_signature_key(self.sha256, self.provenance_sha256)
+        return layout.provenance_signature_key(self.provenance_sha256)
 
 
-def read_provenance(provenance: bytes) -> DerivedFile:
-    """The derived file a provenance describes; ``ValueError`` when the bytes are not one."""
+def _output(value: Any) -> DerivedOutput:
+    if not isinstance(value, dict):
+        raise ValueError("an output of the provenance is not an object")
+    sha256, size = value.get("sha256"), value.get("size")
+    if not isinstance(sha256, str) or not _SHA256.match(sha256) or not _count(size):
+        raise ValueError("an output of the provenance has no SHA-256 or size")
+    return DerivedOutput(str(value.get("name", "")), sha256, cast(int, size))
+
+
+def read_provenance(provenance: bytes) -> Derived:
+    """The derivation a provenance describes (its ``output``, or its set of ``outputs``);
+    ``ValueError`` when the bytes are not a provenance."""
     try:
         doc = parse(provenance)
     except (ValueError, RecursionError) as e:
         raise ValueError(f"the provenance is not JSON: {e}") from None
     if not isinstance(doc, dict) or doc.get("type") != PROVENANCE_TYPE:
         raise ValueError(f"not a {PROVENANCE_TYPE} document")
-    output = doc.get("output")
+    many = doc.get("outputs")
+    outputs = [_output(o) for o in many] if isinstance(many, list) else [_output(doc.get("output"))]
     sources = doc.get("sources")
-    if not isinstance(output, dict) or not isinstance(sources, list) or not sources:
+    if not outputs or not isinstance(sources, list) or not sources:
         raise ValueError("the provenance names no output or no source")
-    sha256, size = output.get("sha256"), output.get("size")
-    if not isinstance(sha256, str) or not _SHA256.match(sha256) or not _count(size):
-        raise ValueError("the provenance's output has no SHA-256 or size")
     named: list[tuple[str, str]] = []
     for s in sources:
         if (
@@ -84,9 +101,8 @@ def read_provenance(provenance: bytes) -> DerivedFile:
             raise ValueError("a source of the provenance has no recording id or SHA-256")
         named.append((s["recording_id"], s["sha256"]))
     access_seq = doc.get("access_seq")
-    return DerivedFile(
-        sha256=sha256,
-        size=cast(int, size),
+    return Derived(
+        outputs=tuple(outputs),
         provenance_sha256=hashlib.sha256(provenance).hexdigest(),
         sources=tuple(named),
         operations=tuple(doc.get("operations") or ()),
@@ -100,7 +116,7 @@ def _count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def check_sources(derived: DerivedFile, sources: Sequence[Recording]) -> None:
+def check_sources(derived: Derived, sources: Sequence[Recording]) -> None:
     """The recordings a caller says it derived from are the ones the signed provenance names
     (a mismatch is a bug of the caller: the event would contradict the provenance)."""
     given = tuple((r.id, r.sha256) for r in sources)
@@ -116,13 +132,15 @@ def _stored(obj: StoredObject, **extra: Any) -> dict[str, Any]:
 
 
 def derived_details(
-    derived: DerivedFile, file: StoredObject, provenance: StoredObject, signature: StoredObject
+    derived: Derived, files: Sequence[StoredObject], provenance: StoredObject, signature: StoredObject
 ) -> dict[str, Any]:
-    """The details of a ``derived`` event: the sources, the derived file, its provenance and
-    signature (each with the key and version stored), the operations, and the access event."""
+    """The details of a ``derived`` event: the sources, the derived files, the provenance and
+    its signature (each with the key and version stored), the operations, and the access."""
     details: dict[str, Any] = {
         "sources": [{"id": rid, "sha256": sha} for rid, sha in derived.sources],
-        "derived": _stored(file, sha256=derived.sha256, size=derived.size),
+        "files": [
+            _stored(obj, sha256=o.sha256, size=o.size) for o, obj in zip(derived.outputs, files, strict=True)
+        ],
         "provenance": _stored(provenance, sha256=derived.provenance_sha256),
         "signature": _stored(signature, key_id=derived.key_id),
         "operations": list(derived.operations),
@@ -148,9 +166,7 @@ class DerivedEvent:
     seq: int
     at: datetime
     actor: str
-    sha256: str
-    size: int
-    file: StoredRef
+    files: tuple[tuple[StoredRef, str, int], ...]  # (where, sha256, size)
     provenance_sha256: str
     provenance: StoredRef
     signature: StoredRef
@@ -166,17 +182,22 @@ def read_derived_event(event: CustodyEvent) -> DerivedEvent:
     if f.get("action") != EventKind.DERIVED.value or not isinstance(d, dict):
         raise ValueError("not a derived event with details")
 
-    def ref(name: str) -> StoredRef:
-        part = d.get(name)
+    def ref(part: Any, name: str) -> StoredRef:
         if not isinstance(part, dict) or not isinstance(part.get("key"), str):
             raise ValueError(f"it names no {name} key")
         version = part.get("version_id")
         return StoredRef(part["key"], version if isinstance(version, str) else None)
 
-    derived, provenance = d.get("derived") or {}, d.get("provenance") or {}
-    sha256, size, prov_sha = derived.get("sha256"), derived.get("size"), provenance.get("sha256")
-    if not isinstance(sha256, str) or not _count(size) or not isinstance(prov_sha, str):
-        raise ValueError("it names no SHA-256 or size of the derived file or of its provenance")
+    files = []
+    for part in d.get("files") or ():
+        sha256, size = part.get("sha256") if isinstance(part, dict) else None, (part or {}).get("size")
+        if not isinstance(sha256, str) or not _count(size):
+            raise ValueError("it names a derived file without SHA-256 or size")
+        files.append((ref(part, "derived file"), sha256, cast(int, size)))
+    provenance = d.get("provenance") or {}
+    prov_sha = provenance.get("sha256") if isinstance(provenance, dict) else None
+    if not files or not isinstance(prov_sha, str):
+        raise ValueError("it names no derived file or no provenance SHA-256")
     sources = d.get("sources")
     if not isinstance(sources, list) or not all(isinstance(s, dict) for s in sources):
         raise ValueError("it names no sources")
@@ -189,12 +210,10 @@ def read_derived_event(event: CustodyEvent) -> DerivedEvent:
         seq=event.seq,
         at=at,
         actor=str(f.get("actor", "")),
-        sha256=sha256,
-        size=cast(int, size),
-        file=ref("derived"),
+        files=tuple(files),
         provenance_sha256=prov_sha,
-        provenance=ref("provenance"),
-        signature=ref("signature"),
+        provenance=ref(provenance, "provenance"),
+        signature=ref(d.get("signature"), "signature"),
         sources=tuple((str(s.get("id")), str(s.get("sha256"))) for s in sources),
         operations=tuple(d.get("operations") or ()),
         access_seq=access_seq if _count(access_seq) else None,
@@ -266,11 +285,14 @@ def provenance_problems(
     return problems
 
 
-def _disagreements(ev: DerivedEvent, described: DerivedFile, where: str) -> list[str]:
+def _disagreements(ev: DerivedEvent, described: Derived, where: str) -> list[str]:
     out: list[str] = []
     for name, logged, signed in (
-        ("sha256", ev.sha256, described.sha256),
-        ("size", ev.size, described.size),
+        (
+            "files",
+            [[sha, size] for _, sha, size in ev.files],
+            [[o.sha256, o.size] for o in described.outputs],
+        ),
         ("sources", [list(s) for s in ev.sources], [list(s) for s in described.sources]),
         ("operations", list(ev.operations), list(described.operations)),
         ("access_seq", ev.access_seq, described.access_seq),
@@ -278,7 +300,7 @@ def _disagreements(ev: DerivedEvent, described: DerivedFile, where: str) -> list
     ):
         if logged != signed:
             out.append(f"{where} says {name} {logged!r}, its signed provenance {signed!r}")
-    expected = layout.derived_key(described.sha256)
-    if ev.file.key != expected:
-        out.append(f"{where} names the key {ev.file.key}, not the derived file's {expected}")
+    for ref, sha, _ in ev.files:
+        if ref.key != layout.derived_key(sha):
+            out.append(f"{where} names the key {ref.key} for the file of sha256 {sha}")
     return out

@@ -25,10 +25,11 @@ def signature_key(sha256: str) -> str:
 # --- derived material: exported clips, frames, mosaics -----------------------------------
 # ``derived/sha256/ab/cd/<sha256>``: a derived file, content-addressed like the evidence but
 # under its own prefix, so that replay's credentials may write there and nowhere else (the
-# originals stay out of their reach). The same bytes can be derived more than once (the same
-# range exported again, by someone else, for another reason): each derivation's provenance
-# is therefore named by its own SHA-256, beside the file, so none replaces another:
-# ``<file key>.provenance/<provenance sha256>.json`` and its signature ``….sig``.
+# originals stay out of their reach). One provenance may describe several files (a set of
+# frames), and the same bytes may be derived more than once (the same range exported again,
+# by someone else, for another reason): each provenance is therefore named by its own
+# SHA-256, ``derived/provenance/ab/cd/<sha256>.json``, its signature beside it (``.sig``),
+# so that none replaces another.
 
 DERIVED_PREFIX = "derived/"
 
@@ -37,13 +38,12 @@ def derived_key(sha256: str) -> str:
     return DERIVED_PREFIX + media_key(sha256)
 
 
-def provenance_key(derived_sha256: str, provenance_sha256: str) -> str:
-    media_key(provenance_sha256)  # the same check of the second hash
-    return f"{derived_key(derived_sha256)}.provenance/{provenance_sha256}.json"
+def provenance_key(provenance_sha256: str) -> str:
+    return DERIVED_PREFIX + media_key(provenance_sha256).replace("sha256/", "provenance/", 1) + ".json"
 
 
-def provenance_signature_key(derived_sha256: str, provenance_sha256: str) -> str:
-    return provenance_key(derived_sha256, provenance_sha256).removesuffix(".json") + ".sig"
+def provenance_signature_key(provenance_sha256: str) -> str:
+    return provenance_key(provenance_sha256).removesuffix(".json") + ".sig"
 
 
 # --- the custody log's checkpoints -------------------------------------------------------

@@ -65,5 +65,5 @@ def station_subject(station: str) -> str:
 
 
 def derived_subject(sha256: str) -> str:
-    """A derived file (an exported clip, frames, a mosaic), by its SHA-256."""
+    """A derivation (an exported clip, a set of frames, a mosaic), by its provenance's SHA-256."""
     return f"derived:{sha256}"

@@ -1,11 +1,12 @@
 """``recorder-audit verify``'s checks of derived material (exported clips, frames, mosaics).
 
-For every ``derived`` custody event: the derived file, its provenance and signature exist in
+For every ``derived`` custody event: the derived files, the provenance and signature exist in
 the store, at the versions the event names, protected like the evidence; the provenance is
 the one the event names and is signed by a key of the trust anchors; the event agrees with
 the provenance; its sources are recordings the database holds, with the SHA-256 and manifest
 the provenance names, and they verify (the per-recording checks, run before this); and, at
-``sample`` and ``full``, the derived file re-hashes to its SHA-256. The decisions are in
+``sample`` and ``full``, the derived files re-hash to their SHA-256. A derivation is named
+``derived:<its provenance's SHA-256>``. The decisions are in
 ``domain.derived`` and ``domain.evidence_audit``; this module fetches and reports.
 """
 
@@ -17,7 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from recorder_sync.domain.audit import AuditResult
-from recorder_sync.domain.derived import DerivedEvent, SourceFacts, provenance_problems, read_derived_event
+from recorder_sync.domain.derived import (
+    DerivedEvent,
+    SourceFacts,
+    StoredRef,
+    provenance_problems,
+    read_derived_event,
+)
 from recorder_sync.domain.errors import CouldNotCheck, IntegrityFailure, NotFound
 from recorder_sync.domain.evidence_audit import Level, choose_sample, object_problem, sample_size
 from recorder_sync.domain.ports import Clock, DerivedRecords, EvidenceReader
@@ -63,8 +70,9 @@ class DerivedAudit:
             for ev in events:
                 self._one(ev, store, known, result)
             if level != Level.METADATA:
-                n = len(events) if level == Level.FULL else sample_size(len(events), sample)
-                self._rehash(store, choose_sample(events, n, self.rng), result)
+                files = [(ev, f) for ev in events for f in ev.files]
+                n = len(files) if level == Level.FULL else sample_size(len(files), sample)
+                self._rehash(store, choose_sample(files, n, self.rng), result)
         except CouldNotCheck as e:
             log.warning("derived material: %s", e)
             result.could_not_check(DERIVED, "store", f"{e}; derived material was not fully checked")
@@ -72,13 +80,13 @@ class DerivedAudit:
     def _one(
         self, ev: DerivedEvent, store: EvidenceReader, known: dict[str, SourceFacts], result: AuditResult
     ) -> None:
-        subject, now = derived_subject(ev.sha256), self.clock()
+        subject, now = derived_subject(ev.provenance_sha256), self.clock()
         provenance = _read(store, ev.provenance.key, ev.provenance.version_id)
         signature = _read(store, ev.signature.key, ev.signature.version_id)
         for reason in provenance_problems(ev, provenance, signature, self.trust, known):
             result.problem(DERIVED, subject, reason)
         for what, ref, size in (
-            ("derived file", ev.file, ev.size),
+            *(("derived file", f, size) for f, _, size in ev.files),
             ("provenance", ev.provenance, None if provenance is None else len(provenance)),
             ("signature", ev.signature, None if signature is None else len(signature)),
         ):
@@ -99,16 +107,21 @@ class DerivedAudit:
                     f"its source recording {rid} does not verify (see {recording_subject(rid)})",
                 )
 
-    def _rehash(self, store: EvidenceReader, chosen: list[DerivedEvent], result: AuditResult) -> None:
-        for ev in chosen:
+    def _rehash(
+        self,
+        store: EvidenceReader,
+        chosen: list[tuple[DerivedEvent, tuple[StoredRef, str, int]]],
+        result: AuditResult,
+    ) -> None:
+        for ev, (ref, sha256, size) in chosen:
             try:
-                store.verify(ev.file.key, ev.sha256, ev.size, None, ev.file.version_id)
+                store.verify(ref.key, sha256, size, None, ref.version_id)
             except IntegrityFailure as e:
                 found = e.args[2] if len(e.args) > 2 else str(e)
                 result.problem(
                     DERIVED,
-                    derived_subject(ev.sha256),
-                    f"derived file {ev.file.key}: re-hash failed: expected sha256 {ev.sha256}, found {found}",
+                    derived_subject(ev.provenance_sha256),
+                    f"derived file {ref.key}: re-hash failed: expected sha256 {sha256}, found {found}",
                 )
             result.checked["derived_rehashed"] += 1
 

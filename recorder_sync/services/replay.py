@@ -325,7 +325,7 @@ class ReplayService:
                     access_seq=access.seq,
                 )
                 signature = signer.sign(provenance)
-                kept = keeper.keep(derived, provenance, signature, [rec], access.seq)
+                kept = keeper.keep([derived], provenance, signature, [rec], access.seq)
                 clip = target.place(name, derived)
                 target.place(name + ".provenance.json", provenance)
                 target.place(name + ".provenance.sig", signature)

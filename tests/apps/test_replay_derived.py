@@ -22,7 +22,7 @@ from test_tamper_evidence import Station, audit, flip, problems, rewrite, write_
 
 from recorder_sync.adapters.keys import load_key
 from recorder_sync.domain.checkpoint import NoteKey
-from recorder_sync.domain.layout import derived_key, media_key
+from recorder_sync.domain.layout import derived_key, media_key, provenance_key, provenance_signature_key
 from recorder_sync.domain.trust import TrustAnchors
 
 
@@ -78,8 +78,8 @@ def test_an_export_is_stored_as_evidence_and_linked_by_a_derived_event(station: 
     # the clip, its provenance and signature in the vault: content-addressed, read-only
     vault = station.home / "vault"
     stored = vault / derived_key(clip_sha)
-    stored_prov = vault / f"{derived_key(clip_sha)}.provenance" / f"{prov_sha}.json"
-    stored_sig = vault / f"{derived_key(clip_sha)}.provenance" / f"{prov_sha}.sig"
+    stored_prov = vault / provenance_key(prov_sha)
+    stored_sig = vault / provenance_signature_key(prov_sha)
     assert stored.read_bytes() == clip.read_bytes()
     assert stored_prov.read_bytes() == provenance and stored_sig.read_bytes() == signature
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o444 for p in (stored, stored_prov, stored_sig))
@@ -94,12 +94,9 @@ def test_an_export_is_stored_as_evidence_and_linked_by_a_derived_event(station: 
     assert derived["actor"] == exported["actor"]
     d = derived["details"]
     assert d["sources"] == [{"id": station.rec()["id"], "sha256": station.rec()["sha256"]}]
-    assert d["derived"] == {"key": derived_key(clip_sha), "sha256": clip_sha, "size": clip.stat().st_size}
-    assert d["provenance"] == {
-        "key": f"{derived_key(clip_sha)}.provenance/{prov_sha}.json",
-        "sha256": prov_sha,
-    }
-    assert d["signature"]["key"] == f"{derived_key(clip_sha)}.provenance/{prov_sha}.sig"
+    assert d["files"] == [{"key": derived_key(clip_sha), "sha256": clip_sha, "size": clip.stat().st_size}]
+    assert d["provenance"] == {"key": provenance_key(prov_sha), "sha256": prov_sha}
+    assert d["signature"]["key"] == provenance_signature_key(prov_sha)
     assert d["signature"]["key_id"] == json.loads(provenance)["key_id"]
     assert d["operations"] == json.loads(provenance)["operations"]
     assert d["access_seq"] == exported["seq"]
@@ -114,11 +111,11 @@ def test_an_export_is_stored_as_evidence_and_linked_by_a_derived_event(station: 
     assert r.returncode == 0, r.stderr
     clip2 = station.tmp / "out2" / clip_name(station.rec())
     first, second = events(station.db_url, "derived")
-    assert first["details"]["derived"] == second["details"]["derived"]  # the same bytes, one object
-    assert second["details"]["derived"]["sha256"] == hashlib.sha256(clip2.read_bytes()).hexdigest()
+    assert first["details"]["files"] == second["details"]["files"]  # the same bytes, one object
+    assert second["details"]["files"][0]["sha256"] == hashlib.sha256(clip2.read_bytes()).hexdigest()
     assert second["details"]["provenance"]["sha256"] != prov_sha
     assert stored_prov.read_bytes() == provenance
-    assert len(list(stored_prov.parent.glob("*.json"))) == 2
+    assert (vault / provenance_key(second["details"]["provenance"]["sha256"])).exists()
 
 
 def test_a_derived_file_the_store_refuses_is_not_handed_out(station: Station) -> None:
@@ -154,9 +151,9 @@ def exported(station: Station) -> tuple[Station, dict[str, Any]]:
     return station, event
 
 
-def derived_problems(report: dict[str, Any], sha256: str) -> list[str]:
+def derived_problems(report: dict[str, Any], provenance_sha256: str) -> list[str]:
     found = problems(report)
-    assert all(s == f"derived:{sha256}" for c, s, _ in found if c == "derived"), found
+    assert all(s == f"derived:{provenance_sha256}" for c, s, _ in found if c == "derived"), found
     return [reason for c, _, reason in found if c == "derived"]
 
 
@@ -171,20 +168,21 @@ def test_untouched_derived_material_verifies(exported: tuple[Station, dict[str, 
 
 def test_derived_file_altered_or_deleted(exported: tuple[Station, dict[str, Any]]) -> None:
     station, event = exported
-    d = event["details"]["derived"]
+    [d] = event["details"]["files"]
+    subject = event["details"]["provenance"]["sha256"]
     path = station.vault_file(d["key"])
     rewrite(path, flip)
     code, report = audit(station, "--level", "metadata")
     assert code == 0, report  # same size, same mode: only a re-hash can tell
     code, report = audit(station, "--level", "full")
     assert code == 3
-    [reason] = derived_problems(report, d["sha256"])
+    [reason] = derived_problems(report, subject)
     assert f"derived file {d['key']}: re-hash failed: expected sha256 {d['sha256']}" in reason
 
     path.unlink()
     code, report = audit(station, "--level", "metadata")
     assert code == 3
-    assert derived_problems(report, d["sha256"]) == [
+    assert derived_problems(report, subject) == [
         f"derived file {d['key']}: missing from the store (deleted?)"
     ]
 
@@ -195,7 +193,7 @@ def test_provenance_altered(exported: tuple[Station, dict[str, Any]]) -> None:
     rewrite(station.vault_file(p["key"]), lambda b: b.replace(b"court request 17", b"court request 71"))
     code, report = audit(station, "--level", "metadata")
     assert code == 3
-    reasons = derived_problems(report, event["details"]["derived"]["sha256"])
+    reasons = derived_problems(report, p["sha256"])
     assert len(reasons) == 2, reasons
     assert "are not the provenance the derived event" in reasons[0] and p["sha256"] in reasons[0]
     assert "its signature does not verify" in reasons[1]
@@ -237,11 +235,11 @@ def test_provenance_naming_a_source_that_does_not_exist(station: Station) -> Non
         clock=lambda: now,
         station="st-test",
     )
-    keeper.keep(clip, provenance, signer.sign(provenance), [ghost], 1)
+    keeper.keep([clip], provenance, signer.sign(provenance), [ghost], 1)
 
     code, report = audit(station, "--level", "full")
     assert code == 3
-    assert derived_problems(report, hashlib.sha256(data).hexdigest()) == [
+    assert derived_problems(report, hashlib.sha256(provenance).hexdigest()) == [
         "its source recording rec-ghost does not exist in the database"
     ]
 
@@ -259,5 +257,5 @@ def test_derived_event_altered_is_caught_by_the_log_check(exported: tuple[Statio
     found = problems(report)
     assert any(c == "log" and s == f"event:{seq}" and "edited" in r for c, s, r in found), found
     # and the edited event no longer agrees with the signed provenance
-    reasons = derived_problems(report, event["details"]["derived"]["sha256"])
+    reasons = derived_problems(report, event["details"]["provenance"]["sha256"])
     assert any("says operations [{'op': 'copy'}], its signed provenance" in r for r in reasons), reasons

@@ -64,9 +64,9 @@ def test_replay_stores_derived_material_under_derived_only_and_locked(
     assert r.returncode == 0, r.stderr
     [event] = events(station.db_url, "derived")
     d = event["details"]
-    for part in ("derived", "provenance", "signature"):
-        key, version = d[part]["key"], d[part]["version_id"]
-        assert key.startswith("derived/sha256/")
+    for part in (d["files"][0], d["provenance"], d["signature"]):
+        key, version = part["key"], part["version_id"]
+        assert key.startswith("derived/")
         obj = reader.stat_object(bucket, key, version_id=version)
         assert obj.metadata["x-amz-object-lock-mode"] == "COMPLIANCE"
         until = datetime.fromisoformat(
@@ -74,7 +74,7 @@ def test_replay_stores_derived_material_under_derived_only_and_locked(
         )
         assert until > datetime.now(UTC)
     clip = (station.tmp / "out").glob("*.mp4")
-    assert reader.get_object(bucket, d["derived"]["key"]).read() == next(clip).read_bytes()
+    assert reader.get_object(bucket, d["files"][0]["key"]).read() == next(clip).read_bytes()
 
     # the replay credentials put under derived/ and nowhere else, and delete nothing
     client = s3_server.client(user)
@@ -86,7 +86,7 @@ def test_replay_stores_derived_material_under_derived_only_and_locked(
         lambda: client.put_object(bucket, "sha256/00/00/new", io.BytesIO(b"x"), 1),
         lambda: client.put_object(bucket, str(checkpoints[0]), io.BytesIO(b"x"), 1),
         lambda: client.remove_object(bucket, evidence),
-        lambda: client.remove_object(bucket, d["derived"]["key"], version_id=d["derived"]["version_id"]),
+        lambda: client.remove_object(bucket, d["files"][0]["key"], version_id=d["files"][0]["version_id"]),
     ):
         with pytest.raises(S3Error) as denied:
             attempt()

@@ -4,6 +4,7 @@ details, and what an auditor concludes from an event, a provenance and the sourc
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from recorder_sync.adapters.keys import create_key
 from recorder_sync.domain import layout
+from recorder_sync.domain.canonical import canonical_bytes
 from recorder_sync.domain.custody import CustodyEvent, EventKind, make_event
 from recorder_sync.domain.derived import (
     SourceFacts,
@@ -66,14 +68,12 @@ def provenance(key_id: str, **changes: object) -> bytes:
 
 
 def test_keys_are_content_addressed_under_derived() -> None:
+    b = "b" * 64
     assert layout.derived_key(CLIP_SHA) == f"derived/sha256/{CLIP_SHA[:2]}/{CLIP_SHA[2:4]}/{CLIP_SHA}"
-    assert (
-        layout.provenance_key(CLIP_SHA, "b" * 64)
-        == f"{layout.derived_key(CLIP_SHA)}.provenance/{'b' * 64}.json"
-    )
-    assert layout.provenance_signature_key(CLIP_SHA, "b" * 64).endswith(f".provenance/{'b' * 64}.sig")
+    assert layout.provenance_key(b) == f"derived/provenance/bb/bb/{b}.json"
+    assert layout.provenance_signature_key(b) == f"derived/provenance/bb/bb/{b}.sig"
     with pytest.raises(ValueError):
-        layout.provenance_key(CLIP_SHA, "../x")
+        layout.provenance_key("../x")
 
 
 def test_read_provenance_refuses_what_is_not_one() -> None:
@@ -97,9 +97,10 @@ def signed(tmp_path: Path) -> Signed:
 
 def event_for(doc: bytes, **detail_changes: object) -> CustodyEvent:
     d = read_provenance(doc)
+    [out] = d.outputs
     details = derived_details(
         d,
-        StoredObject(d.key, "u", d.size, "v1"),
+        [StoredObject(out.key, "u", out.size, "v1")],
         StoredObject(d.provenance_key, "u", len(doc), "v2"),
         StoredObject(d.signature_key, "u", 64, "v3"),
     )
@@ -113,7 +114,7 @@ def event_for(doc: bytes, **detail_changes: object) -> CustodyEvent:
 def test_an_event_that_matches_its_signed_provenance_and_sources_has_no_problem(signed: Signed) -> None:
     doc, sig, trust, _ = signed
     ev = read_derived_event(event_for(doc))
-    assert ev.file.version_id == "v1" and ev.sources == (("rec-1", SOURCE_SHA),) and ev.access_seq == 7
+    assert ev.files[0][0].version_id == "v1" and ev.sources == (("rec-1", SOURCE_SHA),) and ev.access_seq == 7
     assert provenance_problems(ev, doc, sig, trust, {"rec-1": SourceFacts(SOURCE_SHA, MANIFEST)}) == []
 
 
@@ -133,3 +134,10 @@ def test_what_the_auditor_reports(signed: Signed) -> None:
     lied = read_derived_event(event_for(doc, operations=[{"op": "copy"}]))
     [disagrees] = provenance_problems(lied, doc, sig, trust, known)
     assert disagrees.startswith("the derived event (seq 9) says operations [{'op': 'copy'}]")
+
+
+def test_a_set_of_frames_is_one_derivation_of_several_files() -> None:
+    fields = json.loads(provenance("k1"))
+    fields["outputs"] = [fields.pop("output"), {"name": "f2.png", "sha256": "c" * 64, "size": 3}]
+    d = read_provenance(canonical_bytes(fields))
+    assert [(o.sha256, o.size) for o in d.outputs] == [(CLIP_SHA, len(CLIP)), ("c" * 64, 3)]

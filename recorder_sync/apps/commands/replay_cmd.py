@@ -196,7 +196,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         f"with {exported.path.name}.provenance.json and .sig; logged as event {exported.access_seq}"
     )
     if exported.stored is not None:
-        print(f"stored as evidence at {exported.stored.key} (custody event {exported.stored.event_seq})")
+        print(f"stored as evidence at {exported.stored.keys[0]} (custody event {exported.stored.event_seq})")
     return 0
 
 
