@@ -30,6 +30,7 @@ What this adapter guarantees, and how:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
@@ -59,6 +60,7 @@ from recorder_sync.domain.errors import (
     Error,
     IntegrityFailure,
     NotFound,
+    RetentionUnchecked,
     SourceChanged,
     SourceUnavailable,
     StorageRejected,
@@ -497,14 +499,64 @@ class S3Store:
         obj = head.obj
         if obj.size != size:
             raise IntegrityFailure(key, sha256, f"an object of {obj.size} bytes instead of {size}")
+        unchecked: RetentionUnchecked | None = None
         if obj.lock_mode != COMPLIANCE or obj.retain_until is None:
-            raise IntegrityFailure(
-                key, sha256, f"an object without COMPLIANCE retention (lock mode {obj.lock_mode or 'none'})"
-            )
-        if self.settings.verify == "stat":
-            if head.sha256 != sha256:
-                raise IntegrityFailure(key, sha256, f"sha256 metadata {head.sha256 or 'missing'}")
+            # HEAD leaves the lock out when these credentials may not read it: ask for it
+            try:
+                obj = self._read_retention(key, obj)
+            except RetentionUnchecked as e:
+                unchecked = e  # said once the bytes are checked: wrong bytes outrank it
+            else:
+                if obj.lock_mode != COMPLIANCE or obj.retain_until is None:
+                    raise IntegrityFailure(
+                        key,
+                        sha256,
+                        f"an object without COMPLIANCE retention (lock mode {obj.lock_mode or 'none'})",
+                    )
+        self._check_bytes(key, head.sha256, obj, sha256, size, progress)
+        if unchecked is not None:
+            raise unchecked
+        return obj
+
+    def _read_retention(self, key: str, obj: StoredObject) -> StoredObject:
+        """``obj`` with the retention the server reports for it when asked (GetObjectRetention);
+        ``RetentionUnchecked`` when these credentials may not ask."""
+        what = f"reading the retention of {key}"
+        try:
+            retention = self._client.get_object_retention(self._bucket, key, version_id=obj.version_id)
+        except S3Error as exc:
+            if exc.code == "AccessDenied":
+                raise RetentionUnchecked(
+                    key, "these credentials may not read it (s3:GetObjectRetention: AccessDenied)"
+                ) from exc
+            if exc.code in _NO_LOCK_CONFIG_CODES:  # no retention (RGW's code; minio knows another)
+                return obj
+            raise translate(exc, what) from exc
+        except Exception as exc:
+            raise translate(exc, what) from exc
+        if retention is None:
             return obj
+        until = retention.retain_until_date
+        return dataclasses.replace(
+            obj,
+            lock_mode=retention.mode,
+            retain_until=until.astimezone(UTC) if until is not None else None,
+        )
+
+    def _check_bytes(
+        self,
+        key: str,
+        found_meta: str | None,
+        obj: StoredObject,
+        sha256: str,
+        size: int,
+        progress: Progress | None,
+    ) -> None:
+        """The stored bytes hash to ``sha256`` (with ``verify = "stat"``: our metadata says so)."""
+        if self.settings.verify == "stat":
+            if found_meta != sha256:
+                raise IntegrityFailure(key, sha256, f"sha256 metadata {found_meta or 'missing'}")
+            return
         what = f"reading {key} back"
         with _translated(what):
             response = self._client.get_object(self._bucket, key, version_id=obj.version_id)
@@ -516,7 +568,6 @@ class S3Store:
             raise StorageUnavailable(f"{what}: got {read} of {size} bytes")
         if found != sha256:
             raise IntegrityFailure(key, sha256, found)
-        return obj
 
     def open(self, key: str, version_id: str | None = None) -> BinaryIO:
         what = f"reading {key}"
@@ -535,7 +586,10 @@ class S3Store:
             return reader.read()
 
     def protection_problem(self, obj: StoredObject, now: datetime) -> str | None:
-        """An object is protected by its COMPLIANCE retention (``EvidenceReader``)."""
+        """An object is protected by its COMPLIANCE retention (``EvidenceReader``);
+        ``RetentionUnchecked`` when these credentials may not read it."""
+        if not obj.legal_hold and (obj.lock_mode != COMPLIANCE or obj.retain_until is None):
+            obj = self._read_retention(obj.key, obj)  # HEAD leaves out a lock we may not read
         return lock_problem(obj, now)
 
     def presigned_get(self, key: str, version_id: str | None, expires: timedelta, now: datetime) -> str:

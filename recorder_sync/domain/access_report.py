@@ -18,7 +18,8 @@ from datetime import datetime, time, tzinfo
 from typing import Any
 
 from recorder_sync.domain.cases import Action
-from recorder_sync.domain.roster import RosterEntry, entry_for
+from recorder_sync.domain.replay import VIA
+from recorder_sync.domain.roster import RIGHTS, RosterEntry, entry_for
 from recorder_sync.domain.times import parse_lenient, utc_iso
 
 ACCESS_KINDS = ("accessed", "exported")
@@ -211,4 +212,57 @@ def usage_problems(accesses: Sequence[AccessRecord], limits: AccessLimits, zone:
                         f"at {local:%Y-%m-%d %H:%M:%S%z}, outside the office hours {hours}",
                     )
                 )
+    return findings
+
+
+# --- refused attempts --------------------------------------------------------------------
+
+REFUSED = "access-refused"
+
+
+def refusal_details(
+    command: str, entry: RosterEntry | None, asked: Mapping[str, Any] | None, problem: str
+) -> dict[str, Any]:
+    """What an ``access-refused`` event records besides who (its actor): the command, what
+    was asked, the roles that may run the command, the role (and officer number) the roster
+    gave the actor, and why it was refused."""
+    details: dict[str, Any] = {
+        "via": VIA,
+        "command": command,
+        "needed": sorted(r.value for r in RIGHTS.get(command, ())),
+        "role": entry.role.value if entry is not None else None,
+        "problem": problem,
+    }
+    if entry is not None and entry.officer:
+        details["officer"] = entry.officer
+    if asked:
+        details["asked"] = dict(asked)
+    return details
+
+
+def refusals_from_events(
+    events: Iterable[Mapping[str, Any]], user: str | None = None, officer: str | None = None
+) -> list[Finding]:
+    """A ``refused-access`` finding for every refused attempt (by ``user``, of ``officer``)."""
+    findings: list[Finding] = []
+    for ev in events:
+        if ev.get("action") != REFUSED:
+            continue
+        actor = str(ev.get("actor", ""))
+        details = ev.get("details") or {}
+        if user is not None and user not in (actor, actor.partition("@")[0]):
+            continue
+        if officer is not None and details.get("officer") != officer:
+            continue
+        asked = details.get("asked") or {}
+        findings.append(
+            Finding(
+                "refused-access",
+                int(ev["seq"]),
+                actor,
+                str(asked.get("recording", "")),
+                f"`{details.get('command')}` refused: {details.get('problem')}",
+                officer=str(details["officer"]) if details.get("officer") else None,
+            )
+        )
     return findings

@@ -59,6 +59,8 @@ class EventKind(enum.StrEnum):
     TIMESTAMPED = "timestamped"  # a published checkpoint got its RFC 3161 token (and the clock drift)
     KEY_REVOKED = "key-revoked"  # an operator declared a key's signatures invalid from a time on
     LOG_KEY_ROTATED = "log-key-rotated"  # an operator replaced the log key (signed by the old one)
+    DERIVED = "derived"  # a derived file (export, frames, mosaic) stored as evidence, linked to its sources
+    ACCESS_REFUSED = "access-refused"  # a replay command refused: who, what was asked, the role needed
 
 
 @dataclass(frozen=True)

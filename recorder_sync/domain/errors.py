@@ -217,6 +217,17 @@ class TsaUnavailable(CouldNotCheck):
     """Time-stamping authority unavailable: {}"""
 
 
+class DerivedNotStored(CouldNotCheck):
+    """The derived file was not stored as evidence at {}, so it was not handed out: {}"""
+
+
+class RetentionUnchecked(StorageRejected):
+    """Could not check the retention of {}: {}"""
+
+    # The bytes may be the evidence; only the lock could not be read (the credentials lack
+    # s3:GetObjectRetention): not a verification failure, and no retry will fix it.
+
+
 # --- ingest -------------------------------------------------------------------
 
 

@@ -22,6 +22,30 @@ def signature_key(sha256: str) -> str:
     return media_key(sha256) + ".manifest.sig"
 
 
+# --- derived material: exported clips, frames, mosaics -----------------------------------
+# ``derived/sha256/ab/cd/<sha256>``: a derived file, content-addressed like the evidence but
+# under its own prefix, so that replay's credentials may write there and nowhere else (the
+# originals stay out of their reach). One provenance may describe several files (a set of
+# frames), and the same bytes may be derived more than once (the same range exported again,
+# by someone else, for another reason): each provenance is therefore named by its own
+# SHA-256, ``derived/provenance/ab/cd/<sha256>.json``, its signature beside it (``.sig``),
+# so that none replaces another.
+
+DERIVED_PREFIX = "derived/"
+
+
+def derived_key(sha256: str) -> str:
+    return DERIVED_PREFIX + media_key(sha256)
+
+
+def provenance_key(provenance_sha256: str) -> str:
+    return DERIVED_PREFIX + media_key(provenance_sha256).replace("sha256/", "provenance/", 1) + ".json"
+
+
+def provenance_signature_key(provenance_sha256: str) -> str:
+    return provenance_key(provenance_sha256).removesuffix(".json") + ".sig"
+
+
 # --- the custody log's checkpoints -------------------------------------------------------
 # ``log/<origin>/checkpoint/<size>``: one write-once object per signed tree size, so that
 # whatever the database later says, what was published stays where an auditor finds it.

@@ -254,6 +254,8 @@ def mosaic_provenance(
         "reason": reason,
         "exported_at": utc_iso(at),
         "access_seqs": list(access_seqs),  # the custody events that logged it before it was made
+        # the first of them: the one the ``derived`` event of a stored mosaic names
+        "access_seq": access_seqs[0],
         "station": station,
         "key_id": key_id,
     }

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 from recorder_sync.domain import custody
 from recorder_sync.domain.access_figures import AccessInputs
 from recorder_sync.domain.cases import Action, ActionQuery, Checkout, ImportOutcome
+from recorder_sync.domain.derived import SourceFacts
 from recorder_sync.domain.evidence_audit import SignedRecording
 from recorder_sync.domain.flags import FlagSpec
 from recorder_sync.domain.linking import LinkProposal, RecordingFacts, StoredLink
@@ -464,6 +465,16 @@ class EvidenceRecords(Protocol):
 
     def signed_events_without_recording(self) -> list[custody.CustodyEvent]:
         """``signed`` events of recordings the database no longer has."""
+        ...
+
+
+class DerivedRecords(Protocol):
+    """The database as ``recorder-audit`` sees derived material: read-only."""
+
+    def derived_events(self) -> list[custody.CustodyEvent]: ...
+
+    def sources(self, ids: Collection[str]) -> dict[str, SourceFacts]:
+        """What the database holds of the recordings ``ids`` (an id it does not hold is absent)."""
         ...
 
 

@@ -62,3 +62,8 @@ def file_subject(dock: str, relpath: str) -> str:
 
 def station_subject(station: str) -> str:
     return f"station:{station}"
+
+
+def derived_subject(sha256: str) -> str:
+    """A derivation (an exported clip, a set of frames, a mosaic), by its provenance's SHA-256."""
+    return f"derived:{sha256}"

@@ -32,6 +32,8 @@ from recorder_sync.domain.access_report import (
     accesses_from_events,
     find_problems,
     officer_of,
+    refusal_details,
+    refusals_from_events,
     usage_problems,
 )
 from recorder_sync.domain.cases import ActionQuery
@@ -94,6 +96,7 @@ from recorder_sync.domain.timeline import (
 from recorder_sync.domain.times import utc_iso
 from recorder_sync.domain.trust import TrustAnchors
 from recorder_sync.io.hashing import sha256_file
+from recorder_sync.services.derived import DerivedEvidence, DerivedStored
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -141,6 +144,7 @@ class Delivered:
     access_seq: int
     files: tuple[PlacedFile, ...]
     provenance: bytes
+    stored: DerivedStored  # the files, provenance and signature as stored as evidence
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,7 @@ class Exported:
     path: Path
     sha256: str
     provenance: bytes
+    stored: DerivedStored | None = None  # the derived file as stored as evidence
 
 
 def _asked(edits: Redactions) -> dict[str, str]:
@@ -193,22 +198,46 @@ class ReplayService:
         log: AccessLog,
         copies: PrivateCopies,
         clock: Clock,
+        derived: DerivedEvidence | None = None,
     ) -> None:
+        """``derived`` stores what ``export`` makes, as evidence, before it is handed out;
+        without it ``export`` refuses (the play and search commands need none)."""
         self.actor = actor
         self.roster = roster
         self.library = library
         self.log = log
         self.copies = copies
         self.clock = clock
+        self.derived = derived
 
-    def who(self, command: str) -> RosterEntry:
-        """The actor's roster entry, if it may run ``command``; else ``AccessRefused`` (exit 2)."""
-        return authorize(self.actor, entry_for(self.actor, self.roster.roster()), command)
+    def who(self, command: str, asked: Mapping[str, Any] | None = None) -> RosterEntry:
+        """The actor's roster entry, if it may run ``command``; else ``AccessRefused`` (exit 2),
+        logged as an ``access-refused`` event naming what was ``asked``."""
+        entry = entry_for(self.actor, self.roster.roster())
+        try:
+            return authorize(self.actor, entry, command)
+        except AccessRefused as e:
+            self._refused(command, entry, asked, e)
+            raise
+
+    def _refused(
+        self, command: str, entry: RosterEntry | None, asked: Mapping[str, Any] | None, e: AccessRefused
+    ) -> None:
+        """Log a refusal; when the log cannot be written the refusal stands all the same."""
+        try:
+            self.log.note(
+                EventKind.ACCESS_REFUSED,
+                self.clock(),
+                recording_id=None,
+                details=refusal_details(command, entry, asked, str(e)),
+            )
+        except Exception as failed:  # whatever broke the log (even a bug), the answer stays "refused"
+            log.error("could not log the refused %s by %s: %s", command, self.actor, failed)
 
     # --- metadata: logged as searches --------------------------------------------------
 
     def find(self, query: FindQuery) -> list[FoundRecording]:
-        entry = self.who("find")
+        entry = self.who("find", query.as_json())
         scoped = query.scoped(officer_scope(entry))
         self.log.note(
             EventKind.SEARCHED,
@@ -223,7 +252,7 @@ class ReplayService:
         why_not = timeline_selection(query)
         if why_not is not None:
             raise UsageError(why_not)
-        entry = self.who("timeline")
+        entry = self.who("timeline", query.as_json())
         scope = officer_scope(entry)
         self.log.note(
             EventKind.SEARCHED,
@@ -266,22 +295,25 @@ class ReplayService:
         zone: tzinfo,
     ) -> tuple[list[AccessRecord], list[Finding]]:
         """Every access in the period (by ``user``, or by the roster users of ``officer``), and findings."""
-        entry = self.who("access-report")
         query = {k: v for k, v in (("user", user), ("officer", officer)) if v is not None}
         query |= {k: utc_iso(t) for k, t in (("since", since), ("until", until)) if t is not None}
+        entry = self.who("access-report", query)
         self.log.note(
             EventKind.SEARCHED,
             self.clock(),
             details={"via": VIA, "command": "access-report", "role": entry.role.value, "query": query},
         )
         roster = self.roster.roster()
-        accesses = accesses_from_events(self.library.access_events(since, until))
+        logged = self.library.access_events(since, until)
+        accesses = accesses_from_events(logged)
+        refused = refusals_from_events(logged, user, officer)
         if user is not None:
             accesses = [a for a in accesses if user in (a.actor, a.actor.partition("@")[0])]
         if officer is not None:
             accesses = [a for a in accesses if officer_of(a, roster) == officer]
         links, actions = self.library.linked_actions([rid for a in accesses for rid, _ in a.recordings])
         findings = find_problems(accesses, roster, links, actions) + usage_problems(accesses, limits, zone)
+        findings += refused
         return accesses, sorted(findings, key=lambda f: f.access_seq)
 
     # --- content: logged before the first byte is read ----------------------------------
@@ -289,9 +321,9 @@ class ReplayService:
     def play(
         self, ref: str, reason: str | None, span: ClipRange, trust: TrustAnchors, player: Player
     ) -> Played:
-        entry = self.who("play")
+        entry = self.who("play", {"recording": ref})
         why = require_reason(reason, "play")
-        rec = self._visible(entry, ref)
+        rec = self._visible(entry, ref, "play")
         unusable = player.unusable()
         if unusable is not None:
             raise UsageError(unusable)
@@ -324,13 +356,14 @@ class ReplayService:
         mutes or watermarks it: ``edits``) with its provenance signed by ``signer``; the
         original is only read. Redactions that do not fit the recording are refused before
         anything is logged."""
-        entry = self.who("export")
+        entry = self.who("export", {"recording": ref})
         why = require_reason(reason, "export")
-        rec = self._visible(entry, ref)
+        rec = self._visible(entry, ref, "export")
         check_redactions(edits, MediaShape.of_recording(rec), span)
         shown = span.as_json()
         name = output_name(rec, None if shown is None else [shown["from"], shown["to"]])
         target.check([name, name + ".provenance.json", name + ".provenance.sig"])
+        keeper = self._derived()  # asked before anything is logged
         now = self.clock()
         access = self._log_access(
             EventKind.EXPORTED,
@@ -348,10 +381,12 @@ class ReplayService:
                 derivation = clipper.derive(copy.path, derived, span, plan)
                 files = [(name, derived, None)]
                 delivered = self._deliver(
-                    rec, access, why, derivation, files, name, shown, target, signer, station
+                    rec, access, why, derivation, files, name, shown, target, signer, station, keeper
                 )
                 [clip] = delivered.files
-                return Exported(rec, access.seq, clip.path, clip.sha256, delivered.provenance)
+                return Exported(
+                    rec, access.seq, clip.path, clip.sha256, delivered.provenance, delivered.stored
+                )
 
             return self._serving(rec, access, make)
 
@@ -369,9 +404,9 @@ class ReplayService:
     ) -> Delivered:
         """Still frames (PNG) every ``every`` over ``span``, from a verified copy, with one signed
         provenance naming each frame's time and SHA-256."""
-        entry = self.who("frames")
+        entry = self.who("frames", {"recording": ref})
         why = require_reason(reason, "frames")
-        rec = self._visible(entry, ref)
+        rec = self._visible(entry, ref, "frames")
         shape = MediaShape.of_recording(rec)
         if not shape.picture:
             raise UsageError(f"frames: {rec.id} is {rec.kind.value}, not video")
@@ -380,6 +415,7 @@ class ReplayService:
         names = [frame_name(rec.id, t) for t in times]
         base = frames_set_name(rec.id, None if shown is None else [shown["from"], shown["to"]])
         target.check([*names, base + ".provenance.json", base + ".provenance.sig"])
+        keeper = self._derived()  # asked before anything is logged
         access = self._log_access(
             EventKind.EXPORTED,
             self.clock(),
@@ -396,7 +432,18 @@ class ReplayService:
                 derivation = replace(derivation, operations=(every_op, *derivation.operations))
                 files = [(n, path, t) for n, (t, path) in zip(names, made, strict=True)]
                 return self._deliver(
-                    rec, access, why, derivation, files, base, shown, target, signer, station, a_set=True
+                    rec,
+                    access,
+                    why,
+                    derivation,
+                    files,
+                    base,
+                    shown,
+                    target,
+                    signer,
+                    station,
+                    keeper,
+                    a_set=True,
                 )
 
             return self._serving(rec, access, make)
@@ -413,6 +460,7 @@ class ReplayService:
         target: ExportTarget,
         signer: Signer,
         station: str,
+        keeper: DerivedEvidence,
         *,
         a_set: bool = False,
     ) -> Delivered:
@@ -420,7 +468,9 @@ class ReplayService:
         them all built and signed with the station key (its ``output``, or with ``a_set`` its
         ``outputs``, each still with its time), and all of it placed as
         ``base.provenance.json`` / ``.sig`` beside the files. Everything derived goes through
-        here (export, frames)."""
+        here (export, frames). The files, the provenance and its signature are stored as
+        evidence (``keeper``, with a ``derived`` event) before anything is placed: what the
+        store or the log refuses is never handed out."""
         outputs = []
         for name, path, at in files:
             with path.open("rb") as f:
@@ -438,23 +488,25 @@ class ReplayService:
             key_id=signer.key_id,
             access_seq=access.seq,
         )
+        signature = signer.sign(provenance)
+        stored = keeper.keep([path for _, path, _ in files], provenance, signature, [rec], access.seq)
         placed = [
             PlacedFile(o.name, target.place(o.name, path), o.sha256, o.size, o.at)
             for o, (_, path, _) in zip(outputs, files, strict=True)
         ]
         target.place(base + ".provenance.json", provenance)
-        target.place(base + ".provenance.sig", signer.sign(provenance))
-        return Delivered(rec, access.seq, tuple(placed), provenance)
+        target.place(base + ".provenance.sig", signature)
+        return Delivered(rec, access.seq, tuple(placed), provenance, stored)
 
     def url(
         self, ref: str, reason: str | None, minutes: int, trust: TrustAnchors, presigner: Presigner
     ) -> HandedOut:
         """A presigned GET URL pinned to the version stored and verified, handed out only once
         the access is logged and that version re-hashes to the signed manifest's SHA-256."""
-        entry = self.who("url")
+        entry = self.who("url", {"recording": ref})
         why = require_reason(reason, "url")
         lifetime = url_lifetime(minutes)
-        rec = self._visible(entry, ref)
+        rec = self._visible(entry, ref, "url")
         now = self.clock()
         access = self._log_access(
             EventKind.ACCESSED,
@@ -499,8 +551,9 @@ class ReplayService:
 
         One access event per recording (each names the whole group under ``mosaic``), all
         written before any copy is read; every copy verified before ffmpeg reads any: one
-        that fails, and nothing is made or shown."""
-        entry = self.who("play")
+        that fails, and nothing is made or shown. A mosaic written out is stored as derived
+        evidence first (``keep``), as an export is."""
+        entry = self.who("play", {"action": action_id})
         why = require_reason(reason, "play")
         if not self.library.actions(ActionQuery(action_id=action_id)):
             raise NotFound(f"action {action_id!r}")
@@ -512,8 +565,10 @@ class ReplayService:
             unusable = out.player.unusable()
             if unusable is not None:
                 raise UsageError(f"{unusable}; or write the mosaic to a folder: --out DIR")
-        elif out.target is not None:
+        keeper = None
+        if out.target is not None:
             out.target.check(names)
+            keeper = self._derived()  # asked before anything is logged
         kind, how = (EventKind.ACCESSED, "play") if out.player is not None else (EventKind.EXPORTED, "export")
         extra = {} if out.player is None else {"player": out.player.name}
         group = {"action_id": action_id, "recordings": [r.id for r in layout.recordings]}
@@ -543,7 +598,7 @@ class ReplayService:
                 seqs = tuple(a.seq for _, a in logged)
                 if out.player is not None:
                     return Mosaic(layout, seqs, player_status=out.player.play(made, ClipRange()))
-                assert out.target is not None and out.signer is not None
+                assert out.target is not None and out.signer is not None and keeper is not None
                 with made.open("rb") as f:
                     sha256, size = sha256_file(f)
                 provenance = mosaic_provenance(
@@ -559,9 +614,11 @@ class ReplayService:
                     key_id=out.signer.key_id,
                     access_seqs=seqs,
                 )
+                signature = out.signer.sign(provenance)
+                keeper.keep([made], provenance, signature, layout.recordings, seqs[0])
                 path = out.target.place(name, made)
                 out.target.place(names[1], provenance)
-                out.target.place(names[2], out.signer.sign(provenance))
+                out.target.place(names[2], signature)
                 return Mosaic(layout, seqs, path=path, sha256=sha256, provenance=provenance)
 
             try:
@@ -598,6 +655,11 @@ class ReplayService:
                 raise
             yield copy
 
+    def _derived(self) -> DerivedEvidence:
+        if self.derived is None:
+            raise UsageError("derived material must be stored as evidence, and no store for it was given")
+        return self.derived
+
     def _signed_at(self, rec: Recording) -> datetime:
         """When the manifest was signed (its custody event), which the key must be valid at;
         a recording without that event falls back to its ingest time."""
@@ -616,14 +678,16 @@ class ReplayService:
             self._outcome(rec, access, "interrupted", str(e) or "interrupted")
             raise
 
-    def _visible(self, entry: RosterEntry, ref: str) -> Recording:
+    def _visible(self, entry: RosterEntry, ref: str, command: str = "replay") -> Recording:
         """The recording, if this person may see it and it has a stored copy to serve
         (both refused before anything is logged: nothing was accessed)."""
         rec = self.log.recording(ref)
         if not may_see(entry, rec.officer):
-            raise AccessRefused(
+            refused = AccessRefused(
                 self.actor, f"is officer {entry.officer}: an officer may replay only their own recordings"
             )
+            self._refused(command, entry, {"recording": rec.id}, refused)
+            raise refused
         if rec.storage_uri is None:
             raise NotFound(f"a stored copy of {rec.id} (not stored yet: state {rec.state.value})")
         return rec

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import math
 import os
 import socket
@@ -24,11 +25,14 @@ from urllib3 import HTTPResponse
 from recorder_sync.adapters.s3store import S3Settings, S3Store, parse_s3_datetime, translate
 from recorder_sync.domain.errors import (
     ConfigError,
+    CouldNotCheck,
     IntegrityFailure,
     NotFound,
+    RetentionUnchecked,
     SourceChanged,
     StorageRejected,
     StorageUnavailable,
+    VerificationFailed,
 )
 from recorder_sync.domain.layout import manifest_key, media_key
 from recorder_sync.domain.model import StoredObject
@@ -715,3 +719,68 @@ def test_a_log_checkpoint_is_published_under_compliance_retention(
     assert open_checkpoint(store.get_bytes(found), [key]) == cp
     assert svc.publish() is None and store.stat(found) == stored  # nothing new: no new version
     assert svc.check() is not None
+
+
+# --- credentials that may not read an object's retention ---------------------------------
+# RGW then leaves the lock headers out of HEAD, which looked like an object without
+# COMPLIANCE retention (an integrity failure, exit 3). It is "could not check the
+# retention" (exit 4): the bytes are still checked, and wrong bytes still fail.
+
+
+def reader_policy(bucket: str, arn: str, *, retention: bool) -> str:
+    """Get and stat of objects and versions; the right to read their retention only when asked."""
+    actions = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectLegalHold"]
+    if retention:
+        actions.append("s3:GetObjectRetention")
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [arn]},
+                    "Action": ["s3:ListBucket", "s3:GetBucketObjectLockConfiguration"],
+                    "Resource": [f"arn:aws:s3:::{bucket}"],
+                },
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [arn]},
+                    "Action": actions,
+                    "Resource": [f"arn:aws:s3:::{bucket}/*"],
+                },
+            ],
+        }
+    )
+
+
+def test_verify_without_the_retention_right_could_not_check_the_lock(
+    make_store: MakeStore, s3_server: S3Server, bucket: str, owner: Minio
+) -> None:
+    store = make_store()
+    data = b"evidence without a readable lock " * 500
+    key = media_key(sha(data))
+    stored = store.put_stream(key, io.BytesIO(data), len(data), sha(data), META, "ordinary")
+    assert stored.lock_mode == "COMPLIANCE"
+    user = s3_server.create_user("no-retention")
+    owner.set_bucket_policy(bucket, reader_policy(bucket, user.arn, retention=False))
+    reader = make_store(user, open_bucket=False)
+
+    with pytest.raises(RetentionUnchecked) as unchecked:
+        reader.verify(key, sha(data), len(data), version_id=stored.version_id)
+    assert isinstance(unchecked.value, CouldNotCheck) and isinstance(unchecked.value, StorageRejected)
+    assert not isinstance(unchecked.value, VerificationFailed) and unchecked.value.exit_code == 4
+    assert f"Could not check the retention of {key}" in str(unchecked.value)
+    assert "s3:GetObjectRetention" in str(unchecked.value)
+    # the same in stat mode
+    with pytest.raises(RetentionUnchecked):
+        make_store(user, open_bucket=False, verify="stat").verify(key, sha(data), len(data))
+
+    # wrong bytes are still a verification failure, lock readable or not
+    other = b"x" * len(data)
+    with pytest.raises(IntegrityFailure):
+        reader.verify(key, sha(other), len(data), version_id=stored.version_id)
+
+    # with the right, it verifies and reports the lock
+    owner.set_bucket_policy(bucket, reader_policy(bucket, user.arn, retention=True))
+    checked = reader.verify(key, sha(data), len(data), version_id=stored.version_id)
+    assert checked.lock_mode == "COMPLIANCE" and checked.retain_until is not None

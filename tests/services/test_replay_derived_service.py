@@ -86,7 +86,9 @@ def test_a_redaction_that_does_not_fit_is_refused_before_anything_is_logged(
     args = (ClipRange(), trust, clipper, target, signer, "st", redactions(blurs, mutes, False))
     if message is None:
         service.export("rec-1", "court", *args)
-        assert len(log.notes) == 1 and store.opened == 1
+        # the export's access, then the derived material stored as evidence
+        assert [kind for kind, _, _ in log.notes] == [EventKind.EXPORTED, EventKind.DERIVED]
+        assert store.opened == 1
         return
     with pytest.raises(UsageError, match=message):
         service.export("rec-1", "court", *args)
@@ -101,7 +103,8 @@ def test_the_watermark_names_who_when_and_the_access_event(video: Any, tmp_path:
     span = ClipRange(2 * S, 9 * S)
     edits = redactions(["0,0,100,40@5-7"], [], True)
     exported = service.export("rec-1", "court", span, trust, clipper, folder(tmp_path), signer, "st", edits)
-    [(kind, details, _)] = log.notes
+    (kind, details, _), (stored, _, _) = log.notes
+    assert stored is EventKind.DERIVED
     assert kind is EventKind.EXPORTED and details["redactions"] == "blur 0,0,100,40@5-7; watermark"
     [plan] = clipper.plans
     assert plan is not None
@@ -114,7 +117,7 @@ def test_the_watermark_names_who_when_and_the_access_event(video: Any, tmp_path:
     # without any redaction: the clipper is asked for a plain cut, and the provenance has no graph
     plain = service.export("rec-1", "court", span, trust, clipper, folder(tmp_path / "p"), signer, "st")
     assert clipper.plans[-1] is None and "filter_graph" not in json.loads(plain.provenance)
-    assert "redactions" not in log.notes[-1][1]
+    assert log.notes[-2][0] is EventKind.EXPORTED and "redactions" not in log.notes[-2][1]
 
 
 def test_frames_are_logged_first_and_listed_in_one_signed_provenance(video: Any, tmp_path: Path) -> None:
@@ -124,7 +127,9 @@ def test_frames_are_logged_first_and_listed_in_one_signed_provenance(video: Any,
     target = folder(tmp_path)
     delivered = service.frames("rec-1", "report 7", ClipRange(), 10 * S, trust, clipper, target, signer, "st")
     assert clipper.stilled == [0 * S, 10 * S, 20 * S]
-    [(kind, details, reason)] = log.notes
+    (kind, details, reason), (stored, kept, _) = log.notes
+    # one derived event for the set: the three frames stored as evidence beside their provenance
+    assert stored is EventKind.DERIVED and len(kept["files"]) == 3
     assert (kind, details["how"], details["every"], reason) == (
         EventKind.EXPORTED,
         "frames",

@@ -18,12 +18,21 @@ from recorder_sync.adapters.player import StoreCopies
 from recorder_sync.domain import layout
 from recorder_sync.domain.cases import ImportOutcome
 from recorder_sync.domain.custody import CustodyEvent, EventKind
-from recorder_sync.domain.errors import DatabaseUnavailable, IntegrityFailure, StorageUnavailable
+from recorder_sync.domain.errors import (
+    AccessRefused,
+    DatabaseUnavailable,
+    DerivedNotStored,
+    IntegrityFailure,
+    StorageRejected,
+    StorageUnavailable,
+    UsageError,
+)
 from recorder_sync.domain.manifest import ManifestInput, build_manifest
 from recorder_sync.domain.model import Flag, Kind, Recording, RecordingState
 from recorder_sync.domain.replay import ClipRange, FindQuery, FoundRecording
 from recorder_sync.domain.roster import Role, RosterEntry
 from recorder_sync.domain.trust import StationKey, TrustAnchors
+from recorder_sync.services.derived import DerivedEvidence
 from recorder_sync.services.replay import ReplayService
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -145,6 +154,7 @@ def world(tmp_path: Path) -> tuple[ReplayService, Log, CountingStore, FakePlayer
         log=log,
         copies=StoreCopies(store, tmp_path),
         clock=lambda: NOW,
+        derived=DerivedEvidence(store=lambda: store, log=log, clock=lambda: NOW, station="st"),
     )
     return service, log, store, FakePlayer(log), trust, rec
 
@@ -208,6 +218,54 @@ def test_an_export_of_a_damaged_copy_writes_nothing(world: Any, tmp_path: Path) 
     exported = service.export("rec-1", "court", *args)
     assert exported.path.read_bytes() == DATA and exported.sha256 == rec.sha256
     assert b'"operations":[{"op":"copy"}]' in exported.provenance
+    # stored as evidence under derived/, beside the original (which is not written)
+    assert exported.stored is not None
+    assert store.objects[layout.derived_key(rec.sha256)] == DATA
+    assert store.objects[exported.stored.provenance_key] == exported.provenance
+    assert store.objects[layout.media_key(rec.sha256)] == DATA
+    assert [n[0] for n in log.notes][-1] is EventKind.DERIVED
+
+
+class RefusingDerived(CountingStore):
+    """A store that serves the evidence but refuses every write (replay without put rights)."""
+
+    def put_stream(self, key: str, *args: Any, **kwargs: Any) -> Any:
+        raise StorageRejected(f"uploading {key}: AccessDenied")
+
+
+def test_a_derived_file_that_cannot_be_stored_is_not_handed_out(world: Any, tmp_path: Path) -> None:
+    from recorder_sync.adapters.clips import ExportFolder, FfmpegClipper
+
+    service, log, store, _, trust, _ = world
+    refusing = RefusingDerived()
+    refusing.objects = store.objects
+    service.derived = DerivedEvidence(store=lambda: refusing, log=log, clock=lambda: NOW, station="st")
+    out = tmp_path / "out"
+    out.mkdir()
+    signer = create_key(tmp_path / "keys2" / "k.key")
+    with pytest.raises(DerivedNotStored, match="AccessDenied"):
+        service.export("rec-1", "court", ClipRange(), trust, FfmpegClipper(), ExportFolder(out), signer, "st")
+    assert list(out.iterdir()) == []
+    assert [(n[0], n[1].get("outcome")) for n in log.notes] == [
+        (EventKind.EXPORTED, None),
+        (EventKind.EXPORTED, "failed"),
+    ]
+    assert "not stored as evidence" in log.notes[-1][1]["problem"]
+
+
+def test_without_a_store_for_derived_material_an_export_is_refused_before_it_is_logged(
+    world: Any, tmp_path: Path
+) -> None:
+    from recorder_sync.adapters.clips import ExportFolder, FfmpegClipper
+
+    service, log, _, _, trust, _ = world
+    service.derived = None
+    signer = create_key(tmp_path / "keys2" / "k.key")
+    with pytest.raises(UsageError, match="stored as evidence"):
+        service.export(
+            "rec-1", "court", ClipRange(), trust, FfmpegClipper(), ExportFolder(tmp_path), signer, "st"
+        )
+    assert log.notes == []
 
 
 def test_a_viewing_interrupted_by_a_stop_request_is_recorded(world: Any, tmp_path: Path) -> None:
@@ -221,3 +279,16 @@ def test_a_viewing_interrupted_by_a_stop_request_is_recorded(world: Any, tmp_pat
         service.play("rec-1", "case review", ClipRange(), trust, player)
     assert [n[1].get("outcome") for n in log.notes] == [None, "interrupted"]
     assert list(tmp_path.glob("recorder-replay-*")) == []
+
+
+def test_a_refusal_stands_when_it_cannot_be_logged(world: Any) -> None:
+    service, log, store, player, trust, _ = world
+    service.roster = Roster(RosterEntry("chen", Role.AUDITOR))
+    with pytest.raises(AccessRefused, match="`play` needs the role officer or supervisor"):
+        service.play("rec-1", "case review", ClipRange(), trust, player)
+    [(kind, details, _)] = log.notes
+    assert kind is EventKind.ACCESS_REFUSED and details["role"] == "auditor"
+    log.down = True  # the database cannot be written: still refused, not "could not check"
+    with pytest.raises(AccessRefused):
+        service.play("rec-1", "case review", ClipRange(), trust, player)
+    assert store.opened == 0 and player.calls == []

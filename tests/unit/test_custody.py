@@ -48,6 +48,7 @@ def test_event_kind_values_are_the_signed_words() -> None:
         "unlinked", "legal-hold", "legal-hold-released", "accessed", "exported", "action-imported",
         "checkout-imported", "docked", "flag-updated", "integrity-failure", "restored", "key-replaced",
         "searched", "roster-imported", "log-acknowledged", "timestamped", "key-revoked", "log-key-rotated",
+        "derived", "access-refused",
     ]  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from recorder_sync.adapters.db.ledger_repo import LedgerRepo
 from recorder_sync.adapters.db.repository import _recording as recording_from_row
 from recorder_sync.adapters.db.rows import OPEN_STATES, actions_by_ids, chunks, clock_evidence
 from recorder_sync.adapters.db.schema import ActionRow, CustodyEventRow, FlagRow, LinkRow, RecordingRow
+from recorder_sync.domain.access_report import ACCESS_KINDS
 from recorder_sync.domain.cases import Action
 from recorder_sync.domain.custody import CustodyEvent, EventKind
 from recorder_sync.domain.replay import FindQuery, FoundRecording, LinkShown
@@ -88,11 +89,12 @@ class ReplayRepo(ActionRepo, LedgerRepo):
             )
 
     def access_events(self, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
-        """The fields of every access and export event (and their outcome events) in the period."""
+        """The fields of every access and export event (and their outcome events), and of every
+        refused attempt, in the period."""
         with self.catalog.transaction() as s:
             q = (
                 select(CustodyEventRow)
-                .where(CustodyEventRow.action.in_([EventKind.ACCESSED.value, EventKind.EXPORTED.value]))
+                .where(CustodyEventRow.action.in_([*ACCESS_KINDS, EventKind.ACCESS_REFUSED.value]))
                 .order_by(CustodyEventRow.seq)
             )
             if since is not None:

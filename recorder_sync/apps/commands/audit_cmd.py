@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from recorder_sync.adapters.audit_state import StateFolder
 from recorder_sync.adapters.db.audit_repo import EvidenceRecordsReader
+from recorder_sync.adapters.db.derived_repo import DerivedRecordsReader
 from recorder_sync.adapters.db.engine import make_readonly_engine, open_schema
 from recorder_sync.adapters.db.log_repo import LogRepo
 from recorder_sync.adapters.db.repository import SqlCatalog
@@ -27,6 +28,7 @@ from recorder_sync.domain.evidence_audit import Level
 from recorder_sync.domain.ports import EvidenceReader, Progress
 from recorder_sync.domain.times import parse_strict
 from recorder_sync.domain.trust import TrustAnchors
+from recorder_sync.services.derived_audit import DerivedAudit
 from recorder_sync.services.evidence_audit import EvidenceAudit
 from recorder_sync.services.log_audit import audit_log, check_proof, make_proof
 from recorder_sync.services.timestamp_audit import audit_timestamps
@@ -83,6 +85,11 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         meter=_meter if level != Level.METADATA and sys.stderr.isatty() else None,
     )
     audit.run(result, level, sample=args.sample, since=since)
+    # derived material last: a source that did not verify above makes its derived files' problem
+    derived = DerivedAudit(
+        records=DerivedRecordsReader(engine), open_store=open_store, trust=trust, clock=utcnow
+    )
+    derived.run(result, level, sample=args.sample)
     return report(result, args.json)
 
 

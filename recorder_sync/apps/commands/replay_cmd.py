@@ -30,6 +30,7 @@ from recorder_sync.domain.reports import spreadsheet_cell
 from recorder_sync.domain.stills import parse_every
 from recorder_sync.domain.times import display
 from recorder_sync.domain.trust import TrustAnchors
+from recorder_sync.services.derived import DerivedEvidence
 from recorder_sync.services.replay import MosaicOut, ReplayService
 
 
@@ -60,10 +61,28 @@ def _read_store(settings: Settings) -> ObjectStore:
     return s3_store(settings) if settings.s3 is not None else Vault(settings.vault_path, create=False)
 
 
+def _derived_store(settings: Settings) -> ObjectStore:
+    """Where derived material goes: the evidence store, opened to write only there (S3: the
+    bucket's Object Lock is checked, no other upload is touched; the replay policy lets these
+    credentials put under ``derived/`` only)."""
+    if settings.s3 is None:
+        return Vault(settings.vault_path, create=False)
+    store = s3_store(settings)
+    store.open_bucket(abort_uploads_older_than=None)
+    return store
+
+
 def _service(settings: Settings) -> ReplayService:
     who = actor()
     catalog = open_app(settings, actor=who).catalog
     copies: PrivateCopies = _LazyCopies(settings)
+    derived = DerivedEvidence(
+        store=lambda: _derived_store(settings),
+        log=catalog,
+        clock=utcnow,
+        station=settings.station_id,
+        retention_class=settings.s3.default_retention_class if settings.s3 else None,
+    )
     return ReplayService(
         actor=who,
         roster=RosterRepo(catalog),
@@ -71,6 +90,7 @@ def _service(settings: Settings) -> ReplayService:
         log=catalog,
         copies=copies,
         clock=utcnow,
+        derived=derived,
     )
 
 
@@ -248,6 +268,8 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         f"exported {exported.path} (sha256 {exported.sha256}) from {exported.recording.id}, "
         f"with {exported.path.name}.provenance.json and .sig; logged as event {exported.access_seq}"
     )
+    if exported.stored is not None:
+        print(f"stored as evidence at {exported.stored.keys[0]} (custody event {exported.stored.event_seq})")
     return 0
 
 
