@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from conftest import pg_database
 from fakes import FakeLeadership, LeaderSeat
+from pglocks import leader_lock_holders
 from sqlalchemy import create_engine, text
 
 from recorder_sync.adapters.db.engine import make_engine
-from recorder_sync.adapters.db.leader import LEADER_KEY, FileLeadership, PgLeadership, leadership_for
+from recorder_sync.adapters.db.leader import FileLeadership, PgLeadership, leadership_for
 from recorder_sync.domain.ports import Leadership
 
 # a holder in a process of its own: takes the lead, says so, and holds it until killed
@@ -58,24 +59,6 @@ def _process_holder(url: str, freed: Callable[[subprocess.Popen[str]], None]) ->
         freed(proc)
 
     return kill
-
-
-def _pg_lock_holders(url: str) -> list[int]:
-    """The server processes (sessions) that hold the leader's advisory lock in ``url``'s database."""
-    engine = create_engine(url)
-    try:
-        with engine.connect() as c:
-            found = c.execute(
-                text(
-                    "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
-                    " WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()"
-                    " AND l.classid = :hi AND l.objid = :lo AND l.objsubid = 1"
-                ),
-                {"hi": (LEADER_KEY >> 32) & 0xFFFFFFFF, "lo": LEADER_KEY & 0xFFFFFFFF},
-            ).scalars()
-            return list(found)
-    finally:
-        engine.dispose()
 
 
 def _until(condition: Callable[[], bool], what: str) -> None:
@@ -127,16 +110,16 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
             stack.callback(engine.dispose)
 
             def session_gone(proc: subprocess.Popen[str]) -> None:
-                _until(lambda: _pg_lock_holders(sa_url) == [], "the killed holder's session never ended")
+                _until(lambda: leader_lock_holders(sa_url) == [], "the killed holder's session never ended")
 
             def terminated(lead: Leadership) -> None:
                 assert isinstance(lead, PgLeadership)
-                (pid,) = _pg_lock_holders(sa_url)
+                (pid,) = leader_lock_holders(sa_url)
                 admin = create_engine(sa_url)
                 with admin.connect() as c:
                     assert c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
                 admin.dispose()
-                _until(lambda: _pg_lock_holders(sa_url) == [], "the terminated session never ended")
+                _until(lambda: leader_lock_holders(sa_url) == [], "the terminated session never ended")
 
             yield Rig(
                 lambda: keep(leadership_for(engine)),

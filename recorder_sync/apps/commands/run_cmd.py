@@ -101,7 +101,13 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     actor = f"recorder-sync@{settings.station_id}"
     sweeping = App(
         settings,
-        SqlCatalog(make_engine(settings.database_url), station=settings.station_id, actor=actor),
+        # the same owner: one daemon, one row in the daemons table
+        SqlCatalog(
+            make_engine(settings.database_url),
+            station=settings.station_id,
+            actor=actor,
+            owner=app.catalog.owner,
+        ),
     )
     journal = DaemonsRepo(app.catalog)
     journal.register(utcnow())
