@@ -17,6 +17,7 @@ import sample_dock
 from clirunner import EXE, env_for, run, run_json
 from pglocks import leader_lock_holders
 from sqlalchemy import create_engine, text
+from test_daemon import _stop
 
 DEADLINE = 120.0
 """How long a condition may take on a loaded machine before the test fails instead of hanging."""
@@ -46,17 +47,6 @@ def daemon(env: dict[str, str], dock: Path, log: Path, *more: str) -> subprocess
         stdout=subprocess.DEVNULL,
         stderr=log.open("ab"),
     )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise
 
 
 def clip(dock: Path, n: int) -> Path:
@@ -115,7 +105,7 @@ def test_a_dock_file_is_released_while_a_sweep_is_held_and_a_stop_does_not_wait_
 
         # a stop does not wait for the held sweep for ever: the shutdown's grace ends it,
         # exit 0, and the server rolls its transaction back and frees the lead
-        assert stop(proc) == 0
+        assert _stop(proc) == 0
         text_ = log.read_text()
         assert "still busy 4 s after SIGTERM: exiting now" in text_, text_
         # the lead is free at once (its session was idle: the server saw it close); the sweep's
@@ -134,7 +124,7 @@ def test_a_dock_file_is_released_while_a_sweep_is_held_and_a_stop_does_not_wait_
     try:
         until(lambda: (status(env)["last_sweep"] or {}).get("ok") is True, "a sweep done", proc)
     finally:
-        assert stop(proc) == 0
+        assert _stop(proc) == 0
     admin.dispose()
     assert "stopped cleanly" in log2.read_text()
     assert leader_lock_holders(pg_url) == []
@@ -171,6 +161,6 @@ def test_two_daemons_on_one_sqlite_file_lead_one_at_a_time(tmp_path: Path) -> No
         assert [d["pid"] for d in status(envs[1])["daemons"] if d["leading_since"]] == [b.pid]
         assert (db.parent / "catalog.db.leader").exists()
     finally:
-        codes = [stop(p) for p in procs]
+        codes = [_stop(p) for p in procs]
     assert codes[1] == 0, logs[1].read_text()
     assert logs[1].read_text().count("leading: this daemon") == 1
