@@ -26,12 +26,13 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from recorder_sync.domain.errors import Error, LogRolledBack
 from recorder_sync.domain.ports import DaemonJournal, Leadership
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 IDLE_SECONDS = 1.0
 """How often a daemon that does not lead tries for the lead, and a leader looks whether a
@@ -149,7 +150,7 @@ class LeaderService:
     def give_up(self) -> None:
         """At the daemon's end: let another take the lead at once, not at its next check."""
         if self.leading:
-            self._noted("leading", None)
+            self._noted("giving the lead up", lambda j: j.leading(None))
             log.info("no longer leading: stopping")
         self.leading = False
         try:
@@ -167,20 +168,23 @@ class LeaderService:
             leading = False
         if leading and not self.leading:
             log.info("leading: this daemon links, sweeps, alerts and signs checkpoints")
-            self._noted("leading", self.wall())
+            since = self.wall()
+            self._noted("taking the lead", lambda j: j.leading(since))
             # the one before may have died in the middle of a sweep or a checkpoint
             self._last_sweep = self._last_checkpoint = float("-inf")
         elif self.leading and not leading:
             log.warning("no longer leading: another daemon may take over")
-            self._noted("leading", None)
+            self._noted("losing the lead", lambda j: j.leading(None))
         self.leading = leading
         return leading
 
     def _sweep(self) -> None:
-        run = self._noted("sweep_started", self.wall())
+        started = self.wall()
+        run = self._noted("the sweep's start", lambda j: j.sweep_started(started))
         ok = guarded("linking and deadline sweep", self.tick)
-        if isinstance(run, int):
-            self._noted("sweep_ended", run, self.wall(), ok)
+        if run is not None:
+            ended = self.wall()
+            self._noted("the sweep's end", lambda j: j.sweep_ended(run, ended, ok))
 
     def _checkpoint(self) -> None:
         """A log that no longer extends what was published stops the daemon (``LogRolledBack``);
@@ -192,14 +196,14 @@ class LeaderService:
         except Exception:
             log.exception("publishing a checkpoint of the custody log failed; trying again later")
 
-    def _noted(self, what: str, *args: object) -> object:
+    def _noted(self, what: str, write: Callable[[DaemonJournal], T]) -> T | None:
         """The journal is for people: a database hiccup writing it stops no sweep."""
         if self.journal is None:
             return None
         try:
-            return getattr(self.journal, what)(*args)
+            return write(self.journal)
         except Exception as e:
-            log.warning("could not record %s in the daemons journal: %s", what.replace("_", " "), e)
+            log.warning("could not record %s in the daemons table: %s", what, e)
             return None
 
 

@@ -159,6 +159,9 @@ def test_two_daemons_on_one_sqlite_file_lead_one_at_a_time(tmp_path: Path) -> No
         until(lambda: b"leading: this daemon" in logs[1].read_bytes(), "b taking the lead", b)
         until(lambda: status(envs[1])["leader"]["pid"] == b.pid, "status naming b the leader", b)
         assert [d["pid"] for d in status(envs[1])["daemons"] if d["leading_since"]] == [b.pid]
+        shown_text = run(envs[1], "status").stdout
+        assert f"daemons: 2 running; leader st-b (pid {b.pid} on " in shown_text, shown_text
+        assert "last sweep: " in shown_text
         assert (db.parent / "catalog.db.leader").exists()
     finally:
         codes = [_stop(p) for p in procs]

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fakes import FakeLeadership, LeaderSeat
@@ -570,10 +571,13 @@ def test_a_log_that_no_longer_extends_the_published_one_ends_the_leaders_loop(lr
 class HaltNoted(LeaderService):
     """The leader's loop, which says when the ingest loop has ended and waits for it."""
 
-    halting = threading.Event()
+    def __init__(self, world: World, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.world = world
+        self.halting = threading.Event()
 
     def halt(self) -> None:
-        self.world.did("ingest loop ended")  # type: ignore[attr-defined]
+        self.world.did("ingest loop ended")
         self.halting.set()
         super().halt()
 
@@ -590,6 +594,7 @@ def _side_by_side(rig: Rig) -> tuple[DaemonService, HaltNoted, threading.Event, 
         rig.world.did("sweep ends")
 
     leader = HaltNoted(
+        rig.world,
         leadership=FakeLeadership(LeaderSeat()),
         tick=tick,
         clock=lambda: 0.0,  # one sweep: none falls due again
@@ -598,8 +603,6 @@ def _side_by_side(rig: Rig) -> tuple[DaemonService, HaltNoted, threading.Event, 
         wake=threading.Event(),
         sweep_seconds=HORIZON,
     )
-    leader.world = rig.world  # type: ignore[attr-defined]
-    leader.halting = threading.Event()
     daemon = DaemonService(
         ingest=rig.ingest,
         cases=rig.cases,
