@@ -90,6 +90,7 @@ class LeaderService:
         self._halted = threading.Event()
         self._last_sweep = self._last_checkpoint = float("-inf")
         self._thread: threading.Thread | None = None
+        self._refused: str | None = None
 
     # --- asked from the ingest loop's thread ----------------------------------------
 
@@ -163,8 +164,12 @@ class LeaderService:
     def _lead(self) -> bool:
         try:
             leading = self.leadership.try_lead()
+            self._refused = None
         except Exception as e:
-            log.warning("cannot try for the lead: %s; trying again", e)
+            # once per cause, not once a second: ingestion goes on meanwhile
+            if str(e) != self._refused:
+                log.warning("cannot try for the lead: %s; trying again every %g s", e, self.idle_seconds)
+            self._refused = str(e)
             leading = False
         if leading and not self.leading:
             log.info("leading: this daemon links, sweeps, alerts and signs checkpoints")

@@ -11,6 +11,7 @@ for dock A and take it over when station 1 dies.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import os
@@ -61,6 +62,10 @@ def until(
         for p in procs:
             assert p.poll() is None, f"a daemon exited {p.returncode} before: {what}"
         time.sleep(0.02)
+
+
+def logged(log: Path, words: bytes) -> bool:
+    return words in log.read_bytes()
 
 
 def put(dock: Path, name: str, data: bytes) -> str:
@@ -135,9 +140,9 @@ def test_three_daemons_one_killed_mid_upload_store_everything_once_with_one_lead
                 )
             )
             # one at a time: station 1 takes dock a (and the lead) before the others look
-            until(lambda log=logs[i]: b"ready:" in log.read_bytes(), f"st-{i + 1} ready", procs, logs)
+            until(functools.partial(logged, logs[i], b"ready:"), f"st-{i + 1} ready", procs, logs)
             if i == 0:
-                until(lambda: b"leading: this daemon" in logs[0].read_bytes(), "st-1 leading", procs, logs)
+                until(functools.partial(logged, logs[0], b"leading: this daemon"), "st-1 leading", procs, logs)
         st1, st2, st3 = procs
         assert b"standby for dock-a" in logs[1].read_bytes() and b"standby for dock-a" in logs[2].read_bytes()
         until(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fakes import FakeLeadership, LeaderSeat
 
-from recorder_sync.domain.errors import LogRolledBack, StorageUnavailable
+from recorder_sync.domain.errors import DatabaseUnavailable, LogRolledBack, StorageUnavailable
 from recorder_sync.domain.leadership import DaemonInfo, SweepRun
 from recorder_sync.services.daemon import DaemonService
 from recorder_sync.services.ingest import PassSummary
@@ -662,3 +662,31 @@ def test_a_stop_waits_for_the_sweep_in_progress_to_end(rig: Rig) -> None:
         runner.join()
     steps = [w for _, w in rig.world.journal if w in ("sweep ends", "ingest loop ended", "daemon returned")]
     assert steps == ["ingest loop ended", "sweep ends", "daemon returned"]
+
+
+class RefusedLeadership:
+    """A lead that cannot even be tried for (a lock file in a folder this user cannot write)."""
+
+    def try_lead(self) -> bool:
+        raise DatabaseUnavailable("cannot open the leader lock /srv/db/catalog.db.leader: Permission denied")
+
+    def release(self) -> None:
+        pass
+
+
+def test_a_lead_that_cannot_be_tried_for_is_reported_once_and_nothing_is_swept(
+    lr: LeaderRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    wake = FakeWake(lr.world, [(5.0, lr.world.stop)])
+    leader, _, journal = lr.leader(checkpoint_seconds=1, wake=wake)
+    leader.leadership = RefusedLeadership()
+    with caplog.at_level(logging.WARNING, logger="recorder_sync.services.leader"):
+        leader.run()
+    assert lr.world.times("leader waits") == [0.0, 1.0, 2.0, 3.0, 4.0]  # tried every second
+    assert [w for _, w in lr.world.journal if w != "leader waits"] == []  # no sweep, no checkpoint
+    assert journal.lead == [] and leader.fatal is None
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned == [
+        "cannot try for the lead: Database unavailable: cannot open the leader lock "
+        "/srv/db/catalog.db.leader: Permission denied; trying again every 1 s"
+    ]
