@@ -142,7 +142,8 @@ def test_three_daemons_one_killed_mid_upload_store_everything_once_with_one_lead
             # one at a time: station 1 takes dock a (and the lead) before the others look
             until(functools.partial(logged, logs[i], b"ready:"), f"st-{i + 1} ready", procs, logs)
             if i == 0:
-                until(functools.partial(logged, logs[0], b"leading: this daemon"), "st-1 leading", procs, logs)
+                leading = functools.partial(logged, logs[0], b"leading: this daemon")
+                until(leading, "st-1 leading", procs, logs)
         st1, st2, st3 = procs
         assert b"standby for dock-a" in logs[1].read_bytes() and b"standby for dock-a" in logs[2].read_bytes()
         until(
