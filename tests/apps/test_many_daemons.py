@@ -175,9 +175,10 @@ def test_three_daemons_one_killed_mid_upload_store_everything_once_with_one_lead
             logs,
         )
 
+        # taken before the kill: the moment st-1 is dead another may take the lead and sweep
+        killed_at = sweeps(engine)
         os.kill(st1.pid, signal.SIGKILL)
         st1.wait()
-        killed_at = sweeps(engine)
         live = [st2, st3]
         until(
             lambda: not (docks["a"] / "big.bin").exists(),
@@ -238,6 +239,7 @@ def test_three_daemons_one_killed_mid_upload_store_everything_once_with_one_lead
         assert end1 is not None and end1 <= start2, ("overlapping sweeps", o1, o2, runs)
     owners = [o.split("/")[0] for o, _, _ in runs]
     assert {o.split("/")[0] for o, _, _ in killed_at} == {"st-1"}  # no sweep but the leader's before
+    assert runs[: len(killed_at)] == killed_at  # and st-1 began none after
     later = owners[len(killed_at) :]
     assert later and set(later) == {leader["station"]}, owners
 
