@@ -10,7 +10,8 @@ Fakes that exist: ``MemoryStore`` (ObjectStore), ``MemoryDock`` (DockReader), ``
 (Prober), ``MemoryReportSource`` (ReportSource, actions only), ``MemorySweepStore`` (SweepStore,
 actions and flags only, every load a full one), ``MemoryCaseStores`` (ActionStore,
 CheckoutLedger, LinkStore and LinkFeed: the ``CaseStores`` of the case service) and
-``MemoryCustodyNotes`` (CustodyNotes).
+``MemoryCustodyNotes`` (CustodyNotes), ``FakeLeadership`` (Leadership, several sharing one
+``LeaderSeat``).
 
 The ``Catalog`` has none, on purpose: its port is a state machine of 25 methods (ingest calls 23) with
 claims (leases shared between daemons), idempotent transitions and the custody chain, and a
@@ -64,6 +65,7 @@ from recorder_sync.domain.ports import (
     CheckoutLedger,
     CustodyNotes,
     DockReader,
+    Leadership,
     LinkFeed,
     LinkStore,
     Metrics,
@@ -892,6 +894,46 @@ def _conforms() -> None:
     _feed: LinkFeed = MemoryCaseStores()
     _cases: CaseStores = MemoryCaseStores()
     _notes: CustodyNotes = MemoryCustodyNotes()
+    _leader: Leadership = FakeLeadership(LeaderSeat())
+
+
+@dataclass
+class LeaderSeat:
+    """The lock the fake daemons compete for (a database's advisory lock, a lock file)."""
+
+    holder: FakeLeadership | None = None
+
+
+class FakeLeadership:
+    """``Leadership`` among fakes on one seat. :meth:`die` is the process killed (the lock
+    freed at once), :meth:`cut` its connection lost (the lock freed, and this holder learns it
+    at its next check, then tries afresh)."""
+
+    def __init__(self, seat: LeaderSeat) -> None:
+        self.seat = seat
+        self.tries = 0
+        self._cut = False
+
+    def try_lead(self) -> bool:
+        self.tries += 1
+        if self._cut:
+            self._cut = False
+            return False
+        if self.seat.holder is None:
+            self.seat.holder = self
+        return self.seat.holder is self
+
+    def release(self) -> None:
+        if self.seat.holder is self:
+            self.seat.holder = None
+
+    def die(self) -> None:
+        self.release()
+
+    def cut(self) -> None:
+        if self.seat.holder is self:
+            self.seat.holder = None
+            self._cut = True
 
 
 class Clock:

@@ -1,9 +1,10 @@
 """Composition: the one place that builds adapters from settings and hands them to services.
 
 Every command opens the database with ``open_app``; only ``db upgrade`` and the daemon's
-start upgrade an old schema. The daemon calls ``CasesRuntime.tick(now)`` every ``run
---sweep-seconds`` from its loop: it links recordings probed since the last tick, then
-runs one deadline sweep.
+start upgrade an old schema. The daemon that leads among those sharing the database calls
+``CasesRuntime.tick(now)`` every ``run --sweep-seconds`` from the leader's loop
+(``services.leader``): it links recordings probed since the last tick, then runs one
+deadline sweep.
 """
 
 from __future__ import annotations

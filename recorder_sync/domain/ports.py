@@ -19,6 +19,7 @@ from recorder_sync.domain.cases import Action, ActionQuery, Checkout, ImportOutc
 from recorder_sync.domain.derived import SourceFacts
 from recorder_sync.domain.evidence_audit import SignedRecording
 from recorder_sync.domain.flags import FlagSpec
+from recorder_sync.domain.leadership import DaemonInfo, SweepRun
 from recorder_sync.domain.linking import LinkProposal, RecordingFacts, StoredLink
 from recorder_sync.domain.logstate import Acknowledgement, RecordedCheckpoint
 from recorder_sync.domain.model import (
@@ -601,4 +602,47 @@ class BundleTarget(Protocol):
 
     def abort(self) -> None:
         """Remove what was written of an unfinished bundle."""
+        ...
+
+
+class Leadership(Protocol):
+    """Who runs the station-wide work (linking, deadline sweeps, alerts, checkpoints) among the
+    daemons that share one database: at most one process at a time, handed over when it ends."""
+
+    def try_lead(self) -> bool:
+        """True while this process leads: takes the lead when no one holds it, and checks that a
+        lead it holds is still held (a lost database connection loses it). Never blocks for the
+        holder; call it again before every leader-only step."""
+        ...
+
+    def release(self) -> None:
+        """Give the lead up (another process may take it at once); a no-op when not leading."""
+        ...
+
+
+class DaemonJournal(Protocol):
+    """The daemons sharing the database, which one leads, and the leader's sweeps, written so
+    that ``status`` on any station shows them (and an operator can see that one swept at a time)."""
+
+    def register(self, now: datetime) -> None: ...
+
+    def heartbeat(self, now: datetime) -> None: ...
+
+    def leading(self, since: datetime | None) -> None:
+        """This daemon took the lead at ``since`` (every other one's claim to it is cleared), or
+        gave it up (None)."""
+        ...
+
+    def sweep_started(self, now: datetime) -> int: ...
+
+    def sweep_ended(self, run: int, now: datetime, ok: bool) -> None: ...
+
+    def gone(self) -> None:
+        """This daemon stops: its row goes."""
+        ...
+
+    def daemons(self) -> list[DaemonInfo]: ...
+
+    def sweeps(self, limit: int | None = None) -> list[SweepRun]:
+        """The latest sweeps first."""
         ...

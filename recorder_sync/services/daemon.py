@@ -1,4 +1,4 @@
-"""The daemon's scheduling loop: when to rescan, ingest, sweep and wait.
+"""The daemon's scheduling loop: when to rescan, ingest and wait.
 
 One turn of the loop is a short list of steps, and a stop request is honoured between any
 two of them (a long hash or copy inside a step stops on its own, through the ingest meter):
@@ -7,32 +7,39 @@ two of them (a long hash or copy inside a step stops on its own, through the ing
 2. rescan every held dock at start and every ``reconcile_seconds`` (watch events are only
    hints: inotify drops them, network mounts send none), else only the docks marked dirty;
 3. one ingest pass;
-4. link and sweep deadlines every ``sweep_seconds``, and as soon as a batch of work is done,
-   so that new footage is linked and its flags settled without waiting for the period;
-5. every ``checkpoint_seconds``, sign and publish a checkpoint of the custody log if it grew
-   (a log that no longer extends the published one stops the daemon: ``LogRolledBack``),
-   then ask the time-stamping authority for the tokens of checkpoints that have none (one
-   that is down only delays them to the next time);
+4. when a batch of work is done, ask the leader's loop for a sweep, so that new footage is
+   linked and its flags settled without waiting for the period;
+5. the heartbeat (at most every ``heartbeat_seconds``): the one place per turn for what
+   reports the loop's liveness;
 6. when the pass did nothing, wait for a dirty dock (or a stop request) for ``idle_seconds``.
+
+Linking, deadline sweeps, alerts and checkpoints are the leader's
+(:class:`~recorder_sync.services.leader.LeaderService`): they run in a thread of their own,
+in one daemon of those sharing the database, so a long sweep never delays a pass; :meth:`run`
+starts that thread and, at the end, waits for the step it is in.
 
 Everything it touches is injected: the clock, the dirty-dock queue, the ingest and cases
 services, the standby lock, so that the schedule is unit-tested without threads or timing.
-Deadlines, linking and one dock's scan must never stop ingestion: their failures are
-logged and tried again at the next turn.
+A dock's scan must never stop ingestion: its failures are logged and tried again at the next
+turn.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
-from recorder_sync.domain.errors import Error, LogRolledBack
 from recorder_sync.domain.metrics import NO_METRICS, error_family
 from recorder_sync.domain.ports import Metrics
 from recorder_sync.services.ingest import PassSummary
+from recorder_sync.services.leader import guarded
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 15.0
+"""How often the loop tells the database it is alive (``status`` shows a daemon silent for
+longer than ``domain.leadership.SILENT_AFTER``)."""
 
 IDLE_SECONDS = 1.0
 """How long an idle loop waits for a dirty dock before it looks again (backoffs and stability
@@ -64,13 +71,34 @@ class Cases(Protocol):
         """Record the camera clocks the named docks expose (before their recordings are scanned)."""
         ...
 
-    def tick(self) -> object:
-        """Link new recordings, then one deadline sweep as of now."""
-        ...
-
 
 Clock = Callable[[], float]
 """Monotonic seconds."""
+
+
+class Leader(Protocol):
+    fatal: BaseException | None
+
+    def ask(self) -> None: ...
+
+    def start(self) -> None: ...
+
+    def halt(self) -> None: ...
+
+
+class NoLeader:
+    """A loop without the leader's work (unit tests of the schedule)."""
+
+    fatal: BaseException | None = None
+
+    def ask(self) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    def halt(self) -> None:
+        pass
 
 
 class DaemonService:
@@ -87,17 +115,18 @@ class DaemonService:
         acquire: Callable[[str], bool] = lambda name: False,
         status: Callable[[str], object] = lambda text: None,
         reconcile_seconds: float,
-        sweep_seconds: float,
         idle_seconds: float = IDLE_SECONDS,
-        checkpoint: Callable[[], object] = lambda: None,
-        checkpoint_seconds: float = 60.0,
+        leader: Leader | None = None,
+        heartbeat: Callable[[], object] = lambda: None,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
         alive: Callable[[], object] = lambda: None,
         metrics: Metrics = NO_METRICS,
     ) -> None:
         """``standby``: docks another process holds; ``acquire(name)`` tries to take one over
         (its lock, and adding it to ``ingest``), True once it is ours; ``status`` is told the
-        new :meth:`state` when that happens; ``alive`` is called at each step boundary of a turn
-        that is not stuck (systemd's watchdog: a loop hung in a step stops calling it)."""
+        new :meth:`state` when that happens; ``leader``: the leader's loop, asked for a sweep
+        when a batch of work is done; ``alive`` is called at each step boundary of a turn that is
+        not stuck (systemd's watchdog: a loop hung in a step stops calling it)."""
         self.ingest = ingest
         self.cases = cases
         self.queue = queue
@@ -108,14 +137,13 @@ class DaemonService:
         self.acquire = acquire
         self.status = status
         self.reconcile_seconds = reconcile_seconds
-        self.sweep_seconds = sweep_seconds
         self.idle_seconds = idle_seconds
-        self.checkpoint = checkpoint
-        self.checkpoint_seconds = checkpoint_seconds
+        self.leader = leader or NoLeader()
+        self.heartbeat = heartbeat
+        self.heartbeat_seconds = heartbeat_seconds
+        self._last_full = self._last_heartbeat = float("-inf")
         self.alive = alive
         self.metrics = metrics
-        self._last_checkpoint = float("-inf")
-        self._last_full = self._last_sweep = float("-inf")
         self._worked = False
         self._pass = Passes(ingest, metrics)
 
@@ -130,13 +158,20 @@ class DaemonService:
         return [d for d in self.docks if d not in self.standby]
 
     def run(self) -> None:
-        """Turn until a stop is requested; returns at the first step boundary after it."""
-        while self.turn():
-            pass
+        """Turn until a stop is requested; returns at the first step boundary after it, once
+        the leader's loop has finished the step it is in."""
+        self.leader.start()
+        try:
+            while self.turn():
+                pass
+        finally:
+            self.leader.halt()
+        if self.leader.fatal is not None:
+            raise self.leader.fatal
 
     def turn(self) -> bool:
         """One turn of the loop; False once a stop request has ended it."""
-        if self.stop.is_set():
+        if self.stop.is_set() or self.leader.fatal is not None:
             return False
         self.alive()
         self._take_over()
@@ -148,19 +183,14 @@ class DaemonService:
         report = self._pass()
         self.alive()
         self._worked = self._worked or report.progressed > 0
-        settled = self._worked and report.progressed == 0
-        if settled or self.clock() - self._last_sweep >= self.sweep_seconds:
-            if self.stop.is_set():
-                return False
-            started = self.clock()
-            _guarded("linking and deadline sweep", self.cases.tick)
-            self._last_sweep = self.clock()
-            self.metrics.sweep_done(self._last_sweep - started)
+        if self._worked and report.progressed == 0:
+            self.leader.ask()  # a batch is done: settle its links and flags now
             self._worked = False
-        if self.clock() - self._last_checkpoint >= self.checkpoint_seconds:
-            if self.stop.is_set():
-                return False
-            self._checkpoint()
+        if self.stop.is_set():
+            return False
+        if self.clock() - self._last_heartbeat >= self.heartbeat_seconds:
+            guarded("the heartbeat", self.heartbeat)
+            self._last_heartbeat = self.clock()
         if report.progressed == 0:
             if self.stop.is_set():
                 return False
@@ -168,17 +198,6 @@ class DaemonService:
         return not self.stop.is_set()
 
     # --- the steps ----------------------------------------------------------------
-
-    def _checkpoint(self) -> None:
-        """Sign the log when it grew (the callee decides); a log that no longer extends what
-        was published stops the daemon (``LogRolledBack``), anything else is tried next time."""
-        try:
-            self.checkpoint()
-        except LogRolledBack:
-            raise
-        except Exception:
-            log.exception("publishing a checkpoint of the custody log failed; trying again later")
-        self._last_checkpoint = self.clock()
 
     def _take_over(self) -> None:
         taken = [d for d in self.standby if self.acquire(d)]
@@ -194,7 +213,7 @@ class DaemonService:
         held = self.held()
         if self.clock() - self._last_full >= self.reconcile_seconds:
             self.queue.take()  # every dock is scanned now: earlier events are answered
-            _guarded("reading camera clocks", self.cases.read_dock_clocks, held)
+            guarded("reading camera clocks", self.cases.read_dock_clocks, held)
             for name in held:
                 if self.stop.is_set():  # each dock's scan is a step: the next start rescans all
                     return
@@ -238,13 +257,3 @@ class Passes:
             return PassSummary()
         self.failing = False
         return report
-
-
-def _guarded(what: str, fn: Callable[..., object], *args: Any) -> None:
-    """Deadlines and linking must never stop ingestion: a failure is logged and tried next time."""
-    try:
-        fn(*args)
-    except Error as e:
-        log.warning("%s failed: %s; trying again at the next turn", what, e)
-    except Exception:  # a database hiccup or a bug there must not take ingestion down with it
-        log.exception("%s failed unexpectedly; trying again at the next turn", what)

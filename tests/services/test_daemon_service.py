@@ -1,18 +1,25 @@
 """The daemon's schedule through fakes: a fake clock, a fake dirty-dock queue, fake ingest and
-cases services. No threads, no sleeps, no subprocess: every time below is the fake clock's."""
+cases services, a fake lead. No sleeps, no subprocess: every time below is the fake clock's.
+The leader's loop is unit-tested on its own (``LeaderService.turn``/``run`` with the fake
+clock); only the tests of the two loops side by side run real threads, ordered by Events."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from fakes import FakeMetrics
+from fakes import FakeLeadership, FakeMetrics, LeaderSeat
 
-from recorder_sync.domain.errors import LogRolledBack, StorageUnavailable
+from recorder_sync.domain.errors import DatabaseUnavailable, LogRolledBack, StorageUnavailable
+from recorder_sync.domain.leadership import DaemonInfo, SweepRun
 from recorder_sync.services.daemon import DaemonService
 from recorder_sync.services.ingest import PassSummary
+from recorder_sync.services.leader import LeaderService
 
 HORIZON = 10_000.0
 """Fake seconds after which a loop that has not stopped fails the test instead of turning for ever."""
@@ -125,11 +132,31 @@ class FakeCases:
 
 
 @dataclass
+class AskedLeader:
+    """The leader as the ingest loop sees it: what it was asked, in the journal."""
+
+    world: World
+    fatal: BaseException | None = None
+    started: bool = False
+    halted: bool = False
+
+    def ask(self) -> None:
+        self.world.did("ask for a sweep")
+
+    def start(self) -> None:
+        self.started = True
+
+    def halt(self) -> None:
+        self.halted = True
+
+
+@dataclass
 class Rig:
     world: World
     queue: FakeQueue
     ingest: FakeIngest
     cases: FakeCases
+    leader: AskedLeader
     statuses: list[tuple[float, str]] = field(default_factory=list)
     free_at: dict[str, float] = field(default_factory=dict)
     """Standby docks: the fake time their holder ends."""
@@ -143,10 +170,8 @@ class Rig:
         docks: Sequence[str] = ("a", "b"),
         *,
         reconcile: float = HORIZON,
-        sweep: float = HORIZON,
         standby: Sequence[str] = (),
-        checkpoint: Callable[[], object] = lambda: None,
-        checkpoint_seconds: float = HORIZON,
+        heartbeat_seconds: float = HORIZON,
         metrics: FakeMetrics | None = None,
     ) -> DaemonService:
         return DaemonService(
@@ -160,9 +185,9 @@ class Rig:
             acquire=self.acquire,
             status=lambda text: self.statuses.append((self.world.now, text)),
             reconcile_seconds=reconcile,
-            sweep_seconds=sweep,
-            checkpoint=checkpoint,
-            checkpoint_seconds=checkpoint_seconds,
+            leader=self.leader,
+            heartbeat=lambda: self.world.did("heartbeat"),
+            heartbeat_seconds=heartbeat_seconds,
             alive=lambda: self.alive_at.append(self.world.now),
             metrics=metrics or FakeMetrics(),
         )
@@ -171,7 +196,7 @@ class Rig:
 @pytest.fixture
 def rig() -> Rig:
     world = World()
-    return Rig(world, FakeQueue(world), FakeIngest(world), FakeCases(world))
+    return Rig(world, FakeQueue(world), FakeIngest(world), FakeCases(world), AskedLeader(world))
 
 
 def test_every_dock_is_rescanned_every_reconcile_seconds(rig: Rig) -> None:
@@ -206,28 +231,31 @@ def test_events_before_a_full_scan_are_answered_by_it(rig: Rig) -> None:
     assert rig.world.times("scan b") == [0.0, 59.5]
 
 
-def test_sweep_at_start_when_a_batch_is_done_and_every_sweep_seconds(rig: Rig) -> None:
+def test_the_leader_is_asked_for_a_sweep_when_a_batch_is_done(rig: Rig) -> None:
     # a dock event at t=5 brings work for three passes (2, 1 files), then nothing
     rig.queue.marks = [(5.0, "a")]
     rig.ingest.progress = [0, 0, 0, 0, 0, 2, 1]
     rig.queue.stop_at = 700.0
-    rig.daemon(sweep=300).run()
-    # at start; right after the pass that found nothing more to do (not 300 s later); then
-    # every 300 s from that sweep
-    assert rig.world.times("sweep") == [0.0, 5.0, 305.0, 605.0]
+    daemon = rig.daemon()
+    daemon.run()
+    # right after the pass that found nothing more to do; never while idle
+    assert rig.world.times("ask for a sweep") == [5.0]
     passes_at_5 = [w for t, w in rig.world.journal if t == 5.0]
-    # busy passes follow each other without waiting; the sweep comes after the last one
-    assert passes_at_5 == ["scan a", "pass", "pass", "pass", "sweep", "wait"]
+    # busy passes follow each other without waiting; the ask comes after the last one
+    assert passes_at_5 == ["scan a", "pass", "pass", "pass", "ask for a sweep", "wait"]
+    # the leader's loop ran beside it and was waited for
+    assert rig.leader.started and rig.leader.halted
 
 
-def test_a_pass_that_did_nothing_after_idle_time_does_not_sweep(rig: Rig) -> None:
-    rig.queue.stop_at = 10.0
-    rig.daemon(sweep=300).run()
-    assert rig.world.times("sweep") == [0.0]
-    assert rig.world.times("pass") == [float(t) for t in range(10)]  # one idle second between
+def test_the_heartbeat_once_a_turn_at_most_every_heartbeat_seconds(rig: Rig) -> None:
+    rig.queue.stop_at = 40.0
+    rig.daemon(heartbeat_seconds=15).run()
+    assert rig.world.times("heartbeat") == [0.0, 15.0, 30.0]
+    first_turn = [w for t, w in rig.world.journal if t == 0.0]
+    assert first_turn.index("heartbeat") > first_turn.index("pass")
 
 
-STEPS = ["clocks", "scan a", "scan b", "pass", "sweep", "wait"]
+STEPS = ["clocks", "scan a", "scan b", "pass", "heartbeat", "wait"]
 
 
 @pytest.mark.parametrize("during", STEPS)
@@ -269,16 +297,13 @@ def test_a_standby_dock_is_taken_over_when_its_holder_ends_then_scanned(rig: Rig
 def test_failures_outside_ingestion_never_stop_it(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     rig.ingest.failing_scans = {"a"}
     rig.ingest.failing_passes = 3
-    rig.cases.failing = True
     rig.queue.stop_at = 5.0
     with caplog.at_level(logging.WARNING, logger="recorder_sync.services.daemon"):
-        rig.daemon(sweep=2).run()
+        rig.daemon().run()
     assert rig.world.times("scan b") == [0.0]  # a's failed scan did not skip b
     assert rig.world.times("pass") == [0.0, 1.0, 2.0, 3.0, 4.0]
-    assert rig.world.times("sweep") == [0.0, 2.0, 4.0]
     messages = [r.getMessage() for r in caplog.records]
     assert "dock a: scan failed: [Errno 5] Input/output error" in messages
-    assert any(m.startswith("linking and deadline sweep failed: ") for m in messages), messages
     # a failing pass: its trace once, then one line a turn until it works again
     traced = [r for r in caplog.records if r.exc_info]
     assert [r.getMessage() for r in traced] == [
@@ -297,40 +322,18 @@ def test_a_stop_that_interrupts_a_step_is_not_swallowed(rig: Rig) -> None:
     assert rig.world.journal[-1] == (0.0, "pass")
 
 
-def test_a_checkpoint_is_offered_at_start_and_every_checkpoint_seconds(rig: Rig) -> None:
-    rig.queue.stop_at = 130.0
-    rig.daemon(checkpoint=lambda: rig.world.did("checkpoint"), checkpoint_seconds=60).run()
-    assert rig.world.times("checkpoint") == [0.0, 60.0, 120.0]
-    first_turn = [w for t, w in rig.world.journal if t == 0.0]
-    assert first_turn.index("checkpoint") > first_turn.index("pass")  # after the work it covers
-
-
-def test_a_store_that_cannot_take_a_checkpoint_does_not_stop_the_daemon(
-    rig: Rig, caplog: pytest.LogCaptureFixture
-) -> None:
-    def unavailable() -> None:
-        rig.world.did("checkpoint")
-        raise StorageUnavailable("vault is not mounted")
-
-    rig.queue.stop_at = 25.0
-    with caplog.at_level(logging.WARNING, logger="recorder_sync.services.daemon"):
-        rig.daemon(checkpoint=unavailable, checkpoint_seconds=10).run()
-    assert rig.world.times("checkpoint") == [0.0, 10.0, 20.0]
-    assert rig.world.times("pass")[-1] == 24.0
-    assert "publishing a checkpoint of the custody log failed" in caplog.text
-
-
-def test_a_log_that_no_longer_extends_the_published_one_stops_the_daemon(rig: Rig) -> None:
+def test_a_fatal_error_of_the_leaders_loop_ends_the_daemon(rig: Rig) -> None:
     def rolled_back() -> None:
-        rig.world.did("checkpoint")
-        if rig.world.now >= 10.0:
-            raise LogRolledBack("the database's log has 3 events, but a checkpoint of 5 was published")
+        rig.leader.fatal = LogRolledBack(
+            "the database's log has 3 events, but a checkpoint of 5 was published"
+        )
 
+    rig.world.hooks["wait"] = rolled_back
     rig.queue.stop_at = 100.0
     with pytest.raises(LogRolledBack, match="checkpoint of 5"):
-        rig.daemon(checkpoint=rolled_back, checkpoint_seconds=10).run()
-    assert rig.world.times("checkpoint") == [0.0, 10.0]
-    assert rig.world.journal[-1] == (10.0, "checkpoint")
+        rig.daemon().run()
+    assert rig.world.times("pass") == [0.0]  # the next turn did not begin
+    assert rig.leader.halted
 
 
 def test_the_loop_says_it_is_alive_each_turn_and_only_between_steps(rig: Rig) -> None:
@@ -343,11 +346,372 @@ def test_the_loop_says_it_is_alive_each_turn_and_only_between_steps(rig: Rig) ->
     assert rig.alive_at == sorted(passes + passes)
 
 
-def test_sweeps_and_failed_passes_are_counted(rig: Rig) -> None:
+def test_failed_passes_are_counted(rig: Rig) -> None:
     metrics = FakeMetrics()
     rig.ingest.failing_passes = 2
     rig.queue.stop_at = 3.0
-    rig.daemon(sweep=1.0, metrics=metrics).run()
+    rig.daemon(metrics=metrics).run()
     assert metrics.errors == [("other", "RuntimeError")] * 2
-    assert len(metrics.sweeps) == len(rig.world.times("sweep")) >= 3
-    assert all(s == 0.0 for s in metrics.sweeps)  # the fake clock does not move during a tick
+
+
+# --- the leader's loop ---------------------------------------------------------------
+
+
+@dataclass
+class FakeWake:
+    """The leader's sleep on the fake clock: a wait moves it by the timeout, or to the next
+    thing planned (a sweep asked for, a stop request) that wakes the loop sooner."""
+
+    world: World
+    planned: list[tuple[float, Callable[[], None]]] = field(default_factory=list)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        assert timeout is not None
+        self.world.did("leader waits")
+        until = self.world.now + timeout
+        due = sorted(p for p in self.planned if p[0] <= until)
+        self.world.now = due[0][0] if due else until
+        assert self.world.now < HORIZON, f"the leader's loop did not stop: {self.world.journal[-5:]}"
+        for p in [p for p in self.planned if p[0] <= self.world.now]:
+            self.planned.remove(p)
+            p[1]()
+        return bool(due)
+
+    def set(self) -> None:
+        pass
+
+    def clear(self) -> None:
+        pass
+
+
+T0 = datetime(2026, 11, 30, 5, tzinfo=UTC)
+
+
+@dataclass
+class MemoryJournal:
+    """``DaemonJournal`` for one daemon, in memory, times from the fake clock."""
+
+    world: World
+    owner: str = "st-a/1/x"
+    lead: list[datetime | None] = field(default_factory=list)
+    runs: list[SweepRun] = field(default_factory=list)
+
+    def register(self, now: datetime) -> None:
+        pass
+
+    def heartbeat(self, now: datetime) -> None:
+        pass
+
+    def leading(self, since: datetime | None) -> None:
+        self.lead.append(since)
+
+    def sweep_started(self, now: datetime) -> int:
+        self.runs.append(SweepRun(len(self.runs) + 1, self.owner, now, None, None))
+        return len(self.runs)
+
+    def sweep_ended(self, run: int, now: datetime, ok: bool) -> None:
+        r = self.runs[run - 1]
+        self.runs[run - 1] = SweepRun(r.id, r.owner, r.started_at, now, ok)
+
+    def gone(self) -> None:
+        pass
+
+    def daemons(self) -> list[DaemonInfo]:
+        return []
+
+    def sweeps(self, limit: int | None = None) -> list[SweepRun]:
+        return self.runs[::-1][:limit]
+
+
+@dataclass
+class LeaderRig:
+    world: World
+    seat: LeaderSeat = field(default_factory=LeaderSeat)
+    failing: bool = False
+
+    def leader(
+        self,
+        name: str = "a",
+        *,
+        sweep: float = HORIZON,
+        checkpoint: Callable[[], object] | None = None,
+        checkpoint_seconds: float = HORIZON,
+        wake: FakeWake | None = None,
+    ) -> tuple[LeaderService, FakeLeadership, MemoryJournal]:
+        lead = FakeLeadership(self.seat)
+        journal = MemoryJournal(self.world, owner=name)
+
+        def tick() -> None:
+            self.world.did(f"sweep {name}")
+            if self.failing:
+                raise StorageUnavailable("database", "connection refused")
+
+        service = LeaderService(
+            leadership=lead,
+            tick=tick,
+            clock=self.world.clock,
+            wall=lambda: T0 + timedelta(seconds=self.world.now),
+            stop=self.world,
+            wake=wake or FakeWake(self.world),
+            sweep_seconds=sweep,
+            checkpoint=checkpoint or (lambda: self.world.did(f"checkpoint {name}")),
+            checkpoint_seconds=checkpoint_seconds,
+            journal=journal,
+        )
+        return service, lead, journal
+
+
+@pytest.fixture
+def lr() -> LeaderRig:
+    return LeaderRig(World())
+
+
+def test_the_leader_sweeps_at_start_when_asked_and_every_sweep_seconds(lr: LeaderRig) -> None:
+    wake = FakeWake(lr.world)
+    leader, _, journal = lr.leader(sweep=300, wake=wake)
+    leader.metrics = metrics = FakeMetrics()
+    wake.planned = [(5.25, leader.ask), (700.0, lr.world.stop)]
+    leader.run()
+    # at start; when the ingest loop asked (at once, not at the next second); then every 300 s
+    assert lr.world.times("sweep a") == [0.0, 5.25, 305.25, 605.25]
+    # each sweep is in the journal, with its start and end
+    assert [(r.started_at, r.ok) for r in journal.sweeps()[::-1]] == [
+        (T0 + timedelta(seconds=t), True) for t in (0.0, 5.25, 305.25, 605.25)
+    ]
+    assert all(r.ended_at is not None for r in journal.runs)
+    # each sweep is counted, with its duration (the fake clock does not move during a tick)
+    assert metrics.sweeps == [0.0] * 4
+
+
+def test_only_the_leader_sweeps_and_another_takes_over_at_once_when_it_dies(
+    lr: LeaderRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, lead_a, journal_a = lr.leader("a", sweep=300, checkpoint_seconds=60)
+    b, lead_b, journal_b = lr.leader("b", sweep=300, checkpoint_seconds=60)
+    with caplog.at_level(logging.INFO, logger="recorder_sync.services.leader"):
+        for t in range(10):
+            lr.world.now = float(t)
+            a.turn()
+            b.turn()
+        lead_a.die()  # killed: its lock is freed with it
+        for t in range(10, 15):
+            lr.world.now = float(t)
+            b.turn()
+    assert lr.world.times("sweep a") == [0.0] and lr.world.times("checkpoint a") == [0.0]
+    # b tried every turn, and swept and signed as soon as it led (a may have died mid-sweep)
+    assert lead_b.tries >= 15
+    assert lr.world.times("sweep b") == [10.0] and lr.world.times("checkpoint b") == [10.0]
+    assert journal_b.lead == [T0 + timedelta(seconds=10)]
+    assert journal_a.lead == [T0]
+    leading = [r.getMessage() for r in caplog.records if r.getMessage().startswith("leading")]
+    assert len(leading) == 2  # once each, not once a turn
+
+
+def test_a_leader_that_loses_the_lead_stops_before_its_next_step(
+    lr: LeaderRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, lead_a, journal_a = lr.leader("a", sweep=300, checkpoint_seconds=60)
+    b, _, _ = lr.leader("b", sweep=300, checkpoint_seconds=60)
+    lr.world.hooks["sweep a"] = lead_a.cut  # its connection is lost during the sweep
+    with caplog.at_level(logging.INFO, logger="recorder_sync.services.leader"):
+        a.turn()
+        b.turn()
+        lr.world.now = 1.0
+        a.turn()
+        a.turn()
+    # the checkpoint that would have followed the sweep was not signed by a, but by b
+    assert lr.world.journal == [(0.0, "sweep a"), (0.0, "sweep b"), (0.0, "checkpoint b")]
+    assert journal_a.lead == [T0, None]
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages.count("no longer leading: another daemon may take over") == 1
+
+
+@pytest.mark.parametrize("during", ["sweep a", "checkpoint a"])
+def test_a_stop_request_ends_the_leaders_loop_after_the_step_it_arrives_in(
+    lr: LeaderRig, during: str
+) -> None:
+    leader, _, journal = lr.leader("a", checkpoint_seconds=60)
+    lr.world.hooks[during] = lr.world.stop
+    leader.run()
+    assert lr.world.journal[-1] == (0.0, during)
+    assert all(r.ended_at is not None for r in journal.runs)  # the sweep in progress was finished
+
+
+def test_a_failing_sweep_is_tried_again_and_recorded_as_failed(
+    lr: LeaderRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    lr.failing = True
+    wake = FakeWake(lr.world, [(5.0, lr.world.stop)])
+    leader, _, journal = lr.leader(sweep=2, wake=wake)
+    with caplog.at_level(logging.WARNING, logger="recorder_sync.services.leader"):
+        leader.run()
+    assert lr.world.times("sweep a") == [0.0, 2.0, 4.0]
+    assert [r.ok for r in journal.runs] == [False] * 3
+    assert "linking and deadline sweep failed: " in caplog.text
+    assert leader.fatal is None
+
+
+def test_a_checkpoint_is_offered_at_start_and_every_checkpoint_seconds(lr: LeaderRig) -> None:
+    wake = FakeWake(lr.world, [(130.0, lr.world.stop)])
+    leader, _, _ = lr.leader(checkpoint_seconds=60, wake=wake)
+    leader.run()
+    assert lr.world.times("checkpoint a") == [0.0, 60.0, 120.0]
+    first_turn = [w for t, w in lr.world.journal if t == 0.0]
+    assert first_turn.index("checkpoint a") > first_turn.index("sweep a")
+
+
+def test_a_store_that_cannot_take_a_checkpoint_does_not_stop_the_leader(
+    lr: LeaderRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    def unavailable() -> None:
+        lr.world.did("checkpoint a")
+        raise StorageUnavailable("vault is not mounted")
+
+    wake = FakeWake(lr.world, [(25.0, lr.world.stop)])
+    leader, _, _ = lr.leader(checkpoint=unavailable, checkpoint_seconds=10, wake=wake)
+    with caplog.at_level(logging.WARNING, logger="recorder_sync.services.leader"):
+        leader.run()
+    assert lr.world.times("checkpoint a") == [0.0, 10.0, 20.0]
+    assert "publishing a checkpoint of the custody log failed" in caplog.text
+    assert leader.fatal is None
+
+
+def test_a_log_that_no_longer_extends_the_published_one_ends_the_leaders_loop(lr: LeaderRig) -> None:
+    def rolled_back() -> None:
+        lr.world.did("checkpoint a")
+        if lr.world.now >= 10.0:
+            raise LogRolledBack("the database's log has 3 events, but a checkpoint of 5 was published")
+
+    wake = FakeWake(lr.world, [(100.0, lr.world.stop)])
+    leader, _, _ = lr.leader(checkpoint=rolled_back, checkpoint_seconds=10, wake=wake)
+    leader.run()  # returns: the daemon's main thread raises it (above)
+    assert isinstance(leader.fatal, LogRolledBack)
+    assert lr.world.times("checkpoint a") == [0.0, 10.0]
+    assert lr.world.journal[-1] == (10.0, "checkpoint a")
+
+
+# --- the two loops side by side: real threads, ordered by Events ----------------------
+
+
+class HaltNoted(LeaderService):
+    """The leader's loop, which says when the ingest loop has ended and waits for it."""
+
+    def __init__(self, world: World, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.world = world
+        self.halting = threading.Event()
+
+    def halt(self) -> None:
+        self.world.did("ingest loop ended")
+        self.halting.set()
+        super().halt()
+
+
+def _side_by_side(rig: Rig) -> tuple[DaemonService, HaltNoted, threading.Event, threading.Event]:
+    """A daemon whose leader's first sweep blocks until ``release`` is set; ``sweeping`` is set
+    once it is blocked."""
+    sweeping, release = threading.Event(), threading.Event()
+
+    def tick() -> None:
+        rig.world.did("sweep starts")
+        sweeping.set()
+        assert release.wait(60), "the test never released the sweep"
+        rig.world.did("sweep ends")
+
+    leader = HaltNoted(
+        rig.world,
+        leadership=FakeLeadership(LeaderSeat()),
+        tick=tick,
+        clock=lambda: 0.0,  # one sweep: none falls due again
+        wall=lambda: T0,
+        stop=rig.world,
+        wake=threading.Event(),
+        sweep_seconds=HORIZON,
+    )
+    daemon = DaemonService(
+        ingest=rig.ingest,
+        cases=rig.cases,
+        queue=rig.queue,
+        clock=rig.world.clock,
+        stop=rig.world,
+        docks=["a"],
+        reconcile_seconds=HORIZON,
+        leader=leader,
+    )
+    return daemon, leader, sweeping, release
+
+
+def test_an_ingest_pass_completes_while_a_sweep_is_blocked(rig: Rig) -> None:
+    daemon, leader, sweeping, release = _side_by_side(rig)
+    passed = threading.Event()
+
+    def pass_during_the_sweep() -> None:
+        assert sweeping.wait(60), "the leader never swept"
+        passed.set()
+
+    rig.world.hooks["pass"] = pass_during_the_sweep
+    rig.ingest.progress = [3, 0]  # the pass ingests three files, the next finds nothing
+    rig.queue.stop_at = 5.0
+    runner = threading.Thread(target=daemon.run)
+    runner.start()
+    try:
+        assert passed.wait(60), "no ingest pass while the sweep was blocked"
+        assert leader.halting.wait(60), "the ingest loop did not go on turning during the sweep"
+        # the ingest loop turned to its end (a busy pass, the one that found the batch done,
+        # then one a second) with the sweep still blocked
+        assert rig.world.times("pass") == [0.0, 0.0, 1.0, 2.0, 3.0, 4.0]
+        assert rig.world.times("sweep ends") == []
+    finally:
+        release.set()
+        runner.join()
+
+
+def test_a_stop_waits_for_the_sweep_in_progress_to_end(rig: Rig) -> None:
+    daemon, leader, sweeping, release = _side_by_side(rig)
+    rig.world.hooks["pass"] = lambda: None if sweeping.wait(60) else pytest.fail("no sweep")
+    rig.queue.stop_at = 2.0
+    returned = threading.Event()
+
+    def run() -> None:
+        daemon.run()
+        rig.world.did("daemon returned")
+        returned.set()
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    try:
+        assert leader.halting.wait(60)
+        assert not returned.is_set()  # the sweep is blocked on `release`: run() cannot have returned
+    finally:
+        release.set()
+        runner.join()
+    steps = [w for _, w in rig.world.journal if w in ("sweep ends", "ingest loop ended", "daemon returned")]
+    assert steps == ["ingest loop ended", "sweep ends", "daemon returned"]
+
+
+class RefusedLeadership:
+    """A lead that cannot even be tried for (a lock file in a folder this user cannot write)."""
+
+    def try_lead(self) -> bool:
+        raise DatabaseUnavailable("cannot open the leader lock /srv/db/catalog.db.leader: Permission denied")
+
+    def release(self) -> None:
+        pass
+
+
+def test_a_lead_that_cannot_be_tried_for_is_reported_once_and_nothing_is_swept(
+    lr: LeaderRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    wake = FakeWake(lr.world, [(5.0, lr.world.stop)])
+    leader, _, journal = lr.leader(checkpoint_seconds=1, wake=wake)
+    leader.leadership = RefusedLeadership()
+    with caplog.at_level(logging.WARNING, logger="recorder_sync.services.leader"):
+        leader.run()
+    assert lr.world.times("leader waits") == [0.0, 1.0, 2.0, 3.0, 4.0]  # tried every second
+    assert [w for _, w in lr.world.journal if w != "leader waits"] == []  # no sweep, no checkpoint
+    assert journal.lead == [] and leader.fatal is None
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned == [
+        "cannot try for the lead: Database unavailable: cannot open the leader lock "
+        "/srv/db/catalog.db.leader: Permission denied; trying again every 1 s"
+    ]

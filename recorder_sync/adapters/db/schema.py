@@ -395,3 +395,30 @@ class HeartbeatRow(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime())
     state: Mapped[str] = mapped_column(Text)
+
+
+class DaemonRow(Base):
+    """A running daemon (``domain.leadership``): written at start, a heartbeat now and then,
+    removed at a clean stop; ``leading_since`` set while it leads."""
+
+    __tablename__ = "daemons"
+
+    owner: Mapped[str] = mapped_column(String(300), primary_key=True)
+    station: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(300))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    leading_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SweepRunRow(Base):
+    """Each linking and deadline sweep the leader ran: who, from when to when."""
+
+    __tablename__ = "sweep_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(300))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ok: Mapped[bool | None] = mapped_column(Boolean)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from recorder_sync.adapters.db.daemons_repo import DaemonsRepo
 from recorder_sync.adapters.db.log_repo import LogRepo
 from recorder_sync.adapters.db.repository import RecordingFilter, SqlCatalog
 from recorder_sync.apps.config import Settings
 from recorder_sync.apps.output import emit_json, printable, shown_time, table
 from recorder_sync.apps.wiring import open_app
+from recorder_sync.domain.leadership import DaemonInfo, current_leader
 from recorder_sync.domain.model import Flag, Recording
 from recorder_sync.domain.times import utc_iso
 
@@ -66,6 +68,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     status["station"] = settings.station_id
     status["store"] = settings.s3.endpoint if settings.s3 else str(settings.vault_path)
     status["timestamps"] = LogRepo(catalog).timestamp_status() | {"tsa": settings.timestamping is not None}
+    status |= _daemons(catalog)
     if args.json:
         emit_json(status)
         return 0
@@ -83,7 +86,75 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         print(printable(f"last error: {e['recording_id']} at {shown_time(e['at'], zone)}: {e['error']}"))
     print("open flags: " + (", ".join(f"{k} {v}" for k, v in sorted(status["open_flags"].items())) or "none"))
     _print_timestamps(status["timestamps"], zone)
+    _print_daemons(status, zone)
     return 0
+
+
+def _daemons(catalog: SqlCatalog) -> dict[str, Any]:
+    """The daemons sharing the database, which one leads, and its last sweep."""
+    repo = DaemonsRepo(catalog)
+    now = datetime.now(UTC)
+    daemons = repo.daemons()
+    leader = current_leader(daemons)
+    last = repo.sweeps(limit=1)
+
+    def shown(d: DaemonInfo) -> dict[str, Any]:
+        return {
+            "station": d.station,
+            "host": d.host,
+            "pid": d.pid,
+            "started_at": utc_iso(d.started_at),
+            "heartbeat_at": utc_iso(d.heartbeat_at),
+            "silent": d.silent(now),
+            "leading_since": utc_iso(d.leading_since) if d.leading_since else None,
+        }
+
+    sweep = None
+    if last:
+        run = last[0]
+        sweep = {
+            "station": run.owner.split("/", 1)[0],
+            "started_at": utc_iso(run.started_at),
+            "ended_at": utc_iso(run.ended_at) if run.ended_at else None,
+            "ok": run.ok,
+        }
+    return {
+        "daemons": [shown(d) for d in daemons],
+        "leader": shown(leader) if leader else None,
+        "last_sweep": sweep,
+    }
+
+
+def _print_daemons(status: dict[str, Any], zone: tzinfo) -> None:
+    daemons = status["daemons"]
+    if not daemons:
+        print("daemons: none running")
+        return
+    leader = status["leader"]
+    lead = (
+        "no leader"
+        if leader is None
+        else (
+            f"leader {leader['station']} (pid {leader['pid']} on {leader['host']}) "
+            f"since {shown_time(leader['leading_since'], zone)}" + (" [silent]" if leader["silent"] else "")
+        )
+    )
+    print(printable(f"daemons: {len(daemons)} running; {lead}"))
+    for d in daemons:
+        print(
+            printable(
+                f"  {d['station']} pid {d['pid']} on {d['host']}: heard from "
+                f"{shown_time(d['heartbeat_at'], zone)}" + (" [silent]" if d["silent"] else "")
+            )
+        )
+    sweep = status["last_sweep"]
+    if sweep is not None:
+        state = "running" if sweep["ended_at"] is None else ("done" if sweep["ok"] else "failed")
+        print(
+            printable(
+                f"last sweep: {state}, by {sweep['station']} from {shown_time(sweep['started_at'], zone)}"
+            )
+        )
 
 
 def _print_timestamps(ts: dict[str, Any], zone: tzinfo) -> None:

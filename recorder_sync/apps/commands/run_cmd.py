@@ -10,6 +10,11 @@ Each dock is locked machine-wide (``adapters.docklock``). A dock that another pr
 holds is watched on standby: the daemon takes it over as soon as the holder ends, which
 is how two daemons give failover. Once set up it logs ``ready`` and tells systemd
 ``READY=1``.
+
+Linking, deadline sweeps, alerts and checkpoints run in a thread of their own, with a
+database engine of their own, in the one daemon that leads among those sharing the database
+(``services.leader``, ``adapters.db.leader``). Every daemon records itself, its heartbeat
+and whether it leads in the ``daemons`` table, which ``status`` shows.
 """
 
 from __future__ import annotations
@@ -18,17 +23,23 @@ import argparse
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from recorder_sync.adapters.db.daemons_repo import DaemonsRepo
+from recorder_sync.adapters.db.engine import make_engine
 from recorder_sync.adapters.db.heartbeat_repo import Heartbeat
+from recorder_sync.adapters.db.leader import leadership_for
+from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.docklock import DockLocks
 from recorder_sync.adapters.sdnotify import Notifier, Watchdog
 from recorder_sync.adapters.watcher import DirtyDocks, DockWatcher
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.apps.shutdown import Interrupted, Shutdown
 from recorder_sync.apps.wiring import (
+    App,
     CasesRuntime,
     check_log,
     dock_locks,
@@ -40,6 +51,7 @@ from recorder_sync.apps.wiring import (
 from recorder_sync.domain.errors import Error, UsageError
 from recorder_sync.domain.health import BEAT_SECONDS
 from recorder_sync.services.daemon import DaemonService
+from recorder_sync.services.leader import LeaderService
 
 log = logging.getLogger(__name__)
 
@@ -108,19 +120,49 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         watchdog.ping()
         heartbeat.beat()
 
+    # the leader's work has an engine of its own: a long sweep holds none of ingestion's
+    # connections, and ingestion none of its
+    actor = f"recorder-sync@{settings.station_id}"
+    sweeping = App(
+        settings,
+        # the same owner: one daemon, one row in the daemons table
+        SqlCatalog(
+            make_engine(settings.database_url),
+            station=settings.station_id,
+            actor=actor,
+            owner=app.catalog.owner,
+        ),
+    )
+    journal = DaemonsRepo(app.catalog)
+    journal.register(utcnow())
     # a database rolled back behind what was published does not start (exit 3)
-    checkpoints = app.checkpoints()
+    checkpoints = sweeping.checkpoints()
     check_log(checkpoints)
-    stamps = app.timestamps(checkpoints.store)
+    stamps = sweeping.timestamps(checkpoints.store)
     svc = app.ingest_service(
         [d for d in docks if d not in standby],
         notify=lambda what, subject: log.info("%s %s", what, subject),
         meter=shutdown.metered(lambda what, subject, total: lambda n: alive()),  # bytes flow: at work
     )
-    runtime = app.cases_runtime()
+    runtime = sweeping.cases_runtime()
     if monitoring is not None:
         svc.metrics = monitoring.metrics
         monitoring.watch_alerts(runtime.alerts.queued, lambda: runtime.alerts.dropped)
+    wake = threading.Event()
+    shutdown.on_request(wake.set)
+    leader = LeaderService(
+        leadership=leadership_for(sweeping.catalog.engine),
+        tick=runtime.tick,
+        clock=time.monotonic,
+        wall=utcnow,
+        stop=shutdown.requested,
+        wake=wake,
+        sweep_seconds=args.sweep_seconds,
+        checkpoint=lambda: publish_checkpoint(checkpoints, stamps),
+        checkpoint_seconds=settings.log.checkpoint_seconds,
+        journal=DaemonsRepo(sweeping.catalog),
+        metrics=svc.metrics,
+    )
 
     def acquire(name: str) -> bool:
         """A standby dock whose holder has ended: lock it and ingest it from now on."""
@@ -131,7 +173,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     daemon = DaemonService(
         ingest=svc,
-        cases=_CasesOfDocks(runtime, by_name),
+        cases=_CasesOfDocks(app.cases_runtime(alerts=False), by_name),  # the docks' clocks: ingest's engine
         queue=dirty,
         clock=time.monotonic,
         stop=shutdown.requested,
@@ -140,9 +182,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         acquire=acquire,
         status=systemd.status,
         reconcile_seconds=settings.reconcile_seconds,
-        sweep_seconds=args.sweep_seconds,
-        checkpoint=lambda: publish_checkpoint(checkpoints, stamps),
-        checkpoint_seconds=settings.log.checkpoint_seconds,
+        leader=leader,
+        heartbeat=lambda: journal.heartbeat(utcnow()),
         alive=alive,
         metrics=svc.metrics,
     )
@@ -167,7 +208,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         runtime.close()
         if monitoring is not None:
             monitoring.close()
-    publish_checkpoint(checkpoints)  # what was logged since the last one, before the station goes quiet
+    if leader.leading and leader.leadership.try_lead():
+        # what was logged since the last one, before the station goes quiet (the leader's
+        # job: another daemon that goes on leading signs it otherwise)
+        publish_checkpoint(checkpoints)
+    leader.give_up()
+    try:
+        journal.gone()
+    except Error as e:
+        log.warning("could not remove this daemon from the daemons table: %s", e)
     log.info("stopped cleanly")
     return 0
 
@@ -194,6 +243,3 @@ class _CasesOfDocks:
 
     def read_dock_clocks(self, names: Sequence[str]) -> int:
         return self.runtime.read_dock_clocks([self.docks[n] for n in names])
-
-    def tick(self) -> object:
-        return self.runtime.tick()

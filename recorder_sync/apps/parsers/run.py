@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
         default=SWEEP_SECONDS,
         help=(
             "link new recordings and run the deadline sweep this often, and whenever a batch "
-            f"of work is done (default {SWEEP_SECONDS:.0f})"
+            f"of work is done, while this daemon leads (default {SWEEP_SECONDS:.0f})"
         ),
     )
     # a stop request ends the loop after the current step (exit 0) instead of unwinding it
