@@ -92,6 +92,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     docks = list(by_name.values())  # the same folder twice is one dock
 
     shutdown: Shutdown = args.shutdown
+    if shutdown.requested.is_set():
+        # asked to stop before anything started: start nothing (a start on a fresh station
+        # migrates the schema, opens stores and engines, which may outlast the stop's grace)
+        log.info("stopped cleanly before starting")
+        return 0
     dirty = DirtyDocks()
     shutdown.on_request(dirty.wake.set)
     systemd = Notifier()
