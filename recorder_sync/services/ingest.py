@@ -31,6 +31,7 @@ from recorder_sync.domain.claims import Lease
 from recorder_sync.domain.errors import (
     ClaimLost,
     CouldNotCheck,
+    DatabaseUnavailable,
     Error,
     IntegrityFailure,
     SourceChanged,
@@ -335,13 +336,18 @@ class IngestService:
 
         Whatever a file does to us (a camera's metadata, a parser's recursion, a database
         refusing a value) is an outcome of that file: recorded on it and retried with
-        backoff. Only KeyboardInterrupt and SystemExit go through."""
+        backoff. Only KeyboardInterrupt, SystemExit and a database that cannot be reached
+        (``DatabaseUnavailable``: the whole pass stops) go through."""
         try:
             if step(item):
                 report.add_progress()
         except ClaimLost as e:
             # not a failure of the item: another process has it, and records its outcome
             log.info("%s", e)
+        except DatabaseUnavailable:
+            # not a failure of the item either (and none could be recorded): the pass stops,
+            # the daemon waits for the database, and the step is redone without any backoff
+            raise
         except Exception as e:
             subject = (
                 f"{item.dock}/{item.relpath}" if isinstance(item, Sighting) else getattr(item, "id", "?")

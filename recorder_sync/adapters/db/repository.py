@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from recorder_sync.adapters.db.log_nodes import store_nodes
@@ -103,7 +103,11 @@ class SqlCatalog:
         try:
             with Session(self.engine, expire_on_commit=False) as s, s.begin():
                 yield s
-        except OperationalError as e:
+        except (OperationalError, InterfaceError) as e:
+            raise DatabaseUnavailable(str(e.orig)) from e
+        except DBAPIError as e:
+            if not e.connection_invalidated:  # a refused value is the caller's, not an outage
+                raise
             raise DatabaseUnavailable(str(e.orig)) from e
 
     def append_event(

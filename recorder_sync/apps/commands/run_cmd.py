@@ -33,7 +33,7 @@ from recorder_sync.apps.wiring import (
     open_app,
     publish_checkpoint,
 )
-from recorder_sync.domain.errors import Error, UsageError
+from recorder_sync.domain.errors import DatabaseUnavailable, Error, UsageError
 from recorder_sync.services.daemon import DaemonService
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     standby = [d for d in docks if not _take(locks, d)]
 
     # the daemon's start is where a new version upgrades the schema (as `db upgrade` does)
-    app = open_app(settings, actor=f"recorder-sync@{settings.station_id}", upgrade_schema=True)
+    try:
+        app = open_app(settings, actor=f"recorder-sync@{settings.station_id}", upgrade_schema=True)
+    except DatabaseUnavailable as e:
+        # not retried here: before any file is touched the schema must be current and the log
+        # checked against what was published, and a unit that is not READY helps no one;
+        # systemd's Restart=on-failure starts it again, and a running daemon rides out outages
+        raise DatabaseUnavailable(
+            f"{e.args[0]}; `run` starts only with its database (under systemd it is started again)"
+        ) from e
     # a database rolled back behind what was published does not start (exit 3)
     checkpoints = app.checkpoints()
     check_log(checkpoints)
