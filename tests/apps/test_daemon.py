@@ -62,11 +62,12 @@ class Systemd:
 
 
 def start(
-    env: dict[str, str], dock: Path, log: Path, systemd: Systemd | None = None
+    env: dict[str, str], dock: Path, log: Path, systemd: Systemd | None = None, *options: str
 ) -> subprocess.Popen[bytes]:
-    """Start the daemon; with ``systemd``, return once it has said READY=1."""
+    """Start the daemon (``options`` added to ``run``'s); with ``systemd``, return once it has
+    said READY=1."""
     proc = subprocess.Popen(
-        [EXE, "-v", "run", "--dock", str(dock), "--stable-seconds", "0.3"],
+        [EXE, "-v", "run", "--dock", str(dock), "--stable-seconds", "0.3", *options],
         env=systemd.env(env) if systemd else env,
         stdout=subprocess.DEVNULL,
         stderr=log.open("ab"),
