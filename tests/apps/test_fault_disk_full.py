@@ -66,7 +66,8 @@ def test_vault_disk_full_keeps_the_file_shows_the_retry_and_ingest_retries_at_on
         [entry] = status["waiting"]
         assert entry["recording_id"] == waiting["id"] and entry["attempts"] == 2
         assert "No space left on device" in entry["error"]
-        failed_at = datetime.fromisoformat(status["last_error"]["at"])
+        assert entry["failed_at"] == status["last_error"]["at"]
+        failed_at = datetime.fromisoformat(entry["failed_at"])
         assert datetime.fromisoformat(entry["next_attempt"]) > failed_at  # a backoff, from the failure on
         shown = run(env, "status").stdout
         assert "waiting to be tried again: 1" in shown and f"{waiting['id']} (signed, 2 failed" in shown

@@ -19,14 +19,12 @@ import random
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sample_dock
 from clirunner import run, run_json, s3_env
-from conftest import pg_database
 from s3server import S3Server, new_bucket_name
 from test_daemon import Systemd, start, wait_until_done
 from test_s3_pipeline import incomplete_uploads, objects
@@ -52,12 +50,6 @@ STAGES = {  # what the daemon logs as it goes (-v), and the stage it names
     b"sweep as of": "sweeping",
     b"published checkpoint": "checkpoint",
 }
-
-
-@pytest.fixture
-def pg_url(pg_server_url: str) -> Iterator[str]:
-    with pg_database(pg_server_url) as url:
-        yield url
 
 
 def actions_for_the_sample(path: Path) -> Path:

@@ -1113,14 +1113,16 @@ class SqlCatalog:
                     "recording_id": rid,
                     "state": state,
                     "attempts": attempts,
+                    "failed_at": utc_iso(failed_at),
                     "next_attempt": utc_iso(at) if at is not None else None,
                     "error": error,
                 }
-                for rid, state, attempts, at, error in s.execute(
+                for rid, state, attempts, failed_at, at, error in s.execute(
                     select(
                         RecordingRow.id,
                         RecordingRow.state,
                         RecordingRow.attempts,
+                        RecordingRow.updated_at,
                         RecordingRow.next_attempt_at,
                         RecordingRow.last_error,
                     )
