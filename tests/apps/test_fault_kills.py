@@ -65,6 +65,16 @@ def actions_for_the_sample(path: Path) -> Path:
     return path
 
 
+TARGETS = [b" hashing ", b" signed ", b" storing ", b" verified ", b" released ", b"sweep as of"]
+WAIT_S = 8.0
+
+
+def since(log: Path, offset: int) -> bytes:
+    with log.open("rb") as f:
+        f.seek(offset)
+        return f.read()
+
+
 @pytest.mark.slow
 def test_kill_9_at_random_moments_on_postgresql_and_rgw(
     tmp_path: Path, pg_url: str, s3_server: S3Server
@@ -100,10 +110,16 @@ def test_kill_9_at_random_moments_on_postgresql_and_rgw(
             digests[new] = hashlib.sha256(new.read_bytes()).hexdigest()
             offset = log.stat().st_size if log.exists() else 0
             proc = start(env, dock, log, systemd, "--sweep-seconds", "0.5")
-            time.sleep(rng.uniform(0.0, 1.5))
+            # a random moment: just after a randomly chosen step was logged (or after WAIT_S
+            # if it does not come), so that kills land in every stage, not mostly at start-up
+            target = rng.choice(TARGETS)
+            deadline = time.monotonic() + WAIT_S
+            while time.monotonic() < deadline and target not in since(log, offset):
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.3))
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
-            said = log.read_bytes()[offset:]
+            said = since(log, offset)
             last = max(STAGES, key=said.rfind)
             caught[STAGES[last] if said.rfind(last) >= 0 else "starting"] += 1
             # the invariant, at every kill: a file gone from the dock has a verified stored copy
