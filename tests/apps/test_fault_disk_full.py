@@ -10,12 +10,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from clirunner import env_for, run, run_json
+from test_daemon import Systemd, start
+from test_s3_pipeline import wait_for
 
 from recorder_sync.domain.layout import media_key
 
@@ -92,3 +95,32 @@ def test_vault_disk_full_keeps_the_file_shows_the_retry_and_ingest_retries_at_on
         stored_at = datetime.fromisoformat(next(e["at"] for e in events if e["action"] == "stored"))
         if asked < retry_at:  # (a slow machine may have let the backoff run out meanwhile)
             assert stored_at < retry_at, (stored_at, retry_at)
+
+
+def test_the_daemon_keeps_the_file_while_the_vault_is_full_and_resumes_when_space_returns(
+    tmp_path: Path,
+) -> None:
+    vault = tmp_path / "vault"
+    dock = tmp_path / "dock"
+    dock.mkdir()
+    env = env_for(tmp_path / "home", f"sqlite:///{tmp_path / 'c.db'}", RECORDER_SYNC_VAULT_PATH=str(vault))
+    log = tmp_path / "daemon.log"
+    with small_filesystem(vault, "2m"):
+        data = os.urandom(3 * MB)  # more than the whole vault
+        (dock / "big.bin").write_bytes(data)
+        proc = start(env, dock, log, Systemd())
+        try:
+            wait_for(lambda: b"No space left on device" in log.read_bytes(), 60, "the vault to fill up")
+            assert (dock / "big.bin").exists() and proc.poll() is None
+            [waiting] = run_json(env, "status")["waiting"]
+            assert "No space left on device" in waiting["error"]
+            resize(vault, "16m")  # space returns: the daemon's own backoff (at most 45 s) brings it
+            wait_for(lambda: not (dock / "big.bin").exists(), 120, "the file stored once space returned")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=60)
+        assert code == 0, log.read_text()[-3000:]
+        [rec] = run_json(env, "list")
+        assert rec["state"] == "released" and rec["sha256"] == hashlib.sha256(data).hexdigest()
+        assert (vault / media_key(rec["sha256"])).read_bytes() == data
+        assert "Traceback" not in log.read_text()
