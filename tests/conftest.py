@@ -63,6 +63,13 @@ def pg_database(base: str) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database, for the tests that are about PostgreSQL only."""
+    with pg_database(pg_server_url) as url:
+        yield url
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":

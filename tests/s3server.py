@@ -171,9 +171,11 @@ def parse_start_output(stdout: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running_server() -> Iterator[S3Server]:
+def running_server(*, private: bool = False) -> Iterator[S3Server]:
+    """``private``: always a cluster of our own (a test that stops RGW for minutes must not
+    take the server of every other test down with it)."""
     env = os.environ
-    if env.get("RECORDER_SYNC_TEST_S3_ENDPOINT"):
+    if env.get("RECORDER_SYNC_TEST_S3_ENDPOINT") and not private:
         try:
             owner = S3User(
                 "external", env["RECORDER_SYNC_TEST_S3_ACCESS_KEY"], env["RECORDER_SYNC_TEST_S3_SECRET_KEY"]

@@ -20,16 +20,23 @@ starts that thread and, at the end, waits for the step it is in.
 
 Everything it touches is injected: the clock, the dirty-dock queue, the ingest and cases
 services, the standby lock, so that the schedule is unit-tested without threads or timing.
-A dock's scan must never stop ingestion: its failures are logged and tried again at the next
-turn.
+A dock's scan must never stop ingestion: its failures are logged and tried again at the
+next turn. A database that cannot be reached stops the turn instead (nothing can be
+recorded, so nothing is done): it is said once, systemd's STATUS says since when, the turn
+is tried again after a bounded backoff (``domain.outage``), and once the database answers
+every dock is rescanned, since the events of the outage were lost.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Protocol
 
+from recorder_sync.domain import outage
+from recorder_sync.domain.errors import DatabaseUnavailable
 from recorder_sync.domain.metrics import NO_METRICS, error_family
 from recorder_sync.domain.ports import Metrics
 from recorder_sync.services.ingest import PassSummary
@@ -121,6 +128,8 @@ class DaemonService:
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         alive: Callable[[], object] = lambda: None,
         metrics: Metrics = NO_METRICS,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         """``standby``: docks another process holds; ``acquire(name)`` tries to take one over
         (its lock, and adding it to ``ingest``), True once it is ours; ``status`` is told the
@@ -146,6 +155,9 @@ class DaemonService:
         self.metrics = metrics
         self._worked = False
         self._pass = Passes(ingest, metrics)
+        self.wall = wall  # for what is shown: since when the database is unreachable
+        self.jitter = jitter
+        self._outage: outage.Outage | None = None
 
     def state(self) -> str:
         """One line for the log and systemd's STATUS: what is ingested, what is on standby."""
@@ -177,10 +189,14 @@ class DaemonService:
         self._take_over()
         if self.stop.is_set():
             return False
-        self._rescan()
-        if self.stop.is_set():
-            return False
-        report = self._pass()
+        try:
+            self._rescan()
+            if self.stop.is_set():
+                return False
+            report = self._pass()
+        except DatabaseUnavailable as e:
+            return self._database_down(e)
+        self._database_up()
         self.alive()
         self._worked = self._worked or report.progressed > 0
         if self._worked and report.progressed == 0:
@@ -199,6 +215,32 @@ class DaemonService:
 
     # --- the steps ----------------------------------------------------------------
 
+    def _database_down(self, e: DatabaseUnavailable) -> bool:
+        """Say it once, show it to systemd, wait out the backoff (a stop request ends the wait)."""
+        error = " ".join(str(e.args[0] if e.args else e).split())
+        self.metrics.error(error_family(e), type(e).__name__)
+        retry = outage.failed(self._outage, "database", error, self.wall(), jitter=self.jitter())
+        self._outage = retry.outage
+        if retry.say is not None:
+            log.warning("%s", retry.say)
+        else:
+            log.debug("database still unreachable: %s", e)
+        self.status(retry.status)
+        # the scans that failed took their docks' events: only a full scan finds those files
+        self._last_full = float("-inf")
+        until = self.clock() + retry.wait_seconds
+        while not self.stop.is_set() and self.clock() < until:
+            self.queue.take()  # dock events meanwhile are answered by that full scan
+            self.queue.wait(until - self.clock())
+        return not self.stop.is_set()
+
+    def _database_up(self) -> None:
+        if self._outage is None:
+            return
+        log.warning("%s", outage.ended(self._outage, self.wall()))
+        self._outage = None
+        self.status(self.state())
+
     def _take_over(self) -> None:
         taken = [d for d in self.standby if self.acquire(d)]
         if not taken:
@@ -213,7 +255,7 @@ class DaemonService:
         held = self.held()
         if self.clock() - self._last_full >= self.reconcile_seconds:
             self.queue.take()  # every dock is scanned now: earlier events are answered
-            guarded("reading camera clocks", self.cases.read_dock_clocks, held)
+            guarded("reading camera clocks", self.cases.read_dock_clocks, held, passed=DatabaseUnavailable)
             for name in held:
                 if self.stop.is_set():  # each dock's scan is a step: the next start rescans all
                     return
@@ -230,6 +272,8 @@ class DaemonService:
     def _scan(self, name: str) -> None:
         try:
             self.ingest.scan(name)
+        except DatabaseUnavailable:
+            raise  # not this dock's failure: the turn waits for the database
         except Exception as e:  # a dock that is unplugged mid-scan must not stop the daemon
             log.warning("dock %s: scan failed: %s", name, e)
 
@@ -247,6 +291,8 @@ class Passes:
     def __call__(self) -> PassSummary:
         try:
             report = self.ingest.run_once()
+        except DatabaseUnavailable:
+            raise  # an outage, not a failure of the pass: the daemon waits for the database
         except Exception as e:
             self.metrics.error(error_family(e), type(e).__name__)
             if self.failing:

@@ -27,11 +27,12 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
-from recorder_sync.domain import layout, naming
+from recorder_sync.domain import layout, naming, outage
 from recorder_sync.domain.claims import Lease
 from recorder_sync.domain.errors import (
     ClaimLost,
     CouldNotCheck,
+    DatabaseUnavailable,
     Error,
     IntegrityFailure,
     SourceChanged,
@@ -348,13 +349,18 @@ class IngestService:
 
         Whatever a file does to us (a camera's metadata, a parser's recursion, a database
         refusing a value) is an outcome of that file: recorded on it and retried with
-        backoff. Only KeyboardInterrupt and SystemExit go through."""
+        backoff. Only KeyboardInterrupt, SystemExit and a database that cannot be reached
+        (``DatabaseUnavailable``: the whole pass stops) go through."""
         try:
             if step(item):
                 report.add_progress()
         except ClaimLost as e:
             # not a failure of the item: another process has it, and records its outcome
             log.info("%s", e)
+        except DatabaseUnavailable:
+            # not a failure of the item either (and none could be recorded): the pass stops,
+            # the daemon waits for the database, and the step is redone without any backoff
+            raise
         except Exception as e:
             subject = (
                 f"{item.dock}/{item.relpath}" if isinstance(item, Sighting) else getattr(item, "id", "?")
@@ -607,16 +613,19 @@ class IngestService:
                 ),
             )
             raise
+        except DatabaseUnavailable:
+            raise  # nothing can be recorded: the pass stops (see _guard)
         except CouldNotCheck as e:
-            self._failed(rec, e, None)
+            # the store is down: its outage, not this file's fault, so the wait is bounded as
+            # the daemon's wait for its database is: uploads resume soon after it is back
+            self._failed(rec, e, None, cap=outage.MAX_RETRY_SECONDS)
             raise
         return False
 
-    def _failed(self, rec: Recording, e: Error | str, flag: Flag | None) -> None:
+    def _failed(self, rec: Recording, e: Error | str, flag: Flag | None, *, cap: float = 300.0) -> None:
         now = self.clock()
-        self.catalog.recording_error(
-            rec.id, str(e), now, next_attempt(now, rec.attempts + 1, jitter=self.jitter()), flag
-        )
+        retry_at = next_attempt(now, rec.attempts + 1, cap=cap, jitter=self.jitter())
+        self.catalog.recording_error(rec.id, str(e), now, retry_at, flag)
 
     def _source(self, rec: Recording) -> tuple[Dock, Sighting] | None:
         """A dock file that still holds exactly the recording's bytes as hashed."""

@@ -217,11 +217,15 @@ class LeaderService:
             return None
 
 
-def guarded(what: str, fn: Callable[..., object], *args: Any) -> bool:
+def guarded(
+    what: str, fn: Callable[..., object], *args: Any, passed: type[Exception] | tuple[()] = ()
+) -> bool:
     """Sweeps, linking, scans must never stop ingestion: a failure is logged and tried again at
-    the next turn. True when ``fn`` succeeded."""
+    the next turn (but for ``passed``, which the caller handles). True when ``fn`` succeeded."""
     try:
         fn(*args)
+    except passed:
+        raise
     except Error as e:
         log.warning("%s failed: %s; trying again at the next turn", what, e)
         return False

@@ -40,8 +40,11 @@ class Systemd:
     def env(self, env: dict[str, str]) -> dict[str, str]:
         return env | {"NOTIFY_SOCKET": self.address}
 
-    def wait_for(self, proc: subprocess.Popen[bytes], assignment: str, timeout: float = 60) -> dict[str, str]:
-        """The next datagram from ``proc`` that holds ``assignment`` (e.g. READY=1), as a dict."""
+    def wait_for(
+        self, proc: subprocess.Popen[bytes], assignment: str, timeout: float = 60, *, prefix: bool = False
+    ) -> dict[str, str]:
+        """The next datagram from ``proc`` that holds ``assignment`` (e.g. READY=1), as a dict
+        (with ``prefix``, a line that starts with it: a STATUS= text that names a time)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -51,17 +54,20 @@ class Systemd:
                 continue
             fields = dict(line.split("=", 1) for line in data.splitlines())
             # a killed predecessor's last words may still be queued: only this process counts
-            if assignment in data.splitlines() and fields.get("MAINPID", str(proc.pid)) == str(proc.pid):
+            lines = data.splitlines()
+            held = any(line.startswith(assignment) for line in lines) if prefix else assignment in lines
+            if held and fields.get("MAINPID", str(proc.pid)) == str(proc.pid):
                 return fields
         raise AssertionError(f"no {assignment} from pid {proc.pid} after {timeout}s")
 
 
 def start(
-    env: dict[str, str], dock: Path, log: Path, systemd: Systemd | None = None
+    env: dict[str, str], dock: Path, log: Path, systemd: Systemd | None = None, *options: str
 ) -> subprocess.Popen[bytes]:
-    """Start the daemon; with ``systemd``, return once it has said READY=1."""
+    """Start the daemon (``options`` added to ``run``'s); with ``systemd``, return once it has
+    said READY=1."""
     proc = subprocess.Popen(
-        [EXE, "-v", "run", "--dock", str(dock), "--stable-seconds", "0.3"],
+        [EXE, "-v", "run", "--dock", str(dock), "--stable-seconds", "0.3", *options],
         env=systemd.env(env) if systemd else env,
         stdout=subprocess.DEVNULL,
         stderr=log.open("ab"),

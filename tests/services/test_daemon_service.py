@@ -100,14 +100,22 @@ class FakeIngest:
     """What each pass reports as progressed, in order; 0 once it is used up."""
     failing_scans: set[str] = field(default_factory=set)
     failing_passes: int = 0
+    db_down: tuple[float, float] = (HORIZON, HORIZON)
+    """From when until when (fake seconds) the database cannot be reached."""
+
+    def _database(self) -> None:
+        if self.db_down[0] <= self.world.now < self.db_down[1]:
+            raise DatabaseUnavailable("connection refused")
 
     def scan(self, dock_name: str) -> None:
         self.world.did(f"scan {dock_name}")
+        self._database()
         if dock_name in self.failing_scans:
             raise OSError(5, "Input/output error")
 
     def run_once(self) -> PassSummary:
         self.world.did("pass")
+        self._database()
         if self.failing_passes:
             self.failing_passes -= 1
             raise RuntimeError("database went away")
@@ -190,7 +198,13 @@ class Rig:
             heartbeat_seconds=heartbeat_seconds,
             alive=lambda: self.alive_at.append(self.world.now),
             metrics=metrics or FakeMetrics(),
+            wall=lambda: WALL + timedelta(seconds=self.world.now),
+            jitter=lambda: 0.5,
         )
+
+
+WALL = datetime(2026, 11, 30, tzinfo=UTC)
+"""The wall clock at fake second 0."""
 
 
 @pytest.fixture
@@ -715,3 +729,40 @@ def test_a_lead_that_cannot_be_tried_for_is_reported_once_and_nothing_is_swept(
         "cannot try for the lead: Database unavailable: cannot open the leader lock "
         "/srv/db/catalog.db.leader: Permission denied; trying again every 1 s"
     ]
+
+
+def test_a_database_outage_is_said_once_retried_with_backoff_then_every_dock_rescanned(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig.ingest.db_down = (5.0, 20.0)
+    rig.queue.marks = [(7.0, "a")]  # a file arrives meanwhile: its event is lost with the scan
+    rig.queue.stop_at = 23.0
+    with caplog.at_level(logging.DEBUG, logger="recorder_sync.services.daemon"):
+        rig.daemon().run()
+    # tried at 5, then after 1, 2, 4, 8 s; never every idle second
+    assert rig.world.times("pass") == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 20.0, 21.0, 22.0]
+    # each retry starts with a full rescan (the first failing scan ends it): what came meanwhile is found
+    assert rig.world.times("scan a") == [0.0, 6.0, 8.0, 12.0, 20.0]
+    assert rig.world.times("scan b") == [0.0, 20.0]
+    assert rig.statuses == [
+        (5.0, "database unreachable since 2026-11-30 00:00:05 UTC; next attempt in 1 s"),
+        (6.0, "database unreachable since 2026-11-30 00:00:05 UTC; next attempt in 2 s"),
+        (8.0, "database unreachable since 2026-11-30 00:00:05 UTC; next attempt in 4 s"),
+        (12.0, "database unreachable since 2026-11-30 00:00:05 UTC; next attempt in 8 s"),
+        (20.0, "ingesting 2 dock(s)"),
+    ]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [w.split(":")[0] for w in warnings] == [
+        "database unreachable",
+        "database reachable again after 15 s (4 failed attempt(s)); carrying on, every dock rescanned",
+    ]
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_a_stop_request_ends_the_wait_for_the_database(rig: Rig) -> None:
+    rig.ingest.db_down = (0.0, HORIZON)
+    rig.queue.stop_at = 10.0
+    rig.daemon().run()
+    assert rig.world.now == 10.0  # woken by the stop request in the middle of a 8 s wait
+    assert rig.world.times("scan a") == [0.0, 1.0, 3.0, 7.0]
+    assert rig.world.times("pass") == []

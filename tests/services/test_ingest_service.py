@@ -20,6 +20,7 @@ from fakes import Clock, FakeMetrics, MemoryDock, MemoryStore, ScriptedProber
 from recorder_sync.adapters import keys
 from recorder_sync.adapters.db.engine import make_engine, upgrade
 from recorder_sync.adapters.db.repository import SqlCatalog
+from recorder_sync.domain import outage
 from recorder_sync.domain.custody import verify_chain
 from recorder_sync.domain.layout import manifest_key, media_key, signature_key
 from recorder_sync.domain.model import Recording, RecordingState, ReleasePolicy, SightingState
@@ -340,3 +341,24 @@ def test_metrics_count_each_stage_once_with_its_bytes_and_storage_errors(world: 
     _drive(world.svc, world.clock, rounds=2)
     assert ("storage", "StorageUnavailable") in metrics.errors
     assert [s for s, _ in metrics.stages].count("stored") == 1
+
+
+def test_a_store_outage_backs_off_no_longer_than_the_daemon_waits_for_its_database(world: World) -> None:
+    """A long outage of the store: the upload is tried again at most MAX_RETRY_SECONDS after
+    each failure (× the jitter), not the 300 s cap of a file's own failures: uploads resume
+    soon after the store is back."""
+    svc, catalog, clock, dock, store = world.svc, world.catalog, world.clock, world.dock, world.store
+    store.available = False
+    dock.write(NAME, b"outage" * 3000)
+    for _ in range(15):  # ten minutes of outage, a pass a minute
+        clock.advance(40)
+        svc.scan("d")
+        svc.run_once()
+    [rec] = catalog.list_recordings()
+    assert rec.state == RecordingState.SIGNED and rec.attempts >= 10 and dock.exists(NAME)
+    assert rec.next_attempt_at is not None
+    # jitter 0.0: half the cap
+    assert rec.next_attempt_at - clock() == timedelta(seconds=outage.MAX_RETRY_SECONDS / 2)
+    store.available = True
+    _drive(svc, clock, rounds=3)
+    assert catalog.recording(rec.id).state == RecordingState.RELEASED and not dock.exists(NAME)

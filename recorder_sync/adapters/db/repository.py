@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from recorder_sync.adapters.db.log_nodes import store_nodes
@@ -78,6 +78,10 @@ def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
+WAITING_SHOWN = 50
+"""``status`` lists the recordings that wait out a backoff up to this many (soonest first)."""
+
+
 class SqlCatalog:
     def __init__(
         self,
@@ -103,7 +107,11 @@ class SqlCatalog:
         try:
             with Session(self.engine, expire_on_commit=False) as s, s.begin():
                 yield s
-        except OperationalError as e:
+        except (OperationalError, InterfaceError) as e:
+            raise DatabaseUnavailable(str(e.orig)) from e
+        except DBAPIError as e:
+            if not e.connection_invalidated:  # a refused value is the caller's, not an outage
+                raise
             raise DatabaseUnavailable(str(e.orig)) from e
 
     def append_event(
@@ -1085,6 +1093,32 @@ class SqlCatalog:
             )
             events = s.scalar(select(func.count()).select_from(CustodyEventRow)) or 0
             awaiting_release = count_awaiting_release(s)
+            # what failed and waits out its backoff: when it is tried next, and why it failed
+            backing_off = RecordingRow.state.in_(pending_states) & RecordingRow.next_attempt_at.is_not(None)
+            waiting = [
+                {
+                    "recording_id": rid,
+                    "state": state,
+                    "attempts": attempts,
+                    "failed_at": utc_iso(failed_at),
+                    "next_attempt": utc_iso(at) if at is not None else None,
+                    "error": error,
+                }
+                for rid, state, attempts, failed_at, at, error in s.execute(
+                    select(
+                        RecordingRow.id,
+                        RecordingRow.state,
+                        RecordingRow.attempts,
+                        RecordingRow.updated_at,
+                        RecordingRow.next_attempt_at,
+                        RecordingRow.last_error,
+                    )
+                    .where(backing_off)
+                    .order_by(RecordingRow.next_attempt_at, RecordingRow.id)
+                    .limit(WAITING_SHOWN)
+                )
+            ]
+            waiting_total = s.scalar(select(func.count()).select_from(RecordingRow).where(backing_off)) or 0
         oldest = [t for t in (oldest_rec, oldest_sighting) if t is not None]
         return {
             "sightings": sightings,
@@ -1099,7 +1133,27 @@ class SqlCatalog:
             ),
             "open_flags": open_flags,
             "custody_events": events,
+            "waiting": waiting,
+            "waiting_total": waiting_total,
         }
+
+    def retry_now(self, recording_ids: Collection[str]) -> int:
+        """Lift the backoff of these pending recordings (an operator's ``ingest`` asks for them
+        now, e.g. after freeing space); returns how many were waiting."""
+        if not recording_ids:
+            return 0
+        pending = [st.value for st in RecordingState if st.pending]
+        with self.transaction() as s:
+            done = s.execute(
+                update(RecordingRow)
+                .where(
+                    RecordingRow.id.in_(list(recording_ids)),
+                    RecordingRow.state.in_(pending),
+                    RecordingRow.next_attempt_at.is_not(None),
+                )
+                .values(next_attempt_at=None)
+            )
+            return int(done.rowcount)  # type: ignore[attr-defined]
 
     def note(
         self,

@@ -69,13 +69,19 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     sightings: set[int] = set()
     refused: set[str] = set()
     deadline = time.monotonic() + args.timeout
+    before: dict[int, int] | None = None
     while True:
         for name, (_, only) in wanted.items():
             scan = svc.scan(name, only)
             sightings |= scan.sightings
             refused |= set(scan.refused)
+        if before is None:
+            # an operator asks for these files now (space freed, storage back): earlier
+            # failures neither make them wait out their backoff nor count against this run
+            _retry_now(app.catalog, sightings, args.quiet)
+            before = {sid: _attempts(app.catalog, sid) for sid in sightings}
         report = svc.run_once()
-        pending, given_up = _pending(app.catalog, sightings, args.max_attempts)
+        pending, given_up = _pending(app.catalog, sightings, args.max_attempts, before)
         if not pending or time.monotonic() > deadline:
             break
         if report.progressed == 0:
@@ -90,7 +96,23 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _pending(catalog: Any, sightings: set[int], max_attempts: int) -> tuple[set[int], set[int]]:
+def _retry_now(catalog: Any, sightings: set[int], quiet: bool) -> None:
+    recordings = {rid for sid in sightings if (rid := catalog.sighting(sid).recording_id) is not None}
+    lifted = catalog.retry_now(recordings)
+    if lifted and not quiet:
+        progress("retrying", f"{lifted} recording(s) that waited out a backoff after a failure: now")
+
+
+def _attempts(catalog: Any, sid: int) -> int:
+    s = catalog.sighting(sid)
+    rec_attempts: int = catalog.recording(s.recording_id).attempts if s.recording_id else 0
+    return max(int(s.attempts), rec_attempts)
+
+
+def _pending(
+    catalog: Any, sightings: set[int], max_attempts: int, before: dict[int, int]
+) -> tuple[set[int], set[int]]:
+    """The files not done yet, and those of them that failed ``max_attempts`` times in this run."""
     pending: set[int] = set()
     given_up: set[int] = set()
     for sid in sightings:
@@ -98,8 +120,7 @@ def _pending(catalog: Any, sightings: set[int], max_attempts: int) -> tuple[set[
         if s.state.final:
             continue
         pending.add(sid)
-        rec_attempts = catalog.recording(s.recording_id).attempts if s.recording_id else 0
-        if max(s.attempts, rec_attempts) >= max_attempts:
+        if _attempts(catalog, sid) - before.get(sid, 0) >= max_attempts:
             given_up.add(sid)
     return pending, given_up
 

@@ -84,6 +84,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     if status["last_error"]:
         e = status["last_error"]
         print(printable(f"last error: {e['recording_id']} at {shown_time(e['at'], zone)}: {e['error']}"))
+    _print_waiting(status["waiting"], status["waiting_total"], zone)
     print("open flags: " + (", ".join(f"{k} {v}" for k, v in sorted(status["open_flags"].items())) or "none"))
     _print_timestamps(status["timestamps"], zone)
     _print_daemons(status, zone)
@@ -155,6 +156,22 @@ def _print_daemons(status: dict[str, Any], zone: tzinfo) -> None:
                 f"last sweep: {state}, by {sweep['station']} from {shown_time(sweep['started_at'], zone)}"
             )
         )
+
+
+def _print_waiting(waiting: list[dict[str, Any]], total: int, zone: tzinfo) -> None:
+    """What failed and waits out its backoff, soonest first: when it is tried next, and why.
+    (`recorder-sync ingest PATH` tries the files it is given at once.)"""
+    if not total:
+        return
+    print(f"waiting to be tried again: {total}")
+    for w in waiting:
+        line = (
+            f"  {w['recording_id']} ({w['state']}, {w['attempts']} failed attempt(s)): "
+            f"next try {shown_time(w['next_attempt'], zone)}: {w['error']}"
+        )
+        print(printable(line))
+    if total > len(waiting):
+        print(f"  … and {total - len(waiting)} more")
 
 
 def _print_timestamps(ts: dict[str, Any], zone: tzinfo) -> None:

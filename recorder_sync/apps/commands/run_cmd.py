@@ -48,7 +48,7 @@ from recorder_sync.apps.wiring import (
     publish_checkpoint,
     utcnow,
 )
-from recorder_sync.domain.errors import Error, UsageError
+from recorder_sync.domain.errors import DatabaseUnavailable, Error, UsageError
 from recorder_sync.domain.health import BEAT_SECONDS
 from recorder_sync.services.daemon import DaemonService
 from recorder_sync.services.leader import LeaderService
@@ -110,7 +110,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     standby = [d for d in docks if not _take(locks, d)]
 
     # the daemon's start is where a new version upgrades the schema (as `db upgrade` does)
-    app = open_app(settings, actor=f"recorder-sync@{settings.station_id}", upgrade_schema=True)
+    try:
+        app = open_app(settings, actor=f"recorder-sync@{settings.station_id}", upgrade_schema=True)
+    except DatabaseUnavailable as e:
+        # not retried here: before any file is touched the schema must be current and the log
+        # checked against what was published, and a unit that is not READY helps no one;
+        # systemd's Restart=on-failure starts it again, and a running daemon rides out outages
+        raise DatabaseUnavailable(
+            f"{e.args[0]}; `run` starts only with its database (under systemd it is started again)"
+        ) from e
     heartbeat = Heartbeat(
         app.catalog.engine,
         daemon=f"{settings.station_id}@{socket.gethostname()}",
