@@ -48,6 +48,12 @@ from recorder_sync.adapters.db.schema import (
     RecordingRow,
     SweepMarkRow,
 )
+from recorder_sync.adapters.db.sweep_sets import (
+    late_candidates,
+    suspect_actions,
+    suspect_cases,
+    undocked_checkouts,
+)
 from recorder_sync.domain.canonical import parse
 from recorder_sync.domain.cases import Checkout
 from recorder_sync.domain.custody import EventKind
@@ -77,6 +83,10 @@ _SWEEP = "sweep"  # the sweep mark: the time, policy and log position of the las
 
 class SweepRepo(CatalogBound):
     """Implements ``SweepStore``."""
+
+    # A full sweep evaluates what the database finds may break a rule (``sweep_sets``);
+    # False: everything, row by row, as before (what the tests compare the sets against).
+    bulk_full = True
 
     def sweep_inputs(self, now: datetime, limits: SweepLimits, *, full: bool = False) -> SweepInputs:
         with self.catalog.transaction() as s:
@@ -110,21 +120,27 @@ class SweepRepo(CatalogBound):
                 action_ids |= named[1]
                 case_ids |= named[2]
                 checkout_keys |= named[3]
-                action_ids.update(
-                    s.scalars(select(ActionRow.action_id).where(ActionRow.end <= now - limits.min_grace))
-                )
-                all_checkouts = True
-                # Late arrivals no sweep has flagged: a first sweep after a one-shot ingest
-                # finds footage that was verified after its deadline before any sweep ran.
-                flagged = select(FlagRow.recording_id).where(
-                    FlagRow.kind == FlagKind.UPLOAD_LATE.value, FlagRow.recording_id.is_not(None)
-                )
-                unflagged = select(*REC_COLUMNS).where(
-                    RecordingRow.verified_at <= now, RecordingRow.id.not_in(flagged)
-                )
-                upload_ids.update(
-                    r.id for r in facts(s, core(s, unflagged)) if verified_late(r, limits.upload_deadline)
-                )
+                if self.bulk_full:
+                    # the database finds what may break a rule; the engine decides on those
+                    action_ids |= suspect_actions(s, now, limits)
+                    case_ids |= suspect_cases(s, now, limits)
+                    checkout_keys |= undocked_checkouts(s, now, limits)
+                    late = recordings_by_ids(s, late_candidates(s, now, limits.upload_deadline))
+                else:
+                    action_ids.update(
+                        s.scalars(select(ActionRow.action_id).where(ActionRow.end <= now - limits.min_grace))
+                    )
+                    all_checkouts = True
+                    # Late arrivals no sweep has flagged: a first sweep after a one-shot ingest
+                    # finds footage that was verified after its deadline before any sweep ran.
+                    flagged = select(FlagRow.recording_id).where(
+                        FlagRow.kind == FlagKind.UPLOAD_LATE.value, FlagRow.recording_id.is_not(None)
+                    )
+                    unflagged = select(*REC_COLUMNS).where(
+                        RecordingRow.verified_at <= now, RecordingRow.id.not_in(flagged)
+                    )
+                    late = facts(s, core(s, unflagged))
+                upload_ids.update(r.id for r in late if verified_late(r, limits.upload_deadline))
             else:
                 last: datetime = mark.at  # type: ignore[union-attr, assignment]
                 since = int(mark.seq or 0)  # type: ignore[union-attr]
