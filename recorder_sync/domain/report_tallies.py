@@ -248,29 +248,32 @@ def month_bounds(zone: tzinfo, first: datetime, last: datetime) -> list[tuple[da
 _UNSAFE = timedelta(days=2)
 
 
-Bin = tuple[str, str, Sequence[str], int, int, int, int]
+Bin = tuple[str, str, Sequence[str], Mapping[int, int], int, int, int]
 """Verified recordings counted together by a database: (month, dimension, the keys of the
-group (several for the units or types of a recording of several actions), histogram bucket,
-count, how many within the deadline, worst delay in µs)."""
+group (several for the units or types of a recording of several actions), histogram (bucket
+→ count), count, how many within the deadline, worst delay in µs)."""
 
 
 def tally_bins(bins: Iterable[Bin], actions: Iterable[ActionContribution] = ()) -> list[GroupTally]:
-    """The tallies ``tally`` gives, from recordings already counted per bucket, and actions."""
+    """The tallies ``tally`` gives, from recordings already counted per group, and actions."""
     out: dict[tuple[str, str, str], GroupTally] = {}
-    histograms: dict[tuple[str, str, str], dict[int, int]] = defaultdict(dict)
-    for month, dimension, keys, bucket, count, within, worst in bins:
+    histograms: dict[tuple[str, str, str], dict[int, int]] = {}
+    for month, dimension, keys, histogram, count, within, worst in bins:
         for key in keys:
             where = (month, dimension, key)
             group = out.get(where)
             if group is None:
-                group = out[where] = GroupTally(month, dimension, key)
+                out[where] = GroupTally(month, dimension, key, count, within, count - within, worst)
+                histograms[where] = dict(histogram)
+                continue
             group.recordings += count
             group.within += within
             group.late_verified += count - within
             if group.worst_us is None or worst > group.worst_us:
                 group.worst_us = worst
-            histogram = histograms[where]
-            histogram[bucket] = histogram.get(bucket, 0) + count
+            merged = histograms[where]
+            for bucket, n in histogram.items():
+                merged[bucket] = merged.get(bucket, 0) + n
     for where, group in out.items():
         group.histogram = _flat(histograms[where])
     for part in tally((), timedelta(0), actions):

@@ -27,6 +27,7 @@ from recorder_sync.adapters.db.bulk_sql import (
     floor_div,
     microseconds,
     ranges,
+    sqlite,
     statement,
     stored_plainly,
 )
@@ -376,11 +377,14 @@ def _bulk_actions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
 
 
 def _bins(s: Session, cut: TallyCut) -> list[Bin]:
-    """The stored contributions counted per month, group and histogram bucket."""
+    """The stored contributions counted per month and group, with their histograms (as
+    ``bucket:count,…`` text, so that a million buckets cross over as a few thousand rows)."""
     fine = FINE_LIMIT // timedelta(microseconds=1)
     fine_bucket = f"{floor_div('c.delay_us', FINE_BUCKET_S * 1_000_000)} * {FINE_BUCKET_S}"
     coarse_bucket = f"{floor_div('c.delay_us', COARSE_BUCKET_S * 1_000_000)} * {COARSE_BUCKET_S}"
     bucket = f"CASE WHEN c.delay_us < {fine} THEN {fine_bucket} ELSE {coarse_bucket} END"
+    pair = "CAST(b.bucket AS VARCHAR(24)) || ':' || CAST(b.n AS VARCHAR(24))"
+    histogram = f"group_concat({pair}, ',')" if sqlite(s) else f"string_agg({pair}, ',')"
     limit = cut.deadline // timedelta(microseconds=1)
     out: list[Bin] = []
     for dimension, key, many in (
@@ -390,16 +394,19 @@ def _bins(s: Session, cut: TallyCut) -> list[Bin]:
         ("action_type", "c.types_json", True),
     ):
         sql = f"""
-            SELECT c.month, {key}, {bucket}, count(*),
-                   sum(CASE WHEN c.delay_us <= {limit} THEN 1 ELSE 0 END), max(c.delay_us)
-            FROM report_recordings c GROUP BY 1, 2, 3
+            SELECT b.month, b.k, sum(b.n), sum(b.w), max(b.worst), {histogram}
+            FROM (
+                SELECT c.month AS month, {key} AS k, {bucket} AS bucket, count(*) AS n,
+                       sum(CASE WHEN c.delay_us <= {limit} THEN 1 ELSE 0 END) AS w, max(c.delay_us) AS worst
+                FROM report_recordings c GROUP BY 1, 2, 3
+            ) b
+            GROUP BY b.month, b.k
         """
-        parsed: dict[str, tuple[str, ...]] = {}
-        for month, k, b, count, within, worst in s.execute(text(sql)):
-            keys = parsed.get(k)
-            if keys is None:
-                keys = parsed[k] = tuple(json.loads(k)) if many else (k,)
-            out.append((month, dimension, keys, int(b), int(count), int(within), int(worst)))
+        for month, k, count, within, worst, pairs in s.execute(text(sql)):
+            flat = json.loads("[" + pairs.replace(":", ",") + "]")
+            keys = tuple(json.loads(k)) if many else (k,)
+            counts = dict(zip(flat[0::2], flat[1::2], strict=True))
+            out.append((month, dimension, keys, counts, int(count), int(within), int(worst)))
     return out
 
 

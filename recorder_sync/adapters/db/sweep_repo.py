@@ -6,7 +6,10 @@ name the actions, recordings and checkouts touched by imports, links and
 verifications; index range scans find what crossed a time threshold between the
 last sweep's ``now`` and this one; the open engine flags name what may resolve.
 A sweep whose ``now`` is earlier than the last one, or whose policy changed, is full.
-The same transaction that writes the flags brings the report tallies up to date.
+A full sweep does not load every row either: queries on the whole tables find what may
+break a rule (``sweep_sets``), the open flags name what may resolve, and the engine
+decides on those.  The same transaction that writes the flags (in bulk, their custody
+events in one run) brings the report tallies up to date.
 """
 
 from __future__ import annotations
