@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from recorder_sync.domain.cases import Action, Checkout
 from recorder_sync.domain.deadlines import Links, upload_anchor
@@ -221,3 +221,62 @@ def merge_tallies(a: GroupTally, b: GroupTally) -> GroupTally:
 
 def _flat(histogram: Mapping[int, int]) -> list[int]:
     return [x for item in sorted(histogram.items()) for x in item]
+
+
+def month_bounds(zone: tzinfo, first: datetime, last: datetime) -> list[tuple[datetime, str | None]]:
+    """The months of ``zone`` from the one holding ``first`` to the one holding ``last`` as
+    (UTC instant from which on, month ``YYYY-MM`` or None), sorted: what a database
+    assigns months with by comparing instants (before the first bound there is none either).
+    None: the span is left to ``month_of``, after the last month and for two days around a
+    month boundary where the zone's offset changes (a change at midnight can make the
+    month of an instant go back)."""
+    start, end = local(first, zone), local(last, zone)
+    year, month = start.year, start.month
+    out: list[tuple[datetime, str | None]] = []
+    while (year, month) <= (end.year, end.month):
+        bound = datetime(year, month, 1, tzinfo=zone).astimezone(UTC)
+        label = f"{year:04d}-{month:02d}"
+        if zone.utcoffset(bound - _UNSAFE) != zone.utcoffset(bound + _UNSAFE):
+            out.extend([(bound - _UNSAFE, None), (bound + _UNSAFE, label)])
+        else:
+            out.append((bound, label))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    out.append((datetime(year, month, 1, tzinfo=zone).astimezone(UTC), None))
+    return out
+
+
+_UNSAFE = timedelta(days=2)
+
+
+Bin = tuple[str, str, Sequence[str], Mapping[int, int], int, int, int]
+"""Verified recordings counted together by a database: (month, dimension, the keys of the
+group (several for the units or types of a recording of several actions), histogram (bucket
+→ count), count, how many within the deadline, worst delay in µs)."""
+
+
+def tally_bins(bins: Iterable[Bin], actions: Iterable[ActionContribution] = ()) -> list[GroupTally]:
+    """The tallies ``tally`` gives, from recordings already counted per group, and actions."""
+    out: dict[tuple[str, str, str], GroupTally] = {}
+    histograms: dict[tuple[str, str, str], dict[int, int]] = {}
+    for month, dimension, keys, histogram, count, within, worst in bins:
+        for key in keys:
+            where = (month, dimension, key)
+            group = out.get(where)
+            if group is None:
+                out[where] = GroupTally(month, dimension, key, count, within, count - within, worst)
+                histograms[where] = dict(histogram)
+                continue
+            group.recordings += count
+            group.within += within
+            group.late_verified += count - within
+            if group.worst_us is None or worst > group.worst_us:
+                group.worst_us = worst
+            merged = histograms[where]
+            for bucket, n in histogram.items():
+                merged[bucket] = merged.get(bucket, 0) + n
+    for where, group in out.items():
+        group.histogram = _flat(histograms[where])
+    for part in tally((), timedelta(0), actions):
+        where = (part.month, part.dimension, part.key)
+        out[where] = merge_tallies(out[where], part) if where in out else part
+    return list(out.values())

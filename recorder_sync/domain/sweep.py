@@ -54,3 +54,4 @@ class SweepLimits:
     # the report tallies the sweep keeps: months cut in this zone, timeliness by this deadline
     report_tz: tzinfo = UTC
     report_full_types: frozenset[str] = frozenset()  # action types the policy wants filmed in full
+    coverage_tolerance: timedelta = timedelta(0)  # a full sweep's SQL looks for gaps longer than this

@@ -113,6 +113,7 @@ def limits_for(policy: Mapping[str, ActionPolicy], settings: DeadlineSettings) -
         fingerprint=hashlib.sha256(fingerprint_src.encode()).hexdigest()[:16],
         report_tz=settings.display_tz,
         report_full_types=full_action_types(policy),
+        coverage_tolerance=settings.coverage_tolerance,
     )
 
 

@@ -9,7 +9,7 @@ a proof in a log of millions of events costs a few milliseconds, not one query p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from sqlalchemy import insert, select
@@ -63,13 +63,45 @@ def with_nodes(s: Session, what: str, compute: Callable[[merkle.NodeGetter], T])
 
 def store_nodes(s: Session, seq: int, leaf_hex: str) -> None:
     """The nodes that event ``seq`` (leaf ``seq - 1``) completes, inserted in ``s``."""
-    index, leaf = seq - 1, bytes.fromhex(leaf_hex)
-    if s.get(LogNodeRow, (0, index)) is not None:
+    store_leaves(s, seq, [leaf_hex])
+
+
+def store_leaves(s: Session, first_seq: int, leaf_hexes: Sequence[str]) -> None:
+    """The nodes that events ``first_seq`` onwards (one leaf each, in order) complete,
+    inserted in ``s`` at once: the left siblings they need are fetched in one go, those
+    the run itself completes are taken from it."""
+    if not leaf_hexes:
+        return
+    first = first_seq - 1
+    taken = s.scalar(
+        select(LogNodeRow.idx)
+        .where(LogNodeRow.level == 0, LogNodeRow.idx >= first, LogNodeRow.idx < first + len(leaf_hexes))
+        .order_by(LogNodeRow.idx)
+        .limit(1)
+    )
+    if taken is not None:
         # the events table is shorter than the tree: its tail was deleted behind our back
         raise CustodyChainBroken(
-            seq,
+            taken + 1,
             "the stored log tree already holds a leaf at this position: custody events were deleted "
             "(see recorder-sync log acknowledge)",
         )
-    nodes = with_nodes(s, f"event {seq}", lambda node: merkle.completed_nodes(index, leaf, node))
+    leaves = [bytes.fromhex(h) for h in leaf_hexes]
+
+    def fold(node: merkle.NodeGetter) -> list[tuple[int, int, bytes]]:
+        made: dict[tuple[int, int], bytes] = {}
+
+        def known(level: int, idx: int) -> bytes:
+            found = made.get((level, idx))
+            return node(level, idx) if found is None else found
+
+        out: list[tuple[int, int, bytes]] = []
+        for k, leaf in enumerate(leaves):
+            for level, idx, h in merkle.completed_nodes(first + k, leaf, known):
+                made[(level, idx)] = h
+                out.append((level, idx, h))
+        return out
+
+    what = f"event {first_seq}" if len(leaves) == 1 else f"events {first_seq}-{first_seq + len(leaves) - 1}"
+    nodes = with_nodes(s, what, fold)
     s.execute(insert(LogNodeRow), [{"level": lv, "idx": i, "hash": h} for lv, i, h in nodes])

@@ -13,14 +13,24 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy import and_, delete, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from recorder_sync.adapters.db.bulk_sql import (
+    ANCHOR,
+    CLOCK_DEVICES,
+    floor_div,
+    microseconds,
+    ranges,
+    sqlite,
+    statement,
+    stored_plainly,
+)
 from recorder_sync.adapters.db.repository import flag_from_row
 from recorder_sync.adapters.db.rows import (
     ACTIONS,
@@ -62,7 +72,11 @@ from recorder_sync.domain.linking import RecordingFacts
 from recorder_sync.domain.model import Flag
 from recorder_sync.domain.policy import DeadlineSettings
 from recorder_sync.domain.report_tallies import (
+    COARSE_BUCKET_S,
+    FINE_BUCKET_S,
+    FINE_LIMIT,
     ActionContribution,
+    Bin,
     Contribution,
     GroupTally,
     ReportAggregates,
@@ -70,8 +84,11 @@ from recorder_sync.domain.report_tallies import (
     action_contribution,
     contribution,
     merge_tallies,
+    month_bounds,
     tally,
+    tally_bins,
 )
+from recorder_sync.domain.reports import UNKNOWN, UNLINKED
 from recorder_sync.domain.subjects import (
     parse_subject,
 )
@@ -199,24 +216,207 @@ def _write_tallies(
         s.execute(insert(ReportTallyRow), batch)
 
 
-def _rebuild(s: Session, now: datetime, cut: TallyCut) -> None:
+def _rebuild(s: Session, now: datetime, cut: TallyCut, *, bulk: bool = True) -> None:
+    """All contributions and tallies again.  ``bulk``: computed by the database where it
+    can (rows of devices without clock evidence, linked to actions of one unit and type,
+    dated within the months the zone maps plainly), the rest per row in Python; False: all
+    per row (what the bulk path must equal)."""
     for table in (ReportRecordingRow, ReportActionRow, ReportTallyRow):
         s.execute(delete(table))
-    recordings = facts(s, core(s, select(*REC_COLUMNS).where(RecordingRow.verified_at <= now)))
-    pairs = core(
-        s,
-        select(LinkRow.recording_id, LinkRow.action_id).where(
-            LinkRow.removed_at.is_(None), LinkRow.confidence.in_(COUNTED)
-        ),
-    )
-    actions = [cut.action(action_from_row(r)) for r in core(s, select(ACTIONS))]
-    group_of = {a.action_id: (a.unit, a.action_type) for a in actions}
+    if bulk:
+        rest = _bulk_contributions(s, now, cut)
+        recordings = recordings_by_ids(s, rest)
+        pairs: Iterable[Any] = counted_pairs(s, recording_ids=rest)
+        linked = actions_by_ids(s, {a for _, a in pairs})
+        group_of = {a.action_id: (a.unit, a.action_type) for a in linked}
+    else:
+        recordings = facts(s, core(s, select(*REC_COLUMNS).where(RecordingRow.verified_at <= now)))
+        pairs = core(
+            s,
+            select(LinkRow.recording_id, LinkRow.action_id).where(
+                LinkRow.removed_at.is_(None), LinkRow.confidence.in_(COUNTED)
+            ),
+        )
+    actions: list[ActionContribution] = []
+    if bulk:
+        left = _bulk_actions(s, now, cut)
+        actions = [cut.action(a) for a in actions_by_ids(s, left)]
+    else:
+        actions = [cut.action(action_from_row(r)) for r in core(s, select(ACTIONS))]
+        group_of = {a.action_id: (a.unit, a.action_type) for a in actions}
     contributions = _contribute(recordings, pairs, group_of, cut, now)
     for batch in batches([_contribution_row(c) for c in contributions]):
         s.execute(insert(ReportRecordingRow), batch)
     for batch in batches([_action_row(a) for a in actions]):
         s.execute(insert(ReportActionRow), batch)
-    _write_tallies(s, cut, contributions, actions)
+    if bulk:
+        rows = [_tally_row(t) for t in tally_bins(_bins(s, cut), _stored_actions(s))]
+        for batch in batches(rows):
+            s.execute(insert(ReportTallyRow), batch)
+    else:
+        _write_tallies(s, cut, contributions, actions)
+
+
+def _months(
+    s: Session, cut: TallyCut, table: str, columns: Sequence[str], where: str, params: dict[str, Any]
+) -> list[tuple[datetime, str | None]]:
+    """The month bounds covering the dates of these columns (none when there are no rows;
+    dates far from today are left to Python)."""
+    parts = ", ".join(f"min({c}), max({c})" for c in columns)
+    row = s.execute(statement(f"SELECT {parts} FROM {table} WHERE {where}", params)).one()
+    found = [_utc(v) for v in row if v is not None]
+    if not found:
+        return []
+    now = params["now"]
+    lo, hi = max(min(found), now - _MONTHS_BACK), min(max(found), now + _MONTHS_AHEAD)
+    return month_bounds(cut.zone, lo, hi) if lo <= hi else []
+
+
+_MONTHS_BACK = timedelta(days=366 * 30)
+_MONTHS_AHEAD = timedelta(days=366 * 2)
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, str):  # SQLite's text, read through a plain aggregate
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _json_cases(s: Session, column: str, value: str) -> tuple[str, dict[str, Any]]:
+    """A CASE that gives ``json.dumps([value])`` for each distinct value of the actions'
+    ``column`` (so the stored text is the one Python writes)."""
+    params: dict[str, Any] = {}
+    whens = []
+    for n, (v,) in enumerate(s.execute(statement(f"SELECT DISTINCT {column} FROM actions", {}))):
+        params[f"{column}_v{n}"] = v
+        params[f"{column}_j{n}"] = json.dumps([v], ensure_ascii=False)
+        whens.append(f"WHEN :{column}_v{n} THEN :{column}_j{n}")
+    return (f"(CASE {value} {' '.join(whens)} END)" if whens else "NULL"), params
+
+
+def _bulk_contributions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
+    """Insert the contributions the database can compute; the ids of the verified
+    recordings left to Python."""
+    params: dict[str, Any] = {"now": now, "counted": list(COUNTED), "unknown": UNKNOWN}
+    plain = stored_plainly(s, "r.start", 'r."end"', "r.ingested_at", "r.verified_at")
+    # SQLite: read the table in order rather than most of it through the index (``+``)
+    where = f"{'+' if sqlite(s) else ''}r.verified_at <= :now AND {plain}"
+    bounds = _months(s, cut, "recordings r", ["r.start", 'r."end"', "r.ingested_at"], where, params)
+    month = ranges("x.anchor", bounds, params, "m")
+    units, unit_params = _json_cases(s, "unit", "x.unit")
+    types, type_params = _json_cases(s, "action_type", "x.atype")
+    params |= unit_params | type_params
+    params["unlinked"] = json.dumps([UNLINKED], ensure_ascii=False)
+    delay = microseconds(s, "x.verified_at", "x.anchor")
+    # SQLite: every link is read; in table order, and sorted, it is a third of the time
+    # that walking the (recording, action) index and fetching each row takes
+    scan = "NOT INDEXED" if sqlite(s) else ""
+    sql = f"""
+        INSERT INTO report_recordings (recording_id, month, officer, units_json, types_json, delay_us)
+        SELECT y.id, y.month, y.officer,
+               CASE WHEN y.n IS NULL THEN :unlinked ELSE y.units END,
+               CASE WHEN y.n IS NULL THEN :unlinked ELSE y.types END,
+               y.delay_us
+        FROM (
+            SELECT x.id AS id, {month} AS month, x.officer AS officer, x.n AS n, x.nu AS nu,
+                   x.nt AS nt, {units} AS units, {types} AS types, {delay} AS delay_us
+            FROM (
+                SELECT r.id AS id, {ANCHOR} AS anchor, r.verified_at AS verified_at,
+                       CASE WHEN r.officer IS NULL OR r.officer = '' THEN :unknown
+                            ELSE r.officer END AS officer,
+                       lk.n AS n, lk.nu AS nu, lk.nt AS nt, lk.unit AS unit, lk.atype AS atype
+                FROM recordings r LEFT JOIN (
+                    SELECT l.recording_id AS rid, count(*) AS n,
+                           CASE WHEN min(a.unit) = max(a.unit) THEN 1 ELSE 2 END AS nu,
+                           CASE WHEN min(a.action_type) = max(a.action_type) THEN 1 ELSE 2 END AS nt,
+                           min(a.unit) AS unit, min(a.action_type) AS atype
+                    FROM links l {scan} JOIN actions a ON a.action_id = l.action_id
+                    WHERE l.removed_at IS NULL AND l.confidence IN :counted
+                    GROUP BY l.recording_id
+                ) lk ON lk.rid = r.id
+                WHERE {where} AND (r.device IS NULL OR r.device NOT IN ({CLOCK_DEVICES}))
+            ) x
+        ) y
+        WHERE y.month IS NOT NULL AND (y.n IS NULL OR (y.nu = 1 AND y.nt = 1))
+    """
+    s.execute(statement(sql, params))
+    rest = """
+        SELECT r.id FROM recordings r WHERE r.verified_at <= :now
+        AND NOT EXISTS (SELECT 1 FROM report_recordings c WHERE c.recording_id = r.id)
+    """
+    return list(s.scalars(statement(rest, {"now": now})))
+
+
+def _bulk_actions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
+    """Insert the actions' contributions the database can compute; the ids of the others."""
+    params: dict[str, Any] = {"full": sorted(cut.full_types), "now": now}
+    plain = stored_plainly(s, 'a."end"')
+    bounds = _months(s, cut, "actions a", ['a."end"'], plain, params)
+    month = ranges('x."end"', bounds, params, "m")
+    full = "CASE WHEN x.action_type IN :full THEN 1 ELSE 0 END" if cut.full_types else "0"
+    sql = f"""
+        INSERT INTO report_actions (action_id, month, officers_json, unit, action_type, "full")
+        SELECT y.action_id, y.month, y.officers_json, y.unit, y.action_type, y."full" = 1
+        FROM (
+            SELECT x.action_id AS action_id, {month} AS month, x.officers_json AS officers_json,
+                   x.unit AS unit, x.action_type AS action_type, {full} AS "full"
+            FROM (SELECT a.* FROM actions a WHERE {plain}) x
+        ) y
+        WHERE y.month IS NOT NULL
+    """
+    s.execute(statement(sql, params))
+    # the officers as Python writes them: once each, JSON without ASCII escapes
+    fixes = []
+    for action_id, stored in s.execute(select(ReportActionRow.action_id, ReportActionRow.officers_json)):
+        again = json.dumps(list(dict.fromkeys(json.loads(stored))), ensure_ascii=False)
+        if again != stored:
+            fixes.append({"action_id": action_id, "officers_json": again})
+    for rows in batches(fixes):
+        s.execute(update(ReportActionRow), rows)
+    rest = """
+        SELECT a.action_id FROM actions a
+        WHERE NOT EXISTS (SELECT 1 FROM report_actions c WHERE c.action_id = a.action_id)
+    """
+    return list(s.scalars(statement(rest, {})))
+
+
+def _bins(s: Session, cut: TallyCut) -> list[Bin]:
+    """The stored contributions counted per month and group, with their histograms (as
+    ``bucket:count,…`` text, so that a million buckets cross over as a few thousand rows)."""
+    fine = FINE_LIMIT // timedelta(microseconds=1)
+    fine_bucket = f"{floor_div('c.delay_us', FINE_BUCKET_S * 1_000_000)} * {FINE_BUCKET_S}"
+    coarse_bucket = f"{floor_div('c.delay_us', COARSE_BUCKET_S * 1_000_000)} * {COARSE_BUCKET_S}"
+    bucket = f"CASE WHEN c.delay_us < {fine} THEN {fine_bucket} ELSE {coarse_bucket} END"
+    pair = "CAST(b.bucket AS VARCHAR(24)) || ':' || CAST(b.n AS VARCHAR(24))"
+    histogram = f"group_concat({pair}, ',')" if sqlite(s) else f"string_agg({pair}, ',')"
+    limit = cut.deadline // timedelta(microseconds=1)
+    out: list[Bin] = []
+    for dimension, key, many in (
+        ("total", "'all'", False),
+        ("officer", "c.officer", False),
+        ("unit", "c.units_json", True),
+        ("action_type", "c.types_json", True),
+    ):
+        sql = f"""
+            SELECT b.month, b.k, sum(b.n), sum(b.w), max(b.worst), {histogram}
+            FROM (
+                SELECT c.month AS month, {key} AS k, {bucket} AS bucket, count(*) AS n,
+                       sum(CASE WHEN c.delay_us <= {limit} THEN 1 ELSE 0 END) AS w, max(c.delay_us) AS worst
+                FROM report_recordings c GROUP BY 1, 2, 3
+            ) b
+            GROUP BY b.month, b.k
+        """
+        for month, k, count, within, worst, pairs in s.execute(text(sql)):
+            flat = json.loads("[" + pairs.replace(":", ",") + "]")
+            keys = tuple(json.loads(k)) if many else (k,)
+            counts = dict(zip(flat[0::2], flat[1::2], strict=True))
+            out.append((month, dimension, keys, counts, int(count), int(within), int(worst)))
+    return out
+
+
+def _stored_actions(s: Session) -> list[ActionContribution]:
+    return [_action_contribution(r) for r in core(s, select(ReportActionRow.__table__))]
 
 
 def _refresh(s: Session, mark: SweepMarkRow, now: datetime, cut: TallyCut) -> None:

@@ -6,25 +6,31 @@ name the actions, recordings and checkouts touched by imports, links and
 verifications; index range scans find what crossed a time threshold between the
 last sweep's ``now`` and this one; the open engine flags name what may resolve.
 A sweep whose ``now`` is earlier than the last one, or whose policy changed, is full.
-The same transaction that writes the flags brings the report tallies up to date.
+A full sweep does not load every row either: queries on the whole tables find what may
+break a rule (``sweep_sets``), the open flags name what may resolve, and the engine
+decides on those.  The same transaction that writes the flags (in bulk, their custody
+events in one run) brings the report tallies up to date.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from recorder_sync.adapters.db.report_tallies import TallyCut, update_report
-from recorder_sync.adapters.db.repository import flag_from_row
+from recorder_sync.adapters.db.repository import NewEvent, SqlCatalog, flag_from_row
 from recorder_sync.adapters.db.rows import (
     ENGINE,
     OPEN_STATES,
     REC_COLUMNS,
     CatalogBound,
     actions_by_ids,
+    batches,
     checkout_from_row,
     chunks,
     core,
@@ -44,6 +50,12 @@ from recorder_sync.adapters.db.schema import (
     FlagRow,
     RecordingRow,
     SweepMarkRow,
+)
+from recorder_sync.adapters.db.sweep_sets import (
+    late_candidates,
+    suspect_actions,
+    suspect_cases,
+    undocked_checkouts,
 )
 from recorder_sync.domain.canonical import parse
 from recorder_sync.domain.cases import Checkout
@@ -74,6 +86,10 @@ _SWEEP = "sweep"  # the sweep mark: the time, policy and log position of the las
 
 class SweepRepo(CatalogBound):
     """Implements ``SweepStore``."""
+
+    # A full sweep evaluates what the database finds may break a rule (``sweep_sets``);
+    # False: everything, row by row, as before (what the tests compare the sets against).
+    bulk_full = True
 
     def sweep_inputs(self, now: datetime, limits: SweepLimits, *, full: bool = False) -> SweepInputs:
         with self.catalog.transaction() as s:
@@ -107,21 +123,27 @@ class SweepRepo(CatalogBound):
                 action_ids |= named[1]
                 case_ids |= named[2]
                 checkout_keys |= named[3]
-                action_ids.update(
-                    s.scalars(select(ActionRow.action_id).where(ActionRow.end <= now - limits.min_grace))
-                )
-                all_checkouts = True
-                # Late arrivals no sweep has flagged: a first sweep after a one-shot ingest
-                # finds footage that was verified after its deadline before any sweep ran.
-                flagged = select(FlagRow.recording_id).where(
-                    FlagRow.kind == FlagKind.UPLOAD_LATE.value, FlagRow.recording_id.is_not(None)
-                )
-                unflagged = select(*REC_COLUMNS).where(
-                    RecordingRow.verified_at <= now, RecordingRow.id.not_in(flagged)
-                )
-                upload_ids.update(
-                    r.id for r in facts(s, core(s, unflagged)) if verified_late(r, limits.upload_deadline)
-                )
+                if self.bulk_full:
+                    # the database finds what may break a rule; the engine decides on those
+                    action_ids |= suspect_actions(s, now, limits)
+                    case_ids |= suspect_cases(s, now, limits)
+                    checkout_keys |= undocked_checkouts(s, now, limits)
+                    late = recordings_by_ids(s, late_candidates(s, now, limits.upload_deadline))
+                else:
+                    action_ids.update(
+                        s.scalars(select(ActionRow.action_id).where(ActionRow.end <= now - limits.min_grace))
+                    )
+                    all_checkouts = True
+                    # Late arrivals no sweep has flagged: a first sweep after a one-shot ingest
+                    # finds footage that was verified after its deadline before any sweep ran.
+                    flagged = select(FlagRow.recording_id).where(
+                        FlagRow.kind == FlagKind.UPLOAD_LATE.value, FlagRow.recording_id.is_not(None)
+                    )
+                    unflagged = select(*REC_COLUMNS).where(
+                        RecordingRow.verified_at <= now, RecordingRow.id.not_in(flagged)
+                    )
+                    late = facts(s, core(s, unflagged))
+                upload_ids.update(r.id for r in late if verified_late(r, limits.upload_deadline))
             else:
                 last: datetime = mark.at  # type: ignore[union-attr, assignment]
                 since = int(mark.seq or 0)  # type: ignore[union-attr]
@@ -334,75 +356,7 @@ class SweepRepo(CatalogBound):
                 last = s.get(SweepMarkRow, _SWEEP)
                 if last is not None and last.at is not None and last.at > now:
                     return False
-            for spec in to_raise:
-                if spec.kind is FlagKind.UPLOAD_LATE and s.scalar(
-                    select(FlagRow.id).where(
-                        FlagRow.kind == spec.kind.value,
-                        FlagRow.subject == spec.subject,
-                        FlagRow.state == FlagState.RESOLVED_LATE.value,
-                    )
-                ):
-                    continue  # a sweep that loaded at the same time recorded this late arrival
-                self.catalog.flag_in(s, spec.to_flag(now), now)
-                if spec.action_id or spec.case_id:
-                    s.execute(
-                        update(FlagRow)
-                        .where(
-                            FlagRow.kind == spec.kind.value,
-                            FlagRow.subject == spec.subject,
-                            FlagRow.state.in_(OPEN_STATES),
-                        )
-                        .values(action_id=spec.action_id, case_id=spec.case_id)
-                    )
-            for kind, subject in to_resolve:
-                state, reason = resolution_state(kind), resolution_reason(kind)
-                for row in s.scalars(
-                    select(FlagRow).where(
-                        FlagRow.kind == kind, FlagRow.subject == subject, FlagRow.state.in_(OPEN_STATES)
-                    )
-                ):
-                    row.state, row.resolved_at, row.resolved_by = state.value, now, ENGINE
-                    row.reason, row.updated_at = reason, now
-                    self.catalog.append_event(
-                        s,
-                        EventKind.FLAG_RESOLVED,
-                        now,
-                        recording_id=row.recording_id,
-                        subject=subject,
-                        details={"kind": kind, "flag_id": row.id, "state": state.value},
-                        reason=reason,
-                        actor=ENGINE,
-                    )
-            for spec in to_update:
-                for row in s.scalars(
-                    select(FlagRow).where(
-                        FlagRow.kind == spec.kind.value,
-                        FlagRow.subject == spec.subject,
-                        FlagRow.state.in_(OPEN_STATES),
-                    )
-                ):
-                    escalated = escalates(spec.severity, row.severity)
-                    row.severity, row.detail, row.due, row.updated_at = (
-                        spec.severity.value,
-                        spec.detail,
-                        spec.due,
-                        now,
-                    )
-                    self.catalog.append_event(
-                        s,
-                        EventKind.FLAG_UPDATED,
-                        now,
-                        recording_id=row.recording_id,
-                        subject=spec.subject,
-                        details={
-                            "kind": spec.kind.value,
-                            "flag_id": row.id,
-                            "severity": spec.severity.value,
-                            "escalated": escalated,
-                            "detail": spec.detail,
-                        },
-                        actor=ENGINE,
-                    )
+            _write_flags(self.catalog, s, now, to_raise, to_resolve, to_update)
             mark = s.get(SweepMarkRow, _SWEEP)
             if mark is None:
                 mark = SweepMarkRow(name=_SWEEP)
@@ -419,3 +373,142 @@ class SweepRepo(CatalogBound):
         with self.catalog.transaction() as s:
             mark = s.get(SweepMarkRow, _SWEEP)
             return None if mark is None else mark.at
+
+
+def _open_rows(s: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[Any]]:
+    """The open (or acknowledged) flags of these (kind, subject) keys, oldest first."""
+    wanted = set(keys)
+    found: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    columns = (FlagRow.id, FlagRow.kind, FlagRow.subject, FlagRow.recording_id, FlagRow.severity)
+    for batch in chunks(sorted({subject for _, subject in wanted})):
+        q = select(*columns).where(FlagRow.subject.in_(batch), FlagRow.state.in_(OPEN_STATES))
+        for row in core(s, q.order_by(FlagRow.id)):
+            if (row.kind, row.subject) in wanted:
+                found[(row.kind, row.subject)].append(row)
+    return found
+
+
+def _write_flags(
+    catalog: SqlCatalog,
+    s: Session,
+    now: datetime,
+    to_raise: Sequence[FlagSpec],
+    to_resolve: Sequence[tuple[str, str]],
+    to_update: Sequence[FlagSpec],
+) -> None:
+    """Raise, resolve and update flags with a few bulk statements, and append their custody
+    events in one run, in the order the changes are listed (raised, resolved, updated)."""
+    events: list[NewEvent] = []
+    already = _open_rows(s, (spec.key for spec in to_raise))
+    late = [spec.subject for spec in to_raise if spec.kind is FlagKind.UPLOAD_LATE]
+    recorded_late: set[str] = set()  # a sweep that loaded at the same time recorded these late arrivals
+    for batch in chunks(sorted(set(late))):
+        recorded_late.update(
+            s.scalars(
+                select(FlagRow.subject).where(
+                    FlagRow.kind == FlagKind.UPLOAD_LATE.value,
+                    FlagRow.subject.in_(batch),
+                    FlagRow.state == FlagState.RESOLVED_LATE.value,
+                )
+            )
+        )
+    new_rows: list[dict[str, Any]] = []
+    relabel: list[tuple[str, str, str | None, str | None]] = []
+    raised: set[tuple[str, str]] = set()
+    for spec in to_raise:
+        if spec.kind is FlagKind.UPLOAD_LATE and spec.subject in recorded_late:
+            continue
+        if spec.key in already or spec.key in raised:  # raised once per (kind, subject) while open
+            if spec.action_id or spec.case_id:
+                relabel.append((spec.kind.value, spec.subject, spec.action_id, spec.case_id))
+            continue
+        raised.add(spec.key)
+        new_rows.append(
+            {
+                "kind": spec.kind.value,
+                "severity": spec.severity.value,
+                "subject": spec.subject,
+                "recording_id": spec.recording_id,
+                "detail": spec.detail,
+                "due": spec.due,
+                "state": FlagState.OPEN.value,
+                "raised_at": now,
+                "updated_at": now,
+                "action_id": spec.action_id,
+                "case_id": spec.case_id,
+            }
+        )
+        events.append(
+            NewEvent(
+                EventKind.FLAGGED,
+                recording_id=spec.recording_id,
+                subject=spec.subject,
+                details={"kind": spec.kind.value, "severity": spec.severity.value, "detail": spec.detail},
+            )
+        )
+    for rows in batches(new_rows):
+        s.execute(insert(FlagRow), rows)
+    for kind, subject, action_id, case_id in relabel:
+        s.execute(
+            update(FlagRow)
+            .where(FlagRow.kind == kind, FlagRow.subject == subject, FlagRow.state.in_(OPEN_STATES))
+            .values(action_id=action_id, case_id=case_id)
+        )
+
+    open_rows = _open_rows(s, [*to_resolve, *(spec.key for spec in to_update)])
+    changes: list[dict[str, Any]] = []
+    for kind, subject in to_resolve:
+        state, reason = resolution_state(kind), resolution_reason(kind)
+        for row in open_rows.pop((kind, subject), []):
+            changes.append(
+                {
+                    "id": row.id,
+                    "state": state.value,
+                    "resolved_at": now,
+                    "resolved_by": ENGINE,
+                    "reason": reason,
+                    "updated_at": now,
+                }
+            )
+            events.append(
+                NewEvent(
+                    EventKind.FLAG_RESOLVED,
+                    recording_id=row.recording_id,
+                    subject=subject,
+                    details={"kind": kind, "flag_id": row.id, "state": state.value},
+                    reason=reason,
+                    actor=ENGINE,
+                )
+            )
+    for spec in to_update:
+        for row in open_rows.get(spec.key, []):
+            changes.append(
+                {
+                    "id": row.id,
+                    "severity": spec.severity.value,
+                    "detail": spec.detail,
+                    "due": spec.due,
+                    "updated_at": now,
+                }
+            )
+            events.append(
+                NewEvent(
+                    EventKind.FLAG_UPDATED,
+                    recording_id=row.recording_id,
+                    subject=spec.subject,
+                    details={
+                        "kind": spec.kind.value,
+                        "flag_id": row.id,
+                        "severity": spec.severity.value,
+                        "escalated": escalates(spec.severity, row.severity),
+                        "detail": spec.detail,
+                    },
+                    actor=ENGINE,
+                )
+            )
+    # by primary key, one statement per set of columns (resolutions, then updates)
+    for columns in ({"state", "resolved_at"}, {"severity"}):
+        same = [c for c in changes if columns <= c.keys()]
+        for rows in batches(same):
+            s.execute(update(FlagRow), rows)
+    catalog.append_events(s, now, events)
