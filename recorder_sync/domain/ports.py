@@ -626,8 +626,6 @@ class DaemonJournal(Protocol):
 
     def register(self, now: datetime) -> None: ...
 
-    def heartbeat(self, now: datetime) -> None: ...
-
     def leading(self, since: datetime | None) -> None:
         """This daemon took the lead at ``since`` (every other one's claim to it is cleared), or
         gave it up (None)."""

@@ -9,9 +9,7 @@ two of them (a long hash or copy inside a step stops on its own, through the ing
 3. one ingest pass;
 4. when a batch of work is done, ask the leader's loop for a sweep, so that new footage is
    linked and its flags settled without waiting for the period;
-5. the heartbeat (at most every ``heartbeat_seconds``): the one place per turn for what
-   reports the loop's liveness;
-6. when the pass did nothing, wait for a dirty dock (or a stop request) for ``idle_seconds``.
+5. when the pass did nothing, wait for a dirty dock (or a stop request) for ``idle_seconds``.
 
 Linking, deadline sweeps, alerts and checkpoints are the leader's
 (:class:`~recorder_sync.services.leader.LeaderService`): they run in a thread of their own,
@@ -43,10 +41,6 @@ from recorder_sync.services.ingest import PassSummary
 from recorder_sync.services.leader import guarded
 
 log = logging.getLogger(__name__)
-
-HEARTBEAT_SECONDS = 15.0
-"""How often the loop tells the database it is alive (``status`` shows a daemon silent for
-longer than ``domain.leadership.SILENT_AFTER``)."""
 
 IDLE_SECONDS = 1.0
 """How long an idle loop waits for a dirty dock before it looks again (backoffs and stability
@@ -124,8 +118,6 @@ class DaemonService:
         reconcile_seconds: float,
         idle_seconds: float = IDLE_SECONDS,
         leader: Leader | None = None,
-        heartbeat: Callable[[], object] = lambda: None,
-        heartbeat_seconds: float = HEARTBEAT_SECONDS,
         alive: Callable[[], object] = lambda: None,
         metrics: Metrics = NO_METRICS,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -148,9 +140,7 @@ class DaemonService:
         self.reconcile_seconds = reconcile_seconds
         self.idle_seconds = idle_seconds
         self.leader = leader or NoLeader()
-        self.heartbeat = heartbeat
-        self.heartbeat_seconds = heartbeat_seconds
-        self._last_full = self._last_heartbeat = float("-inf")
+        self._last_full = float("-inf")
         self.alive = alive
         self.metrics = metrics
         self._worked = False
@@ -202,11 +192,6 @@ class DaemonService:
         if self._worked and report.progressed == 0:
             self.leader.ask()  # a batch is done: settle its links and flags now
             self._worked = False
-        if self.stop.is_set():
-            return False
-        if self.clock() - self._last_heartbeat >= self.heartbeat_seconds:
-            guarded("the heartbeat", self.heartbeat)
-            self._last_heartbeat = self.clock()
         if report.progressed == 0:
             if self.stop.is_set():
                 return False

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from clirunner import EXE, env_for, run
 
+from recorder_sync.adapters.db.daemons_repo import DaemonsRepo
 from recorder_sync.adapters.db.engine import make_engine
 from recorder_sync.adapters.db.heartbeat_repo import Heartbeat
 from recorder_sync.adapters.db.repository import SqlCatalog
@@ -40,9 +41,10 @@ def prepared(tmp_path: Path, db_url: str, **extra: str) -> dict[str, str]:
 
 
 def beat(db_url: str, at: datetime) -> None:
-    Heartbeat(
-        make_engine(db_url), daemon="st-test@elsewhere", station="st-test", pid=1, now=lambda: at, every=0
-    ).beat()
+    """A daemon of the station, on another machine, last heard from at ``at``."""
+    catalog = SqlCatalog(make_engine(db_url), station="st-test", actor="test", owner="st-test/1/elsewhere")
+    DaemonsRepo(catalog).register(at - timedelta(seconds=1))
+    Heartbeat(catalog.engine, owner=catalog.owner, now=lambda: at, every=0).beat()
 
 
 def test_a_running_daemon_is_healthy_and_a_stopped_one_is_not(tmp_path: Path, db_url: str) -> None:

@@ -179,7 +179,6 @@ class Rig:
         *,
         reconcile: float = HORIZON,
         standby: Sequence[str] = (),
-        heartbeat_seconds: float = HORIZON,
         metrics: FakeMetrics | None = None,
     ) -> DaemonService:
         return DaemonService(
@@ -194,8 +193,6 @@ class Rig:
             status=lambda text: self.statuses.append((self.world.now, text)),
             reconcile_seconds=reconcile,
             leader=self.leader,
-            heartbeat=lambda: self.world.did("heartbeat"),
-            heartbeat_seconds=heartbeat_seconds,
             alive=lambda: self.alive_at.append(self.world.now),
             metrics=metrics or FakeMetrics(),
             wall=lambda: WALL + timedelta(seconds=self.world.now),
@@ -261,15 +258,7 @@ def test_the_leader_is_asked_for_a_sweep_when_a_batch_is_done(rig: Rig) -> None:
     assert rig.leader.started and rig.leader.halted
 
 
-def test_the_heartbeat_once_a_turn_at_most_every_heartbeat_seconds(rig: Rig) -> None:
-    rig.queue.stop_at = 40.0
-    rig.daemon(heartbeat_seconds=15).run()
-    assert rig.world.times("heartbeat") == [0.0, 15.0, 30.0]
-    first_turn = [w for t, w in rig.world.journal if t == 0.0]
-    assert first_turn.index("heartbeat") > first_turn.index("pass")
-
-
-STEPS = ["clocks", "scan a", "scan b", "pass", "heartbeat", "wait"]
+STEPS = ["clocks", "scan a", "scan b", "pass", "wait"]
 
 
 @pytest.mark.parametrize("during", STEPS)
@@ -411,9 +400,6 @@ class MemoryJournal:
     runs: list[SweepRun] = field(default_factory=list)
 
     def register(self, now: datetime) -> None:
-        pass
-
-    def heartbeat(self, now: datetime) -> None:
         pass
 
     def leading(self, since: datetime | None) -> None:

@@ -44,10 +44,6 @@ class DaemonsRepo(CatalogBound):
                 )
             )
 
-    def heartbeat(self, now: datetime) -> None:
-        with self.catalog.transaction() as s:
-            s.execute(update(DaemonRow).where(DaemonRow.owner == self.owner).values(heartbeat_at=now))
-
     def leading(self, since: datetime | None) -> None:
         with self.catalog.transaction() as s:
             if since is not None:

@@ -1,8 +1,9 @@
-"""Daemon heartbeats (table ``daemon_heartbeats``) and what ``health`` reads from the database.
+"""The daemon's heartbeat and what ``health`` reads from the database.
 
-Kept apart from the work claims and from any leader election: a heartbeat only says "this
-daemon's loop turned at this time", for ``recorder-sync health`` on any machine that shares
-the database.
+The heartbeat is the ``heartbeat_at`` of the daemon's row in ``daemons`` (registered at its
+start and removed at a clean stop by ``daemons_repo``): "this daemon's loop turned, or bytes
+flowed, at this time", readable by ``recorder-sync health`` and ``status`` on any machine
+that shares the database.
 """
 
 from __future__ import annotations
@@ -13,64 +14,48 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from recorder_sync.adapters.db.schema import FlagRow, HeartbeatRow
+from recorder_sync.adapters.db.schema import DaemonRow, FlagRow
 from recorder_sync.domain.model import FlagState, Severity
 
 log = logging.getLogger(__name__)
 
 
 class Heartbeat:
-    """Written by the daemon: :meth:`beat` as often as it likes, the database is written at most
-    every ``every`` seconds; :meth:`stop` at a clean stop removes the row (no daemon: unhealthy)."""
+    """Written by the daemon: :meth:`beat` as often as it likes (the loop, and byte progress on
+    worker threads); the database is written at most every ``every`` seconds."""
 
     def __init__(
         self,
         engine: Engine,
         *,
-        daemon: str,
-        station: str,
-        pid: int,
+        owner: str,
         now: Callable[[], datetime],
         every: float,
-        state: Callable[[], str] = lambda: "",
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
-        self.daemon = daemon
-        self.station = station
-        self.pid = pid
+        self.owner = owner
         self.now = now
         self.every = every
-        self.state = state
         self.monotonic = monotonic
-        self.started_at = now()
         self._last = float("-inf")
         self._busy = threading.Lock()
         self._failing = False
 
     def beat(self) -> None:
-        """Called from the loop and from byte progress on worker threads: one writes, the
-        others go on at once. A database that does not answer is logged, never raised: the
-        loop goes on, and ``health`` reports the stale heartbeat."""
+        """One caller writes, the others go on at once. A database that does not answer is
+        logged, never raised: the loop goes on, and ``health`` reports the stale heartbeat."""
         if self.monotonic() - self._last < self.every or not self._busy.acquire(blocking=False):
             return
         try:
             self._last = self.monotonic()
             with Session(self.engine) as s, s.begin():
-                s.merge(
-                    HeartbeatRow(
-                        daemon=self.daemon,
-                        station=self.station,
-                        pid=self.pid,
-                        started_at=self.started_at,
-                        beat_at=self.now(),
-                        state=self.state(),
-                    )
-                )
+                mine = DaemonRow.owner == self.owner
+                s.execute(update(DaemonRow).where(mine).values(heartbeat_at=self.now()))
             self._failing = False
         except Exception as e:
             if not self._failing:
@@ -79,17 +64,11 @@ class Heartbeat:
         finally:
             self._busy.release()
 
-    def stop(self) -> None:
-        try:
-            with Session(self.engine) as s, s.begin():
-                s.execute(delete(HeartbeatRow).where(HeartbeatRow.daemon == self.daemon))
-        except Exception as e:
-            log.warning("could not remove the heartbeat: %s", e)
-
 
 def last_beats(engine: Engine, station: str) -> list[datetime]:
+    """The last heartbeat of each running daemon of ``station``."""
     with Session(engine) as s, s.begin():
-        return list(s.scalars(select(HeartbeatRow.beat_at).where(HeartbeatRow.station == station)))
+        return list(s.scalars(select(DaemonRow.heartbeat_at).where(DaemonRow.station == station)))
 
 
 def critical_flags(engine: Engine) -> dict[str, int]:

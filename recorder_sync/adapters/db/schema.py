@@ -383,20 +383,6 @@ class RosterRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class HeartbeatRow(Base):
-    """The last sign of life of each running daemon (``recorder-sync health`` reads it): written
-    every few seconds by the loop, removed at a clean stop. One row per station and host."""
-
-    __tablename__ = "daemon_heartbeats"
-
-    daemon: Mapped[str] = mapped_column(String(300), primary_key=True)
-    station: Mapped[str] = mapped_column(String(200), index=True)
-    pid: Mapped[int] = mapped_column(Integer)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    beat_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    state: Mapped[str] = mapped_column(Text)
-
-
 class DaemonRow(Base):
     """A running daemon (``domain.leadership``): written at start, a heartbeat now and then,
     removed at a clean stop; ``leading_since`` set while it leads."""

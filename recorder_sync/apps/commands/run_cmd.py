@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -119,35 +117,29 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         raise DatabaseUnavailable(
             f"{e.args[0]}; `run` starts only with its database (under systemd it is started again)"
         ) from e
-    heartbeat = Heartbeat(
-        app.catalog.engine,
-        daemon=f"{settings.station_id}@{socket.gethostname()}",
-        station=settings.station_id,
-        pid=os.getpid(),
-        now=utcnow,
-        every=BEAT_SECONDS,
-    )
-
-    def alive() -> None:
-        """The loop turned, or bytes flowed in a long step: systemd's watchdog, and `health`."""
-        watchdog.ping()
-        heartbeat.beat()
 
     # the leader's work has an engine of its own: a long sweep holds none of ingestion's
     # connections, and ingestion none of its
-    actor = f"recorder-sync@{settings.station_id}"
     sweeping = App(
         settings,
         # the same owner: one daemon, one row in the daemons table
         SqlCatalog(
             make_engine(settings.database_url),
             station=settings.station_id,
-            actor=actor,
+            actor=app.catalog.actor,
             owner=app.catalog.owner,
         ),
     )
     journal = DaemonsRepo(app.catalog)
     journal.register(utcnow())
+    # its heartbeat: this row's heartbeat_at, at most every BEAT_SECONDS (`health`, `status`)
+    heartbeat = Heartbeat(app.catalog.engine, owner=app.catalog.owner, now=utcnow, every=BEAT_SECONDS)
+
+    def alive() -> None:
+        """The loop turned, or bytes flowed in a long step: systemd's watchdog, and `health`."""
+        watchdog.ping()
+        heartbeat.beat()
+
     # a database rolled back behind what was published does not start (exit 3)
     checkpoints = sweeping.checkpoints()
     check_log(checkpoints)
@@ -196,7 +188,6 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         status=systemd.status,
         reconcile_seconds=settings.reconcile_seconds,
         leader=leader,
-        heartbeat=lambda: journal.heartbeat(utcnow()),
         alive=alive,
         metrics=svc.metrics,
     )
@@ -216,7 +207,6 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         log.info("stop requested in the middle of a step; it is taken up again at the next start")
     finally:
         systemd.stopping()
-        heartbeat.stop()
         watcher.stop()
         runtime.close()
         if monitoring is not None:

@@ -1,7 +1,7 @@
 """daemons and sweep runs: which daemon sharing the database leads, and the sweeps it ran
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-30 05:30:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from recorder_sync.adapters.db.schema import UTCDateTime
 
-revision = "0011"
-down_revision = "0010"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
