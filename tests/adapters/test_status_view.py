@@ -16,6 +16,6 @@ def test_light_tables_name_real_columns_with_their_types() -> None:
             real = mapped.columns[col.name]
             # a UTC datetime read without its type would come back naive (SQLite) or as text
             assert isinstance(col.type, UTCDateTime) == isinstance(real.type, UTCDateTime), col
-            assert col.type._type_affinity is real.type._type_affinity, col  # noqa: SLF001
+            assert col.type._type_affinity is real.type._type_affinity, col
             checked += 1
     assert checked >= 15
