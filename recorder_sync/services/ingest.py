@@ -649,18 +649,25 @@ class IngestService:
         return False
 
     def _probe_ahead(self, items: list[Any]) -> None:
-        """Start the probes of the batch's hashed recordings (see ``services.probe_ahead``)."""
-        self._probes.start(
-            (r.id, functools.partial(self._read_probe, r))
-            for r in items
-            if isinstance(r, Recording) and r.state == RecordingState.HASHED
-        )
+        """Start the probes of the batch's hashed recordings (see ``services.probe_ahead``).
+        Their dock files are looked up here: the pool's threads read the docks only, never
+        the catalog, whose SQLite lock they would contend for with each commit here."""
+        if not self._probes.threads:
+            return
+        jobs = []
+        for r in items:
+            if isinstance(r, Recording) and r.state == RecordingState.HASHED:
+                try:
+                    src = self._source(r)
+                except Exception:  # its probe step meets it again, and records it on r
+                    continue
+                jobs.append((r.id, functools.partial(self._read_probe, r, src)))
+        self._probes.start(jobs)
 
-    def _read_probe(self, rec: Recording) -> _Probed:
-        """A dock file that still holds the recording's bytes as hashed, and what the prober
-        makes of that open file (``None``: the file opened is no longer the one hashed).
-        Reads only, so that it can run ahead of the probe step, which records the outcome."""
-        src = self._source(rec)
+    def _read_probe(self, rec: Recording, src: tuple[Dock, Sighting] | None) -> _Probed:
+        """What the prober makes of the recording's dock file ``src``, opened if it still is
+        the file hashed (else ``None`` in its place). Reads only, so that it can run ahead of
+        the probe step, which records the outcome."""
         if src is None:
             return None
         dock, s = src
@@ -671,7 +678,7 @@ class IngestService:
             return dock, s, self.prober.probe_open(f, s.relpath)
 
     def _probe(self, rec: Recording) -> bool:
-        src = self._probes.take(rec.id, functools.partial(self._read_probe, rec))
+        src = self._probes.take(rec.id, lambda: self._read_probe(rec, self._source(rec)))
         if src is None:
             return self._no_source(rec)
         dock, s, probe = src

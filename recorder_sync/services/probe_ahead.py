@@ -31,20 +31,20 @@ class ProbeAhead(Generic[K, V]):
     """Work started for keys (a recording's id), each result taken once by its key."""
 
     def __init__(self, threads: int = PROBE_THREADS) -> None:
-        self._threads = threads
+        self.threads = max(0, threads)
         self._pool: ThreadPoolExecutor | None = None  # made on first use
         self._started: dict[K, Future[V]] = {}
         self._lock = threading.Lock()
 
     def start(self, jobs: Iterable[tuple[K, Callable[[], V]]]) -> None:
         """Begin each key's work unless begun already (none at all with ``threads`` < 1)."""
-        if self._threads < 1:
+        if not self.threads:
             return
         with self._lock:
             for key, work in jobs:
                 if key not in self._started:
                     if self._pool is None:
-                        self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="probe")
+                        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="probe")
                     self._started[key] = self._pool.submit(work)
 
     def take(self, key: K, work: Callable[[], V]) -> V:
