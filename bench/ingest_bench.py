@@ -250,6 +250,9 @@ def bench_small(work: Path, n: int, db_url: str | None) -> None:
         f"of the time; ffprobe {totals.get('ffprobe', 0):.1f} s; "
         f"store+verify {totals.get('store+verify', 0):.1f} s"
     )
+    # the probes run ahead on a pool of their own (services.probe_ahead): the seconds are added
+    # up over its threads, and include their catalog reads, so the shares can exceed 100 %
+    print("  (seconds added up over all threads: the probes run two at a time beside the pipeline)")
     shutil.rmtree(dock, ignore_errors=True)
 
 

@@ -27,37 +27,20 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
+# re-exported: the settings live apart so that reading the configuration imports no SMTP nor TLS
+from recorder_sync.adapters.alert_settings import IMPLICIT_TLS_PORTS as IMPLICIT_TLS_PORTS
+from recorder_sync.adapters.alert_settings import AlertSettings as AlertSettings
 from recorder_sync.domain.errors import ConfigError
 from recorder_sync.domain.model import Severity
 from recorder_sync.domain.redact import redact, redact_url
 
 log = logging.getLogger(__name__)
 _RANK = list(Severity)
-IMPLICIT_TLS_PORTS = (465,)  # SMTPS: TLS from the first byte (RFC 8314)
 # What a failed delivery can raise; anything else is a bug and ends in the log with a trace.
 _DELIVERY_ERRORS = (OSError, smtplib.SMTPException, http.client.HTTPException, ValueError)
-
-
-@dataclass(frozen=True)
-class AlertSettings:
-    webhooks: tuple[str, ...] = ()
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    smtp_from: str = "recorder-sync@localhost"
-    smtp_to: tuple[str, ...] = ()
-    smtp_starttls: bool = False
-    smtp_user: str | None = None
-    smtp_password: str | None = field(default=None, repr=False)
-    smtp_implicit_tls: bool | None = None  # None: by port (465)
-    min_severity: Severity = Severity.MEDIUM
-    timeout: float = 10.0
-    attempts: int = 5
-    backoff: float = 1.0  # seconds before the 2nd attempt; doubles each time
-    queue_size: int = 1000
 
 
 Channel = Callable[[Mapping[str, Any]], None]

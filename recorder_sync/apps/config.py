@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 
-from recorder_sync.adapters.alerts import IMPLICIT_TLS_PORTS, AlertSettings
+from recorder_sync.adapters.alert_settings import IMPLICIT_TLS_PORTS, AlertSettings
 from recorder_sync.adapters.pkcs11_settings import Pkcs11Settings
 from recorder_sync.adapters.s3settings import MiB, S3Settings
 from recorder_sync.domain.access_report import AccessLimits, parse_office_hours

@@ -46,6 +46,7 @@ from recorder_sync.domain.metrics import NO_METRICS, error_family
 from recorder_sync.domain.model import (
     Flag,
     FlagKind,
+    ProbeResult,
     Recording,
     RecordingState,
     ReleasePolicy,
@@ -72,6 +73,7 @@ from recorder_sync.domain.timebounds import DEFAULT_BOUNDS, TimeBounds
 from recorder_sync.domain.untrusted import escape, storable_text
 from recorder_sync.io.hashing import sha256_file
 from recorder_sync.services.claims import Held
+from recorder_sync.services.probe_ahead import PROBE_THREADS, ProbeAhead
 
 _NOT_AS_HASHED = "identity differs from when it was hashed"
 log = logging.getLogger(__name__)
@@ -94,6 +96,10 @@ class Dock:
     tz: ZoneInfo
     stable_window: timedelta
     bounds: TimeBounds = DEFAULT_BOUNDS  # camera times outside it are treated as absent
+
+
+_Probed = tuple[Dock, Sighting, ProbeResult | None] | None
+"""A recording's dock file and what the prober made of it (see ``IngestService._read_probe``)."""
 
 
 @dataclass
@@ -146,6 +152,7 @@ class IngestService:
         jitter: Callable[[], float] = random.random,
         claim_seconds: float = 300.0,
         metrics: Metrics = NO_METRICS,
+        probe_threads: int = PROBE_THREADS,
     ) -> None:
         self.catalog = catalog
         self.metrics = metrics
@@ -171,6 +178,8 @@ class IngestService:
         self.batch = max(16, 4 * self.workers)
         self._holding = threading.local()
         self._docks_seen: set[str] | None = None
+        # a batch's probes run ahead on a small pool (0 threads: each in its own step)
+        self._probes: ProbeAhead[str, _Probed] = ProbeAhead(probe_threads)
 
     # --- discovery ------------------------------------------------------------
 
@@ -288,9 +297,11 @@ class IngestService:
             keys: list[int | str] = [getattr(x, "id") for x in batch]  # noqa: B009
             try:
                 work = [x for x in batch if wanted(x)]
+                self._probe_ahead(work)
                 held_step = functools.partial(self._held_step, table, now, step)
                 self._each(report, work, held_step, failed)
             finally:
+                self._probes.close()
                 self._let_go(table, keys)
             if len(batch) < self.batch:
                 return
@@ -670,16 +681,42 @@ class IngestService:
         )
         return False
 
-    def _probe(self, rec: Recording) -> bool:
-        src = self._source(rec)
+    def _probe_ahead(self, items: list[Any]) -> None:
+        """Start the probes of the batch's hashed recordings (see ``services.probe_ahead``).
+        Their dock files are looked up here: the pool's threads read the docks only, never
+        the catalog, whose SQLite lock they would contend for with each commit here."""
+        if not self._probes.threads:
+            return
+        jobs = []
+        for r in items:
+            if isinstance(r, Recording) and r.state == RecordingState.HASHED:
+                try:
+                    src = self._source(r)
+                except Exception:  # its probe step meets it again, and records it on r
+                    continue
+                jobs.append((r.id, functools.partial(self._read_probe, r, src)))
+        self._probes.start(jobs)
+
+    def _read_probe(self, rec: Recording, src: tuple[Dock, Sighting] | None) -> _Probed:
+        """What the prober makes of the recording's dock file ``src``, opened if it still is
+        the file hashed (else ``None`` in its place). Reads only, so that it can run ahead of
+        the probe step, which records the outcome."""
         if src is None:
-            return self._no_source(rec)
+            return None
         dock, s = src
         f, ident = dock.reader.open(s.relpath)
         with f:
             if ident != s.identity:
-                self._source_changed(rec, s, SourceChanged(f"{s.dock}/{s.relpath}", _NOT_AS_HASHED))
-            probe = self.prober.probe_open(f, s.relpath)
+                return dock, s, None
+            return dock, s, self.prober.probe_open(f, s.relpath)
+
+    def _probe(self, rec: Recording) -> bool:
+        src = self._probes.take(rec.id, lambda: self._read_probe(rec, self._source(rec)))
+        if src is None:
+            return self._no_source(rec)
+        dock, s, probe = src
+        if probe is None:
+            self._source_changed(rec, s, SourceChanged(f"{s.dock}/{s.relpath}", _NOT_AS_HASHED))
         sidecar = naming.Layer()
         if rec.sidecar is not None:
             sidecar = naming.from_sidecar(rec.sidecar, dock.tz, dock.bounds)

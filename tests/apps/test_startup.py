@@ -40,3 +40,21 @@ def test_status_imports_only_what_it_uses(tmp_path: Path) -> None:
     assert "recorder_sync.adapters.db.engine" in again and not {m for m in again if m.startswith("alembic")}
     # nor the case book and the deadline engine, which a view does not use
     assert "recorder_sync.adapters.db.casebook" not in again
+    # status reads through SQLAlchemy Core: no ORM, no mapped schema, no catalog, no wiring
+    # (and its adapters), no alert delivery (HTTP, SMTP): start-up is mostly imports.
+    # (The first run above created the schema, with Alembic and the mapped tables.)
+    assert not {m for m in again if m.startswith("sqlalchemy.orm")}
+    assert not UNUSED_BY_STATUS & again, UNUSED_BY_STATUS & again
+    assert "recorder_sync.adapters.db.status_view" in again
+
+
+UNUSED_BY_STATUS = {
+    "recorder_sync.adapters.db.schema",
+    "recorder_sync.adapters.db.repository",
+    "recorder_sync.adapters.db.log_repo",
+    "recorder_sync.apps.wiring",
+    "recorder_sync.services.ingest",
+    "recorder_sync.adapters.alerts",
+    "smtplib",
+    "http.client",
+}

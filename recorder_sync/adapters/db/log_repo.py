@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from recorder_sync.adapters.db import status_view
 from recorder_sync.adapters.db.log_nodes import with_nodes
 from recorder_sync.adapters.db.rows import CatalogBound, log_end
 from recorder_sync.adapters.db.schema import CustodyEventRow, LogCheckpointRow, LogNodeRow
@@ -148,22 +149,5 @@ class LogRepo(CatalogBound):
                 self.catalog.resolve_in(s, drift.kind, drift.subject, now, self.catalog.actor, reason)
 
     def timestamp_status(self) -> dict[str, Any]:
-        """For ``status``: the last token's event details, how many tokens were recorded, and how
-        many checkpoints this database recorded as published have none (a count: each
-        checkpoint is stamped once, write-once)."""
-        kind = EventKind.TIMESTAMPED.value
         with self.catalog.transaction() as s:
-            stamped = s.scalar(select(func.count()).where(CustodyEventRow.action == kind)) or 0
-            published = s.scalar(select(func.count()).select_from(LogCheckpointRow)) or 0
-            last = s.scalar(
-                select(CustodyEventRow)
-                .where(CustodyEventRow.action == kind)
-                .order_by(CustodyEventRow.seq.desc())
-                .limit(1)
-            )
-            details = (
-                None
-                if last is None
-                else CustodyEvent(last.seq, last.body, last.leaf_hash).fields.get("details")
-            )
-        return {"tokens": stamped, "missing": max(0, published - stamped), "last": details}
+            return status_view.timestamp_status(s.connection())

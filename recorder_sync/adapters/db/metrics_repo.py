@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from recorder_sync.adapters.db.repository import _FINAL, backlog, count_awaiting_release
+from recorder_sync.adapters.db.repository import _FINAL
 from recorder_sync.adapters.db.rows import log_end
 from recorder_sync.adapters.db.schema import (
     CustodyEventRow,
@@ -20,6 +20,7 @@ from recorder_sync.adapters.db.schema import (
     SightingRow,
     SweepMarkRow,
 )
+from recorder_sync.adapters.db.status_view import backlog, count_awaiting_release
 from recorder_sync.adapters.db.sweep_repo import _SWEEP
 from recorder_sync.domain.custody import EventKind
 from recorder_sync.domain.metrics import Snapshot
@@ -60,7 +61,7 @@ def snapshot(engine: Engine, *, timestamps: bool) -> Snapshot:
                 .group_by(FlagRow.kind, FlagRow.severity)
             )
         }
-        awaiting = count_awaiting_release(s)
+        awaiting = count_awaiting_release(s.connection())
         mark = s.get(SweepMarkRow, _SWEEP)
         last_cp = s.execute(
             select(LogCheckpointRow.size, LogCheckpointRow.published_at)

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, or_, select, text, update
+from sqlalchemy import insert, or_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from recorder_sync.adapters.db import status_view
 from recorder_sync.adapters.db.log_nodes import store_leaves
 from recorder_sync.adapters.db.schema import (
     CustodyEventRow,
@@ -88,10 +89,6 @@ class NewEvent:
 
 def _wall_clock() -> datetime:
     return datetime.now(UTC)
-
-
-WAITING_SHOWN = 50
-"""``status`` lists the recordings that wait out a backoff up to this many (soonest first)."""
 
 
 class SqlCatalog:
@@ -1097,72 +1094,7 @@ class SqlCatalog:
 
     def status(self) -> dict[str, Any]:
         with self.transaction() as s:
-            sightings = _counts(s, select(SightingRow.state, func.count()).group_by(SightingRow.state))
-            recordings = _counts(s, select(RecordingRow.state, func.count()).group_by(RecordingRow.state))
-            pending_states = [st.value for st in RecordingState if st.pending]
-            oldest_rec = s.scalar(
-                select(func.min(RecordingRow.ingested_at)).where(RecordingRow.state.in_(pending_states))
-            )
-            oldest_sighting = s.scalar(
-                select(func.min(SightingRow.first_seen)).where(SightingRow.state.not_in(_FINAL))
-            )
-            last_error = s.execute(
-                select(RecordingRow.id, RecordingRow.last_error, RecordingRow.updated_at)
-                .where(RecordingRow.last_error.is_not(None))
-                .order_by(RecordingRow.updated_at.desc())
-                .limit(1)
-            ).first()
-            open_flags = _counts(
-                s,
-                select(FlagRow.severity, func.count())
-                .where(FlagRow.state.in_([FlagState.OPEN.value, FlagState.ACKNOWLEDGED.value]))
-                .group_by(FlagRow.severity),
-            )
-            events = s.scalar(select(func.count()).select_from(CustodyEventRow)) or 0
-            awaiting_release = count_awaiting_release(s)
-            # what failed and waits out its backoff: when it is tried next, and why it failed
-            backing_off = RecordingRow.state.in_(pending_states) & RecordingRow.next_attempt_at.is_not(None)
-            waiting = [
-                {
-                    "recording_id": rid,
-                    "state": state,
-                    "attempts": attempts,
-                    "failed_at": utc_iso(failed_at),
-                    "next_attempt": utc_iso(at) if at is not None else None,
-                    "error": error,
-                }
-                for rid, state, attempts, failed_at, at, error in s.execute(
-                    select(
-                        RecordingRow.id,
-                        RecordingRow.state,
-                        RecordingRow.attempts,
-                        RecordingRow.updated_at,
-                        RecordingRow.next_attempt_at,
-                        RecordingRow.last_error,
-                    )
-                    .where(backing_off)
-                    .order_by(RecordingRow.next_attempt_at, RecordingRow.id)
-                    .limit(WAITING_SHOWN)
-                )
-            ]
-            waiting_total = s.scalar(select(func.count()).select_from(RecordingRow).where(backing_off)) or 0
-        oldest = [t for t in (oldest_rec, oldest_sighting) if t is not None]
-        return {
-            "sightings": sightings,
-            "recordings": recordings,
-            "backlog": backlog(recordings, sightings, awaiting_release),
-            "awaiting_release": awaiting_release,
-            "oldest_pending": utc_iso(min(oldest)) if oldest else None,
-            "last_error": (
-                {"recording_id": last_error[0], "error": last_error[1], "at": utc_iso(last_error[2])}
-                if last_error
-                else None
-            ),
-            "open_flags": open_flags,
-            "custody_events": events,
-            "waiting": waiting,
-            "waiting_total": waiting_total,
-        }
+            return status_view.pipeline_status(s.connection())
 
     def retry_now(self, recording_ids: Collection[str]) -> int:
         """Lift the backoff of these pending recordings (an operator's ``ingest`` asks for them
@@ -1223,38 +1155,6 @@ def _pid_alive(pid: int) -> bool:
 def _free(model: Any, owner: str, now: datetime) -> Any:
     """Rows whose claim binds no one but ``owner``: none, ours, or lapsed."""
     return or_(model.claimed_by.is_(None), model.claimed_by == owner, model.claimed_until <= now)
-
-
-def count_awaiting_release(s: Session) -> int:
-    """Dock files whose stored copy is verified but which are not yet released: still work to
-    do (a kill between the two leaves exactly this), or "done" would come too early."""
-    pending_states = [st.value for st in RecordingState if st.pending]
-    return (
-        s.scalar(
-            select(func.count())
-            .select_from(SightingRow)
-            .join(RecordingRow, SightingRow.recording_id == RecordingRow.id)
-            .where(
-                SightingRow.state == SightingState.HASHED.value,
-                RecordingRow.state.not_in(pending_states),
-            )
-        )
-        or 0
-    )
-
-
-def backlog(recordings: dict[str, int], sightings: dict[str, int], awaiting_release: int) -> int:
-    """Work not done yet, from the counts by state (``status`` and the metrics agree on it)."""
-    pending_states = {st.value for st in RecordingState if st.pending}
-    return (
-        sum(n for st, n in recordings.items() if st in pending_states)
-        + sum(n for st, n in sightings.items() if st in ("discovered", "stable"))
-        + awaiting_release
-    )
-
-
-def _counts(s: Session, query: Any) -> dict[str, int]:
-    return {str(k): int(n) for k, n in s.execute(query)}
 
 
 def _subject(dock: str, relpath: str) -> str:

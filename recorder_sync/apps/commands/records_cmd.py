@@ -5,22 +5,25 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from recorder_sync.adapters.db.daemons_repo import DaemonsRepo
-from recorder_sync.adapters.db.log_repo import LogRepo
-from recorder_sync.adapters.db.repository import RecordingFilter, SqlCatalog
 from recorder_sync.apps.config import Settings
 from recorder_sync.apps.output import emit_json, printable, shown_time, table
-from recorder_sync.apps.wiring import open_app
-from recorder_sync.domain.leadership import DaemonInfo, current_leader
 from recorder_sync.domain.model import Flag, Recording
 from recorder_sync.domain.times import utc_iso
 
+if TYPE_CHECKING:
+    from recorder_sync.adapters.db.repository import SqlCatalog
+
+# `status` reads through SQLAlchemy Core (adapters.db.status_view): the catalog, its ORM
+# and the wiring are imported by the commands that use them, so that `status` starts fast
+
 
 def _catalog(settings: Settings) -> SqlCatalog:
+    from recorder_sync.apps.wiring import open_app
+
     return open_app(settings, actor="recorder-sync cli").catalog
 
 
@@ -63,12 +66,15 @@ def flag_json(f: Flag) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    catalog = _catalog(settings)
-    status = catalog.status()
+    from recorder_sync.adapters.db.engine import make_engine, open_schema
+    from recorder_sync.adapters.db.status_view import read_status
+
+    engine = make_engine(settings.database_url)
+    open_schema(engine, upgrade_old=False)  # as every command: see wiring.open_app
+    status, timestamps = read_status(engine)
     status["station"] = settings.station_id
     status["store"] = settings.s3.endpoint if settings.s3 else str(settings.vault_path)
-    status["timestamps"] = LogRepo(catalog).timestamp_status() | {"tsa": settings.timestamping is not None}
-    status |= _daemons(catalog)
+    status["timestamps"] = timestamps | {"tsa": settings.timestamping is not None}
     if args.json:
         emit_json(status)
         return 0
@@ -89,41 +95,6 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     _print_timestamps(status["timestamps"], zone)
     _print_daemons(status, zone)
     return 0
-
-
-def _daemons(catalog: SqlCatalog) -> dict[str, Any]:
-    """The daemons sharing the database, which one leads, and its last sweep."""
-    repo = DaemonsRepo(catalog)
-    now = datetime.now(UTC)
-    daemons = repo.daemons()
-    leader = current_leader(daemons)
-    last = repo.sweeps(limit=1)
-
-    def shown(d: DaemonInfo) -> dict[str, Any]:
-        return {
-            "station": d.station,
-            "host": d.host,
-            "pid": d.pid,
-            "started_at": utc_iso(d.started_at),
-            "heartbeat_at": utc_iso(d.heartbeat_at),
-            "silent": d.silent(now),
-            "leading_since": utc_iso(d.leading_since) if d.leading_since else None,
-        }
-
-    sweep = None
-    if last:
-        run = last[0]
-        sweep = {
-            "station": run.owner.split("/", 1)[0],
-            "started_at": utc_iso(run.started_at),
-            "ended_at": utc_iso(run.ended_at) if run.ended_at else None,
-            "ok": run.ok,
-        }
-    return {
-        "daemons": [shown(d) for d in daemons],
-        "leader": shown(leader) if leader else None,
-        "last_sweep": sweep,
-    }
 
 
 def _print_daemons(status: dict[str, Any], zone: tzinfo) -> None:
@@ -192,6 +163,8 @@ def _print_timestamps(ts: dict[str, Any], zone: tzinfo) -> None:
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    from recorder_sync.adapters.db.repository import RecordingFilter
+
     catalog = _catalog(settings)
     recs = catalog.list_recordings(
         RecordingFilter(state=args.state, device=args.device, officer=args.officer, limit=args.limit)
