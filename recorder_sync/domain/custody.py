@@ -79,6 +79,40 @@ class CustodyEvent:
         return str(self.fields["prev"])
 
 
+@dataclass(frozen=True)
+class IndexedEvent(CustodyEvent):
+    """An event as a database row: its bytes, and the columns the database finds it by
+    (copies of fields of those bytes, kept for queries). Every check that selects events by
+    a column (the ``signed`` event of a recording, the ``derived`` events, ``--since``)
+    trusts them, so the auditor holds them to the bytes."""
+
+    action: str = ""
+    recording_id: str | None = None
+    at: datetime | None = None
+
+    def index_problem(self) -> str | None:
+        """How the columns disagree with the event's own bytes; None when they agree (or when
+        the bytes cannot be read: that is reported as an edit of the bytes)."""
+        try:
+            fields = parse(self.body)
+        except ValueError:
+            return None
+        if not isinstance(fields, dict):
+            return None
+        differ = [
+            f"{name} {column!r} (its bytes say {said!r})"
+            for name, column, said in (
+                ("action", self.action, fields.get("action")),
+                ("recording_id", self.recording_id, fields.get("recording_id")),
+                ("at", utc_iso(self.at) if self.at is not None else None, fields.get("at")),
+            )
+            if column != said
+        ]
+        if not differ:
+            return None
+        return "the row's columns disagree with its bytes: " + "; ".join(differ) + ": the row was edited"
+
+
 def leaf_hash(body: bytes) -> str:
     return hashlib.sha256(b"\x00" + body).hexdigest()
 

@@ -27,7 +27,7 @@ from recorder_sync.domain import merkle
 from recorder_sync.domain.audit import AuditResult
 from recorder_sync.domain.canonical import parse
 from recorder_sync.domain.checkpoint import Checkpoint, NoteKey, TlogProof, open_checkpoint
-from recorder_sync.domain.custody import GENESIS, EventKind, leaf_hash
+from recorder_sync.domain.custody import GENESIS, EventKind, IndexedEvent, leaf_hash
 from recorder_sync.domain.errors import CouldNotCheck, Error, NotFound, ProofInvalid, VerificationFailed
 from recorder_sync.domain.logstate import Acknowledgement
 from recorder_sync.domain.ports import AuditedLog, AuditorState, ObjectStore
@@ -171,6 +171,8 @@ def _rehash(log: AuditedLog, published: dict[int, _Signed], result: AuditResult)
                 f"does not link to the event before it (event {ev.seq - 1}): that event was edited, or "
                 "events were rewritten"
             )
+        elif isinstance(ev, IndexedEvent):
+            problem = ev.index_problem()
         if problem is not None:
             wrong = True
             result.problem(LOG, subject, problem)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from clirunner import env_for, run
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from recorder_sync.adapters import keys
 from recorder_sync.adapters.audit_state import StateFolder
@@ -263,6 +263,34 @@ def test_12_a_second_checkpoint_of_the_same_size_with_another_root(station: Stat
         "with another root",
     ]
     assert all(p.subject == f"checkpoint:{size}" for p in result.problems), result.problems
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "said"),
+    [
+        ("action", "probed", "action 'probed' (its bytes say 'signed')"),
+        ("recording_id", None, "recording_id None (its bytes say 'rec-"),
+    ],
+)
+def test_13_an_events_indexed_columns_edited(
+    station: Station, column: str, value: str | None, said: str
+) -> None:
+    """The columns the database finds events by (the ``signed`` event of a recording, the
+    ``derived`` events) are copies of fields of the hashed bytes: an edit there would hide an
+    event from the checks that select by them while its bytes, its chain and the tree stay
+    intact."""
+    with station.catalog().transaction() as s:
+        seq = s.scalar(select(func.min(CustodyEventRow.seq)).where(CustodyEventRow.action == "signed"))
+    station.edit(
+        lambda c: _run(c, update(CustodyEventRow).where(CustodyEventRow.seq == seq).values(**{column: value}))
+    )
+    result = station.audit()
+    reason = only(result, "log", f"event:{seq}").reason
+    assert reason.startswith("the row's columns disagree with its bytes: " + said), reason
+    assert reason.endswith(": the row was edited")
+    assert result.exit_code == 3
+    # nothing else is wrong: the bytes, the chain and the published tree are intact
+    assert [p.subject for p in result.problems] == [f"event:{seq}"]
 
 
 def _run(c: SqlCatalog, statement: object) -> None:

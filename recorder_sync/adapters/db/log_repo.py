@@ -15,7 +15,7 @@ from recorder_sync.adapters.db.log_nodes import with_nodes
 from recorder_sync.adapters.db.rows import CatalogBound, log_end
 from recorder_sync.adapters.db.schema import CustodyEventRow, LogCheckpointRow, LogNodeRow
 from recorder_sync.domain import merkle
-from recorder_sync.domain.custody import CustodyEvent, EventKind
+from recorder_sync.domain.custody import CustodyEvent, EventKind, IndexedEvent
 from recorder_sync.domain.logstate import Acknowledgement, RecordedCheckpoint
 from recorder_sync.domain.model import Flag
 
@@ -54,15 +54,22 @@ class LogRepo(CatalogBound):
         while True:
             with self.catalog.transaction() as s:
                 rows = s.execute(
-                    select(CustodyEventRow.seq, CustodyEventRow.body, CustodyEventRow.leaf_hash)
+                    select(
+                        CustodyEventRow.seq,
+                        CustodyEventRow.body,
+                        CustodyEventRow.leaf_hash,
+                        CustodyEventRow.action,
+                        CustodyEventRow.recording_id,
+                        CustodyEventRow.at,
+                    )
                     .where(CustodyEventRow.seq > after_seq)
                     .order_by(CustodyEventRow.seq)
                     .limit(_BATCH)
                 ).all()
             if not rows:
                 return
-            for seq, body, leaf in rows:
-                yield CustodyEvent(seq=seq, body=body, leaf_hash=leaf)
+            for seq, body, leaf, action, recording_id, at in rows:
+                yield IndexedEvent(seq, body, leaf, action, recording_id, at)
             after_seq = rows[-1][0]
 
     def event(self, recording_id: str, action: EventKind) -> CustodyEvent | None:
