@@ -16,24 +16,17 @@ import argparse
 import os
 import statistics
 import sys
-from datetime import UTC, datetime
 
 from benchdb import each_database
-from sweep_bench import YEAR, populate, timed
+from sweep_bench import populated, timed
 
-from recorder_sync.adapters.db.engine import make_engine, make_readonly_engine, upgrade
+from recorder_sync.adapters.db.engine import make_readonly_engine
 from recorder_sync.adapters.db.metrics_repo import snapshot
-from recorder_sync.adapters.db.repository import SqlCatalog
 
 
 def bench(url: str, n_recordings: int, n_actions: int, rounds: int) -> None:
-    engine = make_engine(url)
-    upgrade(engine)
+    engine, catalog, _ = populated(url, n_recordings, n_actions)
     name = engine.dialect.name
-    now = datetime(YEAR, 12, 20, 12, 0, tzinfo=UTC)
-    counts, seconds = timed(lambda: populate(engine, n_recordings, n_actions, now))
-    print(f"[{name}] populated in {seconds:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-    catalog = SqlCatalog(engine, station="bench", actor="bench")
     scraper = make_readonly_engine(url)
     scrapes: list[float] = []
     statuses: list[float] = []

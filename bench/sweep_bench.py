@@ -259,14 +259,21 @@ def trickle(catalog: SqlCatalog, book: CaseBook, now: datetime, n: int, rnd: ran
     )
 
 
-def bench(url: str, n_recordings: int, n_actions: int) -> None:
+def populated(url: str, n_recordings: int, n_actions: int) -> tuple[Engine, SqlCatalog, datetime]:
+    """A fresh schema at ``url`` holding a synthetic year (said on stdout), its catalog, and the
+    moment the year is looked at from."""
     engine = make_engine(url)
     upgrade(engine)
-    name = engine.dialect.name
     now = datetime(YEAR, 12, 20, 12, 0, tzinfo=UTC)
     counts, seconds = timed(lambda: populate(engine, n_recordings, n_actions, now))
-    print(f"[{name}] populated in {seconds:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-    catalog = SqlCatalog(engine, station="bench", actor="bench")
+    said = ", ".join(f"{k} {v:,}" for k, v in counts.items())
+    print(f"[{engine.dialect.name}] populated in {seconds:.1f} s: {said}")
+    return engine, SqlCatalog(engine, station="bench", actor="bench"), now
+
+
+def bench(url: str, n_recordings: int, n_actions: int) -> None:
+    engine, catalog, now = populated(url, n_recordings, n_actions)
+    name = engine.dialect.name
     book = CaseBook(catalog)
     settings = DeadlineSettings(display_tz=SH)
     svc = DeadlineService(book, DEFAULT_POLICY, settings)

@@ -19,7 +19,6 @@ from recorder_sync.domain.cases import Action, ActionQuery, Checkout, ImportOutc
 from recorder_sync.domain.derived import SourceFacts
 from recorder_sync.domain.evidence_audit import SignedRecording
 from recorder_sync.domain.flags import FlagSpec
-from recorder_sync.domain.leadership import DaemonInfo, SweepRun
 from recorder_sync.domain.linking import LinkProposal, RecordingFacts, StoredLink
 from recorder_sync.domain.logstate import Acknowledgement, RecordedCheckpoint
 from recorder_sync.domain.model import (
@@ -622,7 +621,8 @@ class Leadership(Protocol):
 
 class DaemonJournal(Protocol):
     """The daemons sharing the database, which one leads, and the leader's sweeps, written so
-    that ``status`` on any station shows them (and an operator can see that one swept at a time)."""
+    that ``status`` on any station shows them (and an operator can see that one swept at a time;
+    ``status`` reads them through ``adapters.db.status_view``)."""
 
     def register(self, now: datetime) -> None: ...
 
@@ -637,10 +637,4 @@ class DaemonJournal(Protocol):
 
     def gone(self) -> None:
         """This daemon stops: its row goes."""
-        ...
-
-    def daemons(self) -> list[DaemonInfo]: ...
-
-    def sweeps(self, limit: int | None = None) -> list[SweepRun]:
-        """The latest sweeps first."""
         ...

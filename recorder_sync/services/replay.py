@@ -154,7 +154,7 @@ class Exported:
     path: Path
     sha256: str
     provenance: bytes
-    stored: DerivedStored | None = None  # the derived file as stored as evidence
+    stored: DerivedStored  # the clip, its provenance and signature as stored as evidence
 
 
 def _asked(edits: Redactions) -> dict[str, str]:

@@ -16,7 +16,7 @@ import pytest
 from fakes import FakeLeadership, FakeMetrics, LeaderSeat
 
 from recorder_sync.domain.errors import DatabaseUnavailable, LogRolledBack, StorageUnavailable
-from recorder_sync.domain.leadership import DaemonInfo, SweepRun
+from recorder_sync.domain.leadership import SweepRun
 from recorder_sync.services.daemon import DaemonService
 from recorder_sync.services.ingest import PassSummary
 from recorder_sync.services.leader import LeaderService
@@ -416,12 +416,6 @@ class MemoryJournal:
     def gone(self) -> None:
         pass
 
-    def daemons(self) -> list[DaemonInfo]:
-        return []
-
-    def sweeps(self, limit: int | None = None) -> list[SweepRun]:
-        return self.runs[::-1][:limit]
-
 
 @dataclass
 class LeaderRig:
@@ -475,7 +469,7 @@ def test_the_leader_sweeps_at_start_when_asked_and_every_sweep_seconds(lr: Leade
     # at start; when the ingest loop asked (at once, not at the next second); then every 300 s
     assert lr.world.times("sweep a") == [0.0, 5.25, 305.25, 605.25]
     # each sweep is in the journal, with its start and end
-    assert [(r.started_at, r.ok) for r in journal.sweeps()[::-1]] == [
+    assert [(r.started_at, r.ok) for r in journal.runs] == [
         (T0 + timedelta(seconds=t), True) for t in (0.0, 5.25, 305.25, 605.25)
     ]
     assert all(r.ended_at is not None for r in journal.runs)

@@ -11,11 +11,10 @@ import os
 import socket
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 
 from recorder_sync.adapters.db.rows import CatalogBound
 from recorder_sync.adapters.db.schema import DaemonRow, SweepRunRow
-from recorder_sync.domain.leadership import DaemonInfo, SweepRun
 
 KEEP_SWEEPS = timedelta(days=7)
 FORGET_DAEMONS = timedelta(days=7)
@@ -69,17 +68,3 @@ class DaemonsRepo(CatalogBound):
     def gone(self) -> None:
         with self.catalog.transaction() as s:
             s.execute(delete(DaemonRow).where(DaemonRow.owner == self.owner))
-
-    def daemons(self) -> list[DaemonInfo]:
-        with self.catalog.transaction() as s:
-            rows = s.scalars(select(DaemonRow).order_by(DaemonRow.station, DaemonRow.started_at)).all()
-            return [
-                DaemonInfo(r.owner, r.station, r.host, r.pid, r.started_at, r.heartbeat_at, r.leading_since)
-                for r in rows
-            ]
-
-    def sweeps(self, limit: int | None = None) -> list[SweepRun]:
-        with self.catalog.transaction() as s:
-            q = select(SweepRunRow).order_by(SweepRunRow.started_at.desc(), SweepRunRow.id.desc())
-            rows = s.scalars(q.limit(limit) if limit is not None else q).all()
-            return [SweepRun(r.id, r.owner, r.started_at, r.ended_at, r.ok) for r in rows]

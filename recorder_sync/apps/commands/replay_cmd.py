@@ -268,8 +268,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         f"exported {exported.path} (sha256 {exported.sha256}) from {exported.recording.id}, "
         f"with {exported.path.name}.provenance.json and .sig; logged as event {exported.access_seq}"
     )
-    if exported.stored is not None:
-        print(f"stored as evidence at {exported.stored.keys[0]} (custody event {exported.stored.event_seq})")
+    print(f"stored as evidence at {exported.stored.keys[0]} (custody event {exported.stored.event_seq})")
     return 0
 
 
