@@ -67,7 +67,7 @@ from recorder_sync.domain.ports import (
     Signer,
 )
 from recorder_sync.domain.release import verification_holds
-from recorder_sync.domain.retry import next_attempt
+from recorder_sync.domain.retry import MAX_BACKOFF_SECONDS, next_attempt
 from recorder_sync.domain.subjects import file_subject, recording_subject
 from recorder_sync.domain.timebounds import DEFAULT_BOUNDS, TimeBounds
 from recorder_sync.domain.untrusted import escape, storable_text
@@ -633,7 +633,9 @@ class IngestService:
             raise
         return False
 
-    def _failed(self, rec: Recording, e: Error | str, flag: Flag | None, *, cap: float = 300.0) -> None:
+    def _failed(
+        self, rec: Recording, e: Error | str, flag: Flag | None, *, cap: float = MAX_BACKOFF_SECONDS
+    ) -> None:
         now = self.clock()
         retry_at = next_attempt(now, rec.attempts + 1, cap=cap, jitter=self.jitter())
         self.catalog.recording_error(rec.id, str(e), now, retry_at, flag)
