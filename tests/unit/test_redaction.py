@@ -247,3 +247,25 @@ def test_frames_are_named_by_their_time() -> None:
     assert frame_name("rec-1", timedelta(seconds=90.5)) == "rec-1_frame_00-01-30_5.png"
     assert frames_set_name("rec-1", None) == "rec-1_frames"
     assert frames_set_name("rec-1", ["00:00:05", "end"]) == "rec-1_frames_00-00-05_end"
+
+
+@pytest.mark.parametrize(
+    ("parse", "text"),
+    [
+        ("blur", "nan,0,10,10@1-2"),
+        ("blur", "0,0,1e999,10@1-2"),
+        ("blur", "0,0,10,10@nan-2"),
+        ("blur", "0,0,10,10@1\x00-2"),
+        ("mute", "inf-5"),
+        ("mute", "1e999-1e1000"),
+        ("mute", "99999999999999999999:00:00-1"),
+        ("every", "1e999s"),
+        ("every", "nans"),
+        ("every", "99999999999999999999h"),
+    ],
+)
+def test_absurd_numbers_are_refused_naming_the_flag(parse: str, text: str) -> None:
+    """NaN, infinities, overflowing and NUL-laden values never reach ffmpeg or a timedelta."""
+    fn = {"blur": parse_blur, "mute": parse_mute, "every": parse_every}[parse]
+    with pytest.raises(UsageError, match=f"^--{parse} "):
+        fn(text)
