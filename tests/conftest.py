@@ -109,3 +109,10 @@ def _no_thread_leaks() -> Iterator[None]:
     leaked = leaked_threads(before)
     if leaked:
         pytest.fail(f"the test leaked {len(leaked)} thread(s): {[t.name for t in leaked]}", pytrace=False)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long end-to-end runs (``slow``) go first, the order among each kind kept: with the
+    tests spread over worker processes, a long test started last would keep one worker busy
+    while the others stand idle, and that tail sets the length of the whole run."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

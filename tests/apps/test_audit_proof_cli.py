@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 from clirunner import env_for, run, run_json
 
 BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "recorder-audit"
@@ -16,6 +17,7 @@ def audit(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_a_proof_made_on_the_station_checks_anywhere_with_the_trust_anchors_alone(
     tmp_path: Path, db_url: str
 ) -> None:

@@ -226,6 +226,7 @@ TAMPER: dict[str, tuple[Callable[[Path], None], str, str]] = {
 }
 
 
+@pytest.mark.slow
 def test_each_change_a_forger_makes_fails_the_check_that_names_it(tmp_path: Path, bare_python: Path) -> None:
     station = Station(tmp_path, env_for(tmp_path / "home", f"sqlite:///{tmp_path / 'db.sqlite'}"))
     good = tmp_path / "bundle"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import sample_dock
 from clirunner import env_for, run, run_json
 from sqlalchemy import text
@@ -47,6 +48,7 @@ def _open(env: dict[str, str]) -> set[tuple[str, str]]:
     return {(f["kind"], f["subject"]) for f in flags if f["kind"] not in ("unreadable-media",)}
 
 
+@pytest.mark.slow
 def test_day_at_a_field_office(tmp_path: Path, db_url: str) -> None:
     t0 = datetime.now(UTC).replace(second=0, microsecond=0)
     base = t0 - timedelta(hours=31)
@@ -243,6 +245,7 @@ def test_day_at_a_field_office(tmp_path: Path, db_url: str) -> None:
 HEADER = "case_id,action_id,action_type,unit,officers,start,end,target_id,target_name,place"
 
 
+@pytest.mark.slow
 def test_absurd_dates_and_nested_json_are_usage_errors_not_tracebacks(tmp_path: Path, db_url: str) -> None:
     env = env_for(tmp_path / "home", db_url)
     far = tmp_path / "far.csv"
@@ -277,6 +280,7 @@ def test_absurd_dates_and_nested_json_are_usage_errors_not_tracebacks(tmp_path: 
     assert run(env, "report", "--year", "2026").returncode == 0
 
 
+@pytest.mark.slow
 def test_one_shot_ingest_of_a_late_clip_then_the_first_sweep_flags_it_late(
     tmp_path: Path, db_url: str
 ) -> None:
@@ -311,6 +315,7 @@ def custody_times(db_url: str) -> list[datetime]:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_sweep_now_in_the_past_is_a_dry_run(tmp_path: Path, db_url: str) -> None:
     """Issue 7, item 11: ``sweep --now 2020-…`` resolved real flags and wrote 2020 events."""
     env = env_for(tmp_path / "home", db_url)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 import sample_dock
 from clirunner import EXE, env_for, run, run_json
 
@@ -129,6 +130,7 @@ def test_daemon_ingests_new_files_and_stops_on_sigterm(tmp_path: Path, db_url: s
     assert "stopped cleanly" in log.read_text()
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_loses_nothing_and_stores_once(tmp_path: Path, db_url: str) -> None:
     dock = tmp_path / "dock"
     sample_dock.build_sample_dock(dock)
@@ -191,6 +193,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_stores_once(tmp_path: Path,
             assert per_rec[(r["id"], action)] == 1, (r["id"], action, json.dumps(r))
 
 
+@pytest.mark.slow
 def test_daemon_sweeps_deadlines_and_resolves_when_footage_arrives(tmp_path: Path, db_url: str) -> None:
     """The daemon's own tick: a seizure three days ago with no footage is flagged while the
     daemon runs; the late footage then docks, is linked, resolves the flag, and the upload

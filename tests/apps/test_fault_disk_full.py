@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from clirunner import env_for, run, run_json
 from sqlalchemy import update
 from test_daemon import Systemd, start
@@ -44,6 +45,7 @@ def resize(path: Path, size: str) -> None:
     subprocess.run(["mount", "-o", f"remount,size={size}", str(path)], check=True)
 
 
+@pytest.mark.slow
 def test_vault_disk_full_keeps_the_file_shows_the_retry_and_ingest_retries_at_once(
     tmp_path: Path, db_url: str
 ) -> None:

@@ -212,6 +212,7 @@ def test_names_that_are_not_utf8_are_ingested_probed_and_released(tmp_path: Path
     assert run(env, "show", rec["id"]).returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["deleted", "corrupted"])
 def test_redocked_file_restores_a_damaged_vault_object_before_it_is_released(
     tmp_path: Path, db_url: str, how: str

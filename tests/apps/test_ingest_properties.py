@@ -81,6 +81,7 @@ def _sha(data: bytes) -> str:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+@pytest.mark.slow
 @given(files=FILES, clock=CLOCK)
 def test_no_dock_content_ends_ingest_with_70_or_loses_a_file(
     files: dict[str, tuple[str, bytes, str | None]],

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from clirunner import EXE, env_for, run, run_json
 from softhsm import Token, softhsm_conf, token  # noqa: F401  (fixtures)
 
@@ -61,6 +62,7 @@ def audit(env: dict[str, str], trust: Path, state: Path) -> subprocess.Completed
     )
 
 
+@pytest.mark.slow
 def test_a_chain_of_three_keys_each_signed_by_the_one_before(tmp_path: Path, db_url: str) -> None:
     env, dock = env_for(tmp_path / "home", db_url), tmp_path / "dock"
     assert ingest(env, dock, "one.txt").returncode == 0
@@ -123,6 +125,7 @@ def test_a_chain_of_three_keys_each_signed_by_the_one_before(tmp_path: Path, db_
     assert "not usable trust anchors" in r.stderr and "rotation of" in r.stderr
 
 
+@pytest.mark.slow
 def test_a_lost_old_key_leaves_the_rotation_unsigned_and_the_list_says_so(
     tmp_path: Path, db_url: str
 ) -> None:
@@ -145,6 +148,7 @@ def test_a_lost_old_key_leaves_the_rotation_unsigned_and_the_list_says_so(
     assert anchors.station_keys[1].previous_key_id == first["key_id"]
 
 
+@pytest.mark.slow
 def test_a_revoked_current_key_stops_ingest_until_replaced(tmp_path: Path, db_url: str) -> None:
     env, dock = env_for(tmp_path / "home", db_url), tmp_path / "dock"
     assert ingest(env, dock, "one.txt").returncode == 0
@@ -174,6 +178,7 @@ def test_a_revoked_current_key_stops_ingest_until_replaced(tmp_path: Path, db_ur
     assert not (dock / "two.txt").exists()
 
 
+@pytest.mark.slow
 def test_bad_revocations_are_refused_and_change_nothing(tmp_path: Path, db_url: str) -> None:
     env, dock = env_for(tmp_path / "home", db_url), tmp_path / "dock"
     assert ingest(env, dock, "one.txt").returncode == 0

@@ -40,6 +40,7 @@ def openssl_checks_rotation(tmp_path: Path, anchors: TrustAnchors, n: int) -> No
     assert done.returncode == 0 and "Signature Verified Successfully" in done.stdout, done.stderr
 
 
+@pytest.mark.slow
 def test_rotate_destroys_the_old_key_file_and_chains(tmp_path: Path, db_url: str) -> None:
     env, dock = env_for(tmp_path / "home", db_url), tmp_path / "dock"
     key_dir = tmp_path / "home" / "keys"
@@ -89,6 +90,7 @@ def test_rotate_without_the_old_key_is_refused_and_changes_nothing(tmp_path: Pat
     assert r.returncode == 2 and "--reason" in r.stderr
 
 
+@pytest.mark.slow
 def test_rotate_destroys_the_old_token_key(
     tmp_path: Path,
     db_url: str,
@@ -115,6 +117,7 @@ def test_rotate_destroys_the_old_token_key(
     assert audit(env2, trust, tmp_path / "state").returncode == 0
 
 
+@pytest.mark.slow
 def test_rotate_log_dual_signs_one_checkpoint_and_keeps_the_history(tmp_path: Path, db_url: str) -> None:
     home = tmp_path / "home"
     env, dock = env_for(home, db_url), tmp_path / "dock"

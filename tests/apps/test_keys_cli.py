@@ -31,6 +31,7 @@ def signed_with(env: dict[str, str]) -> set[str]:
     return {rec["key_id"] for rec in run_json(env, "list")}
 
 
+@pytest.mark.slow
 def test_missing_key_stops_ingest_until_an_operator_replaces_it(
     station: tuple[dict[str, str], Path, Path], db_url: str
 ) -> None:
@@ -73,6 +74,7 @@ def test_missing_key_stops_ingest_until_an_operator_replaces_it(
     verify_chain(catalog.events())
 
 
+@pytest.mark.slow
 def test_different_key_is_refused_and_the_right_one_accepted_again(
     station: tuple[dict[str, str], Path, Path], tmp_path: Path
 ) -> None:

@@ -63,6 +63,7 @@ def status(env: dict[str, str]) -> dict[str, Any]:
     return found
 
 
+@pytest.mark.slow
 def test_a_dock_file_is_released_while_a_sweep_is_held_and_a_stop_does_not_wait_for_it(
     tmp_path: Path, pg_url: str
 ) -> None:

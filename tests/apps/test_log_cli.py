@@ -65,6 +65,7 @@ def test_ingest_publishes_a_signed_checkpoint_read_only_in_the_vault(tmp_path: P
     assert sorted(checkpoints(home)) == [size, len(log_of(db_url).events())]
 
 
+@pytest.mark.slow
 def test_a_sqlite_file_put_back_from_an_older_copy_stops_run_and_ingest_until_acknowledged(
     tmp_path: Path,
 ) -> None:

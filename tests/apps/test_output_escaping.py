@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from clirunner import env_for, run, run_json
 from test_hostile_files import daemon
 
@@ -18,6 +19,7 @@ def _no_raw(text: str) -> None:
     assert not [line for line in text.splitlines() if line.startswith("WARNING ALERT fake")], text
 
 
+@pytest.mark.slow
 def test_show_and_flags_escape_names_and_json_stays_exact(tmp_path: Path) -> None:
     dock = tmp_path / "dock"
     dock.mkdir()

@@ -82,6 +82,7 @@ def test_a_wrong_pin_stops_ingest_and_keeps_the_dock_copy(tmp_path: Path, db_url
     assert original.exists()
 
 
+@pytest.mark.slow
 def test_a_replaced_token_key_is_a_custody_event_and_old_manifests_still_verify(
     tmp_path: Path,
     db_url: str,

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from clirunner import env_for, run, run_json
 from test_daemon import start, wait_until_done
 
@@ -39,6 +40,7 @@ def good_copies(dock: Path, vault: Path, files: dict[str, bytes]) -> dict[str, l
     return where
 
 
+@pytest.mark.slow
 def test_sigkill_while_restoring_never_leaves_a_file_without_a_good_copy(tmp_path: Path, db_url: str) -> None:
     dock = tmp_path / "dock"
     dock.mkdir()

@@ -210,6 +210,7 @@ def test_a_copy_signed_by_a_key_the_trust_file_does_not_hold_is_never_played(sta
     ]
 
 
+@pytest.mark.slow
 def test_refusals_exit_2_and_serve_nothing(station: Station) -> None:
     # no roster entry at all
     r = station.play(station.own)
@@ -461,6 +462,7 @@ def test_an_export_ffmpeg_cannot_cut_leaves_nothing_and_a_second_event(station: 
     assert outcome["details"]["access_seq"] == access["seq"] and outcome["details"]["outcome"] == "failed"
 
 
+@pytest.mark.slow
 def test_the_access_report_finds_a_planted_self_access_and_footage_of_no_case(station: Station) -> None:
     # officer 031245 views the footage of A1, in which they took part (a self-access)
     set_roster(station.env, station.tmp, f"{USER},031245,officer,Unit 1")

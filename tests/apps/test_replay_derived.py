@@ -242,6 +242,7 @@ def test_provenance_naming_a_source_that_does_not_exist(station: Station) -> Non
     ]
 
 
+@pytest.mark.slow
 def test_derived_event_altered_is_caught_by_the_log_check(exported: tuple[Station, dict[str, Any]]) -> None:
     station, event = exported
     seq = event["seq"]

@@ -46,6 +46,7 @@ def rgw_station(tmp_path: Path, db_url: str, s3_server: S3Server) -> tuple[Stati
     return make_station(tmp_path, s3_env(tmp_path / "home", db_url, s3_server, bucket)), bucket
 
 
+@pytest.mark.slow
 def test_replay_stores_derived_material_under_derived_only_and_locked(
     rgw_station: tuple[Station, str], s3_server: S3Server
 ) -> None:
@@ -97,6 +98,7 @@ def test_replay_stores_derived_material_under_derived_only_and_locked(
     assert code == 0 and report["problems"] == [] and report["checked"]["derived"] == 1, report
 
 
+@pytest.mark.slow
 def test_without_the_right_to_put_derived_material_nothing_is_handed_out(
     rgw_station: tuple[Station, str], s3_server: S3Server
 ) -> None:
@@ -114,6 +116,7 @@ def test_without_the_right_to_put_derived_material_nothing_is_handed_out(
     assert events(station.db_url, "derived") == []
 
 
+@pytest.mark.slow
 def test_an_auditor_who_may_not_read_retention_could_not_check_it(
     rgw_station: tuple[Station, str], s3_server: S3Server
 ) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from clirunner import env_for, run, run_json
 from test_replay_cli import ACTOR, PLAYER, USER, events, replay, set_roster, station_trust
 
@@ -146,6 +147,7 @@ def label_pixels(shot: tuple[int, int, bytes], x0: int, colour: tuple[int, int, 
     return sum(1 for x in range(x0 + 2, x0 + 60) for y in range(2, 22) if not near(pixel(shot, x, y), colour))
 
 
+@pytest.mark.slow
 def test_the_mosaic_written_out_has_both_tiles_at_their_corrected_times(tmp_path: Path, db_url: str) -> None:
     station = MosaicStation(tmp_path, db_url, offset=5)
     out = tmp_path / "out"
@@ -205,6 +207,7 @@ def media_key_of(rec: dict[str, Any]) -> str:
     return media_key(rec["sha256"])
 
 
+@pytest.mark.slow
 def test_the_mosaic_is_played_only_after_every_access_is_logged(tmp_path: Path, db_url: str) -> None:
     station = MosaicStation(tmp_path, db_url, offset=5)
     r = station.mosaic("--player", str(station.player))
@@ -267,6 +270,7 @@ def test_sixty_seconds_apart_the_second_tile_waits_a_minute(tmp_path: Path) -> N
     assert [t["offset_s"] for t in doc["layout"]["tiles"]] == [0.0, 60.0]
 
 
+@pytest.mark.slow
 def test_mosaic_refusals_exit_2_and_log_nothing(tmp_path: Path) -> None:
     station = MosaicStation(tmp_path, f"sqlite:///{tmp_path / 'catalog.db'}", offset=5)
     # ffplay without a display: said so, as `play` says, with the way out
@@ -287,6 +291,7 @@ def test_mosaic_refusals_exit_2_and_log_nothing(tmp_path: Path) -> None:
     assert station.played() is None
 
 
+@pytest.mark.slow
 def test_an_officers_mosaic_holds_only_their_own_footage(tmp_path: Path) -> None:
     station = MosaicStation(tmp_path, f"sqlite:///{tmp_path / 'catalog.db'}", offset=5)
     set_roster(station.env, tmp_path, f"{USER},031245,officer,Unit 1")

@@ -5,10 +5,12 @@ Real ``recorder-replay`` processes on a real station (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import pytest
 from test_replay_cli import ACTOR, USER, Station, events, replay, replay_json, set_roster
 from test_replay_cli import station as station  # the fixture: a station with two officers' recordings
 
 
+@pytest.mark.slow
 def test_every_refusal_is_logged_with_who_what_and_the_role_needed(station: Station) -> None:
     own, other = station.own, station.other
     # not in the roster at all

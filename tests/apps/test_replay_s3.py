@@ -24,6 +24,7 @@ from recorder_sync.apps.config import load as load_settings
 from recorder_sync.domain.layout import media_key
 
 
+@pytest.mark.slow
 def test_play_fetches_the_pinned_version_not_a_later_one(tmp_path: Path, s3_server: S3Server) -> None:
     home = tmp_path / "home"
     env = s3_env(home, f"sqlite:///{tmp_path / 'db.sqlite'}", s3_server, new_bucket_name())

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 from clirunner import run
 from test_replay_cli import ACTIONS, REPLAY, USER, Station, set_roster
 
@@ -53,6 +54,7 @@ def in_tmux(tmp_path: Path, env: dict[str, str], width: int, *args: str) -> list
     return [line.rstrip() for line in shown.stdout.splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 def test_the_terminal_timeline_fits_the_terminal_at_two_widths(tmp_path: Path) -> None:
     station = station_with_a_gap(tmp_path)
     rows: dict[int, dict[str, str]] = {}
@@ -142,6 +144,7 @@ def chromium(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*base, *args], capture_output=True, text=True, timeout=120, check=True)
 
 
+@pytest.mark.slow
 def test_the_html_timeline_in_a_browser_has_each_bar_and_gap_in_place(tmp_path: Path) -> None:
     station = Station(tmp_path, f"sqlite:///{tmp_path / 'catalog.db'}")
     set_roster(station.env, station.tmp, f"{USER},,supervisor,")

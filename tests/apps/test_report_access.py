@@ -7,10 +7,12 @@ import csv
 import io
 from pathlib import Path
 
+import pytest
 from clirunner import run, run_json
 from test_replay_cli import USER, Station, replay, set_roster
 
 
+@pytest.mark.slow
 def test_the_report_counts_accesses_exports_searches_and_findings_per_unit(
     tmp_path: Path, db_url: str
 ) -> None:

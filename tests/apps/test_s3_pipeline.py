@@ -35,6 +35,7 @@ def incomplete_uploads(client: Minio, bucket: str) -> list[str]:
     return [u.object_name for u in client._list_multipart_uploads(bucket).uploads]
 
 
+@pytest.mark.slow
 def test_ingest_to_s3_stores_locked_verified_and_releases(
     tmp_path: Path, db_url: str, s3_server: S3Server
 ) -> None:

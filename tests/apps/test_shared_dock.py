@@ -87,6 +87,7 @@ def stop(*procs: subprocess.Popen[bytes]) -> None:
             p.wait()
 
 
+@pytest.mark.slow
 def test_two_stations_on_one_dock_folder_hash_and_store_each_file_once(tmp_path: Path, pg_url: str) -> None:
     dock = tmp_path / "dock"
     dock.mkdir()
@@ -139,6 +140,7 @@ def _wait_for(logs: list[Path], word: bytes, procs: list[subprocess.Popen[bytes]
     raise AssertionError(f"{word!r} not logged: {[log.read_text() for log in logs]}")
 
 
+@pytest.mark.slow
 def test_when_one_station_is_killed_mid_hash_the_other_takes_its_work_over(
     tmp_path: Path, pg_url: str
 ) -> None:

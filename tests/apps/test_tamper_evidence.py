@@ -272,6 +272,7 @@ def test_4_manifest_re_signed_with_a_key_added_to_the_database_but_not_trusted(s
     assert "is not the one the log's 'signed' event" in reasons and "bound" in reasons
 
 
+@pytest.mark.slow
 def test_5_officer_or_start_edited_in_the_database(station: Station) -> None:
     rec = station.rec(2)
     station.sql("UPDATE recordings SET officer = '000001' WHERE id = :id", id=rec["id"])
@@ -346,6 +347,7 @@ def test_database_down_is_exit_4(station: Station) -> None:
     assert not (station.tmp / "gone.db").exists()  # never created
 
 
+@pytest.mark.slow
 def test_bad_trust_file_or_since_is_a_usage_error(station: Station) -> None:
     bad = station.tmp / "bad.json"
     bad.write_text("{}")
@@ -361,6 +363,7 @@ def test_bad_trust_file_or_since_is_a_usage_error(station: Station) -> None:
         assert r.returncode == 2 and r.stderr.startswith("recorder-audit: "), r.stderr
 
 
+@pytest.mark.slow
 def test_progress_with_bytes_and_eta_only_on_a_terminal(station: Station) -> None:
     args = [AUDIT, "verify", "--trust", str(station.trust), "--level", "full"]
     piped = subprocess.run(args, env=station.env, capture_output=True, text=True, timeout=300)
@@ -412,6 +415,7 @@ def s3_station(tmp_path: Path, db_url: str, s3_server: S3Server) -> S3Station:
     return S3Station(st, owner, s3_server.client(user), bucket)
 
 
+@pytest.mark.slow
 def test_rgw_auditor_policy_verifies_everything_and_can_neither_put_nor_delete(s3_station: S3Station) -> None:
     st, bucket = s3_station.station, s3_station.bucket
     for level in ("metadata", "full"):
@@ -442,6 +446,7 @@ def test_rgw_auditor_policy_verifies_everything_and_can_neither_put_nor_delete(s
     assert len(list(s3_station.owner.list_objects(bucket, recursive=True))) == len(listed)  # nothing new
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("replacement", ["flipped", "other"])
 def test_rgw_1_2_object_replaced_by_a_new_version(s3_station: S3Station, replacement: str) -> None:
     """Object Lock keeps the stored version, but anyone who may put can put a newer one, which

@@ -74,6 +74,7 @@ def test_ingest_stamps_its_checkpoint_and_openssl_verifies_the_stored_token(
     assert "0 published checkpoint(s) without a token" in text
 
 
+@pytest.mark.slow
 def test_a_tsa_that_is_down_never_stops_ingest_and_the_next_ingest_stamps(
     tmp_path: Path, db_url: str, tsa_server: TsaServer
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from clirunner import env_for, run, run_json
 
 
@@ -30,6 +31,7 @@ ACTIONS = (
 LEDGER = "device,officer,start,end\nDSJ-A1,031245,2026-11-27T07:00:00+08:00,\n"
 
 
+@pytest.mark.slow
 def test_people_read_station_time_and_json_is_utc_in_every_command(tmp_path: Path, db_url: str) -> None:
     dock = tmp_path / "dock"
     dock.mkdir()
