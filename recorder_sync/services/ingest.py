@@ -566,7 +566,8 @@ class IngestService:
                 if done:
                     staging.unstage(sha256)
         except CouldNotCheck as e:
-            log.warning("staged copies not swept (tried again at the next pass): %s", e)
+            # the store step reports an unavailable vault; this only says why the sweep waits
+            log.debug("staged copies not swept (tried again at the next pass): %s", e)
             return False
         return True
 
