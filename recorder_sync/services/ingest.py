@@ -9,6 +9,11 @@ its custody event in one transaction, so a process killed anywhere resumes from 
 last recorded state and redoes at most the step it was in (which is idempotent:
 the object store ignores a second put of the same key, the catalog ignores a
 second transition to a state already reached).
+
+Into the vault the dock file is read once: the hash step copies it into the vault's
+staging area on the same read, and the store step links that copy to its key. The
+staged copy is a shortcut only, never a state: without it the store step copies from
+the dock as before, and the stored copy is re-read to verify it either way.
 """
 
 from __future__ import annotations
