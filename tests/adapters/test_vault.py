@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
+from fakes import MemoryStore
 
 from recorder_sync.adapters.vault import MARKER, TMP, Vault
 from recorder_sync.domain.errors import (
@@ -30,6 +31,7 @@ from recorder_sync.domain.errors import (
     VerificationFailed,
 )
 from recorder_sync.domain.layout import manifest_key, media_key
+from recorder_sync.domain.ports import Staging
 from recorder_sync.io.hashing import SinkWriteError, sha256_copy, sha256_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -451,6 +453,18 @@ def test_a_kept_staged_copy_is_linked_to_its_key_without_reading_a_source(vault:
     assert tmp_files(vault) == [] and vault.staged() == []
     assert vault.put_staged(key, digest, len(data)) is None  # no copy left: store from the source
     assert vault.get_bytes(key) == data
+
+
+def test_only_the_vault_can_stage(vault: Vault) -> None:
+    """Staging is an optional capability: the ingest service asks the store whether it has it."""
+    assert isinstance(vault, Staging)
+    assert not isinstance(MemoryStore(), Staging)
+
+
+def test_an_empty_file_is_staged_and_stored(vault: Vault) -> None:
+    digest = stage(vault, b"")
+    stored = vault.put_staged(media_key(digest), digest, 0)
+    assert stored is not None and stored.size == 0 and vault.get_bytes(media_key(digest)) == b""
 
 
 def test_a_staged_copy_not_kept_is_removed_and_never_stored(vault: Vault) -> None:
