@@ -20,6 +20,13 @@ Temporary files are cleaned when a ``Vault`` is constructed.  Each writer holds
 an ``flock`` on its temporary file, so a second process opening the same vault
 (a CLI next to the daemon) removes only files whose writer is dead.
 
+Staging (``domain.ports.Staging``): the first hash of a dock file copies it into
+``tmp/`` on the same read; once its recording is in the catalog the copy is synced,
+made read-only and linked to ``tmp/staged-<sha256>``, and the store step links that
+file to its key instead of reading the dock again.  A name ``staged-…`` therefore
+only ever names a complete, synced copy of those bytes; such files survive the
+start-up clean (the ingest service removes those no recording still needs).
+
 The local vault records neither ``metadata`` nor ``retention_class``: it has no
 object lock, and the manifest and the database hold both.
 """
@@ -36,6 +43,7 @@ import re
 import stat
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -49,13 +57,14 @@ from recorder_sync.domain.errors import (
     StorageUnavailable,
 )
 from recorder_sync.domain.model import StoredObject
-from recorder_sync.domain.ports import Progress
+from recorder_sync.domain.ports import Progress, Staged
 from recorder_sync.io.hashing import SinkWriteError, sha256_copy, sha256_file
 
 log = logging.getLogger(__name__)
 
 MARKER = ".recorder_sync_vault"
 TMP = "tmp"
+STAGED = "staged-"
 OBJECT_MODE = 0o444
 
 _KEY_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
@@ -232,6 +241,71 @@ class Vault:
             raise StorageUnavailable(f"cannot list {prefix} in {self.root}: {exc.strerror or exc}") from exc
         return sorted(keys)
 
+    # --- Staging -----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def stage(self, stream: BinaryIO, max_bytes: int, progress: Progress | None = None) -> Iterator[Staged]:
+        self._check()
+        with self._temp() as (fd, tmp):
+            with open(fd, "wb", buffering=0, closefd=False) as out:
+                try:
+                    found, nbytes = sha256_copy(stream, out, progress, max_bytes=max_bytes)
+                except SinkWriteError as exc:
+                    raise StorageUnavailable(f"staging a copy in {self._tmp}: {exc}") from exc
+            yield _StagedCopy(fd, tmp, self._staged_path(found), found, nbytes)
+
+    def put_staged(self, key: str, sha256: str, size: int) -> StoredObject | None:
+        path = self._path(key)
+        staged = self._staged_path(sha256)
+        self._check()
+        try:
+            st = os.stat(staged, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot stat {staged}: {exc.strerror or exc}") from exc
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+            # not what staging leaves (the name is only ever linked to a complete copy):
+            # unusable, so gone, and the caller stores from the source
+            log.warning("removing %s: %d bytes, expected %d", staged, st.st_size, size)
+            self.unstage(sha256)
+            return None
+        existing = self._existing_size(key, path)
+        if existing is not None:
+            return self._same_size_or_fail(key, sha256, size, existing)
+        try:
+            self._makedirs(path.parent)
+            created = _link_no_replace(staged, path)
+            if created:
+                _fsync_dir(path.parent)
+        except FileNotFoundError:
+            self._check()
+            if os.path.lexists(staged):  # the key's folder, not the staged copy, went missing
+                raise StorageUnavailable(f"storing {key} in {self.root}: its folder vanished") from None
+            return None  # removed meanwhile (another process's sweep): stored from the source
+        except OSError as exc:
+            raise StorageUnavailable(f"storing {key} in {self.root}: {exc.strerror or exc}") from exc
+        if not created:
+            return self._same_size_or_fail(key, sha256, size, self._existing_size(key, path))
+        return self._stored(key, path, size)
+
+    def unstage(self, sha256: str) -> None:
+        staged = self._staged_path(sha256)
+        try:
+            os.unlink(staged)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot remove {staged}: {exc.strerror or exc}") from exc
+
+    def staged(self) -> list[str]:
+        self._check()
+        try:
+            names = os.listdir(self._tmp)
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot list {self._tmp}: {exc.strerror or exc}") from exc
+        return sorted(name.removeprefix(STAGED) for name in names if _is_staged(name))
+
     # --- beyond the port ---------------------------------------------------
 
     def protection_problem(self, obj: StoredObject, now: datetime) -> str | None:
@@ -260,6 +334,11 @@ class Vault:
         if parts[0] == TMP or not all(_KEY_PART.match(p) for p in parts):
             raise ValueError(f"not a vault key: {key!r}")
         return self.root.joinpath(*parts)
+
+    def _staged_path(self, sha256: str) -> Path:
+        if not _SHA256.fullmatch(sha256):
+            raise ValueError(f"not a lowercase hex SHA-256: {sha256!r}")
+        return self._tmp / f"{STAGED}{sha256}"
 
     def _stored(self, key: str, path: Path, size: int) -> StoredObject:
         return StoredObject(key=key, uri=path.as_uri(), size=size)
@@ -400,11 +479,38 @@ class Vault:
         except OSError as exc:
             raise StorageUnavailable(f"cannot list {self._tmp}: {exc.strerror or exc}") from exc
         for entry in entries:
+            if _is_staged(entry.name):
+                continue  # complete copies that recordings may still need (see the module docstring)
             try:
                 removed += _remove_if_unlocked(entry.path)
             except OSError as exc:
                 log.warning("cannot remove temporary file %s: %s", entry.path, exc)
         return removed
+
+
+@dataclass
+class _StagedCopy:
+    """``Staged``: the locked temporary file ``tmp`` (open as ``fd``) holding the bytes read."""
+
+    fd: int
+    tmp: Path
+    staged: Path
+    sha256: str
+    size: int
+
+    def keep(self) -> None:
+        try:
+            os.fchmod(self.fd, OBJECT_MODE)
+            os.fsync(self.fd)
+            # an existing staged copy of the same hash holds the same bytes (a duplicate
+            # staged twice): it stays, and this one goes with its temporary name
+            _link_no_replace(self.tmp, self.staged)
+        except OSError as exc:
+            raise StorageUnavailable(f"keeping {self.staged}: {exc.strerror or exc}") from exc
+
+
+def _is_staged(name: str) -> bool:
+    return name.startswith(STAGED) and _SHA256.fullmatch(name.removeprefix(STAGED)) is not None
 
 
 def _remove_if_unlocked(path: str) -> int:

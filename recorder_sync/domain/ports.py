@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 from recorder_sync.domain import custody
 from recorder_sync.domain.access_figures import AccessInputs
@@ -139,6 +139,52 @@ class ObjectStore(Protocol):
     def list_keys(self, prefix: str, start_after: str | None = None) -> list[str]:
         """Every key that starts with ``prefix`` (and sorts after ``start_after``), sorted:
         the log's published checkpoints."""
+        ...
+
+
+class Staged(Protocol):
+    """A source's bytes, copied into a store's staging area by the read that hashed them."""
+
+    @property
+    def sha256(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    def keep(self) -> None:
+        """Sync the copy and keep it for ``put_staged``; without this it is removed when its
+        context ends. Raises ``StorageUnavailable`` when it could not be kept."""
+        ...
+
+
+@runtime_checkable
+class Staging(Protocol):
+    """An optional capability of an ``ObjectStore`` (the vault has it, S3 does not): the first
+    hash of a dock file copies it into the store on the same read, and the store step gives
+    that copy its key instead of reading the dock a second time.
+
+    A staged copy is only ever a shortcut: whenever it is missing the caller stores from its
+    source as before, and the stored object is verified by a re-read either way."""
+
+    def stage(
+        self, stream: BinaryIO, max_bytes: int, progress: Progress | None = None
+    ) -> AbstractContextManager[Staged]:
+        """Copy at most ``max_bytes`` of ``stream`` into the staging area while hashing them.
+        Read errors propagate unchanged; ``StorageUnavailable`` when the copy cannot be written."""
+        ...
+
+    def put_staged(self, key: str, sha256: str, size: int) -> StoredObject | None:
+        """Store the kept copy of ``sha256`` under ``key`` (as ``put_stream`` would: complete,
+        synced, never replacing an object); None when no such copy of ``size`` bytes is kept.
+        The copy stays staged until ``unstage``."""
+        ...
+
+    def unstage(self, sha256: str) -> None:
+        """Remove the kept copy of ``sha256``, if any."""
+        ...
+
+    def staged(self) -> list[str]:
+        """The SHA-256 of every kept copy."""
         ...
 
 

@@ -9,10 +9,16 @@ its custody event in one transaction, so a process killed anywhere resumes from 
 last recorded state and redoes at most the step it was in (which is idempotent:
 the object store ignores a second put of the same key, the catalog ignores a
 second transition to a state already reached).
+
+Into the vault the dock file is read once: the hash step copies it into the vault's
+staging area on the same read, and the store step links that copy to its key. The
+staged copy is a shortcut only, never a state: without it the store step copies from
+the dock as before, and the stored copy is re-read to verify it either way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -24,7 +30,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import Any, BinaryIO, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 from recorder_sync.domain import layout, naming, outage
@@ -35,6 +41,7 @@ from recorder_sync.domain.errors import (
     DatabaseUnavailable,
     Error,
     IntegrityFailure,
+    NotFound,
     SourceChanged,
     SourceUnavailable,
     StorageRejected,
@@ -54,6 +61,7 @@ from recorder_sync.domain.model import (
     Sighting,
     SightingState,
     Sourced,
+    StoredObject,
     kind_from_name,
 )
 from recorder_sync.domain.ports import (
@@ -65,6 +73,8 @@ from recorder_sync.domain.ports import (
     Prober,
     Progress,
     Signer,
+    Staged,
+    Staging,
 )
 from recorder_sync.domain.release import verification_holds
 from recorder_sync.domain.retry import MAX_BACKOFF_SECONDS, next_attempt
@@ -180,6 +190,9 @@ class IngestService:
         self._docks_seen: set[str] | None = None
         # a batch's probes run ahead on a small pool (0 threads: each in its own step)
         self._probes: ProbeAhead[str, _Probed] = ProbeAhead(probe_threads)
+        # the vault takes a dock file's bytes on the read that hashes them (``ports.Staging``)
+        self._staging: Staging | None = store if isinstance(store, Staging) else None
+        self._staging_swept = False
 
     # --- discovery ------------------------------------------------------------
 
@@ -257,6 +270,8 @@ class IngestService:
             for owner in self.catalog.free_claims_of_dead():
                 log.warning("claims of %s freed: that process of this station has ended", owner)
             self._docks_seen = set(docks)
+        if self._staging is not None and not self._staging_swept:
+            self._staging_swept = self._sweep_staged(self._staging)
 
         def sightings(after: Sighting | None, at: datetime, until: datetime) -> list[Sighting]:
             start = after.id if after is not None else 0
@@ -458,6 +473,11 @@ class IngestService:
         return False
 
     def _hash(self, dock: Dock, s: Sighting, now: datetime) -> bool:
+        # a copy staged by the read is removed on the way out, unless kept for the store step
+        with contextlib.ExitStack() as staging:
+            return self._hash_staging(dock, s, now, staging)
+
+    def _hash_staging(self, dock: Dock, s: Sighting, now: datetime, staging: contextlib.ExitStack) -> bool:
         try:
             f, before = dock.reader.open(s.relpath)
         except SourceUnavailable:
@@ -468,7 +488,7 @@ class IngestService:
                 self.catalog.sighting_changed(s.id, before, now, "changed after it looked stable")
                 return False
             self.notify("hashing", f"{s.dock}/{s.relpath} ({before.size} bytes)")
-            digest, nbytes = sha256_file(f, self._meter("hashing", s.relpath, before.size))
+            digest, nbytes, staged = self._read_once(f, s.relpath, before.size, staging)
         after = dock.reader.stat(s.relpath)
         if after != before or nbytes != before.size:
             self.catalog.sighting_changed(
@@ -489,10 +509,71 @@ class IngestService:
             sidecar_sha256=hashlib.sha256(sidecar).hexdigest() if sidecar is not None else None,
             now=self.clock(),
         )
+        self._keep_staged(staged, rec, duplicate)
         self.notify(
             "duplicate" if duplicate else "hashed", f"{s.dock}/{s.relpath} sha256={digest[:16]}… {rec.id}"
         )
         self._done("hashed", nbytes)
+        return True
+
+    def _read_once(
+        self, f: BinaryIO, relpath: str, size: int, staging: contextlib.ExitStack
+    ) -> tuple[str, int, Staged | None]:
+        """Hash the dock file. Where the store can stage (the vault), the same read copies it
+        there, so that the store step need not read the dock again; where it cannot just now
+        (full, not mounted), the file is hashed alone and later stored from the dock."""
+        meter = self._meter("hashing", relpath, size)
+        if self._staging is not None:
+            try:
+                # one byte more than expected is enough to notice a growing file
+                staged = staging.enter_context(self._staging.stage(f, size + 1, meter))
+            except CouldNotCheck as e:
+                log.warning("%s: hashed without staging a copy: %s", relpath, e)
+                f.seek(0)
+                meter = self._meter("hashing", relpath, size)
+            else:
+                return staged.sha256, staged.size, staged
+        digest, nbytes = sha256_file(f, meter)
+        return digest, nbytes, None
+
+    def _keep_staged(self, staged: Staged | None, rec: Recording, duplicate: bool) -> None:
+        """Keep the copy staged while hashing for the store step, when that step will store
+        from a dock (not once stored, nor for a restore, which reads the dock copy again)."""
+        if staged is None or rec.stored_at is not None:
+            return
+        try:
+            staged.keep()
+        except CouldNotCheck as e:
+            log.warning("%s: staged copy not kept, stored from the dock instead: %s", rec.id, e)
+            return
+        if duplicate and self.catalog.recording(rec.id).stored_at is not None:
+            # stored meanwhile by another worker, whose unstage may have come before this keep
+            self._unstage(rec.sha256)
+
+    def _unstage(self, sha256: str) -> None:
+        if self._staging is None:
+            return
+        try:
+            self._staging.unstage(sha256)
+        except CouldNotCheck as e:  # left for the sweep at the next start
+            log.warning("could not remove the staged copy of %s: %s", sha256, e)
+
+    def _sweep_staged(self, staging: Staging) -> bool:
+        """Remove the staged copies that no recording will store from (the recording stored
+        already, by a process killed before it removed its copy, or one that staged a
+        duplicate meanwhile); the others stay for their store step. Whether it could look."""
+        try:
+            for sha256 in staging.staged():
+                try:
+                    done = self.catalog.recording(sha256).stored_at is not None
+                except NotFound:
+                    done = True
+                if done:
+                    staging.unstage(sha256)
+        except CouldNotCheck as e:
+            # the store step reports an unavailable vault; this only says why the sweep waits
+            log.debug("staged copies not swept (tried again at the next pass): %s", e)
+            return False
         return True
 
     @staticmethod
@@ -797,6 +878,35 @@ class IngestService:
         meta = {"recording-id": rec.id, "station": self.station}  # the store adds sha256 itself
         # stored before, so that copy failed a check: a plain put would keep what the key holds
         restoring = rec.stored_at is not None
+        stored = None if restoring else self._put_staged(rec)
+        if stored is None:
+            stored = self._put_from_dock(rec, dock, s, restoring, meta)
+        for key, data in self._signed_objects(rec):
+            if restoring:
+                digest = hashlib.sha256(data).hexdigest()
+                self.store.restore_stream(
+                    key, io.BytesIO(data), len(data), digest, meta, retention_class=self.retention_class
+                )
+            else:
+                self.store.put_bytes(key, data, meta, retention_class=self.retention_class)
+        self.catalog.record_stored(rec.id, stored, self.clock())
+        self._unstage(rec.sha256)
+        self.notify("restored" if restoring else "stored", f"{rec.id} {stored.uri}")
+        self._done("stored", rec.size)
+        return True
+
+    def _put_staged(self, rec: Recording) -> StoredObject | None:
+        """The copy staged when the recording was hashed, given its key (None: there is none)."""
+        if self._staging is None:
+            return None
+        stored = self._staging.put_staged(layout.media_key(rec.sha256), rec.sha256, rec.size)
+        if stored is not None:
+            self.notify("storing", f"{rec.id} ({rec.size} bytes, staged while hashing)")
+        return stored
+
+    def _put_from_dock(
+        self, rec: Recording, dock: Dock, s: Sighting, restoring: bool, meta: dict[str, str]
+    ) -> StoredObject:
         put = self.store.restore_stream if restoring else self.store.put_stream
         f, ident = dock.reader.open(s.relpath)
         with f:
@@ -815,18 +925,7 @@ class IngestService:
                 )
             except SourceChanged as e:
                 self._source_changed(rec, s, e)
-        for key, data in self._signed_objects(rec):
-            if restoring:
-                digest = hashlib.sha256(data).hexdigest()
-                self.store.restore_stream(
-                    key, io.BytesIO(data), len(data), digest, meta, retention_class=self.retention_class
-                )
-            else:
-                self.store.put_bytes(key, data, meta, retention_class=self.retention_class)
-        self.catalog.record_stored(rec.id, stored, self.clock())
-        self.notify("restored" if restoring else "stored", f"{rec.id} {stored.uri}")
-        self._done("stored", rec.size)
-        return True
+        return stored
 
     def _verify(self, rec: Recording) -> bool:
         stored = self.store.verify(

@@ -7,9 +7,14 @@ good object never rewritten, a vault whose disk is not mounted."""
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 import shutil
+from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,7 +29,7 @@ from recorder_sync.adapters.probe import FfprobeProber
 from recorder_sync.adapters.vault import MARKER, Vault
 from recorder_sync.domain.custody import verify_chain
 from recorder_sync.domain.layout import manifest_key, media_key, signature_key
-from recorder_sync.domain.model import Recording, RecordingState, ReleasePolicy, SightingState
+from recorder_sync.domain.model import FileIdentity, Recording, RecordingState, ReleasePolicy, SightingState
 from recorder_sync.domain.naming import BUILTIN_PROFILES
 from recorder_sync.domain.ports import ObjectStore
 from recorder_sync.services.ingest import Dock, IngestService
@@ -243,3 +248,179 @@ def test_unmounted_vault_is_no_integrity_failure_and_the_dock_copy_waits(
     _drive(svc, clock, rounds=2)
     assert not (dock / NAME).exists()
     assert not [f for f in catalog.flags() if f.kind == "integrity-failure"]
+
+
+# --- staging: the dock is read once, the store step links the copy made then (issue 12) ---
+
+
+class CountingDock(DockFolder):
+    """The dock folder, counting the bytes read from each file through the files it opens
+    (ffprobe reads the open file by itself, through /proc: not counted)."""
+
+    def __init__(self, name: str, root: Path) -> None:
+        super().__init__(name, root)
+        self.read: Counter[str] = Counter()
+
+    def open(self, relpath: str) -> tuple[BinaryIO, FileIdentity]:
+        f, ident = super().open(relpath)
+        return _Counting(f, self.read, relpath), ident  # type: ignore[return-value]
+
+
+class _Counting(io.RawIOBase):
+    def __init__(self, f: BinaryIO, read: Counter[str], relpath: str) -> None:
+        self._f, self._read, self._relpath, self.name = f, read, relpath, f.name
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self._f.readinto(b)  # type: ignore[attr-defined]
+        self._read[self._relpath] += n or 0
+        return int(n or 0)
+
+    def fileno(self) -> int:
+        return self._f.fileno()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._f.seek(offset, whence)
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+def counting_service(tmp_path: Path, catalog: SqlCatalog, clock: Clock) -> tuple[IngestService, CountingDock]:
+    """A process on the test's folders whose dock counts the bytes it gives."""
+    svc = service(tmp_path, catalog, clock)
+    reader = CountingDock("d", tmp_path / "dock")
+    svc.docks["d"] = replace(svc.docks["d"], reader=reader)
+    return svc, reader
+
+
+def staged_files(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "vault" / "tmp").iterdir())
+
+
+def test_the_dock_file_is_read_once_and_its_staged_copy_is_what_is_stored(
+    world: tuple[IngestService, SqlCatalog, Clock, Path], tmp_path: Path
+) -> None:
+    _, catalog, clock, dock = world
+    svc, reader = counting_service(tmp_path, catalog, clock)
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    (dock / NAME).write_bytes(data)
+    _drive(svc, clock)
+    [rec] = catalog.list_recordings()
+    assert rec.state == RecordingState.RELEASED and not (dock / NAME).exists()
+    assert reader.read[NAME] == len(data)  # hashing copied it; storing did not read it again
+    stored = tmp_path / "vault" / media_key(rec.sha256)
+    assert stored.read_bytes() == data and stored.stat().st_mode & 0o222 == 0
+    assert staged_files(tmp_path) == []  # the staged copy is now the object, under its key only
+    actions = _actions(catalog, rec.id)
+    assert [a for a in actions if a in ("hashed", "stored", "verified", "released")] == [
+        "hashed",
+        "stored",
+        "verified",
+        "released",
+    ]
+
+
+def test_a_restart_between_staging_and_storing_stores_the_staged_copy(
+    world: tuple[IngestService, SqlCatalog, Clock, Path], tmp_path: Path
+) -> None:
+    """As after a kill -9 once the file was hashed and staged, before it was stored: the next
+    process keeps the staged copy (only unfinished temporary files go) and stores from it."""
+    svc, catalog, clock, dock = world
+    data = os.urandom(2 * 1024 * 1024)
+    (dock / NAME).write_bytes(data)
+    svc.scan("d")
+    clock.advance(6)
+    svc.step_sighting(catalog.pending_sightings()[0])  # stable, hashed and staged; then the kill
+    [rec] = catalog.list_recordings()
+    assert rec.state == RecordingState.HASHED
+    assert staged_files(tmp_path) == [f"staged-{rec.sha256}"]
+    (tmp_path / "vault" / "tmp" / "put-killed").write_bytes(b"half a copy")  # another, cut short
+
+    again, reader = counting_service(tmp_path, catalog, clock)  # the next process
+    assert staged_files(tmp_path) == [f"staged-{rec.sha256}"]
+    _drive(again, clock)
+    assert catalog.recording(rec.id).state == RecordingState.RELEASED
+    assert reader.read[NAME] == 0  # stored from the staged copy, not the dock
+    assert (tmp_path / "vault" / media_key(rec.sha256)).read_bytes() == data
+    assert staged_files(tmp_path) == []
+    assert _actions(catalog, rec.id).count("stored") == 1
+
+
+def test_the_same_content_staged_twice_is_stored_once_and_leaves_no_copy(
+    world: tuple[IngestService, SqlCatalog, Clock, Path], tmp_path: Path
+) -> None:
+    _, catalog, clock, dock = world
+    svc, reader = counting_service(tmp_path, catalog, clock)
+    data = os.urandom(1024 * 1024 + 1)
+    twin = NAME.replace("0001.MP4", "0002.MP4")
+    (dock / NAME).write_bytes(data)
+    (dock / twin).write_bytes(data)  # the same clip twice (copied on the camera)
+    _drive(svc, clock)
+    [rec] = catalog.list_recordings()
+    assert rec.state == RecordingState.RELEASED
+    assert [s.state for s in catalog.sightings_of(rec.id)] == [SightingState.RELEASED] * 2
+    assert reader.read[NAME] == reader.read[twin] == len(data)  # each file read once, to hash it
+    assert _actions(catalog, rec.id).count("stored") == 1
+    assert staged_files(tmp_path) == []
+    # docked again once stored: hashed (and staged) as a duplicate, its copy dropped at once
+    (dock / NAME).write_bytes(data)
+    svc.scan("d")
+    clock.advance(6)
+    svc.step_sighting(next(s for s in catalog.pending_sightings() if s.relpath == NAME))
+    assert staged_files(tmp_path) == []
+    _drive(svc, clock)
+    assert not (dock / NAME).exists() and staged_files(tmp_path) == []
+
+
+def test_staged_copies_no_recording_needs_are_swept_at_start_and_the_others_kept(
+    world: tuple[IngestService, SqlCatalog, Clock, Path], tmp_path: Path
+) -> None:
+    svc, catalog, clock, dock = world
+    (dock / NAME).write_bytes(b"stored already" * 1000)
+    _drive(svc, clock)
+    [done] = catalog.list_recordings()
+    later = NAME.replace("0001.MP4", "0003.MP4")
+    (dock / later).write_bytes(b"hashed, not stored yet" * 1000)
+    svc.scan("d")
+    clock.advance(6)
+    svc.step_sighting(next(s for s in catalog.pending_sightings() if s.relpath == later))
+    [pending] = [r for r in catalog.list_recordings() if r.id != done.id]
+    assert staged_files(tmp_path) == [f"staged-{pending.sha256}"]
+    tmp = tmp_path / "vault" / "tmp"
+    # left by kills: after a recording was stored (before its copy was removed), and after a
+    # file was staged for a recording the catalog never got
+    shutil.copy(tmp_path / "vault" / media_key(done.sha256), tmp / f"staged-{done.sha256}")
+    (tmp / f"staged-{'0' * 64}").write_bytes(b"no recording")
+
+    again, reader = counting_service(tmp_path, catalog, clock)  # the next process
+    again.run_once()  # its first pass sweeps
+    assert staged_files(tmp_path) == []  # the pending recording's copy was kept, and stored
+    assert catalog.recording(pending.id).state.at_least(RecordingState.STORED)
+    assert reader.read[later] == 0
+
+
+def test_a_vault_that_cannot_stage_hashes_from_the_dock_and_stores_from_it_later(
+    world: tuple[IngestService, SqlCatalog, Clock, Path], tmp_path: Path
+) -> None:
+    """Staging is a shortcut only: an unmounted (or full) vault does not stop the hashing."""
+    _, catalog, clock, dock = world
+    svc, reader = counting_service(tmp_path, catalog, clock)
+    data = os.urandom(1024 * 1024)
+    (dock / NAME).write_bytes(data)
+    marker = tmp_path / "vault" / MARKER
+    saved = marker.read_bytes()
+    marker.unlink()
+    svc.scan("d")
+    clock.advance(6)
+    svc.step_sighting(catalog.pending_sightings()[0])
+    [rec] = catalog.list_recordings()
+    assert rec.sha256 == hashlib.sha256(data).hexdigest() and staged_files(tmp_path) == []
+    marker.write_bytes(saved)
+    _drive(svc, clock)
+    assert catalog.recording(rec.id).state == RecordingState.RELEASED
+    assert reader.read[NAME] == 2 * len(data)  # hashed, then copied from the dock
+    assert (tmp_path / "vault" / media_key(rec.sha256)).read_bytes() == data

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
+from fakes import MemoryStore
 
 from recorder_sync.adapters.vault import MARKER, TMP, Vault
 from recorder_sync.domain.errors import (
@@ -30,6 +31,7 @@ from recorder_sync.domain.errors import (
     VerificationFailed,
 )
 from recorder_sync.domain.layout import manifest_key, media_key
+from recorder_sync.domain.ports import Staging
 from recorder_sync.io.hashing import SinkWriteError, sha256_copy, sha256_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -415,6 +417,120 @@ def test_temp_file_of_a_killed_writer_is_cleaned(vault: Vault) -> None:
         child.wait(timeout=30)
     assert len(tmp_files(vault)) == 1
     Vault(vault.root)
+    assert tmp_files(vault) == []
+
+
+# --- staging: the first hash copies the dock file into tmp/, the store step links it ----------
+
+
+def stage(vault: Vault, data: bytes, *, keep: bool = True) -> str:
+    seen: list[int] = []
+    with vault.stage(io.BytesIO(data), len(data) + 1, seen.append) as s:
+        assert (s.sha256, s.size) == (sha(data), len(data))
+        assert sum(seen) == len(data)
+        # the copy, written on the same read as the hash
+        assert len([n for n in tmp_files(vault) if n.startswith("put-")]) == 1
+        if keep:
+            s.keep()
+    return s.sha256
+
+
+def test_a_kept_staged_copy_is_linked_to_its_key_without_reading_a_source(vault: Vault) -> None:
+    data = payload(3 * MiB + 5)
+    digest = stage(vault, data)
+    assert tmp_files(vault) == [f"staged-{digest}"] and vault.staged() == [digest]
+    assert stat.S_IMODE((vault.root / TMP / f"staged-{digest}").stat().st_mode) == 0o444
+    key = media_key(digest)
+    stored = vault.put_staged(key, digest, len(data))
+    assert stored is not None and stored.key == key and stored.size == len(data)
+    assert vault.verify(key, digest, len(data)) == stored
+    assert stat.S_IMODE(object_path(vault, key).stat().st_mode) == 0o444
+    # the staged copy stays until the caller has recorded the object (a kill in between
+    # redoes put_staged, which finds the key and stores nothing new)
+    assert vault.put_staged(key, digest, len(data)) == stored
+    vault.unstage(digest)
+    vault.unstage(digest)  # gone already: nothing to do
+    assert tmp_files(vault) == [] and vault.staged() == []
+    assert vault.put_staged(key, digest, len(data)) is None  # no copy left: store from the source
+    assert vault.get_bytes(key) == data
+
+
+def test_only_the_vault_can_stage(vault: Vault) -> None:
+    """Staging is an optional capability: the ingest service asks the store whether it has it."""
+    assert isinstance(vault, Staging)
+    assert not isinstance(MemoryStore(), Staging)
+
+
+def test_an_empty_file_is_staged_and_stored(vault: Vault) -> None:
+    digest = stage(vault, b"")
+    stored = vault.put_staged(media_key(digest), digest, 0)
+    assert stored is not None and stored.size == 0 and vault.get_bytes(media_key(digest)) == b""
+
+
+def test_a_staged_copy_not_kept_is_removed_and_never_stored(vault: Vault) -> None:
+    digest = stage(vault, payload(MiB + 1), keep=False)
+    assert tmp_files(vault) == [] and vault.staged() == []
+    assert vault.put_staged(media_key(digest), digest, MiB + 1) is None
+    assert vault.stat(media_key(digest)) is None
+
+
+def test_staging_stops_after_max_bytes(vault: Vault) -> None:
+    data = payload(2 * MiB)
+    with vault.stage(io.BytesIO(data), MiB + 1) as s:  # a file that grew: one byte more tells
+        assert s.size == MiB + 1 and s.sha256 == sha(data[: MiB + 1])
+
+
+def test_staged_copies_survive_a_restart_but_unfinished_ones_do_not(vault: Vault) -> None:
+    digest = stage(vault, b"kept for the store step")
+    (vault.root / TMP / "put-dead").write_bytes(b"a copy whose writer was killed")
+    (vault.root / TMP / "staged-not-a-hash").write_bytes(b"not a name staging gives")
+    Vault(vault.root)  # the next process
+    assert tmp_files(vault) == [f"staged-{digest}"] and vault.staged() == [digest]
+
+
+def test_the_same_content_staged_twice_is_one_copy_and_one_object(vault: Vault) -> None:
+    data = payload(MiB + 3, seed=7)
+    assert stage(vault, data) == stage(vault, data)
+    digest = sha(data)
+    assert tmp_files(vault) == [f"staged-{digest}"]
+    key = put(vault, data)  # stored meanwhile from another source
+    stored = vault.put_staged(key, digest, len(data))
+    assert stored is not None and stored.size == len(data) and vault.get_bytes(key) == data
+
+
+def test_a_staged_copy_of_another_size_is_dropped_not_stored(vault: Vault) -> None:
+    digest = stage(vault, b"twelve bytes")
+    assert vault.put_staged(media_key(digest), digest, 13) is None
+    assert vault.staged() == [] and vault.stat(media_key(digest)) is None
+
+
+def test_an_existing_object_of_another_size_is_an_integrity_failure(vault: Vault) -> None:
+    digest = stage(vault, b"staged bytes")
+    key = media_key(digest)
+    object_path(vault, key).parent.mkdir(parents=True)
+    object_path(vault, key).write_bytes(b"something else")
+    with pytest.raises(IntegrityFailure):
+        vault.put_staged(key, digest, len(b"staged bytes"))
+
+
+def test_staging_into_an_unmounted_vault_is_storage_unavailable(vault: Vault) -> None:
+    (vault.root / MARKER).unlink()
+    with pytest.raises(StorageUnavailable), vault.stage(io.BytesIO(b"x"), 2):
+        pass
+    with pytest.raises(StorageUnavailable):
+        vault.staged()
+
+
+def test_a_read_error_while_staging_propagates_and_leaves_nothing(vault: Vault) -> None:
+    class Broken(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+            raise OSError(5, "Input/output error")
+
+    with pytest.raises(OSError, match="Input/output error"), vault.stage(Broken(), 10):
+        pass
     assert tmp_files(vault) == []
 
 
