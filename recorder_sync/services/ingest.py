@@ -54,6 +54,7 @@ from recorder_sync.domain.model import (
     Sighting,
     SightingState,
     Sourced,
+    StoredObject,
     kind_from_name,
 )
 from recorder_sync.domain.ports import (
@@ -719,6 +720,12 @@ class IngestService:
         dock, s, probe = src
         if probe is None:
             self._source_changed(rec, s, SourceChanged(f"{s.dock}/{s.relpath}", _NOT_AS_HASHED))
+        # the signature follows from what the probe found, at once: one commit for both
+        with self.catalog.together():
+            self._record_probe(rec, dock, s, probe)
+            return self._sign(self.catalog.recording(rec.id))
+
+    def _record_probe(self, rec: Recording, dock: Dock, s: Sighting, probe: ProbeResult) -> None:
         sidecar = naming.Layer()
         if rec.sidecar is not None:
             sidecar = naming.from_sidecar(rec.sidecar, dock.tz, dock.bounds)
@@ -759,7 +766,6 @@ class IngestService:
             "probed", f"{rec.id} {probe.kind.value}{'' if unreadable is None else ' (unreadable: flagged)'}"
         )
         self._done("probed", rec.size)
-        return True
 
     def _sign(self, rec: Recording) -> bool:
         metadata = {k: Sourced(v["value"], v["source"]) for k, v in rec.metadata.items()}
@@ -823,20 +829,41 @@ class IngestService:
                 )
             else:
                 self.store.put_bytes(key, data, meta, retention_class=self.retention_class)
-        self.catalog.record_stored(rec.id, stored, self.clock())
+        return self._stored(rec, stored, restoring)
+
+    def _stored(self, rec: Recording, stored: StoredObject, restoring: bool) -> bool:
+        """The copy just stored is verified at once, and both outcomes commit as one: a kill
+        before that commit leaves the recording signed, and storing it again finds the copy.
+        A check that fails still finds the copy recorded as stored, as a step of its own."""
+        stored_at = self.clock()
         self.notify("restored" if restoring else "stored", f"{rec.id} {stored.uri}")
         self._done("stored", rec.size)
+        try:
+            checked = self._reread(rec, stored.version_id)
+        except Exception:
+            self.catalog.record_stored(rec.id, stored, stored_at)
+            raise
+        with self.catalog.together():
+            self.catalog.record_stored(rec.id, stored, stored_at)
+            self.catalog.record_verified(rec.id, checked, self.clock())
+        self._verified(rec)
         return True
 
     def _verify(self, rec: Recording) -> bool:
-        stored = self.store.verify(
+        stored = self._reread(rec, rec.version_id)
+        self.catalog.record_verified(rec.id, stored, self.clock())
+        self._verified(rec)
+        return True
+
+    def _reread(self, rec: Recording, version_id: str | None) -> StoredObject:
+        return self.store.verify(
             layout.media_key(rec.sha256),
             rec.sha256,
             rec.size,
             self._meter("verifying", rec.id, rec.size),
-            version_id=rec.version_id,
+            version_id=version_id,
         )
-        self.catalog.record_verified(rec.id, stored, self.clock())
+
+    def _verified(self, rec: Recording) -> None:
         self.notify("verified", f"{rec.id}")
         self._done("verified", rec.size)
-        return True
