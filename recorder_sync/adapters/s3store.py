@@ -76,6 +76,7 @@ from recorder_sync.io.hashing import sha256_file
 log = logging.getLogger(__name__)
 
 MAX_PARTS: Final = 10_000
+MAX_PUT_SIZE: Final = 5 * 1024 * MiB  # S3's limit for one PUT
 SHA256_META: Final = "sha256"
 _READ_CHUNK: Final = 1 * MiB
 # Servers keep a retain-until date to the millisecond or the second, and Last-Modified (from
@@ -781,8 +782,7 @@ class S3Store:
         headers["x-amz-object-lock-retain-until-date"] = until.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         headers["Content-Type"] = "application/octet-stream"
         source = _SourceReader(stream, size, str(getattr(stream, "name", key)))
-        part_size = self._part_size_for(size)
-        single = size <= part_size
+        single = size <= self._one_put_limit()
         if single:
             version_id = self._put_single(key, source, size, sha256, headers)
             if progress:
@@ -804,6 +804,7 @@ class S3Store:
             # that is aborted here under another station's feet fails, retries, and finds the
             # object stored.
             self.abort_stale_uploads(timedelta(0), key=key)
+            part_size = self._part_size_for(size)
             version_id = self._put_multipart(key, source, size, part_size, sha256, headers, progress)
 
         head = self._head(key, version_id) if version_id else self._head(key)
@@ -812,6 +813,12 @@ class S3Store:
         if single and head.obj.lock_mode == COMPLIANCE and _locked_until(head.obj, until):
             self._put_locks_hold = True
         return self._lock(key, head, until, days)
+
+    def _one_put_limit(self) -> int:
+        """A file no larger than the parts a multipart upload holds in flight goes up in one
+        PUT: no more memory, one request instead of at least four (plus a listing), and its
+        Object Lock headers are honoured (RGW ignores them on a multipart upload)."""
+        return min(self.settings.part_size * self.settings.parallel_uploads, MAX_PUT_SIZE)
 
     def _part_size_for(self, size: int) -> int:
         part = self.settings.part_size

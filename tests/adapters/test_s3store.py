@@ -288,7 +288,7 @@ def test_a_server_that_ignores_the_lock_headers_of_a_put_gets_every_lock_set_exp
 
 
 def test_full_verification_is_one_get(store: S3Store) -> None:
-    data = os.urandom(7 * MiB)  # two parts
+    data = os.urandom(7 * MiB)
     key = media_key(sha(data))
     stored = store.put_stream(key, io.BytesIO(data), len(data), sha(data), META)
     seen = record_requests(store)
@@ -296,6 +296,23 @@ def test_full_verification_is_one_get(store: S3Store) -> None:
     assert store.verify(key, sha(data), len(data), version_id=stored.version_id) == stored
 
     assert seen == [("GET", key, {"versionId": str(stored.version_id)})]
+
+
+def test_a_file_no_larger_than_the_parts_in_flight_goes_up_in_one_locked_put(
+    store: S3Store, owner: Minio, bucket: str
+) -> None:
+    seen = record_requests(store)
+    limit = store.settings.part_size * store.settings.parallel_uploads  # 3 parts of 5 MiB
+    for size, puts in ((limit, 1), (limit + 1, 4)):  # one PUT; or a multipart upload of 4 parts
+        data = os.urandom(size)
+        key = media_key(sha(data))
+        seen.clear()
+        stored = store.put_stream(key, io.BytesIO(data), size, sha(data), META, "evidence")
+        assert len([q for m, _, q in seen if m == "PUT" and "retention" not in q]) == puts
+        assert ("POST" in methods(seen)) == (size > limit)  # CreateMultipartUpload
+        assert_locked(stored, EVIDENCE)
+        assert stored == store.stat(key)
+        assert store.get_bytes(key) == data
 
 
 def test_manifest_and_signature_beside_new_media_are_put_without_a_look_up(
@@ -323,7 +340,7 @@ def test_manifest_and_signature_beside_new_media_are_put_without_a_look_up(
 # --- nothing wrong is stored ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", [1_000_000, 12 * MiB], ids=["single-put", "multipart"])
+@pytest.mark.parametrize("size", [1_000_000, 17 * MiB], ids=["single-put", "multipart"])
 def test_hash_mismatch_raises_source_changed_and_stores_nothing(
     store: S3Store, owner: Minio, bucket: str, size: int
 ) -> None:
@@ -344,7 +361,7 @@ def test_hash_mismatch_raises_source_changed_and_stores_nothing(
 def test_short_stream_raises_source_changed_and_stores_nothing(
     store: S3Store, owner: Minio, bucket: str
 ) -> None:
-    data = os.urandom(11 * MiB)
+    data = os.urandom(17 * MiB)  # multipart (beyond three parts of 5 MiB)
     key = media_key(sha(data))
     with pytest.raises(SourceChanged, match="ended after"):
         store.put_stream(key, io.BytesIO(data[: 7 * MiB]), len(data), sha(data), META)
@@ -481,7 +498,7 @@ def test_restore_uploads_a_new_latest_version_over_a_damaged_one(
     store: S3Store, owner: Minio, bucket: str, damage: str
 ) -> None:
     """Issue 7, item 2: the damaged version is locked and stays; the good one goes on top."""
-    data = os.urandom(6 * MiB + 5)  # multipart, as a real clip
+    data = os.urandom(16 * MiB + 5)  # multipart, as a real clip
     digest = sha(data)
     key = media_key(digest)
     first = store.put_stream(key, io.BytesIO(data), len(data), digest, META)
@@ -703,7 +720,7 @@ def test_least_privilege_policy_is_enough_and_forbids_delete(
     owner.set_bucket_policy(bucket, station_policy(bucket, station))
     store = make_store(user=station, create_bucket=False)  # open_bucket with the station's rights
 
-    data = os.urandom(6 * MiB)  # multipart with 5 MiB parts
+    data = os.urandom(16 * MiB)  # multipart with 5 MiB parts, three in flight
     digest = sha(data)
     key = media_key(digest)
     stored = store.put_stream(key, io.BytesIO(data), len(data), digest, META)
