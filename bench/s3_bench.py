@@ -146,14 +146,17 @@ def bench_docks(work: Path, docks: int, files: int, file_mib: int, exe: str, str
         seconds, rss = ingest(paths, tag)
         return nbytes / seconds / 1e6, rss
 
+    # the stream runs before and after the docks, the faster counting (as in bench_one): a
+    # fixed order would favour whichever runs on a warmer or quieter cluster
     r1, rss1 = rate([single], "single")
     rs, rsss = rate([stream], "stream")
     rn, rssn = rate(sorted(root.iterdir()), "many")
+    rs = max(rs, rate([stream], "stream")[0])
     print(
         f"{docks} docks × {files} files × {file_mib} MiB ({total / GIB:.2f} GiB), one `recorder-sync ingest`:"
     )
     print(
-        f"  all docks: {rn:6.1f} MB/s (peak RSS {rssn:.0f} MB)   one {stream_gib:g} GiB stream: "
+        f"  all docks: {rn:6.1f} MB/s (peak RSS {rssn:.0f} MB)   one {stream_gib:g} GiB stream, best of 2: "
         f"{rs:6.1f} MB/s (peak RSS {rsss:.0f} MB)   one dock: {r1:6.1f} MB/s (peak RSS {rss1:.0f} MB)"
     )
     print(f"  ratio {rn / rs:4.2f}× the stream (aim ≥ 0.9×), {rn / r1:4.2f}× one dock; RSS aim ≤ 250 MB")

@@ -12,9 +12,17 @@ What this adapter guarantees, and how:
   CompleteMultipartUpload, memory stays bounded (``parallel_uploads`` parts), no
   worker thread outlives a failed upload, and progress counts bytes the server accepted.
 * **Write-once.** Every object gets a COMPLIANCE retain-until date of *stored time +
-  retention-class days*, set explicitly after the upload: RGW ignores Object Lock headers
-  on CreateMultipartUpload, although it applies the bucket's default rule, which we also
-  set when we create the bucket.  Retention is only ever extended, never shortened.
+  retention-class days*.  A single PUT carries it in its Object Lock headers; the first
+  PUT of each store is looked up to see that the server honoured them, and when it did not,
+  every object's date is set explicitly after the upload, as it is for a multipart upload
+  whose bucket default is shorter: RGW ignores Object Lock headers on
+  CreateMultipartUpload, although it applies the bucket's default rule, which we also set
+  when we create the bucket.  Retention is only ever extended, never shortened.
+* **Few requests per file.** A file no larger than the parts a multipart upload holds in
+  flight goes up in one PUT; a PUT whose answer names the new version is not looked up
+  again; the manifest and signature stored right after new media are put without a
+  look-up (none can exist yet); a full ``verify`` is one GET, whose headers say what a
+  HEAD would.  A 40 MiB clip costs five requests: HEAD, three PUTs, GET.
 * **Damage is repaired by a new version.** ``restore_stream`` uploads the bytes again when
   the latest version is missing (a delete marker) or fails ``verify``; the new version
   becomes the latest, and the damaged one, locked like every version, stays below it.  A

@@ -8,7 +8,9 @@ Every step reads the persisted state, does its work, and records the outcome wit
 its custody event in one transaction, so a process killed anywhere resumes from the
 last recorded state and redoes at most the step it was in (which is idempotent:
 the object store ignores a second put of the same key, the catalog ignores a
-second transition to a state already reached).
+second transition to a state already reached). Steps that follow one another at once
+(probing and signing; storing and its check) and a dock's scan record their outcomes in
+one commit (``Catalog.together``): a kill before it redoes them all, as it would one.
 """
 
 from __future__ import annotations
@@ -191,17 +193,20 @@ class IngestService:
         dock = self.docks[dock_name]
         now = self.clock()
         result = Scan()
-        for relpath, ident, refusal in dock.reader.walk():
-            if only is not None and relpath not in only:
-                continue
-            if refusal is not None:
-                result.refused.append(f"{dock_name}/{relpath}: {refusal}")
-                flag = rejected_file_flag(dock_name, relpath, refusal)
-                if self.catalog.reject(dock_name, relpath, refusal, now, flag=flag):
-                    self.notify("rejected", f"{dock_name}/{relpath}: {refusal}")
-                continue
-            assert ident is not None
-            result.sightings.add(self.catalog.observe(dock_name, relpath, ident, now).id)
+        # walked first, then recorded in one commit for the whole dock: the transaction holds
+        # no lock while the disk is read; in path order, so that two daemons scanning one dock
+        # take the per-file locks (PostgreSQL) in the same order
+        found = sorted((e for e in dock.reader.walk() if only is None or e[0] in only), key=lambda e: e[0])
+        with self.catalog.together():
+            for relpath, ident, refusal in found:
+                if refusal is not None:
+                    result.refused.append(f"{dock_name}/{relpath}: {refusal}")
+                    flag = rejected_file_flag(dock_name, relpath, refusal)
+                    if self.catalog.reject(dock_name, relpath, refusal, now, flag=flag):
+                        self.notify("rejected", f"{dock_name}/{relpath}: {refusal}")
+                    continue
+                assert ident is not None
+                result.sightings.add(self.catalog.observe(dock_name, relpath, ident, now).id)
         for s in self.catalog.pending_sightings(dock_name):
             if s.id not in result.sightings and (only is None or s.relpath in only):
                 try:

@@ -339,6 +339,21 @@ def _hashed(world: World, data: bytes) -> Recording:
     return rec
 
 
+def test_a_scan_records_what_it_found_on_the_dock_in_one_commit(world: World) -> None:
+    svc, catalog, dock = world.svc, world.catalog, world.dock
+    names = [NAME.replace("0001.MP4", f"000{i}.MP4") for i in range(3)]
+    for name in names:
+        dock.write(name, name.encode() * 100)
+    commits = write_commits(catalog.engine)
+
+    assert len(svc.scan("d").sightings) == 3
+
+    assert commits == [1]
+    assert sorted(s.relpath for s in catalog.pending_sightings()) == sorted(names)
+    assert [e.fields["action"] for e in catalog.events()] == ["discovered"] * 3
+    assert len(svc.scan("d").sightings) == 3 and commits == [1]  # seen again unchanged: nothing written
+
+
 def test_probe_and_signature_commit_as_one_and_so_do_the_upload_and_its_check(world: World) -> None:
     svc, catalog = world.svc, world.catalog
     rec = _hashed(world, b"two commits from hashed to verified" * 1000)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import secrets
 import threading
@@ -86,6 +87,9 @@ class NewEvent:
     details: Mapping[str, Any] | None = None
     reason: str | None = None
     actor: str | None = None
+
+
+log = logging.getLogger(__name__)
 
 
 def _wall_clock() -> datetime:
@@ -176,7 +180,10 @@ class SqlCatalog:
             yield
         except BaseException as e:
             self._groups.group = None
-            group.end(commit=not isinstance(e, DatabaseUnavailable | DBAPIError))
+            try:
+                group.end(commit=not isinstance(e, DatabaseUnavailable))
+            except Exception:  # the database failed too (the session is closed: rolled back)
+                log.warning("could not commit the transitions made before %r", e, exc_info=True)
             raise
         self._groups.group = None
         try:
