@@ -818,8 +818,9 @@ class S3Store:
         head = self._head(key, version_id) if version_id else self._head(key)
         if head is None:
             raise StorageUnavailable(f"{key} was uploaded but cannot be found")
-        if single and head.obj.lock_mode == COMPLIANCE and _locked_until(head.obj, until):
-            self._put_locks_hold = True
+        found = head.obj.retain_until
+        if single and head.obj.lock_mode == COMPLIANCE and found and abs(found - until) <= _DATE_SLACK:
+            self._put_locks_hold = True  # the date asked, not a longer default rule's
         return self._lock(key, head, until, days)
 
     def _one_put_limit(self) -> int:

@@ -266,9 +266,8 @@ def test_a_put_whose_answer_names_no_version_is_looked_up(
     assert stored == store.stat(key)
 
 
-def test_a_server_that_ignores_the_lock_headers_of_a_put_gets_every_lock_set_explicitly(
-    store: S3Store, owner: Minio, bucket: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def ignore_put_lock_headers(store: S3Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's PUTs reach the server without their Object Lock headers, as if ignored."""
     put_object = store._client._put_object
 
     def lockless(bucket_name: str, object_name: str, data: bytes, headers: dict[str, str]) -> object:
@@ -276,6 +275,12 @@ def test_a_server_that_ignores_the_lock_headers_of_a_put_gets_every_lock_set_exp
         return put_object(bucket_name, object_name, data, kept)
 
     monkeypatch.setattr(store._client, "_put_object", lockless)
+
+
+def test_a_server_that_ignores_the_lock_headers_of_a_put_gets_every_lock_set_explicitly(
+    store: S3Store, owner: Minio, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ignore_put_lock_headers(store, monkeypatch)
     seen = record_requests(store)
     for n in range(2):
         key = manifest_key(sha(b"%d" % n))
@@ -285,6 +290,18 @@ def test_a_server_that_ignores_the_lock_headers_of_a_put_gets_every_lock_set_exp
         assert [q for m, k, q in seen if m == "PUT" and k == key and "retention" in q]  # set explicitly
         until = headers(owner, bucket, key)["x-amz-object-lock-retain-until-date"]
         assert parse_s3_datetime(until) == stored.retain_until
+
+
+def test_a_put_locked_by_a_longer_default_rule_instead_of_its_headers_is_reported_as_the_server_holds_it(
+    make_store: MakeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store(default_retention_class="evidence")  # the bucket's default rule: two days
+    ignore_put_lock_headers(store, monkeypatch)
+    for n in range(2):
+        key = manifest_key(sha(b"%d" % n))
+        stored = store.put_bytes(key, b"%d" % n, META, "ordinary")  # one day asked
+        assert stored == store.stat(key)
+        assert_locked(stored, EVIDENCE)
 
 
 def test_full_verification_is_one_get(store: S3Store) -> None:
