@@ -12,9 +12,17 @@ What this adapter guarantees, and how:
   CompleteMultipartUpload, memory stays bounded (``parallel_uploads`` parts), no
   worker thread outlives a failed upload, and progress counts bytes the server accepted.
 * **Write-once.** Every object gets a COMPLIANCE retain-until date of *stored time +
-  retention-class days*, set explicitly after the upload: RGW ignores Object Lock headers
-  on CreateMultipartUpload, although it applies the bucket's default rule, which we also
-  set when we create the bucket.  Retention is only ever extended, never shortened.
+  retention-class days*.  A single PUT carries it in its Object Lock headers; the first
+  PUT of each store is looked up to see that the server honoured them, and when it did not,
+  every object's date is set explicitly after the upload, as it is for a multipart upload
+  whose bucket default is shorter: RGW ignores Object Lock headers on
+  CreateMultipartUpload, although it applies the bucket's default rule, which we also set
+  when we create the bucket.  Retention is only ever extended, never shortened.
+* **Few requests per file.** A file no larger than the parts a multipart upload holds in
+  flight goes up in one PUT; a PUT whose answer names the new version is not looked up
+  again; the manifest and signature stored right after new media are put without a
+  look-up (none can exist yet); a full ``verify`` is one GET, whose headers say what a
+  HEAD would.  A 40 MiB clip costs five requests: HEAD, three PUTs, GET.
 * **Damage is repaired by a new version.** ``restore_stream`` uploads the bytes again when
   the latest version is missing (a delete marker) or fails ``verify``; the new version
   becomes the latest, and the damaged one, locked like every version, stays below it.  A
@@ -36,8 +44,9 @@ import io
 import logging
 import re
 import string
+import threading
 import urllib.parse
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -56,6 +65,7 @@ from minio.retention import Retention
 from urllib3.util import Retry, Timeout
 
 from recorder_sync.adapters.s3settings import MiB, S3Settings
+from recorder_sync.domain import layout
 from recorder_sync.domain.errors import (
     Error,
     IntegrityFailure,
@@ -74,6 +84,7 @@ from recorder_sync.io.hashing import sha256_file
 log = logging.getLogger(__name__)
 
 MAX_PARTS: Final = 10_000
+MAX_PUT_SIZE: Final = 5 * 1024 * MiB  # S3's limit for one PUT
 SHA256_META: Final = "sha256"
 _READ_CHUNK: Final = 1 * MiB
 # Servers keep a retain-until date to the millisecond or the second, and Last-Modified (from
@@ -217,6 +228,55 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+def _locked_until(obj: StoredObject, wanted: datetime) -> bool:
+    return obj.retain_until is not None and obj.retain_until >= wanted - _DATE_SLACK
+
+
+_ANY_SHA256: Final = "0" * 64
+_BESIDE_MEDIA: Final = tuple(  # the suffixes of the manifest and signature keys
+    side(_ANY_SHA256).removeprefix(layout.media_key(_ANY_SHA256))
+    for side in (layout.manifest_key, layout.signature_key)
+)
+
+
+def _media_beside(key: str) -> str | None:
+    """The media key a manifest or signature key belongs to (None for any other key)."""
+    for suffix in _BESIDE_MEDIA:
+        if key.endswith(suffix):
+            return key.removesuffix(suffix)
+    return None
+
+
+class _RecentKeys:
+    """The last few keys added (thread-safe): enough for the files in flight."""
+
+    LIMIT: Final = 1024
+
+    def __init__(self) -> None:
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, key: str) -> None:
+        with self._lock:
+            self._keys[key] = None
+            while len(self._keys) > self.LIMIT:
+                self._keys.popitem(last=False)
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._keys.pop(key, None)
+
+    def holds(self, key: str | None) -> bool:
+        with self._lock:
+            return key is not None and key in self._keys
+
+
+def _content_length(response: urllib3.BaseHTTPResponse) -> int:
+    """The size a whole-object GET announces (-1 when it announces none, which no size matches)."""
+    text = _header(response.headers, "Content-Length")
+    return int(text) if text is not None and text.isdigit() else -1
+
+
 @dataclass(frozen=True)
 class _Head:
     obj: StoredObject
@@ -297,6 +357,10 @@ class S3Store:
         self._bucket = settings.bucket
         self._client = client or self._make_client(settings)
         self._ready = False  # set by open_bucket; a store that started during an outage opens on first put
+        # whether a single PUT was seen locked as its Object Lock headers asked: then later
+        # PUTs are not looked up again (multipart uploads are: RGW ignores those headers there)
+        self._put_locks_hold = False
+        self._new_media = _RecentKeys()  # uploaded anew here: see put_bytes
 
     @staticmethod
     def _make_client(settings: S3Settings) -> Minio:
@@ -457,9 +521,20 @@ class S3Store:
         except Exception as exc:
             raise translate(exc, f"looking up {key}") from exc
         headers: Mapping[str, str] = result.metadata or {}
+        return self._head_from(key, headers, int(result.size or 0), result.version_id, result.last_modified)
+
+    def _head_from(
+        self,
+        key: str,
+        headers: Mapping[str, str],
+        size: int,
+        version_id: str | None,
+        last_modified: datetime | None,
+    ) -> _Head:
+        """What the headers of a HEAD or a GET say about the object."""
         until_text = _header(headers, "x-amz-object-lock-retain-until-date")
         hold = _header(headers, "x-amz-object-lock-legal-hold")
-        vid = result.version_id or _header(headers, "x-amz-version-id")
+        vid = version_id or _header(headers, "x-amz-version-id")
         if vid == "null":  # the unversioned object of a bucket without versioning
             vid = None
         try:
@@ -469,13 +544,13 @@ class S3Store:
         obj = StoredObject(
             key=key,
             uri=self.uri(key, vid),
-            size=int(result.size or 0),
+            size=size,
             version_id=vid,
             lock_mode=_header(headers, "x-amz-object-lock-mode"),
             retain_until=retain_until,
             legal_hold=None if hold is None else hold.upper() == "ON",
         )
-        return _Head(obj, _header(headers, f"x-amz-meta-{SHA256_META}"), result.last_modified)
+        return _Head(obj, _header(headers, f"x-amz-meta-{SHA256_META}"), last_modified)
 
     def stat(self, key: str) -> StoredObject | None:
         head = self._head(key)
@@ -491,7 +566,39 @@ class S3Store:
     ) -> StoredObject:
         # the version we stored, not whatever is latest: a newer version or a delete marker
         # put over it by someone else must not decide what our evidence is
-        head = self._head(key, version_id) if version_id else self._head(key)
+        if self.settings.verify == "stat":
+            head = self._head(key, version_id) if version_id else self._head(key)
+            obj, unchecked = self._checked_head(key, head, sha256, size, version_id)
+            if head is None or head.sha256 != sha256:
+                found = head.sha256 if head is not None else None
+                raise IntegrityFailure(key, sha256, f"sha256 metadata {found or 'missing'}")
+        else:
+            # One GET: its headers say what a HEAD would (size, version, lock, our sha256)
+            # and its body is hashed as it arrives.
+            what = f"reading {key} back"
+            response = self._get(key, version_id, what)
+            if response is None:
+                self._checked_head(key, None, sha256, size, version_id)  # raises: no such object
+                raise AssertionError("unreachable")
+            with _ObjectReader(response, what) as body:
+                head = self._head_from(key, response.headers, _content_length(response), None, None)
+                obj, unchecked = self._checked_head(key, head, sha256, size, version_id)
+                # the download overlapped with the hash, as for the dock's file
+                found, read = sha256_file(cast(IO[bytes], body), progress)
+            if read != size:
+                # The server announced the right size but sent something else: it could not deliver.
+                raise StorageUnavailable(f"{what}: got {read} of {size} bytes")
+            if found != sha256:
+                raise IntegrityFailure(key, sha256, found)
+        if unchecked is not None:  # said once the bytes are checked: wrong bytes outrank it
+            raise unchecked
+        return obj
+
+    def _checked_head(
+        self, key: str, head: _Head | None, sha256: str, size: int, version_id: str | None
+    ) -> tuple[StoredObject, RetentionUnchecked | None]:
+        """The object as found, if it exists, has ``size`` bytes and a COMPLIANCE lock
+        (``IntegrityFailure`` otherwise), and whether its lock could not be read."""
         if head is None:
             raise IntegrityFailure(
                 key, sha256, f"no stored object{f' (version {version_id})' if version_id else ''}"
@@ -499,24 +606,33 @@ class S3Store:
         obj = head.obj
         if obj.size != size:
             raise IntegrityFailure(key, sha256, f"an object of {obj.size} bytes instead of {size}")
-        unchecked: RetentionUnchecked | None = None
         if obj.lock_mode != COMPLIANCE or obj.retain_until is None:
             # HEAD leaves the lock out when these credentials may not read it: ask for it
             try:
                 obj = self._read_retention(key, obj)
             except RetentionUnchecked as e:
-                unchecked = e  # said once the bytes are checked: wrong bytes outrank it
-            else:
-                if obj.lock_mode != COMPLIANCE or obj.retain_until is None:
-                    raise IntegrityFailure(
-                        key,
-                        sha256,
-                        f"an object without COMPLIANCE retention (lock mode {obj.lock_mode or 'none'})",
-                    )
-        self._check_bytes(key, head.sha256, obj, sha256, size, progress)
-        if unchecked is not None:
-            raise unchecked
-        return obj
+                return obj, e
+            if obj.lock_mode != COMPLIANCE or obj.retain_until is None:
+                raise IntegrityFailure(
+                    key,
+                    sha256,
+                    f"an object without COMPLIANCE retention (lock mode {obj.lock_mode or 'none'})",
+                )
+        return obj, None
+
+    def _get(self, key: str, version_id: str | None, what: str) -> urllib3.BaseHTTPResponse | None:
+        """The object's GET response (its body unread), or None when there is no such object."""
+        try:
+            response: urllib3.BaseHTTPResponse = self._client.get_object(
+                self._bucket, key, version_id=version_id
+            )
+        except S3Error as exc:
+            if _is_not_found(exc):
+                return None
+            raise translate(exc, what) from exc
+        except Exception as exc:
+            raise translate(exc, what) from exc
+        return response
 
     def _read_retention(self, key: str, obj: StoredObject) -> StoredObject:
         """``obj`` with the retention the server reports for it when asked (GetObjectRetention);
@@ -543,42 +659,11 @@ class S3Store:
             retain_until=until.astimezone(UTC) if until is not None else None,
         )
 
-    def _check_bytes(
-        self,
-        key: str,
-        found_meta: str | None,
-        obj: StoredObject,
-        sha256: str,
-        size: int,
-        progress: Progress | None,
-    ) -> None:
-        """The stored bytes hash to ``sha256`` (with ``verify = "stat"``: our metadata says so)."""
-        if self.settings.verify == "stat":
-            if found_meta != sha256:
-                raise IntegrityFailure(key, sha256, f"sha256 metadata {found_meta or 'missing'}")
-            return
-        what = f"reading {key} back"
-        with _translated(what):
-            response = self._client.get_object(self._bucket, key, version_id=obj.version_id)
-        # the download overlapped with the hash, as for the dock's file
-        with _ObjectReader(response, what) as body:
-            found, read = sha256_file(cast(IO[bytes], body), progress)
-        if read != size:
-            # The server announced the right size but sent something else: it could not deliver.
-            raise StorageUnavailable(f"{what}: got {read} of {size} bytes")
-        if found != sha256:
-            raise IntegrityFailure(key, sha256, found)
-
     def open(self, key: str, version_id: str | None = None) -> BinaryIO:
         what = f"reading {key}"
-        try:
-            response = self._client.get_object(self._bucket, key, version_id=version_id)
-        except S3Error as exc:
-            if _is_not_found(exc):
-                raise NotFound(f"{self.uri(key, version_id)}") from exc
-            raise translate(exc, what) from exc
-        except Exception as exc:
-            raise translate(exc, what) from exc
+        response = self._get(key, version_id, what)
+        if response is None:
+            raise NotFound(f"{self.uri(key, version_id)}")
         return io.BufferedReader(_ObjectReader(response, what), buffer_size=_READ_CHUNK)
 
     def get_bytes(self, key: str) -> bytes:
@@ -619,10 +704,15 @@ class S3Store:
         metadata: Mapping[str, str],
         retention_class: str | None = None,
     ) -> StoredObject:
-        """Small objects (manifest, signature) beside the media, under the same retention."""
-        return self.put_stream(
-            key, io.BytesIO(data), len(data), hashlib.sha256(data).hexdigest(), metadata, retention_class
-        )
+        """Small objects (manifest, signature) beside the media, under the same retention.
+
+        Beside media that this store has just uploaded anew, nothing is looked up first: the
+        ingest stores them after their media, so none can exist yet."""
+        digest = hashlib.sha256(data).hexdigest()
+        if self._new_media.holds(_media_beside(key)):
+            days, headers = self._prepare(len(data), digest, metadata, retention_class)
+            return self._upload(key, io.BytesIO(data), len(data), digest, headers, days, None)
+        return self.put_stream(key, io.BytesIO(data), len(data), digest, metadata, retention_class)
 
     def put_stream(
         self,
@@ -636,6 +726,8 @@ class S3Store:
     ) -> StoredObject:
         days, headers = self._prepare(size, sha256, metadata, retention_class)
         existing = self._head(key)
+        if existing is not None:
+            self._new_media.forget(key)
         if existing is not None and existing.obj.size == size and existing.sha256 == sha256:
             log.debug("%s already stored (version %s)", key, existing.obj.version_id)
             stored_at = existing.last_modified or self._clock()
@@ -643,7 +735,10 @@ class S3Store:
             if progress:
                 progress(size)
             return result
-        return self._upload(key, stream, size, sha256, headers, days, progress)
+        stored = self._upload(key, stream, size, sha256, headers, days, progress)
+        if existing is None:
+            self._new_media.add(key)
+        return stored
 
     def restore_stream(
         self,
@@ -689,30 +784,50 @@ class S3Store:
     ) -> StoredObject:
         """A new version of ``key``, locked for ``days``; sent only if the bytes hash to ``sha256``."""
         now = self._clock()
-        until = now + timedelta(days=days)
+        until = (now + timedelta(days=days)).astimezone(UTC)
+        until = until.replace(microsecond=until.microsecond // 1000 * 1000)  # as the header says it
         headers["x-amz-object-lock-mode"] = COMPLIANCE
-        headers["x-amz-object-lock-retain-until-date"] = (
-            until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        )
+        headers["x-amz-object-lock-retain-until-date"] = until.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         headers["Content-Type"] = "application/octet-stream"
         source = _SourceReader(stream, size, str(getattr(stream, "name", key)))
-        part_size = self._part_size_for(size)
-        if size <= part_size:
+        single = size <= self._one_put_limit()
+        if single:
             version_id = self._put_single(key, source, size, sha256, headers)
             if progress:
                 progress(size)
+            if version_id is not None and self._put_locks_hold:
+                # This server has locked a PUT as its headers asked (looked up once, below),
+                # and the answer names the new version: nothing left that a look-up would tell.
+                return StoredObject(
+                    key=key,
+                    uri=self.uri(key, version_id),
+                    size=size,
+                    version_id=version_id,
+                    lock_mode=COMPLIANCE,
+                    retain_until=until,
+                )
         else:
             # A crash (or kill -9) mid-upload left an incomplete upload of this very key behind.
             # The key names its content, so any other upload of it carries the same bytes: one
             # that is aborted here under another station's feet fails, retries, and finds the
             # object stored.
             self.abort_stale_uploads(timedelta(0), key=key)
+            part_size = self._part_size_for(size)
             version_id = self._put_multipart(key, source, size, part_size, sha256, headers, progress)
 
         head = self._head(key, version_id) if version_id else self._head(key)
         if head is None:
             raise StorageUnavailable(f"{key} was uploaded but cannot be found")
+        found = head.obj.retain_until
+        if single and head.obj.lock_mode == COMPLIANCE and found and abs(found - until) <= _DATE_SLACK:
+            self._put_locks_hold = True  # the date asked, not a longer default rule's
         return self._lock(key, head, until, days)
+
+    def _one_put_limit(self) -> int:
+        """A file no larger than the parts a multipart upload holds in flight goes up in one
+        PUT: no more memory, one request instead of at least four (plus a listing), and its
+        Object Lock headers are honoured (RGW ignores them on a multipart upload)."""
+        return min(self.settings.part_size * self.settings.parallel_uploads, MAX_PUT_SIZE)
 
     def _part_size_for(self, size: int) -> int:
         part = self.settings.part_size
@@ -814,7 +929,7 @@ class S3Store:
         """COMPLIANCE until at least ``wanted``; never shortens an existing date."""
         obj = head.obj
         locked = obj.lock_mode == COMPLIANCE and obj.retain_until is not None
-        if locked and obj.retain_until is not None and obj.retain_until >= wanted - _DATE_SLACK:
+        if locked and _locked_until(obj, wanted):
             return obj
         now = self._clock()
         if wanted <= now:

@@ -8,7 +8,9 @@ Every step reads the persisted state, does its work, and records the outcome wit
 its custody event in one transaction, so a process killed anywhere resumes from the
 last recorded state and redoes at most the step it was in (which is idempotent:
 the object store ignores a second put of the same key, the catalog ignores a
-second transition to a state already reached).
+second transition to a state already reached). Steps that follow one another at once
+(probing and signing; storing and its check) and a dock's scan record their outcomes in
+one commit (``Catalog.together``): a kill before it redoes them all, as it would one.
 
 Into the vault the dock file is read once: the hash step copies it into the vault's
 staging area on the same read, and the store step links that copy to its key. The
@@ -203,17 +205,20 @@ class IngestService:
         dock = self.docks[dock_name]
         now = self.clock()
         result = Scan()
-        for relpath, ident, refusal in dock.reader.walk():
-            if only is not None and relpath not in only:
-                continue
-            if refusal is not None:
-                result.refused.append(f"{dock_name}/{relpath}: {refusal}")
-                flag = rejected_file_flag(dock_name, relpath, refusal)
-                if self.catalog.reject(dock_name, relpath, refusal, now, flag=flag):
-                    self.notify("rejected", f"{dock_name}/{relpath}: {refusal}")
-                continue
-            assert ident is not None
-            result.sightings.add(self.catalog.observe(dock_name, relpath, ident, now).id)
+        # walked first, then recorded in one commit for the whole dock: the transaction holds
+        # no lock while the disk is read; in path order, so that two daemons scanning one dock
+        # take the per-file locks (PostgreSQL) in the same order
+        found = sorted((e for e in dock.reader.walk() if only is None or e[0] in only), key=lambda e: e[0])
+        with self.catalog.together():
+            for relpath, ident, refusal in found:
+                if refusal is not None:
+                    result.refused.append(f"{dock_name}/{relpath}: {refusal}")
+                    flag = rejected_file_flag(dock_name, relpath, refusal)
+                    if self.catalog.reject(dock_name, relpath, refusal, now, flag=flag):
+                        self.notify("rejected", f"{dock_name}/{relpath}: {refusal}")
+                    continue
+                assert ident is not None
+                result.sightings.add(self.catalog.observe(dock_name, relpath, ident, now).id)
         for s in self.catalog.pending_sightings(dock_name):
             if s.id not in result.sightings and (only is None or s.relpath in only):
                 try:
@@ -800,6 +805,12 @@ class IngestService:
         dock, s, probe = src
         if probe is None:
             self._source_changed(rec, s, SourceChanged(f"{s.dock}/{s.relpath}", _NOT_AS_HASHED))
+        # the signature follows from what the probe found, at once: one commit for both
+        with self.catalog.together():
+            self._record_probe(rec, dock, s, probe)
+            return self._sign(self.catalog.recording(rec.id))
+
+    def _record_probe(self, rec: Recording, dock: Dock, s: Sighting, probe: ProbeResult) -> None:
         sidecar = naming.Layer()
         if rec.sidecar is not None:
             sidecar = naming.from_sidecar(rec.sidecar, dock.tz, dock.bounds)
@@ -840,7 +851,6 @@ class IngestService:
             "probed", f"{rec.id} {probe.kind.value}{'' if unreadable is None else ' (unreadable: flagged)'}"
         )
         self._done("probed", rec.size)
-        return True
 
     def _sign(self, rec: Recording) -> bool:
         metadata = {k: Sourced(v["value"], v["source"]) for k, v in rec.metadata.items()}
@@ -889,11 +899,10 @@ class IngestService:
                 )
             else:
                 self.store.put_bytes(key, data, meta, retention_class=self.retention_class)
-        self.catalog.record_stored(rec.id, stored, self.clock())
+        # the object holds the bytes now: a kill before the commit below stores from the dock,
+        # which finds the object there
         self._unstage(rec.sha256)
-        self.notify("restored" if restoring else "stored", f"{rec.id} {stored.uri}")
-        self._done("stored", rec.size)
-        return True
+        return self._stored(rec, stored, restoring)
 
     def _put_staged(self, rec: Recording) -> StoredObject | None:
         """The copy staged when the recording was hashed, given its key (None: there is none)."""
@@ -927,15 +936,39 @@ class IngestService:
                 self._source_changed(rec, s, e)
         return stored
 
+    def _stored(self, rec: Recording, stored: StoredObject, restoring: bool) -> bool:
+        """The copy just stored is verified at once, and both outcomes commit as one: a kill
+        before that commit leaves the recording signed, and storing it again finds the copy.
+        A check that fails still finds the copy recorded as stored, as a step of its own."""
+        stored_at = self.clock()
+        self.notify("restored" if restoring else "stored", f"{rec.id} {stored.uri}")
+        self._done("stored", rec.size)
+        try:
+            checked = self._reread(rec, stored.version_id)
+        except Exception:
+            self.catalog.record_stored(rec.id, stored, stored_at)
+            raise
+        with self.catalog.together():
+            self.catalog.record_stored(rec.id, stored, stored_at)
+            self.catalog.record_verified(rec.id, checked, self.clock())
+        self._verified(rec)
+        return True
+
     def _verify(self, rec: Recording) -> bool:
-        stored = self.store.verify(
+        stored = self._reread(rec, rec.version_id)
+        self.catalog.record_verified(rec.id, stored, self.clock())
+        self._verified(rec)
+        return True
+
+    def _reread(self, rec: Recording, version_id: str | None) -> StoredObject:
+        return self.store.verify(
             layout.media_key(rec.sha256),
             rec.sha256,
             rec.size,
             self._meter("verifying", rec.id, rec.size),
-            version_id=rec.version_id,
+            version_id=version_id,
         )
-        self.catalog.record_verified(rec.id, stored, self.clock())
+
+    def _verified(self, rec: Recording) -> None:
         self.notify("verified", f"{rec.id}")
         self._done("verified", rec.size)
-        return True

@@ -10,12 +10,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from commits import write_commits
+from sqlalchemy import update
 
 from recorder_sync.adapters.db.engine import make_engine, upgrade
 from recorder_sync.adapters.db.repository import SqlCatalog
-from recorder_sync.adapters.db.schema import Base
+from recorder_sync.adapters.db.schema import Base, RecordingRow
 from recorder_sync.apps.commands.records_cmd import flag_json
 from recorder_sync.domain.custody import verify_chain
+from recorder_sync.domain.errors import DatabaseUnavailable
 from recorder_sync.domain.ingest_flags import rejected_file_flag, unreadable_media_flag
 from recorder_sync.domain.model import (
     FileIdentity,
@@ -92,6 +95,44 @@ def _probed(c: SqlCatalog) -> Recording:
     rec, _ = c.attach_hash(s.id, sha256=SHA, ident=ID1, kind_hint=Kind.VIDEO, sidecar=None, now=T0)
     c.record_probe(rec.id, ProbeResult(kind=Kind.VIDEO, readable=True), {}, T0, flag=None)
     return rec
+
+
+def test_transitions_made_together_commit_once_each_all_or_nothing(db_url: str) -> None:
+    c = catalog(db_url)
+    rec = _probed(c)
+    commits = write_commits(c.engine)
+    stored = StoredObject(key="k", uri="file:///v/k", size=10)
+
+    with c.together():
+        c.record_signature(rec.id, b"{}", b"s" * 64, "ed25519:1", b"PEM", T0)
+        with pytest.raises(RuntimeError), c.transaction() as s:  # a step that fails half-way
+            s.execute(update(RecordingRow).where(RecordingRow.id == rec.id).values(state="released"))
+            raise RuntimeError("failed after its first write")
+        c.record_stored(rec.id, stored, T0)
+        assert c.recording(rec.id).state == RecordingState.STORED  # seen inside, not yet committed
+        assert commits == [0]
+
+    assert commits == [1]
+    assert c.recording(rec.id).state == RecordingState.STORED  # the failed step left nothing
+    assert [e.fields["action"] for e in c.events(rec.id)][-2:] == ["signed", "stored"]
+    # the steps done before one that raises are committed, as they would have been one by one
+    with pytest.raises(RuntimeError), c.together():
+        c.record_verified(rec.id, stored, T0)
+        raise RuntimeError("a later step failed")
+    assert c.recording(rec.id).state == RecordingState.VERIFIED and commits == [2]
+    assert verify_chain(c.events()) == len(c.events())
+
+
+def test_a_database_error_inside_together_commits_nothing(db_url: str) -> None:
+    c = catalog(db_url)
+    rec = _probed(c)
+    with pytest.raises(DatabaseUnavailable), c.together():
+        c.record_signature(rec.id, b"{}", b"s" * 64, "ed25519:1", b"PEM", T0)
+        raise DatabaseUnavailable("the connection is gone")
+    assert c.recording(rec.id).state == RecordingState.PROBED
+    # nor is the signing key taken for registered: the next signature registers it
+    c.record_signature(rec.id, b"{}", b"s" * 64, "ed25519:1", b"PEM", T0)
+    assert c.public_key("ed25519:1") == b"PEM"
 
 
 def test_signed_event_binds_the_manifest_bytes_by_their_sha256(db_url: str) -> None:

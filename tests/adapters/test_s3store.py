@@ -18,6 +18,7 @@ import urllib3
 from minio import Minio
 from minio.commonconfig import COMPLIANCE
 from minio.error import S3Error, ServerError
+from minio.helpers import ObjectWriteResult
 from minio.retention import Retention
 from s3server import S3Server, S3User, bucket_policy, new_bucket_name
 from urllib3 import HTTPResponse
@@ -34,7 +35,7 @@ from recorder_sync.domain.errors import (
     StorageUnavailable,
     VerificationFailed,
 )
-from recorder_sync.domain.layout import manifest_key, media_key
+from recorder_sync.domain.layout import manifest_key, media_key, signature_key
 from recorder_sync.domain.model import StoredObject
 
 MiB = 1024 * 1024
@@ -193,10 +194,170 @@ def test_reput_as_evidence_extends_retention_without_new_version(
     assert versions(owner, bucket, key) == [first.version_id]
 
 
+# --- few requests per file: what an answer already says is not asked again ---------------------
+
+Request = tuple[str, str | None, dict[str, str]]
+
+
+def record_requests(store: S3Store) -> list[Request]:
+    """Every request the store sends from now on: (method, key, query)."""
+    seen: list[Request] = []
+    client = store._client
+    url_open = client._url_open
+
+    def recorded(
+        method: str,
+        region: str,
+        bucket_name: str | None = None,
+        object_name: str | None = None,
+        *args: object,
+        **kwargs: object,
+    ) -> object:
+        seen.append((method, object_name, dict(cast("dict[str, str]", kwargs.get("query_params") or {}))))
+        return url_open(method, region, bucket_name, object_name, *args, **kwargs)  # type: ignore[arg-type]
+
+    client._url_open = recorded  # type: ignore[method-assign,assignment]
+    return seen
+
+
+def methods(seen: list[Request]) -> list[str]:
+    return [method for method, _, _ in seen]
+
+
+def test_a_put_after_the_first_is_not_looked_up_again_and_is_locked_as_it_asked(
+    store: S3Store, owner: Minio, bucket: str
+) -> None:
+    seen = record_requests(store)
+    store.put_bytes(manifest_key(sha(b"first")), b"first", META, "evidence")
+    assert methods(seen) == ["HEAD", "PUT", "HEAD"]  # the first PUT's lock is looked up
+    seen.clear()
+    key = manifest_key(sha(b"second"))
+
+    stored = store.put_bytes(key, b"second", META, "evidence")
+
+    assert methods(seen) == ["HEAD", "PUT"]  # nothing after the PUT
+    assert stored.version_id and stored.version_id == headers(owner, bucket, key)["x-amz-version-id"]
+    assert_locked(stored, EVIDENCE)
+    assert store.stat(key) == stored  # what it said is what the server holds: the lock is on the object
+    retention = owner.stat_object(bucket, key).metadata
+    assert retention is not None and retention["x-amz-object-lock-mode"] == "COMPLIANCE"
+
+
+def test_a_put_whose_answer_names_no_version_is_looked_up(
+    store: S3Store, owner: Minio, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.put_bytes(manifest_key(sha(b"first")), b"first", META)  # the PUTs' locks are trusted now
+    put_object = store._client._put_object
+
+    def without_version(*args: object, **kwargs: object) -> ObjectWriteResult:
+        result = put_object(*args, **kwargs)  # type: ignore[arg-type]
+        return ObjectWriteResult(
+            result.bucket_name, result.object_name, None, result.etag, result.http_headers
+        )
+
+    monkeypatch.setattr(store._client, "_put_object", without_version)
+    seen = record_requests(store)
+    key = manifest_key(sha(b"second"))
+
+    stored = store.put_bytes(key, b"second", META)
+
+    assert methods(seen) == ["HEAD", "PUT", "HEAD"]
+    assert stored.version_id == headers(owner, bucket, key)["x-amz-version-id"]
+    assert stored == store.stat(key)
+
+
+def ignore_put_lock_headers(store: S3Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's PUTs reach the server without their Object Lock headers, as if ignored."""
+    put_object = store._client._put_object
+
+    def lockless(bucket_name: str, object_name: str, data: bytes, headers: dict[str, str]) -> object:
+        kept = {k: v for k, v in headers.items() if not k.lower().startswith("x-amz-object-lock")}
+        return put_object(bucket_name, object_name, data, kept)
+
+    monkeypatch.setattr(store._client, "_put_object", lockless)
+
+
+def test_a_server_that_ignores_the_lock_headers_of_a_put_gets_every_lock_set_explicitly(
+    store: S3Store, owner: Minio, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ignore_put_lock_headers(store, monkeypatch)
+    seen = record_requests(store)
+    for n in range(2):
+        key = manifest_key(sha(b"%d" % n))
+        # the bucket's default rule locks them for one day; the class asks for two
+        stored = store.put_bytes(key, b"%d" % n, META, "evidence")
+        assert_locked(stored, EVIDENCE)
+        assert [q for m, k, q in seen if m == "PUT" and k == key and "retention" in q]  # set explicitly
+        until = headers(owner, bucket, key)["x-amz-object-lock-retain-until-date"]
+        assert parse_s3_datetime(until) == stored.retain_until
+
+
+def test_a_put_locked_by_a_longer_default_rule_instead_of_its_headers_is_reported_as_the_server_holds_it(
+    make_store: MakeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store(default_retention_class="evidence")  # the bucket's default rule: two days
+    ignore_put_lock_headers(store, monkeypatch)
+    for n in range(2):
+        key = manifest_key(sha(b"%d" % n))
+        stored = store.put_bytes(key, b"%d" % n, META, "ordinary")  # one day asked
+        assert stored == store.stat(key)
+        assert_locked(stored, EVIDENCE)
+
+
+def test_full_verification_is_one_get(store: S3Store) -> None:
+    data = os.urandom(7 * MiB)
+    key = media_key(sha(data))
+    stored = store.put_stream(key, io.BytesIO(data), len(data), sha(data), META)
+    seen = record_requests(store)
+
+    assert store.verify(key, sha(data), len(data), version_id=stored.version_id) == stored
+
+    assert seen == [("GET", key, {"versionId": str(stored.version_id)})]
+
+
+def test_a_file_no_larger_than_the_parts_in_flight_goes_up_in_one_locked_put(
+    store: S3Store, owner: Minio, bucket: str
+) -> None:
+    seen = record_requests(store)
+    limit = store.settings.part_size * store.settings.parallel_uploads  # 3 parts of 5 MiB
+    for size, puts in ((limit, 1), (limit + 1, 4)):  # one PUT; or a multipart upload of 4 parts
+        data = os.urandom(size)
+        key = media_key(sha(data))
+        seen.clear()
+        stored = store.put_stream(key, io.BytesIO(data), size, sha(data), META, "evidence")
+        assert len([q for m, _, q in seen if m == "PUT" and "retention" not in q]) == puts
+        assert ("POST" in methods(seen)) == (size > limit)  # CreateMultipartUpload
+        assert_locked(stored, EVIDENCE)
+        assert stored == store.stat(key)
+        assert store.get_bytes(key) == data
+
+
+def test_manifest_and_signature_beside_new_media_are_put_without_a_look_up(
+    make_store: MakeStore, owner: Minio, bucket: str
+) -> None:
+    store = make_store()
+    data = os.urandom(3000)
+    digest = sha(data)
+    store.put_stream(media_key(digest), io.BytesIO(data), len(data), digest, META)
+    seen = record_requests(store)
+
+    store.put_bytes(manifest_key(digest), b"manifest", META)
+    store.put_bytes(signature_key(digest), b"signature", META)
+
+    assert methods(seen) == ["PUT", "PUT"]
+    # beside media that was there already (a restart, another station): looked up, not stored again
+    for again in (store, make_store()):
+        again.put_stream(media_key(digest), io.BytesIO(data), len(data), digest, META)
+        seen = record_requests(again)
+        again.put_bytes(manifest_key(digest), b"manifest", META)
+        assert methods(seen) == ["HEAD"]
+    assert len(versions(owner, bucket, manifest_key(digest))) == 1
+
+
 # --- nothing wrong is stored ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", [1_000_000, 12 * MiB], ids=["single-put", "multipart"])
+@pytest.mark.parametrize("size", [1_000_000, 17 * MiB], ids=["single-put", "multipart"])
 def test_hash_mismatch_raises_source_changed_and_stores_nothing(
     store: S3Store, owner: Minio, bucket: str, size: int
 ) -> None:
@@ -217,7 +378,7 @@ def test_hash_mismatch_raises_source_changed_and_stores_nothing(
 def test_short_stream_raises_source_changed_and_stores_nothing(
     store: S3Store, owner: Minio, bucket: str
 ) -> None:
-    data = os.urandom(11 * MiB)
+    data = os.urandom(17 * MiB)  # multipart (beyond three parts of 5 MiB)
     key = media_key(sha(data))
     with pytest.raises(SourceChanged, match="ended after"):
         store.put_stream(key, io.BytesIO(data[: 7 * MiB]), len(data), sha(data), META)
@@ -354,7 +515,7 @@ def test_restore_uploads_a_new_latest_version_over_a_damaged_one(
     store: S3Store, owner: Minio, bucket: str, damage: str
 ) -> None:
     """Issue 7, item 2: the damaged version is locked and stays; the good one goes on top."""
-    data = os.urandom(6 * MiB + 5)  # multipart, as a real clip
+    data = os.urandom(16 * MiB + 5)  # multipart, as a real clip
     digest = sha(data)
     key = media_key(digest)
     first = store.put_stream(key, io.BytesIO(data), len(data), digest, META)
@@ -576,7 +737,7 @@ def test_least_privilege_policy_is_enough_and_forbids_delete(
     owner.set_bucket_policy(bucket, station_policy(bucket, station))
     store = make_store(user=station, create_bucket=False)  # open_bucket with the station's rights
 
-    data = os.urandom(6 * MiB)  # multipart with 5 MiB parts
+    data = os.urandom(16 * MiB)  # multipart with 5 MiB parts, three in flight
     digest = sha(data)
     key = media_key(digest)
     stored = store.put_stream(key, io.BytesIO(data), len(data), digest, META)

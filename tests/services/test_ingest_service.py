@@ -11,10 +11,12 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from clirunner import RESTORE_STORY
+from commits import write_commits
 from fakes import Clock, FakeMetrics, MemoryDock, MemoryStore, ScriptedProber
 
 from recorder_sync.adapters import keys
@@ -22,8 +24,9 @@ from recorder_sync.adapters.db.engine import make_engine, upgrade
 from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.domain import outage
 from recorder_sync.domain.custody import verify_chain
+from recorder_sync.domain.errors import IntegrityFailure
 from recorder_sync.domain.layout import manifest_key, media_key, signature_key
-from recorder_sync.domain.model import Recording, RecordingState, ReleasePolicy, SightingState
+from recorder_sync.domain.model import Recording, RecordingState, ReleasePolicy, SightingState, StoredObject
 from recorder_sync.domain.naming import BUILTIN_PROFILES
 from recorder_sync.services.ingest import Dock, IngestService
 
@@ -324,6 +327,96 @@ def test_killed_between_deleting_the_dock_copy_and_recording_it_the_release_comp
         f.kind == "unreadable-media" for f in catalog.flags(state="unresolved")
     )
     assert verify_chain(catalog.events()) == len(catalog.events())
+
+
+def _hashed(world: World, data: bytes) -> Recording:
+    """``data`` docked, found stable and hashed: its recording's steps are next."""
+    world.dock.write(NAME, data)
+    world.svc.scan("d")
+    world.clock.advance(6)
+    world.svc.step_sighting(world.catalog.pending_sightings()[0])
+    [rec] = world.catalog.list_recordings()
+    return rec
+
+
+def test_a_scan_records_what_it_found_on_the_dock_in_one_commit(world: World) -> None:
+    svc, catalog, dock = world.svc, world.catalog, world.dock
+    names = [NAME.replace("0001.MP4", f"000{i}.MP4") for i in range(3)]
+    for name in names:
+        dock.write(name, name.encode() * 100)
+    commits = write_commits(catalog.engine)
+
+    assert len(svc.scan("d").sightings) == 3
+
+    assert commits == [1]
+    assert sorted(s.relpath for s in catalog.pending_sightings()) == sorted(names)
+    assert [e.fields["action"] for e in catalog.events()] == ["discovered"] * 3
+    assert len(svc.scan("d").sightings) == 3 and commits == [1]  # seen again unchanged: nothing written
+
+
+def test_probe_and_signature_commit_as_one_and_so_do_the_upload_and_its_check(world: World) -> None:
+    svc, catalog = world.svc, world.catalog
+    rec = _hashed(world, b"two commits from hashed to verified" * 1000)
+    commits = write_commits(catalog.engine)
+
+    assert svc.step_recording(catalog.recording(rec.id))
+    assert catalog.recording(rec.id).state == RecordingState.SIGNED and commits == [1]
+    assert svc.step_recording(catalog.recording(rec.id))
+    assert catalog.recording(rec.id).state == RecordingState.VERIFIED and commits == [2]
+
+    steps = [a for a in _actions(catalog, rec.id) if a != "flagged"]  # the bytes are no real video
+    assert steps == ["hashed", "probed", "signed", "stored", "verified"]
+    assert verify_chain(catalog.events()) == len(catalog.events())
+
+
+class Killed(BaseException):
+    """The process dies here (kill -9): nothing after it runs, nothing more is committed."""
+
+
+def test_killed_after_the_upload_before_its_commit_the_restart_stores_nothing_twice(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog, dock, store = world.catalog, world.dock, world.store
+    data = b"stored, then killed before the commit" * 1000
+    dock.write(NAME, data)
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise Killed
+
+    monkeypatch.setattr(store, "verify", killed)
+    with pytest.raises(Killed):
+        _drive(world.svc, world.clock)
+    monkeypatch.undo()
+    [rec] = catalog.list_recordings()
+    assert catalog.recording(rec.id).state == RecordingState.SIGNED  # the upload is not recorded
+    writes = store.writes
+
+    _drive(world.service(), world.clock)  # restarted
+
+    assert catalog.recording(rec.id).state == RecordingState.RELEASED and not dock.exists(NAME)
+    assert store.writes == writes  # found stored, not written again
+    steps = [a for a in _actions(catalog, rec.id) if a != "flagged"]  # the bytes are no real video
+    assert steps == ["hashed", "probed", "signed", "stored", "verified", "released"]
+    assert verify_chain(catalog.events()) == len(catalog.events())
+
+
+def test_a_failed_check_right_after_the_upload_finds_the_copy_recorded_as_stored(world: World) -> None:
+    svc, catalog, store = world.svc, world.catalog, world.store
+    rec = _hashed(world, b"damaged in flight" * 1000)
+    assert svc.step_recording(catalog.recording(rec.id))  # probed and signed
+    verify = store.verify
+
+    def damaged_first(key: str, *args: Any, **kwargs: Any) -> StoredObject:
+        store.damage(key)
+        return verify(key, *args, **kwargs)
+
+    store.verify = damaged_first  # type: ignore[method-assign]
+    with pytest.raises(IntegrityFailure):
+        svc.step_recording(catalog.recording(rec.id))
+    after = catalog.recording(rec.id)
+    assert after.state == RecordingState.STORED and after.attempts == 1
+    assert _actions(catalog, rec.id)[-2:] == ["stored", "flagged"]
+    assert [f.kind for f in catalog.flags(recording_id=rec.id) if f.kind == "integrity-failure"]
 
 
 def test_metrics_count_each_stage_once_with_its_bytes_and_storage_errors(world: World) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import secrets
+import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,8 +89,37 @@ class NewEvent:
     actor: str | None = None
 
 
+log = logging.getLogger(__name__)
+
+
 def _wall_clock() -> datetime:
     return datetime.now(UTC)
+
+
+class _Group:
+    """The one transaction of a ``SqlCatalog.together`` block, begun at its first use."""
+
+    def __init__(self) -> None:
+        self._session: Session | None = None
+        self.committed: list[Callable[[], None]] = []  # run once the commit is done
+
+    def session(self, engine: Engine) -> Session:
+        if self._session is None:
+            self._session = Session(engine, expire_on_commit=False)
+            self._session.begin()
+        return self._session
+
+    def end(self, *, commit: bool) -> None:
+        s, self._session = self._session, None
+        if s is None:
+            return
+        with s:
+            if not commit:
+                s.rollback()
+                return
+            s.commit()
+        for then in self.committed:
+            then()
 
 
 class SqlCatalog:
@@ -108,19 +139,56 @@ class SqlCatalog:
         self.owner = owner or claim_owner(station, os.getpid(), secrets.token_hex(4))
         self.clock = clock  # stamps custody events; only tests pass another one
         self._pg = engine.dialect.name == "postgresql"
+        self._groups = threading.local()  # the open ``together`` group of each thread
+        self._registered: set[str] = set()  # signing keys known to be in the database
 
     # --- plumbing -------------------------------------------------------------
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
+        group: _Group | None = getattr(self._groups, "group", None)
         try:
-            with Session(self.engine, expire_on_commit=False) as s, s.begin():
-                yield s
+            if group is None:
+                with Session(self.engine, expire_on_commit=False) as s, s.begin():
+                    yield s
+            else:
+                # inside ``together``: all or nothing still, as a savepoint of the group's transaction
+                s = group.session(self.engine)
+                with s.begin_nested():
+                    yield s
         except (OperationalError, InterfaceError) as e:
             raise DatabaseUnavailable(str(e.orig)) from e
         except DBAPIError as e:
             if not e.connection_invalidated:  # a refused value is the caller's, not an outage
                 raise
+            raise DatabaseUnavailable(str(e.orig)) from e
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """The transitions made inside (by this thread) commit as one transaction at the end,
+        one synced commit instead of one each; what a kill before that commit loses is redone,
+        as every step is. Each stays all or nothing (a savepoint), and those that completed
+        are committed even when a later one raises, as they would have been one by one.
+        Callers keep slow work (uploads, hashing) outside: the transaction holds SQLite's
+        write lock from its first statement. Nested, it joins the outer one."""
+        if getattr(self._groups, "group", None) is not None:
+            yield
+            return
+        group = _Group()
+        self._groups.group = group
+        try:
+            yield
+        except BaseException as e:
+            self._groups.group = None
+            try:
+                group.end(commit=not isinstance(e, DatabaseUnavailable))
+            except Exception:  # the database failed too (the session is closed: rolled back)
+                log.warning("could not commit the transitions made before %r", e, exc_info=True)
+            raise
+        self._groups.group = None
+        try:
+            group.end(commit=True)
+        except (OperationalError, InterfaceError) as e:
             raise DatabaseUnavailable(str(e.orig)) from e
 
     def append_event(
@@ -607,6 +675,8 @@ class SqlCatalog:
 
     def _register_key(self, key_id: str, public_pem: bytes, now: datetime) -> None:
         """Keep the public key beside the manifests it signed (once; workers may race to it)."""
+        if key_id in self._registered:  # a key row is never deleted
+            return
         try:
             with self.transaction() as s:
                 if s.get(StationKeyRow, key_id) is None:
@@ -617,6 +687,15 @@ class SqlCatalog:
                     )
         except IntegrityError:
             pass  # another worker registered it first
+        self._after_commit(lambda: self._registered.add(key_id))
+
+    def _after_commit(self, then: Callable[[], None]) -> None:
+        """``then`` once what this thread wrote is committed (at once outside ``together``)."""
+        group: _Group | None = getattr(self._groups, "group", None)
+        if group is None:
+            then()
+        else:
+            group.committed.append(then)
 
     def station_key(self) -> str | None:
         """The key id this station signs with: the newest of its keys not retired (None
