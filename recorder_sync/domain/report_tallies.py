@@ -111,6 +111,22 @@ class ReportAggregates:
     signatures: Mapping[str, Signature]  # of verified recordings that flags are about
 
 
+def rebuild_reason(stored_at: datetime | None, stored_cut: str | None, cut: str) -> str | None:
+    """Why the report tallies must be rebuilt from every row, or None when bringing them up
+    to date from the custody log is enough: they are missing, or were cut with other
+    settings (``cut``: the zone, deadline and full-recording types they are cut with now).
+
+    A full sweep does not rebuild them by itself: a tally changes only through what the
+    custody log records (verifications, links, imports, dockings, probes), which the
+    refresh reads, so a rebuild would write the same rows again (the longest part of a
+    full sweep on a year of footage)."""
+    if stored_at is None or stored_cut is None:
+        return "missing"
+    if stored_cut != cut:
+        return "cut with other settings"
+    return None
+
+
 def month_of(time: datetime | None, zone: tzinfo) -> str | None:
     if time is None:
         return None

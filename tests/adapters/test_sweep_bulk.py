@@ -33,6 +33,7 @@ from recorder_sync.adapters.db.schema import (
     ReportTallyRow,
 )
 from recorder_sync.adapters.db.sweep_repo import SweepRepo
+from recorder_sync.domain.model import StoredObject
 from recorder_sync.domain.policy import DEFAULT_POLICY, DeadlineSettings, full_action_types
 from recorder_sync.services.deadlines import DeadlineService
 
@@ -212,3 +213,40 @@ def test_a_full_sweep_on_the_sets_the_database_finds_equals_one_on_every_row(
         assert every_row and changes(svc, now) == every_row
         svc.sweep(now)  # written: the next time compares what resolves and escalates too
     assert svc.sweep(NOW, full=True).changes == ()
+
+
+def test_a_full_sweep_refreshes_the_tallies_and_other_settings_rebuild_them(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(engine, seed=3)
+    catalog = SqlCatalog(engine, station="t", actor="t")
+    book = CaseBook(catalog)
+    svc = DeadlineService(book, DEFAULT_POLICY, DeadlineSettings(display_tz=SH))
+    rebuilds: list[datetime] = []
+    rebuild = report_tallies._rebuild
+
+    def counted(s: Any, now: datetime, cut: report_tallies.TallyCut, *, bulk: bool = True) -> None:
+        rebuilds.append(now)
+        rebuild(s, now, cut, bulk=bulk)
+
+    monkeypatch.setattr(report_tallies, "_rebuild", counted)
+    svc.sweep(NOW)
+    assert rebuilds == [NOW]  # none yet: built
+    # a recording verified since, through the custody log, as the daemon records it
+    later = NOW + timedelta(hours=2)
+    with catalog.transaction() as s:
+        pending = s.scalars(select(RecordingRow.id).where(RecordingRow.verified_at.is_(None))).first()
+    assert pending is not None
+    catalog.record_verified(pending, StoredObject(key=pending, uri="file:///x", size=1), later)
+    assert svc.sweep(later, full=True).full
+    assert rebuilds == [NOW]  # full, but cut alike: refreshed, not rebuilt
+    refreshed = stored(catalog)
+    cut = report_tallies.TallyCut(SH, DeadlineSettings().upload_deadline, full_action_types(DEFAULT_POLICY))
+    with catalog.transaction() as s:
+        rebuild(s, later, cut)
+    assert refreshed == stored(catalog)  # what a rebuild from every row writes
+    assert any(r[0] == "report_recordings" and r[1] == pending for r in refreshed)
+    # the zone the months are cut in changes: rebuilt
+    other = DeadlineService(book, DEFAULT_POLICY, DeadlineSettings(display_tz=ZoneInfo("Europe/London")))
+    other.sweep(later + timedelta(minutes=5))
+    assert rebuilds == [NOW, later + timedelta(minutes=5)]

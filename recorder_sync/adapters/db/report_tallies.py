@@ -4,14 +4,16 @@ A stored and verified recording's part in the report is final until its links, i
 actions' unit or type, or its camera clock evidence change; an action's until it is
 imported again.  ``report_recordings`` and ``report_actions`` keep each one's
 contribution, ``report_tallies`` their sums per month and group.  The sweep brings
-them up to date (rebuilt when it is full); ``sweep_marks['report']`` holds the time
-they are valid as of (``at``), the custody position read up to (``seq``) and what
+them up to date (rebuilt from every row only when they are missing or were cut with
+other settings: ``rebuild_reason``); ``sweep_marks['report']`` holds the time they are
+valid as of (``at``), the custody position read up to (``seq``) and what
 they were cut with (``text``: zone, deadline, full-recording action types).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -85,6 +87,7 @@ from recorder_sync.domain.report_tallies import (
     contribution,
     merge_tallies,
     month_bounds,
+    rebuild_reason,
     tally,
     tally_bins,
 )
@@ -92,6 +95,8 @@ from recorder_sync.domain.reports import UNKNOWN, UNLINKED
 from recorder_sync.domain.subjects import (
     parse_subject,
 )
+
+log = logging.getLogger(__name__)
 
 _REPORT = "report"  # the sweep mark of the report tallies
 
@@ -515,19 +520,24 @@ def _refresh(s: Session, mark: SweepMarkRow, now: datetime, cut: TallyCut) -> No
             setattr(row, name, value)
 
 
-def update_report(s: Session, now: datetime, cut: TallyCut, full: bool) -> None:
-    """In the sweep's transaction: refresh the tallies, or rebuild them when the sweep is
-    full, when there are none yet, or when they were cut otherwise."""
+def update_report(s: Session, now: datetime, cut: TallyCut) -> None:
+    """In the sweep's transaction: bring the tallies up to ``now``, rebuilt from every row
+    only when ``rebuild_reason`` says so (missing, or cut with other settings)."""
     mark = s.get(SweepMarkRow, _REPORT)
-    if full or mark is None or mark.at is None or mark.text != cut.fingerprint:
-        cursor = log_end(s)
-        _rebuild(s, now, cut)
-        if mark is None:
-            mark = SweepMarkRow(name=_REPORT)
-            s.add(mark)
-        mark.at, mark.text, mark.seq = now, cut.fingerprint, cursor
-    else:
+    reason = rebuild_reason(
+        None if mark is None else mark.at, None if mark is None else mark.text, cut.fingerprint
+    )
+    if reason is None:
+        assert mark is not None
         _refresh(s, mark, now, cut)
+        return
+    log.info("rebuilding the report tallies from every row (%s)", reason)
+    cursor = log_end(s)
+    _rebuild(s, now, cut)
+    if mark is None:
+        mark = SweepMarkRow(name=_REPORT)
+        s.add(mark)
+    mark.at, mark.text, mark.seq = now, cut.fingerprint, cursor
 
 
 class ReportTallies(CatalogBound):

@@ -366,7 +366,7 @@ class SweepRepo(CatalogBound):
             # the next one ignores).
             mark.at, mark.text, mark.seq = now, limits.fingerprint, inputs.cursor
             cut = TallyCut(limits.report_tz, limits.upload_deadline, limits.report_full_types)
-            update_report(s, now, cut, inputs.full)
+            update_report(s, now, cut)
         return True
 
     def last_sweep(self) -> datetime | None:
