@@ -250,3 +250,58 @@ def test_a_full_sweep_refreshes_the_tallies_and_other_settings_rebuild_them(
     other = DeadlineService(book, DEFAULT_POLICY, DeadlineSettings(display_tz=ZoneInfo("Europe/London")))
     other.sweep(later + timedelta(minutes=5))
     assert rebuilds == [NOW, later + timedelta(minutes=5)]
+
+
+def test_a_sweep_reads_the_ledger_only_of_footage_its_officer_numbers_do_not_attribute(
+    engine: Engine,
+) -> None:
+    def action(aid: str, crew: list[str]) -> dict[str, Any]:
+        start = datetime(2026, 12, 1, 9, tzinfo=UTC)
+        return {
+            "action_id": aid, "case_id": "C1", "action_type": "seizure", "unit": "U",
+            "officers_json": json.dumps(crew), "start": start, "end": start + timedelta(hours=1),
+            "target_id": "", "target_name": "", "place": "", "version": 1, "imported_at": start,
+            "updated_at": start,
+        }  # fmt: skip
+
+    def recording(rid: str, officer: str | None, device: str) -> dict[str, Any]:
+        start = datetime(2026, 12, 1, 9, tzinfo=UTC)
+        return {
+            "id": rid, "sha256": rid.ljust(64, "0"), "size": 1, "kind": "video", "state": "released",
+            "station": "t", "dock": "d", "original_name": rid, "ingested_at": start + timedelta(hours=2),
+            "device": device, "officer": officer, "start": start, "end": start + timedelta(hours=1),
+            "important": False, "metadata_json": "{}", "media_json": "{}",
+            "verified_at": start + timedelta(hours=3), "stored_at": start + timedelta(hours=3),
+            "attempts": 0, "updated_at": start,
+        }  # fmt: skip
+
+    def link(rid: str, aid: str) -> dict[str, Any]:
+        return {
+            "recording_id": rid, "action_id": aid, "basis": "officer", "confidence": "auto",
+            "officer": None, "created_by": "t", "reason": "t", "created_at": NOW - timedelta(days=5),
+        }  # fmt: skip
+
+    ledger = [
+        {"device": device, "officer": officer, "start": day, "end": day + timedelta(hours=20),
+         "imported_at": day, "updated_at": day}
+        for device, officer in (("CAM-1", "001"), ("CAM-2", "002"))
+        for day in (datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=d) for d in range(31))
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(insert(ActionRow), [action("A1", ["001"]), action("A2", ["002"])])
+        conn.execute(
+            insert(ActionOfficerRow),
+            [{"action_id": "A1", "officer": "001"}, {"action_id": "A2", "officer": "002"}],
+        )
+        # A1's footage names its officer; A2's does not: only the ledger says who made it
+        conn.execute(insert(RecordingRow), [recording("R1", "001", "CAM-1"), recording("R2", None, "CAM-2")])
+        conn.execute(insert(LinkRow), [link("R1", "A1"), link("R2", "A2")])
+        conn.execute(insert(CheckoutRow), ledger)
+    catalog = SqlCatalog(engine, station="t", actor="t")
+    svc = DeadlineService(CaseBook(catalog), DEFAULT_POLICY, DeadlineSettings(display_tz=SH))
+    inputs = SweepRepo(catalog).sweep_inputs(NOW, svc.limits, full=True)
+    # A2 is in play, and A1 with it (a case-file flag needs every action of the case)
+    assert {a.action_id for a in inputs.actions} == {"A1", "A2"}
+    assert {c.device for c in inputs.checkouts} == {"CAM-2"}
+    # and it is enough: the footage is attributed, nothing is missing
+    assert [c for c in svc.sweep(NOW).changes if c.kind == "footage-missing"] == []

@@ -60,7 +60,7 @@ from recorder_sync.adapters.db.sweep_sets import (
 from recorder_sync.domain.canonical import parse
 from recorder_sync.domain.cases import Checkout
 from recorder_sync.domain.custody import EventKind
-from recorder_sync.domain.deadlines import verified_late
+from recorder_sync.domain.deadlines import ledger_devices, verified_late
 from recorder_sync.domain.flags import (
     ENGINE_KINDS,
     UPLOAD_KINDS,
@@ -195,11 +195,13 @@ class SweepRepo(CatalogBound):
             pairs = counted_pairs(s, action_ids=action_ids)
             recordings = recordings_by_ids(s, {r for r, _ in pairs})
 
-            # the ledger: the checkouts due for a docking check, and those of the devices in play
+            # the ledger: the checkouts due for a docking check, and those of the devices whose
+            # footage the recordings' own officer numbers do not attribute
             if all_checkouts:
                 checkouts = [checkout_from_row(r) for r in s.scalars(select(CheckoutRow))]
             else:
-                devices = sorted({r.device for r in recordings if r.device} | {d for d, _ in checkout_keys})
+                ledger = ledger_devices(actions, pairs, recordings)
+                devices = sorted(ledger | {d for d, _ in checkout_keys})
                 rows: list[CheckoutRow] = []
                 for batch in chunks(devices):
                     rows.extend(s.scalars(select(CheckoutRow).where(CheckoutRow.device.in_(batch))))
