@@ -14,10 +14,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.engine import Engine
 
 from recorder_sync.adapters.db import report_tallies
+from recorder_sync.adapters.db.bulk_sql import working_memory
 from recorder_sync.adapters.db.casebook import CaseBook
 from recorder_sync.adapters.db.engine import make_engine, upgrade
 from recorder_sync.adapters.db.repository import SqlCatalog
@@ -305,3 +306,19 @@ def test_a_sweep_reads_the_ledger_only_of_footage_its_officer_numbers_do_not_att
     assert {c.device for c in inputs.checkouts} == {"CAM-2"}
     # and it is enough: the footage is attributed, nothing is missing
     assert [c for c in svc.sweep(NOW).changes if c.kind == "footage-missing"] == []
+
+
+def test_statements_over_whole_tables_get_working_memory_only_while_they_run(engine: Engine) -> None:
+    catalog = SqlCatalog(engine, station="t", actor="t")
+    setting = "PRAGMA cache_size" if engine.dialect.name == "sqlite" else "SHOW work_mem"
+    with catalog.transaction() as s:
+        before = s.execute(text(setting)).scalar_one()
+        with working_memory(s, 64):
+            inside = s.execute(text(setting)).scalar_one()
+        after = s.execute(text(setting)).scalar_one()
+    with catalog.transaction() as s:
+        later = s.execute(text(setting)).scalar_one()
+    if engine.dialect.name == "sqlite":
+        assert (inside, after, later) == (-64 * 1024, before, before)  # a connection setting: put back
+    else:
+        assert (inside, later) == ("64MB", before)  # for the transaction only

@@ -32,6 +32,7 @@ from recorder_sync.adapters.db.bulk_sql import (
     sqlite,
     statement,
     stored_plainly,
+    working_memory,
 )
 from recorder_sync.adapters.db.repository import flag_from_row
 from recorder_sync.adapters.db.rows import (
@@ -300,14 +301,25 @@ def _json_cases(s: Session, column: str, value: str) -> tuple[str, dict[str, Any
     return (f"(CASE {value} {' '.join(whens)} END)" if whens else "NULL"), params
 
 
+_LEFT = ""  # the month of a row the bulk insert leaves to Python (no real month is empty)
+
+
 def _bulk_contributions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
     """Insert the contributions the database can compute; the ids of the verified
-    recordings left to Python."""
-    params: dict[str, Any] = {"now": now, "counted": list(COUNTED), "unknown": UNKNOWN}
+    recordings left to Python.
+
+    Every verified recording gets a row; those left to Python (a camera clock to correct,
+    times stored otherwise, several actions of different units or types, a month the
+    zone does not map plainly) get an empty month, and are read back by it through the
+    month's index and deleted: cheaper than looking for the missing ones among a
+    million rows afterwards."""
+    params: dict[str, Any] = {"now": now, "counted": list(COUNTED), "unknown": UNKNOWN, "left": _LEFT}
     plain = stored_plainly(s, "r.start", 'r."end"', "r.ingested_at", "r.verified_at")
     # SQLite: read the table in order rather than most of it through the index (``+``)
-    where = f"{'+' if sqlite(s) else ''}r.verified_at <= :now AND {plain}"
-    bounds = _months(s, cut, "recordings r", ["r.start", 'r."end"', "r.ingested_at"], where, params)
+    verified = f"{'+' if sqlite(s) else ''}r.verified_at <= :now"
+    bounds = _months(
+        s, cut, "recordings r", ["r.start", 'r."end"', "r.ingested_at"], f"{verified} AND {plain}", params
+    )
     month = ranges("x.anchor", bounds, params, "m")
     units, unit_params = _json_cases(s, "unit", "x.unit")
     types, type_params = _json_cases(s, "action_type", "x.atype")
@@ -317,19 +329,24 @@ def _bulk_contributions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
     # SQLite: every link is read; in table order, and sorted, it is a third of the time
     # that walking the (recording, action) index and fetching each row takes
     scan = "NOT INDEXED" if sqlite(s) else ""
+    bulk = "y.month IS NOT NULL AND y.ok = 1 AND (y.n IS NULL OR (y.nu = 1 AND y.nt = 1))"
+    # inserted in the key's order: the primary key's index grows at its end, not all over
     sql = f"""
         INSERT INTO report_recordings (recording_id, month, officer, units_json, types_json, delay_us)
-        SELECT y.id, y.month, y.officer,
-               CASE WHEN y.n IS NULL THEN :unlinked ELSE y.units END,
-               CASE WHEN y.n IS NULL THEN :unlinked ELSE y.types END,
-               y.delay_us
+        SELECT y.id, CASE WHEN {bulk} THEN y.month ELSE :left END, y.officer,
+               CASE WHEN y.n IS NULL THEN :unlinked WHEN {bulk} THEN y.units ELSE :left END,
+               CASE WHEN y.n IS NULL THEN :unlinked WHEN {bulk} THEN y.types ELSE :left END,
+               CASE WHEN {bulk} THEN y.delay_us ELSE 0 END
         FROM (
             SELECT x.id AS id, {month} AS month, x.officer AS officer, x.n AS n, x.nu AS nu,
-                   x.nt AS nt, {units} AS units, {types} AS types, {delay} AS delay_us
+                   x.nt AS nt, {units} AS units, {types} AS types, x.ok AS ok,
+                   CASE WHEN x.ok = 1 THEN {delay} END AS delay_us
             FROM (
                 SELECT r.id AS id, {ANCHOR} AS anchor, r.verified_at AS verified_at,
                        CASE WHEN r.officer IS NULL OR r.officer = '' THEN :unknown
                             ELSE r.officer END AS officer,
+                       CASE WHEN {plain} AND (r.device IS NULL OR r.device NOT IN ({CLOCK_DEVICES}))
+                            THEN 1 ELSE 0 END AS ok,
                        lk.n AS n, lk.nu AS nu, lk.nt AS nt, lk.unit AS unit, lk.atype AS atype
                 FROM recordings r LEFT JOIN (
                     SELECT l.recording_id AS rid, count(*) AS n,
@@ -340,17 +357,17 @@ def _bulk_contributions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
                     WHERE l.removed_at IS NULL AND l.confidence IN :counted
                     GROUP BY l.recording_id
                 ) lk ON lk.rid = r.id
-                WHERE {where} AND (r.device IS NULL OR r.device NOT IN ({CLOCK_DEVICES}))
+                WHERE {verified}
             ) x
         ) y
-        WHERE y.month IS NOT NULL AND (y.n IS NULL OR (y.nu = 1 AND y.nt = 1))
+        ORDER BY y.id
     """
     s.execute(statement(sql, params))
-    rest = """
-        SELECT r.id FROM recordings r WHERE r.verified_at <= :now
-        AND NOT EXISTS (SELECT 1 FROM report_recordings c WHERE c.recording_id = r.id)
-    """
-    return list(s.scalars(statement(rest, {"now": now})))
+    left = select(ReportRecordingRow.recording_id).where(ReportRecordingRow.month == _LEFT)
+    rest = list(s.scalars(left))
+    if rest:
+        s.execute(delete(ReportRecordingRow).where(ReportRecordingRow.month == _LEFT))
+    return rest
 
 
 def _bulk_actions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
@@ -533,7 +550,8 @@ def update_report(s: Session, now: datetime, cut: TallyCut) -> None:
         return
     log.info("rebuilding the report tallies from every row (%s)", reason)
     cursor = log_end(s)
-    _rebuild(s, now, cut)
+    with working_memory(s):
+        _rebuild(s, now, cut)
     if mark is None:
         mark = SweepMarkRow(name=_REPORT)
         s.add(mark)

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from recorder_sync.adapters.db.bulk_sql import working_memory
 from recorder_sync.adapters.db.report_tallies import TallyCut, update_report
 from recorder_sync.adapters.db.repository import NewEvent, SqlCatalog, flag_from_row
 from recorder_sync.adapters.db.rows import (
@@ -92,7 +93,7 @@ class SweepRepo(CatalogBound):
     bulk_full = True
 
     def sweep_inputs(self, now: datetime, limits: SweepLimits, *, full: bool = False) -> SweepInputs:
-        with self.catalog.transaction() as s:
+        with self.catalog.transaction() as s, working_memory(s):
             mark = s.get(SweepMarkRow, _SWEEP)
             cursor = log_end(s)
             full = full or mark is None or mark.at is None or mark.at > now or mark.text != limits.fingerprint
