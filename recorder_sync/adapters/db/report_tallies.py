@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from recorder_sync.adapters.db.bulk_sql import (
     ANCHOR,
     CLOCK_DEVICES,
+    fence,
     floor_div,
     microseconds,
     ranges,
@@ -244,8 +245,9 @@ def _rebuild(s: Session, now: datetime, cut: TallyCut, *, bulk: bool = True) -> 
             ),
         )
     actions: list[ActionContribution] = []
+    tallied: list[ActionContribution] = []  # the bulk path's, tallied with those of Python
     if bulk:
-        left = _bulk_actions(s, now, cut)
+        left, tallied = _bulk_actions(s, now, cut)
         actions = [cut.action(a) for a in actions_by_ids(s, left)]
     else:
         actions = [cut.action(action_from_row(r)) for r in core(s, select(ACTIONS))]
@@ -256,7 +258,7 @@ def _rebuild(s: Session, now: datetime, cut: TallyCut, *, bulk: bool = True) -> 
     for batch in batches([_action_row(a) for a in actions]):
         s.execute(insert(ReportActionRow), batch)
     if bulk:
-        rows = [_tally_row(t) for t in tally_bins(_bins(s, cut), _stored_actions(s))]
+        rows = [_tally_row(t) for t in tally_bins(_bins(s, cut), [*tallied, *actions])]
         for batch in batches(rows):
             s.execute(insert(ReportTallyRow), batch)
     else:
@@ -357,8 +359,8 @@ def _bulk_contributions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
                     WHERE l.removed_at IS NULL AND l.confidence IN :counted
                     GROUP BY l.recording_id
                 ) lk ON lk.rid = r.id
-                WHERE {verified}
-            ) x
+                WHERE {verified} {fence(s)}
+            ) x {fence(s)}
         ) y
         ORDER BY y.id
     """
@@ -370,8 +372,10 @@ def _bulk_contributions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
     return rest
 
 
-def _bulk_actions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
-    """Insert the actions' contributions the database can compute; the ids of the others."""
+def _bulk_actions(s: Session, now: datetime, cut: TallyCut) -> tuple[list[str], list[ActionContribution]]:
+    """Insert the actions' contributions the database can compute; the ids of the others,
+    and the contributions inserted (read back once: their officers are put as Python
+    writes them, and they are tallied)."""
     params: dict[str, Any] = {"full": sorted(cut.full_types), "now": now}
     plain = stored_plainly(s, 'a."end"')
     bounds = _months(s, cut, "actions a", ['a."end"'], plain, params)
@@ -390,17 +394,22 @@ def _bulk_actions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
     s.execute(statement(sql, params))
     # the officers as Python writes them: once each, JSON without ASCII escapes
     fixes = []
-    for action_id, stored in s.execute(select(ReportActionRow.action_id, ReportActionRow.officers_json)):
-        again = json.dumps(list(dict.fromkeys(json.loads(stored))), ensure_ascii=False)
-        if again != stored:
-            fixes.append({"action_id": action_id, "officers_json": again})
+    inserted: list[ActionContribution] = []
+    for row in core(s, select(ReportActionRow.__table__)):
+        officers = tuple(dict.fromkeys(json.loads(row.officers_json)))
+        again = json.dumps(list(officers), ensure_ascii=False)
+        if again != row.officers_json:
+            fixes.append({"action_id": row.action_id, "officers_json": again})
+        inserted.append(
+            ActionContribution(row.action_id, row.month, officers, row.unit, row.action_type, bool(row.full))
+        )
     for rows in batches(fixes):
         s.execute(update(ReportActionRow), rows)
     rest = """
         SELECT a.action_id FROM actions a
         WHERE NOT EXISTS (SELECT 1 FROM report_actions c WHERE c.action_id = a.action_id)
     """
-    return list(s.scalars(statement(rest, {})))
+    return list(s.scalars(statement(rest, {}))), inserted
 
 
 def _bins(s: Session, cut: TallyCut) -> list[Bin]:
@@ -415,7 +424,6 @@ def _bins(s: Session, cut: TallyCut) -> list[Bin]:
     limit = cut.deadline // timedelta(microseconds=1)
     out: list[Bin] = []
     for dimension, key, many in (
-        ("total", "'all'", False),
         ("officer", "c.officer", False),
         ("unit", "c.units_json", True),
         ("action_type", "c.types_json", True),
@@ -434,11 +442,20 @@ def _bins(s: Session, cut: TallyCut) -> list[Bin]:
             keys = tuple(json.loads(k)) if many else (k,)
             counts = dict(zip(flat[0::2], flat[1::2], strict=True))
             out.append((month, dimension, keys, counts, int(count), int(within), int(worst)))
+    # every contribution has one officer: a month's total is the sum of its officers' bins
+    # (cheaper than grouping the million rows once more)
+    totals: dict[str, tuple[dict[int, int], list[int]]] = {}  # month → histogram, [n, within, worst]
+    for month, dimension, _, buckets, count, within, worst in list(out):
+        if dimension != "officer":
+            continue
+        merged, figures = totals.setdefault(month, ({}, [0, 0, worst]))
+        for lower, number in buckets.items():
+            merged[lower] = merged.get(lower, 0) + number
+        figures[0] += count
+        figures[1] += within
+        figures[2] = max(figures[2], worst)
+    out.extend((month, "total", ("all",), h, n, w, worst) for month, (h, (n, w, worst)) in totals.items())
     return out
-
-
-def _stored_actions(s: Session) -> list[ActionContribution]:
-    return [_action_contribution(r) for r in core(s, select(ReportActionRow.__table__))]
 
 
 def _refresh(s: Session, mark: SweepMarkRow, now: datetime, cut: TallyCut) -> None:
