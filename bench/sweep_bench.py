@@ -83,7 +83,8 @@ def timed(fn: Callable[[], T]) -> tuple[T, float]:
 def cpu_seconds(engine: Engine) -> tuple[float, float]:
     """CPU time (user + system) used so far by this process (SQLite works inside it) and by
     the PostgreSQL backend serving the engine's pooled connection, when the server runs on
-    this machine and its /proc entry is readable (0 otherwise).  On a loaded machine wall
+    this machine and its /proc entry is readable (0 otherwise; the parallel workers a plan
+    may start are not counted).  On a loaded machine wall
     time says little: CPU time is what the work costs."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     server = 0.0
