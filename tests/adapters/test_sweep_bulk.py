@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
-from recorder_sync.adapters.db import report_tallies
+from recorder_sync.adapters.db import report_tallies, sweep_sets
 from recorder_sync.adapters.db.bulk_sql import working_memory
 from recorder_sync.adapters.db.casebook import CaseBook
 from recorder_sync.adapters.db.engine import make_engine, upgrade
@@ -34,6 +35,7 @@ from recorder_sync.adapters.db.schema import (
     ReportTallyRow,
 )
 from recorder_sync.adapters.db.sweep_repo import SweepRepo
+from recorder_sync.domain.errors import DatabaseUnavailable
 from recorder_sync.domain.model import StoredObject
 from recorder_sync.domain.policy import DEFAULT_POLICY, DeadlineSettings, full_action_types
 from recorder_sync.services.deadlines import DeadlineService
@@ -322,3 +324,25 @@ def test_statements_over_whole_tables_get_working_memory_only_while_they_run(eng
         assert (inside, after, later) == (-64 * 1024, before, before)  # a connection setting: put back
     else:
         assert (inside, later) == ("64MB", before)  # for the transaction only
+
+
+def test_a_full_sweep_that_fails_midway_leaves_no_temporary_table_and_the_next_one_runs(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(engine, seed=5, n_actions=40)
+    catalog = SqlCatalog(engine, station="t", actor="t")
+    svc = DeadlineService(CaseBook(catalog), DEFAULT_POLICY, DeadlineSettings(display_tz=SH))
+    ids = sweep_sets._ids
+
+    def failing(s: Any, sql: str, params: dict[str, Any]) -> set[str]:
+        if "f.odd = 1" in sql:
+            s.execute(text("SELECT no_such_column FROM sweep_footage"))  # a database error
+        return ids(s, sql, params)
+
+    monkeypatch.setattr(sweep_sets, "_ids", failing)
+    # the error itself, not a later one ("current transaction is aborted")
+    with pytest.raises((DatabaseUnavailable, DBAPIError), match="no_such_column"):
+        svc.sweep(NOW)
+    monkeypatch.setattr(sweep_sets, "_ids", ids)
+    assert svc.sweep(NOW).changes  # the pooled connection holds no leftover table
+    assert svc.sweep(NOW + timedelta(hours=1), full=True).full

@@ -122,16 +122,16 @@ def suspect_actions(s: Session, now: datetime, limits: SweepLimits) -> set[str]:
 @contextmanager
 def _temporary(s: Session, name: str, query: str, params: dict[str, Any], *, index: str) -> Iterator[None]:
     """A temporary table of ``query``'s rows, indexed on ``index``, dropped afterwards (and
-    on PostgreSQL at the latest when the transaction ends)."""
+    on PostgreSQL at the latest when the transaction ends).  Not dropped when the body
+    fails: the transaction's rollback takes it away (a statement sent to a PostgreSQL
+    transaction that has failed would only hide the error)."""
     keep = "" if sqlite(s) else " ON COMMIT DROP"
     s.execute(statement(f"CREATE TEMPORARY TABLE {name}{keep} AS {query}", params))
-    try:
-        s.execute(text(f"CREATE INDEX {'temp.' if sqlite(s) else ''}{name}_ix ON {name} ({index})"))
-        if not sqlite(s):
-            s.execute(text(f"ANALYZE {name}"))  # a temporary table has no statistics of its own
-        yield
-    finally:
-        s.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    s.execute(text(f"CREATE INDEX {'temp.' if sqlite(s) else ''}{name}_ix ON {name} ({index})"))
+    if not sqlite(s):
+        s.execute(text(f"ANALYZE {name}"))  # a temporary table has no statistics of its own
+    yield
+    s.execute(text(f"DROP TABLE {name}"))
 
 
 def suspect_cases(s: Session, now: datetime, limits: SweepLimits) -> set[str]:
