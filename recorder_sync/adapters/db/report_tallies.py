@@ -424,6 +424,7 @@ def _bins(s: Session, cut: TallyCut) -> list[Bin]:
     limit = cut.deadline // timedelta(microseconds=1)
     out: list[Bin] = []
     for dimension, key, many in (
+        ("total", "'all'", False),
         ("officer", "c.officer", False),
         ("unit", "c.units_json", True),
         ("action_type", "c.types_json", True),
@@ -442,19 +443,6 @@ def _bins(s: Session, cut: TallyCut) -> list[Bin]:
             keys = tuple(json.loads(k)) if many else (k,)
             counts = dict(zip(flat[0::2], flat[1::2], strict=True))
             out.append((month, dimension, keys, counts, int(count), int(within), int(worst)))
-    # every contribution has one officer: a month's total is the sum of its officers' bins
-    # (cheaper than grouping the million rows once more)
-    totals: dict[str, tuple[dict[int, int], list[int]]] = {}  # month → histogram, [n, within, worst]
-    for month, dimension, _, buckets, count, within, worst in list(out):
-        if dimension != "officer":
-            continue
-        merged, figures = totals.setdefault(month, ({}, [0, 0, worst]))
-        for lower, number in buckets.items():
-            merged[lower] = merged.get(lower, 0) + number
-        figures[0] += count
-        figures[1] += within
-        figures[2] = max(figures[2], worst)
-    out.extend((month, "total", ("all",), h, n, w, worst) for month, (h, (n, w, worst)) in totals.items())
     return out
 
 
