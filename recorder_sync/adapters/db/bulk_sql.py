@@ -42,7 +42,8 @@ def sqlite(s: Session) -> bool:
 def fence(s: Session) -> str:
     """Put at the end of a subquery whose computed columns the outer query reads several
     times: without it, both databases merge the subquery into the outer one and compute
-    each column again at every mention (a month of a million rows is a nest of CASEs)."""
+    each column again at every mention (a month is a nest of CASEs over a recording's
+    anchor, itself a CASE, and the outer query reads it five times)."""
     return "LIMIT -1 OFFSET 0" if sqlite(s) else "OFFSET 0"
 
 
