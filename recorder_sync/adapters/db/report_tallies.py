@@ -332,7 +332,10 @@ def _bulk_contributions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
     # that walking the (recording, action) index and fetching each row takes
     scan = "NOT INDEXED" if sqlite(s) else ""
     bulk = "y.month IS NOT NULL AND y.ok = 1 AND (y.n IS NULL OR (y.nu = 1 AND y.nt = 1))"
-    # inserted in the key's order: the primary key's index grows at its end, not all over
+    # SQLite: inserted in the key's order, the primary key's index grows at its end, not
+    # all over (a fifth less time on a year of footage); PostgreSQL sorts a million text
+    # keys slower than its B-tree takes them in any order
+    order = "ORDER BY y.id" if sqlite(s) else ""
     sql = f"""
         INSERT INTO report_recordings (recording_id, month, officer, units_json, types_json, delay_us)
         SELECT y.id, CASE WHEN {bulk} THEN y.month ELSE :left END, y.officer,
@@ -362,7 +365,7 @@ def _bulk_contributions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
                 WHERE {verified} {fence(s)}
             ) x {fence(s)}
         ) y
-        ORDER BY y.id
+        {order}
     """
     s.execute(statement(sql, params))
     left = select(ReportRecordingRow.recording_id).where(ReportRecordingRow.month == _LEFT)
