@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
 
@@ -93,10 +94,12 @@ class SweepRepo(CatalogBound):
     bulk_full = True
 
     def sweep_inputs(self, now: datetime, limits: SweepLimits, *, full: bool = False) -> SweepInputs:
-        with self.catalog.transaction() as s, working_memory(s):
+        with self.catalog.transaction() as s, ExitStack() as room:
             mark = s.get(SweepMarkRow, _SWEEP)
             cursor = log_end(s)
             full = full or mark is None or mark.at is None or mark.at > now or mark.text != limits.fingerprint
+            if full:  # statements over whole tables; an incremental sweep's are small
+                room.enter_context(working_memory(s))
             open_rows = s.scalars(
                 select(FlagRow).where(FlagRow.state.in_(OPEN_STATES), FlagRow.kind.in_(sorted(ENGINE_KINDS)))
             ).all()
