@@ -206,8 +206,7 @@ class _Context:
         """Officers of ``action`` with no linked footage attributable to them, and the
         linked recordings attributable to nobody."""
         # Fast path: the recordings' own officer numbers usually settle it without the ledger.
-        named = {self.recordings[rid].officer for rid in linked}
-        if all(officer in named for officer in action.officers):
+        if named_in_footage(action, (self.recordings[rid] for rid in linked)):
             return [], []
         covered: set[str] = set()
         unattributed: list[str] = []
@@ -235,6 +234,34 @@ class _Context:
             f"{label} {action.action_id} of case {action.case_id} ({action.unit}), "
             f"{self.t(action.start)} to {self.t(action.end)}{target}{place}"
         )
+
+
+def named_in_footage(action: Action, linked: Iterable[RecordingFacts]) -> bool:
+    """Every officer of ``action`` is the officer of one of its linked recordings: who
+    made the footage is settled without the device ledger."""
+    named = {recording.officer for recording in linked}
+    return all(officer in named for officer in action.officers)
+
+
+def ledger_devices(
+    actions: Iterable[Action], links: Iterable[tuple[str, str]], recordings: Iterable[RecordingFacts]
+) -> set[str]:
+    """The devices whose ledger lines (checkouts) ``evaluate`` may read to attribute
+    footage: those of the recordings linked to an action their officer numbers do not
+    settle (``named_in_footage``).  A sweep loads only these, not the whole ledger of every
+    device in play."""
+    by_id = {r.id: r for r in recordings}
+    linked: dict[str, list[RecordingFacts]] = defaultdict(list)
+    for rid, aid in links:
+        recording = by_id.get(rid)
+        if recording is not None:
+            linked[aid].append(recording)
+    devices: set[str] = set()
+    for action in actions:
+        footage = linked.get(action.action_id, [])
+        if not named_in_footage(action, footage):
+            devices.update(r.device for r in footage if r.device)
+    return devices
 
 
 def _maybe_due(recording: RecordingFacts, at_risk_from: datetime) -> bool:

@@ -14,10 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
-from recorder_sync.adapters.db import report_tallies
+from recorder_sync.adapters.db import report_tallies, sweep_sets
+from recorder_sync.adapters.db.bulk_sql import working_memory
 from recorder_sync.adapters.db.casebook import CaseBook
 from recorder_sync.adapters.db.engine import make_engine, upgrade
 from recorder_sync.adapters.db.repository import SqlCatalog
@@ -33,6 +35,8 @@ from recorder_sync.adapters.db.schema import (
     ReportTallyRow,
 )
 from recorder_sync.adapters.db.sweep_repo import SweepRepo
+from recorder_sync.domain.errors import DatabaseUnavailable
+from recorder_sync.domain.model import StoredObject
 from recorder_sync.domain.policy import DEFAULT_POLICY, DeadlineSettings, full_action_types
 from recorder_sync.services.deadlines import DeadlineService
 
@@ -212,3 +216,133 @@ def test_a_full_sweep_on_the_sets_the_database_finds_equals_one_on_every_row(
         assert every_row and changes(svc, now) == every_row
         svc.sweep(now)  # written: the next time compares what resolves and escalates too
     assert svc.sweep(NOW, full=True).changes == ()
+
+
+def test_a_full_sweep_refreshes_the_tallies_and_other_settings_rebuild_them(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(engine, seed=3)
+    catalog = SqlCatalog(engine, station="t", actor="t")
+    book = CaseBook(catalog)
+    svc = DeadlineService(book, DEFAULT_POLICY, DeadlineSettings(display_tz=SH))
+    rebuilds: list[datetime] = []
+    rebuild = report_tallies._rebuild
+
+    def counted(s: Any, now: datetime, cut: report_tallies.TallyCut, *, bulk: bool = True) -> None:
+        rebuilds.append(now)
+        rebuild(s, now, cut, bulk=bulk)
+
+    monkeypatch.setattr(report_tallies, "_rebuild", counted)
+    svc.sweep(NOW)
+    assert rebuilds == [NOW]  # none yet: built
+    # a recording verified since, through the custody log, as the daemon records it
+    later = NOW + timedelta(hours=2)
+    with catalog.transaction() as s:
+        pending = s.scalars(select(RecordingRow.id).where(RecordingRow.verified_at.is_(None))).first()
+    assert pending is not None
+    catalog.record_verified(pending, StoredObject(key=pending, uri="file:///x", size=1), later)
+    assert svc.sweep(later, full=True).full
+    assert rebuilds == [NOW]  # full, but cut alike: refreshed, not rebuilt
+    refreshed = stored(catalog)
+    cut = report_tallies.TallyCut(SH, DeadlineSettings().upload_deadline, full_action_types(DEFAULT_POLICY))
+    with catalog.transaction() as s:
+        rebuild(s, later, cut)
+    assert refreshed == stored(catalog)  # what a rebuild from every row writes
+    assert any(r[0] == "report_recordings" and r[1] == pending for r in refreshed)
+    # the zone the months are cut in changes: rebuilt
+    other = DeadlineService(book, DEFAULT_POLICY, DeadlineSettings(display_tz=ZoneInfo("Europe/London")))
+    other.sweep(later + timedelta(minutes=5))
+    assert rebuilds == [NOW, later + timedelta(minutes=5)]
+
+
+def test_a_sweep_reads_the_ledger_only_of_footage_its_officer_numbers_do_not_attribute(
+    engine: Engine,
+) -> None:
+    def action(aid: str, crew: list[str]) -> dict[str, Any]:
+        start = datetime(2026, 12, 1, 9, tzinfo=UTC)
+        return {
+            "action_id": aid, "case_id": "C1", "action_type": "seizure", "unit": "U",
+            "officers_json": json.dumps(crew), "start": start, "end": start + timedelta(hours=1),
+            "target_id": "", "target_name": "", "place": "", "version": 1, "imported_at": start,
+            "updated_at": start,
+        }  # fmt: skip
+
+    def recording(rid: str, officer: str | None, device: str) -> dict[str, Any]:
+        start = datetime(2026, 12, 1, 9, tzinfo=UTC)
+        return {
+            "id": rid, "sha256": rid.ljust(64, "0"), "size": 1, "kind": "video", "state": "released",
+            "station": "t", "dock": "d", "original_name": rid, "ingested_at": start + timedelta(hours=2),
+            "device": device, "officer": officer, "start": start, "end": start + timedelta(hours=1),
+            "important": False, "metadata_json": "{}", "media_json": "{}",
+            "verified_at": start + timedelta(hours=3), "stored_at": start + timedelta(hours=3),
+            "attempts": 0, "updated_at": start,
+        }  # fmt: skip
+
+    def link(rid: str, aid: str) -> dict[str, Any]:
+        return {
+            "recording_id": rid, "action_id": aid, "basis": "officer", "confidence": "auto",
+            "officer": None, "created_by": "t", "reason": "t", "created_at": NOW - timedelta(days=5),
+        }  # fmt: skip
+
+    ledger = [
+        {"device": device, "officer": officer, "start": day, "end": day + timedelta(hours=20),
+         "imported_at": day, "updated_at": day}
+        for device, officer in (("CAM-1", "001"), ("CAM-2", "002"))
+        for day in (datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=d) for d in range(31))
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(insert(ActionRow), [action("A1", ["001"]), action("A2", ["002"])])
+        conn.execute(
+            insert(ActionOfficerRow),
+            [{"action_id": "A1", "officer": "001"}, {"action_id": "A2", "officer": "002"}],
+        )
+        # A1's footage names its officer; A2's does not: only the ledger says who made it
+        conn.execute(insert(RecordingRow), [recording("R1", "001", "CAM-1"), recording("R2", None, "CAM-2")])
+        conn.execute(insert(LinkRow), [link("R1", "A1"), link("R2", "A2")])
+        conn.execute(insert(CheckoutRow), ledger)
+    catalog = SqlCatalog(engine, station="t", actor="t")
+    svc = DeadlineService(CaseBook(catalog), DEFAULT_POLICY, DeadlineSettings(display_tz=SH))
+    inputs = SweepRepo(catalog).sweep_inputs(NOW, svc.limits, full=True)
+    # A2 is in play, and A1 with it (a case-file flag needs every action of the case)
+    assert {a.action_id for a in inputs.actions} == {"A1", "A2"}
+    assert {c.device for c in inputs.checkouts} == {"CAM-2"}
+    # and it is enough: the footage is attributed, nothing is missing
+    assert [c for c in svc.sweep(NOW).changes if c.kind == "footage-missing"] == []
+
+
+def test_statements_over_whole_tables_get_working_memory_only_while_they_run(engine: Engine) -> None:
+    catalog = SqlCatalog(engine, station="t", actor="t")
+    setting = "PRAGMA cache_size" if engine.dialect.name == "sqlite" else "SHOW work_mem"
+    with catalog.transaction() as s:
+        before = s.execute(text(setting)).scalar_one()
+        with working_memory(s, 64):
+            inside = s.execute(text(setting)).scalar_one()
+        after = s.execute(text(setting)).scalar_one()
+    with catalog.transaction() as s:
+        later = s.execute(text(setting)).scalar_one()
+    if engine.dialect.name == "sqlite":
+        assert (inside, after, later) == (-64 * 1024, before, before)  # a connection setting: put back
+    else:
+        assert (inside, later) == ("64MB", before)  # for the transaction only
+
+
+def test_a_full_sweep_that_fails_midway_leaves_no_temporary_table_and_the_next_one_runs(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(engine, seed=5, n_actions=40)
+    catalog = SqlCatalog(engine, station="t", actor="t")
+    svc = DeadlineService(CaseBook(catalog), DEFAULT_POLICY, DeadlineSettings(display_tz=SH))
+    ids = sweep_sets._ids
+
+    def failing(s: Any, sql: str, params: dict[str, Any]) -> set[str]:
+        if "f.odd = 1" in sql:
+            s.execute(text("SELECT no_such_column FROM sweep_footage"))  # a database error
+        return ids(s, sql, params)
+
+    monkeypatch.setattr(sweep_sets, "_ids", failing)
+    # the error itself, not a later one ("current transaction is aborted")
+    with pytest.raises((DatabaseUnavailable, DBAPIError), match="no_such_column"):
+        svc.sweep(NOW)
+    monkeypatch.setattr(sweep_sets, "_ids", ids)
+    assert svc.sweep(NOW).changes  # the pooled connection holds no leftover table
+    assert svc.sweep(NOW + timedelta(hours=1), full=True).full

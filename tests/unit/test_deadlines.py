@@ -17,6 +17,7 @@ from recorder_sync.domain.deadlines import (
     coverage_gaps,
     evaluate,
     late_arrivals,
+    ledger_devices,
     upload_due,
     was_late,
 )
@@ -793,3 +794,31 @@ def test_a_clock_file_with_an_absurd_time_is_refused_not_a_crash(camera_time: st
     assert "plausible range" in reading and camera_time in reading
     good = json.dumps({"device": "CAM-01", "camera_time": "2026-11-27T18:00:30"}).encode()
     assert not isinstance(parse_clock_file(good, t(27, 18), SHANGHAI), str)
+
+
+def test_the_ledger_is_needed_only_for_footage_its_officer_numbers_do_not_attribute() -> None:
+    crew = act("A1", "seizure", ("001", "002"), t(2, 9), t(2, 10))
+    solo = act("A2", "seizure", ("003",), t(2, 9), t(2, 10))
+    bare = act("A3", "seizure", ("004",), t(2, 9), t(2, 10))  # no footage at all
+    recordings = [
+        rec("R1", "001", "CAM-1", t(2, 9), t(2, 10)),
+        rec("R2", None, "CAM-2", t(2, 9), t(2, 10)),  # 002's, by the ledger only
+        rec("R3", "003", "CAM-3", t(2, 9), t(2, 10)),  # settled by its officer number
+    ]
+    links = [("R1", "A1"), ("R2", "A1"), ("R3", "A2"), ("R9", "A2")]  # R9: not loaded
+    assert ledger_devices([crew, solo, bare], links, recordings) == {"CAM-1", "CAM-2"}
+    # and the engine decides the same with that part of the ledger as with all of it
+    ledger = [
+        Checkout("CAM-1", "001", t(2, 8), t(2, 18)),
+        Checkout("CAM-2", "002", t(2, 8), t(2, 18)),
+        Checkout("CAM-3", "003", t(2, 8), t(2, 18)),
+    ]
+    devices = ledger_devices([crew, solo, bare], links, recordings)
+    now = t(9, 9)
+    docked = {c.device: now for c in ledger}
+    actions = [crew, solo, bare]
+    every = evaluate(now, recordings, actions, links, ledger, docked, DEFAULT_POLICY, SETTINGS)
+    part = [c for c in ledger if c.device in devices]
+    assert every == evaluate(now, recordings, actions, links, part, docked, DEFAULT_POLICY, SETTINGS)
+    assert keys(every) >= {("footage-missing", officer_subject("A3", "004"))}
+    assert ("footage-missing", officer_subject("A1", "002")) not in keys(every)

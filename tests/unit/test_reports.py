@@ -286,3 +286,15 @@ def test_csv_cells_that_a_spreadsheet_would_run_or_renumber_are_written_as_text(
         assert spreadsheet_cell(plain) == plain
     for value in (3, -1.5, 99.5, None):  # real numbers stay numbers
         assert spreadsheet_cell(value) == value
+
+
+def test_the_tallies_are_rebuilt_only_when_missing_or_cut_with_other_settings() -> None:
+    from recorder_sync.domain.report_tallies import rebuild_reason
+
+    at = datetime(2026, 12, 20, tzinfo=UTC)
+    assert rebuild_reason(None, None, "Asia/Shanghai|86400|seizure") == "missing"
+    assert rebuild_reason(None, "Asia/Shanghai|86400|seizure", "Asia/Shanghai|86400|seizure") == "missing"
+    assert rebuild_reason(at, None, "Asia/Shanghai|86400|seizure") == "missing"
+    assert rebuild_reason(at, "UTC|86400|seizure", "Asia/Shanghai|86400|seizure") == "cut with other settings"
+    # cut alike: brought up to date from the custody log, whatever the sweep (full or not)
+    assert rebuild_reason(at, "Asia/Shanghai|86400|seizure", "Asia/Shanghai|86400|seizure") is None

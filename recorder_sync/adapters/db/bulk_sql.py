@@ -9,7 +9,8 @@ microsecond, on both databases.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,37 @@ CLOCK_DEVICES = "SELECT d.device FROM dockings d WHERE d.clock_offset_ms IS NOT 
 
 def sqlite(s: Session) -> bool:
     return s.get_bind().dialect.name == "sqlite"
+
+
+def fence(s: Session) -> str:
+    """Put at the end of a subquery whose computed columns the outer query reads several
+    times: without it, both databases merge the subquery into the outer one and compute
+    each column again at every mention (a month is a nest of CASEs over a recording's
+    anchor, itself a CASE, and the outer query reads it five times)."""
+    return "LIMIT -1 OFFSET 0" if sqlite(s) else "OFFSET 0"
+
+
+WORKING_MIB = 256
+"""Memory for a full sweep's statements over whole tables (sorts, hash tables, pages)."""
+
+
+@contextmanager
+def working_memory(s: Session, mib: int = WORKING_MIB) -> Iterator[None]:
+    """Room for the statements run inside to sort, group and join whole tables in memory.
+    SQLite: a larger page cache (its default 2 MiB makes a million-row table spill its
+    temporary B-trees and dirty pages to disk mid-statement), put back afterwards, so only
+    what is read needs the room.  PostgreSQL: ``work_mem`` for the rest of the transaction
+    (the default 4 MB makes the grouping of a million links spill to disk in batches)."""
+    if not sqlite(s):
+        s.execute(text(f"SET LOCAL work_mem = '{int(mib)}MB'"))
+        yield
+        return
+    before = int(s.execute(text("PRAGMA cache_size")).scalar_one())
+    s.execute(text(f"PRAGMA cache_size = -{int(mib) * 1024}"))
+    try:
+        yield
+    finally:
+        s.execute(text(f"PRAGMA cache_size = {before}"))
 
 
 def stored_plainly(s: Session, *columns: str) -> str:

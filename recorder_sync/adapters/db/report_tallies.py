@@ -4,14 +4,16 @@ A stored and verified recording's part in the report is final until its links, i
 actions' unit or type, or its camera clock evidence change; an action's until it is
 imported again.  ``report_recordings`` and ``report_actions`` keep each one's
 contribution, ``report_tallies`` their sums per month and group.  The sweep brings
-them up to date (rebuilt when it is full); ``sweep_marks['report']`` holds the time
-they are valid as of (``at``), the custody position read up to (``seq``) and what
+them up to date (rebuilt from every row only when they are missing or were cut with
+other settings: ``rebuild_reason``); ``sweep_marks['report']`` holds the time they are
+valid as of (``at``), the custody position read up to (``seq``) and what
 they were cut with (``text``: zone, deadline, full-recording action types).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,12 +26,14 @@ from sqlalchemy.orm import Session
 from recorder_sync.adapters.db.bulk_sql import (
     ANCHOR,
     CLOCK_DEVICES,
+    fence,
     floor_div,
     microseconds,
     ranges,
     sqlite,
     statement,
     stored_plainly,
+    working_memory,
 )
 from recorder_sync.adapters.db.repository import flag_from_row
 from recorder_sync.adapters.db.rows import (
@@ -85,6 +89,7 @@ from recorder_sync.domain.report_tallies import (
     contribution,
     merge_tallies,
     month_bounds,
+    rebuild_reason,
     tally,
     tally_bins,
 )
@@ -92,6 +97,8 @@ from recorder_sync.domain.reports import UNKNOWN, UNLINKED
 from recorder_sync.domain.subjects import (
     parse_subject,
 )
+
+log = logging.getLogger(__name__)
 
 _REPORT = "report"  # the sweep mark of the report tallies
 
@@ -238,8 +245,9 @@ def _rebuild(s: Session, now: datetime, cut: TallyCut, *, bulk: bool = True) -> 
             ),
         )
     actions: list[ActionContribution] = []
+    tallied: list[ActionContribution] = []  # the bulk path's, tallied with those of Python
     if bulk:
-        left = _bulk_actions(s, now, cut)
+        left, tallied = _bulk_actions(s, now, cut)
         actions = [cut.action(a) for a in actions_by_ids(s, left)]
     else:
         actions = [cut.action(action_from_row(r)) for r in core(s, select(ACTIONS))]
@@ -250,7 +258,7 @@ def _rebuild(s: Session, now: datetime, cut: TallyCut, *, bulk: bool = True) -> 
     for batch in batches([_action_row(a) for a in actions]):
         s.execute(insert(ReportActionRow), batch)
     if bulk:
-        rows = [_tally_row(t) for t in tally_bins(_bins(s, cut), _stored_actions(s))]
+        rows = [_tally_row(t) for t in tally_bins(_bins(s, cut), [*tallied, *actions])]
         for batch in batches(rows):
             s.execute(insert(ReportTallyRow), batch)
     else:
@@ -295,14 +303,25 @@ def _json_cases(s: Session, column: str, value: str) -> tuple[str, dict[str, Any
     return (f"(CASE {value} {' '.join(whens)} END)" if whens else "NULL"), params
 
 
+_LEFT = ""  # the month of a row the bulk insert leaves to Python (no real month is empty)
+
+
 def _bulk_contributions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
     """Insert the contributions the database can compute; the ids of the verified
-    recordings left to Python."""
-    params: dict[str, Any] = {"now": now, "counted": list(COUNTED), "unknown": UNKNOWN}
+    recordings left to Python.
+
+    Every verified recording gets a row; those left to Python (a camera clock to correct,
+    times stored otherwise, several actions of different units or types, a month the
+    zone does not map plainly) get an empty month, and are read back by it through the
+    month's index and deleted: cheaper than looking for the missing ones among a
+    million rows afterwards."""
+    params: dict[str, Any] = {"now": now, "counted": list(COUNTED), "unknown": UNKNOWN, "left": _LEFT}
     plain = stored_plainly(s, "r.start", 'r."end"', "r.ingested_at", "r.verified_at")
     # SQLite: read the table in order rather than most of it through the index (``+``)
-    where = f"{'+' if sqlite(s) else ''}r.verified_at <= :now AND {plain}"
-    bounds = _months(s, cut, "recordings r", ["r.start", 'r."end"', "r.ingested_at"], where, params)
+    verified = f"{'+' if sqlite(s) else ''}r.verified_at <= :now"
+    bounds = _months(
+        s, cut, "recordings r", ["r.start", 'r."end"', "r.ingested_at"], f"{verified} AND {plain}", params
+    )
     month = ranges("x.anchor", bounds, params, "m")
     units, unit_params = _json_cases(s, "unit", "x.unit")
     types, type_params = _json_cases(s, "action_type", "x.atype")
@@ -312,19 +331,27 @@ def _bulk_contributions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
     # SQLite: every link is read; in table order, and sorted, it is a third of the time
     # that walking the (recording, action) index and fetching each row takes
     scan = "NOT INDEXED" if sqlite(s) else ""
+    bulk = "y.month IS NOT NULL AND y.ok = 1 AND (y.n IS NULL OR (y.nu = 1 AND y.nt = 1))"
+    # SQLite: inserted in the key's order, the primary key's index grows at its end, not
+    # all over (a fifth less time on a year of footage); PostgreSQL sorts a million text
+    # keys slower than its B-tree takes them in any order
+    order = "ORDER BY y.id" if sqlite(s) else ""
     sql = f"""
         INSERT INTO report_recordings (recording_id, month, officer, units_json, types_json, delay_us)
-        SELECT y.id, y.month, y.officer,
-               CASE WHEN y.n IS NULL THEN :unlinked ELSE y.units END,
-               CASE WHEN y.n IS NULL THEN :unlinked ELSE y.types END,
-               y.delay_us
+        SELECT y.id, CASE WHEN {bulk} THEN y.month ELSE :left END, y.officer,
+               CASE WHEN y.n IS NULL THEN :unlinked WHEN {bulk} THEN y.units ELSE :left END,
+               CASE WHEN y.n IS NULL THEN :unlinked WHEN {bulk} THEN y.types ELSE :left END,
+               CASE WHEN {bulk} THEN y.delay_us ELSE 0 END
         FROM (
             SELECT x.id AS id, {month} AS month, x.officer AS officer, x.n AS n, x.nu AS nu,
-                   x.nt AS nt, {units} AS units, {types} AS types, {delay} AS delay_us
+                   x.nt AS nt, {units} AS units, {types} AS types, x.ok AS ok,
+                   CASE WHEN x.ok = 1 THEN {delay} END AS delay_us
             FROM (
                 SELECT r.id AS id, {ANCHOR} AS anchor, r.verified_at AS verified_at,
                        CASE WHEN r.officer IS NULL OR r.officer = '' THEN :unknown
                             ELSE r.officer END AS officer,
+                       CASE WHEN {plain} AND (r.device IS NULL OR r.device NOT IN ({CLOCK_DEVICES}))
+                            THEN 1 ELSE 0 END AS ok,
                        lk.n AS n, lk.nu AS nu, lk.nt AS nt, lk.unit AS unit, lk.atype AS atype
                 FROM recordings r LEFT JOIN (
                     SELECT l.recording_id AS rid, count(*) AS n,
@@ -335,21 +362,23 @@ def _bulk_contributions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
                     WHERE l.removed_at IS NULL AND l.confidence IN :counted
                     GROUP BY l.recording_id
                 ) lk ON lk.rid = r.id
-                WHERE {where} AND (r.device IS NULL OR r.device NOT IN ({CLOCK_DEVICES}))
-            ) x
+                WHERE {verified} {fence(s)}
+            ) x {fence(s)}
         ) y
-        WHERE y.month IS NOT NULL AND (y.n IS NULL OR (y.nu = 1 AND y.nt = 1))
+        {order}
     """
     s.execute(statement(sql, params))
-    rest = """
-        SELECT r.id FROM recordings r WHERE r.verified_at <= :now
-        AND NOT EXISTS (SELECT 1 FROM report_recordings c WHERE c.recording_id = r.id)
-    """
-    return list(s.scalars(statement(rest, {"now": now})))
+    left = select(ReportRecordingRow.recording_id).where(ReportRecordingRow.month == _LEFT)
+    rest = list(s.scalars(left))
+    if rest:
+        s.execute(delete(ReportRecordingRow).where(ReportRecordingRow.month == _LEFT))
+    return rest
 
 
-def _bulk_actions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
-    """Insert the actions' contributions the database can compute; the ids of the others."""
+def _bulk_actions(s: Session, now: datetime, cut: TallyCut) -> tuple[list[str], list[ActionContribution]]:
+    """Insert the actions' contributions the database can compute; the ids of the others,
+    and the contributions inserted (read back once: their officers are put as Python
+    writes them, and they are tallied)."""
     params: dict[str, Any] = {"full": sorted(cut.full_types), "now": now}
     plain = stored_plainly(s, 'a."end"')
     bounds = _months(s, cut, "actions a", ['a."end"'], plain, params)
@@ -368,17 +397,22 @@ def _bulk_actions(s: Session, now: datetime, cut: TallyCut) -> list[str]:
     s.execute(statement(sql, params))
     # the officers as Python writes them: once each, JSON without ASCII escapes
     fixes = []
-    for action_id, stored in s.execute(select(ReportActionRow.action_id, ReportActionRow.officers_json)):
-        again = json.dumps(list(dict.fromkeys(json.loads(stored))), ensure_ascii=False)
-        if again != stored:
-            fixes.append({"action_id": action_id, "officers_json": again})
+    inserted: list[ActionContribution] = []
+    for row in core(s, select(ReportActionRow.__table__)):
+        officers = tuple(dict.fromkeys(json.loads(row.officers_json)))
+        again = json.dumps(list(officers), ensure_ascii=False)
+        if again != row.officers_json:
+            fixes.append({"action_id": row.action_id, "officers_json": again})
+        inserted.append(
+            ActionContribution(row.action_id, row.month, officers, row.unit, row.action_type, bool(row.full))
+        )
     for rows in batches(fixes):
         s.execute(update(ReportActionRow), rows)
     rest = """
         SELECT a.action_id FROM actions a
         WHERE NOT EXISTS (SELECT 1 FROM report_actions c WHERE c.action_id = a.action_id)
     """
-    return list(s.scalars(statement(rest, {})))
+    return list(s.scalars(statement(rest, {}))), inserted
 
 
 def _bins(s: Session, cut: TallyCut) -> list[Bin]:
@@ -391,6 +425,9 @@ def _bins(s: Session, cut: TallyCut) -> list[Bin]:
     pair = "CAST(b.bucket AS VARCHAR(24)) || ':' || CAST(b.n AS VARCHAR(24))"
     histogram = f"group_concat({pair}, ',')" if sqlite(s) else f"string_agg({pair}, ',')"
     limit = cut.deadline // timedelta(microseconds=1)
+    # SQLite: the table read in order and sorted, not walked through the month's index
+    # (whose rows are all over a table filled in the contributions' key order)
+    scan = "NOT INDEXED" if sqlite(s) else ""
     out: list[Bin] = []
     for dimension, key, many in (
         ("total", "'all'", False),
@@ -403,7 +440,7 @@ def _bins(s: Session, cut: TallyCut) -> list[Bin]:
             FROM (
                 SELECT c.month AS month, {key} AS k, {bucket} AS bucket, count(*) AS n,
                        sum(CASE WHEN c.delay_us <= {limit} THEN 1 ELSE 0 END) AS w, max(c.delay_us) AS worst
-                FROM report_recordings c GROUP BY 1, 2, 3
+                FROM report_recordings c {scan} GROUP BY 1, 2, 3
             ) b
             GROUP BY b.month, b.k
         """
@@ -413,10 +450,6 @@ def _bins(s: Session, cut: TallyCut) -> list[Bin]:
             counts = dict(zip(flat[0::2], flat[1::2], strict=True))
             out.append((month, dimension, keys, counts, int(count), int(within), int(worst)))
     return out
-
-
-def _stored_actions(s: Session) -> list[ActionContribution]:
-    return [_action_contribution(r) for r in core(s, select(ReportActionRow.__table__))]
 
 
 def _refresh(s: Session, mark: SweepMarkRow, now: datetime, cut: TallyCut) -> None:
@@ -515,19 +548,25 @@ def _refresh(s: Session, mark: SweepMarkRow, now: datetime, cut: TallyCut) -> No
             setattr(row, name, value)
 
 
-def update_report(s: Session, now: datetime, cut: TallyCut, full: bool) -> None:
-    """In the sweep's transaction: refresh the tallies, or rebuild them when the sweep is
-    full, when there are none yet, or when they were cut otherwise."""
+def update_report(s: Session, now: datetime, cut: TallyCut) -> None:
+    """In the sweep's transaction: bring the tallies up to ``now``, rebuilt from every row
+    only when ``rebuild_reason`` says so (missing, or cut with other settings)."""
     mark = s.get(SweepMarkRow, _REPORT)
-    if full or mark is None or mark.at is None or mark.text != cut.fingerprint:
-        cursor = log_end(s)
-        _rebuild(s, now, cut)
-        if mark is None:
-            mark = SweepMarkRow(name=_REPORT)
-            s.add(mark)
-        mark.at, mark.text, mark.seq = now, cut.fingerprint, cursor
-    else:
+    reason = rebuild_reason(
+        None if mark is None else mark.at, None if mark is None else mark.text, cut.fingerprint
+    )
+    if reason is None:
+        assert mark is not None
         _refresh(s, mark, now, cut)
+        return
+    log.info("rebuilding the report tallies from every row (%s)", reason)
+    cursor = log_end(s)
+    with working_memory(s):
+        _rebuild(s, now, cut)
+    if mark is None:
+        mark = SweepMarkRow(name=_REPORT)
+        s.add(mark)
+    mark.at, mark.text, mark.seq = now, cut.fingerprint, cursor
 
 
 class ReportTallies(CatalogBound):

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from recorder_sync.adapters.db.bulk_sql import working_memory
 from recorder_sync.adapters.db.report_tallies import TallyCut, update_report
 from recorder_sync.adapters.db.repository import NewEvent, SqlCatalog, flag_from_row
 from recorder_sync.adapters.db.rows import (
@@ -60,7 +62,7 @@ from recorder_sync.adapters.db.sweep_sets import (
 from recorder_sync.domain.canonical import parse
 from recorder_sync.domain.cases import Checkout
 from recorder_sync.domain.custody import EventKind
-from recorder_sync.domain.deadlines import verified_late
+from recorder_sync.domain.deadlines import ledger_devices, verified_late
 from recorder_sync.domain.flags import (
     ENGINE_KINDS,
     UPLOAD_KINDS,
@@ -92,10 +94,12 @@ class SweepRepo(CatalogBound):
     bulk_full = True
 
     def sweep_inputs(self, now: datetime, limits: SweepLimits, *, full: bool = False) -> SweepInputs:
-        with self.catalog.transaction() as s:
+        with self.catalog.transaction() as s, ExitStack() as room:
             mark = s.get(SweepMarkRow, _SWEEP)
             cursor = log_end(s)
             full = full or mark is None or mark.at is None or mark.at > now or mark.text != limits.fingerprint
+            if full:  # statements over whole tables; an incremental sweep's are small
+                room.enter_context(working_memory(s))
             open_rows = s.scalars(
                 select(FlagRow).where(FlagRow.state.in_(OPEN_STATES), FlagRow.kind.in_(sorted(ENGINE_KINDS)))
             ).all()
@@ -195,11 +199,13 @@ class SweepRepo(CatalogBound):
             pairs = counted_pairs(s, action_ids=action_ids)
             recordings = recordings_by_ids(s, {r for r, _ in pairs})
 
-            # the ledger: the checkouts due for a docking check, and those of the devices in play
+            # the ledger: the checkouts due for a docking check, and those of the devices whose
+            # footage the recordings' own officer numbers do not attribute
             if all_checkouts:
                 checkouts = [checkout_from_row(r) for r in s.scalars(select(CheckoutRow))]
             else:
-                devices = sorted({r.device for r in recordings if r.device} | {d for d, _ in checkout_keys})
+                ledger = ledger_devices(actions, pairs, recordings)
+                devices = sorted(ledger | {d for d, _ in checkout_keys})
                 rows: list[CheckoutRow] = []
                 for batch in chunks(devices):
                     rows.extend(s.scalars(select(CheckoutRow).where(CheckoutRow.device.in_(batch))))
@@ -366,7 +372,7 @@ class SweepRepo(CatalogBound):
             # the next one ignores).
             mark.at, mark.text, mark.seq = now, limits.fingerprint, inputs.cursor
             cut = TallyCut(limits.report_tz, limits.upload_deadline, limits.report_full_types)
-            update_report(s, now, cut, inputs.full)
+            update_report(s, now, cut)
         return True
 
     def last_sweep(self) -> datetime | None:
