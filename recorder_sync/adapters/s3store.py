@@ -271,6 +271,11 @@ class _RecentKeys:
             return key is not None and key in self._keys
 
 
+def _no_object(key: str, sha256: str, version_id: str | None) -> IntegrityFailure:
+    which = f" (version {version_id})" if version_id else ""
+    return IntegrityFailure(key, sha256, f"no stored object{which}")
+
+
 def _content_length(response: urllib3.BaseHTTPResponse) -> int:
     """The size a whole-object GET announces (-1 when it announces none, which no size matches)."""
     text = _header(response.headers, "Content-Length")
@@ -568,21 +573,21 @@ class S3Store:
         # put over it by someone else must not decide what our evidence is
         if self.settings.verify == "stat":
             head = self._head(key, version_id) if version_id else self._head(key)
-            obj, unchecked = self._checked_head(key, head, sha256, size, version_id)
-            if head is None or head.sha256 != sha256:
-                found = head.sha256 if head is not None else None
-                raise IntegrityFailure(key, sha256, f"sha256 metadata {found or 'missing'}")
+            if head is None:
+                raise _no_object(key, sha256, version_id)
+            obj, unchecked = self._checked_head(key, head, sha256, size)
+            if head.sha256 != sha256:
+                raise IntegrityFailure(key, sha256, f"sha256 metadata {head.sha256 or 'missing'}")
         else:
             # One GET: its headers say what a HEAD would (size, version, lock, our sha256)
             # and its body is hashed as it arrives.
             what = f"reading {key} back"
             response = self._get(key, version_id, what)
             if response is None:
-                self._checked_head(key, None, sha256, size, version_id)  # raises: no such object
-                raise AssertionError("unreachable")
+                raise _no_object(key, sha256, version_id)
             with _ObjectReader(response, what) as body:
                 head = self._head_from(key, response.headers, _content_length(response), None, None)
-                obj, unchecked = self._checked_head(key, head, sha256, size, version_id)
+                obj, unchecked = self._checked_head(key, head, sha256, size)
                 # the download overlapped with the hash, as for the dock's file
                 found, read = sha256_file(cast(IO[bytes], body), progress)
             if read != size:
@@ -595,14 +600,10 @@ class S3Store:
         return obj
 
     def _checked_head(
-        self, key: str, head: _Head | None, sha256: str, size: int, version_id: str | None
+        self, key: str, head: _Head, sha256: str, size: int
     ) -> tuple[StoredObject, RetentionUnchecked | None]:
-        """The object as found, if it exists, has ``size`` bytes and a COMPLIANCE lock
+        """The object as found, if it has ``size`` bytes and a COMPLIANCE lock
         (``IntegrityFailure`` otherwise), and whether its lock could not be read."""
-        if head is None:
-            raise IntegrityFailure(
-                key, sha256, f"no stored object{f' (version {version_id})' if version_id else ''}"
-            )
         obj = head.obj
         if obj.size != size:
             raise IntegrityFailure(key, sha256, f"an object of {obj.size} bytes instead of {size}")
