@@ -248,8 +248,13 @@ def bench_count(work: Path, docks: int, files: int, file_mib: int) -> None:
             commits["wrote"] += id(conn) in wrote
             wrote.discard(id(conn))
 
+    def on_rollback(conn: Any) -> None:
+        with lock:
+            wrote.discard(id(conn))  # a rolled-back write must not count at the next commit
+
     event.listen(svc.catalog.engine, "after_cursor_execute", on_execute)
     event.listen(svc.catalog.engine, "commit", on_commit)
+    event.listen(svc.catalog.engine, "rollback", on_rollback)
     Minio._url_open = counted  # type: ignore[method-assign]
     try:
         t = time.perf_counter()
