@@ -92,7 +92,10 @@ class Station:
         self.tmp, self.db_url = tmp_path, db_url
         home = tmp_path / "home"
         self.player_log = tmp_path / "player.json"
-        self.env = env_for(home, db_url, PLAYER_LOG=str(self.player_log))
+        # a temporary folder of its own: a private copy of another test's play is none of its business
+        self.tmpdir = tmp_path / "tmp"
+        self.tmpdir.mkdir()
+        self.env = env_for(home, db_url, PLAYER_LOG=str(self.player_log), TMPDIR=str(self.tmpdir))
         self.env.pop("DISPLAY", None)
         self.env.pop("WAYLAND_DISPLAY", None)
         dock = tmp_path / "dock"
@@ -151,6 +154,7 @@ def test_play_logs_the_access_first_then_plays_a_verified_private_copy(station: 
     path = Path(got["argv"][-1])
     assert got["sha256"] == station.own["sha256"]
     assert got["mode"] == 0o600 and got["folder_mode"] == 0o700
+    assert path.parent.parent == station.tmpdir, "the private copy is made in the temporary folder"
     assert not path.exists() and not path.parent.exists(), "the private copy is removed afterwards"
     # the access event was in the log when the player started
     [access] = got["accessed_before"]
@@ -192,7 +196,7 @@ def test_a_flipped_byte_in_the_stored_object_is_never_played(station: Station) -
     assert sha in outcome["details"]["problem"]
     [flag] = [f for f in run_json(station.env, "flags") if f["kind"] == "integrity-failure"]
     assert flag["subject"] == f"recording:{station.own['id']}" and "not played" in flag["detail"]
-    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("recorder-replay-*/" + sha))
+    assert not list(station.tmpdir.glob("recorder-replay-*/" + sha))
 
 
 def test_a_copy_signed_by_a_key_the_trust_file_does_not_hold_is_never_played(station: Station) -> None:
