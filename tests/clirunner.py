@@ -1,4 +1,5 @@
-"""Run the real ``recorder-sync`` console script as a separate process."""
+"""Run the real ``recorder-sync`` console script as a separate process (forked from a server
+that imported it once: ``forked_cli``; ``RECORDER_SYNC_TEST_EXEC=1`` execs it instead)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import forked_cli
 
 if TYPE_CHECKING:
     from s3server import S3Server
@@ -41,7 +44,17 @@ def s3_env(home: Path, db_url: str, server: S3Server, bucket: str, **extra: str)
 
 
 def run(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([EXE, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    return run_script("recorder-sync", env, *args, timeout=timeout)
+
+
+def run_script(
+    name: str, env: dict[str, str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """The console script ``name`` with ``args`` and exactly ``env``, output captured as text."""
+    if os.environ.get("RECORDER_SYNC_TEST_EXEC"):
+        exe = str(Path(sys.executable).with_name(name))
+        return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    return forked_cli.run(name, args, env, timeout)
 
 
 def run_json(env: dict[str, str], *args: str) -> Any:

@@ -8,13 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from clirunner import env_for, run, run_json
-
-BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "recorder-audit"
+from clirunner import env_for, run, run_json, run_script
 
 
 def audit(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=120)
+    return run_script("recorder-audit", env, *args, timeout=120)
 
 
 @pytest.mark.slow

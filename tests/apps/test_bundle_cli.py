@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import pytest
 from bundletools import first, flip, resum
-from clirunner import env_for, run, run_json
+from clirunner import env_for, run, run_json, run_script
 from s3server import S3Server, new_bucket_name
 from test_replay_cli import ACTOR, events
 from test_s3_pipeline import s3_env
@@ -38,7 +38,6 @@ from recorder_sync.domain.errors import IntegrityFailure
 from recorder_sync.domain.trust import TrustAnchors
 from recorder_sync.services.bundles import BundleService, Selection
 
-AUDIT = str(Path(sys.executable).with_name("recorder-audit"))
 IN_CASE = ("DSJ-A1_031245_20261127083015_0001.MP4", "DSJ-A1_031245_20261127083500_0003.MP4")
 NOT_IN_CASE = "DSJ-B2_099999_20261127090000_0002.MP4"  # another officer: not linked to A1
 ACTIONS = (
@@ -51,7 +50,7 @@ REASON = "disclosure to the defence, case C1"
 
 
 def audit(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([AUDIT, *args], env=env, capture_output=True, text=True, timeout=300)
+    return run_script("recorder-audit", env, *args)
 
 
 @pytest.fixture(scope="session")

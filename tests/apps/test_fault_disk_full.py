@@ -130,6 +130,8 @@ def test_the_daemon_keeps_the_file_while_the_vault_is_full_and_resumes_when_spac
         try:
             wait_for(lambda: b"No space left on device" in log.read_bytes(), 60, "the vault to fill up")
             assert (dock / "big.bin").exists() and proc.poll() is None
+            # the daemon logs the error before it records it: wait for the record
+            wait_for(lambda: run_json(env, "status")["waiting"], 60, "the failure recorded as waiting")
             [waiting] = run_json(env, "status")["waiting"]
             assert "No space left on device" in waiting["error"]
             resize(vault, "16m")  # space returns: the daemon's own backoff (at most 45 s) brings it

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clirunner import EXE, env_for, run, run_json
+from clirunner import env_for, run, run_json, run_script
 from softhsm import Token, softhsm_conf, token  # noqa: F401  (fixtures)
 
 from recorder_sync.adapters.db.engine import make_engine
@@ -24,8 +24,6 @@ from recorder_sync.domain.custody import verify_chain
 from recorder_sync.domain.signatures import raw_public_key
 from recorder_sync.domain.times import utc_iso
 from recorder_sync.domain.trust import TrustAnchors
-
-AUDIT = str(Path(EXE).with_name("recorder-audit"))
 
 
 def ingest(env: dict[str, str], dock: Path, *names: str) -> subprocess.CompletedProcess[str]:
@@ -53,11 +51,15 @@ def export_trust(env: dict[str, str], out: Path) -> TrustAnchors:
 
 
 def audit(env: dict[str, str], trust: Path, state: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [AUDIT, "verify", "--trust", str(trust), "--state", str(state), "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
+    return run_script(
+        "recorder-audit",
+        env,
+        "verify",
+        "--trust",
+        str(trust),
+        "--state",
+        str(state),
+        "--json",
         timeout=300,
     )
 

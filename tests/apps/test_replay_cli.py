@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from clirunner import env_for, run, run_json
+from clirunner import env_for, run, run_json, run_script
 
 from recorder_sync.adapters.db.engine import make_engine
 from recorder_sync.adapters.db.repository import SqlCatalog
@@ -66,7 +66,7 @@ PLAYER = textwrap.dedent(
 
 
 def replay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([REPLAY, *args], env=env, capture_output=True, text=True, timeout=300)
+    return run_script("recorder-replay", env, *args)
 
 
 def replay_json(env: dict[str, str], *args: str) -> Any:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clirunner import EXE, env_for, run, run_json, s3_env
+from clirunner import EXE, env_for, run, run_json, run_script, s3_env
 from minio import Minio
 from minio.error import S3Error
 from s3server import S3Server, bucket_policy, new_bucket_name
@@ -101,22 +101,10 @@ def station(tmp_path: Path, db_url: str) -> Station:
 
 
 def audit(st: Station, *args: str, trust: Path | None = None) -> tuple[int, dict[str, Any]]:
-    r = subprocess.run(
-        [
-            AUDIT,
-            "verify",
-            "--trust",
-            str(trust or st.trust),
-            "--state",
-            str(st.tmp / "audit-state"),
-            "--json",
-            *args,
-        ],
-        env=st.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = run_script(
+        "recorder-audit", st.env, "verify", "--trust", str(trust or st.trust),
+        "--state", str(st.tmp / "audit-state"), "--json", *args,
+    )  # fmt: skip
     assert r.returncode in (0, 3, 4), r.stderr
     report = json.loads(r.stdout)
     assert report["ok"] == (r.returncode == 0)

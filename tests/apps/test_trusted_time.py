@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clirunner import EXE, env_for, run, run_json
+from clirunner import EXE, env_for, run, run_json, run_script
 from tsaserver import TsaServer, start
 
 from recorder_sync.adapters.tsa import TsaClient
 from recorder_sync.domain.timestamps import load_roots
 
 ORIGIN = "recorder-sync/st-test"
-AUDIT = str(Path(EXE).with_name("recorder-audit"))
 
 
 def tsa_env(home: Path, db_url: str, tsa: TsaServer, **extra: str) -> dict[str, str]:
@@ -146,10 +145,9 @@ class Station:
         path.write_bytes(data)
 
     def audit(self, trust: Path | None = None) -> tuple[int, dict[str, Any]]:
-        r = subprocess.run(
-            [AUDIT, "verify", "--trust", str(trust or self.trust), "--state", str(self.tmp / "audit-state"),
-             "--json"],
-            env=self.env, capture_output=True, text=True, timeout=300,
+        r = run_script(
+            "recorder-audit", self.env, "verify", "--trust", str(trust or self.trust),
+            "--state", str(self.tmp / "audit-state"), "--json",
         )  # fmt: skip
         assert r.returncode in (0, 3, 4), r.stderr
         return r.returncode, json.loads(r.stdout)
