@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from clirunner import env_for, run, run_json
-from test_daemon import start, wait_until_done
+from test_daemon import Systemd, start, wait_until_done
 
 from recorder_sync.adapters.db.engine import make_engine
 from recorder_sync.adapters.db.repository import SqlCatalog
@@ -84,7 +84,9 @@ def test_sigkill_while_restoring_never_leaves_a_file_without_a_good_copy(tmp_pat
         if not any(p.is_file() for p in dock.iterdir()):
             break
     assert mid_restore >= 1  # the kills did land inside restores
-    proc = start(env, dock, log)
+    # READY=1 before anything else: the kills may have left nothing to do, and a stop sent
+    # while the daemon is still starting would end it before it handles signals
+    proc = start(env, dock, log, Systemd())
     try:
         wait_until_done(env, dock, timeout=180)
     finally:
