@@ -13,6 +13,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,7 +31,7 @@ from recorder_sync.domain.flags import (
 from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, full_action_types
 from recorder_sync.domain.ports import SweepStore
 from recorder_sync.domain.subjects import action_subject
-from recorder_sync.domain.sweep import SweepLimits
+from recorder_sync.domain.sweep import SweepInputs, SweepLimits
 from recorder_sync.domain.times import utc_iso
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ class DeadlineService:
         """
         require_aware("now", now)
         t0 = time.perf_counter()
-        inputs = self.repo.sweep_inputs(now, self.limits, full=full)
+        inputs = self._load(now, full=full, dry_run=dry_run)
         t1 = time.perf_counter()
         footage = evaluate(
             now,
@@ -229,6 +230,18 @@ class DeadlineService:
         if not dry:
             self._deliver(changes)
         return result
+
+    def _load(self, now: datetime, *, full: bool, dry_run: bool | None) -> SweepInputs:
+        """The sweep's inputs.  Meanwhile, unless this is a dry run, the report tallies are
+        brought up to ``now`` on a connection of their own: the first sweep rebuilds them
+        from every row, mostly inside the database, while this thread loads the inputs."""
+        if dry_run:
+            return self.repo.sweep_inputs(now, self.limits, full=full)
+        with ThreadPoolExecutor(1, thread_name_prefix="report-tallies") as pool:
+            tallies = pool.submit(self.repo.prepare_report, now, self.limits)
+            inputs = self.repo.sweep_inputs(now, self.limits, full=full)
+            tallies.result()
+        return inputs
 
     def _changes(
         self,
