@@ -232,10 +232,11 @@ class DeadlineService:
         return result
 
     def _load(self, now: datetime, *, full: bool, dry_run: bool | None) -> SweepInputs:
-        """The sweep's inputs.  Meanwhile, unless this is a dry run, the report tallies are
-        brought up to ``now`` on a connection of their own: the first sweep rebuilds them
-        from every row, mostly inside the database, while this thread loads the inputs."""
-        if dry_run:
+        """The sweep's inputs.  Meanwhile, where the store says it pays and unless this is a
+        dry run, the report tallies are brought up to ``now`` on a connection of their own:
+        the first sweep rebuilds them from every row, inside the database server, while
+        this thread loads the inputs (elsewhere, ``apply_sweep`` does it)."""
+        if dry_run or not self.repo.tallies_beside_loading():
             return self.repo.sweep_inputs(now, self.limits, full=full)
         with ThreadPoolExecutor(1, thread_name_prefix="report-tallies") as pool:
             tallies = pool.submit(self.repo.prepare_report, now, self.limits)

@@ -354,10 +354,14 @@ def test_the_first_sweep_rebuilds_the_tallies_while_its_inputs_load(
 ) -> None:
     """The rebuild (a transaction that writes) and the loading (one that reads) overlap: the
     loading waits until the rebuild has begun, the rebuild until the loading has ended.  Run
-    one after the other, as before, the loading would wait for a rebuild that never begins."""
+    one after the other, as before, the loading would wait for a rebuild that never begins.
+    By default on PostgreSQL only; SQLite can (its loading takes no lock), forced here."""
     populate(engine, seed=6, n_actions=60)
     catalog = SqlCatalog(engine, station="t", actor="t")
-    svc = DeadlineService(CaseBook(catalog), DEFAULT_POLICY, DeadlineSettings(display_tz=SH))
+    book = CaseBook(catalog)
+    assert book.tallies_beside_loading() == (engine.dialect.name == "postgresql")
+    monkeypatch.setattr(SweepRepo, "tallies_beside", True)
+    svc = DeadlineService(book, DEFAULT_POLICY, DeadlineSettings(display_tz=SH))
     rebuilding, loaded = threading.Event(), threading.Event()
     rebuild, load = report_tallies._rebuild, SweepRepo.sweep_inputs
 
@@ -391,8 +395,9 @@ def test_the_first_sweep_rebuilds_the_tallies_while_its_inputs_load(
 def test_tallies_rebuilt_by_a_sweep_that_then_fails_stay_right_and_are_kept(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The tallies commit on their own, before the sweep writes its flags: derived data, valid
-    as of the time and log position of their mark whether or not the sweep completes."""
+    """The tallies commit on their own, before the sweep writes its flags (where they are
+    rebuilt beside the loading; forced on SQLite here): derived data, valid as of the time
+    and log position of their mark whether or not the sweep completes."""
     populate(engine, seed=7, n_actions=60)
     catalog = SqlCatalog(engine, station="t", actor="t")
     book = CaseBook(catalog)
@@ -401,6 +406,7 @@ def test_tallies_rebuilt_by_a_sweep_that_then_fails_stay_right_and_are_kept(
     def failing(*args: Any, **kwargs: Any) -> bool:
         raise DatabaseUnavailable("gone while writing the flags")
 
+    monkeypatch.setattr(SweepRepo, "tallies_beside", True)
     monkeypatch.setattr(SweepRepo, "apply_sweep", failing)
     with pytest.raises(DatabaseUnavailable, match="writing the flags"):
         svc.sweep(NOW)
