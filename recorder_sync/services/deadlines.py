@@ -4,7 +4,9 @@ The repository picks what can have changed since the last sweep (see
 ``adapters/db/sweep_repo.py``); ``domain.deadlines.evaluate`` says which flags should be
 open; ``flags.reconcile`` and ``flags.updated`` give what to raise, resolve and update.  All of it
 is written in one transaction; new and escalated flags go to the alert sink after the
-commit, so a slow webhook never holds the database.
+commit, so a slow webhook never holds the database.  The report tallies are brought up to
+date in that transaction too, or, where the store runs it beside the loading (PostgreSQL),
+in one of their own before it (derived data, valid as of their mark either way).
 """
 
 from __future__ import annotations
