@@ -18,8 +18,9 @@ little footage late or still pending).  Then it times:
 The aims: the first (full) sweep ≤ 20 s, an incremental one ≤ 2 s.  The first sweep is
 printed beside the figure measured before the full sweep worked on sets in SQL (issue 12:
 969,390 recordings and 100,000 actions, on the 2-core machine), and with its CPU time
-(this process's, which includes SQLite's work, and the PostgreSQL backend's when the
-server runs here): on a loaded machine, wall time says little.
+(this process's, which includes SQLite's work, and the PostgreSQL backends' when the
+server runs here: the report tallies are rebuilt on a connection of their own while the
+sweep loads its inputs): on a loaded machine, wall time says little.
 """
 
 from __future__ import annotations
@@ -80,23 +81,39 @@ def timed(fn: Callable[[], T]) -> tuple[T, float]:
     return out, time.perf_counter() - t
 
 
-def cpu_seconds(engine: Engine) -> tuple[float, float]:
-    """CPU time (user + system) used so far by this process (SQLite works inside it) and by
-    the PostgreSQL backend serving the engine's pooled connection, when the server runs on
-    this machine and its /proc entry is readable (0 otherwise; the parallel workers a plan
-    may start are not counted).  On a loaded machine wall
-    time says little: CPU time is what the work costs."""
+def server_cpu(engine: Engine) -> dict[int, float]:
+    """CPU time (user + system) used so far by each PostgreSQL backend connected to the engine's
+    database, when the server runs on this machine and its /proc entries are readable (none
+    otherwise; the parallel workers a plan may start are not counted)."""
+    if engine.dialect.name != "postgresql":
+        return {}
+    with engine.connect() as conn:
+        pids = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).scalars()
+        out: dict[int, float] = {}
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def cpu_seconds(engine: Engine, since: tuple[float, dict[int, float]]) -> tuple[float, float]:
+    """CPU time used since ``since`` (``cpu_mark()``) by this process, with all its threads
+    (SQLite works inside it), and by the PostgreSQL backends of the engine's database (the
+    sweep brings the report tallies up to date on a connection of its own; a backend started
+    meanwhile counts from zero).  On a loaded machine wall time says little: CPU time is
+    what the work costs."""
+    client, servers = cpu_mark(engine)
+    return client - since[0], sum(v - since[1].get(pid, 0.0) for pid, v in servers.items())
+
+
+def cpu_mark(engine: Engine) -> tuple[float, dict[int, float]]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    server = 0.0
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:  # the pool hands the sweep this same connection
-            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            pass
-    return usage.ru_utime + usage.ru_stime, server
+    return usage.ru_utime + usage.ru_stime, server_cpu(engine)
 
 
 def populate(engine: Engine, n_recordings: int, n_actions: int, now: datetime) -> dict[str, int]:
@@ -303,9 +320,9 @@ def bench(url: str, n_recordings: int, n_actions: int) -> None:
     svc = DeadlineService(book, DEFAULT_POLICY, settings)
     rnd = random.Random(9)
 
-    before = cpu_seconds(engine)
+    before = cpu_mark(engine)
     result, seconds = timed(lambda: svc.sweep(now))
-    client, server = (after - start for after, start in zip(cpu_seconds(engine), before, strict=True))
+    client, server = cpu_seconds(engine, before)
     print(
         f"[{name}] first sweep (full)        {seconds:7.2f} s   "
         f"(evaluated {result.evaluated['recordings']:,} recordings, {result.evaluated['actions']:,} actions; "

@@ -450,6 +450,12 @@ class MemorySweepStore:
         self._last, self._fingerprint = now, limits.fingerprint
         return True
 
+    def prepare_report(self, now: datetime, limits: SweepLimits) -> None:
+        """No report tallies here: nothing to bring up to date."""
+
+    def tallies_beside_loading(self) -> bool:
+        return False
+
     def last_sweep(self) -> datetime | None:
         return self._last
 

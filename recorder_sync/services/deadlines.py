@@ -4,7 +4,9 @@ The repository picks what can have changed since the last sweep (see
 ``adapters/db/sweep_repo.py``); ``domain.deadlines.evaluate`` says which flags should be
 open; ``flags.reconcile`` and ``flags.updated`` give what to raise, resolve and update.  All of it
 is written in one transaction; new and escalated flags go to the alert sink after the
-commit, so a slow webhook never holds the database.
+commit, so a slow webhook never holds the database.  The report tallies are brought up to
+date in that transaction too, or, where the store runs it beside the loading (PostgreSQL),
+in one of their own before it (derived data, valid as of their mark either way).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,7 +33,7 @@ from recorder_sync.domain.flags import (
 from recorder_sync.domain.policy import ActionPolicy, DeadlineSettings, full_action_types
 from recorder_sync.domain.ports import SweepStore
 from recorder_sync.domain.subjects import action_subject
-from recorder_sync.domain.sweep import SweepLimits
+from recorder_sync.domain.sweep import SweepInputs, SweepLimits
 from recorder_sync.domain.times import utc_iso
 
 log = logging.getLogger(__name__)
@@ -147,7 +150,7 @@ class DeadlineService:
         """
         require_aware("now", now)
         t0 = time.perf_counter()
-        inputs = self.repo.sweep_inputs(now, self.limits, full=full)
+        inputs = self._load(now, full=full, dry_run=dry_run)
         t1 = time.perf_counter()
         footage = evaluate(
             now,
@@ -229,6 +232,19 @@ class DeadlineService:
         if not dry:
             self._deliver(changes)
         return result
+
+    def _load(self, now: datetime, *, full: bool, dry_run: bool | None) -> SweepInputs:
+        """The sweep's inputs.  Meanwhile, where the store says it pays and unless this is a
+        dry run, the report tallies are brought up to ``now`` on a connection of their own:
+        the first sweep rebuilds them from every row, inside the database server, while
+        this thread loads the inputs (elsewhere, ``apply_sweep`` does it)."""
+        if dry_run or not self.repo.tallies_beside_loading():
+            return self.repo.sweep_inputs(now, self.limits, full=full)
+        with ThreadPoolExecutor(1, thread_name_prefix="report-tallies") as pool:
+            tallies = pool.submit(self.repo.prepare_report, now, self.limits)
+            inputs = self.repo.sweep_inputs(now, self.limits, full=full)
+            tallies.result()
+        return inputs
 
     def _changes(
         self,

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -346,3 +347,102 @@ def test_a_full_sweep_that_fails_midway_leaves_no_temporary_table_and_the_next_o
     monkeypatch.setattr(sweep_sets, "_ids", ids)
     assert svc.sweep(NOW).changes  # the pooled connection holds no leftover table
     assert svc.sweep(NOW + timedelta(hours=1), full=True).full
+
+
+def test_the_first_sweep_rebuilds_the_tallies_while_its_inputs_load(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rebuild (a transaction that writes) and the loading (one that reads) overlap: the
+    loading waits until the rebuild has begun, the rebuild until the loading has ended.  Run
+    one after the other, as before, the loading would wait for a rebuild that never begins.
+    By default on PostgreSQL only; SQLite can (its loading takes no lock), forced here."""
+    populate(engine, seed=6, n_actions=60)
+    catalog = SqlCatalog(engine, station="t", actor="t")
+    book = CaseBook(catalog)
+    assert book.tallies_beside_loading() == (engine.dialect.name == "postgresql")
+    monkeypatch.setattr(SweepRepo, "tallies_beside", True)
+    svc = DeadlineService(book, DEFAULT_POLICY, DeadlineSettings(display_tz=SH))
+    rebuilding, loaded = threading.Event(), threading.Event()
+    rebuild, load = report_tallies._rebuild, SweepRepo.sweep_inputs
+
+    def rebuild_after_loading(
+        s: Any, now: datetime, cut: report_tallies.TallyCut, *, bulk: bool = True
+    ) -> None:
+        rebuilding.set()
+        assert loaded.wait(timeout=120), "the loading did not run while the tallies were rebuilt"
+        rebuild(s, now, cut, bulk=bulk)
+
+    def load_while_rebuilding(self: SweepRepo, *args: Any, **kwargs: Any) -> Any:
+        assert rebuilding.wait(timeout=120), "the tallies were not being rebuilt while the inputs loaded"
+        try:
+            return load(self, *args, **kwargs)
+        finally:
+            loaded.set()
+
+    monkeypatch.setattr(report_tallies, "_rebuild", rebuild_after_loading)
+    monkeypatch.setattr(SweepRepo, "sweep_inputs", load_while_rebuilding)
+    result = svc.sweep(NOW)
+    monkeypatch.undo()
+    assert result.full and result.changes
+    # the same flags and tallies as a sweep that did one thing after the other
+    beside = stored(catalog), changes(svc, NOW)
+    cut = report_tallies.TallyCut(SH, DeadlineSettings().upload_deadline, full_action_types(DEFAULT_POLICY))
+    with catalog.transaction() as s:
+        rebuild(s, NOW, cut)
+    assert beside[0] and beside == (stored(catalog), changes(svc, NOW))
+
+
+def test_tallies_rebuilt_by_a_sweep_that_then_fails_stay_right_and_are_kept(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tallies commit on their own, before the sweep writes its flags (where they are
+    rebuilt beside the loading; forced on SQLite here): derived data, valid as of the time
+    and log position of their mark whether or not the sweep completes."""
+    populate(engine, seed=7, n_actions=60)
+    catalog = SqlCatalog(engine, station="t", actor="t")
+    book = CaseBook(catalog)
+    svc = DeadlineService(book, DEFAULT_POLICY, DeadlineSettings(display_tz=SH))
+
+    def failing(*args: Any, **kwargs: Any) -> bool:
+        raise DatabaseUnavailable("gone while writing the flags")
+
+    monkeypatch.setattr(SweepRepo, "tallies_beside", True)
+    monkeypatch.setattr(SweepRepo, "apply_sweep", failing)
+    with pytest.raises(DatabaseUnavailable, match="writing the flags"):
+        svc.sweep(NOW)
+    monkeypatch.undo()
+    kept = stored(catalog)
+    assert kept and svc.last_sweep() is None  # no flag written, the tallies are there
+    rebuilds: list[datetime] = []
+    rebuild = report_tallies._rebuild
+
+    def counted(s: Any, now: datetime, cut: report_tallies.TallyCut, *, bulk: bool = True) -> None:
+        rebuilds.append(now)
+        rebuild(s, now, cut, bulk=bulk)
+
+    monkeypatch.setattr(report_tallies, "_rebuild", counted)
+    later = NOW + timedelta(hours=1)
+    assert svc.sweep(later).changes
+    assert rebuilds == []  # brought up to date from the kept ones, not rebuilt
+    refreshed = stored(catalog)
+    cut = report_tallies.TallyCut(SH, DeadlineSettings().upload_deadline, full_action_types(DEFAULT_POLICY))
+    with catalog.transaction() as s:
+        rebuild(s, later, cut)
+    assert refreshed == stored(catalog)
+
+
+def test_tallies_are_left_alone_by_a_dry_run_and_by_a_sweep_older_than_the_last(engine: Engine) -> None:
+    populate(engine, seed=8, n_actions=40)
+    catalog = SqlCatalog(engine, station="t", actor="t")
+    book = CaseBook(catalog)
+    svc = DeadlineService(book, DEFAULT_POLICY, DeadlineSettings(display_tz=SH))
+    svc.sweep(NOW, dry_run=True)
+    assert stored(catalog) == []  # a dry run writes nothing, tallies included
+    svc.sweep(NOW)
+    written = stored(catalog)
+    with catalog.transaction() as s:
+        s.execute(delete(ReportTallyRow))  # what a rebuild as of an earlier time would bring back
+    earlier = NOW - timedelta(days=30)
+    assert svc.sweep(earlier).dry_run  # as of the past: a dry run
+    book.prepare_report(earlier, svc.limits)  # as apply_sweep: nothing, a later sweep was written
+    assert stored(catalog) == [r for r in written if r[0] != "report_tallies"]

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
+READING = "recorder_sync_reading"
+"""An execution option: the transaction only reads (SQLite: a deferred ``BEGIN``)."""
+
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
@@ -45,7 +48,9 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # READING: a transaction that only reads (and fills temporary tables) takes no
+            # lock, so it runs beside a writer (WAL) instead of waiting for its commit
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READING) else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):

@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.orm import Session
 
 from recorder_sync.adapters.db import status_view
+from recorder_sync.adapters.db.engine import READING
 from recorder_sync.adapters.db.log_nodes import store_leaves
 from recorder_sync.adapters.db.schema import (
     CustodyEventRow,
@@ -145,11 +146,14 @@ class SqlCatalog:
     # --- plumbing -------------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self, *, reading: bool = False) -> Iterator[Session]:
+        """``reading``: the transaction writes nothing to the tables (temporary ones aside),
+        so on SQLite it need not wait for a writer's lock (ignored inside ``together``)."""
         group: _Group | None = getattr(self._groups, "group", None)
         try:
             if group is None:
-                with Session(self.engine, expire_on_commit=False) as s, s.begin():
+                bind = self.engine.execution_options(**{READING: True}) if reading else self.engine
+                with Session(bind, expire_on_commit=False) as s, s.begin():
                     yield s
             else:
                 # inside ``together``: all or nothing still, as a savepoint of the group's transaction
