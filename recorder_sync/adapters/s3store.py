@@ -4,13 +4,16 @@ Tested against Ceph RGW; written for any S3 server with Object Lock (MinIO, RGW,
 
 What this adapter guarantees, and how:
 
-* **Nothing wrong is stored.** ``put_stream`` hashes the bytes as it reads them from the
-  source (the dock is read once) and decides before the object exists: a single PUT is
-  not sent, and a multipart upload is aborted instead of completed, when the bytes do not
-  hash to the expected SHA-256.  Multipart is driven here rather than by
-  ``Minio.put_object`` so that this decision sits between the last part and
-  CompleteMultipartUpload, memory stays bounded (``parallel_uploads`` parts), no
-  worker thread outlives a failed upload, and progress counts bytes the server accepted.
+* **Nothing wrong is stored.** ``put_stream`` reads the source once and the bytes are
+  checked against the expected SHA-256 before the object exists: a multipart upload is
+  hashed as it is read and aborted instead of completed when they differ; a single PUT
+  over plain http is signed with the expected SHA-256 as its payload hash, which the
+  server checks against the body and refuses on a mismatch (over https, where minio sends
+  an unsigned payload, the bytes are hashed here and a mismatch is not sent).  Multipart
+  is driven here rather than by ``Minio.put_object`` so that this decision sits between
+  the last part and CompleteMultipartUpload, memory stays bounded (``parallel_uploads``
+  parts), no worker thread outlives a failed upload, and progress counts bytes the server
+  accepted.
 * **Write-once.** Every object gets a COMPLIANCE retain-until date of *stored time +
   retention-class days*.  A single PUT carries it in its Object Lock headers; the first
   PUT of each store is looked up to see that the server honoured them, and when it did not,
@@ -58,8 +61,10 @@ import certifi
 import urllib3
 from minio import Minio
 from minio.commonconfig import COMPLIANCE
+from minio.credentials.credentials import Credentials
 from minio.datatypes import Part
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
+from minio.helpers import DictType
 from minio.objectlockconfig import DAYS, ObjectLockConfig
 from minio.retention import Retention
 from urllib3.util import Retry, Timeout
@@ -290,14 +295,15 @@ class _Head:
 
 
 class _SourceReader:
-    """Reads exactly ``size`` bytes from the source, hashing them on the way."""
+    """Reads exactly ``size`` bytes from the source, hashing them on the way (unless the
+    server checks them: see ``_PayloadMinio``)."""
 
-    def __init__(self, stream: BinaryIO, size: int, label: str) -> None:
+    def __init__(self, stream: BinaryIO, size: int, label: str, *, hashing: bool = True) -> None:
         self._stream = stream
         self._remaining = size
         self._size = size
         self._label = label
-        self._hash = hashlib.sha256()
+        self._hash = hashlib.sha256() if hashing else None
 
     def read_exactly(self, n: int) -> bytes:
         if n > self._remaining:
@@ -312,7 +318,8 @@ class _SourceReader:
                     raise SourceChanged(self._label, f"ended after {got} of {self._size} bytes")
                 buf += chunk
             data = bytes(buf)
-        self._hash.update(data)
+        if self._hash is not None:
+            self._hash.update(data)
         self._remaining -= n
         return data
 
@@ -322,8 +329,55 @@ class _SourceReader:
         except OSError as exc:
             raise SourceUnavailable(self._label, str(exc)) from exc
 
+    @property
+    def hashing(self) -> bool:
+        return self._hash is not None
+
     def hexdigest(self) -> str:
+        if self._hash is None:
+            raise ValueError("this source was read without hashing")
         return self._hash.hexdigest()
+
+
+PAYLOAD_SHA256_HEADER: Final = "x-amz-content-sha256"
+# A signed payload hash that the body does not match (BadDigest: the same for Content-MD5).
+_PAYLOAD_MISMATCH_CODES: Final = frozenset({"XAmzContentSHA256Mismatch", "BadDigest"})
+
+
+class _PayloadMinio(Minio):
+    """A minio client that signs a request with the payload SHA-256 its caller declares in
+    ``x-amz-content-sha256`` instead of hashing the body again.
+
+    Over plain http minio hashes every body to sign it (over https it sends
+    UNSIGNED-PAYLOAD and an MD5).  The body of a single PUT of media is the file whose
+    SHA-256 is its key: hashing it here would be a pass over the bytes that tells nothing
+    new.  The declared hash is signed into the request, and the server hashes the body it
+    receives and refuses it when the two differ (SigV4's ``XAmzContentSHA256Mismatch``), so
+    a changed source is still refused, by the server, before the object exists.
+
+    ``_build_headers`` is minio's private hook for this (7.2.x); there is no public
+    parameter.  If an upgrade renames it, this override is simply not called and minio
+    hashes again (slower, still correct); tests/adapters/test_s3store.py checks that no body
+    is hashed, so such an upgrade fails that test."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.declares_payload = not kwargs.get("secure", True)  # https keeps minio's own way
+
+    def _build_headers(
+        self,
+        host: str,
+        headers: DictType | None = None,
+        body: bytes | None = None,
+        creds: Credentials | None = None,
+    ) -> tuple[DictType, datetime]:
+        declared = headers.get(PAYLOAD_SHA256_HEADER) if headers and self.declares_payload else None
+        if declared is None or not body or creds is None:
+            return super()._build_headers(host, headers, body, creds)
+        built, date = super()._build_headers(host, headers, None, creds)  # headers without the body's hash
+        built["Content-Length"] = str(len(body))
+        built[PAYLOAD_SHA256_HEADER] = declared
+        return built, date
 
 
 class _ObjectReader(io.RawIOBase):
@@ -381,7 +435,7 @@ class S3Store:
                 raise_on_status=False,  # let minio read the S3 error body of the last answer
             ),
         )
-        return Minio(
+        return _PayloadMinio(
             settings.host,
             access_key=settings.access_key,
             secret_key=settings.secret_key,
@@ -790,8 +844,11 @@ class S3Store:
         headers["x-amz-object-lock-mode"] = COMPLIANCE
         headers["x-amz-object-lock-retain-until-date"] = until.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         headers["Content-Type"] = "application/octet-stream"
-        source = _SourceReader(stream, size, str(getattr(stream, "name", key)))
         single = size <= self._one_put_limit()
+        # A single PUT declares the expected SHA-256 as its signed payload hash when the client
+        # can (plain http): the server then refuses a body that differs, so reading needs no hash.
+        declared = single and isinstance(self._client, _PayloadMinio) and self._client.declares_payload
+        source = _SourceReader(stream, size, str(getattr(stream, "name", key)), hashing=not declared)
         if single:
             version_id = self._put_single(key, source, size, sha256, headers)
             if progress:
@@ -846,9 +903,25 @@ class S3Store:
         self, key: str, source: _SourceReader, size: int, sha256: str, headers: dict[str, str]
     ) -> str | None:
         data = source.read_exactly(size)
-        self._check_digest(key, source, sha256)  # before anything is sent
-        with _translated(f"uploading {key}"):
-            result = self._client._put_object(self._bucket, key, data, dict(headers))
+        sent: DictType = dict(headers)
+        if source.hashing:
+            self._check_digest(key, source, sha256)  # before anything is sent
+        else:
+            sent[PAYLOAD_SHA256_HEADER] = sha256  # checked by the server, which refuses a mismatch
+        what = f"uploading {key}"
+        try:
+            result = self._client._put_object(self._bucket, key, data, sent)
+        except S3Error as exc:
+            if exc.code in _PAYLOAD_MISMATCH_CODES:
+                found = hashlib.sha256(data).hexdigest()  # only on refusal: which bytes were sent
+                if found != sha256:
+                    why = f"the bytes read hash to {found}, not the expected {sha256} (refused by the server)"
+                    raise SourceChanged(key, why) from exc
+                # the right bytes, damaged on the way: another try may carry them whole
+                raise StorageUnavailable(f"{what}: {_describe(exc)}") from exc
+            raise translate(exc, what) from exc
+        except Exception as exc:
+            raise translate(exc, what) from exc
         version_id: str | None = result.version_id
         return version_id
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
+import minio.api
 import pytest
 import urllib3
 from minio import Minio
@@ -23,7 +24,14 @@ from minio.retention import Retention
 from s3server import S3Server, S3User, bucket_policy, new_bucket_name
 from urllib3 import HTTPResponse
 
-from recorder_sync.adapters.s3store import S3Settings, S3Store, parse_s3_datetime, translate
+from recorder_sync.adapters.s3store import (
+    PAYLOAD_SHA256_HEADER,
+    S3Settings,
+    S3Store,
+    _PayloadMinio,
+    parse_s3_datetime,
+    translate,
+)
 from recorder_sync.domain.errors import (
     ConfigError,
     CouldNotCheck,
@@ -373,6 +381,85 @@ def test_hash_mismatch_raises_source_changed_and_stores_nothing(
     assert store.stat(key) is None
     assert versions(owner, bucket, key) == []
     assert incomplete_uploads(owner, bucket) == []
+
+
+def test_a_put_whose_body_differs_from_its_declared_payload_hash_is_refused_by_the_server(
+    store: S3Store, owner: Minio, bucket: str
+) -> None:
+    """What the single PUT relies on instead of hashing the body itself: RGW checks the
+    signed x-amz-content-sha256 against the body it receives."""
+    expected, sent = b"the bytes hashed at the dock", b"the bytes read for the upload"
+    key = media_key(sha(expected))
+
+    with pytest.raises(S3Error) as caught:
+        store._client._put_object(bucket, key, sent, {PAYLOAD_SHA256_HEADER: sha(expected)})
+
+    assert caught.value.code == "XAmzContentSHA256Mismatch"
+    assert versions(owner, bucket, key) == []
+
+
+def test_a_single_put_of_a_changed_source_is_sent_unhashed_and_refused_by_the_server(
+    store: S3Store, owner: Minio, bucket: str
+) -> None:
+    expected = os.urandom(3 * MiB)
+    changed = expected[:-1] + bytes([expected[-1] ^ 0xFF])
+    key = media_key(sha(expected))
+    seen = record_requests(store)
+
+    with pytest.raises(SourceChanged, match="refused by the server") as caught:
+        store.put_stream(key, io.BytesIO(changed), len(changed), sha(expected), META)
+
+    assert methods(seen) == ["HEAD", "PUT"]  # the body went out, declared as the expected bytes
+    assert sha(changed) in str(caught.value)
+    assert versions(owner, bucket, key) == []
+
+
+class _RecordingPool(urllib3.PoolManager):
+    """An urllib3 pool that answers every request with 200 and keeps its headers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[Mapping[str, str]] = []
+
+    def urlopen(  # type: ignore[override]
+        self, method: str, url: str, body: bytes | None = None, **kwargs: object
+    ) -> HTTPResponse:
+        self.sent.append(cast("Mapping[str, str]", kwargs["headers"]))
+        return HTTPResponse(body=b"", status=200, headers={"x-amz-version-id": "v1", "ETag": '"e"'})
+
+
+def test_the_client_signs_a_declared_payload_hash_without_hashing_the_body(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pins minio's private hook (``_build_headers``): after an upgrade that bypasses it the
+    body would be hashed again, and this test fails."""
+    body = os.urandom(1 * MiB)
+    declared = sha(b"what the key says")  # not the body's: proves the header is not recomputed
+    hashed: list[int] = []
+    real_sha256_hash = minio.api.sha256_hash
+
+    def spy(data: str | bytes | None) -> str:
+        hashed.append(len(data or b""))
+        return real_sha256_hash(data)
+
+    monkeypatch.setattr(minio.api, "sha256_hash", spy)
+    pool = _RecordingPool()
+    client = _PayloadMinio(
+        "127.0.0.1:9", access_key="a", secret_key="s", secure=False, region="us-east-1", http_client=pool
+    )
+    assert client.declares_payload
+
+    client._put_object("bucket", "key", body, {PAYLOAD_SHA256_HEADER: declared})
+    client._put_object("bucket", "other", body, {})  # nothing declared: minio hashes as before
+
+    first, second = pool.sent
+    assert first[PAYLOAD_SHA256_HEADER] == declared
+    assert first["Content-Length"] == str(len(body))
+    assert PAYLOAD_SHA256_HEADER in first["Authorization"]  # it is signed
+    assert second[PAYLOAD_SHA256_HEADER] == sha(body)
+    assert hashed.count(len(body)) == 1  # the second PUT's body only
+    https = _PayloadMinio("127.0.0.1:9", access_key="a", secret_key="s", secure=True, http_client=pool)
+    assert not https.declares_payload  # unsigned payload and MD5 there: the store hashes itself
 
 
 def test_short_stream_raises_source_changed_and_stores_nothing(
