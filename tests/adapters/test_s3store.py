@@ -9,6 +9,7 @@ import math
 import os
 import socket
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
@@ -29,6 +30,7 @@ from recorder_sync.adapters.s3store import (
     S3Settings,
     S3Store,
     _PayloadMinio,
+    _PutBuffers,
     parse_s3_datetime,
     translate,
 )
@@ -471,6 +473,51 @@ def test_short_stream_raises_source_changed_and_stores_nothing(
         store.put_stream(key, io.BytesIO(data[: 7 * MiB]), len(data), sha(data), META)
     assert versions(owner, bucket, key) == []
     assert incomplete_uploads(owner, bucket) == []
+
+
+def test_short_stream_of_a_single_put_raises_source_changed_and_stores_nothing(
+    store: S3Store, owner: Minio, bucket: str
+) -> None:
+    data = os.urandom(3 * MiB)
+    key = media_key(sha(data))
+    with pytest.raises(SourceChanged, match=f"ended after {2 * MiB} of {3 * MiB} bytes"):
+        store.put_stream(key, io.BytesIO(data[: 2 * MiB]), len(data), sha(data), META)
+    assert versions(owner, bucket, key) == []
+
+
+def test_bodies_of_single_puts_share_memory_yet_each_object_holds_its_own_bytes(
+    store: S3Store, owner: Minio, bucket: str
+) -> None:
+    files = [os.urandom(n * MiB // 2) for n in (6, 4, 5, 3, 6, 2, 4, 3)]  # longer, then shorter, ...
+
+    def put(data: bytes) -> StoredObject:
+        return store.put_stream(media_key(sha(data)), io.BytesIO(data), len(data), sha(data), META)
+
+    put(files[0])
+    put(files[1])  # into the memory of the first, which is longer
+    with ThreadPoolExecutor(4) as pool:  # and several at once
+        list(pool.map(put, files[2:]))
+
+    for data in files:
+        assert store.get_bytes(media_key(sha(data))) == data
+        assert store.verify(media_key(sha(data)), sha(data), len(data)).size == len(data)
+
+
+def test_put_bodies_reuse_memory_and_keep_at_most_two_buffers() -> None:
+    buffers = _PutBuffers()
+    with buffers.body(2 * MiB) as first:
+        assert len(first) == 2 * MiB
+        kept = first.obj
+    with buffers.body(3 * MiB // 2) as second:
+        assert second.obj is kept and len(second) == 3 * MiB // 2  # the same memory, cut to size
+    with buffers.body(2 * MiB) as a, buffers.body(2 * MiB) as b, buffers.body(2 * MiB) as c:
+        before = [a.obj, b.obj, c.obj]  # held here, so that no id is reused
+        assert len({id(o) for o in before}) == 3  # bodies in flight at once never share
+    with buffers.body(2 * MiB) as a, buffers.body(2 * MiB) as b, buffers.body(2 * MiB) as c:
+        again = [a.obj, b.obj, c.obj]
+    assert sum(any(o is p for p in before) for o in again) == 2  # two were kept, the third is new
+    with buffers.body(1000) as small:
+        assert not any(small.obj is o for o in before + again)  # a manifest takes no large buffer
 
 
 # --- multipart ----------------------------------------------------------------------------------
