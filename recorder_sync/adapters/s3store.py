@@ -913,7 +913,10 @@ class S3Store:
         single = size <= self._one_put_limit()
         # A single PUT declares the expected SHA-256 as its signed payload hash when the client
         # can (plain http): the server then refuses a body that differs, so reading needs no hash.
-        declared = single and isinstance(self._client, _PayloadMinio) and self._client.declares_payload
+        # Not an empty body: RGW does not check the payload hash of one (and hashing it is free).
+        declared = (
+            single and size > 0 and isinstance(self._client, _PayloadMinio) and self._client.declares_payload
+        )
         source = _SourceReader(stream, size, str(getattr(stream, "name", key)), hashing=not declared)
         if single:
             version_id = self._put_single(key, source, size, sha256, headers)

@@ -416,6 +416,17 @@ def test_a_single_put_of_a_changed_source_is_sent_unhashed_and_refused_by_the_se
     assert versions(owner, bucket, key) == []
 
 
+def test_an_empty_source_where_bytes_were_expected_stores_nothing(
+    store: S3Store, owner: Minio, bucket: str
+) -> None:
+    expected = sha(b"the bytes hashed at the dock")
+    key = media_key(expected)
+    # RGW takes an empty body whatever payload hash it declares: that one is checked here
+    with pytest.raises(SourceChanged, match=f"hash to {sha(b'')}, not the expected {expected}"):
+        store.put_stream(key, io.BytesIO(b""), 0, expected, META)
+    assert versions(owner, bucket, key) == []
+
+
 class _RecordingPool(urllib3.PoolManager):
     """An urllib3 pool that answers every request with 200 and keeps its headers."""
 
