@@ -12,7 +12,7 @@ import os
 import shutil
 from collections import Counter
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
@@ -20,14 +20,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from clirunner import RESTORE_STORY
 from fakes import Clock
+from s3server import S3Server, new_bucket_name
 
 from recorder_sync.adapters import keys
 from recorder_sync.adapters.db.engine import make_engine, upgrade
 from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.dockfs import DockFolder
 from recorder_sync.adapters.probe import FfprobeProber
+from recorder_sync.adapters.s3store import S3Settings, S3Store
 from recorder_sync.adapters.vault import MARKER, Vault
 from recorder_sync.domain.custody import verify_chain
+from recorder_sync.domain.errors import SourceChanged
 from recorder_sync.domain.layout import manifest_key, media_key, signature_key
 from recorder_sync.domain.model import FileIdentity, Recording, RecordingState, ReleasePolicy, SightingState
 from recorder_sync.domain.naming import BUILTIN_PROFILES
@@ -131,6 +134,59 @@ def test_file_changed_after_hashing_is_not_stored_from_and_not_deleted(
     assert first.state == RecordingState.HASHED  # never stored: its bytes are no longer on the dock
     open_kinds = sorted(f.kind for f in catalog.flags(state="unresolved") if f.kind != "unreadable-media")
     assert open_kinds == ["source-changed", "source-unavailable"]
+
+
+def test_on_s3_a_file_rewritten_while_it_is_uploaded_is_refused_by_the_server_and_kept(
+    world: tuple[IngestService, SqlCatalog, Clock, Path],
+    tmp_path: Path,
+    s3_server: S3Server,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A file of one PUT is sent without a hash pass of our own: its declared SHA-256 is what
+    RGW checks, so bytes that change under the upload (after the identity check at open)
+    still store nothing."""
+    _, catalog, clock, dock = world
+    bucket = new_bucket_name()
+    user = s3_server.owner
+    store = S3Store(
+        S3Settings(
+            endpoint=s3_server.endpoint,
+            bucket=bucket,
+            access_key=user.access_key,
+            secret_key=user.secret_key,
+            create_bucket=True,
+            retention_days={"ordinary": 1, "evidence": 2},
+        ),
+        lambda: datetime.now(UTC),  # retention dates the server accepts: not the test's past
+    )
+    svc = service(tmp_path, catalog, clock, store)
+    (dock / NAME).write_bytes(b"a" * 5000)
+    svc.scan("d")
+    clock.advance(6)
+    svc.step_sighting(catalog.pending_sightings()[0])
+    [rec] = catalog.list_recordings()
+    while rec.state != RecordingState.SIGNED:  # probed and signed: the upload comes next
+        assert svc.step_recording(rec)
+        rec = catalog.recording(rec.id)
+    reader = svc.docks["d"].reader
+    opened = reader.open
+
+    def written_once_open(relpath: str) -> tuple[BinaryIO, FileIdentity]:
+        f, ident = opened(relpath)
+        with (dock / NAME).open("r+b") as camera:  # the camera writes into it as the upload reads
+            camera.write(b"b" * 5000)
+        return f, ident
+
+    monkeypatch.setattr(reader, "open", written_once_open)
+
+    with pytest.raises(SourceChanged, match="refused by the server"):
+        svc.step_recording(rec)
+
+    assert catalog.recording(rec.id).state.rank < RecordingState.STORED.rank
+    assert (dock / NAME).read_bytes() == b"b" * 5000  # never deleted
+    [flag] = [f for f in catalog.flags(state="unresolved") if f.kind == "source-changed"]
+    assert "refused by the server" in flag.detail
+    assert list(s3_server.client().list_objects(bucket, prefix=media_key(rec.sha256))) == []
 
 
 # --- a re-docked copy is released only while the store holds a good copy (issue 7, item 2) ---

@@ -9,10 +9,12 @@ import math
 import os
 import socket
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
+import minio.api
 import pytest
 import urllib3
 from minio import Minio
@@ -23,7 +25,15 @@ from minio.retention import Retention
 from s3server import S3Server, S3User, bucket_policy, new_bucket_name
 from urllib3 import HTTPResponse
 
-from recorder_sync.adapters.s3store import S3Settings, S3Store, parse_s3_datetime, translate
+from recorder_sync.adapters.s3store import (
+    PAYLOAD_SHA256_HEADER,
+    S3Settings,
+    S3Store,
+    _PayloadMinio,
+    _PutBuffers,
+    parse_s3_datetime,
+    translate,
+)
 from recorder_sync.domain.errors import (
     ConfigError,
     CouldNotCheck,
@@ -375,6 +385,96 @@ def test_hash_mismatch_raises_source_changed_and_stores_nothing(
     assert incomplete_uploads(owner, bucket) == []
 
 
+def test_a_put_whose_body_differs_from_its_declared_payload_hash_is_refused_by_the_server(
+    store: S3Store, owner: Minio, bucket: str
+) -> None:
+    """What the single PUT relies on instead of hashing the body itself: RGW checks the
+    signed x-amz-content-sha256 against the body it receives."""
+    expected, sent = b"the bytes hashed at the dock", b"the bytes read for the upload"
+    key = media_key(sha(expected))
+
+    with pytest.raises(S3Error) as caught:
+        store._client._put_object(bucket, key, sent, {PAYLOAD_SHA256_HEADER: sha(expected)})
+
+    assert caught.value.code == "XAmzContentSHA256Mismatch"
+    assert versions(owner, bucket, key) == []
+
+
+def test_a_single_put_of_a_changed_source_is_sent_unhashed_and_refused_by_the_server(
+    store: S3Store, owner: Minio, bucket: str
+) -> None:
+    expected = os.urandom(3 * MiB)
+    changed = expected[:-1] + bytes([expected[-1] ^ 0xFF])
+    key = media_key(sha(expected))
+    seen = record_requests(store)
+
+    with pytest.raises(SourceChanged, match="refused by the server") as caught:
+        store.put_stream(key, io.BytesIO(changed), len(changed), sha(expected), META)
+
+    assert methods(seen) == ["HEAD", "PUT"]  # the body went out, declared as the expected bytes
+    assert sha(changed) in str(caught.value)
+    assert versions(owner, bucket, key) == []
+
+
+def test_an_empty_source_where_bytes_were_expected_stores_nothing(
+    store: S3Store, owner: Minio, bucket: str
+) -> None:
+    expected = sha(b"the bytes hashed at the dock")
+    key = media_key(expected)
+    # RGW takes an empty body whatever payload hash it declares: that one is checked here
+    with pytest.raises(SourceChanged, match=f"hash to {sha(b'')}, not the expected {expected}"):
+        store.put_stream(key, io.BytesIO(b""), 0, expected, META)
+    assert versions(owner, bucket, key) == []
+
+
+class _RecordingPool(urllib3.PoolManager):
+    """An urllib3 pool that answers every request with 200 and keeps its headers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[Mapping[str, str]] = []
+
+    def urlopen(  # type: ignore[override]
+        self, method: str, url: str, body: bytes | None = None, **kwargs: object
+    ) -> HTTPResponse:
+        self.sent.append(cast("Mapping[str, str]", kwargs["headers"]))
+        return HTTPResponse(body=b"", status=200, headers={"x-amz-version-id": "v1", "ETag": '"e"'})
+
+
+def test_the_client_signs_a_declared_payload_hash_without_hashing_the_body(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pins minio's private hook (``_build_headers``): after an upgrade that bypasses it the
+    body would be hashed again, and this test fails."""
+    body = os.urandom(1 * MiB)
+    declared = sha(b"what the key says")  # not the body's: proves the header is not recomputed
+    hashed: list[int] = []
+    real_sha256_hash = minio.api.sha256_hash
+
+    def spy(data: str | bytes | None) -> str:
+        hashed.append(len(data or b""))
+        return real_sha256_hash(data)
+
+    monkeypatch.setattr(minio.api, "sha256_hash", spy)
+    pool = _RecordingPool()
+    client = _PayloadMinio(
+        "127.0.0.1:9", access_key="a", secret_key="s", secure=False, region="us-east-1", http_client=pool
+    )
+    assert client.declares_payload
+
+    client._put_object("bucket", "key", body, {PAYLOAD_SHA256_HEADER: declared})
+    client._put_object("bucket", "other", body, {})  # nothing declared: minio hashes as before
+
+    first, second = pool.sent
+    assert first[PAYLOAD_SHA256_HEADER] == declared
+    assert first["Content-Length"] == str(len(body))
+    assert PAYLOAD_SHA256_HEADER in first["Authorization"]  # it is signed
+    assert second[PAYLOAD_SHA256_HEADER] == sha(body)
+    assert hashed.count(len(body)) == 1  # the second PUT's body only
+    https = _PayloadMinio("127.0.0.1:9", access_key="a", secret_key="s", secure=True, http_client=pool)
+    assert not https.declares_payload  # unsigned payload and MD5 there: the store hashes itself
+
+
 def test_short_stream_raises_source_changed_and_stores_nothing(
     store: S3Store, owner: Minio, bucket: str
 ) -> None:
@@ -384,6 +484,51 @@ def test_short_stream_raises_source_changed_and_stores_nothing(
         store.put_stream(key, io.BytesIO(data[: 7 * MiB]), len(data), sha(data), META)
     assert versions(owner, bucket, key) == []
     assert incomplete_uploads(owner, bucket) == []
+
+
+def test_short_stream_of_a_single_put_raises_source_changed_and_stores_nothing(
+    store: S3Store, owner: Minio, bucket: str
+) -> None:
+    data = os.urandom(3 * MiB)
+    key = media_key(sha(data))
+    with pytest.raises(SourceChanged, match=f"ended after {2 * MiB} of {3 * MiB} bytes"):
+        store.put_stream(key, io.BytesIO(data[: 2 * MiB]), len(data), sha(data), META)
+    assert versions(owner, bucket, key) == []
+
+
+def test_bodies_of_single_puts_share_memory_yet_each_object_holds_its_own_bytes(
+    store: S3Store, owner: Minio, bucket: str
+) -> None:
+    files = [os.urandom(n * MiB // 2) for n in (6, 4, 5, 3, 6, 2, 4, 3)]  # longer, then shorter, ...
+
+    def put(data: bytes) -> StoredObject:
+        return store.put_stream(media_key(sha(data)), io.BytesIO(data), len(data), sha(data), META)
+
+    put(files[0])
+    put(files[1])  # into the memory of the first, which is longer
+    with ThreadPoolExecutor(4) as pool:  # and several at once
+        list(pool.map(put, files[2:]))
+
+    for data in files:
+        assert store.get_bytes(media_key(sha(data))) == data
+        assert store.verify(media_key(sha(data)), sha(data), len(data)).size == len(data)
+
+
+def test_put_bodies_reuse_memory_and_keep_at_most_two_buffers() -> None:
+    buffers = _PutBuffers()
+    with buffers.body(2 * MiB) as first:
+        assert len(first) == 2 * MiB
+        kept = first.obj
+    with buffers.body(3 * MiB // 2) as second:
+        assert second.obj is kept and len(second) == 3 * MiB // 2  # the same memory, cut to size
+    with buffers.body(2 * MiB) as a, buffers.body(2 * MiB) as b, buffers.body(2 * MiB) as c:
+        before = [a.obj, b.obj, c.obj]  # held here, so that no id is reused
+        assert len({id(o) for o in before}) == 3  # bodies in flight at once never share
+    with buffers.body(2 * MiB) as a, buffers.body(2 * MiB) as b, buffers.body(2 * MiB) as c:
+        again = [a.obj, b.obj, c.obj]
+    assert sum(any(o is p for p in before) for o in again) == 2  # two were kept, the third is new
+    with buffers.body(1000) as small:
+        assert not any(small.obj is o for o in before + again)  # a manifest takes no large buffer
 
 
 # --- multipart ----------------------------------------------------------------------------------
