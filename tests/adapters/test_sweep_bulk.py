@@ -200,6 +200,22 @@ def changes(svc: DeadlineService, now: datetime) -> list[tuple[Any, ...]]:
     return sorted((c.change, c.kind, c.subject, c.severity, c.detail, c.due) for c in result.changes)
 
 
+REBUILD = report_tallies._rebuild
+"""The tallies rebuilt from every row (the real one, whatever a test patches)."""
+
+
+def count_rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
+    """The times the report tallies are rebuilt from every row at, from now on."""
+    rebuilds: list[datetime] = []
+
+    def counted(s: Any, now: datetime, cut: report_tallies.TallyCut, *, bulk: bool = True) -> None:
+        rebuilds.append(now)
+        REBUILD(s, now, cut, bulk=bulk)
+
+    monkeypatch.setattr(report_tallies, "_rebuild", counted)
+    return rebuilds
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_full_sweep_on_the_sets_the_database_finds_equals_one_on_every_row(
     engine: Engine, seed: int, monkeypatch: pytest.MonkeyPatch
@@ -226,14 +242,7 @@ def test_a_full_sweep_refreshes_the_tallies_and_other_settings_rebuild_them(
     catalog = SqlCatalog(engine, station="t", actor="t")
     book = CaseBook(catalog)
     svc = DeadlineService(book, DEFAULT_POLICY, DeadlineSettings(display_tz=SH))
-    rebuilds: list[datetime] = []
-    rebuild = report_tallies._rebuild
-
-    def counted(s: Any, now: datetime, cut: report_tallies.TallyCut, *, bulk: bool = True) -> None:
-        rebuilds.append(now)
-        rebuild(s, now, cut, bulk=bulk)
-
-    monkeypatch.setattr(report_tallies, "_rebuild", counted)
+    rebuilds = count_rebuilds(monkeypatch)
     svc.sweep(NOW)
     assert rebuilds == [NOW]  # none yet: built
     # a recording verified since, through the custody log, as the daemon records it
@@ -247,7 +256,7 @@ def test_a_full_sweep_refreshes_the_tallies_and_other_settings_rebuild_them(
     refreshed = stored(catalog)
     cut = report_tallies.TallyCut(SH, DeadlineSettings().upload_deadline, full_action_types(DEFAULT_POLICY))
     with catalog.transaction() as s:
-        rebuild(s, later, cut)
+        REBUILD(s, later, cut)
     assert refreshed == stored(catalog)  # what a rebuild from every row writes
     assert any(r[0] == "report_recordings" and r[1] == pending for r in refreshed)
     # the zone the months are cut in changes: rebuilt
@@ -413,21 +422,14 @@ def test_tallies_rebuilt_by_a_sweep_that_then_fails_stay_right_and_are_kept(
     monkeypatch.undo()
     kept = stored(catalog)
     assert kept and svc.last_sweep() is None  # no flag written, the tallies are there
-    rebuilds: list[datetime] = []
-    rebuild = report_tallies._rebuild
-
-    def counted(s: Any, now: datetime, cut: report_tallies.TallyCut, *, bulk: bool = True) -> None:
-        rebuilds.append(now)
-        rebuild(s, now, cut, bulk=bulk)
-
-    monkeypatch.setattr(report_tallies, "_rebuild", counted)
+    rebuilds = count_rebuilds(monkeypatch)
     later = NOW + timedelta(hours=1)
     assert svc.sweep(later).changes
     assert rebuilds == []  # brought up to date from the kept ones, not rebuilt
     refreshed = stored(catalog)
     cut = report_tallies.TallyCut(SH, DeadlineSettings().upload_deadline, full_action_types(DEFAULT_POLICY))
     with catalog.transaction() as s:
-        rebuild(s, later, cut)
+        REBUILD(s, later, cut)
     assert refreshed == stored(catalog)
 
 
