@@ -11,8 +11,8 @@ capture_output=True, text=True)`` would start, apart from the interpreter's star
   caller's, and its descriptors 1 and 2 the captured output (an ffmpeg it starts writes there
   too); no other descriptor stays open;
 - it has its own signal handlers, locks and exit status, the caller can kill it, and it ends
-  like any interpreter (threads joined, exit handlers run, ``SystemExit`` and tracebacks
-  turned into the exit status as Python does).
+  as the console script does (``exit_with``: threads joined, exit handlers run,
+  ``SystemExit`` and tracebacks turned into the exit status as Python does).
 
 What a fork cannot redo is what a module read from the environment when it was imported: the
 server's values would stay. ``tests/apps/test_forked_cli.py`` holds this runner to the same
@@ -161,12 +161,11 @@ def _end(status: object) -> int:
     else:
         print(status, file=sys.stderr)
         code = 1
+    # as the console scripts end (recorder_sync.apps.cli.exit_with): what the command left
+    # is not collected either, so a connection it failed to close would show here too
+    gc.freeze()
     threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
-    # what the command left for the collector (an engine's pool, in a cycle) is freed, so its
-    # database connections close as at an interpreter's end (SQLite then removes its -wal and
-    # -shm files); the server's own objects are frozen and not walked
-    gc.collect()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -10,11 +10,11 @@ the database or the store.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
-from recorder_sync.apps.cli import run, script_parser
+from recorder_sync.apps.cli import exit_with, run, script_parser
 from recorder_sync.apps.parsers import command
 from recorder_sync.domain.errors import EXIT_BROKEN_PIPE, EXIT_BUG, EXIT_DONE, EXIT_INTERRUPTED
 from recorder_sync.domain.evidence_audit import Level
@@ -135,5 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(build_parser, argv)
 
 
+def console() -> NoReturn:
+    """The ``recorder-audit`` console script."""
+    exit_with(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

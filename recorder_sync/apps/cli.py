@@ -11,11 +11,13 @@ before anything else, and each command's implementation is imported when it runs
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from recorder_sync import __version__
 from recorder_sync.apps import output
@@ -57,6 +59,21 @@ def script_parser(prog: str, description: str, codes: Sequence[int] | None = Non
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run(build_parser, argv)
+
+
+def console() -> NoReturn:
+    """The ``recorder-sync`` console script."""
+    exit_with(main())
+
+
+def exit_with(code: int) -> NoReturn:
+    """End a console script: as ``sys.exit``, but the interpreter's end no longer walks every
+    object the command imported looking for garbage (about 70 ms at the end of a command
+    that loaded SQLAlchemy). Nothing needs that walk by now: ``run`` has closed the
+    database connections; files are written with ``with``; threads are still joined and
+    exit handlers still run."""
+    gc.freeze()
+    sys.exit(code)
 
 
 def run(make_parser: Callable[[], argparse.ArgumentParser], argv: Sequence[str] | None) -> int:
@@ -103,7 +120,16 @@ def run(make_parser: Callable[[], argparse.ArgumentParser], argv: Sequence[str] 
     except Exception:
         log.exception("internal error (a bug: please report it with this trace)")
         return EXIT_BUG
+    finally:
+        # the database connections the command opened are closed as it ends (imported only
+        # if the command used a database)
+        engines = sys.modules.get("recorder_sync.adapters.db.engine")
+        if engines is not None:
+            try:
+                engines.close_engines()
+            except Exception:  # a connection that cannot even close: the exit closes it
+                log.debug("closing the database connections failed", exc_info=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

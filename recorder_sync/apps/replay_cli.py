@@ -9,10 +9,10 @@ first byte is read. Same configuration, signals and exit codes as ``recorder-syn
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
-from recorder_sync.apps.cli import run, script_parser
+from recorder_sync.apps.cli import exit_with, run, script_parser
 from recorder_sync.apps.parsers import replay
 
 
@@ -30,5 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(build_parser, argv)
 
 
+def console() -> NoReturn:
+    """The ``recorder-replay`` console script."""
+    exit_with(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

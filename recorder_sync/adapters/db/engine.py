@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import urllib.parse
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,34 @@ READING = "recorder_sync_reading"
 """An execution option: the transaction only reads (SQLite: a deferred ``BEGIN``)."""
 
 
+_MADE: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
 def make_engine(url: str) -> Engine:
+    return _made(_engine(url))
+
+
+def make_readonly_engine(url: str) -> Engine:
+    """An engine that cannot write (``recorder-audit``): SQLite opened ``mode=ro`` (a missing
+    file is not created), PostgreSQL sessions with ``default_transaction_read_only``."""
+    return _made(_readonly_engine(url))
+
+
+def close_engines() -> None:
+    """Close the pooled connections of every engine made in this process (at a command's
+    end): SQLite then folds its write-ahead log back and removes the -wal and -shm files,
+    and PostgreSQL sees a clean goodbye, now rather than whenever the interpreter's last
+    collection happens to free the engine. An engine stays usable: it connects again."""
+    for engine in list(_MADE):
+        engine.dispose()
+
+
+def _made(engine: Engine) -> Engine:
+    _MADE.add(engine)
+    return engine
+
+
+def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         _create_private_sqlite_file(url)
         engine = create_engine(url, connect_args={"timeout": 60})
@@ -58,9 +86,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def make_readonly_engine(url: str) -> Engine:
-    """An engine that cannot write (``recorder-audit``): SQLite opened ``mode=ro`` (a missing
-    file is not created), PostgreSQL sessions with ``default_transaction_read_only``."""
+def _readonly_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         database = make_url(url).database
         if not database or database == ":memory:" or database.startswith("file:"):
