@@ -453,9 +453,6 @@ class MemorySweepStore:
     def prepare_report(self, now: datetime, limits: SweepLimits) -> None:
         """No report tallies here: nothing to bring up to date."""
 
-    def tallies_beside_loading(self) -> bool:
-        return False
-
     def last_sweep(self) -> datetime | None:
         return self._last
 

@@ -5,8 +5,9 @@ The repository picks what can have changed since the last sweep (see
 open; ``flags.reconcile`` and ``flags.updated`` give what to raise, resolve and update.  All of it
 is written in one transaction; new and escalated flags go to the alert sink after the
 commit, so a slow webhook never holds the database.  The report tallies are brought up to
-date in that transaction too, or, where the store runs it beside the loading (PostgreSQL),
-in one of their own before it (derived data, valid as of their mark either way).
+date beside the loading, in a transaction of their own before it (derived data, valid as
+of their mark either way); what changes meanwhile, that transaction adds (a dry run
+touches none of them).
 """
 
 from __future__ import annotations
@@ -234,11 +235,13 @@ class DeadlineService:
         return result
 
     def _load(self, now: datetime, *, full: bool, dry_run: bool | None) -> SweepInputs:
-        """The sweep's inputs.  Meanwhile, where the store says it pays and unless this is a
-        dry run, the report tallies are brought up to ``now`` on a connection of their own:
-        the first sweep rebuilds them from every row, inside the database server, while
-        this thread loads the inputs (elsewhere, ``apply_sweep`` does it)."""
-        if dry_run or not self.repo.tallies_beside_loading():
+        """The sweep's inputs.  Meanwhile, unless this is a dry run, the report tallies are
+        brought up to ``now`` on a connection of their own: the first sweep rebuilds them
+        from every row inside the database (PostgreSQL's server process, or SQLite's C code,
+        which lets go of the interpreter's lock) while this thread loads the inputs.  With a
+        core free that saves about a quarter of a first sweep's time (a year of footage on
+        two idle cores: 19.8 s against 25.7 s on SQLite) for about a tenth more CPU time."""
+        if dry_run:
             return self.repo.sweep_inputs(now, self.limits, full=full)
         with ThreadPoolExecutor(1, thread_name_prefix="report-tallies") as pool:
             tallies = pool.submit(self.repo.prepare_report, now, self.limits)

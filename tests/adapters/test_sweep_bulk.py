@@ -364,12 +364,10 @@ def test_the_first_sweep_rebuilds_the_tallies_while_its_inputs_load(
     """The rebuild (a transaction that writes) and the loading (one that reads) overlap: the
     loading waits until the rebuild has begun, the rebuild until the loading has ended.  Run
     one after the other, as before, the loading would wait for a rebuild that never begins.
-    By default on PostgreSQL only; SQLite can (its loading takes no lock), forced here."""
+    On both databases: SQLite's loading takes no lock."""
     populate(engine, seed=6, n_actions=60)
     catalog = SqlCatalog(engine, station="t", actor="t")
     book = CaseBook(catalog)
-    assert book.tallies_beside_loading() == (engine.dialect.name == "postgresql")
-    monkeypatch.setattr(SweepRepo, "tallies_beside", True)
     svc = DeadlineService(book, DEFAULT_POLICY, DeadlineSettings(display_tz=SH))
     rebuilding, loaded = threading.Event(), threading.Event()
     rebuild, load = report_tallies._rebuild, SweepRepo.sweep_inputs
@@ -415,7 +413,6 @@ def test_tallies_rebuilt_by_a_sweep_that_then_fails_stay_right_and_are_kept(
     def failing(*args: Any, **kwargs: Any) -> bool:
         raise DatabaseUnavailable("gone while writing the flags")
 
-    monkeypatch.setattr(SweepRepo, "tallies_beside", True)
     monkeypatch.setattr(SweepRepo, "apply_sweep", failing)
     with pytest.raises(DatabaseUnavailable, match="writing the flags"):
         svc.sweep(NOW)

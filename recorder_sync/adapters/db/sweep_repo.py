@@ -92,16 +92,6 @@ class SweepRepo(CatalogBound):
     # A full sweep evaluates what the database finds may break a rule (``sweep_sets``);
     # False: everything, row by row, as before (what the tests compare the sets against).
     bulk_full = True
-    # Whether ``prepare_report`` runs beside ``sweep_inputs`` (None: on PostgreSQL only).
-    # PostgreSQL rebuilds the tallies in a server process of its own; SQLite would in this
-    # one, where two connections at work contend (measured on a year of footage: no faster,
-    # a tenth more CPU time), so there the tallies are brought up to date in ``apply_sweep``.
-    tallies_beside: bool | None = None
-
-    def tallies_beside_loading(self) -> bool:
-        if self.tallies_beside is not None:
-            return self.tallies_beside
-        return self.engine.dialect.name == "postgresql"
 
     def sweep_inputs(self, now: datetime, limits: SweepLimits, *, full: bool = False) -> SweepInputs:
         # reading: on SQLite, it takes no lock, so that ingestion (or ``prepare_report``)
@@ -388,8 +378,8 @@ class SweepRepo(CatalogBound):
 
     def prepare_report(self, now: datetime, limits: SweepLimits) -> None:
         """Bring the report tallies up to ``now`` (rebuilt from every row when missing) in a
-        transaction of their own, which a sweep runs beside loading its inputs where
-        ``tallies_beside_loading``; what changes meanwhile, ``apply_sweep`` adds.  Nothing
+        transaction of their own, which a sweep runs beside loading its inputs; what changes
+        meanwhile, ``apply_sweep`` adds.  Nothing
         when a sweep as of a later time was written (``apply_sweep`` would write nothing
         either).  The tallies are derived data, valid as of the time and log position their
         mark holds, whether or not the sweep completes."""
