@@ -51,10 +51,7 @@ def run_script(
     name: str, env: dict[str, str], *args: str, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """The console script ``name`` with ``args`` and exactly ``env``, output captured as text."""
-    # A command given a PKCS#11 module (SoftHSM) is exec'd: forked, the first command of
-    # test_pkcs11_keys.py sometimes did not find the token its fixture had just made (2 of 3
-    # CI runs, never with exec); the cause is not found yet.
-    if os.environ.get("RECORDER_SYNC_TEST_EXEC") or "RECORDER_SYNC_PKCS11_MODULE" in env:
+    if os.environ.get("RECORDER_SYNC_TEST_EXEC"):
         exe = str(Path(sys.executable).with_name(name))
         return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=timeout)
     return forked_cli.run(name, args, env, timeout)
