@@ -24,9 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from s3server import exported, s3_server_fixture  # noqa: E402  (session fixture "s3_server": a real Ceph RGW)
+from softhsm import softhsm_conf, token  # noqa: E402  (fixtures: a real SoftHSM2 token per test)
 from tsaserver import tsa_server_fixture  # noqa: E402  (fixture "tsa_server": a real RFC 3161 TSA)
 
-__all__ = ["s3_server_fixture", "tsa_server_fixture"]
+# defined here once: a session fixture imported into two test modules would be two session
+# fixtures, two SoftHSM folders, each setting SOFTHSM2_CONF for the whole process
+__all__ = ["s3_server_fixture", "softhsm_conf", "token", "tsa_server_fixture"]
 
 BACKENDS = [b for b in os.environ.get("RECORDER_SYNC_TEST_DBS", "sqlite,postgresql").split(",") if b]
 

@@ -4,6 +4,7 @@ in its own folder (``SOFTHSM2_CONF`` points there), so no test sees another's ke
 from __future__ import annotations
 
 import glob
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -53,11 +54,15 @@ def softhsm_conf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def token(softhsm_conf: Path) -> Token:
     """A fresh token of its own for each test (a new label in the session's folder)."""
     label = "rs-" + uuid.uuid4().hex[:12]
+    tokens = softhsm_conf.parent / "tokens"
+    before = set(tokens.iterdir())
     subprocess.run(
         ["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", "1234", "--so-pin", "5678"],
         check=True,
         capture_output=True,
+        env={**os.environ, "SOFTHSM2_CONF": str(softhsm_conf)},  # never whatever the process has now
     )
+    assert len(set(tokens.iterdir()) - before) == 1, f"softhsm2-util made no token folder in {tokens}"
     settings = Pkcs11Settings(module(), label, "station", "1234")
     # this process's library listed the tokens when it started: let it see the new one
     pkcs11.lib(str(settings.module)).reinitialize()

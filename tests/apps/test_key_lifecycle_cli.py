@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from clirunner import env_for, run, run_json, run_script
-from softhsm import Token, softhsm_conf, token  # noqa: F401  (fixtures)
+from softhsm import Token
 
 from recorder_sync.adapters.db.engine import make_engine
 from recorder_sync.adapters.db.repository import SqlCatalog
@@ -244,7 +244,7 @@ def test_audit_reports_manifests_signed_after_the_revocation_and_keeps_the_earli
 def test_a_token_key_replaced_in_the_token_signs_the_rotation(
     tmp_path: Path,
     db_url: str,
-    token: Token,  # noqa: F811
+    token: Token,
 ) -> None:
     env = env_for(tmp_path / "home", db_url, **token.env)
     assert ingest(env, tmp_path / "dock", "one.txt").returncode == 0

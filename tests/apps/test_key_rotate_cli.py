@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from clirunner import env_for, run
-from softhsm import Token, softhsm_conf, token  # noqa: F401  (fixtures)
+from softhsm import Token
 from test_key_lifecycle_cli import audit, events, export_trust, ingest, station_keys
 from test_log_cli import ORIGIN, checkpoints
 
@@ -94,7 +94,7 @@ def test_rotate_without_the_old_key_is_refused_and_changes_nothing(tmp_path: Pat
 def test_rotate_destroys_the_old_token_key(
     tmp_path: Path,
     db_url: str,
-    token: Token,  # noqa: F811
+    token: Token,
 ) -> None:
     env = env_for(tmp_path / "home", db_url, **token.env)
     assert ingest(env, tmp_path / "dock", "one.txt").returncode == 0

@@ -12,7 +12,7 @@ import pkcs11
 import pytest
 import sample_dock
 from clirunner import env_for, run, run_json
-from softhsm import Token, softhsm_conf, token  # noqa: F401  (fixtures)
+from softhsm import Token
 
 from recorder_sync.adapters import pkcs11_key
 from recorder_sync.domain.errors import KeyProblem
@@ -34,7 +34,7 @@ def openssl_verify(folder: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd.split(), cwd=folder, capture_output=True, text=True)
 
 
-def test_ingest_signs_in_the_token_and_openssl_verifies(tmp_path: Path, db_url: str, token: Token) -> None:  # noqa: F811
+def test_ingest_signs_in_the_token_and_openssl_verifies(tmp_path: Path, db_url: str, token: Token) -> None:
     env = env_for(tmp_path / "home", db_url, **token.env)
     video(tmp_path / "dock", 1)
     r = run(env, "ingest", str(tmp_path / "dock"), "--stable-seconds", "0")
@@ -52,7 +52,7 @@ def test_ingest_signs_in_the_token_and_openssl_verifies(tmp_path: Path, db_url: 
     signer.close()
 
 
-def test_the_private_key_is_sensitive_and_never_extractable(token: Token) -> None:  # noqa: F811
+def test_the_private_key_is_sensitive_and_never_extractable(token: Token) -> None:
     pkcs11_key.create_key(token.settings).close()
     with (
         pkcs11.lib(str(token.settings.module))
@@ -72,7 +72,7 @@ def test_the_private_key_is_sensitive_and_never_extractable(token: Token) -> Non
     signer.close()
 
 
-def test_a_wrong_pin_stops_ingest_and_keeps_the_dock_copy(tmp_path: Path, db_url: str, token: Token) -> None:  # noqa: F811
+def test_a_wrong_pin_stops_ingest_and_keeps_the_dock_copy(tmp_path: Path, db_url: str, token: Token) -> None:
     env = env_for(tmp_path / "home", db_url, **{**token.env, "RECORDER_SYNC_PKCS11_PIN": "9999"})
     original = video(tmp_path / "dock", 1)
     r = run(env, "ingest", str(tmp_path / "dock"), "--stable-seconds", "0")
@@ -86,7 +86,7 @@ def test_a_wrong_pin_stops_ingest_and_keeps_the_dock_copy(tmp_path: Path, db_url
 def test_a_replaced_token_key_is_a_custody_event_and_old_manifests_still_verify(
     tmp_path: Path,
     db_url: str,
-    token: Token,  # noqa: F811
+    token: Token,
 ) -> None:
     env = env_for(tmp_path / "home", db_url, **token.env)
     video(tmp_path / "dock", 1)
