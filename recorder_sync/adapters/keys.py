@@ -164,6 +164,23 @@ def previous_key_path(path: Path) -> Path:
     return path.with_name(f"{path.name}.previous")
 
 
+def staged_key_path(path: Path) -> Path:
+    """Where a new log key waits (``<name>.next``) until the database has registered it."""
+    return path.with_name(f"{path.name}.next")
+
+
+def swap_in(new: Path, path: Path, previous: Path) -> None:
+    """Make the key at ``new`` the one at ``path`` and keep the one there as ``previous``, with
+    never a moment without a key at ``path``. Taken up again after a kill half-way."""
+    try:
+        if not os.path.lexists(previous):
+            os.link(path, previous, follow_symlinks=False)
+        os.replace(new, path)
+    except OSError as exc:
+        raise KeyProblem(f"cannot put the new key {new} in place of {path}: {exc.strerror or exc}") from exc
+    _fsync_dir(path.parent)
+
+
 def move_key(path: Path, target: Path) -> None:
     """Give the key at ``path`` the name ``target`` (which must not exist: never replaces a key)."""
     try:

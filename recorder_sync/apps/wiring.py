@@ -126,11 +126,13 @@ class App:
             meter=meter,
             workers=self.settings.workers,
             claim_seconds=self.settings.claim_seconds,
+            reload_signer=self.signer,
         )
 
-    def checkpoints(self, store: ObjectStore | None = None) -> CheckpointService:
+    def checkpoints(self, store: ObjectStore | None = None, *, create_key: bool = True) -> CheckpointService:
         """The log's checkpoints. Where this station signs (``[log] sign``, the default) its
-        log key is read, or created like the station key on first use."""
+        log key is read, or created like the station key on first use (``create_key``; a
+        running daemon that reads its keys again only reads them)."""
         from recorder_sync.adapters import keys
         from recorder_sync.adapters.db.log_repo import LogRepo
         from recorder_sync.domain.checkpoint import NoteKey
@@ -142,7 +144,7 @@ class App:
         cosigned: Callable[[], None] | None = None
         earlier: tuple[NoteKey, ...] = ()
         if ls.sign:
-            signer = keys.load_or_create(ls.key_path)
+            signer = keys.load_or_create(ls.key_path) if create_key else keys.load_key(ls.key_path)
             key, sign = NoteKey(ls.origin, signer.public_raw()), self._registering(signer)
             earlier = tuple(
                 NoteKey(ls.origin, k.public_raw)
@@ -171,16 +173,13 @@ class App:
         )
 
     def _registering(self, signer: FileSigner) -> Callable[[bytes], bytes]:
-        """``signer.sign``, which first registers the log key in the database (once): a log key
-        signs nothing that ``keys export-trust`` would not hand to the auditors."""
-        registered = False
+        """``signer.sign``, which first checks in the database that the log key may sign now
+        (registering the origin's first key): a log key signs nothing that ``keys
+        export-trust`` would not hand to the auditors, nor after its window ended."""
 
         def sign(data: bytes) -> bytes:
-            nonlocal registered
-            if not registered:
-                ls = self.settings.log
-                self.catalog.register_log_key(ls.origin, signer.key_id, signer.public_raw(), utcnow())
-                registered = True
+            ls = self.settings.log
+            self.catalog.register_log_key(ls.origin, signer.key_id, signer.public_raw(), utcnow())
             return signer.sign(data)
 
         return sign
@@ -225,15 +224,19 @@ def check_log(checkpoints: CheckpointService) -> None:
         log.warning("cannot compare the custody log with its published checkpoints now: %s", e)
 
 
-def publish_checkpoint(checkpoints: CheckpointService, stamps: TimestampService | None = None) -> None:
-    """A checkpoint of the log as it is now. Only a log that does not extend the published
-    one stops the caller (exit 3); a store that cannot take it now gets the next one. Then
-    the tokens of the checkpoints that have none (``stamps``): an authority that is down
-    only delays them to the next call."""
+def publish_checkpoint(
+    checkpoints: Callable[[], CheckpointService], stamps: TimestampService | None = None
+) -> None:
+    """A checkpoint of the log as it is now, by the service ``checkpoints`` gives now (a
+    daemon reads its log keys again each time: ``keys rotate --log`` while it runs). Only a
+    log that does not extend the published one stops the caller (exit 3); a store that
+    cannot take it now, or a key that may not sign, gets the next one. Then the tokens of the
+    checkpoints that have none (``stamps``): an authority that is down only delays them to
+    the next call."""
     from recorder_sync.domain.errors import LogRolledBack
 
     try:
-        checkpoints.publish()
+        checkpoints().publish()
     except LogRolledBack:
         raise
     except Error as e:

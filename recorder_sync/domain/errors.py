@@ -154,6 +154,11 @@ class KeyRevoked(KeyProblem):
 run: recorder-sync keys init --replace --reason WHY"""
 
 
+class KeyReplaced(KeyProblem):
+    """{} key {} was replaced at {}: it signs nothing more (a process that loaded it before \
+takes the new key)"""
+
+
 # --- verification failed: the evidence is not what it should be ---------------
 
 

@@ -43,6 +43,7 @@ from recorder_sync.domain.errors import (
     DatabaseUnavailable,
     Error,
     IntegrityFailure,
+    KeyReplaced,
     NotFound,
     SourceChanged,
     SourceUnavailable,
@@ -165,11 +166,16 @@ class IngestService:
         claim_seconds: float = 300.0,
         metrics: Metrics = NO_METRICS,
         probe_threads: int = PROBE_THREADS,
+        reload_signer: Callable[[], Signer] | None = None,
     ) -> None:
+        """``reload_signer``: the station's signer as it is now, taken when ``signer`` was
+        replaced (``keys rotate``) while this service ran; None: such a recording waits."""
         self.catalog = catalog
         self.metrics = metrics
         self.store = store
         self.signer = signer
+        self.reload_signer = reload_signer
+        self._signer_lock = threading.Lock()
         self.prober = prober
         self.docks = dict(docks)
         self.station = station
@@ -853,6 +859,7 @@ class IngestService:
         self._done("probed", rec.size)
 
     def _sign(self, rec: Recording) -> bool:
+        signer = self.signer  # one key for the manifest, its signature and its record
         metadata = {k: Sourced(v["value"], v["source"]) for k, v in rec.metadata.items()}
         media: dict[str, Any] = {"kind": rec.kind.value, **rec.media}
         manifest = build_manifest(
@@ -865,18 +872,39 @@ class IngestService:
                 dock=rec.dock,
                 ingested_at=rec.ingested_at,
                 software=self.software,
-                key_id=self.signer.key_id,
+                key_id=signer.key_id,
                 media=media,
                 metadata=metadata,
                 sidecar_sha256=rec.sidecar_sha256 or _text_sha256(rec.sidecar),
             )
         )
-        signature = self.signer.sign(manifest)
-        self.catalog.record_signature(
-            rec.id, manifest, signature, self.signer.key_id, self.signer.public_key_pem(), self.clock()
-        )
-        self.notify("signed", f"{rec.id} key={self.signer.key_id}")
+        signature = signer.sign(manifest)
+        try:
+            self.catalog.record_signature(
+                rec.id, manifest, signature, signer.key_id, signer.public_key_pem(), self.clock()
+            )
+        except KeyReplaced:
+            if not self._take_new_signer(signer):
+                raise
+            return self._sign(rec)
+        self.notify("signed", f"{rec.id} key={signer.key_id}")
         self._done("signed", rec.size)
+        return True
+
+    def _take_new_signer(self, replaced: Signer) -> bool:
+        """After ``replaced`` was refused as replaced: sign with the station's key as it is
+        now. False when there is no other key to take (the refusal stands)."""
+        if self.reload_signer is None:
+            return False
+        with self._signer_lock:  # one reload for all the workers that hit it
+            if self.signer is replaced:
+                current = self.reload_signer()
+                if current.key_id == replaced.key_id:
+                    return False
+                log.warning(
+                    "station key %s was replaced: now signing with %s", replaced.key_id, current.key_id
+                )
+                self.signer = current
         return True
 
     def _store(self, rec: Recording) -> bool:

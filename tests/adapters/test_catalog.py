@@ -258,6 +258,42 @@ def test_backlog_counts_a_verified_recording_until_its_dock_copy_is_released(db_
     assert (status["backlog"], status["awaiting_release"]) == (0, 0), status
 
 
+def test_a_replaced_station_key_signs_nothing_after_its_window(db_url: str) -> None:
+    from recorder_sync.domain.errors import KeyReplaced
+
+    c = catalog(db_url)
+    second = _probed(c)
+    c._register_key("ed25519:1", b"PEM", T0)
+    c.replace_station_key("ed25519:2", b"PEM2", T0 + timedelta(hours=1), "rotated", {})
+    # a daemon that loaded the old key before the rotation: refused, the recording waits
+    with pytest.raises(KeyReplaced, match="Station key ed25519:1 was replaced at 2026-11-27T02:00:00"):
+        c.record_signature(second.id, b"{}", b"s" * 64, "ed25519:1", b"PEM", T0 + timedelta(hours=1))
+    assert c.recording(second.id).state == RecordingState.PROBED
+    c.record_signature(second.id, b"{}", b"s" * 64, "ed25519:2", b"PEM2", T0 + timedelta(hours=1))
+    assert c.recording(second.id).key_id == "ed25519:2"
+
+
+def test_a_replaced_log_key_signs_nothing_after_its_window(db_url: str) -> None:
+    from recorder_sync.domain.errors import KeyReplaced
+
+    c = catalog(db_url)
+    origin = "recorder-sync/st-test"
+    c.register_log_key(origin, "ed25519:a", b"A" * 32, T0)  # the origin's first key
+    c.register_log_key(origin, "ed25519:a", b"A" * 32, T0 + timedelta(minutes=1))  # and again
+    later = T0 + timedelta(hours=1)
+    c.rotate_log_key(
+        origin, "ed25519:b", b"B" * 32, later, "r", previous_key_id="ed25519:a", rotation_signature=b"s"
+    )
+    c.register_log_key(origin, "ed25519:b", b"B" * 32, later)
+    c.register_log_key(origin, "ed25519:a", b"A" * 32, later - timedelta(seconds=1))  # within its window
+    with pytest.raises(KeyReplaced, match="Log key ed25519:a was replaced at 2026-11-27T02:00:00"):
+        c.register_log_key(origin, "ed25519:a", b"A" * 32, later)
+    assert [(k.key_id, k.valid_until) for k in c.log_keys(origin)] == [
+        ("ed25519:a", later),
+        ("ed25519:b", None),
+    ]
+
+
 def test_a_revoked_key_signs_nothing_more_and_its_revocation_only_moves_earlier(db_url: str) -> None:
     from recorder_sync.domain.errors import KeyRevoked, NotFound, UsageError
 

@@ -4,6 +4,7 @@ destroyed), while what it signed still verifies through the exported trust ancho
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 from pathlib import Path
@@ -14,10 +15,13 @@ from softhsm import Token
 from test_key_lifecycle_cli import audit, events, export_trust, ingest, station_keys
 from test_log_cli import ORIGIN, checkpoints
 
-from recorder_sync.adapters.db.engine import make_engine
+from recorder_sync.adapters import keys
+from recorder_sync.adapters.db.engine import close_engines, make_engine
 from recorder_sync.adapters.db.repository import SqlCatalog
 from recorder_sync.adapters.keys import load_key
 from recorder_sync.adapters.pkcs11_key import find_key, key_present
+from recorder_sync.apps import config
+from recorder_sync.apps.commands import keys_cmd
 from recorder_sync.domain.checkpoint import NoteKey, open_checkpoint, open_note
 from recorder_sync.domain.errors import SignatureInvalid
 from recorder_sync.domain.signatures import raw_public_key
@@ -174,3 +178,48 @@ def test_rotate_log_dual_signs_one_checkpoint_and_keeps_the_history(tmp_path: Pa
     flagged = {p["subject"]: p["reason"] for p in json.loads(r.stdout)["problems"]}
     assert f"checkpoint:{later}" in flagged and "none of them a trusted key" in flagged[f"checkpoint:{later}"]
     assert all(int(s.split(":")[1]) > dual_size for s in flagged if s.startswith("checkpoint:")), flagged
+
+
+def test_a_log_key_rotation_stopped_half_way_is_finished_or_explained(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    env, dock = env_for(home, db_url), tmp_path / "dock"
+    log_key_path = home / "keys" / "log.key"
+    assert ingest(env, dock, "one.txt").returncode == 0
+    old = load_key(log_key_path)
+
+    # killed once the database registered the new key, before the key files were swapped
+    def killed(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(keys, "swap_in", killed)
+        with pytest.raises(KeyboardInterrupt):
+            keys_cmd.cmd_rotate(argparse.Namespace(reason="yearly", log=True), config.load(None, env=env))
+        close_engines()
+    staged = keys.staged_key_path(log_key_path)
+    assert load_key(log_key_path).key_id == old.key_id and staged.exists()
+    # the old key, replaced in the database, signs no checkpoint; the files wait as they are
+    before = max(checkpoints(home))
+    r = ingest(env, dock, "two.txt")
+    assert r.returncode == 0, r.stderr
+    assert f"Log key {old.key_id} was replaced at" in r.stderr and max(checkpoints(home)) == before
+    r = run(env, "keys", "rotate", "--log", "--reason", "again")
+    assert r.returncode == 0, r.stderr
+    new = load_key(log_key_path)
+    assert f"finished the interrupted rotation: log key {new.key_id}" in r.stdout
+    assert new.key_id != old.key_id and not staged.exists()
+    assert ingest(env, dock, "three.txt").returncode == 0
+    cosigned = checkpoints(home)[max(checkpoints(home))].read_bytes()
+    assert set(open_note(cosigned, [NoteKey(ORIGIN, k.public_raw()) for k in (old, new)])[1]) == {
+        NoteKey(ORIGIN, old.public_raw()),
+        NoteKey(ORIGIN, new.public_raw()),
+    }
+    assert not keys.previous_key_path(log_key_path).exists()
+
+    # a staged key nobody registered (stopped before the database took it) is never put in place
+    keys.create_key(staged)
+    r = run(env, "keys", "rotate", "--log", "--reason", "third")
+    assert r.returncode == 5 and "left by a rotation that was stopped before it was registered" in r.stderr
+    assert load_key(log_key_path).key_id == new.key_id

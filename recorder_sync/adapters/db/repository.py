@@ -38,7 +38,14 @@ from recorder_sync.adapters.db.schema import (
 )
 from recorder_sync.domain.claims import claim_owner, dead_owners, held_by_another
 from recorder_sync.domain.custody import GENESIS, CustodyEvent, EventKind, make_event, signed_details
-from recorder_sync.domain.errors import ClaimLost, DatabaseUnavailable, KeyRevoked, NotFound, UsageError
+from recorder_sync.domain.errors import (
+    ClaimLost,
+    DatabaseUnavailable,
+    KeyReplaced,
+    KeyRevoked,
+    NotFound,
+    UsageError,
+)
 from recorder_sync.domain.keylife import LogKeyInfo
 from recorder_sync.domain.model import (
     FileIdentity,
@@ -668,6 +675,10 @@ class SqlCatalog:
                 # a daemon that loaded the key before it was revoked: its signature would not
                 # verify, so the recording waits (retried) until the key is replaced
                 raise KeyRevoked(key_id, utc_iso(key.revoked_at), key.revoke_reason or "")
+            if key is not None and key.valid_until is not None and now >= key.valid_until:
+                # keys rotate while a daemon runs: an auditor would find this signature
+                # after the key's window, so it is not recorded (the daemon takes the new key)
+                raise KeyReplaced("Station", key_id, utc_iso(key.valid_until))
             rec.manifest = manifest
             rec.signature = signature
             rec.key_id = key_id
@@ -853,11 +864,16 @@ class SqlCatalog:
 
     def register_log_key(self, origin: str, key_id: str, public_raw: bytes, now: datetime) -> None:
         """Keep the log key in use (once; a station upgraded from before log keys were kept
-        registers its key when it first signs or exports the trust anchors)."""
+        registers its key when it first signs or exports the trust anchors). A key that
+        ``keys rotate --log`` replaced is refused from then on (``KeyReplaced``): a process
+        that loaded it before would sign past its window."""
         try:
             with self.transaction() as s:
-                if s.get(LogKeyRow, key_id) is None:
+                row = s.get(LogKeyRow, key_id)
+                if row is None:
                     s.add(LogKeyRow(key_id=key_id, origin=origin, public_raw=public_raw, valid_from=now))
+                elif row.valid_until is not None and now >= row.valid_until:
+                    raise KeyReplaced("Log", key_id, utc_iso(row.valid_until))
         except IntegrityError:
             pass  # another process registered it first
 

@@ -89,7 +89,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                 break
             time.sleep(0.2)
     cases.cases.link_new_recordings()
-    publish_checkpoint(checkpoints, app.timestamps(checkpoints.store))
+    publish_checkpoint(lambda: checkpoints, app.timestamps(checkpoints.store))
     failed = _summarise(app.catalog, sightings, refused, args.quiet)
     if failed:
         raise IngestIncomplete(failed, len(sightings) + len(refused))

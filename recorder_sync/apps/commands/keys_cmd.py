@@ -58,17 +58,21 @@ def cmd_rotate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _rotate_log(settings: Settings, catalog: SqlCatalog, reason: str) -> int:
-    """A new log key, registered (with the old key's signature over it) before it signs
-    anything. The old key waits beside it until it has co-signed the next checkpoint (see
+    """A new log key, registered (with the old key's signature over it) before any process
+    can load it: it waits as ``<key>.next`` until then. The old key waits beside it as
+    ``<key>.previous`` until it has co-signed the next checkpoint (see
     ``AppContext.checkpoints``), then is destroyed."""
     ls = settings.log
+    previous_path = keys.previous_key_path(ls.key_path)
+    staged = keys.staged_key_path(ls.key_path)
+    if staged.exists():
+        return _finish_rotation(catalog, ls.origin, staged, ls.key_path, previous_path)
     old = keys.load_if_present(ls.key_path)
     if old is None:
         raise KeyProblem(
             f"the old key is not here: no log key at {ls.key_path}; rotate the log key on the station "
             "that signs the checkpoints"
         )
-    previous_path = keys.previous_key_path(ls.key_path)
     if previous_path.exists():
         raise KeyProblem(
             f"the last log key rotation still waits for its checkpoint signed by both keys ({previous_path}"
@@ -77,10 +81,8 @@ def _rotate_log(settings: Settings, catalog: SqlCatalog, reason: str) -> int:
     now = utcnow()
     # a station upgraded from before log keys were kept: its key's history starts here
     catalog.register_log_key(ls.origin, old.key_id, old.public_raw(), now)
-    keys.move_key(ls.key_path, previous_path)
+    new = keys.create_key(staged)
     try:
-        new = keys.create_key(ls.key_path)
-        rotation = old.sign(new.public_raw())
         catalog.rotate_log_key(
             ls.origin,
             new.key_id,
@@ -88,21 +90,33 @@ def _rotate_log(settings: Settings, catalog: SqlCatalog, reason: str) -> int:
             now,
             reason,
             previous_key_id=old.key_id,
-            rotation_signature=rotation,
+            rotation_signature=old.sign(new.public_raw()),
         )
-    except Error:
-        # nothing registered: the old key signs on as before
-        if ls.key_path.exists():
-            ls.key_path.unlink()
-        keys.move_key(previous_path, ls.key_path)
+    except BaseException:
+        staged.unlink()  # nothing registered: the old key signs on as before
         raise
+    keys.swap_in(staged, ls.key_path, previous_path)
     print(f"created log key {new.key_id} at {ls.key_path} for {ls.origin}")
     print(f"rotation signed by {old.key_id}")
     print(
         f"the next checkpoint is signed by both keys, then the old key ({previous_path}) is destroyed; "
         "export the trust anchors again (keys export-trust) and hand them to the auditors"
     )
-    print("restart recorder-sync (the daemon) so that it signs with the new key")
+    return 0
+
+
+def _finish_rotation(catalog: SqlCatalog, origin: str, staged: Path, key_path: Path, previous: Path) -> int:
+    """A rotation killed after the new key was made: put it in place if the database
+    registered it, else say what the file is."""
+    new = keys.load_key(staged)
+    current = [k.key_id for k in catalog.log_keys(origin) if k.valid_until is None]
+    if new.key_id not in current:
+        raise KeyProblem(
+            f"{staged} is a log key left by a rotation that was stopped before it was registered "
+            f"({origin} signs with {', '.join(current) or 'none'}): remove it, then rotate again"
+        )
+    keys.swap_in(staged, key_path, previous)
+    print(f"finished the interrupted rotation: log key {new.key_id} is at {key_path} for {origin}")
     return 0
 
 
@@ -154,7 +168,6 @@ def _replace(
         _destroy_old(settings, signs_with, moved)
         print(f"destroyed the private key of {signs_with}")
     # a running daemon holds the old key in memory until it starts again
-    print("restart recorder-sync (the daemon) so that it signs with the new key")
     return 0
 
 

@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from recorder_sync.adapters.db.daemons_repo import DaemonsRepo
 from recorder_sync.adapters.db.engine import make_engine
@@ -50,6 +51,9 @@ from recorder_sync.domain.errors import DatabaseUnavailable, Error, UsageError
 from recorder_sync.domain.health import BEAT_SECONDS
 from recorder_sync.services.daemon import DaemonService
 from recorder_sync.services.leader import LeaderService
+
+if TYPE_CHECKING:
+    from recorder_sync.services.checkpoints import CheckpointService
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +148,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     checkpoints = sweeping.checkpoints()
     check_log(checkpoints)
     stamps = sweeping.timestamps(checkpoints.store)
+
+    def current_checkpoints() -> CheckpointService:
+        """With the log keys as they are now: ``keys rotate --log`` needs no restart."""
+        return sweeping.checkpoints(checkpoints.store, create_key=False)
+
     svc = app.ingest_service(
         [d for d in docks if d not in standby],
         notify=lambda what, subject: log.info("%s %s", what, subject),
@@ -163,7 +172,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         stop=shutdown.requested,
         wake=wake,
         sweep_seconds=args.sweep_seconds,
-        checkpoint=lambda: publish_checkpoint(checkpoints, stamps),
+        checkpoint=lambda: publish_checkpoint(current_checkpoints, stamps),
         checkpoint_seconds=settings.log.checkpoint_seconds,
         journal=DaemonsRepo(sweeping.catalog),
         metrics=svc.metrics,
@@ -214,7 +223,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if leader.leading and leader.leadership.try_lead():
         # what was logged since the last one, before the station goes quiet (the leader's
         # job: another daemon that goes on leading signs it otherwise)
-        publish_checkpoint(checkpoints)
+        publish_checkpoint(current_checkpoints)
     leader.give_up()
     try:
         journal.gone()
