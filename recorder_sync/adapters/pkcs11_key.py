@@ -108,8 +108,18 @@ class Pkcs11Signer:
     def sign(self, data: bytes) -> bytes:
         import pkcs11
 
-        with self._lock:
-            signature = bytes(self._private.sign(data, mechanism=pkcs11.Mechanism.EDDSA))
+        where = f"key {self.settings.label!r} in PKCS#11 token {self.settings.token!r}"
+        try:
+            with self._lock:
+                signature = bytes(self._private.sign(data, mechanism=pkcs11.Mechanism.EDDSA))
+        except pkcs11.ObjectHandleInvalid:
+            # keys rotate destroyed it while this process ran: the new key's label is read at start
+            raise KeyProblem(
+                f"the station {where} is gone (destroyed by keys rotate?): restart recorder-sync with the "
+                "label of the station's new key"
+            ) from None
+        except pkcs11.PKCS11Error as e:
+            raise KeyProblem(f"the station {where} did not sign: {type(e).__name__}") from None
         if len(signature) != 64:
             raise KeyProblem(f"the PKCS#11 token returned a {len(signature)}-byte signature, not 64")
         return signature

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from clirunner import EXE, env_for, run, run_json
+from softhsm import Token
 from test_key_lifecycle_cli import audit, export_trust, station_keys
 from test_log_cli import ORIGIN, checkpoints, dock_with
 
@@ -85,3 +86,29 @@ def test_a_running_daemon_follows_both_key_rotations(tmp_path: Path, db_url: str
     export_trust(env, trust)
     done = audit(env, trust, tmp_path / "state")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_token_key_rotated_under_a_running_daemon_waits_for_its_restart(
+    tmp_path: Path, db_url: str, token: Token
+) -> None:
+    """A token's new key has a new label in the configuration, read only at start: until the
+    restart the daemon signs nothing, says why, and keeps the dock copy."""
+    home = tmp_path / "home"
+    env = env_for(home, db_url, **token.env)
+    env2 = env_for(home, db_url, **token.with_label("station-2027").env)
+    dock, log = dock_with(tmp_path / "dock", "one.bin"), tmp_path / "daemon.log"
+    with daemon(env, dock, log) as until:
+        until(lambda: "one.bin" in released(env))
+        r = run(env2, "keys", "rotate", "--reason", "yearly rotation")
+        assert r.returncode == 0, r.stderr
+        dock_with(dock, "two.bin")
+        until(lambda: any(rec["last_error"] for rec in run_json(env, "list")))
+        (waiting,) = [rec for rec in run_json(env, "list") if rec["last_error"]]
+        assert waiting["source_path"] == "two.bin" and waiting["state"] == "probed", waiting
+        assert f"the station key {token.settings.label!r} in PKCS#11 token" in waiting["last_error"], waiting
+        assert "is gone (destroyed by keys rotate?): restart recorder-sync" in waiting["last_error"], waiting
+        assert (dock / "two.bin").exists()
+    with daemon(env2, dock, log) as until:
+        until(lambda: "two.bin" in released(env2))
+    (old, new) = (k["key_id"] for k in station_keys(env2))
+    assert released(env2) == {"one.bin": old, "two.bin": new}
