@@ -150,6 +150,30 @@ def _log_tail(state_dir: Path, lines: int = 15) -> str:
     return "\n".join(out)
 
 
+ORPHAN_PREFIX = "rs-ceph-"
+OWNER_FILE = "owner.pid"
+
+
+def reap_orphans(folder: Path) -> list[Path]:
+    """Stop and wipe the clusters in ``folder`` whose test process is gone: a run that was
+    killed never reached its ``finally``, and its Ceph daemons would run on. Returns them."""
+    reaped = []
+    for state_dir in folder.glob(f"{ORPHAN_PREFIX}*"):
+        try:
+            owner = int((state_dir / OWNER_FILE).read_text())
+            os.kill(owner, 0)
+            continue  # its test process still runs (another run beside this one)
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue  # not ours, or not written yet: left alone
+        with contextlib.suppress(S3ServerError):
+            _run([str(SCRIPTS / "s3-server-stop"), "--wipe"], state_dir)
+        shutil.rmtree(state_dir, ignore_errors=True)
+        reaped.append(state_dir)
+    return reaped
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -186,8 +210,10 @@ def running_server(*, private: bool = False) -> Iterator[S3Server]:
         yield S3Server(endpoint, owner, _state_dir_of(endpoint))
         return
 
+    reap_orphans(Path(tempfile.gettempdir()))
     # Short path: the daemons' admin sockets live below it (Unix socket paths are limited).
-    state_dir = Path(tempfile.mkdtemp(prefix="rs-ceph-"))
+    state_dir = Path(tempfile.mkdtemp(prefix=ORPHAN_PREFIX))
+    (state_dir / OWNER_FILE).write_text(f"{os.getpid()}\n")
     port, mon_port = _free_port(), _free_port()
     while mon_port == port:
         mon_port = _free_port()
