@@ -44,6 +44,7 @@ from recorder_sync.domain.errors import (
     Error,
     IntegrityFailure,
     KeyReplaced,
+    KeyRevoked,
     NotFound,
     SourceChanged,
     SourceUnavailable,
@@ -883,7 +884,7 @@ class IngestService:
             self.catalog.record_signature(
                 rec.id, manifest, signature, signer.key_id, signer.public_key_pem(), self.clock()
             )
-        except KeyReplaced:
+        except (KeyReplaced, KeyRevoked):
             if not self._take_new_signer(signer):
                 raise
             return self._sign(rec)
@@ -892,8 +893,9 @@ class IngestService:
         return True
 
     def _take_new_signer(self, replaced: Signer) -> bool:
-        """After ``replaced`` was refused as replaced: sign with the station's key as it is
-        now. False when there is no other key to take (the refusal stands)."""
+        """After ``replaced`` was refused (replaced, or revoked and maybe replaced since): sign
+        with the station's key as it is now. False when there is no other key to take (the
+        refusal stands); the station's refusal of its current key (revoked) when that is it."""
         if self.reload_signer is None:
             return False
         with self._signer_lock:  # one reload for all the workers that hit it

@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from clirunner import EXE, env_for, run, run_json
@@ -19,6 +20,7 @@ from test_log_cli import ORIGIN, checkpoints, dock_with
 from recorder_sync.adapters import keys
 from recorder_sync.adapters.keys import load_key
 from recorder_sync.domain.checkpoint import NoteKey, open_note
+from recorder_sync.domain.times import utc_iso
 
 
 @contextmanager
@@ -112,3 +114,28 @@ def test_a_token_key_rotated_under_a_running_daemon_waits_for_its_restart(
         until(lambda: "two.bin" in released(env2))
     (old, new) = (k["key_id"] for k in station_keys(env2))
     assert released(env2) == {"one.bin": old, "two.bin": new}
+
+
+def test_a_running_daemon_waits_out_a_revoked_key_and_takes_its_replacement(
+    tmp_path: Path, db_url: str
+) -> None:
+    home = tmp_path / "home"
+    env = env_for(home, db_url)
+    dock, log = dock_with(tmp_path / "dock", "one.bin"), tmp_path / "daemon.log"
+    with daemon(env, dock, log) as until:
+        until(lambda: "one.bin" in released(env))
+        revoked = released(env)["one.bin"]
+        r = run(
+            env, "keys", "revoke", revoked, "--at", utc_iso(datetime.now(UTC)), "--reason", "laptop stolen"
+        )
+        assert r.returncode == 0, r.stderr
+        dock_with(dock, "two.bin")
+        until(lambda: any(rec["last_error"] for rec in run_json(env, "list")))
+        (waiting,) = [rec for rec in run_json(env, "list") if rec["last_error"]]
+        assert f"signs with {revoked}, which was revoked at" in waiting["last_error"], waiting
+        assert (dock / "two.bin").exists()
+        r = run(env, "keys", "init", "--replace", "--reason", "after the theft")
+        assert r.returncode == 0, r.stderr
+        until(lambda: "two.bin" in released(env))
+    (_, new) = (k["key_id"] for k in station_keys(env))
+    assert released(env) == {"one.bin": revoked, "two.bin": new}
