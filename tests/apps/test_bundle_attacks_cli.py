@@ -1,0 +1,245 @@
+"""A hostile recipient's or forger's bundle against ``verify_bundle.py``: files that are not
+regular files, files that no signature covers, malformed JSON, and the README's own
+commands run as written.  Each must end in a named ``FAIL`` and exit 3 (or verify, for the
+README's commands), never a hang, a traceback or a ``VERIFIED`` over unsigned bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from bundletools import resum
+from clirunner import env_for
+from test_bundle_cli import IN_CASE, RECIPIENT_ENV, Station
+
+from recorder_sync.domain import bundle
+
+# a hang guard only (a FIFO or /dev/zero read forever), not a timing assertion
+HANG_GUARD = 120
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory: pytest.TempPathFactory) -> tuple[Station, Path]:
+    """One station and one good bundle of case C1 (SQLite and the vault), copied per test."""
+    tmp = tmp_path_factory.mktemp("station")
+    station = Station(tmp, env_for(tmp / "home", f"sqlite:///{tmp / 'db.sqlite'}"))
+    out = tmp / "bundle"
+    r = station.bundle(out)
+    assert r.returncode == 0, r.stderr
+    return station, out
+
+
+@pytest.fixture
+def copy(good: tuple[Station, Path], tmp_path: Path) -> Path:
+    root = tmp_path / "bundle"
+    shutil.copytree(good[1], root)
+    return root
+
+
+def checker(root: Path, python: str = sys.executable) -> subprocess.CompletedProcess[str]:
+    """The bundle's own verify_bundle.py, run from inside it as the README says."""
+    return subprocess.run(
+        [python, "verify_bundle.py"],
+        cwd=root,
+        env=RECIPIENT_ENV,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+    )
+
+
+def media_of(root: Path, which: int) -> tuple[str, Path]:
+    """The sha256 and media file of IN_CASE[which] (0 has a sidecar, 1 has none)."""
+    case = json.loads((root / "case.json").read_bytes())
+    wanted = {r["original_name"]: r for r in case["recordings"]}
+    rec = next(r for name, r in wanted.items() if name.endswith(IN_CASE[which].rsplit("_", 1)[-1]))
+    return rec["sha256"], root / rec["media"]
+
+
+def unlist(root: Path, rel: str) -> None:
+    sums = root / "SHA256SUMS"
+    kept = [x for x in sums.read_bytes().splitlines(True) if not x.endswith(f"  {rel}\n".encode())]
+    sums.write_bytes(b"".join(kept))
+
+
+def assert_fails(root: Path, check: str, message: str) -> None:
+    done = checker(root)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"FAIL  {check}:" in done.stdout and message in done.stdout, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_the_good_bundle_verifies(copy: Path) -> None:
+    done = checker(copy)
+    assert done.returncode == 0 and done.stdout.rstrip().endswith("verdict: VERIFIED"), done.stdout
+
+
+# --- files that are not regular files ------------------------------------------------------
+
+
+def test_a_fifo_in_place_of_a_media_file_is_refused_not_read_forever(copy: Path) -> None:
+    _, media = media_of(copy, 1)
+    rel = str(media.relative_to(copy))
+    media.unlink()
+    unlist(copy, rel)
+    os.mkfifo(media)
+    assert_fails(copy, "sums", f"{rel} is not a regular file")
+
+
+def test_a_symlink_to_an_endless_device_is_refused_not_read_forever(copy: Path) -> None:
+    _, media = media_of(copy, 1)
+    rel = str(media.relative_to(copy))
+    media.unlink()
+    unlist(copy, rel)
+    media.symlink_to("/dev/zero")
+    assert_fails(copy, "sums", f"{rel} is not a regular file")
+
+
+def test_a_symlink_out_of_the_bundle_is_refused_even_when_its_bytes_match(copy: Path, tmp_path: Path) -> None:
+    """The bundle is checked on its own bytes: a key read from elsewhere proves nothing."""
+    key = sorted(copy.glob("keys/*.pem"))[0]
+    outside = tmp_path / "elsewhere.pem"
+    shutil.copyfile(key, outside)
+    key.unlink()
+    key.symlink_to(outside)
+    assert subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=copy).returncode == 0
+    assert_fails(copy, "sums", f"{key.relative_to(copy)} is not a regular file")
+
+
+# --- files that no signature covers ---------------------------------------------------------
+
+
+def test_a_sidecar_added_to_a_recording_whose_manifest_signs_none_fails(copy: Path) -> None:
+    sha, _ = media_of(copy, 1)
+    manifest = json.loads((copy / bundle.manifest_name(sha)).read_bytes())
+    assert "sidecar_sha256" not in manifest
+    (copy / bundle.sidecar_name(sha)).write_bytes(b'{"officer": "someone else"}\n')
+    resum(copy)
+    assert_fails(copy, "media", f"{bundle.sidecar_name(sha)}: its manifest signs no sidecar")
+
+
+def test_a_sidecar_the_case_lists_but_the_bundle_lacks_fails(copy: Path) -> None:
+    sha, _ = media_of(copy, 0)
+    (copy / bundle.sidecar_name(sha)).unlink()
+    resum(copy)
+    assert_fails(copy, "media", f"{bundle.sidecar_name(sha)} is missing")
+
+
+def test_a_media_file_of_no_recording_fails(copy: Path) -> None:
+    forged = b"a video no station signed"
+    name = bundle.media_name(hashlib.sha256(forged).hexdigest(), "mp4")
+    (copy / name).write_bytes(forged)
+    resum(copy)
+    assert_fails(copy, "media", f"{name}: no included recording of case.json has it")
+
+
+def test_an_unsigned_file_among_the_manifests_fails(copy: Path) -> None:
+    (copy / "manifests" / "note.txt").write_bytes(b"officer 031245 was not there\n")
+    resum(copy)
+    assert_fails(copy, "manifests", "manifests/note.txt: not a manifest or its signature")
+
+
+# --- malformed files: a named failure, not a traceback ---------------------------------------
+
+
+def _edit_json(rel: str, change: Callable[[dict[str, object]], None]) -> Callable[[Path], None]:
+    def edit(root: Path) -> None:
+        doc = json.loads((root / rel).read_bytes())
+        change(doc)
+        (root / rel).write_bytes(json.dumps(doc).encode())
+        resum(root)
+
+    return edit
+
+
+def _no_key_id(doc: dict[str, object]) -> None:
+    keys = doc["station_keys"]
+    assert isinstance(keys, list)
+    del keys[0]["key_id"]
+
+
+def _bad_date(doc: dict[str, object]) -> None:
+    keys = doc["station_keys"]
+    assert isinstance(keys, list)
+    keys[0]["valid_from"] = "0000-13-45"
+
+
+def _recordings_as_strings(doc: dict[str, object]) -> None:
+    doc["recordings"] = ["REC-1"]
+
+
+def _not_utf8_sums(root: Path) -> None:
+    (root / "SHA256SUMS").write_bytes((root / "SHA256SUMS").read_bytes() + b"\xff\xfe\n")
+
+
+def _twice_in_sums(root: Path) -> None:
+    sums = (root / "SHA256SUMS").read_bytes()
+    first = sums.splitlines(True)[0]
+    wrong = b"0" * 64 + first[64:]
+    (root / "SHA256SUMS").write_bytes(wrong + sums)
+
+
+def _case_json_nested_deep(root: Path) -> None:
+    (root / "case.json").write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    resum(root)
+
+
+def _keys_json_a_list(root: Path) -> None:
+    (root / "keys.json").write_bytes(b"[]")
+    resum(root)
+
+
+MALFORMED: dict[str, tuple[Callable[[Path], None], str, str]] = {
+    "a station key without key_id": (_edit_json("keys.json", _no_key_id), "keys", "keys.json"),
+    "a validity date that is no date": (_edit_json("keys.json", _bad_date), "keys", "keys.json"),
+    "keys.json a list": (_keys_json_a_list, "keys", "keys.json"),
+    "case.json recordings as strings": (
+        _edit_json("case.json", _recordings_as_strings),
+        "media",
+        "case.json",
+    ),
+    "case.json nested 200000 deep": (_case_json_nested_deep, "media", "case.json: cannot read it as JSON"),
+    "SHA256SUMS not UTF-8": (_not_utf8_sums, "sums", "SHA256SUMS"),
+    "SHA256SUMS naming a file twice": (_twice_in_sums, "sums", "twice"),
+}
+
+
+@pytest.mark.parametrize("what", list(MALFORMED))
+def test_a_malformed_file_fails_its_check_by_name(copy: Path, what: str) -> None:
+    change, check, message = MALFORMED[what]
+    change(copy)
+    assert_fails(copy, check, message)
+
+
+# --- the README's commands as written --------------------------------------------------------
+
+
+def test_a_virtual_environment_made_inside_the_bundle_is_named_as_such(copy: Path) -> None:
+    """README step 5 as it was written (``python3 -m venv v`` from inside the folder): the
+    environment's files are no part of the bundle, and the failure says so and what to do."""
+    made = subprocess.run([sys.executable, "-m", "venv", "--without-pip", "v"], cwd=copy, env=RECIPIENT_ENV)
+    assert made.returncode == 0
+    assert_fails(copy, "sums", "v/ is a Python virtual environment made inside the bundle folder")
+    assert "python3 -m venv ../v" in checker(copy).stdout
+
+
+@pytest.mark.slow
+def test_the_readmes_virtual_environment_beside_the_bundle_verifies(copy: Path, tmp_path: Path) -> None:
+    """README step 5, run from inside the bundle folder as its step list says: the virtual
+    environment is made outside the bundle (``../v``), so it adds no file to the bundle."""
+
+    def here(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, cwd=copy, env=RECIPIENT_ENV, capture_output=True, text=True)
+
+    assert here(sys.executable, "-m", "venv", "../v").returncode == 0
+    pip = here("../v/bin/pip", "install", "--quiet", "--disable-pip-version-check", "cryptography")
+    assert pip.returncode == 0, pip.stderr
+    done = checker(copy, "../v/bin/python")
+    assert done.returncode == 0 and done.stdout.rstrip().endswith("verdict: VERIFIED"), done.stdout
