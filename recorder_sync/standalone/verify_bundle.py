@@ -4,7 +4,8 @@
 Run it from inside the bundle (``python3 verify_bundle.py``) or give the bundle's folder
 (``python3 verify_bundle.py DIR``).  It imports nothing of recorder-sync, opens no
 database and no network: every check uses the bundle's own bytes, and the public keys in
-``keys/`` (compare their fingerprints, printed below, with the ones the agency published).
+``keys/`` and the TSA's certificates in ``timestamps/`` (compare their fingerprints, printed
+below, with the ones the agency published).
 
 The bundle (format ``recorder_sync.bundle/v1``):
 
@@ -48,6 +49,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
+from cryptography.x509 import load_pem_x509_certificates
 
 BUNDLE_TYPE = "recorder_sync.bundle/v1"
 PROOF_HEADER = "c2sp.org/tlog-proof@v1"
@@ -464,6 +466,15 @@ class Bundle:
         if done.returncode != 0 or "Verification: OK" not in done.stdout:
             said = (done.stdout + done.stderr).strip()[:200]
             raise Failed(f"timestamps/checkpoint.tsr does not verify: {said}")
+        # the chain comes with the bundle, so anyone can make one that verifies: it proves
+        # the time only once its certificates are the TSA's the agency published
+        try:
+            chain = load_pem_x509_certificates(self.file("timestamps/tsa-chain.pem").read_bytes())
+        except ValueError as e:
+            raise Failed(f"timestamps/tsa-chain.pem: not PEM certificates ({e})") from None
+        for cert in chain:
+            fingerprint = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+            self.say(f"      TSA certificate {cert.subject.rfc4514_string()}  sha256:{fingerprint}")
         return "the RFC 3161 token over custody/checkpoint verifies (openssl ts -verify)"
 
 
