@@ -14,7 +14,7 @@ import binascii
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from recorder_sync.domain.canonical import parse
@@ -151,7 +151,10 @@ def _time(value: Any, what: str) -> datetime:
     t = parse_lenient(_str(value, what))
     if t.tzinfo is None:
         raise ValueError(f"{what} has no UTC offset")
-    return t
+    try:  # held in UTC, so that no later comparison or message meets year 0 or 10000
+        return t.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{what} {value} is out of range in UTC (years 1 to 9999)") from None
 
 
 def _pem_certificate(v: Any) -> bytes:
