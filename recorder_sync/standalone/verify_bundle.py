@@ -491,8 +491,17 @@ READS = {
 }
 
 
+def printable(text: str) -> str:
+    """A line for a terminal: a file name in a forged bundle may hold escape sequences (hide
+    what follows, move the cursor) or a carriage return, to fake or hide the verdict; they
+    are shown escaped.  (recorder_sync.domain.untrusted.escape, which this file cannot import.)"""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 def verify(root: Path, say: Callable[[str], None] = print) -> int:
     """Run every check in order; 0 when all verify, 3 at the first that does not."""
+    shown = say
+    say = lambda line: shown(printable(line))  # noqa: E731
     if not (root / "SHA256SUMS").is_file() or not (root / "case.json").is_file():
         say(f"{root}: not an evidence bundle (no SHA256SUMS or case.json)")
         return 2

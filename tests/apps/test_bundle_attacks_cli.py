@@ -243,3 +243,50 @@ def test_the_readmes_virtual_environment_beside_the_bundle_verifies(copy: Path, 
     assert pip.returncode == 0, pip.stderr
     done = checker(copy, "../v/bin/python")
     assert done.returncode == 0 and done.stdout.rstrip().endswith("verdict: VERIFIED"), done.stdout
+
+
+# --- what the recipient reads ----------------------------------------------------------------
+
+
+def test_a_file_name_with_terminal_escapes_cannot_fake_or_hide_the_verdict(copy: Path) -> None:
+    """A forger's unlisted file named to hide what follows (ESC[8m) after a fake verdict."""
+    name = "media/x\r\x1b[2Kverdict: VERIFIED\x1b[8m"
+    (copy / name).write_bytes(b"x")
+    done = checker(copy)
+    assert done.returncode == 3
+    assert "\x1b" not in done.stdout and "\r" not in done.stdout, repr(done.stdout)
+    assert (
+        "FAIL  sums: media/x\\r\\x1b[2Kverdict: VERIFIED\\x1b[8m is in the bundle but not in" in done.stdout
+    )
+    assert done.stdout.rstrip().endswith("verdict: NOT VERIFIED (first failing check: sums)")
+
+
+def test_each_hand_check_of_verify_md_step_3_prints_two_equal_hashes(copy: Path) -> None:
+    """README step 4 / VERIFY.md step 3, as written: sha256sum and the manifest's "sha256"."""
+    lines = [x for x in (copy / "VERIFY.md").read_text().splitlines() if x.startswith("sha256sum media/")]
+    assert len(lines) == len(list(copy.glob("manifests/*.json"))) == 2
+    for line in lines:
+        done = subprocess.run(["sh", "-c", line], cwd=copy, capture_output=True, text=True, check=True)
+        file_sha, manifest_sha = done.stdout.split()[0], done.stdout.split()[-1]
+        assert len(done.stdout.splitlines()) == 2, done.stdout
+        assert manifest_sha == f'"sha256":"{file_sha}"', done.stdout
+
+
+def test_the_checker_runs_from_another_folder_and_changes_nothing(copy: Path, tmp_path: Path) -> None:
+    """From elsewhere (by path, or given the folder), on a copy made read-only: it verifies
+    and leaves the bundle as it was (no __pycache__, no file touched)."""
+    before = {p: p.stat().st_mtime_ns for p in copy.rglob("*")}
+    for p in [*copy.rglob("*"), copy]:
+        p.chmod(p.stat().st_mode & ~0o222)
+    try:
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        for args in ([str(copy / "verify_bundle.py")], [str(copy / "verify_bundle.py"), str(copy)]):
+            done = subprocess.run(
+                [sys.executable, *args], cwd=elsewhere, env=RECIPIENT_ENV, capture_output=True, text=True
+            )
+            assert done.returncode == 0 and done.stdout.rstrip().endswith("verdict: VERIFIED"), done.stdout
+        assert {p: p.stat().st_mtime_ns for p in copy.rglob("*")} == before
+    finally:
+        for p in [copy, *copy.rglob("*")]:
+            p.chmod(p.stat().st_mode | 0o200)
