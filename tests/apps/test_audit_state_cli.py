@@ -79,3 +79,17 @@ def test_two_audits_finishing_out_of_order_keep_the_larger_checkpoint(station: S
     assert newer != older and newer == station.published()[-1].read_bytes()
     StateFolder(station.state).remember(ORIGIN, older)  # audit A finishes last
     assert (station.state / KEPT).read_bytes() == newer
+
+
+def test_the_latest_checkpoint_object_replaced_by_an_older_one_is_caught(station: Station) -> None:
+    """Held: the store's newest checkpoint overwritten with an older, genuinely signed one
+    (a rollback of what was published) names the object and both sizes."""
+    station.ingest()
+    assert station.verify()[0] == 0
+    older, latest = station.published()[-2:]
+    latest.chmod(0o644)
+    latest.write_bytes(older.read_bytes())
+    code, out, _ = station.verify()
+    assert code == 3, out
+    assert f"checkpoint:{int(latest.name)}: is published as {int(latest.name)} but is a checkpoint of " in out
+    assert f"of {int(older.name)}" in out

@@ -290,3 +290,17 @@ def test_the_checker_runs_from_another_folder_and_changes_nothing(copy: Path, tm
     finally:
         for p in [copy, *copy.rglob("*")]:
             p.chmod(p.stat().st_mode | 0o200)
+
+
+def test_the_part_file_of_a_killed_tar_bundle_is_named_when_it_blocks_the_next(
+    good: tuple[Station, Path], tmp_path: Path
+) -> None:
+    """A ``--tar`` bundle killed while written (kill -9) leaves ``X.tar.part``; the next
+    attempt at ``X.tar`` is refused naming that file, not 'X.tar exists' (it does not)."""
+    station, _ = good
+    part = tmp_path / "c1.tar.part"
+    part.write_bytes(b"half a tar")
+    r = station.bundle(tmp_path / "c1.tar", "--case", "C1", "--tar")
+    assert r.returncode == 2, r.stderr
+    assert f"{part} exists, the part of a bundle that was never finished" in r.stderr, r.stderr
+    assert part.read_bytes() == b"half a tar" and not (tmp_path / "c1.tar").exists()
