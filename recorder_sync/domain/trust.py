@@ -124,6 +124,7 @@ class TrustAnchors:
                 raise ValueError(f"not a {TRUST_TYPE} document")
             log_keys = tuple(NoteKey.parse(_str(v, "log key")) for v in _list(doc, "log_keys"))
             station_keys = tuple(_station_key(v) for v in _list(doc, "station_keys"))
+            _one_entry_per_key(station_keys)
             # optional: trust files written before time-stamping have none
             tsa_roots = tuple(
                 _pem_certificate(v) for v in (_list(doc, "tsa_roots") if "tsa_roots" in doc else [])
@@ -185,6 +186,20 @@ def _station_key(v: Any) -> StationKey:
         previous_key_id=previous,
         rotation_signature=signature,
     )
+
+
+def _one_entry_per_key(keys: Sequence[StationKey]) -> None:
+    """``keys export-trust`` writes each key once.  Two entries of one key come from files
+    merged by hand, and would count a signature if either window allowed it: an older
+    entry would outlive the revocation a newer one states."""
+    seen: set[str] = set()
+    for k in keys:
+        if k.key_id in seen:
+            raise ValueError(
+                f"station key {k.key_id} is listed twice: keep one entry per key "
+                "(the latest keys export-trust), not files merged by hand"
+            )
+        seen.add(k.key_id)
 
 
 def _signature(value: Any) -> bytes | None:

@@ -217,3 +217,18 @@ def test_the_first_and_last_times_utc_holds_are_kept_in_utc() -> None:
     [key] = TrustAnchors.from_json(json.dumps(doc).encode()).station_keys
     assert key.valid_until is not None and key.valid_from.utcoffset() == timedelta(0)
     assert TrustAnchors.from_json(TrustAnchors((), (key,)).to_json()).station_keys == (key,)
+
+
+def test_a_key_listed_twice_is_refused_so_an_older_entry_cannot_outlive_a_revocation() -> None:
+    """An auditor who appends a newer export (the key revoked) to the file kept before (not
+    yet revoked): the older entry would still count a signature made after the revocation."""
+    private = Ed25519PrivateKey.generate()
+    kept = _station_key(private)
+    revoked = replace(kept, revoked_at=T0 + timedelta(days=10))
+    doc = json.loads(_anchors(kept).to_json())
+    doc["station_keys"].append(revoked.to_json_obj())
+    with pytest.raises(UsageError, match=f"station key {kept.key_id} is listed twice"):
+        TrustAnchors.from_json(json.dumps(doc).encode(), "trust.json")
+    manifest, sig = _manifest(private)
+    with pytest.raises(SignatureInvalid, match="after it was revoked"):
+        _anchors(revoked).verify_manifest(manifest, sig, T0 + timedelta(days=20))
