@@ -212,6 +212,13 @@ class StationKey:
     valid_until: datetime | None
     revoked_at: datetime | None
 
+    def window(self) -> str:
+        shown = [f"valid from {self.valid_from.isoformat() if self.valid_from else 'any time'}"]
+        shown.append(f"until {self.valid_until.isoformat()}" if self.valid_until else "with no end")
+        if self.revoked_at:
+            shown.append(f"revoked at {self.revoked_at.isoformat()}")
+        return ", ".join(shown)
+
     def why_not_valid_at(self, at: datetime) -> str | None:
         if self.valid_from and at < self.valid_from:
             return f"signed at {at.isoformat()}, before key {self.key_id} was valid"
@@ -311,6 +318,8 @@ class Bundle:
                 raise Failed(f"{rel}: not an Ed25519 key")
             if station_key_id(public) != entry["key_id"]:
                 raise Failed(f"{rel}: its key id is {station_key_id(public)}, not {entry['key_id']}")
+            if entry["key_id"] in self.station_keys:  # a dict would keep the last entry's window
+                raise Failed(f"keys.json lists station key {entry['key_id']} twice")
             self.station_keys[entry["key_id"]] = StationKey(
                 entry["key_id"],
                 public,
@@ -336,6 +345,8 @@ class Bundle:
         for k, v in sorted(self.station_keys.items()):
             raw = v.public.public_bytes(Encoding.Raw, PublicFormat.Raw)
             self.say(f"      station key {k}  sha256:{hashlib.sha256(raw).hexdigest()}")
+            # the window comes with the bundle too: compare it with the agency's as well
+            self.say(f"        {v.window()}")
         self.say(f"      log key {self.log_key.name}+{self.log_key.key_id.hex()}")
         return f"{len(self.station_keys)} station key(s) and the log key load and match their ids"
 

@@ -76,9 +76,12 @@ def assert_fails(root: Path, check: str, message: str) -> None:
     assert "Traceback" not in done.stderr, done.stderr
 
 
-def test_the_good_bundle_verifies(copy: Path) -> None:
+def test_the_good_bundle_verifies_and_shows_each_keys_window(copy: Path) -> None:
     done = checker(copy)
     assert done.returncode == 0 and done.stdout.rstrip().endswith("verdict: VERIFIED"), done.stdout
+    # keys.json's windows travel unsigned: shown, to be compared with the agency's like the keys
+    [entry] = json.loads((copy / "keys.json").read_bytes())["station_keys"]
+    assert f"        valid from {entry['valid_from'].replace('Z', '+00:00')}, with no end\n" in done.stdout
 
 
 # --- files that are not regular files ------------------------------------------------------
@@ -186,6 +189,13 @@ def _twice_in_sums(root: Path) -> None:
     (root / "SHA256SUMS").write_bytes(wrong + sums)
 
 
+def _key_twice(doc: dict[str, object]) -> None:
+    """The same key again, its revocation left out: the last entry would have won."""
+    keys = doc["station_keys"]
+    assert isinstance(keys, list)
+    keys.append({**keys[0], "revoked_at": None, "valid_until": None})
+
+
 def _case_json_nested_deep(root: Path) -> None:
     (root / "case.json").write_bytes(b"[" * 200_000 + b"]" * 200_000)
     resum(root)
@@ -199,6 +209,7 @@ def _keys_json_a_list(root: Path) -> None:
 MALFORMED: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "a station key without key_id": (_edit_json("keys.json", _no_key_id), "keys", "keys.json"),
     "a validity date that is no date": (_edit_json("keys.json", _bad_date), "keys", "keys.json"),
+    "a station key listed twice": (_edit_json("keys.json", _key_twice), "keys", "twice"),
     "keys.json a list": (_keys_json_a_list, "keys", "keys.json"),
     "case.json recordings as strings": (
         _edit_json("case.json", _recordings_as_strings),
