@@ -95,8 +95,13 @@ class TarTarget:
         self._now = time.time()
 
     def check(self) -> None:
-        if self.path.exists() or self._part.exists():
+        if self.path.exists():
             raise UsageError(f"--out {self.path}: exists already; nothing is overwritten")
+        if self._part.exists():  # left by a bundle killed while written (kill -9, power cut)
+            raise UsageError(
+                f"--out {self.path}: {self._part} exists, the part of a bundle that was never "
+                "finished (a process killed while writing it?); remove it, or give another --out"
+            )
 
     def _open(self) -> tarfile.TarFile:
         if self._tar is None:

@@ -14,7 +14,7 @@ import binascii
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from recorder_sync.domain.canonical import parse
@@ -124,6 +124,7 @@ class TrustAnchors:
                 raise ValueError(f"not a {TRUST_TYPE} document")
             log_keys = tuple(NoteKey.parse(_str(v, "log key")) for v in _list(doc, "log_keys"))
             station_keys = tuple(_station_key(v) for v in _list(doc, "station_keys"))
+            _one_entry_per_key(station_keys)
             # optional: trust files written before time-stamping have none
             tsa_roots = tuple(
                 _pem_certificate(v) for v in (_list(doc, "tsa_roots") if "tsa_roots" in doc else [])
@@ -151,7 +152,10 @@ def _time(value: Any, what: str) -> datetime:
     t = parse_lenient(_str(value, what))
     if t.tzinfo is None:
         raise ValueError(f"{what} has no UTC offset")
-    return t
+    try:  # held in UTC, so that no later comparison or message meets year 0 or 10000
+        return t.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{what} {value} is out of range in UTC (years 1 to 9999)") from None
 
 
 def _pem_certificate(v: Any) -> bytes:
@@ -182,6 +186,20 @@ def _station_key(v: Any) -> StationKey:
         previous_key_id=previous,
         rotation_signature=signature,
     )
+
+
+def _one_entry_per_key(keys: Sequence[StationKey]) -> None:
+    """``keys export-trust`` writes each key once.  Two entries of one key come from files
+    merged by hand, and would count a signature if either window allowed it: an older
+    entry would outlive the revocation a newer one states."""
+    seen: set[str] = set()
+    for k in keys:
+        if k.key_id in seen:
+            raise ValueError(
+                f"station key {k.key_id} is listed twice: keep one entry per key "
+                "(the latest keys export-trust), not files merged by hand"
+            )
+        seen.add(k.key_id)
 
 
 def _signature(value: Any) -> bytes | None:

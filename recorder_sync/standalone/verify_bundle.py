@@ -4,7 +4,8 @@
 Run it from inside the bundle (``python3 verify_bundle.py``) or give the bundle's folder
 (``python3 verify_bundle.py DIR``).  It imports nothing of recorder-sync, opens no
 database and no network: every check uses the bundle's own bytes, and the public keys in
-``keys/`` (compare their fingerprints, printed below, with the ones the agency published).
+``keys/`` and the TSA's certificates in ``timestamps/`` (compare their fingerprints, printed
+below, with the ones the agency published).
 
 The bundle (format ``recorder_sync.bundle/v1``):
 
@@ -36,6 +37,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -47,6 +49,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
+from cryptography.x509 import load_pem_x509_certificates
 
 BUNDLE_TYPE = "recorder_sync.bundle/v1"
 PROOF_HEADER = "c2sp.org/tlog-proof@v1"
@@ -209,6 +212,13 @@ class StationKey:
     valid_until: datetime | None
     revoked_at: datetime | None
 
+    def window(self) -> str:
+        shown = [f"valid from {self.valid_from.isoformat() if self.valid_from else 'any time'}"]
+        shown.append(f"until {self.valid_until.isoformat()}" if self.valid_until else "with no end")
+        if self.revoked_at:
+            shown.append(f"revoked at {self.revoked_at.isoformat()}")
+        return ", ".join(shown)
+
     def why_not_valid_at(self, at: datetime) -> str | None:
         if self.valid_from and at < self.valid_from:
             return f"signed at {at.isoformat()}, before key {self.key_id} was valid"
@@ -235,24 +245,29 @@ class Bundle:
 
     def json(self, rel: str) -> Any:
         try:
-            return json.loads(self.file(rel).read_bytes())
-        except (OSError, ValueError) as e:
-            raise Failed(f"{rel}: cannot read it as JSON ({e})") from None
+            doc = json.loads(self.file(rel).read_bytes())
+        except (OSError, ValueError, RecursionError) as e:
+            raise Failed(f"{rel}: cannot read it as JSON ({type(e).__name__}: {e})") from None
+        if not isinstance(doc, dict):
+            raise Failed(f"{rel}: not a JSON object")
+        return doc
 
     # each check: raises Failed, or says what it verified
 
     def check_sums(self) -> str:
         listed: dict[str, str] = {}
-        for n, line in enumerate(self.file("SHA256SUMS").read_text("utf-8").splitlines(), 1):
+        try:
+            text = self.file("SHA256SUMS").read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise Failed("SHA256SUMS is not UTF-8 text") from None
+        for n, line in enumerate(text.splitlines(), 1):
             m = re.fullmatch(r"([0-9a-f]{64}) [ *](.+)", line)
             if not m:
                 raise Failed(f"SHA256SUMS line {n} is not '<sha256>  <file>'")
+            if m.group(2) in listed:  # sha256sum -c checks both lines; a dict would keep one
+                raise Failed(f"SHA256SUMS names {m.group(2)} twice")
             listed[m.group(2)] = m.group(1)
-        present = {
-            str(p.relative_to(self.root))
-            for p in self.root.rglob("*")
-            if p.is_file() and p.name != "SHA256SUMS"
-        }
+        present = self._regular_files(listed)
         if missing := sorted(set(listed) - present):
             raise Failed(f"{missing[0]} is listed in SHA256SUMS but missing")
         if unlisted := sorted(present - set(listed)):
@@ -261,6 +276,35 @@ class Bundle:
             if sha256_file(self.file(rel)) != expected:
                 raise Failed(f"{rel}: its SHA-256 is not the one in SHA256SUMS")
         return f"{len(listed)} files match SHA256SUMS"
+
+    def _regular_files(self, listed: dict[str, str]) -> set[str]:
+        """Every file of the bundle but SHA256SUMS, once each holds only regular files and
+        folders: a symbolic link reads bytes from outside the bundle, and a FIFO or a device
+        (/dev/zero) would be read forever by the checks that follow."""
+        for top in sorted(self.root.iterdir()):
+            if (
+                top.is_dir()
+                and not top.is_symlink()
+                and (top / "pyvenv.cfg").is_file()
+                and not any(name.startswith(f"{top.name}/") for name in listed)
+            ):  # README's step 5 run with the environment made here rather than beside
+                raise Failed(
+                    f"{top.name}/ is a Python virtual environment made inside the bundle folder, "
+                    "not part of the bundle: make it outside (python3 -m venv ../v)"
+                )
+        present: set[str] = set()
+        for folder, dirs, files in os.walk(self.root):
+            for name in sorted(dirs + files):
+                path = Path(folder, name)
+                rel = str(path.relative_to(self.root))
+                mode = path.lstat().st_mode
+                if stat.S_ISDIR(mode):
+                    continue
+                if not stat.S_ISREG(mode):
+                    raise Failed(f"{rel} is not a regular file (a link, FIFO or device): a bundle holds none")
+                if rel != "SHA256SUMS":
+                    present.add(rel)
+        return present
 
     def check_keys(self) -> str:
         doc = self.json("keys.json")
@@ -274,6 +318,8 @@ class Bundle:
                 raise Failed(f"{rel}: not an Ed25519 key")
             if station_key_id(public) != entry["key_id"]:
                 raise Failed(f"{rel}: its key id is {station_key_id(public)}, not {entry['key_id']}")
+            if entry["key_id"] in self.station_keys:  # a dict would keep the last entry's window
+                raise Failed(f"keys.json lists station key {entry['key_id']} twice")
             self.station_keys[entry["key_id"]] = StationKey(
                 entry["key_id"],
                 public,
@@ -299,6 +345,8 @@ class Bundle:
         for k, v in sorted(self.station_keys.items()):
             raw = v.public.public_bytes(Encoding.Raw, PublicFormat.Raw)
             self.say(f"      station key {k}  sha256:{hashlib.sha256(raw).hexdigest()}")
+            # the window comes with the bundle too: compare it with the agency's as well
+            self.say(f"        {v.window()}")
         self.say(f"      log key {self.log_key.name}+{self.log_key.key_id.hex()}")
         return f"{len(self.station_keys)} station key(s) and the log key load and match their ids"
 
@@ -366,14 +414,22 @@ class Bundle:
             if when is not None and (why := key.why_not_valid_at(when)):
                 raise Failed(f"{rel}: {why}")
             self.manifests[sha] = doc
+        for path in sorted(self.file("manifests").iterdir()):
+            stem, dot, ext = path.name.rpartition(".")
+            if not (dot and ext in ("json", "sig") and stem in self.manifests):
+                raise Failed(f"manifests/{path.name}: not a manifest or its signature")
         return f"{len(self.manifests)} manifests are signed by their station key and bound by the log"
 
     def check_media(self) -> str:
         case = self.json("case.json")
+        if not isinstance(case.get("recordings", []), list) or not all(
+            isinstance(r, dict) for r in case.get("recordings", [])
+        ):
+            raise Failed("case.json: 'recordings' is not a list of recordings")
         recordings = {r.get("sha256"): r for r in case.get("recordings", [])}
         if orphans := sorted(self.manifests.keys() - recordings.keys()):
             raise Failed(f"manifests/{orphans[0]}.json is in the bundle but not in case.json")
-        found, gaps = 0, []
+        found, gaps, accounted = 0, [], set()
         for sha, rec in sorted(recordings.items()):
             if not rec.get("included", True):
                 gaps.append(str(rec.get("id")))
@@ -388,11 +444,21 @@ class Bundle:
                 raise Failed(f"media/{files[0].name}: its SHA-256 is not {sha}, the one its manifest signs")
             if files[0].stat().st_size != doc.get("size"):
                 raise Failed(f"media/{files[0].name}: not the {doc.get('size')} bytes its manifest signs")
+            accounted.add(files[0].name)
             sidecar = self.file(f"media/{sha}.sidecar")
             side_sha = doc.get("sidecar_sha256")
-            if side_sha and sidecar.exists() and sha256_file(sidecar) != side_sha:
-                raise Failed(f"media/{sha}.sidecar: its SHA-256 is not the one its manifest signs")
+            if sidecar.exists():  # a sidecar only its manifest's hash vouches for
+                if not side_sha:
+                    raise Failed(f"media/{sha}.sidecar: its manifest signs no sidecar")
+                if sha256_file(sidecar) != side_sha:
+                    raise Failed(f"media/{sha}.sidecar: its SHA-256 is not the one its manifest signs")
+                accounted.add(sidecar.name)
+            elif rec.get("sidecar"):  # the bundle may leave a sidecar out, but then says so
+                raise Failed(f"media/{sha}.sidecar is missing, while case.json lists it")
             found += 1
+        for path in sorted(self.file("media").iterdir()) if self.file("media").is_dir() else ():
+            if path.name not in accounted:
+                raise Failed(f"media/{path.name}: no included recording of case.json has it")
         gap_text = f"; {len(gaps)} recording(s) of the case not included: {', '.join(gaps)}" if gaps else ""
         return f"{found} media files are the bytes their manifests sign{gap_text}"
 
@@ -411,14 +477,42 @@ class Bundle:
         if done.returncode != 0 or "Verification: OK" not in done.stdout:
             said = (done.stdout + done.stderr).strip()[:200]
             raise Failed(f"timestamps/checkpoint.tsr does not verify: {said}")
+        # the chain comes with the bundle, so anyone can make one that verifies: it proves
+        # the time only once its certificates are the TSA's the agency published
+        try:
+            chain = load_pem_x509_certificates(self.file("timestamps/tsa-chain.pem").read_bytes())
+        except ValueError as e:
+            raise Failed(f"timestamps/tsa-chain.pem: not PEM certificates ({e})") from None
+        for cert in chain:
+            fingerprint = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+            self.say(f"      TSA certificate {cert.subject.rfc4514_string()}  sha256:{fingerprint}")
         return "the RFC 3161 token over custody/checkpoint verifies (openssl ts -verify)"
 
 
 CHECKS = ("sums", "keys", "checkpoint", "events", "manifests", "media", "timestamp")
+# what each check reads, to name it when its content is not what the format says
+READS = {
+    "sums": "SHA256SUMS",
+    "keys": "keys.json or a key file",
+    "checkpoint": "custody/checkpoint",
+    "events": "custody/events.jsonl or a proof",
+    "manifests": "a manifest",
+    "media": "case.json",
+    "timestamp": "timestamps/",
+}
+
+
+def printable(text: str) -> str:
+    """A line for a terminal: a file name in a forged bundle may hold escape sequences (hide
+    what follows, move the cursor) or a carriage return, to fake or hide the verdict; they
+    are shown escaped.  (recorder_sync.domain.untrusted.escape, which this file cannot import.)"""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def verify(root: Path, say: Callable[[str], None] = print) -> int:
     """Run every check in order; 0 when all verify, 3 at the first that does not."""
+    shown = say
+    say = lambda line: shown(printable(line))  # noqa: E731
     if not (root / "SHA256SUMS").is_file() or not (root / "case.json").is_file():
         say(f"{root}: not an evidence bundle (no SHA256SUMS or case.json)")
         return 2
@@ -432,6 +526,11 @@ def verify(root: Path, say: Callable[[str], None] = print) -> int:
             return 3
         except OSError as e:
             say(f"FAIL  {name}: {e.filename or ''} {e.strerror or e}")
+            say(f"verdict: NOT VERIFIED (first failing check: {name})")
+            return 3
+        except (KeyError, TypeError, AttributeError, ValueError, RecursionError) as e:
+            # a forged or damaged file of the wrong shape: a failed check, never a traceback
+            say(f"FAIL  {name}: {READS[name]} is malformed ({type(e).__name__}: {e})")
             say(f"verdict: NOT VERIFIED (first failing check: {name})")
             return 3
         say(f"ok    {name}: {said}")

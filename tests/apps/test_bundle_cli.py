@@ -350,6 +350,13 @@ def test_the_checkpoints_time_stamp_token_travels_with_its_chain(
     assert (out / bundle.TOKEN_FILE).read_bytes() == token
     said = check_as_recipient(out, bare_python)
     assert "ok    timestamp: the RFC 3161 token over custody/checkpoint verifies" in said
+    # a chain travels with the bundle, so a forger's own TSA verifies too: the recipient
+    # compares the fingerprint printed with the TSA root the agency published (openssl's)
+    published = subprocess.run(
+        ["openssl", "x509", "-in", str(tsa_server.root_pem), "-noout", "-fingerprint", "-sha256"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split("=", 1)[1].strip().replace(":", "").lower()  # fmt: skip
+    assert "      TSA certificate CN=" in said and f"sha256:{published}\n" in said, said
     line = next(x for x in (out / "VERIFY.md").read_text().splitlines() if x.startswith("openssl ts -verify"))
     done = subprocess.run(line.split(), cwd=out, capture_output=True, text=True)
     assert "Verification: OK" in done.stdout, done.stdout + done.stderr

@@ -192,3 +192,43 @@ def test_unusable_rotation_fields_are_usage_errors(change: dict[str, object], me
     doc["station_keys"][1].update(change)
     with pytest.raises(UsageError, match=message):
         TrustAnchors.from_json(json.dumps(doc).encode())
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("valid_from", "0001-01-01T00:00:00+01:00"),  # year 0 in UTC
+        ("valid_until", "9999-12-31T23:59:59-01:00"),  # year 10000 in UTC
+        ("revoked_at", "9999-12-31T23:30:00-00:45"),
+    ],
+)
+def test_a_time_outside_what_utc_can_hold_is_refused_when_the_file_is_read(field: str, value: str) -> None:
+    """Accepted before and raised OverflowError later, wherever the time was shown in UTC
+    (``recorder-audit bundle`` writing keys.json, a message about the key's window)."""
+    doc = json.loads(_anchors(_station_key(Ed25519PrivateKey.generate())).to_json())
+    doc["station_keys"][0][field] = value
+    with pytest.raises(UsageError, match=f"{field} .*out of range"):
+        TrustAnchors.from_json(json.dumps(doc).encode(), "trust.json")
+
+
+def test_the_first_and_last_times_utc_holds_are_kept_in_utc() -> None:
+    doc = json.loads(_anchors(_station_key(Ed25519PrivateKey.generate())).to_json())
+    doc["station_keys"][0].update(valid_from="0001-01-01T00:00:00Z", valid_until="9999-12-31T23:59:59Z")
+    [key] = TrustAnchors.from_json(json.dumps(doc).encode()).station_keys
+    assert key.valid_until is not None and key.valid_from.utcoffset() == timedelta(0)
+    assert TrustAnchors.from_json(TrustAnchors((), (key,)).to_json()).station_keys == (key,)
+
+
+def test_a_key_listed_twice_is_refused_so_an_older_entry_cannot_outlive_a_revocation() -> None:
+    """An auditor who appends a newer export (the key revoked) to the file kept before (not
+    yet revoked): the older entry would still count a signature made after the revocation."""
+    private = Ed25519PrivateKey.generate()
+    kept = _station_key(private)
+    revoked = replace(kept, revoked_at=T0 + timedelta(days=10))
+    doc = json.loads(_anchors(kept).to_json())
+    doc["station_keys"].append(revoked.to_json_obj())
+    with pytest.raises(UsageError, match=f"station key {kept.key_id} is listed twice"):
+        TrustAnchors.from_json(json.dumps(doc).encode(), "trust.json")
+    manifest, sig = _manifest(private)
+    with pytest.raises(SignatureInvalid, match="after it was revoked"):
+        _anchors(revoked).verify_manifest(manifest, sig, T0 + timedelta(days=20))
