@@ -78,6 +78,7 @@ from recorder_sync.domain.replay import (
     FoundRecording,
     access_details,
     check_copy,
+    check_within,
     clip_time_text,
     outcome_details,
     require_reason,
@@ -324,6 +325,7 @@ class ReplayService:
         entry = self.who("play", {"recording": ref})
         why = require_reason(reason, "play")
         rec = self._visible(entry, ref, "play")
+        check_within(span, rec)
         unusable = player.unusable()
         if unusable is not None:
             raise UsageError(unusable)
@@ -359,6 +361,7 @@ class ReplayService:
         entry = self.who("export", {"recording": ref})
         why = require_reason(reason, "export")
         rec = self._visible(entry, ref, "export")
+        check_within(span, rec)
         check_redactions(edits, MediaShape.of_recording(rec), span)
         shown = span.as_json()
         name = output_name(rec, None if shown is None else [shown["from"], shown["to"]])

@@ -226,3 +226,35 @@ def test_frames_without_a_reason_log_nothing_and_a_flipped_byte_exits_3(station:
     assert list(station.out.iterdir()) == []
     access, outcome = events(station.db_url, "exported")
     assert access["details"]["how"] == "frames" and outcome["details"]["outcome"] == "integrity-failure"
+
+
+@pytest.mark.parametrize(
+    ("command", "span", "message"),
+    [
+        ("export", ["--from", "00:00:10", "--to", "00:00:20"], "--from 00:00:10 is past the recording's end"),
+        ("export", ["--from", "00:00:06"], "--from 00:00:06 is past the recording's end (00:00:06)"),
+        ("export", ["--from", "00:00:03", "--to", "00:01:00"], "--to 00:01:00 is past the recording's end"),
+        ("play", ["--from", "00:00:30"], "--from 00:00:30 is past the recording's end (00:00:06)"),
+    ],
+)
+def test_a_range_past_the_recordings_end_exits_2_before_anything_is_logged(
+    station: Station, command: str, span: list[str], message: str
+) -> None:
+    """ffmpeg "cut" 10-20 s of this 6 s recording as its last key frames, and the clip was
+    handed out (exit 0) with a provenance naming 10-20 s; a player was started on nothing."""
+    where = ["--player", "true"] if command == "play" else ["--out", str(station.out)]
+    r = replay(
+        station.env,
+        *(command, station.rec["id"], *span, *where),
+        *("--trust", str(station.trust), "--reason", "court request 17"),
+    )
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert events(station.db_url, "exported") == events(station.db_url, "accessed") == []
+    assert list(station.out.iterdir()) == []
+
+
+def test_a_range_up_to_the_recordings_very_end_is_exported(station: Station) -> None:
+    r = station.replay("export", station.rec["id"], "--from", "00:00:05", "--to", "00:00:06")
+    assert r.returncode == 0, r.stderr
+    [event] = events(station.db_url, "exported")
+    assert event["details"]["range"] == {"from": "00:00:05", "to": "00:00:06"}
