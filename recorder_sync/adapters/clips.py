@@ -11,9 +11,11 @@ replaced by what they stand for.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import cache
@@ -230,18 +232,74 @@ class ExportFolder:
             if (self.folder / name).exists() or (self.folder / name).is_symlink():
                 raise UsageError(f"{self.folder / name} exists already; choose another --out folder")
 
-    def place(self, name: str, source: Path | bytes) -> Path:
-        path = self.folder / name
+    def place_all(self, files: Sequence[tuple[str, Path | bytes]]) -> list[Path]:
+        """All the files, or none of them: each is written whole under a hidden temporary
+        name (``.NAME.XXXX.partial``) and synced, and only then given its name, never over an
+        existing file. Whatever fails on the way (a full disk, a name taken meanwhile, Ctrl-C
+        or SIGTERM) removes what this call placed: a clip without its provenance, or a clip
+        cut short under its final name, would look like a whole export."""
+        written: list[tuple[Path, Path]] = []
+        placed: list[Path] = []
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o640)
-        except FileExistsError:
-            raise UsageError(f"{path} exists already; choose another --out folder") from None
-        with os.fdopen(fd, "wb") as out:
-            if isinstance(source, bytes):
-                out.write(source)
-            else:
-                with open(source, "rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        return path
+            for name, source in files:
+                written.append((self._written(name, source), self.folder / name))
+            for temp, path in written:
+                _name(temp, path)
+                placed.append(path)
+            _sync_folder(self.folder)
+            return placed
+        except BaseException:
+            for path in placed:
+                path.unlink(missing_ok=True)
+            raise
+        finally:
+            for temp, _ in written:
+                temp.unlink(missing_ok=True)
+
+    def _written(self, name: str, source: Path | bytes) -> Path:
+        fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=self.folder)
+        try:
+            os.fchmod(fd, 0o640)
+            with os.fdopen(fd, "wb") as out:
+                if isinstance(source, bytes):
+                    out.write(source)
+                else:
+                    with open(source, "rb") as f:
+                        shutil.copyfileobj(f, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        return Path(temp)
+
+
+# file systems without hard links (FAT or exFAT on a USB stick): named by a rename instead
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
+
+
+def _name(temp: Path, path: Path) -> None:
+    """``temp`` under the name ``path``, which must not exist (a hard link: atomic, and it
+    never replaces a file; where the file system has none, a rename after a look)."""
+    try:
+        os.link(temp, path, follow_symlinks=False)
+        return
+    except FileExistsError:
+        raise UsageError(f"{path} exists already; choose another --out folder") from None
+    except OSError as e:
+        if e.errno not in _NO_LINKS:
+            raise
+    if path.exists() or path.is_symlink():
+        raise UsageError(f"{path} exists already; choose another --out folder")
+    os.rename(temp, path)
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as e:  # some file systems cannot sync a folder: the files themselves are synced
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)

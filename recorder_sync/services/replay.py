@@ -493,12 +493,17 @@ class ReplayService:
         )
         signature = signer.sign(provenance)
         stored = keeper.keep([path for _, path, _ in files], provenance, signature, [rec], access.seq)
+        paths = target.place_all(
+            [
+                *((o.name, path) for o, (_, path, _) in zip(outputs, files, strict=True)),
+                (base + ".provenance.json", provenance),
+                (base + ".provenance.sig", signature),
+            ]
+        )
         placed = [
-            PlacedFile(o.name, target.place(o.name, path), o.sha256, o.size, o.at)
-            for o, (_, path, _) in zip(outputs, files, strict=True)
+            PlacedFile(o.name, p, o.sha256, o.size, o.at)
+            for o, p in zip(outputs, paths[: len(outputs)], strict=True)
         ]
-        target.place(base + ".provenance.json", provenance)
-        target.place(base + ".provenance.sig", signature)
         return Delivered(rec, access.seq, tuple(placed), provenance, stored)
 
     def url(
@@ -619,9 +624,9 @@ class ReplayService:
                 )
                 signature = out.signer.sign(provenance)
                 keeper.keep([made], provenance, signature, layout.recordings, seqs[0])
-                path = out.target.place(name, made)
-                out.target.place(names[1], provenance)
-                out.target.place(names[2], signature)
+                path, _, _ = out.target.place_all(
+                    [(name, made), (names[1], provenance), (names[2], signature)]
+                )
                 return Mosaic(layout, seqs, path=path, sha256=sha256, provenance=provenance)
 
             try:
