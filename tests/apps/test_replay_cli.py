@@ -7,14 +7,17 @@ was already in the custody log when it started.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import pwd
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -517,3 +520,71 @@ def test_the_access_report_finds_a_planted_self_access_and_footage_of_no_case(st
     set_roster(station.env, station.tmp, f"{USER},031245,officer,")
     r = replay(station.env, "access-report")
     assert r.returncode == 2 and "`access-report` needs the role auditor or supervisor" in r.stderr
+
+
+STUCK_PLAYER = """#!/bin/sh
+# a player that says which file it was given, then plays until told to stop
+printf '%s' "$1" > "$READY.part" && mv "$READY.part" "$READY"
+read line < "$STOP"
+"""
+
+
+def _stop_player(stop: Path) -> None:
+    """Let a player still waiting on ``stop`` end (one orphaned by a SIGKILL)."""
+    try:
+        fd = os.open(stop, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as e:  # ENXIO: no player waits on it any more
+        assert e.errno == errno.ENXIO, e
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write("stop\n")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_a_replay_stopped_while_playing_leaves_no_private_copy_behind(
+    station: Station, signum: signal.Signals
+) -> None:
+    """SIGTERM: the player is stopped, the copy removed, the access's outcome is `interrupted`.
+    SIGKILL cannot be handled: the copy stayed in TMPDIR for good; the next replay of that
+    account removes it (its process is gone)."""
+    set_roster(station.env, station.tmp, f"{USER},,supervisor,")
+    ready, stop = station.tmp / "ready", station.tmp / "stop"
+    os.mkfifo(stop)
+    player = station.tmp / "stuck.sh"
+    player.write_text(STUCK_PLAYER, encoding="utf-8")
+    player.chmod(0o755)
+    env = station.env | {"READY": str(ready), "STOP": str(stop)}
+    args = ["play", station.own["id"], "--player", str(player), "--trust", str(station.trust)]
+    proc = subprocess.Popen([REPLAY, *args, "--reason", "review"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():  # the player has the verified copy
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.05)
+        copy = Path(ready.read_text(encoding="utf-8"))
+        assert copy.is_file() and copy.parent.parent == station.tmpdir
+        proc.send_signal(signum)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        _stop_player(stop)
+        assert proc.stderr is not None
+        proc.stderr.close()
+    if signum == signal.SIGTERM:
+        assert proc.returncode == 130
+        assert not copy.parent.exists(), "the private copy is removed"
+        access, outcome = events(station.db_url, "accessed")
+        assert outcome["details"] == {
+            "via": "recorder-replay",
+            "access_seq": access["seq"],
+            "outcome": "interrupted",
+            "problem": "SIGTERM",
+        }
+        return
+    assert proc.returncode == -signal.SIGKILL
+    r = station.play(station.own)  # the next replay of that account
+    assert r.returncode == 0, r.stderr
+    assert not copy.parent.exists(), "the killed replay's private copy is removed"
+    assert f"removed {copy.parent}, a private copy of evidence left by a replay that was killed" in r.stderr
+    assert list(station.tmpdir.iterdir()) == []
