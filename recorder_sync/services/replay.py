@@ -42,6 +42,7 @@ from recorder_sync.domain.errors import (
     AccessRefused,
     CouldNotCheck,
     Error,
+    IntegrityFailure,
     NotFound,
     UsageError,
     VerificationFailed,
@@ -653,9 +654,14 @@ class ReplayService:
         the key), checked against the signed manifest before anything uses it."""
         key = layout.media_key(rec.sha256)
         with ExitStack() as stack:
-            copy = self._serving(
-                rec, access, lambda: stack.enter_context(self.copies.fetch(key, rec.version_id))
-            )
+
+            def fetch() -> FetchedCopy:
+                try:
+                    return stack.enter_context(self.copies.fetch(key, rec.version_id))
+                except NotFound as e:
+                    raise self._missing(rec, access, e) from e
+
+            copy = self._serving(rec, access, fetch)
             try:
                 check_copy(rec, copy.sha256, copy.size, trust, self._signed_at(rec))
             except VerificationFailed as e:
@@ -716,6 +722,13 @@ class ReplayService:
             )
         except CouldNotCheck as e:  # the access itself is logged; say why the outcome is not
             log.error("%s: could not record the outcome %s of access %d: %s", rec.id, outcome, access_seq, e)
+
+    def _missing(self, rec: Recording, access: Access, e: NotFound) -> IntegrityFailure:
+        """The catalog says this version is stored, and the store has none: evidence gone
+        from the store is an integrity failure (exit 3, flagged), not a name mistyped."""
+        missing = IntegrityFailure(rec.id, rec.sha256, f"no stored copy ({e})")
+        self._failed_check(rec, access, missing)
+        return missing
 
     def _failed_check(self, rec: Recording, access: Access, e: VerificationFailed) -> None:
         problem = f"a copy fetched for replay did not verify: {e}"

@@ -588,3 +588,27 @@ def test_a_replay_stopped_while_playing_leaves_no_private_copy_behind(
     assert not copy.parent.exists(), "the killed replay's private copy is removed"
     assert f"removed {copy.parent}, a private copy of evidence left by a replay that was killed" in r.stderr
     assert list(station.tmpdir.iterdir()) == []
+
+
+def test_a_stored_object_gone_from_the_vault_is_an_integrity_failure_not_a_typo(station: Station) -> None:
+    """It was `Not found: sha256/… in vault …` (exit 6, as for a mistyped name), and no flag:
+    evidence missing from the store went unnoticed by everyone but the person who asked."""
+    set_roster(station.env, station.tmp, f"{USER},,supervisor,")
+    sha = station.own["sha256"]
+    [stored] = (station.tmp / "home" / "vault").rglob(sha)
+    stored.chmod(0o600)
+    stored.unlink()
+
+    r = station.play(station.own)
+    assert r.returncode == 3, r.stderr
+    assert (
+        f"Integrity failure for {station.own['id']}: expected sha256 {sha}, found no stored copy" in r.stderr
+    )
+    assert station.played() is None, "the player never started"
+    access, outcome = events(station.db_url, "accessed")
+    assert outcome["details"]["access_seq"] == access["seq"]
+    assert outcome["details"]["outcome"] == "integrity-failure"
+    [flag] = [f for f in run_json(station.env, "flags") if f["kind"] == "integrity-failure"]
+    assert flag["subject"] == f"recording:{station.own['id']}" and flag["severity"] == "critical"
+    assert "no stored copy" in flag["detail"] and "not played" in flag["detail"]
+    assert list(station.tmpdir.iterdir()) == []
