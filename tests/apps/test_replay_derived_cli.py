@@ -258,3 +258,33 @@ def test_a_range_up_to_the_recordings_very_end_is_exported(station: Station) -> 
     assert r.returncode == 0, r.stderr
     [event] = events(station.db_url, "exported")
     assert event["details"]["range"] == {"from": "00:00:05", "to": "00:00:06"}
+
+
+@pytest.mark.parametrize("where", ["dock", "vault", "link-to-vault"])
+def test_an_export_into_a_dock_or_the_vault_is_refused_before_anything_is_logged(
+    station: Station, where: str
+) -> None:
+    """An export written into a dock was ingested by the next `ingest` as camera footage (the
+    clip, its provenance and signature: three new recordings, released from the dock)."""
+    dock = station.tmp / "dock2"
+    dock.mkdir()
+    config = station.tmp / "replay.toml"
+    config.write_text(f'[[docks]]\nname = "bay1"\npath = "{dock}"\n', encoding="utf-8")
+    vault = station.tmp / "home" / "vault"
+    link = station.tmp / "looks-harmless"
+    link.symlink_to(vault / "sha256")
+    out, named = {
+        "dock": (dock, f"inside dock 'bay1' ({dock})"),
+        "vault": (vault, f"inside the evidence vault ({vault})"),
+        "link-to-vault": (link, "inside the evidence vault"),
+    }[where]
+    before = sorted(p.relative_to(vault) for p in vault.rglob("*"))
+    r = replay(
+        station.env | {"RECORDER_SYNC_CONFIG": str(config)},
+        *("export", station.rec["id"], "--from", "1", "--to", "3", "--out", str(out)),
+        *("--trust", str(station.trust), "--reason", "court request 17"),
+    )
+    assert r.returncode == 2 and named in r.stderr, r.stderr
+    assert "choose a folder outside the docks and the vault" in r.stderr
+    assert events(station.db_url, "exported") == [] and list(dock.iterdir()) == []
+    assert sorted(p.relative_to(vault) for p in vault.rglob("*")) == before
