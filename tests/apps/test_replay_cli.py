@@ -612,3 +612,23 @@ def test_a_stored_object_gone_from_the_vault_is_an_integrity_failure_not_a_typo(
     assert flag["subject"] == f"recording:{station.own['id']}" and flag["severity"] == "critical"
     assert "no stored copy" in flag["detail"] and "not played" in flag["detail"]
     assert list(station.tmpdir.iterdir()) == []
+
+
+def test_a_fifo_in_the_stored_objects_place_is_an_integrity_failure_not_a_hang(station: Station) -> None:
+    """The replay blocked for ever opening it, its access logged and nothing ever served."""
+    set_roster(station.env, station.tmp, f"{USER},,supervisor,")
+    [stored] = (station.tmp / "home" / "vault").rglob(station.own["sha256"])
+    stored.chmod(0o600)
+    stored.unlink()
+    os.mkfifo(stored)
+    r = run_script(
+        "recorder-replay",
+        station.env,
+        *("play", station.own["id"], "--player", str(station.player), "--trust", str(station.trust)),
+        *("--reason", "review"),
+        timeout=120,
+    )
+    assert r.returncode == 3 and "found no stored copy" in r.stderr and "a FIFO in its place" in r.stderr
+    assert station.played() is None
+    _, outcome = events(station.db_url, "accessed")
+    assert outcome["details"]["outcome"] == "integrity-failure"
