@@ -79,6 +79,7 @@ from recorder_sync.domain.replay import (
     FoundRecording,
     access_details,
     check_copy,
+    check_period,
     check_within,
     clip_time_text,
     outcome_details,
@@ -239,6 +240,7 @@ class ReplayService:
     # --- metadata: logged as searches --------------------------------------------------
 
     def find(self, query: FindQuery) -> list[FoundRecording]:
+        check_period("find", query.since, query.until)
         entry = self.who("find", query.as_json())
         scoped = query.scoped(officer_scope(entry))
         self.log.note(
@@ -297,6 +299,7 @@ class ReplayService:
         zone: tzinfo,
     ) -> tuple[list[AccessRecord], list[Finding]]:
         """Every access in the period (by ``user``, or by the roster users of ``officer``), and findings."""
+        check_period("access-report", since, until)
         query = {k: v for k, v in (("user", user), ("officer", officer)) if v is not None}
         query |= {k: utc_iso(t) for k, t in (("since", since), ("until", until)) if t is not None}
         entry = self.who("access-report", query)

@@ -632,3 +632,19 @@ def test_a_fifo_in_the_stored_objects_place_is_an_integrity_failure_not_a_hang(s
     assert station.played() is None
     _, outcome = events(station.db_url, "accessed")
     assert outcome["details"]["outcome"] == "integrity-failure"
+
+
+@pytest.mark.parametrize("command", ["find", "access-report"])
+def test_a_period_that_ends_before_it_starts_is_refused_not_answered_empty(
+    station: Station, command: str
+) -> None:
+    """access-report over 28 to 27 November said `findings: 0` (exit 0), as if no one had
+    looked at anything; find said nothing was recorded."""
+    set_roster(station.env, station.tmp, f"{USER},,supervisor,")
+    assert station.play(station.own).returncode == 0  # an access the report must not hide
+    r = replay(
+        station.env, command, "--from", "2026-11-28T00:00:00+08:00", "--to", "2026-11-27T00:00:00+08:00"
+    )
+    assert r.returncode == 2, r.stdout
+    assert f"{command}: --to 2026-11-26T16:00:00+00:00 is before --from 2026-11-27T16:00:00+00:00" in r.stderr
+    assert events(station.db_url, "searched") == []
