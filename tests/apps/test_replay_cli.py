@@ -648,3 +648,17 @@ def test_a_period_that_ends_before_it_starts_is_refused_not_answered_empty(
     assert r.returncode == 2, r.stdout
     assert f"{command}: --to 2026-11-26T16:00:00+00:00 is before --from 2026-11-27T16:00:00+00:00" in r.stderr
     assert events(station.db_url, "searched") == []
+
+
+def test_the_actor_is_the_account_running_the_command_never_user_or_logname(station: Station) -> None:
+    """Held: setting $USER and $LOGNAME to someone in the roster neither lets one in nor
+    changes who the access event names."""
+    set_roster(station.env, station.tmp, "mallory,,supervisor,")
+    env = station.env | {"USER": "mallory", "LOGNAME": "mallory"}
+    args = ["play", station.own["id"], "--player", str(station.player), "--trust", str(station.trust)]
+    r = replay(env, *args, "--reason", "review")
+    assert r.returncode == 2 and f"{ACTOR} is not in the roster" in r.stderr, r.stderr
+    set_roster(station.env, station.tmp, "mallory,,supervisor,", f"{USER},,supervisor,")
+    assert replay(env, *args, "--reason", "review").returncode == 0
+    [access] = events(station.db_url, "accessed")
+    assert access["actor"] == ACTOR
