@@ -259,9 +259,11 @@ class ExportFolder:
                 placed.append(path)
             _sync_folder(self.folder)
             return placed
+        except OSError as e:  # a full disk, a folder gone read-only: the person's to fix
+            _remove(placed)
+            raise UsageError(f"cannot write the export in --out {self.folder}: {e.strerror or e}") from e
         except BaseException:
-            for path in placed:
-                path.unlink(missing_ok=True)
+            _remove(placed)
             raise
         finally:
             for temp, _ in written:
@@ -283,6 +285,11 @@ class ExportFolder:
             Path(temp).unlink(missing_ok=True)
             raise
         return Path(temp)
+
+
+def _remove(paths: Sequence[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 # file systems without hard links (FAT or exFAT on a USB stick): named by a rename instead

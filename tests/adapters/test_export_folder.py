@@ -86,3 +86,18 @@ def test_on_a_file_system_without_hard_links_the_files_are_renamed_into_place(
     with pytest.raises(UsageError, match="exists already"):
         out.place_all([("d.json", b"{}"), ("c.mp4", b"other")])
     assert files(out) == ["c.mp4"] and (out.folder / "c.mp4").read_bytes() == CLIP
+
+
+def test_a_full_disk_half_way_is_a_clear_error_and_leaves_nothing(
+    out: ExportFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It was an OSError, which the command reports as an internal error (a bug)."""
+
+    def full(src: Any, dst: Any, length: int = 0) -> None:
+        dst.write(src.read(1000))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfileobj", full)
+    with pytest.raises(UsageError, match=r"cannot write the export in --out .*: No space left on device"):
+        out.place_all([("c.mp4.provenance.json", b"{}"), ("c.mp4", tmp_path / "clip.mp4")])
+    assert files(out) == []
