@@ -11,10 +11,12 @@ replaced by what they stand for.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -218,30 +220,104 @@ class ExportFolder:
     """Implements ``ExportTarget``: files placed in the folder the person chose, never over an
     existing file."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, guarded: Mapping[str, Path] | None = None) -> None:
+        """``guarded``: folders an export must not go into, by what they are (the vault, each
+        dock): a clip written into a dock is taken for camera footage by the next ingest."""
         self.folder = folder
+        self.guarded = dict(guarded or {})
 
     def check(self, names: Sequence[str]) -> None:
         if not self.folder.is_dir():
             raise UsageError(f"--out {self.folder}: not a folder")
+        inside = self.folder.resolve()  # through symlinks: where the files would land
+        for what, guarded in self.guarded.items():
+            root = guarded.resolve()
+            if inside == root or root in inside.parents:
+                raise UsageError(
+                    f"--out {self.folder} is inside {what} ({guarded}): derived material must not "
+                    "go where evidence is ingested or stored; choose a folder outside the docks and the vault"
+                )
         if not os.access(self.folder, os.W_OK | os.X_OK):
             raise UsageError(f"--out {self.folder}: cannot write there")
         for name in names:
             if (self.folder / name).exists() or (self.folder / name).is_symlink():
                 raise UsageError(f"{self.folder / name} exists already; choose another --out folder")
 
-    def place(self, name: str, source: Path | bytes) -> Path:
-        path = self.folder / name
+    def place_all(self, files: Sequence[tuple[str, Path | bytes]]) -> list[Path]:
+        """All the files, or none of them: each is written whole under a hidden temporary
+        name (``.NAME.XXXX.partial``) and synced, and only then given its name, never over an
+        existing file. Whatever fails on the way (a full disk, a name taken meanwhile, Ctrl-C
+        or SIGTERM) removes what this call placed: a clip without its provenance, or a clip
+        cut short under its final name, would look like a whole export."""
+        written: list[tuple[Path, Path]] = []
+        placed: list[Path] = []
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o640)
-        except FileExistsError:
-            raise UsageError(f"{path} exists already; choose another --out folder") from None
-        with os.fdopen(fd, "wb") as out:
-            if isinstance(source, bytes):
-                out.write(source)
-            else:
-                with open(source, "rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        return path
+            for name, source in files:
+                written.append((self._written(name, source), self.folder / name))
+            for temp, path in written:
+                _name(temp, path)
+                placed.append(path)
+            _sync_folder(self.folder)
+            return placed
+        except OSError as e:  # a full disk, a folder gone read-only: the person's to fix
+            _remove(placed)
+            raise UsageError(f"cannot write the export in --out {self.folder}: {e.strerror or e}") from e
+        except BaseException:
+            _remove(placed)
+            raise
+        finally:
+            for temp, _ in written:
+                temp.unlink(missing_ok=True)
+
+    def _written(self, name: str, source: Path | bytes) -> Path:
+        fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=self.folder)
+        try:
+            os.fchmod(fd, 0o640)
+            with os.fdopen(fd, "wb") as out:
+                if isinstance(source, bytes):
+                    out.write(source)
+                else:
+                    with open(source, "rb") as f:
+                        shutil.copyfileobj(f, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        return Path(temp)
+
+
+def _remove(paths: Sequence[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+# file systems without hard links (FAT or exFAT on a USB stick): named by a rename instead
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
+
+
+def _name(temp: Path, path: Path) -> None:
+    """``temp`` under the name ``path``, which must not exist (a hard link: atomic, and it
+    never replaces a file; where the file system has none, a rename after a look)."""
+    try:
+        os.link(temp, path, follow_symlinks=False)
+        return
+    except FileExistsError:
+        raise UsageError(f"{path} exists already; choose another --out folder") from None
+    except OSError as e:
+        if e.errno not in _NO_LINKS:
+            raise
+    if path.exists() or path.is_symlink():
+        raise UsageError(f"{path} exists already; choose another --out folder")
+    os.rename(temp, path)
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as e:  # some file systems cannot sync a folder: the files themselves are synced
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)

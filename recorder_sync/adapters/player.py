@@ -1,14 +1,20 @@
 """Replay's local side: private temporary copies of stored objects, and the players that show them.
 
 A copy is written to a file only its owner can read (0600, in a fresh 0700 folder) and
-removed when the player is done, whatever happened: evidence must not linger in /tmp.
+removed when the player is done, whatever happened: evidence must not linger in /tmp. A
+replay killed outright (SIGKILL, a second Ctrl-C, a power cut) cannot remove its copy: each
+folder is named after its process, and the next fetch of that account removes those whose
+process is gone.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,6 +27,45 @@ from recorder_sync.domain.ports import ObjectStore
 from recorder_sync.domain.replay import ClipRange, FetchedCopy
 from recorder_sync.io.hashing import SinkWriteError, sha256_copy
 
+log = logging.getLogger(__name__)
+
+_PREFIX = "recorder-replay-"
+_PRIVATE = re.compile(re.escape(_PREFIX) + r"(\d+)-[^/]+")  # recorder-replay-PID-XXXXXXXX
+
+
+def remove_abandoned(folder: Path) -> list[Path]:
+    """Remove the private folders in ``folder`` that this account's replays left when they were
+    killed (their process is gone), and say which."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _PRIVATE.fullmatch(entry.name)
+        if m is None:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or _alive(int(m.group(1))):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        log.warning("removed %s, a private copy of evidence left by a replay that was killed", entry.path)
+        removed.append(Path(entry.path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another account's process: alive
+        return True
+    return True
+
 
 class StoreCopies:
     """Implements ``PrivateCopies`` on an object store."""
@@ -31,7 +76,8 @@ class StoreCopies:
 
     @contextmanager
     def fetch(self, key: str, version_id: str | None = None) -> Iterator[FetchedCopy]:
-        private = Path(tempfile.mkdtemp(prefix="recorder-replay-", dir=self.folder))  # 0700
+        remove_abandoned(Path(self.folder or tempfile.gettempdir()))
+        private = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=self.folder))  # 0700
         path = private / Path(key).name
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)

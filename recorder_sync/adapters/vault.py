@@ -183,10 +183,12 @@ class Vault:
         path = self._path(key)
         self._check()
         try:
-            f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
+            f = _open_file(path, buffering=0)
         except FileNotFoundError:
             self._check()
             raise IntegrityFailure(key, sha256, "no object (missing from the vault)") from None
+        except _NotAFile as e:
+            raise IntegrityFailure(key, sha256, f"no object: {e}") from None
         except OSError as exc:
             raise StorageUnavailable(f"cannot open {key} in {self.root}: {exc.strerror or exc}") from exc
         with f:
@@ -202,10 +204,12 @@ class Vault:
         path = self._path(key)
         self._check()
         try:
-            return open(path, "rb")
+            return _open_file(path)
         except FileNotFoundError:
             self._check()
             raise NotFound(f"{key} in vault {self.root}") from None
+        except _NotAFile as e:
+            raise NotFound(f"{key} in vault {self.root} ({e})") from None
         except OSError as exc:
             raise StorageUnavailable(f"cannot open {key} in {self.root}: {exc.strerror or exc}") from exc
 
@@ -573,3 +577,24 @@ def _source_name(stream: BinaryIO, key: str) -> str:
     if isinstance(name, str | bytes):
         return os.fsdecode(name)
     return key
+
+
+class _NotAFile(OSError):
+    """A stored object's path holds something other than a file."""
+
+
+def _open_file(path: Path, buffering: int = -1) -> BinaryIO:
+    """The file at ``path``, for reading; ``_NotAFile`` when it is no regular file: a FIFO put
+    in an object's place would block its reader for ever (opened without waiting for a
+    writer, then looked at), and a device or a folder holds no evidence."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            what = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else "not a file"
+            raise _NotAFile(f"{what} in its place")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb", buffering=buffering)
+    except BaseException:
+        os.close(fd)
+        raise

@@ -606,7 +606,9 @@ class ExportTarget(Protocol):
         """``UsageError`` when these files cannot be placed there (asked before anything is logged)."""
         ...
 
-    def place(self, name: str, source: Path | bytes) -> Path: ...
+    def place_all(self, files: Sequence[tuple[str, Path | bytes]]) -> list[Path]:
+        """Each (name, file or bytes) placed, all or none: what fails half-way is removed."""
+        ...
 
 
 class Presigner(ObjectStore, Protocol):

@@ -175,6 +175,30 @@ def clip_range(start: str | None, end: str | None) -> ClipRange:
     return ClipRange(lo, hi)
 
 
+def check_period(command: str, since: datetime | None, until: datetime | None) -> None:
+    """``UsageError`` when ``--to`` is before ``--from``: such a period holds nothing, and an
+    empty answer (``access-report``: no access, no finding) would read as "nothing happened"."""
+    if since is not None and until is not None and until < since:
+        raise UsageError(
+            f"{command}: --to {utc_iso(until)} is before --from {utc_iso(since)}: no time lies between them"
+        )
+
+
+def check_within(span: ClipRange, rec: Recording) -> None:
+    """``UsageError`` when ``--from``/``--to`` reach past the recording's end (when its length
+    is known): ffmpeg would hand out the last key frames (or nothing) as that range, and a
+    player would show nothing, each logged as an access to footage that does not exist."""
+    if rec.duration_ms is None or rec.duration_ms <= 0:
+        return
+    length = timedelta(milliseconds=rec.duration_ms)
+    for option, t in (("--from", span.start), ("--to", span.end)):
+        if t is not None and (t > length or (option == "--from" and t == length)):
+            raise UsageError(
+                f"{option} {clip_time_text(t)} is past the recording's end ({clip_time_text(length)}); "
+                "times are from the recording's start"
+            )
+
+
 URL_MINUTES_MAX = 15  # a handed-out link outlives its purpose quickly: at most a quarter of an hour
 
 

@@ -42,6 +42,7 @@ from recorder_sync.domain.errors import (
     AccessRefused,
     CouldNotCheck,
     Error,
+    IntegrityFailure,
     NotFound,
     UsageError,
     VerificationFailed,
@@ -78,6 +79,8 @@ from recorder_sync.domain.replay import (
     FoundRecording,
     access_details,
     check_copy,
+    check_period,
+    check_within,
     clip_time_text,
     outcome_details,
     require_reason,
@@ -237,6 +240,7 @@ class ReplayService:
     # --- metadata: logged as searches --------------------------------------------------
 
     def find(self, query: FindQuery) -> list[FoundRecording]:
+        check_period("find", query.since, query.until)
         entry = self.who("find", query.as_json())
         scoped = query.scoped(officer_scope(entry))
         self.log.note(
@@ -295,6 +299,7 @@ class ReplayService:
         zone: tzinfo,
     ) -> tuple[list[AccessRecord], list[Finding]]:
         """Every access in the period (by ``user``, or by the roster users of ``officer``), and findings."""
+        check_period("access-report", since, until)
         query = {k: v for k, v in (("user", user), ("officer", officer)) if v is not None}
         query |= {k: utc_iso(t) for k, t in (("since", since), ("until", until)) if t is not None}
         entry = self.who("access-report", query)
@@ -324,6 +329,7 @@ class ReplayService:
         entry = self.who("play", {"recording": ref})
         why = require_reason(reason, "play")
         rec = self._visible(entry, ref, "play")
+        check_within(span, rec)
         unusable = player.unusable()
         if unusable is not None:
             raise UsageError(unusable)
@@ -359,6 +365,7 @@ class ReplayService:
         entry = self.who("export", {"recording": ref})
         why = require_reason(reason, "export")
         rec = self._visible(entry, ref, "export")
+        check_within(span, rec)
         check_redactions(edits, MediaShape.of_recording(rec), span)
         shown = span.as_json()
         name = output_name(rec, None if shown is None else [shown["from"], shown["to"]])
@@ -490,12 +497,17 @@ class ReplayService:
         )
         signature = signer.sign(provenance)
         stored = keeper.keep([path for _, path, _ in files], provenance, signature, [rec], access.seq)
+        paths = target.place_all(
+            [
+                *((o.name, path) for o, (_, path, _) in zip(outputs, files, strict=True)),
+                (base + ".provenance.json", provenance),
+                (base + ".provenance.sig", signature),
+            ]
+        )
         placed = [
-            PlacedFile(o.name, target.place(o.name, path), o.sha256, o.size, o.at)
-            for o, (_, path, _) in zip(outputs, files, strict=True)
+            PlacedFile(o.name, p, o.sha256, o.size, o.at)
+            for o, p in zip(outputs, paths[: len(outputs)], strict=True)
         ]
-        target.place(base + ".provenance.json", provenance)
-        target.place(base + ".provenance.sig", signature)
         return Delivered(rec, access.seq, tuple(placed), provenance, stored)
 
     def url(
@@ -616,9 +628,9 @@ class ReplayService:
                 )
                 signature = out.signer.sign(provenance)
                 keeper.keep([made], provenance, signature, layout.recordings, seqs[0])
-                path = out.target.place(name, made)
-                out.target.place(names[1], provenance)
-                out.target.place(names[2], signature)
+                path, _, _ = out.target.place_all(
+                    [(name, made), (names[1], provenance), (names[2], signature)]
+                )
                 return Mosaic(layout, seqs, path=path, sha256=sha256, provenance=provenance)
 
             try:
@@ -645,9 +657,14 @@ class ReplayService:
         the key), checked against the signed manifest before anything uses it."""
         key = layout.media_key(rec.sha256)
         with ExitStack() as stack:
-            copy = self._serving(
-                rec, access, lambda: stack.enter_context(self.copies.fetch(key, rec.version_id))
-            )
+
+            def fetch() -> FetchedCopy:
+                try:
+                    return stack.enter_context(self.copies.fetch(key, rec.version_id))
+                except NotFound as e:
+                    raise self._missing(rec, access, e) from e
+
+            copy = self._serving(rec, access, fetch)
             try:
                 check_copy(rec, copy.sha256, copy.size, trust, self._signed_at(rec))
             except VerificationFailed as e:
@@ -708,6 +725,13 @@ class ReplayService:
             )
         except CouldNotCheck as e:  # the access itself is logged; say why the outcome is not
             log.error("%s: could not record the outcome %s of access %d: %s", rec.id, outcome, access_seq, e)
+
+    def _missing(self, rec: Recording, access: Access, e: NotFound) -> IntegrityFailure:
+        """The catalog says this version is stored, and the store has none: evidence gone
+        from the store is an integrity failure (exit 3, flagged), not a name mistyped."""
+        missing = IntegrityFailure(rec.id, rec.sha256, f"no stored copy ({e})")
+        self._failed_check(rec, access, missing)
+        return missing
 
     def _failed_check(self, rec: Recording, access: Access, e: VerificationFailed) -> None:
         problem = f"a copy fetched for replay did not verify: {e}"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fakes import MemoryStore
 
-from recorder_sync.adapters.player import CommandPlayer, StoreCopies
+from recorder_sync.adapters.player import CommandPlayer, StoreCopies, remove_abandoned
 from recorder_sync.domain.errors import UsageError
 from recorder_sync.domain.replay import ClipRange
 
@@ -46,4 +48,28 @@ def test_a_private_copy_is_0600_in_a_0700_folder_and_gone_afterwards(tmp_path: P
     assert not copy.path.parent.exists()
     with pytest.raises(RuntimeError), StoreCopies(store, tmp_path).fetch("k/obj"):
         raise RuntimeError("the player crashed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_only_the_private_folders_of_replays_that_are_gone_are_removed(tmp_path: Path) -> None:
+    dead_pid = subprocess.Popen(["true"])  # a process that has ended and was reaped
+    dead_pid.wait()
+    dead = tmp_path / f"recorder-replay-{dead_pid.pid}-abc123"
+    live = tmp_path / f"recorder-replay-{os.getpid()}-def456"  # a replay still playing
+    other = tmp_path / "recorder-replay-notapid"
+    elsewhere = tmp_path / "elsewhere"
+    for folder in (dead, live, other, elsewhere):
+        folder.mkdir()
+        (folder / "copy.mp4").write_bytes(b"evidence")
+    (tmp_path / f"recorder-replay-{dead_pid.pid}-link").symlink_to(elsewhere)  # not followed
+    assert remove_abandoned(tmp_path) == [dead]
+    assert not dead.exists() and (live / "copy.mp4").exists() and (other / "copy.mp4").exists()
+    assert (elsewhere / "copy.mp4").exists()
+
+
+def test_a_fetch_names_its_folder_after_its_process_and_removes_it(tmp_path: Path) -> None:
+    store = MemoryStore()
+    store.objects["sha256/x"] = b"evidence"
+    with StoreCopies(store, tmp_path).fetch("sha256/x") as copy:
+        assert copy.path.parent.name.startswith(f"recorder-replay-{os.getpid()}-")
     assert list(tmp_path.iterdir()) == []

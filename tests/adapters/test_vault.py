@@ -628,3 +628,19 @@ def test_large_file_round_trip_through_the_threaded_path(vault: Vault, tmp_path:
     with open(src, "rb") as f:
         vault.put_stream(key, f, len(data), sha(data), {})
     assert vault.verify(key, sha(data), len(data)).size == len(data)
+
+
+@pytest.mark.parametrize("thing", ["fifo", "folder"])
+def test_something_other_than_a_file_in_an_objects_place_is_no_object(vault: Vault, thing: str) -> None:
+    """A FIFO put in an object's place blocked its reader (replay, verify) for ever."""
+    data = payload(100)
+    key = put(vault, data)
+    path = object_path(vault, key)
+    path.chmod(0o600)
+    path.unlink()
+    os.mkfifo(path) if thing == "fifo" else path.mkdir()
+    what = "a FIFO" if thing == "fifo" else "a folder"
+    with pytest.raises(IntegrityFailure, match=f"no object: {what} in its place"):
+        vault.verify(key, sha(data), len(data))
+    with pytest.raises(NotFound, match=f"{what} in its place"):
+        vault.open(key)

@@ -7,14 +7,17 @@ was already in the custody log when it started.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import pwd
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -517,3 +520,145 @@ def test_the_access_report_finds_a_planted_self_access_and_footage_of_no_case(st
     set_roster(station.env, station.tmp, f"{USER},031245,officer,")
     r = replay(station.env, "access-report")
     assert r.returncode == 2 and "`access-report` needs the role auditor or supervisor" in r.stderr
+
+
+STUCK_PLAYER = """#!/bin/sh
+# a player that says which file it was given, then plays until told to stop
+printf '%s' "$1" > "$READY.part" && mv "$READY.part" "$READY"
+read line < "$STOP"
+"""
+
+
+def _stop_player(stop: Path) -> None:
+    """Let a player still waiting on ``stop`` end (one orphaned by a SIGKILL)."""
+    try:
+        fd = os.open(stop, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as e:  # ENXIO: no player waits on it any more
+        assert e.errno == errno.ENXIO, e
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write("stop\n")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_a_replay_stopped_while_playing_leaves_no_private_copy_behind(
+    station: Station, signum: signal.Signals
+) -> None:
+    """SIGTERM: the player is stopped, the copy removed, the access's outcome is `interrupted`.
+    SIGKILL cannot be handled: the copy stayed in TMPDIR for good; the next replay of that
+    account removes it (its process is gone)."""
+    set_roster(station.env, station.tmp, f"{USER},,supervisor,")
+    ready, stop = station.tmp / "ready", station.tmp / "stop"
+    os.mkfifo(stop)
+    player = station.tmp / "stuck.sh"
+    player.write_text(STUCK_PLAYER, encoding="utf-8")
+    player.chmod(0o755)
+    env = station.env | {"READY": str(ready), "STOP": str(stop)}
+    args = ["play", station.own["id"], "--player", str(player), "--trust", str(station.trust)]
+    proc = subprocess.Popen([REPLAY, *args, "--reason", "review"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():  # the player has the verified copy
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.05)
+        copy = Path(ready.read_text(encoding="utf-8"))
+        assert copy.is_file() and copy.parent.parent == station.tmpdir
+        proc.send_signal(signum)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        _stop_player(stop)
+        assert proc.stderr is not None
+        proc.stderr.close()
+    if signum == signal.SIGTERM:
+        assert proc.returncode == 130
+        assert not copy.parent.exists(), "the private copy is removed"
+        access, outcome = events(station.db_url, "accessed")
+        assert outcome["details"] == {
+            "via": "recorder-replay",
+            "access_seq": access["seq"],
+            "outcome": "interrupted",
+            "problem": "SIGTERM",
+        }
+        return
+    assert proc.returncode == -signal.SIGKILL
+    r = station.play(station.own)  # the next replay of that account
+    assert r.returncode == 0, r.stderr
+    assert not copy.parent.exists(), "the killed replay's private copy is removed"
+    assert f"removed {copy.parent}, a private copy of evidence left by a replay that was killed" in r.stderr
+    assert list(station.tmpdir.iterdir()) == []
+
+
+def test_a_stored_object_gone_from_the_vault_is_an_integrity_failure_not_a_typo(station: Station) -> None:
+    """It was `Not found: sha256/… in vault …` (exit 6, as for a mistyped name), and no flag:
+    evidence missing from the store went unnoticed by everyone but the person who asked."""
+    set_roster(station.env, station.tmp, f"{USER},,supervisor,")
+    sha = station.own["sha256"]
+    [stored] = (station.tmp / "home" / "vault").rglob(sha)
+    stored.chmod(0o600)
+    stored.unlink()
+
+    r = station.play(station.own)
+    assert r.returncode == 3, r.stderr
+    assert (
+        f"Integrity failure for {station.own['id']}: expected sha256 {sha}, found no stored copy" in r.stderr
+    )
+    assert station.played() is None, "the player never started"
+    access, outcome = events(station.db_url, "accessed")
+    assert outcome["details"]["access_seq"] == access["seq"]
+    assert outcome["details"]["outcome"] == "integrity-failure"
+    [flag] = [f for f in run_json(station.env, "flags") if f["kind"] == "integrity-failure"]
+    assert flag["subject"] == f"recording:{station.own['id']}" and flag["severity"] == "critical"
+    assert "no stored copy" in flag["detail"] and "not played" in flag["detail"]
+    assert list(station.tmpdir.iterdir()) == []
+
+
+def test_a_fifo_in_the_stored_objects_place_is_an_integrity_failure_not_a_hang(station: Station) -> None:
+    """The replay blocked for ever opening it, its access logged and nothing ever served."""
+    set_roster(station.env, station.tmp, f"{USER},,supervisor,")
+    [stored] = (station.tmp / "home" / "vault").rglob(station.own["sha256"])
+    stored.chmod(0o600)
+    stored.unlink()
+    os.mkfifo(stored)
+    r = run_script(
+        "recorder-replay",
+        station.env,
+        *("play", station.own["id"], "--player", str(station.player), "--trust", str(station.trust)),
+        *("--reason", "review"),
+        timeout=120,
+    )
+    assert r.returncode == 3 and "found no stored copy" in r.stderr and "a FIFO in its place" in r.stderr
+    assert station.played() is None
+    _, outcome = events(station.db_url, "accessed")
+    assert outcome["details"]["outcome"] == "integrity-failure"
+
+
+@pytest.mark.parametrize("command", ["find", "access-report"])
+def test_a_period_that_ends_before_it_starts_is_refused_not_answered_empty(
+    station: Station, command: str
+) -> None:
+    """access-report over 28 to 27 November said `findings: 0` (exit 0), as if no one had
+    looked at anything; find said nothing was recorded."""
+    set_roster(station.env, station.tmp, f"{USER},,supervisor,")
+    assert station.play(station.own).returncode == 0  # an access the report must not hide
+    r = replay(
+        station.env, command, "--from", "2026-11-28T00:00:00+08:00", "--to", "2026-11-27T00:00:00+08:00"
+    )
+    assert r.returncode == 2, r.stdout
+    assert f"{command}: --to 2026-11-26T16:00:00+00:00 is before --from 2026-11-27T16:00:00+00:00" in r.stderr
+    assert events(station.db_url, "searched") == []
+
+
+def test_the_actor_is_the_account_running_the_command_never_user_or_logname(station: Station) -> None:
+    """Held: setting $USER and $LOGNAME to someone in the roster neither lets one in nor
+    changes who the access event names."""
+    set_roster(station.env, station.tmp, "mallory,,supervisor,")
+    env = station.env | {"USER": "mallory", "LOGNAME": "mallory"}
+    args = ["play", station.own["id"], "--player", str(station.player), "--trust", str(station.trust)]
+    r = replay(env, *args, "--reason", "review")
+    assert r.returncode == 2 and f"{ACTOR} is not in the roster" in r.stderr, r.stderr
+    set_roster(station.env, station.tmp, "mallory,,supervisor,", f"{USER},,supervisor,")
+    assert replay(env, *args, "--reason", "review").returncode == 0
+    [access] = events(station.db_url, "accessed")
+    assert access["actor"] == ACTOR

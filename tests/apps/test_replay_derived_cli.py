@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +21,7 @@ import pytest
 import sample_dock
 from clirunner import env_for, run, run_json
 from mediacheck import mad, mad_outside, max_volume, pictures
-from test_replay_cli import ACTOR, USER, events, replay, set_roster, station_trust
+from test_replay_cli import ACTOR, REPLAY, USER, events, replay, set_roster, station_trust
 
 from recorder_sync.adapters.keys import load_key
 from recorder_sync.domain.layout import media_key
@@ -226,3 +229,120 @@ def test_frames_without_a_reason_log_nothing_and_a_flipped_byte_exits_3(station:
     assert list(station.out.iterdir()) == []
     access, outcome = events(station.db_url, "exported")
     assert access["details"]["how"] == "frames" and outcome["details"]["outcome"] == "integrity-failure"
+
+
+@pytest.mark.parametrize(
+    ("command", "span", "message"),
+    [
+        ("export", ["--from", "00:00:10", "--to", "00:00:20"], "--from 00:00:10 is past the recording's end"),
+        ("export", ["--from", "00:00:06"], "--from 00:00:06 is past the recording's end (00:00:06)"),
+        ("export", ["--from", "00:00:03", "--to", "00:01:00"], "--to 00:01:00 is past the recording's end"),
+        ("play", ["--from", "00:00:30"], "--from 00:00:30 is past the recording's end (00:00:06)"),
+    ],
+)
+def test_a_range_past_the_recordings_end_exits_2_before_anything_is_logged(
+    station: Station, command: str, span: list[str], message: str
+) -> None:
+    """ffmpeg "cut" 10-20 s of this 6 s recording as its last key frames, and the clip was
+    handed out (exit 0) with a provenance naming 10-20 s; a player was started on nothing."""
+    where = ["--player", "true"] if command == "play" else ["--out", str(station.out)]
+    r = replay(
+        station.env,
+        *(command, station.rec["id"], *span, *where),
+        *("--trust", str(station.trust), "--reason", "court request 17"),
+    )
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert events(station.db_url, "exported") == events(station.db_url, "accessed") == []
+    assert list(station.out.iterdir()) == []
+
+
+def test_a_range_up_to_the_recordings_very_end_is_exported(station: Station) -> None:
+    r = station.replay("export", station.rec["id"], "--from", "00:00:05", "--to", "00:00:06")
+    assert r.returncode == 0, r.stderr
+    [event] = events(station.db_url, "exported")
+    assert event["details"]["range"] == {"from": "00:00:05", "to": "00:00:06"}
+
+
+@pytest.mark.parametrize("where", ["dock", "vault", "link-to-vault"])
+def test_an_export_into_a_dock_or_the_vault_is_refused_before_anything_is_logged(
+    station: Station, where: str
+) -> None:
+    """An export written into a dock was ingested by the next `ingest` as camera footage (the
+    clip, its provenance and signature: three new recordings, released from the dock)."""
+    dock = station.tmp / "dock2"
+    dock.mkdir()
+    config = station.tmp / "replay.toml"
+    config.write_text(f'[[docks]]\nname = "bay1"\npath = "{dock}"\n', encoding="utf-8")
+    vault = station.tmp / "home" / "vault"
+    link = station.tmp / "looks-harmless"
+    link.symlink_to(vault / "sha256")
+    out, named = {
+        "dock": (dock, f"inside dock 'bay1' ({dock})"),
+        "vault": (vault, f"inside the evidence vault ({vault})"),
+        "link-to-vault": (link, "inside the evidence vault"),
+    }[where]
+    before = sorted(p.relative_to(vault) for p in vault.rglob("*"))
+    r = replay(
+        station.env | {"RECORDER_SYNC_CONFIG": str(config)},
+        *("export", station.rec["id"], "--from", "1", "--to", "3", "--out", str(out)),
+        *("--trust", str(station.trust), "--reason", "court request 17"),
+    )
+    assert r.returncode == 2 and named in r.stderr, r.stderr
+    assert "choose a folder outside the docks and the vault" in r.stderr
+    assert events(station.db_url, "exported") == [] and list(dock.iterdir()) == []
+    assert sorted(p.relative_to(vault) for p in vault.rglob("*")) == before
+
+
+STUCK_FFMPEG = """#!/bin/sh
+# ffmpeg that answers -version, and otherwise says it started and cuts until told to stop
+[ "$1" = "-version" ] && exec {ffmpeg} -version
+: > "$READY"
+read line < "$STOP"
+"""
+
+
+def test_an_export_stopped_while_ffmpeg_cuts_leaves_nothing_and_says_interrupted(station: Station) -> None:
+    """Held: SIGTERM while ffmpeg runs stops it; nothing in --out, no private copy left, and a
+    second `exported` event says `interrupted`."""
+    bin_dir, tmpdir = station.tmp / "bin", station.tmp / "tmp"
+    bin_dir.mkdir()
+    tmpdir.mkdir()
+    fake = bin_dir / "ffmpeg"
+    fake.write_text(STUCK_FFMPEG.format(ffmpeg="/usr/bin/ffmpeg"), encoding="utf-8")
+    fake.chmod(0o755)
+    ready, stop = station.tmp / "ready", station.tmp / "stop"
+    os.mkfifo(stop)
+    env = station.env | {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "TMPDIR": str(tmpdir),
+        "READY": str(ready),
+        "STOP": str(stop),
+    }
+    args = ["export", station.rec["id"], "--from", "1", "--to", "3", "--out", str(station.out)]
+    proc = subprocess.Popen(
+        [REPLAY, *args, "--trust", str(station.trust), "--reason", "court request 17"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():  # ffmpeg runs on the verified copy
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert list(station.out.iterdir()) == [] and list(tmpdir.iterdir()) == []
+    access, outcome = events(station.db_url, "exported")
+    assert outcome["details"]["access_seq"] == access["seq"]
+    assert outcome["details"]["outcome"] == "interrupted"
+    try:  # the fake ffmpeg was stopped with the export: nobody waits on the FIFO any more
+        fd = os.open(stop, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return
+    os.close(fd)
+    raise AssertionError("ffmpeg still runs after the export was stopped")

@@ -178,3 +178,37 @@ def test_frames_refused_or_unverified_leave_nothing(video: Any, tmp_path: Path) 
         service.frames("rec-1", "report", *args)
     assert clipper.stilled == [] and list(target.folder.iterdir()) == []
     assert [n[1].get("outcome") for n in log.notes] == [None, "integrity-failure"]
+
+
+class TakesTheName:
+    """A station key whose signing also makes ``taken`` (another process taking that name in
+    the folder after the export checked it, before the export placed its files)."""
+
+    def __init__(self, signer: Any, taken: Path) -> None:
+        self.signer, self.taken = signer, taken
+        self.key_id = signer.key_id
+
+    def sign(self, data: bytes) -> bytes:
+        self.taken.write_bytes(b"someone else's")
+        return bytes(self.signer.sign(data))
+
+
+@pytest.mark.parametrize("command", ["export", "frames"])
+def test_an_export_that_cannot_place_every_file_leaves_none_of_them(
+    video: Any, tmp_path: Path, command: str
+) -> None:
+    """A clip (or frames) placed, then its signature refused: the clip and its provenance were
+    left in --out, looking like an export whose signature was lost."""
+    service, log, _, trust, _ = video
+    target = folder(tmp_path)
+    base = "rec-1.mp4" if command == "export" else "rec-1_frames"
+    taken = target.folder / (base + ".provenance.sig")
+    signer = TakesTheName(create_key(tmp_path / "keys2" / "k.key"), taken)
+    with pytest.raises(UsageError, match="exists already"):
+        if command == "export":
+            service.export("rec-1", "court", ClipRange(), trust, FakeClipper(), target, signer, "st")
+        else:
+            service.frames("rec-1", "report", ClipRange(), 10 * S, trust, FakeClipper(), target, signer, "st")
+    assert [p.name for p in target.folder.iterdir()] == [taken.name]
+    assert taken.read_bytes() == b"someone else's"
+    assert [n[1].get("outcome") for n in log.notes] == [None, None, "failed"]  # exported, derived, failed

@@ -291,3 +291,14 @@ def test_a_refusal_stands_when_it_cannot_be_logged(world: Any) -> None:
     with pytest.raises(AccessRefused):
         service.play("rec-1", "case review", ClipRange(), trust, player)
     assert store.opened == 0 and player.calls == []
+
+
+def test_a_copy_missing_from_the_store_is_flagged_recorded_and_never_played(world: Any) -> None:
+    service, log, store, player, trust, rec = world
+    del store.objects[layout.media_key(rec.sha256)]
+    with pytest.raises(IntegrityFailure, match="found no stored copy"):
+        service.play("rec-1", "case review", ClipRange(), trust, player)
+    assert player.calls == []
+    assert [n[1].get("outcome") for n in log.notes] == [None, "integrity-failure"]
+    [flag] = log.flags
+    assert flag.kind.value == "integrity-failure" and "no stored copy" in flag.detail

@@ -23,7 +23,7 @@ from recorder_sync.apps.config import Settings
 from recorder_sync.apps.output import emit_json, printable, shown_times, table
 from recorder_sync.apps.wiring import open_app, s3_store, utcnow
 from recorder_sync.domain.errors import UsageError
-from recorder_sync.domain.ports import ObjectStore, PrivateCopies
+from recorder_sync.domain.ports import ExportTarget, ObjectStore, PrivateCopies
 from recorder_sync.domain.redaction import redactions
 from recorder_sync.domain.replay import FetchedCopy, FindQuery, clip_range, correction_text
 from recorder_sync.domain.reports import spreadsheet_cell
@@ -133,6 +133,16 @@ def _trust(args: argparse.Namespace, settings: Settings) -> TrustAnchors:
     return TrustAnchors.from_json(data, source=str(path))
 
 
+def _out_folder(out: Path, settings: Settings) -> ExportTarget:
+    """``--out``, which must not be inside the vault or a dock (the next ingest would take an
+    export there for camera footage)."""
+    from recorder_sync.adapters.clips import ExportFolder
+
+    guarded = {"the evidence vault": settings.vault_path}
+    guarded |= {f"dock {d.name!r}": d.path for d in settings.docks}
+    return ExportFolder(out, guarded)
+
+
 def cmd_play(args: argparse.Namespace, settings: Settings) -> int:
     if args.action is not None or args.recording is None:
         return _play_action(args, settings)
@@ -159,12 +169,13 @@ def _play_action(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("--from/--to are times into one recording; a mosaic shows the whole action")
     trust = _trust(args, settings)
     if args.out is not None:
-        from recorder_sync.adapters.clips import ExportFolder
         from recorder_sync.adapters.keys import load_key
 
         # the provenance is signed with the station key, as an export's
         out = MosaicOut(
-            target=ExportFolder(args.out), signer=load_key(settings.key_path), station=settings.station_id
+            target=_out_folder(args.out, settings),
+            signer=load_key(settings.key_path),
+            station=settings.station_id,
         )
     else:
         out = MosaicOut(player=CommandPlayer(args.player))
@@ -245,7 +256,7 @@ def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from recorder_sync.adapters.clips import ExportFolder, FfmpegClipper
+    from recorder_sync.adapters.clips import FfmpegClipper
     from recorder_sync.adapters.keys import load_key
 
     trust = _trust(args, settings)
@@ -259,7 +270,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         span,
         trust,
         FfmpegClipper(),
-        ExportFolder(args.out),
+        _out_folder(args.out, settings),
         signer,
         settings.station_id,
         edits,
@@ -273,7 +284,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_frames(args: argparse.Namespace, settings: Settings) -> int:
-    from recorder_sync.adapters.clips import ExportFolder, FfmpegClipper
+    from recorder_sync.adapters.clips import FfmpegClipper
     from recorder_sync.adapters.keys import load_key
 
     trust = _trust(args, settings)
@@ -287,7 +298,7 @@ def cmd_frames(args: argparse.Namespace, settings: Settings) -> int:
         every,
         trust,
         FfmpegClipper(),
-        ExportFolder(args.out),
+        _out_folder(args.out, settings),
         signer,
         settings.station_id,
     )
