@@ -151,22 +151,21 @@ def _log_tail(state_dir: Path, lines: int = 15) -> str:
 
 
 ORPHAN_PREFIX = "rs-ceph-"
-OWNER_FILE = "owner.pid"
 
 
 def reap_orphans(folder: Path) -> list[Path]:
     """Stop and wipe the clusters in ``folder`` whose test process is gone: a run that was
-    killed never reached its ``finally``, and its Ceph daemons would run on. Returns them."""
+    killed never reached its ``finally``, and its Ceph daemons would run on. A cluster's
+    folder is named after its test process (``rs-ceph-PID-…``). Returns the ones reaped."""
     reaped = []
-    for state_dir in folder.glob(f"{ORPHAN_PREFIX}*"):
+    for state_dir in folder.glob(f"{ORPHAN_PREFIX}*-*"):
         try:
-            owner = int((state_dir / OWNER_FILE).read_text())
-            os.kill(owner, 0)
+            os.kill(int(state_dir.name.removeprefix(ORPHAN_PREFIX).split("-")[0]), 0)
             continue  # its test process still runs (another run beside this one)
         except ProcessLookupError:
             pass
         except (OSError, ValueError):
-            continue  # not ours, or not written yet: left alone
+            continue  # not named after a process: not ours to judge
         with contextlib.suppress(S3ServerError):
             _run([str(SCRIPTS / "s3-server-stop"), "--wipe"], state_dir)
         shutil.rmtree(state_dir, ignore_errors=True)
@@ -212,8 +211,7 @@ def running_server(*, private: bool = False) -> Iterator[S3Server]:
 
     reap_orphans(Path(tempfile.gettempdir()))
     # Short path: the daemons' admin sockets live below it (Unix socket paths are limited).
-    state_dir = Path(tempfile.mkdtemp(prefix=ORPHAN_PREFIX))
-    (state_dir / OWNER_FILE).write_text(f"{os.getpid()}\n")
+    state_dir = Path(tempfile.mkdtemp(prefix=f"{ORPHAN_PREFIX}{os.getpid()}-"))
     port, mon_port = _free_port(), _free_port()
     while mon_port == port:
         mon_port = _free_port()
