@@ -220,25 +220,29 @@ class ExportFolder:
     """Implements ``ExportTarget``: files placed in the folder the person chose, never over an
     existing file."""
 
-    def __init__(self, folder: Path, guarded: Mapping[str, Path] | None = None) -> None:
+    def __init__(
+        self, folder: Path, guarded: Mapping[str, Path] | None = None, option: str = "--out"
+    ) -> None:
         """``guarded``: folders an export must not go into, by what they are (the vault, each
-        dock): a clip written into a dock is taken for camera footage by the next ingest."""
+        dock): a clip written into a dock is taken for camera footage by the next ingest.
+        ``option``: how the person named the folder, for the messages."""
         self.folder = folder
         self.guarded = dict(guarded or {})
+        self.option = option
 
     def check(self, names: Sequence[str]) -> None:
         if not self.folder.is_dir():
-            raise UsageError(f"--out {self.folder}: not a folder")
+            raise UsageError(f"{self.option} {self.folder}: not a folder")
         inside = self.folder.resolve()  # through symlinks: where the files would land
         for what, guarded in self.guarded.items():
             root = guarded.resolve()
             if inside == root or root in inside.parents:
                 raise UsageError(
-                    f"--out {self.folder} is inside {what} ({guarded}): derived material must not "
+                    f"{self.option} {self.folder} is inside {what} ({guarded}): derived material must not "
                     "go where evidence is ingested or stored; choose a folder outside the docks and the vault"
                 )
         if not os.access(self.folder, os.W_OK | os.X_OK):
-            raise UsageError(f"--out {self.folder}: cannot write there")
+            raise UsageError(f"{self.option} {self.folder}: cannot write there")
         for name in names:
             if (self.folder / name).exists() or (self.folder / name).is_symlink():
                 raise UsageError(f"{self.folder / name} exists already; choose another --out folder")

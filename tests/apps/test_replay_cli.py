@@ -374,6 +374,22 @@ def test_timeline_of_an_action_marks_gaps_and_officers_without_footage(station: 
     assert r.returncode == 6 and "action 'A9'" in r.stderr
 
 
+def test_a_timeline_page_is_never_written_into_a_dock(station: Station) -> None:
+    """A page written into a dock would be ingested by the next `ingest` as camera footage."""
+    set_roster(station.env, station.tmp, f"{USER},,supervisor,")
+    dock = station.tmp / "dock2"
+    dock.mkdir()
+    config = station.tmp / "replay.toml"
+    config.write_text(f'[[docks]]\nname = "bay1"\npath = "{dock}"\n', encoding="utf-8")
+    env = station.env | {"RECORDER_SYNC_CONFIG": str(config)}
+    r = replay(env, "timeline", "--action", "A1", "--html", str(dock / "a1.html"))
+    assert r.returncode == 2 and f"--html {dock} is inside dock 'bay1' ({dock})" in r.stderr, r.stderr
+    assert list(dock.iterdir()) == [] and events(station.db_url, "searched") == []
+    page = station.tmp / "a1.html"  # outside the docks: written as before
+    assert replay(env, "timeline", "--action", "A1", "--html", str(page)).returncode == 0
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
 def ffprobe(path: Path) -> dict[str, Any]:
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],

@@ -133,14 +133,14 @@ def _trust(args: argparse.Namespace, settings: Settings) -> TrustAnchors:
     return TrustAnchors.from_json(data, source=str(path))
 
 
-def _out_folder(out: Path, settings: Settings) -> ExportTarget:
-    """``--out``, which must not be inside the vault or a dock (the next ingest would take an
-    export there for camera footage)."""
+def _out_folder(out: Path, settings: Settings, option: str = "--out") -> ExportTarget:
+    """``--out`` (or ``option``), which must not be inside the vault or a dock (the next
+    ingest would take an export there for camera footage)."""
     from recorder_sync.adapters.clips import ExportFolder
 
     guarded = {"the evidence vault": settings.vault_path}
     guarded |= {f"dock {d.name!r}": d.path for d in settings.docks}
-    return ExportFolder(out, guarded)
+    return ExportFolder(out, guarded, option)
 
 
 def cmd_play(args: argparse.Namespace, settings: Settings) -> int:
@@ -232,6 +232,8 @@ def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
         since=option_time(args.since, "--from"),
         until=option_time(args.until, "--to"),
     )
+    if args.html is not None:  # a page in a dock would be ingested as camera footage
+        _out_folder(args.html.parent, settings, "--html").check([])
     timelines = _service(settings).timeline(query, settings.deadlines)
     zone = settings.deadlines.display_tz
     if args.html is not None:
