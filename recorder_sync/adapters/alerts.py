@@ -46,6 +46,22 @@ _DELIVERY_ERRORS = (OSError, smtplib.SMTPException, http.client.HTTPException, V
 Channel = Callable[[Mapping[str, Any]], None]
 
 
+class _EveryStatus(urllib.request.HTTPErrorProcessor):
+    """Hands every answer back as it is, a 3xx included, instead of following redirects.
+
+    urllib would follow a 301/302/303 to any host as a GET: the alert's body left behind,
+    the Basic credentials sent along, and the delivery counted as done.
+    """
+
+    def http_response(self, request: urllib.request.Request, response: Any) -> Any:
+        return response
+
+    https_response = http_response
+
+
+_OPENER = urllib.request.build_opener(_EveryStatus)
+
+
 class WebhookChannel:
     def __init__(self, url: str, timeout: float) -> None:
         parts = urllib.parse.urlsplit(url)
@@ -63,8 +79,10 @@ class WebhookChannel:
     def __call__(self, alert: Mapping[str, Any]) -> None:
         body = json.dumps(alert, ensure_ascii=False, sort_keys=True).encode("utf-8")
         req = urllib.request.Request(self.url, data=body, method="POST", headers=self.headers)
-        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-            if resp.status >= 300:
+        with _OPENER.open(req, timeout=self.timeout) as resp:
+            if 300 <= resp.status < 400:
+                raise OSError(f"webhook {self.shown} answered {resp.status}: redirects are not followed")
+            if resp.status >= 400:
                 raise OSError(f"webhook {self.shown} answered {resp.status}")
 
     def __repr__(self) -> str:

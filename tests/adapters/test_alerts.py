@@ -308,3 +308,93 @@ def test_smtp_auth_goes_only_over_verified_tls(
     else:
         # a certificate we cannot verify could be a man in the middle: no password for it
         assert logins == [] and inbox.messages == [] and dispatcher.failed == 1
+
+
+class Redirector:
+    """A webhook that answers every POST with a redirect to ``target``."""
+
+    def __init__(self, code: int, target: str) -> None:
+        self.calls = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                outer.calls += 1
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(code)
+                self.send_header("Location", target)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+class Catcher:
+    """Another host's server: records every request of any method, with its Authorization."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str | None]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                outer.requests.append((self.command, self.headers.get("Authorization")))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = do_HEAD = _any
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_a_redirecting_webhook_is_a_failed_delivery_and_the_credentials_stay_home(
+    code: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A webhook that redirects elsewhere (another host: "localhost" is not "127.0.0.1") must
+    # get neither the Basic credentials nor count as delivered: urllib would follow a 301/302/303
+    # as a GET without the alert and with the Authorization header, and report success.
+    catcher = Catcher()
+    redirector = Redirector(code, f"http://localhost:{catcher.port}/steal")
+    caplog.set_level(logging.WARNING, logger="recorder_sync.adapters.alerts")
+    try:
+        dispatcher = AlertDispatcher(
+            AlertSettings(
+                webhooks=(f"http://alice:s3cret@127.0.0.1:{redirector.port}/hook",), attempts=2, backoff=0.01
+            )
+        )
+        dispatcher(ALERT)
+        assert dispatcher.flush(20)
+        dispatcher.close()
+    finally:
+        redirector.close()
+        catcher.close()
+    assert catcher.requests == []
+    assert redirector.calls == 2
+    assert dispatcher.delivered == 0 and dispatcher.failed == 1
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(f"answered {code}" in line and "redirects are not followed" in line for line in lines)
+    assert not any("s3cret" in line or "alice" in line for line in lines)
