@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -658,3 +659,52 @@ def test_two_sweeps_at_once_record_a_late_arrival_once(world: World) -> None:
     world.deadlines.sweep(now)
     other.sweep(now)
     assert late_flags(world) == [(rid, "resolved-late")]
+
+
+def test_two_stations_linking_one_pair_at_once_store_one_link(pg_url: str, tmp_path: Path) -> None:
+    """Links have no unique key (removed ones stay beside the active one): two processes that
+    both find a pair unlinked (a manual ``link`` and another's, or an import's linking run
+    and the daemon's) stored it twice, with two ``linked`` events."""
+    from pglocks import sessions_waiting_on_locks
+    from sqlalchemy import text
+
+    engines = [make_engine(pg_url) for _ in range(3)]
+    upgrade(engines[0])
+    world = World(SqlCatalog(engines[0], station="st-test", actor="test"))
+    import_actions(
+        world, tmp_path, action("L", "seizure", "001", "2026-06-01T09:00:00", "2026-06-01T09:10:00")
+    )
+    t = sh("2026-06-01T09:00:00")
+    rid = world.recording("CAM1", None, t, t + timedelta(minutes=10), t + timedelta(hours=1))
+    books = [
+        CaseBook(SqlCatalog(e, station=f"st-{n}", actor=f"clerk {n}")) for n, e in enumerate(engines[1:])
+    ]
+    errors: list[BaseException] = []
+
+    def link(book: CaseBook) -> None:
+        try:
+            book.link(rid, "L", "clerk", "seen on the footage", t + timedelta(hours=2))
+        except BaseException as e:  # reported below, with the other thread's outcome
+            errors.append(e)
+
+    with engines[0].connect() as holder:
+        me = {int(holder.execute(text("SELECT pg_backend_pid()")).scalar_one())}
+        holder.rollback()
+        with holder.begin():
+            # both read that the pair is not linked, then wait to insert: the race, made certain
+            holder.execute(text("LOCK TABLE links IN EXCLUSIVE MODE"))
+            threads = [threading.Thread(target=link, args=(b,)) for b in books]
+            for th in threads:
+                th.start()
+            while sessions_waiting_on_locks(pg_url, me) < 2:
+                assert all(th.is_alive() for th in threads), errors
+                time.sleep(0.02)
+        for th in threads:
+            th.join()
+    assert errors == []
+    active = [x for x in world.book.links(recording_ids=[rid]) if x.action_id == "L"]
+    assert len(active) == 1
+    linked = [e for e in world.catalog.events() if e.fields["action"] == "linked"]
+    assert len(linked) == 1
+    for e in engines:
+        e.dispose()

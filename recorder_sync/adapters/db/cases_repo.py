@@ -13,6 +13,7 @@ from recorder_sync.adapters.db.rows import (
     CatalogBound,
     action_from_row,
     chunks,
+    lock_case_book,
 )
 from recorder_sync.adapters.db.schema import (
     ActionHistoryRow,
@@ -40,6 +41,7 @@ class ActionRepo(CatalogBound):
         changed: list[str] = []
         unchanged = 0
         with self.catalog.transaction() as s:
+            lock_case_book(s)
             existing: dict[str, ActionRow] = {}
             for batch in chunks([a.action_id for a in actions]):
                 existing.update(

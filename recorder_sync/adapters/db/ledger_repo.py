@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from recorder_sync.adapters.db.rows import (
     CatalogBound,
     checkout_from_row,
+    lock_case_book,
 )
 from recorder_sync.adapters.db.schema import (
     CheckoutRow,
@@ -34,6 +35,7 @@ class LedgerRepo(CatalogBound):
         changed: list[str] = []
         unchanged = 0
         with self.catalog.transaction() as s:
+            lock_case_book(s)
             for checkout in checkouts:
                 subject = checkout_subject(checkout.device, checkout.start)
                 row = s.scalar(
