@@ -398,3 +398,44 @@ def test_a_redirecting_webhook_is_a_failed_delivery_and_the_credentials_stay_hom
     lines = [r.getMessage() for r in caplog.records]
     assert any(f"answered {code}" in line and "redirects are not followed" in line for line in lines)
     assert not any("s3cret" in line or "alice" in line for line in lines)
+
+
+def test_a_hanging_webhook_delays_neither_the_email_nor_the_shutdown(
+    smtp: tuple[Controller, Inbox], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The webhook takes each request and never answers (until the test lets it): one thread
+    # for all channels held every e-mail behind it, alert after alert.
+    controller, inbox = smtp
+    hung = Receiver(hold=True)
+    try:
+        dispatcher = AlertDispatcher(
+            AlertSettings(
+                webhooks=(hung.url,),
+                smtp_host="127.0.0.1",
+                smtp_port=controller.port,
+                smtp_to=("duty@example.org",),
+                timeout=120,  # longer than the test waits: only the webhook's own thread waits on it
+                attempts=1,
+                queue_size=2,
+            )
+        )
+        for n in range(4):
+            dispatcher({**ALERT, "subject": f"s{n}"})
+            wait_for(lambda: len(inbox.messages) == n + 1, timeout=60)  # noqa: B023 (n is current)
+        assert hung.answered == 0 and hung.calls == 1
+        assert dispatcher.dropped == 1  # s0 held, s1-s2 queued, s3 dropped: the webhook's queue only
+        # the webhook's queue is full and its thread held: closing neither waits for room
+        # in it nor forever for the thread
+        closer = threading.Thread(target=dispatcher.close, kwargs={"timeout": 0.2})
+        closer.start()
+        closer.join(60)
+        assert not closer.is_alive()
+        assert any("not all sent at shutdown" in r.getMessage() for r in caplog.records)
+        hung.release.set()
+        dispatcher.close()  # now it answers: the rest goes, and the thread ends
+    finally:
+        hung.release.set()
+        hung.close()
+    subjects = sorted(str(message_from_bytes(m)["Subject"]).rsplit(" ", 1)[-1] for m in inbox.messages)
+    assert subjects == ["s0", "s1", "s2", "s3"]
+    assert [b["subject"] for b in hung.bodies] == ["s0", "s1", "s2"]
