@@ -708,3 +708,25 @@ def test_two_stations_linking_one_pair_at_once_store_one_link(pg_url: str, tmp_p
     assert len(linked) == 1
     for e in engines:
         e.dispose()
+
+
+def test_a_large_import_logs_one_event_per_action_in_file_order(world: World, tmp_path: Path) -> None:
+    """The events go in runs (``EVENT_RUN``): across runs' edges, one each, in the file's order,
+    one chain."""
+    from recorder_sync.adapters.db.rows import EVENT_RUN
+
+    day = datetime(2026, 3, 1, tzinfo=SH)
+    many = [
+        action(
+            f"A{n:05d}",
+            "inspection",
+            "001",
+            f"{day + timedelta(minutes=n):%Y-%m-%dT%H:%M:%S}",
+            f"{day + timedelta(minutes=n + 1):%Y-%m-%dT%H:%M:%S}",
+        )
+        for n in reversed(range(2 * EVENT_RUN + 7))
+    ]
+    import_actions(world, tmp_path, *many)
+    events = [e.fields for e in world.catalog.events() if e.fields["action"] == "action-imported"]
+    assert [e["subject"] for e in events] == [f"action:{a.action_id}" for a in many]
+    assert verify_chain(world.catalog.events()) == len(world.catalog.events())
