@@ -439,3 +439,41 @@ def test_a_hanging_webhook_delays_neither_the_email_nor_the_shutdown(
     subjects = sorted(str(message_from_bytes(m)["Subject"]).rsplit(" ", 1)[-1] for m in inbox.messages)
     assert subjects == ["s0", "s1", "s2", "s3"]
     assert [b["subject"] for b in hung.bodies] == ["s0", "s1", "s2"]
+
+
+def test_a_webhook_answering_an_endless_body_is_delivered_without_reading_it() -> None:
+    # 2xx, then a body of "10 GiB" sent until the sender hangs up: the status is the answer,
+    # the body is never read (reading it would hold the channel's thread, and its memory)
+    hung_up = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", str(10 << 30))
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(b"x" * 65536)
+            except OSError:
+                hung_up.set()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        dispatcher = AlertDispatcher(
+            AlertSettings(webhooks=(f"http://127.0.0.1:{server.server_address[1]}/hook",), attempts=1)
+        )
+        dispatcher(ALERT)
+        assert dispatcher.flush(60)
+        dispatcher.close()
+        assert hung_up.wait(60)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert dispatcher.delivered == 1 and dispatcher.failed == 0
