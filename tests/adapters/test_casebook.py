@@ -260,7 +260,9 @@ def test_clock_evidence_corrects_times_and_is_named_in_the_flag(world: World, tm
     assert len(dockings) == 1 and dockings[0]["details"]["clock_offset_ms"] == 300_000
 
 
-def test_daemon_hook_reads_dock_clocks_links_and_sweeps(db_url: str, tmp_path: Path) -> None:
+def test_daemon_hook_reads_dock_clocks_links_and_sweeps(
+    db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     import json
     import os
 
@@ -289,6 +291,17 @@ def test_daemon_hook_reads_dock_clocks_links_and_sweeps(db_url: str, tmp_path: P
     run, result = runtime.tick(sh("2026-11-28T00:00:00"))
     runtime.close()
     assert run.examined == 0 and result.full and result.changes == ()
+    # a clock.json that is a link (to another file of the dock) or a pipe is not read, and said
+    (dock / "clock.json").unlink()
+    (dock / "other.json").write_text(json.dumps({"device": "CAM1", "camera_time": "2026-11-27T19:00:00"}))
+    (dock / "clock.json").symlink_to("other.json")
+    assert runtime.read_dock_clocks(docks) == 0
+    (dock / "clock.json").unlink()
+    os.mkfifo(dock / "clock.json")
+    assert runtime.read_dock_clocks(docks) == 0  # returns: a pipe is never opened for reading
+    warnings = [r.getMessage() for r in caplog.records if "clock.json" in r.getMessage()]
+    assert any("symbolic link not followed" in w for w in warnings)
+    assert any("not a regular file" in w for w in warnings)
     docked = [e.fields for e in app.catalog.events() if e.fields["action"] == "docked"]
     assert [d["details"]["clock_offset_ms"] for d in docked] == [30_000]
 
