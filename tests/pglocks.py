@@ -23,3 +23,17 @@ def leader_lock_holders(url: str) -> list[int]:
             return list(found)
     finally:
         engine.dispose()
+
+
+def sessions_waiting_on_locks(url: str, exclude: set[int]) -> int:
+    """How many server sessions, other than ``exclude``, wait for a lock (a table's or an
+    advisory one) in ``url``'s server right now."""
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as c:
+            pids = c.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            ).scalars()
+            return len(set(pids) - exclude)
+    finally:
+        engine.dispose()

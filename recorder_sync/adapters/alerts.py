@@ -1,8 +1,8 @@
 """Alert delivery: the log (journal), webhooks (JSON POST) and e-mail (SMTP).
 
-Delivery never blocks the caller: ``AlertDispatcher.submit`` puts the alert on a
-bounded queue served by one background thread, which retries each channel with
-exponential backoff.  When the queue is full the alert is dropped with an error in
+Delivery never blocks the caller: ``AlertDispatcher(alert)`` puts the alert on each
+channel's bounded queue, served by that channel's background thread, which retries it
+with exponential backoff.  When the queue is full the alert is dropped with an error in
 the log (the flag itself is in the database either way: alerts are a courtesy,
 the flags table is the record).
 
@@ -46,6 +46,22 @@ _DELIVERY_ERRORS = (OSError, smtplib.SMTPException, http.client.HTTPException, V
 Channel = Callable[[Mapping[str, Any]], None]
 
 
+class _EveryStatus(urllib.request.HTTPErrorProcessor):
+    """Hands every answer back as it is, a 3xx included, instead of following redirects.
+
+    urllib would follow a 301/302/303 to any host as a GET: the alert's body left behind,
+    the Basic credentials sent along, and the delivery counted as done.
+    """
+
+    def http_response(self, request: urllib.request.Request, response: Any) -> Any:
+        return response
+
+    https_response = http_response
+
+
+_OPENER = urllib.request.build_opener(_EveryStatus)
+
+
 class WebhookChannel:
     def __init__(self, url: str, timeout: float) -> None:
         parts = urllib.parse.urlsplit(url)
@@ -63,8 +79,10 @@ class WebhookChannel:
     def __call__(self, alert: Mapping[str, Any]) -> None:
         body = json.dumps(alert, ensure_ascii=False, sort_keys=True).encode("utf-8")
         req = urllib.request.Request(self.url, data=body, method="POST", headers=self.headers)
-        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-            if resp.status >= 300:
+        with _OPENER.open(req, timeout=self.timeout) as resp:
+            if 300 <= resp.status < 400:
+                raise OSError(f"webhook {self.shown} answered {resp.status}: redirects are not followed")
+            if resp.status >= 400:
                 raise OSError(f"webhook {self.shown} answered {resp.status}")
 
     def __repr__(self) -> str:
@@ -129,8 +147,21 @@ def log_channel(alert: Mapping[str, Any]) -> None:
     )
 
 
+class _Lane:
+    """One channel's own queue and thread: a receiver that hangs holds up only itself."""
+
+    def __init__(self, channel: Channel, size: int) -> None:
+        self.channel = channel
+        self.queue: queue.Queue[Mapping[str, Any] | None] = queue.Queue(maxsize=size)
+        self.thread: threading.Thread | None = None
+
+
 class AlertDispatcher:
-    """Callable sink: ``dispatcher(alert)`` queues and returns at once."""
+    """Callable sink: ``dispatcher(alert)`` queues and returns at once.
+
+    Each channel has its own bounded queue and thread, so a webhook that hangs (or answers
+    a byte at a time, which no socket timeout ends) never delays the e-mail, nor another
+    webhook: a single thread for all channels waited on it for each alert in turn."""
 
     def __init__(
         self,
@@ -146,8 +177,7 @@ class AlertDispatcher:
             channels = built
         self.channels = list(channels)
         self._sleep = sleep
-        self._queue: queue.Queue[Mapping[str, Any] | None] = queue.Queue(maxsize=settings.queue_size)
-        self._thread: threading.Thread | None = None
+        self._lanes = [_Lane(c, settings.queue_size) for c in self.channels]
         self._lock = threading.Lock()
         self.delivered = 0
         self.failed = 0
@@ -164,43 +194,46 @@ class AlertDispatcher:
         if not self.wants(alert):
             return
         log_channel(alert)
-        if not self.channels:
-            return
-        self._start()
-        try:
-            self._queue.put_nowait(dict(alert))
-        except queue.Full:
-            self.dropped += 1
-            log.error(
-                "alert queue full (%d): dropped alert %s %s",
-                self.settings.queue_size,
-                alert.get("kind"),
-                alert.get("subject"),
-            )
+        for lane in self._lanes:
+            self._start(lane)
+            try:
+                lane.queue.put_nowait(dict(alert))
+            except queue.Full:
+                self._count("dropped")
+                log.error(
+                    "alert queue of %r full (%d): dropped alert %s %s",
+                    lane.channel,
+                    self.settings.queue_size,
+                    alert.get("kind"),
+                    alert.get("subject"),
+                )
 
-    def _start(self) -> None:
+    def _count(self, what: str) -> None:
+        with self._lock:  # the lanes' threads count at once
+            setattr(self, what, getattr(self, what) + 1)
+
+    def _start(self, lane: _Lane) -> None:
         with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="alerts", daemon=True)
-                self._thread.start()
+            if lane.thread is None or not lane.thread.is_alive():
+                lane.thread = threading.Thread(target=self._run, args=(lane,), name="alerts", daemon=True)
+                lane.thread.start()
 
-    def _run(self) -> None:
+    def _run(self, lane: _Lane) -> None:
         while True:
-            alert = self._queue.get()
+            alert = lane.queue.get()
             try:
                 if alert is None:
                     return
-                for channel in self.channels:
-                    self._send(channel, alert)
+                self._send(lane.channel, alert)
             finally:
-                self._queue.task_done()
+                lane.queue.task_done()
 
     def _send(self, channel: Channel, alert: Mapping[str, Any]) -> None:
         delay = self.settings.backoff
         for attempt in range(1, self.settings.attempts + 1):
             try:
                 channel(alert)
-                self.delivered += 1
+                self._count("delivered")
                 return
             except _DELIVERY_ERRORS as e:
                 # The error's text may quote the URL (an invalid one, say): redact it too.
@@ -214,24 +247,31 @@ class AlertDispatcher:
                 if attempt < self.settings.attempts:
                     self._sleep(delay)
                     delay *= 2
-        self.failed += 1
+        self._count("failed")
         log.error("alert to %r given up after %d attempts", channel, self.settings.attempts)
 
     def queued(self) -> int:
-        """Alerts accepted and not yet sent (for the metrics)."""
-        return self._queue.unfinished_tasks
+        """Alerts accepted and not yet sent, summed over the channels (for the metrics)."""
+        return sum(lane.queue.unfinished_tasks for lane in self._lanes)
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until the queue is empty (for one-shot commands and tests)."""
-        if self._thread is None:
-            return True
+        """Wait until every queue is empty (for one-shot commands and tests)."""
         deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+        while self.queued() and time.monotonic() < deadline:
             time.sleep(0.02)
-        return not self._queue.unfinished_tasks
+        return not self.queued()
 
     def close(self, timeout: float = 30.0) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            self.flush(timeout)
-            self._queue.put(None)
-            self._thread.join(timeout)
+        self.flush(timeout)
+        for lane in self._lanes:
+            if lane.thread is not None and lane.thread.is_alive():
+                try:
+                    lane.queue.put_nowait(None)
+                except queue.Full:
+                    # its receiver still holds the thread (a daemon one): waiting for room
+                    # in the queue would hold the station's shutdown with it
+                    log.error(
+                        "alerts to %r not all sent at shutdown: its receiver does not answer", lane.channel
+                    )
+                    continue
+                lane.thread.join(timeout)

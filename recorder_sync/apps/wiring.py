@@ -28,7 +28,7 @@ from recorder_sync.adapters.probe import FfprobeProber
 from recorder_sync.adapters.vault import Vault
 from recorder_sync.apps.config import DockConfig, Settings
 from recorder_sync.domain.clock import CLOCK_FILE, parse_clock_file
-from recorder_sync.domain.errors import DockOverlap, Error, StorageUnavailable, UsageError
+from recorder_sync.domain.errors import DockOverlap, Error, StorageUnavailable, UnsafePath, UsageError
 from recorder_sync.domain.places import dock_overlaps
 from recorder_sync.domain.ports import LegalHolds, ObjectStore, Signer
 from recorder_sync.services.ingest import Dock, IngestService, Meter, Notify
@@ -339,6 +339,10 @@ class CasesRuntime:
             folder = DockFolder(dock.name, dock.path)
             try:
                 f, ident = folder.open(CLOCK_FILE)
+            except UnsafePath as e:
+                # a link, a pipe or a device named like the time file: not the camera's reading
+                log.warning("dock %s: %s", dock.name, e)
+                continue
             except (Error, OSError):
                 continue  # no time file: the camera does not expose its clock
             with f:

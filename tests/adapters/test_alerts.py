@@ -308,3 +308,172 @@ def test_smtp_auth_goes_only_over_verified_tls(
     else:
         # a certificate we cannot verify could be a man in the middle: no password for it
         assert logins == [] and inbox.messages == [] and dispatcher.failed == 1
+
+
+class Redirector:
+    """A webhook that answers every POST with a redirect to ``target``."""
+
+    def __init__(self, code: int, target: str) -> None:
+        self.calls = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                outer.calls += 1
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(code)
+                self.send_header("Location", target)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+class Catcher:
+    """Another host's server: records every request of any method, with its Authorization."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str | None]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                outer.requests.append((self.command, self.headers.get("Authorization")))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = do_HEAD = _any
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_a_redirecting_webhook_is_a_failed_delivery_and_the_credentials_stay_home(
+    code: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A webhook that redirects elsewhere (another host: "localhost" is not "127.0.0.1") must
+    # get neither the Basic credentials nor count as delivered: urllib would follow a 301/302/303
+    # as a GET without the alert and with the Authorization header, and report success.
+    catcher = Catcher()
+    redirector = Redirector(code, f"http://localhost:{catcher.port}/steal")
+    caplog.set_level(logging.WARNING, logger="recorder_sync.adapters.alerts")
+    try:
+        dispatcher = AlertDispatcher(
+            AlertSettings(
+                webhooks=(f"http://alice:s3cret@127.0.0.1:{redirector.port}/hook",), attempts=2, backoff=0.01
+            )
+        )
+        dispatcher(ALERT)
+        assert dispatcher.flush(20)
+        dispatcher.close()
+    finally:
+        redirector.close()
+        catcher.close()
+    assert catcher.requests == []
+    assert redirector.calls == 2
+    assert dispatcher.delivered == 0 and dispatcher.failed == 1
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(f"answered {code}" in line and "redirects are not followed" in line for line in lines)
+    assert not any("s3cret" in line or "alice" in line for line in lines)
+
+
+def test_a_hanging_webhook_delays_neither_the_email_nor_the_shutdown(
+    smtp: tuple[Controller, Inbox], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The webhook takes each request and never answers (until the test lets it): one thread
+    # for all channels held every e-mail behind it, alert after alert.
+    controller, inbox = smtp
+    hung = Receiver(hold=True)
+    try:
+        dispatcher = AlertDispatcher(
+            AlertSettings(
+                webhooks=(hung.url,),
+                smtp_host="127.0.0.1",
+                smtp_port=controller.port,
+                smtp_to=("duty@example.org",),
+                timeout=120,  # longer than the test waits: only the webhook's own thread waits on it
+                attempts=1,
+                queue_size=2,
+            )
+        )
+        for n in range(4):
+            dispatcher({**ALERT, "subject": f"s{n}"})
+            wait_for(lambda: len(inbox.messages) == n + 1, timeout=60)  # noqa: B023 (n is current)
+        assert hung.answered == 0 and hung.calls == 1
+        assert dispatcher.dropped == 1  # s0 held, s1-s2 queued, s3 dropped: the webhook's queue only
+        # the webhook's queue is full and its thread held: closing neither waits for room
+        # in it nor forever for the thread
+        closer = threading.Thread(target=dispatcher.close, kwargs={"timeout": 0.2})
+        closer.start()
+        closer.join(60)
+        assert not closer.is_alive()
+        assert any("not all sent at shutdown" in r.getMessage() for r in caplog.records)
+        hung.release.set()
+        dispatcher.close()  # now it answers: the rest goes, and the thread ends
+    finally:
+        hung.release.set()
+        hung.close()
+    subjects = sorted(str(message_from_bytes(m)["Subject"]).rsplit(" ", 1)[-1] for m in inbox.messages)
+    assert subjects == ["s0", "s1", "s2", "s3"]
+    assert [b["subject"] for b in hung.bodies] == ["s0", "s1", "s2"]
+
+
+def test_a_webhook_answering_an_endless_body_is_delivered_without_reading_it() -> None:
+    # 2xx, then a body of "10 GiB" sent until the sender hangs up: the status is the answer,
+    # the body is never read (reading it would hold the channel's thread, and its memory)
+    hung_up = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", str(10 << 30))
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(b"x" * 65536)
+            except OSError:
+                hung_up.set()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        dispatcher = AlertDispatcher(
+            AlertSettings(webhooks=(f"http://127.0.0.1:{server.server_address[1]}/hook",), attempts=1)
+        )
+        dispatcher(ALERT)
+        assert dispatcher.flush(60)
+        dispatcher.close()
+        assert hung_up.wait(60)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert dispatcher.delivered == 1 and dispatcher.failed == 0

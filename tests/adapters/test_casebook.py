@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -259,7 +260,9 @@ def test_clock_evidence_corrects_times_and_is_named_in_the_flag(world: World, tm
     assert len(dockings) == 1 and dockings[0]["details"]["clock_offset_ms"] == 300_000
 
 
-def test_daemon_hook_reads_dock_clocks_links_and_sweeps(db_url: str, tmp_path: Path) -> None:
+def test_daemon_hook_reads_dock_clocks_links_and_sweeps(
+    db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     import json
     import os
 
@@ -288,6 +291,17 @@ def test_daemon_hook_reads_dock_clocks_links_and_sweeps(db_url: str, tmp_path: P
     run, result = runtime.tick(sh("2026-11-28T00:00:00"))
     runtime.close()
     assert run.examined == 0 and result.full and result.changes == ()
+    # a clock.json that is a link (to another file of the dock) or a pipe is not read, and said
+    (dock / "clock.json").unlink()
+    (dock / "other.json").write_text(json.dumps({"device": "CAM1", "camera_time": "2026-11-27T19:00:00"}))
+    (dock / "clock.json").symlink_to("other.json")
+    assert runtime.read_dock_clocks(docks) == 0
+    (dock / "clock.json").unlink()
+    os.mkfifo(dock / "clock.json")
+    assert runtime.read_dock_clocks(docks) == 0  # returns: a pipe is never opened for reading
+    warnings = [r.getMessage() for r in caplog.records if "clock.json" in r.getMessage()]
+    assert any("symbolic link not followed" in w for w in warnings)
+    assert any("not a regular file" in w for w in warnings)
     docked = [e.fields for e in app.catalog.events() if e.fields["action"] == "docked"]
     assert [d["details"]["clock_offset_ms"] for d in docked] == [30_000]
 
@@ -658,3 +672,74 @@ def test_two_sweeps_at_once_record_a_late_arrival_once(world: World) -> None:
     world.deadlines.sweep(now)
     other.sweep(now)
     assert late_flags(world) == [(rid, "resolved-late")]
+
+
+def test_two_stations_linking_one_pair_at_once_store_one_link(pg_url: str, tmp_path: Path) -> None:
+    """Links have no unique key (removed ones stay beside the active one): two processes that
+    both find a pair unlinked (a manual ``link`` and another's, or an import's linking run
+    and the daemon's) stored it twice, with two ``linked`` events."""
+    from pglocks import sessions_waiting_on_locks
+    from sqlalchemy import text
+
+    engines = [make_engine(pg_url) for _ in range(3)]
+    upgrade(engines[0])
+    world = World(SqlCatalog(engines[0], station="st-test", actor="test"))
+    import_actions(
+        world, tmp_path, action("L", "seizure", "001", "2026-06-01T09:00:00", "2026-06-01T09:10:00")
+    )
+    t = sh("2026-06-01T09:00:00")
+    rid = world.recording("CAM1", None, t, t + timedelta(minutes=10), t + timedelta(hours=1))
+    books = [
+        CaseBook(SqlCatalog(e, station=f"st-{n}", actor=f"clerk {n}")) for n, e in enumerate(engines[1:])
+    ]
+    errors: list[BaseException] = []
+
+    def link(book: CaseBook) -> None:
+        try:
+            book.link(rid, "L", "clerk", "seen on the footage", t + timedelta(hours=2))
+        except BaseException as e:  # reported below, with the other thread's outcome
+            errors.append(e)
+
+    with engines[0].connect() as holder:
+        me = {int(holder.execute(text("SELECT pg_backend_pid()")).scalar_one())}
+        holder.rollback()
+        with holder.begin():
+            # both read that the pair is not linked, then wait to insert: the race, made certain
+            holder.execute(text("LOCK TABLE links IN EXCLUSIVE MODE"))
+            threads = [threading.Thread(target=link, args=(b,)) for b in books]
+            for th in threads:
+                th.start()
+            while sessions_waiting_on_locks(pg_url, me) < 2:
+                assert all(th.is_alive() for th in threads), errors
+                time.sleep(0.02)
+        for th in threads:
+            th.join()
+    assert errors == []
+    active = [x for x in world.book.links(recording_ids=[rid]) if x.action_id == "L"]
+    assert len(active) == 1
+    linked = [e for e in world.catalog.events() if e.fields["action"] == "linked"]
+    assert len(linked) == 1
+    for e in engines:
+        e.dispose()
+
+
+def test_a_large_import_logs_one_event_per_action_in_file_order(world: World, tmp_path: Path) -> None:
+    """The events go in runs (``EVENT_RUN``): across runs' edges, one each, in the file's order,
+    one chain."""
+    from recorder_sync.adapters.db.rows import EVENT_RUN
+
+    day = datetime(2026, 3, 1, tzinfo=SH)
+    many = [
+        action(
+            f"A{n:05d}",
+            "inspection",
+            "001",
+            f"{day + timedelta(minutes=n):%Y-%m-%dT%H:%M:%S}",
+            f"{day + timedelta(minutes=n + 1):%Y-%m-%dT%H:%M:%S}",
+        )
+        for n in reversed(range(2 * EVENT_RUN + 7))
+    ]
+    import_actions(world, tmp_path, *many)
+    events = [e.fields for e in world.catalog.events() if e.fields["action"] == "action-imported"]
+    assert [e["subject"] for e in events] == [f"action:{a.action_id}" for a in many]
+    assert verify_chain(world.catalog.events()) == len(world.catalog.events())

@@ -9,10 +9,13 @@ from typing import Any
 
 from sqlalchemy import delete, or_, select
 
+from recorder_sync.adapters.db.repository import NewEvent
 from recorder_sync.adapters.db.rows import (
+    EVENT_RUN,
     CatalogBound,
     action_from_row,
     chunks,
+    lock_case_book,
 )
 from recorder_sync.adapters.db.schema import (
     ActionHistoryRow,
@@ -39,7 +42,9 @@ class ActionRepo(CatalogBound):
         added: list[str] = []
         changed: list[str] = []
         unchanged = 0
+        events: list[NewEvent] = []
         with self.catalog.transaction() as s:
+            lock_case_book(s)
             existing: dict[str, ActionRow] = {}
             for batch in chunks([a.action_id for a in actions]):
                 existing.update(
@@ -84,14 +89,18 @@ class ActionRepo(CatalogBound):
                 details: dict[str, Any] = {"version": row.version, "record": record, "source": source}
                 if before is not None:
                     details["changed"] = sorted(k for k in record if record[k] != before.get(k))
-                self.catalog.append_event(
-                    s,
-                    EventKind.ACTION_IMPORTED,
-                    now,
-                    subject=action_subject(action.action_id),
-                    details=details,
-                    actor=actor,
+                events.append(
+                    NewEvent(
+                        EventKind.ACTION_IMPORTED,
+                        subject=action_subject(action.action_id),
+                        details=details,
+                        actor=actor,
+                    )
                 )
+                if len(events) == EVENT_RUN:
+                    self.catalog.append_events(s, now, events)
+                    events.clear()
+            self.catalog.append_events(s, now, events)
         return ImportOutcome(tuple(added), tuple(changed), unchanged)
 
     def actions(self, query: ActionQuery) -> list[Action]:

@@ -8,9 +8,12 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
+from recorder_sync.adapters.db.repository import NewEvent
 from recorder_sync.adapters.db.rows import (
+    EVENT_RUN,
     CatalogBound,
     checkout_from_row,
+    lock_case_book,
 )
 from recorder_sync.adapters.db.schema import (
     CheckoutRow,
@@ -33,7 +36,9 @@ class LedgerRepo(CatalogBound):
         added: list[str] = []
         changed: list[str] = []
         unchanged = 0
+        events: list[NewEvent] = []
         with self.catalog.transaction() as s:
+            lock_case_book(s)
             for checkout in checkouts:
                 subject = checkout_subject(checkout.device, checkout.start)
                 row = s.scalar(
@@ -52,14 +57,18 @@ class LedgerRepo(CatalogBound):
                     changed.append(subject)
                 row.officer, row.end, row.updated_at = checkout.officer, checkout.end, now
                 s.flush()
-                self.catalog.append_event(
-                    s,
-                    EventKind.CHECKOUT_IMPORTED,
-                    now,
-                    subject=subject,
-                    details={"record": checkout.as_record(), "source": source},
-                    actor=actor,
+                events.append(
+                    NewEvent(
+                        EventKind.CHECKOUT_IMPORTED,
+                        subject=subject,
+                        details={"record": checkout.as_record(), "source": source},
+                        actor=actor,
+                    )
                 )
+                if len(events) == EVENT_RUN:
+                    self.catalog.append_events(s, now, events)
+                    events.clear()
+            self.catalog.append_events(s, now, events)  # in one run, as an actions import's
         return ImportOutcome(tuple(added), tuple(changed), unchanged)
 
     def record_docking(

@@ -20,6 +20,7 @@ from recorder_sync.adapters.db.rows import (
     core,
     facts,
     link_from_row,
+    lock_case_book,
     recordings_by_ids,
 )
 from recorder_sync.adapters.db.schema import (
@@ -47,6 +48,7 @@ class LinkRepo(CatalogBound):
         if not proposals:
             return made
         with self.catalog.transaction() as s:
+            lock_case_book(s)
             existing: dict[tuple[str, str], list[LinkRow]] = defaultdict(list)
             for batch in chunks(sorted({p.recording_id for p in proposals})):
                 for row in s.scalars(select(LinkRow).where(LinkRow.recording_id.in_(batch))):
@@ -112,6 +114,7 @@ class LinkRepo(CatalogBound):
     def link(self, recording_id: str, action_id: str, by: str, reason: str, now: datetime) -> StoredLink:
         """A manual link, or the confirmation of a suggested one."""
         with self.catalog.transaction() as s:
+            lock_case_book(s)
             if s.get(RecordingRow, recording_id) is None:
                 raise NotFound(f"recording {recording_id!r}")
             if s.get(ActionRow, action_id) is None:
@@ -147,6 +150,7 @@ class LinkRepo(CatalogBound):
 
     def unlink(self, recording_id: str, action_id: str, by: str, reason: str, now: datetime) -> int:
         with self.catalog.transaction() as s:
+            lock_case_book(s)
             rows = s.scalars(
                 select(LinkRow).where(
                     LinkRow.recording_id == recording_id,
