@@ -41,6 +41,7 @@ from recorder_sync.domain.policy import (
 from recorder_sync.domain.redact import redact_url
 from recorder_sync.domain.timebounds import DEFAULT_BOUNDS, TimeBounds
 from recorder_sync.domain.untrusted import to_utc
+from recorder_sync.io.small_file import read_small_file
 
 ENV = "RECORDER_SYNC_"
 DEFAULT_TZ = "Asia/Shanghai"
@@ -124,13 +125,27 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Sett
     if path is not None:
         source = str(path)
         try:
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
+            text = read_small_file(path).decode("utf-8")
+            data = tomllib.loads(text)
         except FileNotFoundError:
             raise ConfigError(source, "-", "the configuration file does not exist") from None
+        except OSError as e:  # a FIFO, a device, a folder, a link loop, no permission, too large
+            raise ConfigError(source, "-", f"cannot read the configuration file: {e.strerror or e}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(source, "-", f"not valid TOML: not UTF-8 text (byte {e.start})") from None
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(source, "-", f"not valid TOML: {e}") from None
     return _build(data, env, source)
+
+
+def _secret_text(path: Path) -> str:
+    """A secret from a file (systemd ``LoadCredential=``): a FIFO, a device or a folder there
+    is refused instead of read for ever, and bytes that are not UTF-8 are an ``OSError`` too,
+    so the caller names the key instead of failing with a traceback (the bytes never shown)."""
+    try:
+        return read_small_file(path).decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise OSError(0, "not UTF-8 text") from None
 
 
 def _get(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], source: str, where: str) -> Any:
@@ -495,7 +510,7 @@ def _timestamping(
         )
     path = Path(certs).expanduser()
     try:
-        pem = path.read_bytes()
+        pem = read_small_file(path)
     except OSError as e:
         raise ConfigError(source, where["tsa_certs"], f"{path}: {e.strerror or e}") from None
     if b"-----BEGIN CERTIFICATE-----" not in pem:
@@ -607,7 +622,7 @@ def _alerts(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> Ale
     password = section.get("smtp_password")
     if section.get("smtp_password_file"):
         try:
-            password = Path(str(section["smtp_password_file"])).read_text().strip()
+            password = _secret_text(Path(str(section["smtp_password_file"])))
         except OSError as err:
             raise ConfigError(
                 source, "alerts.smtp_password_file", f"cannot read it: {err.strerror}"
@@ -658,7 +673,7 @@ def _pkcs11(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> Pkc
     pin = env.get(ENV + "PKCS11_PIN")
     if pin is None and section.get("pkcs11_pin_file"):
         try:
-            pin = Path(section["pkcs11_pin_file"]).read_text().strip()
+            pin = _secret_text(Path(section["pkcs11_pin_file"]))
         except OSError as e:
             raise ConfigError(source, "keys.pkcs11_pin_file", f"cannot read it: {e.strerror}") from None
     if not pin:
@@ -692,7 +707,7 @@ def _s3(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> S3Setti
     if secret_file:
         # systemd LoadCredential= puts secrets in files; read, never log
         try:
-            section["secret_key"] = Path(secret_file).read_text().strip()
+            section["secret_key"] = _secret_text(Path(secret_file))
         except OSError as e:
             raise ConfigError(
                 source, "s3.secret_key_file", f"cannot read {secret_file}: {e.strerror}"
