@@ -40,7 +40,7 @@ from recorder_sync.domain.policy import (
 )
 from recorder_sync.domain.redact import redact_url
 from recorder_sync.domain.timebounds import DEFAULT_BOUNDS, TimeBounds
-from recorder_sync.domain.untrusted import to_utc
+from recorder_sync.domain.untrusted import shown, text_problem, to_utc
 from recorder_sync.io.small_file import read_small_file
 
 ENV = "RECORDER_SYNC_"
@@ -270,6 +270,15 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
 
     home = Path(setting("home", str) or default_home()).expanduser()
     station_id = setting("station_id", str) or socket.gethostname()
+    # signed into every manifest and custody event, and printed by `status` and `health`: a
+    # newline or terminal escape there would forge their lines (`healthy: station …`) for good
+    problem = text_problem(station_id) or (None if station_id.strip() else "blank")
+    if problem:
+        raise ConfigError(
+            source,
+            named("station_id"),
+            f"expected a name of printable characters, got {shown(station_id)}: {problem}",
+        )
     database_url = _database_url(
         setting("database_url", str) or f"sqlite:///{home / 'recorder-sync.db'}",
         source,
