@@ -325,9 +325,24 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         if not path:
             raise ConfigError(source, where + "path", "expected the dock's folder (mount point)")
         dock_stable = _get(d, "stable_seconds", (int, float), source, where)
+        given = _get(d, "name", str, source, where)
+        # custody subjects are `dock:NAME/PATH`: a '/' in a name would make dock 'a/b' file 'c'
+        # and dock 'a' file 'b/c' one subject; control characters would forge output lines
+        problem = (
+            None
+            if not given
+            else text_problem(given)
+            or ("contains '/'" if "/" in given else None if given.strip() else "blank")
+        )
+        if problem:
+            raise ConfigError(
+                source,
+                where + "name",
+                f"expected a name of printable characters without '/', got {shown(given)}: {problem}",
+            )
         docks.append(
             DockConfig(
-                name=_get(d, "name", str, source, where) or Path(path).name or f"dock{i}",
+                name=given or Path(path).name or f"dock{i}",
                 path=Path(path),
                 naming_profile=_get(d, "naming_profile", str, source, where) or "auto",
                 timezone=_tz(_get(d, "timezone", str, source, where) or timezone, source, where + "timezone"),

@@ -17,14 +17,19 @@ from recorder_sync.domain.errors import ConfigError
 FORGED = "st-1\x1b[2J\nhealthy: station fake"
 
 
-@pytest.mark.parametrize("command", [("health",), ("status",), ("ingest", "DOCK")])
-def test_a_station_id_with_control_characters_is_exit_2_and_nothing_is_done(
-    tmp_path: Path, command: tuple[str, ...]
-) -> None:
+def _dock_with_a_file(tmp_path: Path) -> tuple[Path, Path]:
     dock = tmp_path / "dock"
     dock.mkdir()
     media = dock / "DSJ-A1_031245_20261127083015_0001.MP4"
     media.write_bytes(b"evidence")
+    return dock, media
+
+
+@pytest.mark.parametrize("command", [("health",), ("status",), ("ingest", "DOCK")])
+def test_a_station_id_with_control_characters_is_exit_2_and_nothing_is_done(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    dock, media = _dock_with_a_file(tmp_path)
     home = tmp_path / "home"
     env = env_for(home, f"sqlite:///{home / 'db.sqlite'}", RECORDER_SYNC_STATION_ID=FORGED)
     env["RECORDER_SYNC_LOG_ORIGIN"] = "recorder-sync/st-1"  # the origin alone is checked already
@@ -60,3 +65,36 @@ def test_ordinary_station_ids_still_load(tmp_path: Path) -> None:
         f = tmp_path / "c.toml"
         f.write_text(f'station_id = "{value}"\n[log]\norigin = "x"\n')
         assert config.load(f, env={}).station_id == value
+
+
+@pytest.mark.parametrize(
+    "name,why",
+    [
+        ("bay\u001b[2J\nhealthy", "contains control character U+001B"),
+        ("bay\u202e1", "contains control character U+202E"),
+        ("bay/1", "contains '/'"),  # dock 'bay/1' file 'c' and dock 'bay' file '1/c': one subject
+        ("  ", "blank"),
+    ],
+)
+def test_a_dock_name_that_would_forge_output_or_subjects_is_exit_2(
+    tmp_path: Path, name: str, why: str
+) -> None:
+    dock, media = _dock_with_a_file(tmp_path)
+    conf = tmp_path / "c.toml"
+    conf.write_text(f"[[docks]]\npath = {json.dumps(str(dock))}\nname = {json.dumps(name)}\n")
+    home = tmp_path / "home"
+    env = env_for(home, f"sqlite:///{home / 'db.sqlite'}", RECORDER_SYNC_CONFIG=str(conf))
+    r = run(env, "ingest", str(dock), "--stable-seconds", "0")
+    assert r.returncode == 2, r.stderr
+    assert (
+        f"Configuration error in {conf}: key 'docks[0].name': expected a name of printable characters"
+        in r.stderr
+    )
+    assert why in r.stderr and "\x1b" not in r.stderr, r.stderr
+    assert media.read_bytes() == b"evidence" and not home.exists()
+
+
+def test_ordinary_dock_names_still_load(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text('[[docks]]\npath = "/mnt/a"\nname = "Bay 北 1"\n[[docks]]\npath = "/mnt/b"\nname = ""\n')
+    assert [d.name for d in config.load(f, env={}).docks] == ["Bay 北 1", "b"]
