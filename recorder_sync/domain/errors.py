@@ -260,6 +260,10 @@ class SourceUnavailable(NotFullyProcessed):
     """Source file unavailable: {} ({})"""
 
 
+class ReleaseBlocked(NotFullyProcessed):
+    """Cannot release {} from the dock: {}; the dock copy is kept and tried again"""
+
+
 class UnsafePath(NotFullyProcessed):
     """Refusing {}: {}"""
 
