@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from recorder_sync.adapters.vault import MARKER as VAULT_MARKER
-from recorder_sync.domain.errors import SourceUnavailable, UnsafePath
+from recorder_sync.domain.errors import ReleaseBlocked, SourceUnavailable, UnsafePath
 from recorder_sync.domain.model import FileIdentity
 from recorder_sync.domain.places import Place
 
@@ -287,7 +287,22 @@ class DockFolder:
             # a second name would keep the evidence on the dock while we count it released
             if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1 or identity_of(st) != expected:
                 return False
-            os.unlink(parts[-1], dir_fd=fd)
+            try:
+                os.unlink(parts[-1], dir_fd=fd)
+            except OSError as e:
+                # a card locked by its write-protect switch mounts read-only: say so, not "I/O error"
+                if e.errno == errno.EROFS:
+                    why = (
+                        "the dock is mounted read-only (a card's write-protect switch?); remount it "
+                        "read-write, or set release_policy = 'keep'"
+                    )
+                    raise ReleaseBlocked(f"{self.root}/{_shown(parts)}", why) from None
+                if e.errno in (errno.EACCES, errno.EPERM):
+                    raise ReleaseBlocked(
+                        f"{self.root}/{_shown(parts)}",
+                        f"{e.strerror} (the file or its folder may not be changed)",
+                    ) from None
+                raise
             with contextlib.suppress(OSError):
                 os.fsync(fd)
             return True

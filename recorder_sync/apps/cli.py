@@ -24,6 +24,7 @@ from recorder_sync.apps import output
 from recorder_sync.apps.logredact import redact_handlers
 from recorder_sync.apps.parsers import register_all
 from recorder_sync.apps.shutdown import Interrupted, Shutdown
+from recorder_sync.apps.stdout_guard import guarded_stdout
 from recorder_sync.domain.errors import EXIT_BROKEN_PIPE, EXIT_BUG, EXIT_INTERRUPTED, Error, exit_codes
 from recorder_sync.domain.redact import redact
 
@@ -102,7 +103,8 @@ def run(make_parser: Callable[[], argparse.ArgumentParser], argv: Sequence[str] 
         from recorder_sync.apps import config
 
         settings = config.load(args.config)
-        code: int = args.func(args, settings)
+        with guarded_stdout():
+            code: int = args.func(args, settings)
         return code
     except Error as e:
         print(f"{parser.prog}: {output.printable_lines(redact(str(e)))}", file=sys.stderr)

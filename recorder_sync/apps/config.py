@@ -40,7 +40,8 @@ from recorder_sync.domain.policy import (
 )
 from recorder_sync.domain.redact import redact_url
 from recorder_sync.domain.timebounds import DEFAULT_BOUNDS, TimeBounds
-from recorder_sync.domain.untrusted import to_utc
+from recorder_sync.domain.untrusted import shown, text_problem, to_utc
+from recorder_sync.io.small_file import read_small_file
 
 ENV = "RECORDER_SYNC_"
 DEFAULT_TZ = "Asia/Shanghai"
@@ -124,13 +125,27 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Sett
     if path is not None:
         source = str(path)
         try:
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
+            text = read_small_file(path).decode("utf-8")
+            data = tomllib.loads(text)
         except FileNotFoundError:
             raise ConfigError(source, "-", "the configuration file does not exist") from None
+        except OSError as e:  # a FIFO, a device, a folder, a link loop, no permission, too large
+            raise ConfigError(source, "-", f"cannot read the configuration file: {e.strerror or e}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(source, "-", f"not valid TOML: not UTF-8 text (byte {e.start})") from None
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(source, "-", f"not valid TOML: {e}") from None
     return _build(data, env, source)
+
+
+def _secret_text(path: Path) -> str:
+    """A secret from a file (systemd ``LoadCredential=``): a FIFO, a device or a folder there
+    is refused instead of read for ever, and bytes that are not UTF-8 are an ``OSError`` too,
+    so the caller names the key instead of failing with a traceback (the bytes never shown)."""
+    try:
+        return read_small_file(path).decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise OSError(0, "not UTF-8 text") from None
 
 
 def _get(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], source: str, where: str) -> Any:
@@ -255,6 +270,15 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
 
     home = Path(setting("home", str) or default_home()).expanduser()
     station_id = setting("station_id", str) or socket.gethostname()
+    # signed into every manifest and custody event, and printed by `status` and `health`: a
+    # newline or terminal escape there would forge their lines (`healthy: station …`) for good
+    problem = text_problem(station_id) or (None if station_id.strip() else "blank")
+    if problem:
+        raise ConfigError(
+            source,
+            named("station_id"),
+            f"expected a name of printable characters, got {shown(station_id)}: {problem}",
+        )
     database_url = _database_url(
         setting("database_url", str) or f"sqlite:///{home / 'recorder-sync.db'}",
         source,
@@ -301,9 +325,24 @@ def _build(data: dict[str, Any], env: Mapping[str, str], source: str) -> Setting
         if not path:
             raise ConfigError(source, where + "path", "expected the dock's folder (mount point)")
         dock_stable = _get(d, "stable_seconds", (int, float), source, where)
+        given = _get(d, "name", str, source, where)
+        # custody subjects are `dock:NAME/PATH`: a '/' in a name would make dock 'a/b' file 'c'
+        # and dock 'a' file 'b/c' one subject; control characters would forge output lines
+        problem = (
+            None
+            if not given
+            else text_problem(given)
+            or ("contains '/'" if "/" in given else None if given.strip() else "blank")
+        )
+        if problem:
+            raise ConfigError(
+                source,
+                where + "name",
+                f"expected a name of printable characters without '/', got {shown(given)}: {problem}",
+            )
         docks.append(
             DockConfig(
-                name=_get(d, "name", str, source, where) or Path(path).name or f"dock{i}",
+                name=given or Path(path).name or f"dock{i}",
                 path=Path(path),
                 naming_profile=_get(d, "naming_profile", str, source, where) or "auto",
                 timezone=_tz(_get(d, "timezone", str, source, where) or timezone, source, where + "timezone"),
@@ -495,7 +534,7 @@ def _timestamping(
         )
     path = Path(certs).expanduser()
     try:
-        pem = path.read_bytes()
+        pem = read_small_file(path)
     except OSError as e:
         raise ConfigError(source, where["tsa_certs"], f"{path}: {e.strerror or e}") from None
     if b"-----BEGIN CERTIFICATE-----" not in pem:
@@ -607,7 +646,7 @@ def _alerts(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> Ale
     password = section.get("smtp_password")
     if section.get("smtp_password_file"):
         try:
-            password = Path(str(section["smtp_password_file"])).read_text().strip()
+            password = _secret_text(Path(str(section["smtp_password_file"])))
         except OSError as err:
             raise ConfigError(
                 source, "alerts.smtp_password_file", f"cannot read it: {err.strerror}"
@@ -658,7 +697,7 @@ def _pkcs11(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> Pkc
     pin = env.get(ENV + "PKCS11_PIN")
     if pin is None and section.get("pkcs11_pin_file"):
         try:
-            pin = Path(section["pkcs11_pin_file"]).read_text().strip()
+            pin = _secret_text(Path(section["pkcs11_pin_file"]))
         except OSError as e:
             raise ConfigError(source, "keys.pkcs11_pin_file", f"cannot read it: {e.strerror}") from None
     if not pin:
@@ -692,7 +731,7 @@ def _s3(data: Mapping[str, Any], env: Mapping[str, str], source: str) -> S3Setti
     if secret_file:
         # systemd LoadCredential= puts secrets in files; read, never log
         try:
-            section["secret_key"] = Path(secret_file).read_text().strip()
+            section["secret_key"] = _secret_text(Path(secret_file))
         except OSError as e:
             raise ConfigError(
                 source, "s3.secret_key_file", f"cannot read {secret_file}: {e.strerror}"

@@ -63,6 +63,13 @@ class ConfigError(UsageError):
     """Configuration error in {}: key '{}': {}"""
 
 
+class OutputUnwritable(UsageError):
+    """Cannot write the output to standard output: {}"""
+
+    # Not a bug of ours (exit 70) and not a reader that went away (141): where the operator
+    # sent the output cannot take it, and a command must not end as if it had printed.
+
+
 class MetricsListenFailed(UsageError):
     """Cannot serve metrics on {} ([metrics] listen): {}"""
 
@@ -251,6 +258,10 @@ class SourceChanged(NotFullyProcessed):
 
 class SourceUnavailable(NotFullyProcessed):
     """Source file unavailable: {} ({})"""
+
+
+class ReleaseBlocked(NotFullyProcessed):
+    """Cannot release {} from the dock: {}; the dock copy is kept and tried again"""
 
 
 class UnsafePath(NotFullyProcessed):

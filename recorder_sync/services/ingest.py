@@ -97,6 +97,12 @@ SIDECAR_LIMIT = 64 * 1024
 _MAX_ERROR = 2000
 
 
+def _sidecar_path(relpath: str) -> str | None:
+    """The sidecar a media file may have (same stem, ``.json``); none for a ``.json`` itself."""
+    stem, dot, ext = relpath.rpartition(".")
+    return None if not dot or ext.lower() == "json" else stem + ".json"
+
+
 def _text_sha256(text: str | None) -> str | None:
     """For recordings hashed before the catalog kept the sidecar's own hash: its text is
     those very bytes whenever the sidecar was UTF-8."""
@@ -522,6 +528,8 @@ class IngestService:
             now=self.clock(),
         )
         self._keep_staged(staged, rec, duplicate)
+        if sidecar is None and not duplicate:
+            self._flag_large_sidecar(dock, s, rec)
         self.notify(
             "duplicate" if duplicate else "hashed", f"{s.dock}/{s.relpath} sha256={digest[:16]}… {rec.id}"
         )
@@ -588,13 +596,35 @@ class IngestService:
             return False
         return True
 
+    def _flag_large_sidecar(self, dock: Dock, s: Sighting, rec: Recording) -> None:
+        """A sidecar too large to read as metadata is never dropped in silence: the recording
+        gets a ``bad-sidecar`` flag (the sidecar itself is taken as a file of its own)."""
+        name = _sidecar_path(s.relpath)
+        if name is None:
+            return
+        try:
+            found = dock.reader.stat(name)
+        except Error:  # a link or special file there is refused by discovery, with its reason
+            return
+        if found is not None and found.size > SIDECAR_LIMIT:
+            self.catalog.raise_flag(
+                Flag(
+                    FlagKind.BAD_SIDECAR,
+                    Severity.LOW,
+                    recording_subject(rec.id),
+                    f"sidecar {escape(name.rpartition('/')[2])} is {found.size} bytes, more than "
+                    f"{SIDECAR_LIMIT // 1024} KiB: not read as this recording's metadata (it is stored "
+                    "as a file of its own)",
+                    recording_id=rec.id,
+                ),
+                self.clock(),
+            )
+
     @staticmethod
     def _sidecar(dock: Dock, relpath: str) -> bytes | None:
         """The sidecar's bytes as on the dock: the manifest names their hash, the catalog their text."""
-        stem, dot, ext = relpath.rpartition(".")
-        if not dot or ext.lower() == "json":
-            return None
-        return dock.reader.read_small(stem + ".json", SIDECAR_LIMIT)
+        name = _sidecar_path(relpath)
+        return None if name is None else dock.reader.read_small(name, SIDECAR_LIMIT)
 
     def _release(self, dock: Dock, s: Sighting) -> bool:
         assert s.recording_id is not None
