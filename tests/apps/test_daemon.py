@@ -297,10 +297,12 @@ def test_sigterm_at_the_first_instruction_stops_run_and_ingest_cleanly(tmp_path:
     assert status["recordings"] == {}, status
 
 
-def _wait_for_line(log: Path, word: bytes, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+def _wait_for_line(
+    log: Path, word: bytes, proc: subprocess.Popen[bytes], timeout: float = 120, times: int = 1
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if word in log.read_bytes():
+        if log.read_bytes().count(word) >= times:
             return
         assert proc.poll() is None, log.read_text()
         time.sleep(0.05)
@@ -343,7 +345,9 @@ def test_sigterm_during_long_hashes_stops_run_at_once(tmp_path: Path) -> None:
     log = tmp_path / "daemon.log"
     proc = start(env, dock, log, Systemd())
     try:
-        _wait_for_line(log, b" hashing ", proc)
+        # both hashes under way: each worker marks its file stable just before hashing it, so
+        # a stop after the first line alone may find the second file not yet stable
+        _wait_for_line(log, b" hashing ", proc, times=2)
     finally:
         code = _stop(proc)
     text = log.read_text()
