@@ -15,7 +15,6 @@ import contextlib
 import fcntl
 import os
 import secrets
-import stat
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 from recorder_sync.adapters.private import FILE_MODE, make_private_dirs
 from recorder_sync.domain.checkpoint import Checkpoint
 from recorder_sync.domain.errors import Error, UsageError
+from recorder_sync.io.small_file import NotSmallFile, read_small_file
 
 _LOCK = ".lock"
 
@@ -48,19 +48,13 @@ class StateFolder:
     def last_verified(self, origin: str) -> bytes | None:
         path = self._path(origin)
         try:
-            # O_NONBLOCK: opening a FIFO for reading would wait for a writer
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            return read_small_file(path)  # a FIFO there is refused, never waited on
         except FileNotFoundError:
             return None
+        except NotSmallFile as e:
+            raise UsageError(f"auditor state {path}: {e.strerror}; move it away") from None
         except OSError as e:
             raise UsageError(f"auditor state {path}: {e.strerror or e}") from None
-        with open(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise UsageError(f"auditor state {path}: not a regular file; move it away")
-            try:
-                return f.read()
-            except OSError as e:
-                raise UsageError(f"auditor state {path}: {e.strerror or e}") from None
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

@@ -59,6 +59,7 @@ from recorder_sync.domain.errors import (
 from recorder_sync.domain.model import StoredObject
 from recorder_sync.domain.ports import Progress, Staged
 from recorder_sync.io.hashing import SinkWriteError, sha256_copy, sha256_file
+from recorder_sync.io.small_file import NotRegularFile, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +184,12 @@ class Vault:
         path = self._path(key)
         self._check()
         try:
-            f = _open_file(path, buffering=0)
+            f = open_regular(path, buffering=0)
         except FileNotFoundError:
             self._check()
             raise IntegrityFailure(key, sha256, "no object (missing from the vault)") from None
-        except _NotAFile as e:
-            raise IntegrityFailure(key, sha256, f"no object: {e}") from None
+        except NotRegularFile as e:  # a FIFO would block its reader for ever
+            raise IntegrityFailure(key, sha256, f"no object: {e.what} in its place") from None
         except OSError as exc:
             raise StorageUnavailable(f"cannot open {key} in {self.root}: {exc.strerror or exc}") from exc
         with f:
@@ -204,12 +205,12 @@ class Vault:
         path = self._path(key)
         self._check()
         try:
-            return _open_file(path)
+            return open_regular(path)
         except FileNotFoundError:
             self._check()
             raise NotFound(f"{key} in vault {self.root}") from None
-        except _NotAFile as e:
-            raise NotFound(f"{key} in vault {self.root} ({e})") from None
+        except NotRegularFile as e:
+            raise NotFound(f"{key} in vault {self.root} ({e.what} in its place)") from None
         except OSError as exc:
             raise StorageUnavailable(f"cannot open {key} in {self.root}: {exc.strerror or exc}") from exc
 
@@ -577,24 +578,3 @@ def _source_name(stream: BinaryIO, key: str) -> str:
     if isinstance(name, str | bytes):
         return os.fsdecode(name)
     return key
-
-
-class _NotAFile(OSError):
-    """A stored object's path holds something other than a file."""
-
-
-def _open_file(path: Path, buffering: int = -1) -> BinaryIO:
-    """The file at ``path``, for reading; ``_NotAFile`` when it is no regular file: a FIFO put
-    in an object's place would block its reader for ever (opened without waiting for a
-    writer, then looked at), and a device or a folder holds no evidence."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            what = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else "not a file"
-            raise _NotAFile(f"{what} in its place")
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb", buffering=buffering)
-    except BaseException:
-        os.close(fd)
-        raise

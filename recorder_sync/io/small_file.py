@@ -13,12 +13,21 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 SMALL_FILE_LIMIT = 4 * 1024 * 1024  # far above any configuration, key or certificate bundle
 
 
 class NotSmallFile(OSError):
     """The path names something that is not a small regular file."""
+
+
+class NotRegularFile(NotSmallFile):
+    """The path names a FIFO, a device, a folder or a socket: ``what`` says which."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(0, f"{what}, not a regular file")
+        self.what = what
 
 
 def _what(mode: int) -> str:
@@ -30,18 +39,28 @@ def _what(mode: int) -> str:
         return "a device"
     if stat.S_ISSOCK(mode):
         return "a socket"
-    return "not a regular file"
+    return "not a file"
+
+
+def open_regular(path: Path, buffering: int = -1) -> BinaryIO:
+    """The regular file at ``path`` (symbolic links followed), open for reading; anything else
+    is ``NotRegularFile`` and is never read: it is opened without waiting (a FIFO's reader
+    would wait for a writer), looked at, and only then made blocking."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(_what(mode))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb", buffering=buffering)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_small_file(path: Path, limit: int = SMALL_FILE_LIMIT) -> bytes:
     """The bytes of the regular file at ``path`` (symbolic links followed), at most ``limit``."""
-    # O_NONBLOCK: opening a FIFO for reading would wait for a writer
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with open(fd, "rb", closefd=True) as f:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotSmallFile(0, f"{_what(mode)}, not a regular file")
-        os.set_blocking(fd, True)
+    with open_regular(path) as f:
         data = f.read(limit + 1)  # buffered: reads until EOF or the bound
     if len(data) > limit:
         raise NotSmallFile(0, f"larger than {limit // (1024 * 1024)} MiB; not a file of this kind")

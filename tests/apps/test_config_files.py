@@ -35,7 +35,7 @@ def _bad_file(tmp_path: Path, kind: str) -> Path:
 
 REASONS = {
     "fifo": "a FIFO, not a regular file",
-    "folder": "Is a directory",
+    "folder": "a folder, not a regular file",
     "loop": "Too many levels of symbolic links",
     "not-utf8": "not UTF-8 text",
     "huge": "larger than 4 MiB",
