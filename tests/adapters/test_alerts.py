@@ -35,6 +35,21 @@ ALERT = {
 }
 
 
+class HttpServer:
+    """A real HTTP server on 127.0.0.1, serving ``handler`` from a thread of its own."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()  # joins the request threads
+        self.thread.join()
+
+
 class Receiver:
     def __init__(self, fail_first: int = 0, hold: bool = False) -> None:
         self.bodies: list[dict[str, Any]] = []
@@ -68,15 +83,11 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.http = HttpServer(Handler)
+        self.url = f"http://127.0.0.1:{self.http.port}/hook"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()  # joins the request threads
-        self.thread.join()
+        self.http.close()
 
 
 @pytest.fixture
@@ -176,7 +187,7 @@ def test_a_slow_or_dead_receiver_never_blocks_and_the_queue_is_bounded() -> None
 
 def test_webhook_tokens_and_passwords_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
     receiver = Receiver(fail_first=1)
-    port = receiver.server.server_address[1]
+    port = receiver.http.port
     secret_url = f"http://alice:s3cr%40t@127.0.0.1:{port}/hook?token=TOPSECRET"
     caplog.set_level(logging.WARNING, logger="recorder_sync.adapters.alerts")
     try:
@@ -329,15 +340,11 @@ class Redirector:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.http = HttpServer(Handler)
+        self.port = self.http.port
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        self.http.close()
 
 
 class Catcher:
@@ -359,15 +366,11 @@ class Catcher:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.http = HttpServer(Handler)
+        self.port = self.http.port
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        self.http.close()
 
 
 @pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
@@ -461,19 +464,15 @@ def test_a_webhook_answering_an_endless_body_is_delivered_without_reading_it() -
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    http = HttpServer(Handler)
     try:
         dispatcher = AlertDispatcher(
-            AlertSettings(webhooks=(f"http://127.0.0.1:{server.server_address[1]}/hook",), attempts=1)
+            AlertSettings(webhooks=(f"http://127.0.0.1:{http.port}/hook",), attempts=1)
         )
         dispatcher(ALERT)
         assert dispatcher.flush(60)
         dispatcher.close()
         assert hung_up.wait(60)
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+        http.close()
     assert dispatcher.delivered == 1 and dispatcher.failed == 0

@@ -43,7 +43,7 @@ REASONS = {
 }
 
 
-def _dock_with_a_file(tmp_path: Path) -> tuple[Path, Path]:
+def dock_with_a_file(tmp_path: Path) -> tuple[Path, Path]:
     dock = tmp_path / "dock"
     dock.mkdir()
     media = dock / "DSJ-A1_031245_20261127083015_0001.MP4"
@@ -56,7 +56,7 @@ def test_a_config_file_that_is_not_a_small_toml_file_is_exit_2_and_nothing_is_op
     tmp_path: Path, kind: str
 ) -> None:
     bad = _bad_file(tmp_path, kind)
-    dock, media = _dock_with_a_file(tmp_path)
+    dock, media = dock_with_a_file(tmp_path)
     home = tmp_path / "home"
     env = env_for(home, f"sqlite:///{home / 'db.sqlite'}", RECORDER_SYNC_CONFIG=str(bad))
     r = run(env, "ingest", str(dock), timeout=TIMEOUT)

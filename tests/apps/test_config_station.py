@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from clirunner import env_for, run
+from test_config_files import dock_with_a_file
 
 from recorder_sync.apps import config
 from recorder_sync.domain.errors import ConfigError
@@ -17,19 +18,11 @@ from recorder_sync.domain.errors import ConfigError
 FORGED = "st-1\x1b[2J\nhealthy: station fake"
 
 
-def _dock_with_a_file(tmp_path: Path) -> tuple[Path, Path]:
-    dock = tmp_path / "dock"
-    dock.mkdir()
-    media = dock / "DSJ-A1_031245_20261127083015_0001.MP4"
-    media.write_bytes(b"evidence")
-    return dock, media
-
-
 @pytest.mark.parametrize("command", [("health",), ("status",), ("ingest", "DOCK")])
 def test_a_station_id_with_control_characters_is_exit_2_and_nothing_is_done(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
-    dock, media = _dock_with_a_file(tmp_path)
+    dock, media = dock_with_a_file(tmp_path)
     home = tmp_path / "home"
     env = env_for(home, f"sqlite:///{home / 'db.sqlite'}", RECORDER_SYNC_STATION_ID=FORGED)
     env["RECORDER_SYNC_LOG_ORIGIN"] = "recorder-sync/st-1"  # the origin alone is checked already
@@ -38,7 +31,7 @@ def test_a_station_id_with_control_characters_is_exit_2_and_nothing_is_done(
     assert "healthy" not in r.stdout and "\x1b" not in r.stdout + r.stderr
     assert "key 'RECORDER_SYNC_STATION_ID': expected a name of printable characters" in r.stderr, r.stderr
     assert "contains control character U+001B" in r.stderr
-    assert media.read_bytes() == b"evidence" and not home.exists()
+    assert media.read_bytes() == b"not really a video" and not home.exists()
 
 
 @pytest.mark.parametrize(
@@ -79,7 +72,7 @@ def test_ordinary_station_ids_still_load(tmp_path: Path) -> None:
 def test_a_dock_name_that_would_forge_output_or_subjects_is_exit_2(
     tmp_path: Path, name: str, why: str
 ) -> None:
-    dock, media = _dock_with_a_file(tmp_path)
+    dock, media = dock_with_a_file(tmp_path)
     conf = tmp_path / "c.toml"
     conf.write_text(f"[[docks]]\npath = {json.dumps(str(dock))}\nname = {json.dumps(name)}\n")
     home = tmp_path / "home"
@@ -91,7 +84,7 @@ def test_a_dock_name_that_would_forge_output_or_subjects_is_exit_2(
         in r.stderr
     )
     assert why in r.stderr and "\x1b" not in r.stderr, r.stderr
-    assert media.read_bytes() == b"evidence" and not home.exists()
+    assert media.read_bytes() == b"not really a video" and not home.exists()
 
 
 def test_ordinary_dock_names_still_load(tmp_path: Path) -> None:
