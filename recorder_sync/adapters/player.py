@@ -26,6 +26,7 @@ from recorder_sync.domain.errors import StorageUnavailable, UsageError
 from recorder_sync.domain.ports import ObjectStore
 from recorder_sync.domain.replay import ClipRange, FetchedCopy
 from recorder_sync.io.hashing import SinkWriteError, sha256_copy
+from recorder_sync.io.processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +50,12 @@ def remove_abandoned(folder: Path) -> list[Path]:
             st = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or _alive(int(m.group(1))):
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or pid_alive(int(m.group(1))):
             continue
         shutil.rmtree(entry.path, ignore_errors=True)
         log.warning("removed %s, a private copy of evidence left by a replay that was killed", entry.path)
         removed.append(Path(entry.path))
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another account's process: alive
-        return True
-    return True
 
 
 class StoreCopies:

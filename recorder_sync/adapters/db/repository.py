@@ -65,6 +65,7 @@ from recorder_sync.domain.model import (
 )
 from recorder_sync.domain.subjects import file_subject, recording_subject, station_subject
 from recorder_sync.domain.times import utc_iso
+from recorder_sync.io.processes import pid_alive
 
 if TYPE_CHECKING:
     from recorder_sync.domain.trust import StationKey
@@ -1107,7 +1108,10 @@ class SqlCatalog:
                 for model in _CLAIMABLE.values()
                 for o in s.scalars(select(model.claimed_by).where(model.claimed_by.is_not(None)).distinct())
             }
-            dead = dead_owners(owners, self.station, self.owner, alive or _pid_alive)
+            # a station is one machine: its processes are this machine's
+            dead = dead_owners(
+                owners, self.station, self.owner, alive or pid_alive
+            )  # a station is one machine
             if dead:
                 for model in _CLAIMABLE.values():
                     s.execute(
@@ -1238,17 +1242,6 @@ class SqlCatalog:
 
 
 _CLAIMABLE: dict[str, Any] = {"sightings": SightingRow, "recordings": RecordingRow}
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether a process of this machine (a station is one machine) still runs."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's: alive
-    return True
 
 
 def _free(model: Any, owner: str, now: datetime) -> Any:
