@@ -29,6 +29,7 @@ from recorder_sync.domain.errors import ClipFailed, UsageError
 from recorder_sync.domain.provenance import Derivation
 from recorder_sync.domain.redaction import BLUR_POWER, EditPlan, MediaShape, check_redactions
 from recorder_sync.domain.replay import ClipRange, clip_time_text
+from recorder_sync.io import processes
 
 # Near-transparent re-encoding: a derived copy is looked at closely, in court too.
 VIDEO_CODEC = {"vcodec": "libx264", "crf": "18", "preset": "fast", "pix_fmt": "yuv420p"}  # plays anywhere
@@ -38,7 +39,9 @@ WATERMARK_FONT = "DejaVu Sans"  # Debian's fonts-dejavu-core, found through font
 @cache
 def ffmpeg_version() -> str:
     try:
-        out = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=True, timeout=30)
+        out = processes.run(["ffmpeg", "-version"], capture_output=True, text=True, timeout=30)
+        if out.returncode != 0:
+            raise subprocess.CalledProcessError(out.returncode, out.args, out.stdout, out.stderr)
     except (OSError, subprocess.SubprocessError) as e:
         raise UsageError(f"ffmpeg is needed to cut clips: {e}") from None
     first = out.stdout.splitlines()[0] if out.stdout else "ffmpeg"
@@ -203,7 +206,7 @@ def _argv(stream: Any) -> list[str]:
 
 
 def _run(argv: list[str], source: Path, target: Path) -> list[str]:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
+    done = processes.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         target.unlink(missing_ok=True)
         raise ClipFailed(source.name, (done.stderr.strip() or f"exit status {done.returncode}")[-500:])

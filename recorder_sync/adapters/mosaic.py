@@ -26,6 +26,7 @@ from recorder_sync.adapters.clips import ffmpeg_version
 from recorder_sync.domain.errors import ClipFailed
 from recorder_sync.domain.mosaic import MosaicLayout, Tile
 from recorder_sync.domain.provenance import Derivation
+from recorder_sync.io import processes
 
 
 def _seconds(t: Any) -> str:
@@ -135,7 +136,7 @@ class FfmpegMosaic:
         if progress is not None:
             argv = [*argv, "-progress", "pipe:1", "-nostats"]
         with tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen(
+            proc = processes.started(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE if progress is not None else subprocess.DEVNULL,

@@ -15,7 +15,6 @@ import re
 import shlex
 import shutil
 import stat
-import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from pathlib import Path
 from recorder_sync.domain.errors import StorageUnavailable, UsageError
 from recorder_sync.domain.ports import ObjectStore
 from recorder_sync.domain.replay import ClipRange, FetchedCopy
+from recorder_sync.io import processes
 from recorder_sync.io.hashing import SinkWriteError, sha256_copy
 from recorder_sync.io.processes import pid_alive
 
@@ -132,6 +132,6 @@ class CommandPlayer:
 
     def play(self, path: Path, span: ClipRange) -> int:
         try:
-            return subprocess.run(self.command(path, span), env=self.env, check=False).returncode
+            return processes.run(self.command(path, span), env=self.env).returncode
         except OSError as e:
             raise UsageError(f"--player {self.name!r} could not start: {e.strerror or e}") from e

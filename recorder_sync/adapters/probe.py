@@ -30,6 +30,7 @@ from recorder_sync.domain.errors import CouldNotCheck, SourceUnavailable
 from recorder_sync.domain.model import Kind, ProbeResult, kind_from_name
 from recorder_sync.domain.times import parse_lenient
 from recorder_sync.domain.untrusted import media_problem, to_utc
+from recorder_sync.io import processes
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +103,8 @@ class FfprobeProber:
             url,
         ]
         try:
-            done = subprocess.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                pass_fds=(fd,),
-                timeout=self._timeout_s,
-                check=False,
+            done = processes.run(
+                argv, stdin=subprocess.DEVNULL, capture_output=True, pass_fds=(fd,), timeout=self._timeout_s
             )
         except FileNotFoundError as exc:
             raise CouldNotCheck("ffprobe not found: install Debian package ffmpeg") from exc
